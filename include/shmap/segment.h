@@ -1,0 +1,139 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file segment.h
+ * @brief Segments: open flags, backends, creation options, unlink.
+ *
+ * Every shmap data structure lives in its own segment: one shared mapping
+ * that starts with a validated header. The calls here are shared by all
+ * structures; each structure's own header (htable.h, ring.h, vector.h) has
+ * the open call that takes these flags and options.
+ *
+ * Backends:
+ * - ::SHMAP_BACKEND_SHM (default): a POSIX shared-memory object. The name is
+ *   `/name`: a leading slash, then 1 to 255 bytes with no further `/`, no
+ *   control characters, not `.` or `..`, and not starting with `sem.`
+ *   (glibc's semaphore namespace). Bad names are rejected before any system
+ *   call with ::SHMAP_E_INVAL or ::SHMAP_E_NAMETOOLONG.
+ * - ::SHMAP_BACKEND_FILE: a regular file at the given path; it survives
+ *   reboots. The last path component is never followed if it is a symlink.
+ * - ::SHMAP_BACKEND_MEMFD: an anonymous memfd, shared by passing its file
+ *   descriptor (SCM_RIGHTS or inheritance). The creator names it with a label
+ *   of its choice; the handle's fd is obtained with the structure's `_fd()`
+ *   call; other processes open it with shmap_opts_set_fd(). The memfd is
+ *   sealed against shrinking (F_SEAL_SHRINK), so no peer can truncate it.
+ *
+ * Security defaults: created with mode 0600 exactly (whatever the umask),
+ * never following a symlink, space reserved at creation with
+ * posix_fallocate() (a full /dev/shm is ::SHMAP_E_NOSPC at create time, not a
+ * SIGBUS later). An existing object is opened only if it is a regular file
+ * with one link, owned by the caller's effective uid (or the owner set with
+ * shmap_opts_set_owner()), and without group/other permission bits beyond the
+ * mode set with shmap_opts_set_mode(); otherwise ::SHMAP_E_ACCESS.
+ */
+#ifndef SHMAP_SEGMENT_H
+#define SHMAP_SEGMENT_H
+
+#include <shmap/common.h>
+
+SHMAP_BEGIN_DECLS
+
+/** @name Open flags (the `oflags` argument of every `_open` call) */
+/**@{*/
+#define SHMAP_CREATE 1u          /**< create; ::SHMAP_E_EXIST if the name exists */
+#define SHMAP_OPEN 2u            /**< open an existing segment; ::SHMAP_E_NOENT if missing */
+#define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; safe when many processes race */
+/**@}*/
+
+/** @name Backends (shmap_opts_set_backend()) */
+/**@{*/
+#define SHMAP_BACKEND_SHM 0u
+#define SHMAP_BACKEND_FILE 1u
+#define SHMAP_BACKEND_MEMFD 2u
+/**@}*/
+
+/** @name Option flags (shmap_opts_set_flags()) */
+/**@{*/
+#define SHMAP_OPT_HUGEPAGES 1u   /**< map with MAP_HUGETLB where the backend allows (memfd) */
+#define SHMAP_OPT_PREFAULT 2u    /**< pre-fault the whole mapping at open (MAP_POPULATE) */
+/**@}*/
+
+/** Creation and open options. Opaque; set through the functions below. */
+typedef struct shmap_opts shmap_opts;
+
+/**
+ * @brief Allocate an options object holding the defaults.
+ *
+ * Defaults: backend ::SHMAP_BACKEND_SHM, mode 0600, owner = effective uid,
+ * open timeout 2000 ms, 128 participant slots, no flags.
+ *
+ * @param[out] ret receives the new object; untouched on failure.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL (ret NULL), ::SHMAP_E_NOMEM.
+ *
+ * Concurrency: an options object is read by open calls and may be shared by
+ * threads that only read it; setting it while another thread opens with it
+ * is a data race. Never blocks.
+ */
+SHMAP_API int shmap_opts_new(shmap_opts **ret);
+
+/** @brief Free an options object. NULL is a no-op. Handles opened with it are unaffected. */
+SHMAP_API void shmap_opts_free(shmap_opts *opts);
+
+/**
+ * @brief Select the backend (::SHMAP_BACKEND_SHM, ::SHMAP_BACKEND_FILE, ::SHMAP_BACKEND_MEMFD).
+ * @return ::SHMAP_OK, or ::SHMAP_E_INVAL for NULL or an unknown backend.
+ */
+SHMAP_API int shmap_opts_set_backend(shmap_opts *opts, uint32_t backend);
+
+/**
+ * @brief Permission bits for a created segment (default 0600), applied exactly
+ * with fchmod() whatever the umask. Also the widest permissions accepted on an
+ * existing object at open. Only bits 0777 are allowed; owner read/write are
+ * required. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ */
+SHMAP_API int shmap_opts_set_mode(shmap_opts *opts, uint32_t mode);
+
+/**
+ * @brief Expected owner uid of an existing segment; -1 accepts any owner.
+ * Default: the effective uid of the opening process. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ */
+SHMAP_API int shmap_opts_set_owner(shmap_opts *opts, int64_t uid);
+
+/**
+ * @brief For ::SHMAP_BACKEND_MEMFD: open the segment behind this file
+ * descriptor (received from the creator). The descriptor stays the caller's;
+ * shmap opens its own description of the same memory. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ */
+SHMAP_API int shmap_opts_set_fd(shmap_opts *opts, int fd);
+
+/**
+ * @brief Bound on how long an open waits for a segment another process is
+ * building (default 2000 ms; 0 means do not wait). @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ */
+SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
+
+/**
+ * @brief Number of participant slots (processes attached at once) in a
+ * created segment: 1..4096, default 128. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ */
+SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n);
+
+/** @brief Set ::SHMAP_OPT_HUGEPAGES and/or ::SHMAP_OPT_PREFAULT. Unknown bits: ::SHMAP_E_INVAL. */
+SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags);
+
+/**
+ * @brief Remove a segment's name. Handles already open stay valid (POSIX
+ * semantics); the memory is freed when the last one closes.
+ *
+ * @param[in] name the segment name (shm) or path (file)
+ * @param[in] opts selects the backend; NULL means ::SHMAP_BACKEND_SHM.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL / ::SHMAP_E_NAMETOOLONG (bad name, or a
+ * memfd backend, which has no name), ::SHMAP_E_NOENT, ::SHMAP_E_ACCESS,
+ * ::SHMAP_E_SYS (errno kept).
+ *
+ * Concurrency: safe from any thread or process. Does not block.
+ */
+SHMAP_API int shmap_unlink(const char *name, const shmap_opts *opts);
+
+SHMAP_END_DECLS
+
+#endif /* SHMAP_SEGMENT_H */

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file shmap.h
+ * @brief Umbrella header: include this one; it includes every public header.
+ *
+ * shmap: lock-free data structures in POSIX shared memory, shared by
+ * processes. Link with `pkg-config --libs shmap`.
+ */
+#ifndef SHMAP_SHMAP_H
+#define SHMAP_SHMAP_H
+
+#include <shmap/common.h>
+#include <shmap/status.h>
+#include <shmap/version.h>
+#include <shmap/segment.h>
+/* structures */
+
+#endif /* SHMAP_SHMAP_H */

@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * internal.h - private helpers shared by every shmap module.
+ * Nothing here is part of the ABI; cross-file functions are `shmap__*` and
+ * hidden (the library is built with -fvisibility=hidden).
+ */
+#ifndef SHMAP_INTERNAL_H
+#define SHMAP_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <shmap/status.h>
+
+#define SHMAP_CACHELINE 64u
+
+#define shmap_likely(x) __builtin_expect(!!(x), 1)
+#define shmap_unlikely(x) __builtin_expect(!!(x), 0)
+
+#define SHMAP_ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((__typeof__(x))(a) - 1))
+
+static inline bool shmap__is_pow2_u64(uint64_t x)
+{
+	return x != 0 && (x & (x - 1)) == 0;
+}
+
+/* Smallest power of two >= x; 0 if it does not fit in 63 bits. */
+static inline uint64_t shmap__next_pow2_u64(uint64_t x)
+{
+	if (x <= 1)
+		return 1;
+	if (x > (UINT64_C(1) << 62))
+		return 0;
+	return UINT64_C(1) << (64 - __builtin_clzll(x - 1));
+}
+
+/* Monotonic clock in nanoseconds. */
+static inline uint64_t shmap__now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Deadline helper: now + ms (saturating). UINT64_MAX means "never". */
+static inline uint64_t shmap__deadline_ms(uint32_t ms)
+{
+	return shmap__now_ns() + (uint64_t)ms * 1000000u;
+}
+
+/*
+ * Backoff for bounded waits: spin with a CPU pause (growing), then yield,
+ * then sleep with growing, slightly randomised delays capped at 1 ms.
+ * Every wait in shmap is bounded by a deadline and, where it waits for
+ * another process, probes that process's liveness between rounds.
+ */
+struct shmap__backoff {
+	uint32_t round;
+	uint32_t rnd;
+};
+
+static inline void shmap__backoff_init(struct shmap__backoff *b)
+{
+	b->round = 0;
+	b->rnd = 0x9e3779b9u;
+}
+
+/*
+ * One backoff step. Returns SHMAP_OK, or SHMAP_E_TIMEOUT when the monotonic
+ * clock has passed `deadline_ns` (checked only once spinning is over, so the
+ * fast first rounds cost no clock read).
+ */
+int shmap__backoff_wait(struct shmap__backoff *b, uint64_t deadline_ns);
+
+/*
+ * Futex wrappers on a 32-bit word in shared memory (never FUTEX_PRIVATE:
+ * waiters and wakers are in different processes).
+ * wait: sleeps while *addr == val, until woken or the deadline; returns
+ *   SHMAP_OK (woken, or value already changed, or EINTR) or SHMAP_E_TIMEOUT.
+ * wake: wakes up to n waiters; returns how many were woken.
+ */
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns);
+int shmap__futex_wake(volatile uint32_t *addr, int n);
+
+/*
+ * Failpoints. Test builds (SHMAP_FAILPOINTS defined, used only by the
+ * torture tests' private copy of the library) call shmap__failpoint(name)
+ * at every step of every multi-step protocol; when the environment variable
+ * SHMAP_FAILPOINT is "name" or "name:N", the N-th hit (default 1) of that
+ * point SIGKILLs the process. Release builds compile them out entirely.
+ */
+#ifdef SHMAP_FAILPOINTS
+void shmap__failpoint(const char *name);
+#define SHMAP_FAILPOINT(name) shmap__failpoint(name)
+#else
+#define SHMAP_FAILPOINT(name) ((void)0)
+#endif
+
+/* Random bytes from getrandom(); falls back to clock/pid mixing. */
+void shmap__random(void *buf, size_t len);
+
+/* Stable 64-bit hash (XXH3-64) with a seed; the id stored in headers is 1. */
+#define SHMAP__HASH_XXH3_64 1u
+uint64_t shmap__hash64(const void *data, size_t len, uint64_t seed);
+
+#endif /* SHMAP_INTERNAL_H */

@@ -1,0 +1,1055 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * segment.c - creating, opening, validating and attaching to segments.
+ *
+ * Design notes
+ * ------------
+ * Open is "validate everything before trusting anything":
+ *   1. the name is checked by us before any system call;
+ *   2. the object is opened with O_NOFOLLOW and fstat()ed: a regular file
+ *      with one link, the expected owner, no permission bits beyond the
+ *      configured mode -- anything else is SHMAP_E_ACCESS;
+ *   3. the header is read with pread() and checked against fstat() BEFORE
+ *      mapping: magic, layout version and descriptor, checksum, sizes and
+ *      offsets, kind and parameters. Only then is exactly the validated size
+ *      mapped (between two PROT_NONE guard pages);
+ *   4. the mapped header is compared with the private copy, and from then on
+ *      only the private copy is used: a peer rewriting the header later
+ *      cannot widen any bound.
+ *
+ * Creation (see segment.h for the state machine): the builder holds an OFD
+ * lock on byte 0 of the file for the whole build. The file is sized with
+ * posix_fallocate() (a full tmpfs fails here with SHMAP_E_NOSPC, not with a
+ * SIGBUS later); header fields are written, the kind initialises its region,
+ * the checksum is written, and READY is published last with a release
+ * store. An opener that finds the segment not READY:
+ *   - builder lock held:  waits (backoff) until its deadline -> TIMEOUT;
+ *   - builder lock free:  the builder died (or has not locked yet, in the
+ *     microseconds after O_EXCL creation, while the file is still empty).
+ *     In open-or-create mode the opener takes the lock itself and rebuilds
+ *     with generation + 1; in open mode it reports NOTREADY.
+ *
+ * Liveness: participant slots with one OFD lock byte each (segment.h).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "atomic.h"
+#include "segment.h"
+
+#define SHMAP__MAX_PARTS 4096u
+#define SHMAP__MAX_TOTAL (UINT64_C(1) << 46) /* 64 TiB: refuse absurd sizes */
+#define SHMAP__HUGE_PAGE (2u * 1024u * 1024u)
+
+volatile uint32_t shmap__fork_counter;
+
+static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
+
+static void on_fork_child(void)
+{
+	/* Plain increment: the child is single-threaded at this point. */
+	shmap__fork_counter++;
+}
+
+static void register_atfork(void)
+{
+	pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+/* ------------------------------------------------------------------ */
+/* options                                                             */
+
+void shmap__opts_defaults(struct shmap_opts *o)
+{
+	o->backend = SHMAP_BACKEND_SHM;
+	o->mode = 0600;
+	o->owner = -2;
+	o->fd = -1;
+	o->timeout_ms = 2000;
+	o->max_procs = 128;
+	o->flags = 0;
+}
+
+SHMAP_API int shmap_opts_new(shmap_opts **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	struct shmap_opts *o = calloc(1, sizeof(*o));
+	if (!o)
+		return SHMAP_E_NOMEM;
+	shmap__opts_defaults(o);
+	*ret = o;
+	return SHMAP_OK;
+}
+
+SHMAP_API void shmap_opts_free(shmap_opts *opts)
+{
+	free(opts);
+}
+
+SHMAP_API int shmap_opts_set_backend(shmap_opts *opts, uint32_t backend)
+{
+	if (!opts || backend > SHMAP_BACKEND_MEMFD)
+		return SHMAP_E_INVAL;
+	opts->backend = backend;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_mode(shmap_opts *opts, uint32_t mode)
+{
+	if (!opts || (mode & ~0777u) || (mode & 0600u) != 0600u)
+		return SHMAP_E_INVAL;
+	opts->mode = mode;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_owner(shmap_opts *opts, int64_t uid)
+{
+	if (!opts || uid < -1 || uid > (int64_t)UINT32_MAX)
+		return SHMAP_E_INVAL;
+	opts->owner = uid;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_fd(shmap_opts *opts, int fd)
+{
+	if (!opts || fd < 0)
+		return SHMAP_E_INVAL;
+	opts->fd = fd;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms)
+{
+	if (!opts)
+		return SHMAP_E_INVAL;
+	opts->timeout_ms = ms;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n)
+{
+	if (!opts || n == 0 || n > SHMAP__MAX_PARTS)
+		return SHMAP_E_INVAL;
+	opts->max_procs = n;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags)
+{
+	if (!opts || (flags & ~(SHMAP_OPT_HUGEPAGES | SHMAP_OPT_PREFAULT)))
+		return SHMAP_E_INVAL;
+	opts->flags = flags;
+	return SHMAP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* names                                                               */
+
+int shmap__name_check(const char *name, uint32_t backend)
+{
+	if (!name)
+		return SHMAP_E_INVAL;
+	size_t len = strnlen(name, PATH_MAX + 1);
+	switch (backend) {
+	case SHMAP_BACKEND_SHM: {
+		/* "/" + 1..NAME_MAX bytes, no further '/', no control bytes. */
+		if (name[0] != '/')
+			return SHMAP_E_INVAL;
+		const char *n = name + 1;
+		size_t nl = len - 1;
+		if (nl == 0)
+			return SHMAP_E_INVAL;
+		if (nl > NAME_MAX)
+			return SHMAP_E_NAMETOOLONG;
+		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strncmp(n, "sem.", 4) == 0)
+			return SHMAP_E_INVAL;
+		for (size_t i = 0; i < nl; i++) {
+			unsigned char c = (unsigned char)n[i];
+			if (c == '/' || c < 0x20 || c == 0x7f)
+				return SHMAP_E_INVAL;
+		}
+		return SHMAP_OK;
+	}
+	case SHMAP_BACKEND_FILE:
+		if (len == 0)
+			return SHMAP_E_INVAL;
+		if (len >= PATH_MAX)
+			return SHMAP_E_NAMETOOLONG;
+		return SHMAP_OK;
+	case SHMAP_BACKEND_MEMFD:
+		/* The label given to memfd_create (visible in /proc/PID/fd). */
+		if (len == 0)
+			return SHMAP_E_INVAL;
+		if (len > 249)
+			return SHMAP_E_NAMETOOLONG;
+		return SHMAP_OK;
+	default:
+		return SHMAP_E_INVAL;
+	}
+}
+
+uint32_t shmap__layout_desc(void)
+{
+	const uint16_t one = 1;
+	uint32_t little = *(const uint8_t *)&one;
+	return ((uint32_t)sizeof(void *) << 24) | (SHMAP_CACHELINE << 16) |
+	       ((uint32_t)sizeof(struct shmap__part) << 8) | (little << 1) | 1u;
+}
+
+static int errno_to_code(int e)
+{
+	switch (e) {
+	case ENOENT:
+		return SHMAP_E_NOENT;
+	case EEXIST:
+		return SHMAP_E_EXIST;
+	case EACCES:
+	case EPERM:
+	case ELOOP:
+	case EISDIR:
+	case ENXIO:
+		return SHMAP_E_ACCESS;
+	case ENOSPC:
+	case EDQUOT:
+	case EFBIG:
+		return SHMAP_E_NOSPC;
+	case ENOMEM:
+		return SHMAP_E_NOMEM;
+	case ENAMETOOLONG:
+		return SHMAP_E_NAMETOOLONG;
+	default:
+		return SHMAP_E_SYS;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* OFD locks                                                           */
+
+/* 0: locked; EAGAIN: held by another description; other errno otherwise. */
+static int ofd_trylock(int fd, off_t byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	for (;;) {
+		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		return (errno == EACCES || errno == EAGAIN) ? EAGAIN : errno;
+	}
+}
+
+static void ofd_unlock(int fd, off_t byte)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	int saved = errno;
+	(void)fcntl(fd, F_OFD_SETLK, &fl);
+	errno = saved;
+}
+
+/* true if another open file description holds a lock on `byte`. */
+static bool ofd_held(int fd, off_t byte)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
+	int saved = errno;
+	if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
+		errno = saved;
+		return true; /* cannot tell: assume alive (never recover on doubt) */
+	}
+	errno = saved;
+	return fl.l_type != F_UNLCK;
+}
+
+/* ------------------------------------------------------------------ */
+/* helpers                                                             */
+
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Process start time in clock ticks since boot (/proc/self/stat field 22). */
+static uint64_t self_start_time(void)
+{
+	static uint64_t cached;
+	static pid_t cached_pid;
+	pid_t me = getpid();
+	if (cached_pid == me)
+		return cached;
+	uint64_t v = 0;
+	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		char buf[1024];
+		ssize_t n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n > 0) {
+			buf[n] = 0;
+			/* skip "pid (comm)": comm may contain spaces, so find the last ')' */
+			char *p = strrchr(buf, ')');
+			int field = 2;
+			while (p && *p && field < 22) {
+				if (*p == ' ')
+					field++;
+				p++;
+			}
+			if (p && field == 22)
+				v = strtoull(p, NULL, 10);
+		}
+	}
+	cached = v;
+	cached_pid = me;
+	return v;
+}
+
+static uint64_t hdr_checksum(const struct shmap__hdr *h)
+{
+	return XXH3_64bits(h, offsetof(struct shmap__hdr, checksum));
+}
+
+static int open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode)
+{
+	int fd;
+	flags |= O_RDWR | O_NOFOLLOW | O_CLOEXEC;
+	do {
+		if (o->backend == SHMAP_BACKEND_SHM)
+			fd = shm_open(name, flags, mode);
+		else
+			fd = open(name, flags | O_NONBLOCK, mode);
+	} while (fd < 0 && errno == EINTR);
+	if (fd >= 0 && o->backend == SHMAP_BACKEND_FILE) {
+		int fl = fcntl(fd, F_GETFL);
+		if (fl >= 0)
+			(void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+	}
+	return fd;
+}
+
+/* Checks on an object we did not create (squatting, symlinks, foreign owner). */
+static int check_object(const struct stat *st, const struct shmap_opts *o)
+{
+	if (!S_ISREG(st->st_mode))
+		return SHMAP_E_ACCESS;
+	if (o->backend != SHMAP_BACKEND_MEMFD) {
+		if (st->st_nlink != 1)
+			return SHMAP_E_ACCESS;
+		if ((st->st_mode & 0777u) & ~o->mode)
+			return SHMAP_E_ACCESS;
+	}
+	if (o->owner == -2) {
+		if (st->st_uid != geteuid())
+			return SHMAP_E_ACCESS;
+	} else if (o->owner >= 0) {
+		if ((int64_t)st->st_uid != o->owner)
+			return SHMAP_E_ACCESS;
+	}
+	return SHMAP_OK;
+}
+
+/* posix_fallocate with bounded EINTR retries and a ftruncate fallback. */
+static int reserve_space(int fd, uint64_t size)
+{
+	int r = EINTR;
+	for (int i = 0; i < 64 && r == EINTR; i++)
+		r = posix_fallocate(fd, 0, (off_t)size);
+	if (r == 0)
+		return SHMAP_OK;
+	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV) {
+		/* Filesystem cannot reserve: size it sparsely instead. */
+		if (ftruncate(fd, (off_t)size) == 0)
+			return SHMAP_OK;
+		r = errno;
+	}
+	errno = r;
+	return errno_to_code(r);
+}
+
+/* Compute the full layout of a segment from its params. */
+static int compute_layout(const struct shmap__params *p, uint64_t *parts_off, uint64_t *data_off,
+			  uint64_t *total, bool huge)
+{
+	if (p->nparts == 0 || p->nparts > SHMAP__MAX_PARTS)
+		return SHMAP_E_INVAL;
+	if (p->data_size > SHMAP__MAX_TOTAL)
+		return SHMAP_E_INVAL;
+	*parts_off = SHMAP__HDR_SIZE;
+	*data_off = SHMAP_ALIGN_UP(SHMAP__HDR_SIZE + (uint64_t)p->nparts * sizeof(struct shmap__part),
+				   (uint64_t)SHMAP__PAGE);
+	uint64_t t = SHMAP_ALIGN_UP(*data_off + p->data_size, (uint64_t)(huge ? SHMAP__HUGE_PAGE : SHMAP__PAGE));
+	if (t > SHMAP__MAX_TOTAL)
+		return SHMAP_E_INVAL;
+	*total = t;
+	return SHMAP_OK;
+}
+
+/* Map `total` bytes of fd between two PROT_NONE guard pages. */
+static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t oflags)
+{
+	size_t len = (size_t)total + 2u * SHMAP__PAGE;
+	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (res == MAP_FAILED)
+		return errno_to_code(errno);
+	int mflags = MAP_SHARED | MAP_FIXED;
+	if (oflags & SHMAP_OPT_PREFAULT)
+		mflags |= MAP_POPULATE;
+	void *m = mmap((uint8_t *)res + SHMAP__PAGE, (size_t)total, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	if (m == MAP_FAILED) {
+		int e = errno;
+		munmap(res, len);
+		errno = e;
+		return errno_to_code(e);
+	}
+	if ((oflags & SHMAP_OPT_HUGEPAGES) && seg->backend != SHMAP_BACKEND_MEMFD)
+		(void)madvise(m, (size_t)total, MADV_HUGEPAGE);
+	seg->map_start = res;
+	seg->map_len = len;
+	seg->base = m;
+	seg->total_size = total;
+	return SHMAP_OK;
+}
+
+static void unmap_segment(struct shmap__seg *seg)
+{
+	if (seg->map_start) {
+		munmap(seg->map_start, seg->map_len);
+		seg->map_start = NULL;
+		seg->base = NULL;
+		seg->data = NULL;
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* participants                                                        */
+
+static int attach_participant(struct shmap__seg *seg)
+{
+	uint32_t n = seg->p.nparts;
+	uint32_t start = (uint32_t)getpid() % n;
+	for (uint32_t k = 0; k < n; k++) {
+		uint32_t i = (start + k) % n;
+		int r = ofd_trylock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
+		if (r == EAGAIN)
+			continue; /* a live process holds it */
+		if (r != 0) {
+			errno = r;
+			return SHMAP_E_SYS;
+		}
+		/* We hold the slot's lock: any previous owner is dead or gone. */
+		struct shmap__part *pt = &seg->parts[i];
+		uint64_t w = shmap_atomic_load_u64(&pt->word);
+		uint32_t gen;
+		for (int tries = 0;; tries++) {
+			gen = (uint32_t)(w >> 32) + 1u;
+			if ((gen & 0xfffffu) == 0)
+				gen++; /* owner ids never carry generation 0 */
+			/* C1: full CAS; the new generation is visible before any claim
+			 * we make with it (claims are published with release/full ops). */
+			uint64_t seen = shmap_atomic_cas_full_u64(&pt->word, w,
+								  ((uint64_t)gen << 32) | SHMAP__PART_ATTACHED);
+			if (seen == w)
+				break;
+			w = seen;
+			if (tries > 64) {
+				ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
+				return SHMAP_E_CORRUPT; /* someone keeps scribbling on our slot */
+			}
+		}
+		shmap_atomic_store_u32(&pt->pid, (uint32_t)getpid());
+		shmap_atomic_store_u32(&pt->uid, (uint32_t)geteuid());
+		shmap_atomic_store_u64(&pt->start_time, self_start_time());
+		shmap_atomic_store_u64(&pt->attach_ns, realtime_ns());
+		seg->slot = i;
+		seg->owner = (i + 1u) | ((gen & 0xfffffu) << SHMAP__OWNER_SLOT_BITS);
+		pthread_once(&atfork_once, register_atfork);
+		seg->fork_gen = shmap__fork_counter;
+		return SHMAP_OK;
+	}
+	return SHMAP_E_FULL;
+}
+
+static void detach_participant(struct shmap__seg *seg)
+{
+	if (!seg->parts || seg->owner == 0)
+		return;
+	struct shmap__part *pt = &seg->parts[seg->slot];
+	uint64_t w = shmap_atomic_load_u64(&pt->word);
+	if ((uint32_t)(w >> 32 & 0xfffffu) == (seg->owner >> SHMAP__OWNER_SLOT_BITS)) {
+		/* R1: release; our last writes to the structure happen before the
+		 * slot reads as free (pairs with the acquire in owner_alive). */
+		shmap_atomic_cas_release_u64(&pt->word, w, (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE);
+	}
+	ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)seg->slot);
+	seg->owner = 0;
+}
+
+bool shmap__seg_slot_alive(const struct shmap__seg *seg, uint32_t slot)
+{
+	if (slot >= seg->p.nparts)
+		return false;
+	if (slot == seg->slot && seg->owner != 0)
+		return true;
+	return ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
+}
+
+bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
+{
+	if (owner == 0)
+		return false;
+	uint32_t slot = shmap__owner_slot(owner);
+	if (slot >= seg->p.nparts)
+		return false;
+	if (owner == seg->owner)
+		return true;
+	if (slot == seg->slot)
+		return false; /* an earlier, dead holder of our own slot */
+	/* A1: acquire, pairs with C1/R1 on the slot word. */
+	uint64_t w = shmap_atomic_load_acquire_u64(&seg->parts[slot].word);
+	if ((uint32_t)w != SHMAP__PART_ATTACHED)
+		return false;
+	if ((uint32_t)((w >> 32) & 0xfffffu) != (owner >> SHMAP__OWNER_SLOT_BITS))
+		return false;
+	return ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
+}
+
+/* ------------------------------------------------------------------ */
+/* validation                                                          */
+
+static void params_from_hdr(const struct shmap__hdr *h, struct shmap__params *p)
+{
+	memset(p, 0, sizeof(*p));
+	p->kind = h->kind;
+	p->kind_flags = h->kind_flags;
+	p->capacity = h->capacity;
+	p->key_max = h->key_max;
+	p->value_max = h->value_max;
+	p->elem_size = h->elem_size;
+	p->max_consumers = h->max_consumers;
+	p->hash_alg = h->hash_alg;
+	p->nparts = h->nparts;
+	p->hash_seed = h->hash_seed;
+	p->data_size = h->data_size;
+}
+
+/* Validate a READY header read with pread(); fill *out with its params. */
+static int validate_hdr(const struct shmap__hdr *h, uint64_t st_size, const struct shmap__params *want,
+			const struct shmap__kind_ops *ops, struct shmap__params *out)
+{
+	if (h->magic != SHMAP__MAGIC)
+		return SHMAP_E_BADMAGIC;
+	if (h->layout_version != SHMAP__LAYOUT_VERSION || h->layout_desc != shmap__layout_desc())
+		return SHMAP_E_VERSION;
+	if (h->checksum != hdr_checksum(h))
+		return SHMAP_E_CORRUPT;
+	if (h->total_size > st_size)
+		return SHMAP_E_TRUNCATED;
+	params_from_hdr(h, out);
+	uint64_t parts_off, data_off, total;
+	bool huge = h->total_size % SHMAP__HUGE_PAGE == 0 && h->total_size >= SHMAP__HUGE_PAGE;
+	if (compute_layout(out, &parts_off, &data_off, &total, false) != SHMAP_OK)
+		return SHMAP_E_CORRUPT;
+	if (h->parts_off != parts_off || h->data_off != data_off)
+		return SHMAP_E_CORRUPT;
+	if (h->total_size != total) {
+		uint64_t t2;
+		if (!huge || compute_layout(out, &parts_off, &data_off, &t2, true) != SHMAP_OK ||
+		    h->total_size != t2)
+			return SHMAP_E_CORRUPT;
+	}
+	if (h->kind != want->kind)
+		return SHMAP_E_INCOMPAT;
+	/* The stored parameters must describe a layout the kind can build. */
+	struct shmap__params chk = *out;
+	if (ops->layout(&chk) != SHMAP_OK || chk.data_size != out->data_size)
+		return SHMAP_E_CORRUPT;
+	if ((want->kind_flags && want->kind_flags != out->kind_flags) ||
+	    (want->capacity && want->capacity != out->capacity) ||
+	    (want->key_max && want->key_max != out->key_max) ||
+	    (want->value_max && want->value_max != out->value_max) ||
+	    (want->elem_size && want->elem_size != out->elem_size) ||
+	    (want->max_consumers && want->max_consumers != out->max_consumers) ||
+	    (want->hash_alg && want->hash_alg != out->hash_alg))
+		return SHMAP_E_INCOMPAT;
+	return SHMAP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* build                                                               */
+
+/*
+ * Build the segment in fd (we hold the builder lock). `gen` is the new
+ * generation. On failure the caller unlinks/cleans up.
+ */
+static int build(struct shmap__seg *seg, int fd, const struct shmap__params *want,
+		 const struct shmap__kind_ops *ops, const struct shmap_opts *o, uint64_t gen)
+{
+	struct shmap__params p = *want;
+	p.nparts = o->max_procs;
+	p.hash_seed = 0;
+	int rc = ops->layout(&p);
+	if (rc != SHMAP_OK)
+		return rc;
+	shmap__random(&p.hash_seed, sizeof(p.hash_seed));
+	uint64_t parts_off, data_off, total;
+	bool huge = (o->flags & SHMAP_OPT_HUGEPAGES) && o->backend == SHMAP_BACKEND_MEMFD;
+	rc = compute_layout(&p, &parts_off, &data_off, &total, huge);
+	if (rc != SHMAP_OK)
+		return rc;
+
+	SHMAP_FAILPOINT("seg.build.before_size");
+	if (o->backend != SHMAP_BACKEND_MEMFD && fchmod(fd, (mode_t)o->mode) != 0)
+		return errno_to_code(errno);
+	/* Start from an empty file: a dead builder may have left anything. */
+	if (ftruncate(fd, 0) != 0)
+		return errno_to_code(errno);
+	rc = reserve_space(fd, total);
+	if (rc != SHMAP_OK)
+		return rc;
+	SHMAP_FAILPOINT("seg.build.after_size");
+	if (o->backend == SHMAP_BACKEND_MEMFD) {
+		/* The one defence against a peer truncating the memory under us. */
+		if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+			return errno_to_code(errno);
+	}
+	rc = map_segment(seg, fd, total, o->flags);
+	if (rc != SHMAP_OK)
+		return rc;
+
+	struct shmap__hdr *h = (struct shmap__hdr *)seg->base;
+	shmap_atomic_store_u64(&h->state, (gen << 8) | SHMAP__ST_BUILDING);
+	SHMAP_FAILPOINT("seg.build.building");
+	h->layout_version = SHMAP__LAYOUT_VERSION;
+	h->layout_desc = shmap__layout_desc();
+	h->kind = p.kind;
+	h->kind_flags = p.kind_flags;
+	h->capacity = p.capacity;
+	h->key_max = p.key_max;
+	h->value_max = p.value_max;
+	h->elem_size = p.elem_size;
+	h->max_consumers = p.max_consumers;
+	h->hash_alg = p.hash_alg;
+	h->nparts = p.nparts;
+	h->hash_seed = p.hash_seed;
+	h->total_size = total;
+	h->parts_off = parts_off;
+	h->data_off = data_off;
+	h->data_size = p.data_size;
+	h->created_ns = realtime_ns();
+	h->creator_uid = (uint32_t)geteuid();
+	h->creator_pid = (uint32_t)getpid();
+	seg->p = p;
+	seg->parts = (struct shmap__part *)(seg->base + parts_off);
+	seg->data = seg->base + data_off;
+	seg->generation = gen;
+	if (ops->init) {
+		rc = ops->init(seg);
+		if (rc != SHMAP_OK) {
+			unmap_segment(seg);
+			return rc;
+		}
+	}
+	SHMAP_FAILPOINT("seg.build.after_init");
+	h->magic = SHMAP__MAGIC;
+	h->checksum = hdr_checksum(h);
+	SHMAP_FAILPOINT("seg.build.before_ready");
+	/* R2: release; every header and data-region store above is visible to
+	 * whoever sees READY (pairs with A2 in attach_existing and with the
+	 * pread() of openers, which the kernel orders after our stores). */
+	shmap_atomic_store_release_u64(&h->state, (gen << 8) | SHMAP__ST_READY);
+	return SHMAP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* open                                                                */
+
+enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_ERROR };
+
+/*
+ * Look at an open object without mapping it. Fills *hdr on PR_READY.
+ * PR_WAIT_BUILDER: a live builder holds the lock. PR_BUILDER_GONE: not
+ * ready and nobody builds. PR_ERROR: *rc holds the code.
+ */
+static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0) {
+		*rc = errno_to_code(errno);
+		return PR_ERROR;
+	}
+	*st_size = (uint64_t)st.st_size;
+	memset(hdr, 0, sizeof(*hdr));
+	if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
+		ssize_t n;
+		do {
+			n = pread(fd, hdr, sizeof(*hdr), 0);
+		} while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			*rc = errno_to_code(errno);
+			return PR_ERROR;
+		}
+		if (n != (ssize_t)sizeof(*hdr)) {
+			*rc = SHMAP_E_TRUNCATED;
+			return PR_ERROR;
+		}
+		if ((hdr->state & 0xffu) == SHMAP__ST_READY)
+			return PR_READY;
+		if (hdr->magic != 0 && hdr->magic != SHMAP__MAGIC) {
+			*rc = SHMAP_E_BADMAGIC;
+			return PR_ERROR;
+		}
+	} else if (st.st_size > 0 && !ofd_held(fd, SHMAP__LOCK_BUILDER)) {
+		/* A builder never leaves a file shorter than a header. */
+		*rc = SHMAP_E_TRUNCATED;
+		return PR_ERROR;
+	}
+	return ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
+}
+
+static int attach_existing(struct shmap__seg *seg, int fd, const struct shmap__hdr *hdr, uint64_t st_size,
+			   const struct shmap__params *want, const struct shmap__kind_ops *ops,
+			   const struct shmap_opts *o)
+{
+	struct shmap__params p;
+	int rc = validate_hdr(hdr, st_size, want, ops, &p);
+	if (rc != SHMAP_OK)
+		return rc;
+	rc = map_segment(seg, fd, hdr->total_size, o->flags);
+	if (rc != SHMAP_OK)
+		return rc;
+	const struct shmap__hdr *mh = (const struct shmap__hdr *)seg->base;
+	/* A2: acquire, pairs with R2 in build(). */
+	uint64_t state = shmap_atomic_load_acquire_u64(&mh->state);
+	if ((state & 0xffu) != SHMAP__ST_READY || memcmp(mh, hdr, offsetof(struct shmap__hdr, pad0)) != 0) {
+		unmap_segment(seg);
+		return SHMAP_E_CORRUPT;
+	}
+	seg->p = p;
+	seg->parts = (struct shmap__part *)(seg->base + hdr->parts_off);
+	seg->data = seg->base + hdr->data_off;
+	seg->generation = state >> 8;
+	return SHMAP_OK;
+}
+
+static void cleanup_created(const char *name, const struct shmap_opts *o, int fd)
+{
+	if (o->backend == SHMAP_BACKEND_MEMFD || !name)
+		return;
+	/* Remove the name only if it still refers to the object we created. */
+	struct stat a, b;
+	int saved = errno;
+	if (fstat(fd, &a) == 0) {
+		int r;
+		if (o->backend == SHMAP_BACKEND_SHM) {
+			char path[PATH_MAX];
+			snprintf(path, sizeof(path), "/dev/shm%s", name);
+			r = lstat(path, &b);
+			if (r != 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+				shm_unlink(name);
+		} else {
+			r = lstat(name, &b);
+			if (r == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
+				unlink(name);
+		}
+	}
+	errno = saved;
+}
+
+int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__params *want,
+		    const struct shmap__kind_ops *ops, const struct shmap_opts *opts,
+		    struct shmap__seg *seg)
+{
+	struct shmap_opts defaults;
+	if (!opts) {
+		shmap__opts_defaults(&defaults);
+		opts = &defaults;
+	}
+	if (!want || !ops || !seg || oflags == 0 || (oflags & ~SHMAP_OPEN_OR_CREATE))
+		return SHMAP_E_INVAL;
+	const bool may_create = (oflags & SHMAP_CREATE) != 0;
+	const bool may_open = (oflags & SHMAP_OPEN) != 0;
+	const struct shmap_opts *o = opts;
+
+	memset(seg, 0, sizeof(*seg));
+	seg->fd = -1;
+	seg->share_fd = -1;
+	seg->backend = o->backend;
+
+	if (o->backend == SHMAP_BACKEND_MEMFD) {
+		if (o->fd >= 0) {
+			if (!may_open)
+				return SHMAP_E_INVAL;
+		} else {
+			if (!may_create)
+				return SHMAP_E_INVAL;
+			int rc = shmap__name_check(name ? name : "shmap", SHMAP_BACKEND_MEMFD);
+			if (rc != SHMAP_OK)
+				return rc;
+		}
+	} else {
+		int rc = shmap__name_check(name, o->backend);
+		if (rc != SHMAP_OK)
+			return rc;
+	}
+
+	/* Validate the caller's parameters before touching anything. */
+	if (may_create && !(o->backend == SHMAP_BACKEND_MEMFD && o->fd >= 0)) {
+		struct shmap__params chk = *want;
+		chk.nparts = o->max_procs;
+		int rc = ops->layout(&chk);
+		if (rc != SHMAP_OK)
+			return rc;
+	}
+
+	if (o->backend != SHMAP_BACKEND_MEMFD) {
+		seg->name = strdup(name);
+		if (!seg->name)
+			return SHMAP_E_NOMEM;
+	}
+
+	const uint64_t deadline = shmap__now_ns() + (uint64_t)o->timeout_ms * 1000000u;
+	struct shmap__backoff bo;
+	shmap__backoff_init(&bo);
+	int rc = SHMAP_E_SYS;
+	int fd = -1;
+	bool we_created = false;
+
+	/* memfd: create, or open our own description of a received fd. */
+	if (o->backend == SHMAP_BACKEND_MEMFD) {
+		if (o->fd >= 0) {
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0) {
+				rc = errno_to_code(errno);
+				goto fail;
+			}
+			struct stat st;
+			if (fstat(fd, &st) != 0) {
+				rc = errno_to_code(errno);
+				goto fail;
+			}
+			if ((rc = check_object(&st, o)) != SHMAP_OK)
+				goto fail;
+		} else {
+			unsigned mfl = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+			if (o->flags & SHMAP_OPT_HUGEPAGES)
+				mfl |= MFD_HUGETLB;
+			int mfd = memfd_create(name ? name : "shmap", mfl);
+			if (mfd < 0) {
+				rc = errno == EINVAL ? SHMAP_E_NOTSUP : errno_to_code(errno);
+				goto fail;
+			}
+			/* Our locks live on a description of our own, not on the one
+			 * we hand out: a peer holding the passed fd must not keep our
+			 * liveness lock alive after we die. */
+			char path[64];
+			snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
+			fd = open(path, O_RDWR | O_CLOEXEC);
+			if (fd < 0) {
+				rc = errno_to_code(errno);
+				close(mfd);
+				goto fail;
+			}
+			seg->share_fd = mfd;
+			we_created = true;
+		}
+	}
+
+	for (;;) {
+		if (fd < 0) {
+			if (may_create) {
+				fd = open_object(name, o, O_CREAT | O_EXCL, (mode_t)(o->mode & 0600u));
+				if (fd >= 0) {
+					we_created = true;
+				} else if (errno != EEXIST) {
+					rc = errno_to_code(errno);
+					goto fail;
+				} else if (!may_open) {
+					rc = SHMAP_E_EXIST;
+					goto fail;
+				}
+			}
+			if (fd < 0) {
+				fd = open_object(name, o, 0, 0);
+				if (fd < 0) {
+					if (errno == ENOENT && may_create)
+						continue; /* removed meanwhile: try to create again */
+					rc = errno == EINVAL ? SHMAP_E_ACCESS : errno_to_code(errno);
+					goto fail;
+				}
+				struct stat st;
+				if (fstat(fd, &st) != 0) {
+					rc = errno_to_code(errno);
+					goto fail;
+				}
+				if ((rc = check_object(&st, o)) != SHMAP_OK)
+					goto fail;
+			}
+			SHMAP_FAILPOINT("seg.open.after_open");
+		}
+
+		if (we_created && !seg->base) {
+			/* We made the name: build, unless a racer already took over. */
+			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
+			if (lr == 0) {
+				SHMAP_FAILPOINT("seg.create.locked");
+				rc = build(seg, fd, want, ops, o, 1);
+				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+				if (rc != SHMAP_OK) {
+					cleanup_created(name, o, fd);
+					goto fail;
+				}
+				seg->created = true;
+				break;
+			}
+			if (lr != EAGAIN) {
+				errno = lr;
+				rc = SHMAP_E_SYS;
+				goto fail;
+			}
+			we_created = false; /* another process is building it */
+		}
+
+		struct shmap__hdr hdr;
+		uint64_t st_size;
+		enum probe_result pr = probe_object(fd, &hdr, &st_size, &rc);
+		if (pr == PR_ERROR)
+			goto fail;
+		if (pr == PR_READY) {
+			rc = attach_existing(seg, fd, &hdr, st_size, want, ops, o);
+			if (rc != SHMAP_OK)
+				goto fail;
+			break;
+		}
+		if (pr == PR_BUILDER_GONE && may_create) {
+			/* Take over: the lock is free, so the builder is dead (or has
+			 * not started); whoever gets the lock builds. */
+			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
+			if (lr == 0) {
+				pr = probe_object(fd, &hdr, &st_size, &rc);
+				if (pr == PR_READY) {
+					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+					continue; /* finished just before we locked */
+				}
+				if (pr == PR_ERROR && rc != SHMAP_E_BADMAGIC && rc != SHMAP_E_TRUNCATED) {
+					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+					goto fail;
+				}
+				if (pr == PR_ERROR) {
+					/* Garbage in a segment nobody finished: refuse,
+					 * never overwrite what may not be ours. */
+					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+					goto fail;
+				}
+				uint64_t gen = (hdr.state >> 8) + 1;
+				rc = build(seg, fd, want, ops, o, gen);
+				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+				if (rc != SHMAP_OK)
+					goto fail;
+				seg->created = true;
+				seg->recovered_build = hdr.state != 0 || st_size != 0;
+				break;
+			}
+			if (lr != EAGAIN) {
+				errno = lr;
+				rc = SHMAP_E_SYS;
+				goto fail;
+			}
+			/* Someone else took over; wait for them. */
+		} else if (pr == PR_BUILDER_GONE && st_size != 0) {
+			rc = SHMAP_E_NOTREADY; /* open-only: the builder died */
+			goto fail;
+		}
+		if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
+			rc = pr == PR_WAIT_BUILDER ? SHMAP_E_TIMEOUT : SHMAP_E_NOTREADY;
+			goto fail;
+		}
+	}
+
+	seg->fd = fd;
+	rc = attach_participant(seg);
+	if (rc != SHMAP_OK) {
+		int e = errno;
+		unmap_segment(seg);
+		seg->fd = -1;
+		errno = e;
+		goto fail;
+	}
+	return seg->recovered_build ? SHMAP_RECOVERED : SHMAP_OK;
+
+fail: {
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (seg->share_fd >= 0)
+		close(seg->share_fd);
+	unmap_segment(seg);
+	free(seg->name);
+	memset(seg, 0, sizeof(*seg));
+	seg->fd = -1;
+	seg->share_fd = -1;
+	errno = e;
+	return rc;
+}
+}
+
+void shmap__seg_close(struct shmap__seg *seg)
+{
+	if (!seg || !seg->base)
+		return; /* never opened, or already closed */
+	if (seg->base && seg->fork_gen == shmap__fork_counter)
+		detach_participant(seg);
+	unmap_segment(seg);
+	if (seg->fd >= 0)
+		close(seg->fd);
+	if (seg->share_fd >= 0)
+		close(seg->share_fd);
+	free(seg->name);
+	memset(seg, 0, sizeof(*seg));
+	seg->fd = -1;
+	seg->share_fd = -1;
+}
+
+int shmap__seg_reattach(struct shmap__seg *seg)
+{
+	if (!seg || !seg->base)
+		return SHMAP_E_INVAL;
+	if (seg->fork_gen == shmap__fork_counter)
+		return SHMAP_OK; /* not forked: nothing to do */
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
+	int nfd = open(path, O_RDWR | O_CLOEXEC);
+	if (nfd < 0)
+		return errno_to_code(errno);
+	/* The inherited description belongs to the parent's liveness locks:
+	 * drop our reference so the parent's death stays visible. */
+	close(seg->fd);
+	seg->fd = nfd;
+	seg->owner = 0;
+	return attach_participant(seg);
+}
+
+SHMAP_API int shmap_unlink(const char *name, const shmap_opts *opts)
+{
+	uint32_t backend = opts ? opts->backend : SHMAP_BACKEND_SHM;
+	if (backend == SHMAP_BACKEND_MEMFD)
+		return SHMAP_E_INVAL;
+	int rc = shmap__name_check(name, backend);
+	if (rc != SHMAP_OK)
+		return rc;
+	int r = backend == SHMAP_BACKEND_SHM ? shm_unlink(name) : unlink(name);
+	if (r != 0)
+		return errno_to_code(errno);
+	return SHMAP_OK;
+}

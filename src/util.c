@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/* util.c - backoff, futex, randomness, hashing and failpoints. */
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "atomic.h"
+#include "internal.h"
+
+int shmap__backoff_wait(struct shmap__backoff *b, uint64_t deadline_ns)
+{
+	uint32_t r = b->round++;
+	if (r < 10) {
+		/* 1, 2, 4 ... 512 pauses: cheap while the other side is running. */
+		for (uint32_t i = 0; i < (1u << r); i++)
+			shmap_cpu_relax();
+		return SHMAP_OK;
+	}
+	uint64_t now = shmap__now_ns();
+	if (now >= deadline_ns)
+		return SHMAP_E_TIMEOUT;
+	if (r < 20) {
+		sched_yield();
+		return SHMAP_OK;
+	}
+	/* Sleep 2^(r-20) us, capped at 1 ms, jittered by up to 25%. */
+	uint32_t shift = r - 20 > 10 ? 10 : r - 20;
+	uint64_t ns = (uint64_t)1000u << shift;
+	if (ns > 1000000u)
+		ns = 1000000u;
+	b->rnd = b->rnd * 1664525u + 1013904223u;
+	ns += (ns / 4) * (b->rnd >> 24) / 256;
+	if (now + ns > deadline_ns)
+		ns = deadline_ns - now;
+	struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u), .tv_nsec = (long)(ns % 1000000000u) };
+	nanosleep(&ts, NULL);
+	return SHMAP_OK;
+}
+
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns)
+{
+	uint64_t now = shmap__now_ns();
+	if (now >= deadline_ns)
+		return SHMAP_E_TIMEOUT;
+	uint64_t left = deadline_ns - now;
+	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u) };
+	long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val, &ts, NULL, 0);
+	if (r != 0 && errno == ETIMEDOUT)
+		return SHMAP_E_TIMEOUT;
+	return SHMAP_OK; /* woken, EAGAIN (value changed) or EINTR: caller re-checks */
+}
+
+int shmap__futex_wake(volatile uint32_t *addr, int n)
+{
+	long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
+	return r < 0 ? 0 : (int)r;
+}
+
+void shmap__random(void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t r = getrandom(p + got, len - got, GRND_NONBLOCK);
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	if (got < len) {
+		/* Fallback: mix clock, pid and address bits through XXH3. */
+		uint64_t seed[3] = { shmap__now_ns(), (uint64_t)getpid(), (uint64_t)(uintptr_t)buf };
+		while (got < len) {
+			uint64_t v = XXH3_64bits(seed, sizeof(seed));
+			seed[0] += v;
+			size_t n = len - got < sizeof(v) ? len - got : sizeof(v);
+			memcpy(p + got, &v, n);
+			got += n;
+		}
+	}
+}
+
+uint64_t shmap__hash64(const void *data, size_t len, uint64_t seed)
+{
+	return XXH3_64bits_withSeed(data, len, seed);
+}
+
+#ifdef SHMAP_FAILPOINTS
+void shmap__failpoint(const char *name)
+{
+	static const char *armed;
+	static unsigned long target, hits;
+	static int parsed_pid;
+	static char buf[128];
+	if (parsed_pid != (int)getpid()) {
+		/* (Re)read the environment once per process. */
+		parsed_pid = (int)getpid();
+		armed = NULL;
+		hits = 0;
+		const char *env = getenv("SHMAP_FAILPOINT");
+		if (env && *env) {
+			snprintf(buf, sizeof(buf), "%s", env);
+			char *colon = strchr(buf, ':');
+			target = 1;
+			if (colon) {
+				*colon = 0;
+				target = strtoul(colon + 1, NULL, 10);
+				if (target == 0)
+					target = 1;
+			}
+			armed = buf;
+		}
+	}
+	if (armed && strcmp(armed, name) == 0 && ++hits == target)
+		raise(SIGKILL);
+}
+#endif

@@ -1,0 +1,114 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * helpers.h - shared test helpers: unique segment names, fork/wait with a
+ * watchdog, acknowledgement pipes. Include after the cmocka prerequisites
+ * (stdarg.h, stddef.h, stdint.h, setjmp.h) and <cmocka.h>.
+ */
+#ifndef SHMAP_TEST_HELPERS_H
+#define SHMAP_TEST_HELPERS_H
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A segment name unique to this process and call: "/shmap-t-<tag>-<pid>-<n>". */
+static inline const char *th_name(char *buf, size_t len, const char *tag)
+{
+	static unsigned counter;
+	snprintf(buf, len, "/shmap-t-%s-%d-%u", tag, (int)getpid(), counter++);
+	return buf;
+}
+
+static inline double th_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/*
+ * Fork a child running fn(arg); the child exits with fn's return value
+ * (0..255). The child gets an alarm() watchdog of `watchdog_s` seconds so a
+ * hang becomes a SIGALRM death instead of a stuck test.
+ */
+static inline pid_t th_fork(int (*fn)(void *), void *arg, unsigned watchdog_s)
+{
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(watchdog_s);
+		_exit(fn(arg) & 0xff);
+	}
+	return pid;
+}
+
+/*
+ * Wait for a child with a watchdog: returns its exit status as waitpid
+ * encodes it, or -1 after SIGKILLing it when `timeout_s` passed.
+ */
+static inline int th_wait(pid_t pid, double timeout_s)
+{
+	double end = th_now() + timeout_s;
+	int st;
+	for (;;) {
+		pid_t r = waitpid(pid, &st, WNOHANG);
+		if (r == pid)
+			return st;
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (th_now() > end) {
+			fprintf(stderr, "watchdog: child %d still running after %.1f s, killing it\n",
+				(int)pid, timeout_s);
+			kill(pid, SIGKILL);
+			waitpid(pid, &st, 0);
+			return -1;
+		}
+		usleep(1000);
+	}
+}
+
+/* True if the waitpid status is a normal exit with code 0. */
+static inline int th_ok(int st)
+{
+	return st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+/* Write/read one acknowledgement word on a pipe (the harness protocol). */
+static inline int th_ack(int fd, uint64_t v)
+{
+	return write(fd, &v, sizeof v) == (ssize_t)sizeof v ? 0 : -1;
+}
+
+static inline int th_read_ack(int fd, uint64_t *v)
+{
+	size_t got = 0;
+	while (got < sizeof *v) {
+		ssize_t r = read(fd, (char *)v + got, sizeof *v - got);
+		if (r == 0)
+			return -1; /* EOF */
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+/* Drop root in a forked child (permission tests run as root in CI). */
+static inline int th_drop_root(void)
+{
+	if (geteuid() != 0)
+		return 0;
+	if (setgid(65534) != 0 || setuid(65534) != 0)
+		return -1;
+	return 0;
+}
+
+#endif /* SHMAP_TEST_HELPERS_H */
