@@ -43,8 +43,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "atomic.h"
 #include "segment.h"
 

@@ -12,8 +12,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "atomic.h"
 #include "internal.h"
 
@@ -87,11 +85,6 @@ void shmap__random(void *buf, size_t len)
 			got += n;
 		}
 	}
-}
-
-uint64_t shmap__hash64(const void *data, size_t len, uint64_t seed)
-{
-	return XXH3_64bits_withSeed(data, len, seed);
 }
 
 #ifdef SHMAP_FAILPOINTS
