@@ -46,7 +46,7 @@
 #include "atomic.h"
 #include "segment.h"
 
-#define SHMAP__MAX_PARTS 4096u
+#define SHMAP__MAX_PARTS 4000u /* owner ids keep slot + 1 in 12 bits */
 #define SHMAP__MAX_TOTAL (UINT64_C(1) << 46) /* 64 TiB: refuse absurd sizes */
 #define SHMAP__HUGE_PAGE (2u * 1024u * 1024u)
 
@@ -678,7 +678,7 @@ enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_ERROR };
  * PR_WAIT_BUILDER: a live builder holds the lock. PR_BUILDER_GONE: not
  * ready and nobody builds. PR_ERROR: *rc holds the code.
  */
-static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
+static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
@@ -688,7 +688,21 @@ static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *
 	*st_size = (uint64_t)st.st_size;
 	memset(hdr, 0, sizeof(*hdr));
 	if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
+		/* Read the state word on its own first: one pread() of the whole
+		 * header is not atomic against a concurrent builder, so it could
+		 * copy the low (immutable) bytes before they were written and the
+		 * state after READY was published -- a torn "READY" header that
+		 * fails validation. Once a pread() has seen READY (R2), a later
+		 * pread() sees every header byte written before it. */
+		uint64_t state = 0;
 		ssize_t n;
+		do {
+			n = pread(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state));
+		} while (n < 0 && errno == EINTR);
+		if (n < 0) {
+			*rc = errno_to_code(errno);
+			return PR_ERROR;
+		}
 		do {
 			n = pread(fd, hdr, sizeof(*hdr), 0);
 		} while (n < 0 && errno == EINTR);
@@ -700,8 +714,10 @@ static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *
 			*rc = SHMAP_E_TRUNCATED;
 			return PR_ERROR;
 		}
-		if ((hdr->state & 0xffu) == SHMAP__ST_READY)
+		if ((state & 0xffu) == SHMAP__ST_READY)
 			return PR_READY;
+		/* READY may have arrived mid-read: treat as not ready (yet). */
+		hdr->state = state;
 		if (hdr->magic != 0 && hdr->magic != SHMAP__MAGIC) {
 			*rc = SHMAP_E_BADMAGIC;
 			return PR_ERROR;
@@ -712,6 +728,17 @@ static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *
 		return PR_ERROR;
 	}
 	return ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
+}
+
+static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
+{
+	enum probe_result pr = probe_once(fd, hdr, st_size, rc);
+	if (pr != PR_BUILDER_GONE)
+		return pr;
+	/* The builder publishes READY and then drops its lock: if it finished
+	 * between our read and our lock probe, the lock is free but the state
+	 * we read is stale. Read again once now that the lock is seen free. */
+	return probe_once(fd, hdr, st_size, rc);
 }
 
 static int attach_existing(struct shmap__seg *seg, int fd, const struct shmap__hdr *hdr, uint64_t st_size,

@@ -113,7 +113,7 @@ SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
 
 /**
  * @brief Number of participant slots (processes attached at once) in a
- * created segment: 1..4096, default 128. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ * created segment: 1..4000, default 128. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
  */
 SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n);
 
