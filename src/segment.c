@@ -206,7 +206,7 @@ uint32_t shmap__layout_desc(void)
 	       ((uint32_t)sizeof(struct shmap__part) << 8) | (little << 1) | 1u;
 }
 
-static int errno_to_code(int e)
+int shmap__errno_code(int e)
 {
 	switch (e) {
 	case ENOENT:
@@ -257,7 +257,7 @@ static void ofd_unlock(int fd, off_t byte)
 }
 
 /* true if another open file description holds a lock on `byte`. */
-static bool ofd_held(int fd, off_t byte)
+bool shmap__ofd_held(int fd, off_t byte)
 {
 	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
 	int saved = errno;
@@ -312,12 +312,12 @@ static uint64_t self_start_time(void)
 	return v;
 }
 
-static uint64_t hdr_checksum(const struct shmap__hdr *h)
+uint64_t shmap__hdr_checksum(const struct shmap__hdr *h)
 {
 	return XXH3_64bits(h, offsetof(struct shmap__hdr, checksum));
 }
 
-static int open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode)
+int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode)
 {
 	int fd;
 	flags |= O_RDWR | O_NOFOLLOW | O_CLOEXEC;
@@ -336,7 +336,7 @@ static int open_object(const char *name, const struct shmap_opts *o, int flags, 
 }
 
 /* Checks on an object we did not create (squatting, symlinks, foreign owner). */
-static int check_object(const struct stat *st, const struct shmap_opts *o)
+int shmap__check_object(const struct stat *st, const struct shmap_opts *o)
 {
 	if (!S_ISREG(st->st_mode))
 		return SHMAP_E_ACCESS;
@@ -371,7 +371,7 @@ static int reserve_space(int fd, uint64_t size)
 		r = errno;
 	}
 	errno = r;
-	return errno_to_code(r);
+	return shmap__errno_code(r);
 }
 
 /* Compute the full layout of a segment from its params. */
@@ -398,7 +398,7 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 	size_t len = (size_t)total + 2u * SHMAP__PAGE;
 	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
-		return errno_to_code(errno);
+		return shmap__errno_code(errno);
 	int mflags = MAP_SHARED | MAP_FIXED;
 	if (oflags & SHMAP_OPT_PREFAULT)
 		mflags |= MAP_POPULATE;
@@ -407,7 +407,7 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 		int e = errno;
 		munmap(res, len);
 		errno = e;
-		return errno_to_code(e);
+		return shmap__errno_code(e);
 	}
 	if ((oflags & SHMAP_OPT_HUGEPAGES) && seg->backend != SHMAP_BACKEND_MEMFD)
 		(void)madvise(m, (size_t)total, MADV_HUGEPAGE);
@@ -498,7 +498,7 @@ bool shmap__seg_slot_alive(const struct shmap__seg *seg, uint32_t slot)
 		return false;
 	if (slot == seg->slot && seg->owner != 0)
 		return true;
-	return ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
+	return shmap__ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
 }
 
 bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
@@ -518,7 +518,7 @@ bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
 		return false;
 	if ((uint32_t)((w >> 32) & 0xfffffu) != (owner >> SHMAP__OWNER_SLOT_BITS))
 		return false;
-	return ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
+	return shmap__ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
 }
 
 /* ------------------------------------------------------------------ */
@@ -548,7 +548,7 @@ static int validate_hdr(const struct shmap__hdr *h, uint64_t st_size, const stru
 		return SHMAP_E_BADMAGIC;
 	if (h->layout_version != SHMAP__LAYOUT_VERSION || h->layout_desc != shmap__layout_desc())
 		return SHMAP_E_VERSION;
-	if (h->checksum != hdr_checksum(h))
+	if (h->checksum != shmap__hdr_checksum(h))
 		return SHMAP_E_CORRUPT;
 	if (h->total_size > st_size)
 		return SHMAP_E_TRUNCATED;
@@ -607,10 +607,10 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 
 	SHMAP_FAILPOINT("seg.build.before_size");
 	if (o->backend != SHMAP_BACKEND_MEMFD && fchmod(fd, (mode_t)o->mode) != 0)
-		return errno_to_code(errno);
+		return shmap__errno_code(errno);
 	/* Start from an empty file: a dead builder may have left anything. */
 	if (ftruncate(fd, 0) != 0)
-		return errno_to_code(errno);
+		return shmap__errno_code(errno);
 	rc = reserve_space(fd, total);
 	if (rc != SHMAP_OK)
 		return rc;
@@ -618,7 +618,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	if (o->backend == SHMAP_BACKEND_MEMFD) {
 		/* The one defence against a peer truncating the memory under us. */
 		if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
-			return errno_to_code(errno);
+			return shmap__errno_code(errno);
 	}
 	rc = map_segment(seg, fd, total, o->flags);
 	if (rc != SHMAP_OK)
@@ -659,7 +659,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	}
 	SHMAP_FAILPOINT("seg.build.after_init");
 	h->magic = SHMAP__MAGIC;
-	h->checksum = hdr_checksum(h);
+	h->checksum = shmap__hdr_checksum(h);
 	SHMAP_FAILPOINT("seg.build.before_ready");
 	/* R2: release; every header and data-region store above is visible to
 	 * whoever sees READY (pairs with A2 in attach_existing and with the
@@ -682,7 +682,7 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0) {
-		*rc = errno_to_code(errno);
+		*rc = shmap__errno_code(errno);
 		return PR_ERROR;
 	}
 	*st_size = (uint64_t)st.st_size;
@@ -700,14 +700,14 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			n = pread(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state));
 		} while (n < 0 && errno == EINTR);
 		if (n < 0) {
-			*rc = errno_to_code(errno);
+			*rc = shmap__errno_code(errno);
 			return PR_ERROR;
 		}
 		do {
 			n = pread(fd, hdr, sizeof(*hdr), 0);
 		} while (n < 0 && errno == EINTR);
 		if (n < 0) {
-			*rc = errno_to_code(errno);
+			*rc = shmap__errno_code(errno);
 			return PR_ERROR;
 		}
 		if (n != (ssize_t)sizeof(*hdr)) {
@@ -722,12 +722,12 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			*rc = SHMAP_E_BADMAGIC;
 			return PR_ERROR;
 		}
-	} else if (st.st_size > 0 && !ofd_held(fd, SHMAP__LOCK_BUILDER)) {
+	} else if (st.st_size > 0 && !shmap__ofd_held(fd, SHMAP__LOCK_BUILDER)) {
 		/* A builder never leaves a file shorter than a header. */
 		*rc = SHMAP_E_TRUNCATED;
 		return PR_ERROR;
 	}
-	return ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
+	return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
 }
 
 static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
@@ -856,15 +856,15 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
 			fd = open(path, O_RDWR | O_CLOEXEC);
 			if (fd < 0) {
-				rc = errno_to_code(errno);
+				rc = shmap__errno_code(errno);
 				goto fail;
 			}
 			struct stat st;
 			if (fstat(fd, &st) != 0) {
-				rc = errno_to_code(errno);
+				rc = shmap__errno_code(errno);
 				goto fail;
 			}
-			if ((rc = check_object(&st, o)) != SHMAP_OK)
+			if ((rc = shmap__check_object(&st, o)) != SHMAP_OK)
 				goto fail;
 		} else {
 			unsigned mfl = MFD_CLOEXEC | MFD_ALLOW_SEALING;
@@ -872,7 +872,7 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 				mfl |= MFD_HUGETLB;
 			int mfd = memfd_create(name ? name : "shmap", mfl);
 			if (mfd < 0) {
-				rc = errno == EINVAL ? SHMAP_E_NOTSUP : errno_to_code(errno);
+				rc = errno == EINVAL ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
 				goto fail;
 			}
 			/* Our locks live on a description of our own, not on the one
@@ -882,7 +882,7 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 			snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
 			fd = open(path, O_RDWR | O_CLOEXEC);
 			if (fd < 0) {
-				rc = errno_to_code(errno);
+				rc = shmap__errno_code(errno);
 				close(mfd);
 				goto fail;
 			}
@@ -894,11 +894,11 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 	for (;;) {
 		if (fd < 0) {
 			if (may_create) {
-				fd = open_object(name, o, O_CREAT | O_EXCL, (mode_t)(o->mode & 0600u));
+				fd = shmap__open_object(name, o, O_CREAT | O_EXCL, (mode_t)(o->mode & 0600u));
 				if (fd >= 0) {
 					we_created = true;
 				} else if (errno != EEXIST) {
-					rc = errno_to_code(errno);
+					rc = shmap__errno_code(errno);
 					goto fail;
 				} else if (!may_open) {
 					rc = SHMAP_E_EXIST;
@@ -906,19 +906,19 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 				}
 			}
 			if (fd < 0) {
-				fd = open_object(name, o, 0, 0);
+				fd = shmap__open_object(name, o, 0, 0);
 				if (fd < 0) {
 					if (errno == ENOENT && may_create)
 						continue; /* removed meanwhile: try to create again */
-					rc = errno == EINVAL ? SHMAP_E_ACCESS : errno_to_code(errno);
+					rc = errno == EINVAL ? SHMAP_E_ACCESS : shmap__errno_code(errno);
 					goto fail;
 				}
 				struct stat st;
 				if (fstat(fd, &st) != 0) {
-					rc = errno_to_code(errno);
+					rc = shmap__errno_code(errno);
 					goto fail;
 				}
-				if ((rc = check_object(&st, o)) != SHMAP_OK)
+				if ((rc = shmap__check_object(&st, o)) != SHMAP_OK)
 					goto fail;
 			}
 			SHMAP_FAILPOINT("seg.open.after_open");
@@ -977,13 +977,19 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
 					goto fail;
 				}
+				/* A dead builder that got as far as sizing the file was
+				 * building generation 1 even if it never wrote the state
+				 * word: a rebuild always gets a higher generation. */
+				bool recovered = hdr.state != 0 || st_size != 0;
 				uint64_t gen = (hdr.state >> 8) + 1;
+				if (recovered && gen < 2)
+					gen = 2;
 				rc = build(seg, fd, want, ops, o, gen);
 				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
 				if (rc != SHMAP_OK)
 					goto fail;
 				seg->created = true;
-				seg->recovered_build = hdr.state != 0 || st_size != 0;
+				seg->recovered_build = recovered;
 				break;
 			}
 			if (lr != EAGAIN) {
@@ -1056,7 +1062,7 @@ int shmap__seg_reattach(struct shmap__seg *seg)
 	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
 	int nfd = open(path, O_RDWR | O_CLOEXEC);
 	if (nfd < 0)
-		return errno_to_code(errno);
+		return shmap__errno_code(errno);
 	/* The inherited description belongs to the parent's liveness locks:
 	 * drop our reference so the parent's death stays visible. */
 	close(seg->fd);
@@ -1075,6 +1081,6 @@ SHMAP_API int shmap_unlink(const char *name, const shmap_opts *opts)
 		return rc;
 	int r = backend == SHMAP_BACKEND_SHM ? shm_unlink(name) : unlink(name);
 	if (r != 0)
-		return errno_to_code(errno);
+		return shmap__errno_code(errno);
 	return SHMAP_OK;
 }

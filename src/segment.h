@@ -32,6 +32,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <shmap/segment.h>
@@ -236,5 +237,12 @@ int shmap__name_check(const char *name, uint32_t backend);
 
 /* Layout descriptor: pointer size, cache line, slot size, endianness. */
 uint32_t shmap__layout_desc(void);
+
+/* Shared by segment.c and inspect.c. */
+bool shmap__ofd_held(int fd, off_t byte);                   /* another description locks `byte` */
+int shmap__errno_code(int e);                               /* errno -> SHMAP_E_* */
+int shmap__check_object(const struct stat *st, const struct shmap_opts *o); /* squatting checks */
+int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode);
+uint64_t shmap__hdr_checksum(const struct shmap__hdr *h);
 
 #endif /* SHMAP_SEGMENT_INTERNAL_H */

@@ -13,6 +13,7 @@
 #include <shmap/status.h>
 #include <shmap/version.h>
 #include <shmap/segment.h>
+#include <shmap/inspect.h>
 /* structures */
 
 #endif /* SHMAP_SHMAP_H */

@@ -1,0 +1,305 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * inspect.c - read-only snapshots of segments, and stale-segment cleanup.
+ *
+ * Nothing here maps a segment: the header and the participant table are read
+ * with pread() from a read-only descriptor and validated exactly as an open
+ * validates them, and liveness is probed with F_OFD_GETLK. A hostile file can
+ * therefore make inspection fail with a code, never crash it, and inspection
+ * never writes anything.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <shmap/inspect.h>
+
+#include "segment.h"
+
+_Static_assert(SHMAP_KIND_HTABLE == SHMAP__KIND_HTABLE, "kind ids");
+_Static_assert(SHMAP_KIND_RING_SPSC == SHMAP__KIND_RING_SPSC, "kind ids");
+_Static_assert(SHMAP_KIND_RING_SPMC == SHMAP__KIND_RING_SPMC, "kind ids");
+_Static_assert(SHMAP_KIND_RING_BCAST == SHMAP__KIND_RING_BCAST, "kind ids");
+_Static_assert(SHMAP_KIND_VECTOR == SHMAP__KIND_VECTOR, "kind ids");
+
+#define INSPECT_MAX_PARTS 4096u
+
+struct info_part {
+	uint64_t word;
+	uint64_t start_time;
+	uint32_t pid;
+	uint32_t alive;
+};
+
+struct shmap_info {
+	struct shmap__hdr hdr;
+	uint64_t file_size;
+	uint32_t mode;
+	uint32_t owner;
+	uint32_t attached;
+	struct info_part *parts;
+};
+
+static int open_readonly(const char *name, const struct shmap_opts *o)
+{
+	int fd;
+	if (o->backend == SHMAP_BACKEND_MEMFD) {
+		char path[64];
+		if (o->fd < 0)
+			return -EINVAL;
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
+		fd = open(path, O_RDONLY | O_CLOEXEC);
+	} else if (o->backend == SHMAP_BACKEND_SHM) {
+		fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+	} else {
+		fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+	}
+	return fd < 0 ? -errno : fd;
+}
+
+static int read_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return shmap__errno_code(errno);
+		if (n == 0)
+			return SHMAP_E_TRUNCATED;
+		got += (size_t)n;
+	}
+	return SHMAP_OK;
+}
+
+static int snapshot(int fd, struct shmap_info *in)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return shmap__errno_code(errno);
+	if (!S_ISREG(st.st_mode))
+		return SHMAP_E_ACCESS;
+	in->file_size = (uint64_t)st.st_size;
+	in->mode = (uint32_t)(st.st_mode & 07777);
+	in->owner = (uint32_t)st.st_uid;
+	if (in->file_size < SHMAP__HDR_SIZE) {
+		if (in->file_size == 0 || shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
+			return SHMAP_E_NOTREADY;
+		return SHMAP_E_TRUNCATED;
+	}
+	int rc = read_full(fd, &in->hdr, sizeof(in->hdr), 0);
+	if (rc != SHMAP_OK)
+		return rc;
+	const struct shmap__hdr *h = &in->hdr;
+	if ((h->state & 0xffu) != SHMAP__ST_READY) {
+		if (h->magic != 0 && h->magic != SHMAP__MAGIC)
+			return SHMAP_E_BADMAGIC;
+		return SHMAP_E_NOTREADY;
+	}
+	if (h->magic != SHMAP__MAGIC)
+		return SHMAP_E_BADMAGIC;
+	if (h->layout_version != SHMAP__LAYOUT_VERSION || h->layout_desc != shmap__layout_desc())
+		return SHMAP_E_VERSION;
+	if (h->checksum != shmap__hdr_checksum(h))
+		return SHMAP_E_CORRUPT;
+	if (h->total_size > in->file_size)
+		return SHMAP_E_TRUNCATED;
+	if (h->nparts == 0 || h->nparts > INSPECT_MAX_PARTS || h->parts_off != SHMAP__HDR_SIZE ||
+	    h->parts_off + (uint64_t)h->nparts * sizeof(struct shmap__part) > h->total_size)
+		return SHMAP_E_CORRUPT;
+
+	struct shmap__part *raw = calloc(h->nparts, sizeof(*raw));
+	in->parts = calloc(h->nparts, sizeof(*in->parts));
+	if (!raw || !in->parts) {
+		free(raw);
+		return SHMAP_E_NOMEM;
+	}
+	rc = read_full(fd, raw, (size_t)h->nparts * sizeof(*raw), h->parts_off);
+	if (rc == SHMAP_OK) {
+		for (uint32_t i = 0; i < h->nparts; i++) {
+			in->parts[i].word = raw[i].word;
+			in->parts[i].pid = raw[i].pid;
+			in->parts[i].start_time = raw[i].start_time;
+			in->parts[i].alive = shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i);
+			in->attached += in->parts[i].alive;
+		}
+	}
+	free(raw);
+	return rc;
+}
+
+SHMAP_API int shmap_info_open(const char *name, const shmap_opts *opts, shmap_info **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	struct shmap_opts o;
+	if (opts) {
+		o = *opts;
+	} else {
+		shmap__opts_defaults(&o);
+		o.owner = -1;
+	}
+	if (o.backend != SHMAP_BACKEND_MEMFD) {
+		int rc = shmap__name_check(name, o.backend);
+		if (rc != SHMAP_OK)
+			return rc;
+	}
+	int fd = open_readonly(name, &o);
+	if (fd < 0) {
+		errno = -fd;
+		return fd == -EINVAL ? SHMAP_E_ACCESS : shmap__errno_code(-fd);
+	}
+	struct shmap_info *in = calloc(1, sizeof(*in));
+	if (!in) {
+		close(fd);
+		return SHMAP_E_NOMEM;
+	}
+	int rc = snapshot(fd, in);
+	if (rc == SHMAP_OK && o.owner >= 0 && (int64_t)in->owner != o.owner)
+		rc = SHMAP_E_ACCESS;
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	if (rc != SHMAP_OK) {
+		shmap_info_free(in);
+		return rc;
+	}
+	*ret = in;
+	return SHMAP_OK;
+}
+
+SHMAP_API void shmap_info_free(shmap_info *info)
+{
+	if (!info)
+		return;
+	free(info->parts);
+	free(info);
+}
+
+SHMAP_API uint64_t shmap_info_field(const shmap_info *info, uint32_t field)
+{
+	if (!info)
+		return 0;
+	const struct shmap__hdr *h = &info->hdr;
+	switch (field) {
+	case SHMAP_INFO_KIND: return h->kind;
+	case SHMAP_INFO_KIND_FLAGS: return h->kind_flags;
+	case SHMAP_INFO_CAPACITY: return h->capacity;
+	case SHMAP_INFO_KEY_MAX: return h->key_max;
+	case SHMAP_INFO_VALUE_MAX: return h->value_max;
+	case SHMAP_INFO_ELEM_SIZE: return h->elem_size;
+	case SHMAP_INFO_MAX_CONSUMERS: return h->max_consumers;
+	case SHMAP_INFO_TOTAL_SIZE: return h->total_size;
+	case SHMAP_INFO_DATA_SIZE: return h->data_size;
+	case SHMAP_INFO_FILE_SIZE: return info->file_size;
+	case SHMAP_INFO_CREATED_NS: return h->created_ns;
+	case SHMAP_INFO_CREATOR_UID: return h->creator_uid;
+	case SHMAP_INFO_CREATOR_PID: return h->creator_pid;
+	case SHMAP_INFO_GENERATION: return h->state >> 8;
+	case SHMAP_INFO_MAX_PROCS: return h->nparts;
+	case SHMAP_INFO_ATTACHED: return info->attached;
+	case SHMAP_INFO_MODE: return info->mode;
+	case SHMAP_INFO_OWNER_UID: return info->owner;
+	case SHMAP_INFO_HASH_SEED: return h->hash_seed;
+	case SHMAP_INFO_LAYOUT_VERSION: return h->layout_version;
+	default: return 0;
+	}
+}
+
+SHMAP_API int shmap_info_participant(const shmap_info *info, uint32_t slot, uint32_t *pid,
+				     uint64_t *start_time, uint32_t *alive)
+{
+	if (!info)
+		return SHMAP_E_INVAL;
+	if (slot >= info->hdr.nparts)
+		return SHMAP_E_RANGE;
+	const struct info_part *p = &info->parts[slot];
+	if ((uint32_t)p->word != SHMAP__PART_ATTACHED && !p->alive)
+		return SHMAP_E_NOTFOUND;
+	if (pid)
+		*pid = p->pid;
+	if (start_time)
+		*start_time = p->start_time;
+	if (alive)
+		*alive = p->alive;
+	return SHMAP_OK;
+}
+
+SHMAP_API const char *shmap_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case SHMAP_KIND_HTABLE: return "htable";
+	case SHMAP_KIND_RING_SPSC: return "ring-spsc";
+	case SHMAP_KIND_RING_SPMC: return "ring-spmc";
+	case SHMAP_KIND_RING_BCAST: return "ring-bcast";
+	case SHMAP_KIND_VECTOR: return "vector";
+	default: return "unknown";
+	}
+}
+
+/* Is anyone attached to, or building, the segment behind fd? */
+static bool segment_in_use(int fd)
+{
+	if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
+		return true;
+	struct shmap__hdr h;
+	if (read_full(fd, &h, sizeof(h), 0) != SHMAP_OK)
+		return true;
+	uint32_t n = h.nparts;
+	if (n == 0 || n > INSPECT_MAX_PARTS)
+		return true; /* cannot tell: keep it */
+	for (uint32_t i = 0; i < n; i++)
+		if (shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i))
+			return true;
+	return false;
+}
+
+SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
+{
+	if (!prefix || prefix[0] != '/' || strchr(prefix + 1, '/'))
+		return SHMAP_E_INVAL;
+	if (removed)
+		*removed = 0;
+	DIR *d = opendir("/dev/shm");
+	if (!d)
+		return SHMAP_E_SYS;
+	size_t plen = strlen(prefix + 1);
+	struct dirent *de;
+	while ((de = readdir(d)) != NULL) {
+		if (strncmp(de->d_name, prefix + 1, plen) != 0)
+			continue;
+		char name[NAME_MAX + 2];
+		snprintf(name, sizeof(name), "/%s", de->d_name);
+		if (shmap__name_check(name, SHMAP_BACKEND_SHM) != SHMAP_OK)
+			continue;
+		shmap_info *in = NULL;
+		int rc = shmap_info_open(name, NULL, &in);
+		/* Only complete shmap segments, or ones whose builder died. */
+		if (rc != SHMAP_OK && rc != SHMAP_E_NOTREADY)
+			continue;
+		shmap_info_free(in);
+		int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+		if (fd < 0)
+			continue;
+		struct stat st;
+		bool stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !segment_in_use(fd);
+		if (stale && rc == SHMAP_E_NOTREADY) {
+			/* Unfinished: only if it carries no foreign magic (checked
+			 * by info_open) and is not sized as something else. */
+			stale = st.st_size == 0 || st.st_size >= (off_t)SHMAP__HDR_SIZE;
+		}
+		close(fd);
+		if (stale && shm_unlink(name) == 0 && removed)
+			(*removed)++;
+	}
+	closedir(d);
+	return SHMAP_OK;
+}
