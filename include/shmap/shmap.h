@@ -15,5 +15,7 @@
 #include <shmap/segment.h>
 #include <shmap/inspect.h>
 /* structures */
+#include <shmap/htable.h>
+#include <shmap/ring.h>
 
 #endif /* SHMAP_SHMAP_H */
