@@ -1,0 +1,347 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file htable.h
+ * @brief A hash table in shared memory: lock-free reads, crash-safe writes,
+ * runtime key and value sizes.
+ *
+ * Keys and values are byte strings of 1..key_max and 1..value_max bytes,
+ * stored with their lengths; both maxima and the capacity are chosen when the
+ * table is created and recorded in the segment.
+ *
+ * Guarantees:
+ * - Readers (get, cursors, foreach, size) never block and never write shared
+ *   memory. A lookup copies the entry and validates it against the bucket's
+ *   64-bit version (seqlock style): it never returns a torn value.
+ * - Writers change one bucket at a time and publish each change with one
+ *   atomic store. A new value is written beside the old one and switched in
+ *   atomically, so a writer killed at any instruction leaves the old or the
+ *   new value, never a mix. Writers of one key serialise on a lock word in
+ *   the key's home bucket that names its owner; a waiter that finds the owner
+ *   dead takes the lock over (the call then returns ::SHMAP_RECOVERED), so no
+ *   key stays locked longer than the liveness probe takes.
+ * - No duplicate keys under any interleaving of concurrent inserts.
+ * - Erase leaves a tombstone that inserts reuse; tombstones at the end of a
+ *   probe chain turn back into empty buckets. A table whose live set stays
+ *   under half its capacity accepts inserts forever.
+ * - The hash is XXH3-64 seeded with the segment's random seed.
+ *
+ * Thread safety: a handle may be shared by any number of threads; every call
+ * except shmap_htable_close(), shmap_htable_reattach() and
+ * shmap_htable_set_timeout_ms() may run concurrently with any other call on
+ * the same handle or on other handles of the same table in other processes.
+ *
+ * Waits: writers may wait for the lock of a key another writer holds; each
+ * wait is bounded by the handle's timeout (default: the open timeout of the
+ * options, 2000 ms) and returns ::SHMAP_E_TIMEOUT if a live writer keeps the
+ * lock that long.
+ *
+ * Common return codes of every call taking a handle: ::SHMAP_E_INVAL (NULL
+ * handle or bad argument, nothing changed), ::SHMAP_E_FORKED (handle used in
+ * a child after fork(); call shmap_htable_reattach()), ::SHMAP_E_CORRUPT (a
+ * shared field violates an invariant; the handle may be poisoned).
+ */
+#ifndef SHMAP_HTABLE_H
+#define SHMAP_HTABLE_H
+
+#include <shmap/common.h>
+#include <shmap/segment.h>
+
+SHMAP_BEGIN_DECLS
+
+/** Opaque hash table handle. */
+typedef struct shmap_htable shmap_htable;
+
+/** Opaque iteration cursor (see shmap_htable_cursor_new()). */
+typedef struct shmap_htable_cursor shmap_htable_cursor;
+
+/** @name Return values of an update callback (::shmap_htable_update_fn) */
+/**@{*/
+#define SHMAP_HTABLE_COMMIT 0  /**< store `out` (`*out_len` bytes) as the key's value */
+#define SHMAP_HTABLE_ABORT 1   /**< change nothing; shmap_htable_update() returns ::SHMAP_E_ABORTED */
+#define SHMAP_HTABLE_ERASE 2   /**< erase the key (no-op if it does not exist) */
+/**@}*/
+
+#ifndef SHMAP_CHECK_REPAIR
+/** Flag of the checkers: repair what dead processes left behind. */
+#define SHMAP_CHECK_REPAIR 1u
+#endif
+
+/** Largest key_max a table accepts. */
+#define SHMAP_HTABLE_KEY_MAX_LIMIT 65535u
+/** Largest value_max a table accepts (16 MiB). */
+#define SHMAP_HTABLE_VALUE_MAX_LIMIT 16777216u
+/** Largest capacity a table accepts (2^31 entries). */
+#define SHMAP_HTABLE_CAPACITY_LIMIT 2147483648u
+
+/**
+ * @brief Update callback: sees the current value and decides the new one.
+ *
+ * @param[in] cur current value (a private copy), or NULL if the key is missing
+ * @param[in] cur_len length of `cur` (0 if missing)
+ * @param[in] exists 1 if the key exists, 0 if not
+ * @param[out] out buffer of value_max bytes for the new value
+ * @param[in,out] out_len receives the new value's length (1..value_max)
+ * @param[in] arg the caller's argument
+ * @return ::SHMAP_HTABLE_COMMIT, ::SHMAP_HTABLE_ABORT or ::SHMAP_HTABLE_ERASE
+ *
+ * The callback runs while the calling thread holds the key's lock: it must
+ * be short, and must not call into the same table (that would wait for its
+ * own lock until the timeout). If the process dies inside the callback,
+ * nothing was written: the key keeps its old value and its lock is recovered
+ * by the next writer.
+ */
+typedef int (*shmap_htable_update_fn)(const void *cur, uint32_t cur_len, int exists, void *out,
+				      uint32_t *out_len, void *arg);
+
+/**
+ * @brief Iteration callback of shmap_htable_foreach().
+ * @return 0 to continue, any other value to stop (foreach returns it).
+ */
+typedef int (*shmap_htable_foreach_fn)(const void *key, uint32_t klen, const void *val,
+				       uint32_t vlen, void *arg);
+
+/**
+ * @brief Create, open, or open-or-create a hash table segment.
+ *
+ * @param[in] name segment name (see segment.h); ignored for a memfd being created
+ * @param[in] oflags ::SHMAP_CREATE, ::SHMAP_OPEN or ::SHMAP_OPEN_OR_CREATE
+ * @param[in] capacity number of entries the table must hold (1..2^31);
+ *   rounded up to a power of two (at least 16), readable back with
+ *   shmap_htable_capacity(). Lookups stay fast up to about 70% of it.
+ *   On open, 0 accepts the stored capacity; any other value must round to it.
+ * @param[in] key_max largest key in bytes (1..65535); on open 0 accepts the stored value
+ * @param[in] value_max largest value in bytes (1..16 MiB); on open 0 accepts the stored value
+ * @param[in] opts options, or NULL for the defaults
+ * @param[out] ret receives the handle; untouched on failure
+ * @return ::SHMAP_OK, ::SHMAP_RECOVERED (rebuilt after a dead builder),
+ *   ::SHMAP_E_INVAL, ::SHMAP_E_NAMETOOLONG, ::SHMAP_E_NOMEM, ::SHMAP_E_EXIST,
+ *   ::SHMAP_E_NOENT, ::SHMAP_E_INCOMPAT (another kind, or other sizes),
+ *   ::SHMAP_E_VERSION, ::SHMAP_E_BADMAGIC, ::SHMAP_E_TRUNCATED,
+ *   ::SHMAP_E_CORRUPT, ::SHMAP_E_NOTREADY, ::SHMAP_E_TIMEOUT,
+ *   ::SHMAP_E_ACCESS, ::SHMAP_E_NOSPC, ::SHMAP_E_SYS (errno kept).
+ *
+ * Concurrency: any number of processes/threads may open the same table at
+ * once. Progress: may block up to the options' open timeout while another
+ * process builds the segment. Ordering: the table is fully initialised
+ * before any opener returns.
+ */
+SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
+				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret);
+
+/**
+ * @brief Detach and free a handle. NULL is a no-op. The segment stays (use
+ * shmap_unlink() to remove its name). Cursors of the handle must be freed
+ * first. Concurrency: no other call may use the handle meanwhile.
+ */
+SHMAP_API void shmap_htable_close(shmap_htable *t);
+
+/**
+ * @brief In a child after fork(): attach the inherited handle to the child.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_FULL (no free participant
+ *   slot), ::SHMAP_E_SYS.
+ * Concurrency: no other call may use the handle meanwhile.
+ */
+SHMAP_API int shmap_htable_reattach(shmap_htable *t);
+
+/** @brief The memfd to pass to peers (memfd backend, creator), else -1. Never blocks. */
+SHMAP_API int shmap_htable_fd(const shmap_htable *t);
+
+/**
+ * @brief Set the bound on how long a writer waits for a key's lock held by a
+ * live writer (default: the options' open timeout). 0 means try once.
+ * @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ * Concurrency: not concurrently with other calls on the handle.
+ */
+SHMAP_API int shmap_htable_set_timeout_ms(shmap_htable *t, uint32_t ms);
+
+/**
+ * @brief Look a key up and copy its value out.
+ *
+ * @param[out] val buffer of `val_cap` bytes (may be NULL if val_cap is 0)
+ * @param[out] val_len receives the value's length (also on ::SHMAP_E_BUFSIZE)
+ * @return ::SHMAP_OK, ::SHMAP_E_NOTFOUND, ::SHMAP_E_BUFSIZE (val_cap too
+ *   small; *val_len is the size needed, val unspecified), ::SHMAP_E_INVAL
+ *   (NULL key/val_len, klen 0), ::SHMAP_E_TOOBIG (klen > key_max: such a key
+ *   cannot exist), ::SHMAP_E_BUSY (the entry changed under more than a
+ *   thousand consecutive copies; retry), ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ *
+ * Concurrency: any. Progress: never blocks, never writes shared memory;
+ * bounded by the capacity and a retry budget. Ordering: acquire; the value
+ * returned is one that was current at some instant during the call.
+ */
+SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+			       uint32_t *val_len);
+
+/**
+ * @brief Insert a key that must not exist yet.
+ * @return ::SHMAP_OK, ::SHMAP_RECOVERED (done, after taking over a dead
+ *   writer's lock), ::SHMAP_E_EXIST (key present, nothing changed),
+ *   ::SHMAP_E_FULL (no free bucket), ::SHMAP_E_TOOBIG (klen > key_max or
+ *   vlen > value_max), ::SHMAP_E_INVAL (NULL, zero length),
+ *   ::SHMAP_E_TIMEOUT (a live writer held the key's lock past the timeout),
+ *   ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ *
+ * Concurrency: any. Progress: blocking on the key's lock, bounded by the
+ * handle's timeout; dead lock owners are recovered. Ordering: release; a
+ * reader that sees the key sees the whole value.
+ */
+SHMAP_API int shmap_htable_insert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+				  uint32_t vlen);
+
+/**
+ * @brief Insert the key, or replace its value if present.
+ * @return as shmap_htable_insert(), without ::SHMAP_E_EXIST.
+ */
+SHMAP_API int shmap_htable_upsert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+				  uint32_t vlen);
+
+/**
+ * @brief Replace the value of a key that must exist.
+ * @return as shmap_htable_insert(), with ::SHMAP_E_NOTFOUND instead of
+ *   ::SHMAP_E_EXIST and ::SHMAP_E_FULL.
+ */
+SHMAP_API int shmap_htable_replace(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+				   uint32_t vlen);
+
+/**
+ * @brief Erase a key.
+ * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_NOTFOUND,
+ *   ::SHMAP_E_TOOBIG, ::SHMAP_E_INVAL, ::SHMAP_E_TIMEOUT, ::SHMAP_E_CORRUPT,
+ *   ::SHMAP_E_FORKED.
+ * Concurrency, progress, ordering: as shmap_htable_insert().
+ */
+SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen);
+
+/**
+ * @brief Compare-and-swap a value: replace it with `desired` only if it
+ * currently equals `expected` (same length and bytes).
+ * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_MISMATCH (differs;
+ *   nothing changed), ::SHMAP_E_NOTFOUND, ::SHMAP_E_TOOBIG, ::SHMAP_E_INVAL,
+ *   ::SHMAP_E_TIMEOUT, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ * Concurrency, progress, ordering: as shmap_htable_insert().
+ */
+SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+			       uint32_t elen, const void *desired, uint32_t dlen);
+
+/**
+ * @brief Read-modify-write a key through a callback (see ::shmap_htable_update_fn).
+ *
+ * The callback is called exactly once, with the key's lock held, on a
+ * private copy of the current value (or NULL if the key is missing). Its
+ * result is applied atomically: COMMIT stores the value (creating the key
+ * if missing), ERASE removes it, ABORT changes nothing.
+ *
+ * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_ABORTED (callback
+ *   aborted; nothing changed), ::SHMAP_E_FULL (callback committed a new key
+ *   but no bucket was free; nothing changed), ::SHMAP_E_TOOBIG (key too long,
+ *   or the callback returned a length above value_max; nothing changed),
+ *   ::SHMAP_E_INVAL (also: callback returned length 0 or an unknown code),
+ *   ::SHMAP_E_NOMEM, ::SHMAP_E_TIMEOUT, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ *
+ * Concurrency: any; the callback of one key never runs concurrently with
+ * another writer of that key. Progress: blocking, bounded by the timeout
+ * plus the callback's own duration. Ordering: release on commit.
+ */
+SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
+				  void *arg);
+
+/**
+ * @brief Create a cursor over the table. Iteration is weakly consistent:
+ * each entry returned was present with that value at some instant; entries
+ * present for the whole iteration are returned exactly once, others at most
+ * once.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_NOMEM, ::SHMAP_E_FORKED.
+ * Concurrency: any. A cursor itself is used by one thread at a time.
+ */
+SHMAP_API int shmap_htable_cursor_new(shmap_htable *t, shmap_htable_cursor **ret);
+
+/**
+ * @brief Copy the next entry out and advance.
+ * @return ::SHMAP_OK, ::SHMAP_E_NOTFOUND (end of table), ::SHMAP_E_BUFSIZE
+ *   (a buffer is too small: *klen and *vlen hold the sizes needed and the
+ *   cursor does not advance), ::SHMAP_E_INVAL, ::SHMAP_E_BUSY,
+ *   ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ * Progress: never blocks, never writes shared memory.
+ */
+SHMAP_API int shmap_htable_cursor_next(shmap_htable_cursor *c, void *key, uint32_t key_cap, uint32_t *klen,
+				       void *val, uint32_t val_cap, uint32_t *vlen);
+
+/** @brief Restart a cursor from the beginning. @return ::SHMAP_OK or ::SHMAP_E_INVAL. */
+SHMAP_API int shmap_htable_cursor_reset(shmap_htable_cursor *c);
+
+/** @brief Free a cursor. NULL is a no-op. */
+SHMAP_API void shmap_htable_cursor_free(shmap_htable_cursor *c);
+
+/**
+ * @brief Call fn for each entry (weakly consistent, as a cursor). The
+ * callback gets private copies and may call other table functions.
+ * @return ::SHMAP_OK after the last entry, the callback's nonzero value if
+ *   it stopped early, ::SHMAP_E_INVAL, ::SHMAP_E_NOMEM, ::SHMAP_E_BUSY,
+ *   ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ * Progress: never blocks on other processes.
+ */
+SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg);
+
+/**
+ * @brief Number of live entries. O(1), wait-free, reads shared counters;
+ * exact when the table is quiescent (a writer killed between publishing and
+ * counting leaves it off by one until shmap_htable_check() repairs it).
+ * Returns 0 for a NULL handle.
+ */
+SHMAP_API uint64_t shmap_htable_size(const shmap_htable *t);
+
+/** @brief Real capacity (buckets = most entries it holds). 0 for NULL. */
+SHMAP_API uint64_t shmap_htable_capacity(const shmap_htable *t);
+
+/** @brief Largest key length accepted. 0 for NULL. */
+SHMAP_API uint32_t shmap_htable_key_max(const shmap_htable *t);
+
+/** @brief Largest value length accepted. 0 for NULL. */
+SHMAP_API uint32_t shmap_htable_value_max(const shmap_htable *t);
+
+/**
+ * @brief Statistics from a scan of every bucket (O(capacity), never blocks;
+ * approximate while writers run).
+ * @param[out] live entries found, tombstones found, longest probe (buckets a
+ *   lookup of the worst-placed key touches, 1 = in its home bucket). Each
+ *   pointer may be NULL.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ */
+SHMAP_API int shmap_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
+				 uint64_t *longest_probe);
+
+/**
+ * @brief Erase every entry. Takes every bucket lock in order, so it waits
+ * for in-flight writers (bounded by the timeout); not atomic for readers,
+ * which may see some entries gone and others not yet. A clear killed midway
+ * leaves a valid table with some entries erased.
+ * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_TIMEOUT, ::SHMAP_E_INVAL,
+ *   ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ */
+SHMAP_API int shmap_htable_clear(shmap_htable *t);
+
+/**
+ * @brief Verify every invariant of a quiescent table; with
+ * ::SHMAP_CHECK_REPAIR, recover what dead processes left.
+ *
+ * Checks: bucket states and lengths within the private limits, every key
+ * reachable from its home bucket, no duplicate key, no lock held by a dead
+ * process, the size counter. With ::SHMAP_CHECK_REPAIR it takes every lock
+ * (recovering those of dead owners, never one whose owner is alive), then
+ * fixes what it found: releases dead locks, makes unreachable keys reachable,
+ * erases duplicates, recounts the size, turns trailing tombstones back into
+ * empty buckets.
+ *
+ * @param[in] flags 0 or ::SHMAP_CHECK_REPAIR
+ * @param[out] problems receives the number of problems found (may be NULL)
+ * @return ::SHMAP_OK (no problem), ::SHMAP_RECOVERED (problems found and all
+ *   repaired), ::SHMAP_E_CORRUPT (problems found and not repaired),
+ *   ::SHMAP_E_BUSY (a live process holds a lock: not quiescent; with REPAIR,
+ *   after the timeout), ::SHMAP_E_INVAL, ::SHMAP_E_FORKED.
+ * Progress: O(capacity x probe length); with REPAIR blocking like clear().
+ */
+SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *problems);
+
+SHMAP_END_DECLS
+
+#endif /* SHMAP_HTABLE_H */
