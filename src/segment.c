@@ -722,6 +722,11 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			*rc = SHMAP_E_BADMAGIC;
 			return PR_ERROR;
 		}
+		if ((state & 0xffu) > SHMAP__ST_READY) {
+			/* No builder ever writes this: not a dead build we may redo. */
+			*rc = SHMAP_E_CORRUPT;
+			return PR_ERROR;
+		}
 	} else if (st.st_size > 0 && !shmap__ofd_held(fd, SHMAP__LOCK_BUILDER)) {
 		/* A builder never leaves a file shorter than a header. */
 		*rc = SHMAP_E_TRUNCATED;
@@ -799,7 +804,8 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		shmap__opts_defaults(&defaults);
 		opts = &defaults;
 	}
-	if (!want || !ops || !seg || oflags == 0 || (oflags & ~SHMAP_OPEN_OR_CREATE))
+	if (!want || !ops || !seg || oflags == 0 || (oflags & ~SHMAP_OPEN_OR_CREATE) ||
+	    !ops->layout || want->kind != ops->kind)
 		return SHMAP_E_INVAL;
 	const bool may_create = (oflags & SHMAP_CREATE) != 0;
 	const bool may_open = (oflags & SHMAP_OPEN) != 0;

@@ -1,0 +1,965 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_segment.c - single-process tests of the storage layer (white-box).
+ *
+ * RELIABILITY.md scenarios covered here: 3 (short/odd-sized objects),
+ * 4 (version/layout mismatch), 5 (not-a-shmap / corrupted header), the
+ * growth half of 6, 8 (name table), 10 (exact mode under any umask),
+ * 11 (create/close/unlink leaks), plus semantics of create/open, the file
+ * and memfd backends, unlink while open, participants and guard pages.
+ * Every validation failure also checks that the segment's bytes are
+ * unchanged (content hash before and after).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <shmap/shmap.h>
+
+#include "torture.h"
+#include "segment_kind.h"
+
+/* ------------------------------------------------------------------ */
+/* Count the library's object-creating calls: the test executable's     */
+/* definitions interpose on libc's for the statically linked library.   */
+
+static unsigned n_shm_open, n_memfd;
+
+int shm_open(const char *name, int oflag, mode_t mode)
+{
+	static int (*real)(const char *, int, mode_t);
+	if (!real)
+	{
+		void *sym = dlsym(RTLD_NEXT, "shm_open");
+		memcpy(&real, &sym, sizeof sym);
+	}
+	n_shm_open++;
+	return real(name, oflag, mode);
+}
+
+int memfd_create(const char *name, unsigned int flags)
+{
+	static int (*real)(const char *, unsigned int);
+	if (!real)
+	{
+		void *sym = dlsym(RTLD_NEXT, "memfd_create");
+		memcpy(&real, &sym, sizeof sym);
+	}
+	n_memfd++;
+	return real(name, flags);
+}
+
+/* ------------------------------------------------------------------ */
+
+static struct shmap_opts opts_default(void)
+{
+	struct shmap_opts o;
+	shmap__opts_defaults(&o);
+	return o;
+}
+
+static int shm_fd_of(const char *name)
+{
+	return shm_open(name, O_RDWR | O_NOFOLLOW | O_CLOEXEC, 0);
+}
+
+static char *devshm_path(const char *name, char *buf, size_t len)
+{
+	snprintf(buf, len, "/dev/shm%s", name);
+	return buf;
+}
+
+/* Create a segment of `cap` counters under `name`, close it (the name stays). */
+static void make_seg(const char *name, uint64_t cap)
+{
+	struct shmap__params want = tk_params(cap);
+	struct shmap__seg s;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &s), SHMAP_OK);
+	assert_int_equal(tk_verify(&s), 0);
+	shmap__seg_close(&s);
+}
+
+/* ------------------------------------------------------------------ */
+/* scenario 8: names                                                    */
+
+struct name_case {
+	const char *name;
+	int expect;
+};
+
+static void test_names(void **state)
+{
+	(void)state;
+	char n253[260], n254[260], n255[260], n256[260], w254[260], w255[260], w256[260];
+	n253[0] = n254[0] = n255[0] = n256[0] = '/';
+	snprintf(n253 + 1, sizeof n253 - 1, "shmap-t-n%d-", (int)getpid());
+	size_t pl = strlen(n253);
+	/* component lengths 253..256 (the part after '/') */
+	memset(n253 + pl, 'x', 253 - (pl - 1));
+	n253[254] = 0;
+	memcpy(n254, n253, 254);
+	n254[254] = 'x';
+	n254[255] = 0;
+	memcpy(n255, n254, 255);
+	n255[255] = 'x';
+	n255[256] = 0;
+	memcpy(n256, n255, 256);
+	n256[256] = 'x';
+	n256[257] = 0;
+	/* whole-name lengths 254..256 (including the '/') */
+	memcpy(w254, n253, 254);
+	w254[254] = 0;
+	memcpy(w255, n254, 255);
+	w255[255] = 0;
+	memcpy(w256, n255, 256);
+	w256[256] = 0;
+	assert_int_equal(strlen(n255), 256);
+	assert_int_equal(strlen(w255), 255);
+
+	const struct name_case bad[] = {
+		{ "", SHMAP_E_INVAL },        { "/", SHMAP_E_INVAL },       { "//", SHMAP_E_INVAL },
+		{ "a/b", SHMAP_E_INVAL },     { "/a/b", SHMAP_E_INVAL },    { ".", SHMAP_E_INVAL },
+		{ "..", SHMAP_E_INVAL },      { "/.", SHMAP_E_INVAL },      { "/..", SHMAP_E_INVAL },
+		{ "/a/", SHMAP_E_INVAL },     { "//a", SHMAP_E_INVAL },     { "noslash", SHMAP_E_INVAL },
+		{ "/sem.x", SHMAP_E_INVAL },  { "sem.x", SHMAP_E_INVAL },   { "/a\nb", SHMAP_E_INVAL },
+		{ "/a\x01", SHMAP_E_INVAL },  { "/\x1f", SHMAP_E_INVAL },   { "/a\x7f", SHMAP_E_INVAL },
+		{ "/\tx", SHMAP_E_INVAL },    { n256, SHMAP_E_NAMETOOLONG },
+	};
+	char before_list[64];
+	snprintf(before_list, sizeof before_list, "shmap-t-n%d-", (int)getpid());
+	int shm_before = tt_count_shm("");
+	const uint32_t oflags[] = { SHMAP_CREATE, SHMAP_OPEN, SHMAP_OPEN_OR_CREATE };
+	struct shmap__params want = tk_params(16);
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		assert_int_equal(shmap__name_check(bad[i].name, SHMAP_BACKEND_SHM), bad[i].expect);
+		for (size_t k = 0; k < 3; k++) {
+			struct shmap__seg s;
+			n_shm_open = n_memfd = 0;
+			errno = 4242;
+			int rc = shmap__seg_open(bad[i].name, oflags[k], &want, &tk_ops, NULL, &s);
+			if (rc != bad[i].expect)
+				fail_msg("name #%zu (len %zu) oflags %u: got %s want %s", i,
+					 strlen(bad[i].name), oflags[k], shmap_errname(rc),
+					 shmap_errname(bad[i].expect));
+			/* no system call: no shm_open, errno untouched, nothing created */
+			assert_int_equal(n_shm_open, 0);
+			assert_int_equal(n_memfd, 0);
+			assert_int_equal(errno, 4242);
+		}
+		errno = 4242;
+		assert_int_equal(shmap_unlink(bad[i].name, NULL), bad[i].expect);
+		assert_int_equal(errno, 4242);
+	}
+	struct shmap__seg s;
+	assert_int_equal(shmap__seg_open(NULL, SHMAP_CREATE, &want, &tk_ops, NULL, &s), SHMAP_E_INVAL);
+	assert_int_equal(shmap_unlink(NULL, NULL), SHMAP_E_INVAL);
+	assert_int_equal(tt_count_shm(""), shm_before);
+
+	/* valid: component lengths 253, 254, 255 and whole lengths 254, 255, 256 */
+	const char *good[] = { n253, n254, n255, w254, w255, w256, "/a", "/sem", "/.x", "/...", "/a b" };
+	for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+		assert_int_equal(shmap__name_check(good[i], SHMAP_BACKEND_SHM), SHMAP_OK);
+		char nm[300];
+		/* short ones get a unique suffix so parallel runs do not collide */
+		if (strlen(good[i]) < 32)
+			snprintf(nm, sizeof nm, "%s-%d", good[i], (int)getpid());
+		else
+			snprintf(nm, sizeof nm, "%s", good[i]);
+		int rc = shmap__seg_open(nm, SHMAP_CREATE, &want, &tk_ops, NULL, &s);
+		if (rc != SHMAP_OK)
+			fail_msg("valid name of length %zu refused: %s", strlen(nm), shmap_errname(rc));
+		shmap__seg_close(&s);
+		assert_int_equal(shmap_unlink(nm, NULL), SHMAP_OK);
+	}
+	assert_int_equal(tt_count_shm(""), shm_before);
+
+	/* file backend: "" and >= PATH_MAX; memfd labels up to 249 bytes */
+	struct shmap_opts o = opts_default();
+	o.backend = SHMAP_BACKEND_FILE;
+	char *longp = malloc(PATH_MAX + 8);
+	memset(longp, 'a', PATH_MAX + 7);
+	longp[0] = '/';
+	longp[PATH_MAX + 7] = 0;
+	n_shm_open = 0;
+	errno = 4242;
+	assert_int_equal(shmap__seg_open("", SHMAP_CREATE, &want, &tk_ops, &o, &s), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(longp, SHMAP_CREATE, &want, &tk_ops, &o, &s),
+			 SHMAP_E_NAMETOOLONG);
+	assert_int_equal(errno, 4242);
+	assert_int_equal(shmap_unlink("", &o), SHMAP_E_INVAL);
+	free(longp);
+	o.backend = SHMAP_BACKEND_MEMFD;
+	char label[260];
+	memset(label, 'l', 250);
+	label[250] = 0;
+	n_memfd = 0;
+	assert_int_equal(shmap__seg_open(label, SHMAP_CREATE, &want, &tk_ops, &o, &s),
+			 SHMAP_E_NAMETOOLONG);
+	assert_int_equal(shmap__seg_open("", SHMAP_CREATE, &want, &tk_ops, &o, &s), SHMAP_E_INVAL);
+	assert_int_equal(n_memfd, 0);
+	assert_int_equal(n_shm_open, 0);
+	label[249] = 0;
+	assert_int_equal(shmap__seg_open(label, SHMAP_CREATE, &want, &tk_ops, &o, &s), SHMAP_OK);
+	shmap__seg_close(&s);
+	assert_int_equal(shmap_unlink("/x", &o), SHMAP_E_INVAL); /* memfd has no name */
+}
+
+/* ------------------------------------------------------------------ */
+/* create / open / open-or-create                                       */
+
+static void test_create_open(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "co");
+	struct shmap__params want = tk_params(100);
+	struct shmap__seg a, b, c;
+	int before = tt_count_shm("shmap-t-co");
+
+	/* bad arguments */
+	assert_int_equal(shmap__seg_open(name, 0, &want, &tk_ops, NULL, &a), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(name, 4, &want, &tk_ops, NULL, &a), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, NULL, &tk_ops, NULL, &a), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, NULL, NULL, &a), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, NULL), SHMAP_E_INVAL);
+	struct shmap__params bad = tk_params(0);
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &bad, &tk_ops, NULL, &a), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN_OR_CREATE, &bad, &tk_ops, NULL, &a), SHMAP_E_INVAL);
+	assert_int_equal(tt_count_shm("shmap-t-co"), before); /* nothing created */
+
+	/* open of a missing name */
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &a), SHMAP_E_NOENT);
+	assert_int_equal(tt_count_shm("shmap-t-co"), before);
+
+	/* create */
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &a), SHMAP_OK);
+	assert_true(a.created);
+	assert_false(a.recovered_build);
+	assert_int_equal(a.generation, 1);
+	assert_int_equal(a.p.capacity, 100);
+	assert_int_equal(a.p.nparts, 128);
+	assert_int_not_equal(a.p.hash_seed, 0);
+	assert_non_null(a.data);
+	assert_int_equal((uintptr_t)a.data % SHMAP__PAGE, 0);
+	assert_int_equal(tk_verify(&a), 0);
+	assert_int_not_equal(a.owner, 0);
+	assert_int_equal(shmap__seg_check(&a), SHMAP_OK);
+	/* header: every region cache-line (page) aligned, sizes consistent */
+	const struct shmap__hdr *h = (const struct shmap__hdr *)a.base;
+	assert_int_equal(h->magic, SHMAP__MAGIC);
+	assert_int_equal(h->parts_off % SHMAP_CACHELINE, 0);
+	assert_int_equal(h->data_off % SHMAP__PAGE, 0);
+	assert_int_equal(h->total_size % SHMAP__PAGE, 0);
+	assert_true(h->data_off + h->data_size <= h->total_size);
+	assert_int_equal(h->state, (1u << 8) | SHMAP__ST_READY);
+	assert_int_equal(h->creator_pid, (uint32_t)getpid());
+
+	/* exclusive create of an existing name */
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &b), SHMAP_E_EXIST);
+
+	/* open, accepting stored parameters (0) or naming equal ones */
+	struct shmap__params any = tk_params(0);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &any, &tk_ops, NULL, &b), SHMAP_OK);
+	assert_false(b.created);
+	assert_int_equal(b.p.capacity, 100);
+	assert_int_equal(b.p.hash_seed, a.p.hash_seed);
+	assert_int_equal(b.generation, 1);
+	assert_int_equal(tk_verify(&b), 0);
+	assert_int_not_equal(b.owner, a.owner);
+	assert_int_not_equal(b.slot, a.slot);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, NULL, &c), SHMAP_OK);
+	assert_false(c.created);
+
+	/* the three handles share memory */
+	((uint64_t *)a.data)[7] = 0x1234;
+	assert_int_equal(((uint64_t *)b.data)[7], 0x1234);
+	assert_int_equal(((uint64_t *)c.data)[7], 0x1234);
+	shmap__seg_close(&c);
+	shmap__seg_close(&b);
+	shmap__seg_close(&a);
+	shmap__seg_close(&a); /* double close is a no-op */
+
+	/* open-or-create of a new name creates */
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_E_NOENT);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, NULL, &a), SHMAP_OK);
+	assert_true(a.created);
+	assert_int_equal(a.generation, 1);
+	shmap__seg_close(&a);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	assert_int_equal(tt_count_shm("shmap-t-co"), before);
+
+	/* a zeroed seg closes safely */
+	struct shmap__seg z;
+	memset(&z, 0, sizeof z);
+	shmap__seg_close(&z);
+	shmap__seg_close(NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* scenarios 4 and 5: validation failures leave the bytes unchanged      */
+
+typedef void (*mutator)(struct shmap__hdr *h, int fd);
+
+static void recsum(struct shmap__hdr *h)
+{
+	h->checksum = shmap__hash64(h, offsetof(struct shmap__hdr, checksum), 0);
+}
+
+static void mut_version(struct shmap__hdr *h, int fd) { (void)fd; h->layout_version++; recsum(h); }
+static void mut_version_nosum(struct shmap__hdr *h, int fd) { (void)fd; h->layout_version = 0; }
+static void mut_desc(struct shmap__hdr *h, int fd) { (void)fd; h->layout_desc ^= 1u << 24; recsum(h); }
+static void mut_desc_endian(struct shmap__hdr *h, int fd) { (void)fd; h->layout_desc ^= 2u; recsum(h); }
+static void mut_magic(struct shmap__hdr *h, int fd) { (void)fd; h->magic ^= 0x100; }
+static void mut_magic_swapped(struct shmap__hdr *h, int fd) { (void)fd; h->magic = __builtin_bswap64(SHMAP__MAGIC); recsum(h); }
+static void mut_cap_nosum(struct shmap__hdr *h, int fd) { (void)fd; h->capacity++; }
+static void mut_sum(struct shmap__hdr *h, int fd) { (void)fd; h->checksum ^= 1; }
+static void mut_seed_nosum(struct shmap__hdr *h, int fd) { (void)fd; h->hash_seed ^= 1; }
+static void mut_cap_sum(struct shmap__hdr *h, int fd) { (void)fd; h->capacity *= 2; recsum(h); }
+static void mut_data_off(struct shmap__hdr *h, int fd) { (void)fd; h->data_off += SHMAP__PAGE; recsum(h); }
+static void mut_parts_off(struct shmap__hdr *h, int fd) { (void)fd; h->parts_off = 64; recsum(h); }
+static void mut_nparts0(struct shmap__hdr *h, int fd) { (void)fd; h->nparts = 0; recsum(h); }
+static void mut_nparts_big(struct shmap__hdr *h, int fd) { (void)fd; h->nparts = 1u << 20; recsum(h); }
+static void mut_data_size(struct shmap__hdr *h, int fd) { (void)fd; h->data_size += 8; recsum(h); }
+static void mut_elem(struct shmap__hdr *h, int fd) { (void)fd; h->elem_size = 7; recsum(h); }
+static void mut_total_big(struct shmap__hdr *h, int fd) { (void)fd; h->total_size += SHMAP__PAGE; recsum(h); }
+static void mut_total_small(struct shmap__hdr *h, int fd) { (void)fd; h->total_size -= SHMAP__PAGE; recsum(h); }
+static void mut_total_huge(struct shmap__hdr *h, int fd) { (void)fd; h->total_size = UINT64_MAX; recsum(h); }
+static void mut_truncate(struct shmap__hdr *h, int fd) { (void)h; assert_int_equal(ftruncate(fd, (off_t)h->total_size - 1), 0); }
+static void mut_building(struct shmap__hdr *h, int fd) { (void)fd; h->state = (1u << 8) | SHMAP__ST_BUILDING; }
+
+struct val_case {
+	const char *what;
+	mutator m;
+	int expect;
+};
+
+/* Build a segment, mutate its header with pwrite, then open it; nothing may be written. */
+static void check_validation(const struct val_case *vc, uint32_t oflags)
+{
+	char name[96];
+	th_name(name, sizeof name, "val");
+	make_seg(name, 64);
+	int fd = shm_fd_of(name);
+	assert_true(fd >= 0);
+	struct shmap__hdr h;
+	assert_int_equal(pread(fd, &h, sizeof h, 0), sizeof h);
+	vc->m(&h, fd);
+	assert_int_equal(pwrite(fd, &h, sizeof h, 0), sizeof h);
+	struct stat st0, st1;
+	assert_int_equal(fstat(fd, &st0), 0);
+	uint64_t before = tt_hash_fd(fd);
+
+	struct shmap_opts o = opts_default();
+	o.timeout_ms = 20;
+	/* open accepts what is stored (0); open-or-create must name valid params */
+	struct shmap__params want = tk_params(oflags & SHMAP_CREATE ? 64 : 0);
+	struct shmap__seg s;
+	int rc = shmap__seg_open(name, oflags, &want, &tk_ops, &o, &s);
+	if (rc != vc->expect)
+		fail_msg("%s (oflags %u): got %s, want %s", vc->what, oflags, shmap_errname(rc),
+			 shmap_errname(vc->expect));
+	assert_null(s.base);
+	assert_int_equal(tt_hash_fd(fd), before);
+	assert_int_equal(fstat(fd, &st1), 0);
+	assert_int_equal(st0.st_size, st1.st_size);
+	assert_int_equal(st0.st_mtim.tv_sec, st1.st_mtim.tv_sec);
+	assert_int_equal(st0.st_mtim.tv_nsec, st1.st_mtim.tv_nsec);
+	close(fd);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+static void test_validation(void **state)
+{
+	(void)state;
+	const struct val_case cases[] = {
+		{ "layout version +1", mut_version, SHMAP_E_VERSION },
+		{ "layout version 0, stale checksum", mut_version_nosum, SHMAP_E_VERSION },
+		{ "descriptor: pointer size", mut_desc, SHMAP_E_VERSION },
+		{ "descriptor: endianness", mut_desc_endian, SHMAP_E_VERSION },
+		{ "bad magic", mut_magic, SHMAP_E_BADMAGIC },
+		{ "byte-swapped magic", mut_magic_swapped, SHMAP_E_BADMAGIC },
+		{ "capacity changed, stale checksum", mut_cap_nosum, SHMAP_E_CORRUPT },
+		{ "hash seed changed, stale checksum", mut_seed_nosum, SHMAP_E_CORRUPT },
+		{ "checksum flipped", mut_sum, SHMAP_E_CORRUPT },
+		{ "capacity doubled, checksum fixed", mut_cap_sum, SHMAP_E_CORRUPT },
+		{ "data_off moved", mut_data_off, SHMAP_E_CORRUPT },
+		{ "parts_off inside header", mut_parts_off, SHMAP_E_CORRUPT },
+		{ "nparts 0", mut_nparts0, SHMAP_E_CORRUPT },
+		{ "nparts 2^20", mut_nparts_big, SHMAP_E_CORRUPT },
+		{ "data_size disagrees with kind", mut_data_size, SHMAP_E_CORRUPT },
+		{ "elem_size the kind refuses", mut_elem, SHMAP_E_CORRUPT },
+		{ "total_size > file", mut_total_big, SHMAP_E_TRUNCATED },
+		{ "total_size too small", mut_total_small, SHMAP_E_CORRUPT },
+		{ "total_size UINT64_MAX", mut_total_huge, SHMAP_E_TRUNCATED },
+		{ "file truncated by one byte", mut_truncate, SHMAP_E_TRUNCATED },
+	};
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		check_validation(&cases[i], SHMAP_OPEN);
+		check_validation(&cases[i], SHMAP_OPEN_OR_CREATE);
+	}
+	/* BUILDING with no live builder: open-only reports NOTREADY */
+	const struct val_case b = { "BUILDING, builder gone", mut_building, SHMAP_E_NOTREADY };
+	check_validation(&b, SHMAP_OPEN);
+}
+
+/* Wrong kind and wrong parameters: INCOMPAT, nothing written. */
+static void test_incompat(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "inc");
+	make_seg(name, 64);
+	int fd = shm_fd_of(name);
+	assert_true(fd >= 0);
+	uint64_t before = tt_hash_fd(fd);
+	struct shmap__seg s;
+	struct shmap__params w = tk_params(0);
+	/* ops and want naming different kinds: a caller bug */
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &w, &tk_ops_other, NULL, &s), SHMAP_E_INVAL);
+	struct shmap__params want_other = w;
+	want_other.kind = TK_KIND - 1;
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want_other, &tk_ops_other, NULL, &s),
+			 SHMAP_E_INCOMPAT);
+	want_other.capacity = 64;
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN_OR_CREATE, &want_other, &tk_ops_other, NULL, &s),
+			 SHMAP_E_INCOMPAT);
+	for (int f = 0; f < 7; f++) {
+		struct shmap__params p = tk_params(64);
+		switch (f) {
+		case 0: p.capacity = 65; break;
+		case 1: p.kind_flags = 1; break;
+		case 2: p.key_max = 8; break;
+		case 3: p.value_max = 8; break;
+		case 4: p.elem_size = 8; break;
+		case 5: p.max_consumers = 1; break;
+		case 6: p.hash_alg = 2; break;
+		}
+		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &p, &tk_ops, NULL, &s), SHMAP_E_INCOMPAT);
+		int rc = shmap__seg_open(name, SHMAP_OPEN_OR_CREATE, &p, &tk_ops, NULL, &s);
+		assert_int_equal(rc, SHMAP_E_INCOMPAT);
+		assert_int_equal(tt_hash_fd(fd), before);
+	}
+	struct shmap__params same = tk_params(64);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &same, &tk_ops, NULL, &s), SHMAP_OK);
+	shmap__seg_close(&s);
+	close(fd);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* Random garbage of the right size (and of odd sizes) is never a shmap segment. */
+static void test_garbage(void **state)
+{
+	(void)state;
+	uint64_t seed = (uint64_t)time(NULL) * 2654435761u ^ (uint64_t)getpid();
+	print_message("# garbage seed %llu\n", (unsigned long long)seed);
+	char name[96];
+	th_name(name, sizeof name, "garb");
+	make_seg(name, 64);
+	int fd = shm_fd_of(name);
+	struct stat st;
+	assert_int_equal(fstat(fd, &st), 0);
+	size_t sz = (size_t)st.st_size;
+	uint8_t *buf = malloc(sz);
+	struct shmap_opts o = opts_default();
+	o.timeout_ms = 10;
+	for (int round = 0; round < 200; round++) {
+		for (size_t i = 0; i < sz; i += 8) {
+			uint64_t r = tt_rand(&seed);
+			memcpy(buf + i, &r, 8);
+		}
+		if (round % 4 == 1) {
+			/* the right magic, an impossible state, rest garbage */
+			uint64_t m = SHMAP__MAGIC;
+			memcpy(buf, &m, 8);
+			buf[256] = (uint8_t)(3 + tt_rand(&seed) % 253);
+		} else if (round % 4 == 2) {
+			/* READY state byte, rest garbage */
+			buf[256] = SHMAP__ST_READY;
+		} else if (round % 4 == 3) {
+			/* the right magic and READY, rest garbage */
+			uint64_t m = SHMAP__MAGIC;
+			memcpy(buf, &m, 8);
+			buf[256] = SHMAP__ST_READY;
+		}
+		assert_int_equal(pwrite(fd, buf, sz, 0), (ssize_t)sz);
+		uint64_t before = tt_hash_fd(fd);
+		struct shmap__params want = tk_params(64);
+		struct shmap__seg s;
+		for (int k = 0; k < 2; k++) {
+			int rc = shmap__seg_open(name, k ? SHMAP_OPEN_OR_CREATE : SHMAP_OPEN, &want, &tk_ops,
+						 &o, &s);
+			int exp = round % 4 == 1 ? SHMAP_E_CORRUPT
+				: round % 4 == 3 ? SHMAP_E_VERSION : SHMAP_E_BADMAGIC;
+			if (round % 4 == 3 && rc == SHMAP_E_CORRUPT)
+				exp = rc; /* version and descriptor happened to match: checksum */
+			if (rc != exp)
+				fail_msg("round %d oflags %d: got %s want %s", round, k, shmap_errname(rc),
+					 shmap_errname(exp));
+			assert_null(s.base);
+			assert_int_equal(tt_hash_fd(fd), before);
+		}
+	}
+	free(buf);
+	close(fd);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* scenario 3: short and odd-sized objects                              */
+
+static void test_sizes(void **state)
+{
+	(void)state;
+	char ref[96];
+	th_name(ref, sizeof ref, "szref");
+	make_seg(ref, 1024);
+	int rfd = shm_fd_of(ref);
+	struct stat st;
+	assert_int_equal(fstat(rfd, &st), 0);
+	const size_t expected = (size_t)st.st_size;
+	uint8_t *img = calloc(1, expected + 8192);
+	assert_int_equal(pread(rfd, img, expected, 0), (ssize_t)expected);
+	close(rfd);
+	assert_int_equal(shmap_unlink(ref, NULL), SHMAP_OK);
+
+	struct {
+		size_t size;
+		int expect_open;
+		int expect_ooc;
+	} table[] = {
+		{ 0, SHMAP_E_NOTREADY, SHMAP_OK /* empty: nobody built it, we build */ },
+		{ 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ 63, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ SHMAP__HDR_SIZE - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ SHMAP__HDR_SIZE, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ SHMAP__HDR_SIZE + 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ expected / 2, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ expected - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
+		{ expected, SHMAP_OK, SHMAP_OK },
+		{ expected + 4096, SHMAP_OK, SHMAP_OK },
+	};
+	struct shmap_opts o = opts_default();
+	o.timeout_ms = 20;
+	for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+		for (int k = 0; k < 2; k++) {
+			char name[96];
+			th_name(name, sizeof name, "sz");
+			int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+			assert_true(fd >= 0);
+			size_t sz = table[i].size;
+			assert_int_equal(ftruncate(fd, (off_t)sz), 0);
+			size_t n = sz < expected ? sz : expected;
+			if (n)
+				assert_int_equal(pwrite(fd, img, n, 0), (ssize_t)n);
+			uint64_t before = tt_hash_fd(fd);
+			struct shmap__params want = tk_params(k ? 1024 : 0);
+			struct shmap__seg s;
+			int rc = shmap__seg_open(name, k ? SHMAP_OPEN_OR_CREATE : SHMAP_OPEN, &want, &tk_ops,
+						 &o, &s);
+			int exp = k ? table[i].expect_ooc : table[i].expect_open;
+			if (rc != exp)
+				fail_msg("size %zu %s: got %s want %s", sz, k ? "open-or-create" : "open",
+					 shmap_errname(rc), shmap_errname(exp));
+			if (rc >= 0) {
+				/* only the validated size is mapped */
+				assert_int_equal(s.total_size, expected);
+				assert_int_equal(s.map_len, expected + 2 * SHMAP__PAGE);
+				assert_int_equal(tk_verify(&s), 0);
+				if (sz != 0)
+					assert_false(s.created);
+				shmap__seg_close(&s);
+			}
+			if (sz != 0 && rc < 0)
+				assert_int_equal(tt_hash_fd(fd), before);
+			close(fd);
+			assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+		}
+	}
+	free(img);
+}
+
+/* The grow half of scenario 6: a peer growing the file changes nothing. */
+static void test_grow(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "grow");
+	struct shmap__params want = tk_params(512);
+	struct shmap__seg a, b;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &a), SHMAP_OK);
+	int fd = shm_fd_of(name);
+	uint64_t total = a.total_size;
+	assert_int_equal(ftruncate(fd, (off_t)total * 2), 0);
+	assert_int_equal(tk_verify(&a), 0);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &b), SHMAP_OK);
+	assert_int_equal(b.total_size, total);
+	assert_int_equal(tk_verify(&b), 0);
+	shmap__seg_close(&b);
+	shmap__seg_close(&a);
+	close(fd);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* scenario 10: exact mode under any umask                              */
+
+static void test_modes(void **state)
+{
+	(void)state;
+	const mode_t masks[] = { 0, 022, 077, 0277 };
+	const uint32_t modes[] = { 0600, 0660, 0640, 0644 };
+	mode_t old = umask(0);
+	char dir[] = "/tmp/shmap-t-modeXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	int cases = 0;
+	for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+		for (size_t j = 0; j < sizeof modes / sizeof modes[0]; j++) {
+			for (int backend = 0; backend < 2; backend++) {
+				umask(masks[i]);
+				char name[PATH_MAX], path[PATH_MAX + 16];
+				struct shmap_opts o = opts_default();
+				o.mode = modes[j];
+				if (backend == 0) {
+					th_name(name, sizeof name, "mode");
+					devshm_path(name, path, sizeof path);
+				} else {
+					o.backend = SHMAP_BACKEND_FILE;
+					snprintf(name, sizeof name, "%s/f%zu%zu", dir, i, j);
+					snprintf(path, sizeof path, "%s", name);
+				}
+				struct shmap__params want = tk_params(8);
+				struct shmap__seg s;
+				assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &o, &s),
+						 SHMAP_OK);
+				struct stat st;
+				assert_int_equal(lstat(path, &st), 0);
+				if ((st.st_mode & 07777) != modes[j])
+					fail_msg("umask %03o mode %03o backend %d: got %03o", masks[i], modes[j],
+						 backend, st.st_mode & 07777);
+				/* a second opener with the same mode policy accepts it */
+				struct shmap__seg t;
+				assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &t), SHMAP_OK);
+				shmap__seg_close(&t);
+				/* the default (0600) policy refuses a wider mode */
+				if (modes[j] != 0600) {
+					struct shmap_opts d = opts_default();
+					d.backend = o.backend;
+					assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &d, &t),
+							 SHMAP_E_ACCESS);
+				}
+				shmap__seg_close(&s);
+				assert_int_equal(shmap_unlink(name, &o), SHMAP_OK);
+				cases++;
+			}
+		}
+	}
+	umask(old);
+	rmdir(dir);
+	print_message("# modes: %d/%d exact\n", cases, cases);
+	/* option validation */
+	shmap_opts *po;
+	assert_int_equal(shmap_opts_new(&po), SHMAP_OK);
+	assert_int_equal(shmap_opts_set_mode(po, 0400), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_mode(po, 01600), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_mode(po, 0666), SHMAP_OK);
+	assert_int_equal(shmap_opts_set_max_procs(po, 0), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_max_procs(po, 4097), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_backend(po, 3), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_flags(po, 4), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_owner(po, -3), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_fd(po, -1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_new(NULL), SHMAP_E_INVAL);
+	shmap_opts_free(po);
+	shmap_opts_free(NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* backends                                                              */
+
+static void test_file_backend(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/shmap-t-fileXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char path[PATH_MAX], link[PATH_MAX], victim[PATH_MAX];
+	snprintf(path, sizeof path, "%s/seg", dir);
+	snprintf(link, sizeof link, "%s/link", dir);
+	snprintf(victim, sizeof victim, "%s/victim", dir);
+	struct shmap_opts o = opts_default();
+	o.backend = SHMAP_BACKEND_FILE;
+	struct shmap__params want = tk_params(300);
+	struct shmap__seg a, b;
+	assert_int_equal(shmap__seg_open(path, SHMAP_OPEN, &want, &tk_ops, &o, &a), SHMAP_E_NOENT);
+	assert_int_equal(shmap__seg_open(path, SHMAP_CREATE, &want, &tk_ops, &o, &a), SHMAP_OK);
+	assert_int_equal(shmap__seg_open(path, SHMAP_CREATE, &want, &tk_ops, &o, &b), SHMAP_E_EXIST);
+	((uint64_t *)a.data)[3] = 77;
+	assert_int_equal(shmap__seg_open(path, SHMAP_OPEN, &want, &tk_ops, &o, &b), SHMAP_OK);
+	assert_int_equal(((uint64_t *)b.data)[3], 77);
+	shmap__seg_close(&b);
+	shmap__seg_close(&a);
+	/* survives with no handle open */
+	assert_int_equal(shmap__seg_open(path, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, &o, &a), SHMAP_OK);
+	assert_false(a.created);
+	assert_int_equal(((uint64_t *)a.data)[3], 77);
+	shmap__seg_close(&a);
+
+	/* a symlink is never followed, neither on create nor on open */
+	int vfd = open(victim, O_CREAT | O_RDWR, 0600);
+	assert_int_equal(write(vfd, "victim", 6), 6);
+	close(vfd);
+	uint64_t vh = tt_hash_path(victim);
+	assert_int_equal(symlink(victim, link), 0);
+	assert_int_equal(shmap__seg_open(link, SHMAP_CREATE, &want, &tk_ops, &o, &a), SHMAP_E_EXIST);
+	assert_int_equal(shmap__seg_open(link, SHMAP_OPEN, &want, &tk_ops, &o, &a), SHMAP_E_ACCESS);
+	assert_int_equal(shmap__seg_open(link, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, &o, &a), SHMAP_E_ACCESS);
+	assert_int_equal(tt_hash_path(victim), vh);
+	/* a directory is refused */
+	assert_int_equal(shmap__seg_open(dir, SHMAP_OPEN, &want, &tk_ops, &o, &a), SHMAP_E_ACCESS);
+
+	assert_int_equal(shmap_unlink(path, &o), SHMAP_OK);
+	unlink(link);
+	unlink(victim);
+	assert_int_equal(rmdir(dir), 0);
+}
+
+static void test_memfd_local(void **state)
+{
+	(void)state;
+	struct shmap_opts o = opts_default();
+	o.backend = SHMAP_BACKEND_MEMFD;
+	struct shmap__params want = tk_params(200);
+	struct shmap__seg a, b;
+	/* open without an fd is invalid; create with an fd is invalid */
+	assert_int_equal(shmap__seg_open("m", SHMAP_OPEN, &want, &tk_ops, &o, &a), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open("m", SHMAP_CREATE, &want, &tk_ops, &o, &a), SHMAP_OK);
+	assert_true(a.share_fd >= 0);
+	assert_true(a.fd != a.share_fd);
+	assert_int_equal(tk_verify(&a), 0);
+	int seals = fcntl(a.share_fd, F_GET_SEALS);
+	assert_true(seals & F_SEAL_SHRINK);
+	assert_true(seals & F_SEAL_GROW);
+	struct stat st;
+	assert_int_equal(fstat(a.share_fd, &st), 0);
+	errno = 0;
+	assert_int_equal(ftruncate(a.share_fd, st.st_size / 2), -1);
+	assert_int_equal(errno, EPERM);
+	errno = 0;
+	assert_int_equal(ftruncate(a.share_fd, st.st_size * 2), -1);
+	assert_int_equal(errno, EPERM);
+	struct shmap_opts ob = o;
+	ob.fd = a.share_fd;
+	assert_int_equal(shmap__seg_open(NULL, SHMAP_CREATE, &want, &tk_ops, &ob, &b), SHMAP_E_INVAL);
+	assert_int_equal(shmap__seg_open(NULL, SHMAP_OPEN, &want, &tk_ops, &ob, &b), SHMAP_OK);
+	assert_true(b.share_fd < 0);
+	((uint64_t *)a.data)[1] = 5;
+	assert_int_equal(((uint64_t *)b.data)[1], 5);
+	assert_true(shmap__seg_owner_alive(&b, a.owner));
+	shmap__seg_close(&b);
+	shmap__seg_close(&a);
+	/* a non-shmap fd */
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	ob.fd = pfd[0];
+	assert_int_equal(shmap__seg_open(NULL, SHMAP_OPEN, &want, &tk_ops, &ob, &b), SHMAP_E_ACCESS);
+	close(pfd[0]);
+	close(pfd[1]);
+}
+
+/* Unlink while open: handles keep working, the name is gone. */
+static void test_unlink_while_open(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "unl");
+	struct shmap__params want = tk_params(64);
+	struct shmap__seg a, b, c;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &a), SHMAP_OK);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &b), SHMAP_OK);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &c), SHMAP_E_NOENT);
+	for (uint64_t i = 0; i < 64; i++)
+		((uint64_t *)a.data)[i] = i * 3;
+	for (uint64_t i = 0; i < 64; i++)
+		assert_int_equal(((uint64_t *)b.data)[i], i * 3);
+	assert_true(shmap__seg_owner_alive(&a, b.owner));
+	assert_int_equal(shmap__seg_check(&a), SHMAP_OK);
+	/* a new segment under the same name is a different one */
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &c), SHMAP_OK);
+	assert_int_equal(tk_verify(&c), 0);
+	assert_int_equal(((uint64_t *)b.data)[5], 15);
+	shmap__seg_close(&c);
+	shmap__seg_close(&b);
+	shmap__seg_close(&a);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* participants                                                          */
+
+static void test_participants(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "part");
+	struct shmap_opts o = opts_default();
+	o.max_procs = 3;
+	struct shmap__params want = tk_params(8);
+	struct shmap__seg h[4];
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &o, &h[0]), SHMAP_OK);
+	assert_int_equal(h[0].p.nparts, 3);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &h[1]), SHMAP_OK);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &h[2]), SHMAP_OK);
+	/* table full */
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &h[3]), SHMAP_E_FULL);
+	assert_null(h[3].base);
+	assert_int_equal(h[3].fd, -1);
+	for (int i = 0; i < 3; i++) {
+		const struct shmap__part *pt = &h[0].parts[h[i].slot];
+		assert_int_equal((uint32_t)pt->word, SHMAP__PART_ATTACHED);
+		assert_int_equal(pt->pid, (uint32_t)getpid());
+		assert_int_equal(shmap__owner_slot(h[i].owner), h[i].slot);
+		for (int j = 0; j < 3; j++) {
+			assert_true(shmap__seg_owner_alive(&h[j], h[i].owner));
+			assert_true(shmap__seg_slot_alive(&h[j], h[i].slot));
+			if (i != j)
+				assert_int_not_equal(h[i].slot, h[j].slot);
+		}
+	}
+	/* bogus owners are dead */
+	assert_false(shmap__seg_owner_alive(&h[0], 0));
+	assert_false(shmap__seg_owner_alive(&h[0], 4));          /* slot 3 >= nparts */
+	assert_false(shmap__seg_owner_alive(&h[0], 0xffffffffu));
+	assert_false(shmap__seg_slot_alive(&h[0], 3));
+	assert_false(shmap__seg_slot_alive(&h[0], UINT32_MAX));
+	/* an owner id with a stale generation is dead */
+	uint32_t stale = h[1].owner ^ (1u << SHMAP__OWNER_SLOT_BITS);
+	assert_false(shmap__seg_owner_alive(&h[0], stale));
+
+	/* detach frees the slot; the old owner id stays dead after reuse */
+	uint32_t old = h[1].owner, oslot = h[1].slot;
+	shmap__seg_close(&h[1]);
+	assert_false(shmap__seg_owner_alive(&h[0], old));
+	assert_false(shmap__seg_slot_alive(&h[0], oslot));
+	assert_int_equal((uint32_t)h[0].parts[oslot].word, SHMAP__PART_FREE);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &h[1]), SHMAP_OK);
+	assert_int_equal(h[1].slot, oslot);
+	assert_int_not_equal(h[1].owner, old);
+	assert_false(shmap__seg_owner_alive(&h[0], old));
+	assert_true(shmap__seg_owner_alive(&h[0], h[1].owner));
+	for (int i = 0; i < 3; i++)
+		shmap__seg_close(&h[i]);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* Scribbled header after open: the private copy is what counts. */
+static void test_header_rewritten(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "hdrw");
+	struct shmap__params want = tk_params(64);
+	struct shmap__seg a, b;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &a), SHMAP_OK);
+	struct shmap__hdr *h = (struct shmap__hdr *)a.base;
+	h->capacity = UINT64_MAX;
+	h->nparts = 1u << 30;
+	h->data_off = 1;
+	assert_int_equal(a.p.capacity, 64);
+	assert_int_equal(a.p.nparts, 128);
+	assert_false(shmap__seg_owner_alive(&a, (1u << 12) - 1)); /* slot 4094 > private nparts */
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &b), SHMAP_E_CORRUPT);
+	shmap__seg_close(&a);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* guard pages                                                           */
+
+static struct shmap__seg guard_seg;
+static int touch_before(void *a) { (void)a; return *(volatile uint8_t *)(guard_seg.base - 1); }
+static int touch_after(void *a) { (void)a; return *(volatile uint8_t *)(guard_seg.base + guard_seg.total_size); }
+static int touch_last(void *a) { (void)a; (void)*(volatile uint8_t *)(guard_seg.base + guard_seg.total_size - 1); return 0; }
+
+static void test_guard_pages(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "guard");
+	struct shmap__params want = tk_params(1000);
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &guard_seg), SHMAP_OK);
+	assert_true(guard_seg.map_start + SHMAP__PAGE == guard_seg.base);
+	assert_true(tt_expect_fault(touch_before, NULL));
+	assert_true(tt_expect_fault(touch_after, NULL));
+	assert_false(tt_expect_fault(touch_last, NULL));
+	shmap__seg_close(&guard_seg);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* scenario 11 (first half): leaks                                       */
+
+static void test_leaks(void **state)
+{
+	(void)state;
+	const unsigned n = tt_iters(1000, 20000);
+	char prefix[64];
+	snprintf(prefix, sizeof prefix, "shmap-t-leak-%d-", (int)getpid());
+	int fd0 = tt_count_fds();
+	int shm0 = tt_count_shm(prefix);
+	assert_int_equal(shm0, 0);
+	double t0 = th_now();
+	for (unsigned i = 0; i < n; i++) {
+		char name[96];
+		th_name(name, sizeof name, "leak");
+		struct shmap__params want = tk_params(16);
+		struct shmap__seg a, b;
+		assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &a), SHMAP_OK);
+		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &b), SHMAP_OK);
+		/* failing opens must not leak either */
+		struct shmap__seg c;
+		assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &c), SHMAP_E_EXIST);
+		struct shmap__params other = want;
+		other.kind = TK_KIND - 1;
+		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &other, &tk_ops_other, NULL, &c),
+				 SHMAP_E_INCOMPAT);
+		shmap__seg_close(&b);
+		shmap__seg_close(&a);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	}
+	double dt = th_now() - t0;
+	assert_int_equal(tt_count_shm(prefix), 0);
+	assert_int_equal(tt_count_fds(), fd0);
+	print_message("# leaks: %u cycles in %.2f s, fds %d -> %d, /dev/shm leftovers 0\n", n, dt, fd0,
+		      tt_count_fds());
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_names),
+		cmocka_unit_test(test_create_open),
+		cmocka_unit_test(test_validation),
+		cmocka_unit_test(test_incompat),
+		cmocka_unit_test(test_garbage),
+		cmocka_unit_test(test_sizes),
+		cmocka_unit_test(test_grow),
+		cmocka_unit_test(test_modes),
+		cmocka_unit_test(test_file_backend),
+		cmocka_unit_test(test_memfd_local),
+		cmocka_unit_test(test_unlink_while_open),
+		cmocka_unit_test(test_participants),
+		cmocka_unit_test(test_header_rewritten),
+		cmocka_unit_test(test_guard_pages),
+		cmocka_unit_test(test_leaks),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
