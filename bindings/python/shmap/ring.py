@@ -1,0 +1,260 @@
+# SPDX-License-Identifier: MIT
+"""Ring buffers: SPSC, SPMC, lossy and reliable broadcast."""
+import ctypes
+
+from . import errors
+from ._base import OPEN_OR_CREATE, Handle, Options, call_with_opts, encode_name, oflags
+from ._ffi import C
+from .errors import check
+
+SPSC = 1
+SPMC = 2
+BCAST_LOSSY = 3
+BCAST_RELIABLE = 4
+
+PRODUCER = 1
+CONSUMER = 2
+
+_TYPES = {"spsc": SPSC, "spmc": SPMC, "bcast_lossy": BCAST_LOSSY,
+          "bcast_reliable": BCAST_RELIABLE}
+_ROLES = {"producer": PRODUCER, "consumer": CONSUMER}
+
+
+def _ms(timeout):
+    """Seconds (float) to a uint32 millisecond count, clamped."""
+    if timeout is None:
+        return None
+    ms = int(timeout * 1000)
+    return max(0, min(ms, 0xFFFFFFFF))
+
+
+class Ring(Handle):
+    """A ring segment, attached with one role (PRODUCER or CONSUMER).
+
+    ``Ring(name, role, type=0, elem_size=0, capacity=0, max_consumers=0,
+    flags=OPEN_OR_CREATE, options=None, **option_kwargs)``: role and type
+    also accept "producer"/"consumer" and "spsc"/"spmc"/"bcast_lossy"/
+    "bcast_reliable". On open, 0 parameters accept what is stored.
+
+    Elements are bytes of exactly elem_size bytes; push() pads shorter data
+    with zeros. pop()/push() take an optional timeout in seconds (None: do
+    not wait; EmptyError/FullError instead of TimeoutError). Iterating a
+    consumer pops until the ring is empty. One handle must not be used by two
+    threads at once: open one handle per thread.
+    """
+
+    _close_fn = "ring_close"
+
+    def __init__(self, name, role, type=0, elem_size=0, capacity=0, max_consumers=0,
+                 flags=OPEN_OR_CREATE, options=None, **option_kwargs):
+        role = _ROLES.get(role, role) if isinstance(role, str) else role
+        type = _TYPES.get(type, type) if isinstance(type, str) else type
+        if isinstance(role, str) or isinstance(type, str):
+            raise ValueError("unknown ring role or type")
+        options = Options.coerce(options, option_kwargs)
+        out = ctypes.c_void_p()
+        self.open_status = call_with_opts(options, lambda o: check(C.ring_open(
+            encode_name(name), oflags(flags), type, elem_size, capacity, max_consumers, role,
+            o, ctypes.byref(out))))
+        self.name = name
+        self._adopt(out.value)
+        self.elem_size = C.ring_elem_size(out.value)
+        self._buf = ctypes.create_string_buffer(self.elem_size)
+
+    @classmethod
+    def producer(cls, name, **kw):
+        return cls(name, PRODUCER, **kw)
+
+    @classmethod
+    def consumer(cls, name, **kw):
+        return cls(name, CONSUMER, **kw)
+
+    def __repr__(self):
+        if self.closed:
+            return f"<shmap.Ring {self.name!r} closed>"
+        return (f"<shmap.Ring {self.name!r} type={self.type} role={self.role} "
+                f"{len(self)}/{self.capacity}x{self.elem_size}>")
+
+    # --- queries ----------------------------------------------------------
+    def __len__(self):
+        return C.ring_size(self._h)
+
+    @property
+    def capacity(self):
+        return C.ring_capacity(self._h)
+
+    @property
+    def type(self):
+        return C.ring_type(self._h)
+
+    @property
+    def role(self):
+        return C.ring_role(self._h)
+
+    @property
+    def max_consumers(self):
+        return C.ring_max_consumers(self._h)
+
+    @property
+    def missed(self):
+        """Lossy broadcast subscriber: elements missed since subscribing."""
+        return C.ring_missed(self._h)
+
+    @property
+    def lost(self):
+        """SPMC: elements claimed by consumers that died before finishing them."""
+        return C.ring_lost(self._h)
+
+    def fileno(self):
+        return C.ring_fd(self._h)
+
+    def reattach(self):
+        return check(C.ring_reattach(self._h))
+
+    def stats(self):
+        """dict(head, tail, lost, producer_pid, producer_alive)."""
+        h, t, l = ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_uint64()
+        pid, alive = ctypes.c_uint32(), ctypes.c_uint32()
+        check(C.ring_stats(self._h, ctypes.byref(h), ctypes.byref(t), ctypes.byref(l),
+                           ctypes.byref(pid), ctypes.byref(alive)))
+        return {"head": h.value, "tail": t.value, "lost": l.value,
+                "producer_pid": pid.value, "producer_alive": bool(alive.value)}
+
+    def consumer_info(self, index):
+        """dict(pid, alive, cursor, missed) of consumer slot index, or None if free."""
+        pid, alive = ctypes.c_uint32(), ctypes.c_uint32()
+        cur, missed = ctypes.c_uint64(), ctypes.c_uint64()
+        rc = C.ring_consumer_info(self._h, index, ctypes.byref(pid), ctypes.byref(alive),
+                                  ctypes.byref(cur), ctypes.byref(missed))
+        if rc == errors.E_NOTFOUND:
+            return None
+        check(rc)
+        return {"pid": pid.value, "alive": bool(alive.value), "cursor": cur.value,
+                "missed": missed.value}
+
+    def consumers(self):
+        """Number of attached, live consumers/subscribers."""
+        n = 0
+        for i in range(self.max_consumers):
+            info = self.consumer_info(i)
+            if info and info["alive"]:
+                n += 1
+        return n
+
+    def check(self, repair=False):
+        n = ctypes.c_uint64()
+        check(C.ring_check(self._h, 1 if repair else 0, ctypes.byref(n)))
+        return n.value
+
+    # --- copy API ---------------------------------------------------------
+    def _elem(self, data):
+        if isinstance(data, str):
+            data = data.encode("utf-8")
+        data = bytes(data)
+        if len(data) > self.elem_size:
+            raise errors.error(errors.E_TOOBIG)
+        return data
+
+    def push(self, data, timeout=None):
+        """Push one element (padded to elem_size). Without timeout: FullError
+        if no slot is free; with one (seconds): wait, then TimeoutError."""
+        data = self._elem(data)
+        ms = _ms(timeout)
+        if ms is None:
+            return check(C.ring_push_bytes(self._h, data, len(data)))
+        if len(data) < self.elem_size:
+            data = data + bytes(self.elem_size - len(data))
+        return check(C.ring_push_wait(self._h, data, ms))
+
+    def pop(self, timeout=None):
+        """Pop one element (elem_size bytes). Without timeout: EmptyError if
+        none; with one (seconds): wait, then TimeoutError. Lossy broadcast:
+        OverrunError when lapped (see missed), then continues."""
+        ms = _ms(timeout)
+        buf = self._buf
+        if ms is None:
+            check(C.ring_pop(self._h, buf))
+        else:
+            check(C.ring_pop_wait(self._h, buf, ms))
+        return buf.raw
+
+    def push_many(self, items, timeout=None):
+        """Push a sequence of elements in order; returns how many were pushed
+        (without timeout: as many as fit; with one: all, or TimeoutError)."""
+        es = self.elem_size
+        items = [self._elem(x) for x in items]
+        if not items:
+            return 0
+        blob = b"".join(x + bytes(es - len(x)) for x in items)
+        done = ctypes.c_uint32()
+        ms = _ms(timeout)
+        if ms is None:
+            rc = C.ring_push_n(self._h, blob, len(items), ctypes.byref(done))
+            if rc == errors.E_FULL:
+                return 0
+        else:
+            rc = C.ring_push_n_wait(self._h, blob, len(items), ctypes.byref(done), ms)
+        check(rc)
+        return done.value
+
+    def pop_many(self, n, timeout=None):
+        """Pop up to n elements; returns a list (empty if none, without timeout)."""
+        if n <= 0:
+            return []
+        es = self.elem_size
+        buf = ctypes.create_string_buffer(es * n)
+        done = ctypes.c_uint32()
+        ms = _ms(timeout)
+        if ms is None:
+            rc = C.ring_pop_n(self._h, buf, n, ctypes.byref(done))
+            if rc == errors.E_EMPTY:
+                return []
+        else:
+            rc = C.ring_pop_n_wait(self._h, buf, n, ctypes.byref(done), ms)
+        check(rc)
+        raw = buf.raw
+        return [raw[i * es:(i + 1) * es] for i in range(done.value)]
+
+    def wait(self, timeout):
+        """Wait until the next operation can make progress (seconds)."""
+        return check(C.ring_wait(self._h, _ms(timeout)))
+
+    def __iter__(self):
+        """Pop elements until the ring is empty (consumer)."""
+        while True:
+            try:
+                yield self.pop()
+            except errors.EmptyError:
+                return
+
+    def iter_wait(self, timeout):
+        """Pop elements, waiting up to timeout seconds for each; stops at a timeout."""
+        while True:
+            try:
+                yield self.pop(timeout)
+            except errors.TimeoutError:
+                return
+
+    # --- zero-copy API ----------------------------------------------------
+    def reserve(self, n=1):
+        """Reserve up to n slots; returns a writable memoryview of got*elem_size
+        bytes, valid until commit(). Fill it, then commit(k)."""
+        ptr, got = ctypes.c_void_p(), ctypes.c_uint32()
+        check(C.ring_reserve(self._h, n, ctypes.byref(ptr), ctypes.byref(got)))
+        arr = (ctypes.c_char * (got.value * self.elem_size)).from_address(ptr.value)
+        return memoryview(arr).cast("B")
+
+    def commit(self, n):
+        return check(C.ring_commit(self._h, n))
+
+    def peek(self, n=1):
+        """Look at up to n elements in place: a read-only memoryview valid
+        until release(). Lossy broadcast: release() may raise OverrunError,
+        and then what was read must be discarded."""
+        ptr, got = ctypes.c_void_p(), ctypes.c_uint32()
+        check(C.ring_peek(self._h, n, ctypes.byref(ptr), ctypes.byref(got)))
+        arr = (ctypes.c_char * (got.value * self.elem_size)).from_address(ptr.value)
+        return memoryview(arr).cast("B").toreadonly()
+
+    def release(self, n):
+        return check(C.ring_release(self._h, n))
