@@ -138,6 +138,22 @@ static inline void shmap_atomic_fence_full(void)
 {
 	AO_nop_full();
 }
+/* Acquire fence (load-load, load-store): earlier loads stay before later accesses. */
+static inline void shmap_atomic_fence_acquire(void)
+{
+#if !defined(AO_HAVE_nop_read)
+#error "AO_nop_read is not available on this target"
+#endif
+	AO_nop_read();
+}
+/* Release fence (store-store, load-store): later stores stay after earlier accesses. */
+static inline void shmap_atomic_fence_release(void)
+{
+#if !defined(AO_HAVE_nop_write)
+#error "AO_nop_write is not available on this target"
+#endif
+	AO_nop_write();
+}
 /* Compiler-only barrier: keeps the compiler from moving memory accesses. */
 static inline void shmap_compiler_barrier(void)
 {

@@ -57,7 +57,9 @@ static int open_readonly(const char *name, const struct shmap_opts *o)
 		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
 		fd = open(path, O_RDONLY | O_CLOEXEC);
 	} else if (o->backend == SHMAP_BACKEND_SHM) {
-		fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+		/* O_NONBLOCK: a FIFO planted in /dev/shm must not block a
+		 * read-only open (fstat then rejects it as not regular). */
+		fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 	} else {
 		fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	}
@@ -286,7 +288,7 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		if (rc != SHMAP_OK && rc != SHMAP_E_NOTREADY)
 			continue;
 		shmap_info_free(in);
-		int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0);
+		int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
 		struct stat st;

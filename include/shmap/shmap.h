@@ -15,6 +15,7 @@
 #include <shmap/segment.h>
 #include <shmap/inspect.h>
 /* structures */
+#include <shmap/vector.h>
 #include <shmap/htable.h>
 #include <shmap/ring.h>
 
