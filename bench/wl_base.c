@@ -1,0 +1,231 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wl_base.c - the in-run baselines.
+ *
+ * floor-rtt: two pinned processes ping-pong one shared cache line (the
+ *   pinger writes 2i+1, the ponger answers 2i+2): the hardware floor of any
+ *   cross-process round trip, measured with the same timing code as
+ *   spsc-rtt. Every round trip is timed; the pinger reports percentiles.
+ * table-baseline: a plain single-threaded open-addressing table (linear
+ *   probing, 16-byte slots, no atomics, private memory) holding the same
+ *   1M keys in the same capacity (2M) as table-get, hashed with the same
+ *   function (XXH3-64, seeded), doing the same lookup sequence: the
+ *   no-concurrency ceiling that table-get is compared with.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
+
+#include "atomic.h"
+#include "bench.h"
+
+/* ---- floor-rtt ---- */
+
+int bench_two_procs(const struct bench_opts *o)
+{
+	(void)o;
+	return 2;
+}
+
+int bench_one_proc(const struct bench_opts *o)
+{
+	(void)o;
+	return 1;
+}
+
+int bench_spsc_finish(struct bench_run *r)
+{
+	struct bench_slot *c = &r->ctl->slot[1];
+	if (c->count != r->n)
+		return bench_fail(r, "consumer received %llu items, expected %llu",
+				  (unsigned long long)c->count, (unsigned long long)r->n);
+	bench_metric(r, "items_per_s", (double)r->n / bench_span_s(r, 0, 2));
+	return 0;
+}
+
+uint64_t bench_rtt_count(const struct bench_opts *o)
+{
+	return o->quick ? 32768u : 262144u; /* multiples of BENCH_RTT_BLOCK */
+}
+
+/* Store a run's round-trip figures in the slot (shared with spsc-rtt):
+ * the block median (timer-free) and the per-round-trip percentiles. */
+void bench_rtt_report(struct bench_run *r, double block_median, double *samples, uint64_t n)
+{
+	struct bench_slot *s = &r->ctl->slot[r->self];
+	bench_sort(samples, (size_t)n);
+	s->d[0] = block_median;
+	s->d[1] = bench_pct(samples, (size_t)n, 0.50);
+	s->d[2] = bench_pct(samples, (size_t)n, 0.90);
+	s->d[3] = bench_pct(samples, (size_t)n, 0.99);
+	s->d[4] = bench_pct(samples, (size_t)n, 0.999);
+}
+
+int bench_rtt_finish(struct bench_run *r)
+{
+	struct bench_slot *s = &r->ctl->slot[0];
+	if (s->count != 2 * r->n)
+		return bench_fail(r, "%llu round trips completed, expected %llu",
+				  (unsigned long long)s->count, (unsigned long long)(2 * r->n));
+	bench_metric(r, "rtt_ns", s->d[0]);
+	bench_metric(r, "rtt_p50_ns", s->d[1]);
+	bench_metric(r, "rtt_p90_ns", s->d[2]);
+	bench_metric(r, "rtt_p99_ns", s->d[3]);
+	bench_metric(r, "rtt_p999_ns", s->d[4]);
+	return 0;
+}
+
+static int floor_prepare(struct bench_run *r)
+{
+	r->n = bench_rtt_count(r->o);
+	snprintf(r->params, sizeof r->params,
+		 "\"round_trips\":%llu,\"line_bytes\":64,\"timer_ns\":%.1f",
+		 (unsigned long long)(2 * r->n), bench_timer_ns());
+	return 0;
+}
+
+static int floor_child(struct bench_run *r, int idx)
+{
+	double *samples = NULL, med;
+	if (idx == 0) {
+		samples = calloc(r->n, sizeof *samples);
+		if (!samples)
+			return bench_fail(r, "out of memory");
+	}
+	bench_start(r);
+	/* n round trips timed per block of 64, then n timed one by one */
+	med = bench_pingpong(r->ctl->flag[0], idx, r->n, NULL);
+	bench_pingpong(r->ctl->flag[1], idx, r->n, samples);
+	bench_stop(r);
+	for (int k = 0; k < 2; k++) {
+		uint64_t last = r->ctl->flag[k][0];
+		if (last != 2 * r->n) {
+			free(samples);
+			return bench_fail(r, "line holds %llu after the ping-pong, expected %llu",
+					  (unsigned long long)last, (unsigned long long)(2 * r->n));
+		}
+	}
+	if (idx == 0) {
+		r->ctl->slot[0].count = 2 * r->n;
+		bench_rtt_report(r, med, samples, r->n);
+	}
+	free(samples);
+	return 0;
+}
+
+/* ---- table-baseline ---- */
+
+struct bslot {
+	uint64_t key;   /* 0: empty */
+	uint64_t val;
+};
+
+#define BASELINE_SEED 0x243F6A8885A308D3ULL
+
+static int baseline_prepare(struct bench_run *r)
+{
+	r->n = bench_table_lookups(r->o);
+	r->n2 = BENCH_TABLE_KEYS;
+	snprintf(r->params, sizeof r->params,
+		 "\"keys\":%u,\"capacity\":%u,\"key_size\":8,\"value_size\":8,\"lookups\":%llu,"
+		 "\"slots\":2097152,\"hash\":\"xxh3-64\",\"probing\":\"linear\"",
+		 BENCH_TABLE_KEYS, BENCH_TABLE_CAP, (unsigned long long)r->n);
+	return 0;
+}
+
+static int baseline_child(struct bench_run *r, int idx)
+{
+	/* capacity: 2M rounded up to a power of two (what a plain table does,
+	 * and the cheapest index computation: a mask) */
+	uint64_t cap = 1;
+	while (cap < BENCH_TABLE_CAP)
+		cap <<= 1;
+	const uint64_t mask = cap - 1;
+	size_t bytes = cap * sizeof(struct bslot);
+	struct bslot *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (t == MAP_FAILED)
+		return bench_fail(r, "mmap of the baseline table failed");
+	memset(t, 0, bytes);
+	for (uint64_t i = 0; i < r->n2; i++) {
+		uint64_t k = bench_key(i);
+		if (k == 0)
+			return bench_fail(r, "key %llu is 0", (unsigned long long)i);
+		uint64_t h = XXH3_64bits_withSeed(&k, sizeof k, BASELINE_SEED);
+		uint64_t p = h & mask;
+		for (uint64_t probes = 0;; probes++) {
+			if (probes >= cap)
+				return bench_fail(r, "baseline table full");
+			if (t[p].key == 0) {
+				t[p].key = k;
+				t[p].val = bench_val(k);
+				break;
+			}
+			if (t[p].key == k)
+				return bench_fail(r, "duplicate key %llu", (unsigned long long)i);
+			p = (p + 1) & mask;
+		}
+	}
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
+	uint64_t bad = 0, checksum = 0;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t k = bench_key(bench_below(&rng, r->n2));
+		uint64_t h = XXH3_64bits_withSeed(&k, sizeof k, BASELINE_SEED);
+		uint64_t p = h & mask;
+		uint64_t v = 0;
+		for (uint64_t probes = 0; probes < cap; probes++) {
+			if (t[p].key == k) {
+				v = t[p].val;
+				break;
+			}
+			if (t[p].key == 0)
+				break;
+			p = (p + 1) & mask;
+		}
+		bad += v != bench_val(k);
+		checksum += v;
+	}
+	bench_stop(r);
+	munmap(t, bytes);
+	if (bad)
+		return bench_fail(r, "%llu lookups returned a wrong value", (unsigned long long)bad);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
+	return 0;
+}
+
+static int baseline_finish(struct bench_run *r)
+{
+	if (r->ctl->slot[0].count != r->n)
+		return bench_fail(r, "lookup count mismatch");
+	bench_metric(r, "ops_per_s", (double)r->n / bench_span_s(r, 0, 1));
+	return 0;
+}
+
+const struct bench_wl bench_wl_base[] = {
+	{
+		.name = "floor-rtt",
+		.group = "base",
+		.cross = 1,
+		.nprocs = bench_two_procs,
+		.prepare = floor_prepare,
+		.child = floor_child,
+		.finish = bench_rtt_finish,
+	},
+	{
+		.name = "table-baseline",
+		.group = "base",
+		.cross = 0,
+		.nprocs = bench_one_proc,
+		.prepare = baseline_prepare,
+		.child = baseline_child,
+		.finish = baseline_finish,
+	},
+	{ 0 }
+};

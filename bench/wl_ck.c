@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wl_ck.c - competitor: Concurrency Kit's SPSC ring (ck_ring, Debian
+ * libck-dev), run exactly like shmap's spsc workloads.
+ *
+ * Fair treatment: the ring header and its buffer live in one POSIX
+ * shared-memory object (the same backend shmap uses by default), created
+ * by the parent and mapped (populated) by the producer and the consumer
+ * after fork, pinned to the same CPUs; the ring has 4096 slots (ck keeps one
+ * slot free, so it holds 4095); the same element contents, the same spin
+ * policy when full/empty, the same verification of every item.
+ *
+ * ck_ring has no batch operation; spsc-batch-8-ck pushes and pops 64
+ * single elements per batch, the fastest form its API offers.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include <ck_ring.h>
+
+#include "bench.h"
+
+#define CK_HDR 4096u
+
+CK_RING_PROTOTYPE(e64, bench_e64)
+
+struct ck_shared {
+	struct ck_ring ring;
+};
+
+static size_t ck_len(struct bench_run *r)
+{
+	size_t elem = strstr(r->wl->name, "-64-") ? sizeof(struct bench_e64) : sizeof(void *);
+	return CK_HDR + (size_t)BENCH_RING_CAP * elem;
+}
+
+static int ck_prepare(struct bench_run *r)
+{
+	int e64 = strstr(r->wl->name, "-64-") != NULL;
+	int batch = strstr(r->wl->name, "batch") != NULL;
+	r->n = batch ? bench_batch_items(r->o) : bench_spsc_items(r->o, e64 ? 64 : 8);
+	snprintf(r->params, sizeof r->params,
+		 "\"elem_size\":%d,\"capacity\":%u,\"batch\":%u,\"impl\":\"ck_ring %s\"",
+		 e64 ? 64 : 8, BENCH_RING_CAP, batch ? BENCH_BATCH : 1,
+		 batch ? "spsc, 64 single ops per batch (no batch API)" : "spsc");
+	if (bench_shm_create(r->seg[0], ck_len(r)) != 0)
+		return -1;
+	struct ck_shared *s = bench_shm_map(r->seg[0], ck_len(r));
+	if (!s)
+		return -1;
+	ck_ring_init(&s->ring, BENCH_RING_CAP);
+	munmap(s, ck_len(r));
+	return 0;
+}
+
+static void ck_cleanup(struct bench_run *r)
+{
+	bench_shm_unlink(r->seg[0]);
+}
+
+static int ck8_child(struct bench_run *r, int idx)
+{
+	size_t len = ck_len(r);
+	char *base = bench_shm_map(r->seg[0], len);
+	if (!base)
+		return bench_fail(r, "cannot map the ck ring");
+	struct ck_ring *ring = (struct ck_ring *)base;
+	struct ck_ring_buffer *buf = (struct ck_ring_buffer *)(base + CK_HDR);
+	const uint64_t n = r->n;
+	unsigned spins = 0;
+	bench_start(r);
+	if (idx == 0) {
+		for (uint64_t i = 0; i < n; i++)
+			while (!ck_ring_enqueue_spsc(ring, buf, (const void *)(uintptr_t)i))
+				bench_relax(&spins);
+	} else {
+		for (uint64_t i = 0; i < n; i++) {
+			void *v;
+			while (!ck_ring_dequeue_spsc(ring, buf, &v))
+				bench_relax(&spins);
+			if ((uint64_t)(uintptr_t)v != i)
+				return bench_fail(r, "item %llu: got %llu", (unsigned long long)i,
+						  (unsigned long long)(uintptr_t)v);
+		}
+		r->ctl->slot[1].count = n;
+	}
+	bench_stop(r);
+	munmap(base, len);
+	return 0;
+}
+
+static int ck64_child(struct bench_run *r, int idx)
+{
+	size_t len = ck_len(r);
+	char *base = bench_shm_map(r->seg[0], len);
+	if (!base)
+		return bench_fail(r, "cannot map the ck ring");
+	struct ck_ring *ring = (struct ck_ring *)base;
+	struct bench_e64 *buf = (struct bench_e64 *)(base + CK_HDR);
+	const uint64_t n = r->n;
+	unsigned spins = 0;
+	struct bench_e64 e;
+	bench_start(r);
+	if (idx == 0) {
+		for (uint64_t i = 0; i < n; i++) {
+			bench_e64_fill(&e, i);
+			while (!ck_ring_enqueue_spsc_e64(ring, buf, &e))
+				bench_relax(&spins);
+		}
+	} else {
+		for (uint64_t i = 0; i < n; i++) {
+			while (!ck_ring_dequeue_spsc_e64(ring, buf, &e))
+				bench_relax(&spins);
+			if (!bench_e64_ok(&e, i))
+				return bench_fail(r, "item %llu: got seq %llu", (unsigned long long)i,
+						  (unsigned long long)e.w[0]);
+		}
+		r->ctl->slot[1].count = n;
+	}
+	bench_stop(r);
+	munmap(base, len);
+	return 0;
+}
+
+static int ckbatch_child(struct bench_run *r, int idx)
+{
+	size_t len = ck_len(r);
+	char *base = bench_shm_map(r->seg[0], len);
+	if (!base)
+		return bench_fail(r, "cannot map the ck ring");
+	struct ck_ring *ring = (struct ck_ring *)base;
+	struct ck_ring_buffer *buf = (struct ck_ring_buffer *)(base + CK_HDR);
+	const uint64_t n = r->n;
+	unsigned spins = 0;
+	bench_start(r);
+	if (idx == 0) {
+		for (uint64_t b = 0; b < n; b += BENCH_BATCH)
+			for (uint64_t i = b; i < b + BENCH_BATCH; i++)
+				while (!ck_ring_enqueue_spsc(ring, buf, (const void *)(uintptr_t)i))
+					bench_relax(&spins);
+	} else {
+		void *got[BENCH_BATCH];
+		for (uint64_t b = 0; b < n; b += BENCH_BATCH) {
+			for (unsigned j = 0; j < BENCH_BATCH; j++)
+				while (!ck_ring_dequeue_spsc(ring, buf, &got[j]))
+					bench_relax(&spins);
+			for (unsigned j = 0; j < BENCH_BATCH; j++)
+				if ((uint64_t)(uintptr_t)got[j] != b + j)
+					return bench_fail(r, "item %llu: got %llu",
+							  (unsigned long long)(b + j),
+							  (unsigned long long)(uintptr_t)got[j]);
+		}
+		r->ctl->slot[1].count = n;
+	}
+	bench_stop(r);
+	munmap(base, len);
+	return 0;
+}
+
+const struct bench_wl bench_wl_ck[] = {
+	{ .name = "spsc-8-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
+	  .prepare = ck_prepare, .child = ck8_child, .finish = bench_spsc_finish,
+	  .cleanup = ck_cleanup },
+	{ .name = "spsc-64-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
+	  .prepare = ck_prepare, .child = ck64_child, .finish = bench_spsc_finish,
+	  .cleanup = ck_cleanup },
+	{ .name = "spsc-batch-8-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
+	  .prepare = ck_prepare, .child = ckbatch_child, .finish = bench_spsc_finish,
+	  .cleanup = ck_cleanup },
+	{ 0 }
+};

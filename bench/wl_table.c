@@ -1,0 +1,250 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * wl_table.c - shmap hash table workloads.
+ *
+ * All use 1M keys (8-byte key, 8-byte value) in a table of capacity 2M
+ * (rounded up to 2^21 slots by the table, the same slot count as the
+ * baseline's), filled by the parent before the children open it. Key i is
+ * bench_key(i); its value is bench_val(key), or, after an upsert, a value
+ * with the same upper 32 bits and a counter below: every lookup verifies
+ * that the value it got belongs to its key.
+ *
+ * table-get     one process, uniform random lookups that hit (the same
+ *               sequence as table-baseline).
+ * table-get-2p  the same lookups from two processes at once (each its own
+ *               sequence); ops_per_s is the total.
+ * table-mixed   two processes, 90% get / 10% upsert over the same keys.
+ * table-churn   two processes, each erasing and re-inserting random keys of
+ *               its own half of the key set: the live set stays at 50% of
+ *               capacity; an insert must never return FULL (nor EXIST) and
+ *               an erase never NOTFOUND. Afterwards every key is checked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <shmap/shmap.h>
+
+#include "bench.h"
+
+#define TAG_MASK 0xFFFFFFFF00000000ULL
+
+static shmap_opts *topts(void)
+{
+	shmap_opts *o = NULL;
+	if (shmap_opts_new(&o) != 0)
+		return NULL;
+	shmap_opts_set_flags(o, SHMAP_OPT_PREFAULT);
+	shmap_opts_set_timeout_ms(o, 10000);
+	return o;
+}
+
+static int table_procs(const struct bench_opts *o)
+{
+	(void)o;
+	return 2;
+}
+
+static uint64_t ops_for(const struct bench_run *r)
+{
+	if (strcmp(r->wl->name, "table-churn") == 0)
+		return r->o->quick ? 200000u : 2000000u;
+	if (strcmp(r->wl->name, "table-mixed") == 0)
+		return r->o->quick ? 500000u : 5000000u;
+	return bench_table_lookups(r->o);
+}
+
+static int table_prepare(struct bench_run *r)
+{
+	r->n = ops_for(r);
+	r->n2 = BENCH_TABLE_KEYS;
+	const char *what = strcmp(r->wl->name, "table-churn") == 0 ? "erase+insert pairs"
+			 : strcmp(r->wl->name, "table-mixed") == 0 ? "ops (90% get, 10% upsert)"
+								   : "lookups";
+	snprintf(r->params, sizeof r->params,
+		 "\"keys\":%u,\"capacity\":%u,\"key_size\":8,\"value_size\":8,\"procs\":%d,"
+		 "\"per_proc\":%llu,\"per_proc_is\":\"%s\"",
+		 BENCH_TABLE_KEYS, BENCH_TABLE_CAP, r->nprocs, (unsigned long long)r->n, what);
+	shmap_opts *o = topts();
+	shmap_htable *t = NULL;
+	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, BENCH_TABLE_CAP, 8, 8, o, &t);
+	shmap_opts_free(o);
+	if (rc != 0) {
+		fprintf(stderr, "shmap-bench: %s: shmap_htable_open(create): %s\n", r->wl->name,
+			shmap_strerror(rc));
+		return -1;
+	}
+	for (uint64_t i = 0; i < r->n2; i++) {
+		uint64_t k = bench_key(i), v = bench_val(k);
+		rc = shmap_htable_insert(t, &k, 8, &v, 8);
+		if (rc != 0) {
+			fprintf(stderr, "shmap-bench: %s: fill: insert of key %llu: %s\n", r->wl->name,
+				(unsigned long long)i, shmap_strerror(rc));
+			shmap_htable_close(t);
+			return -1;
+		}
+	}
+	if (shmap_htable_size(t) != r->n2) {
+		fprintf(stderr, "shmap-bench: %s: fill: size %llu, expected %llu\n", r->wl->name,
+			(unsigned long long)shmap_htable_size(t), (unsigned long long)r->n2);
+		shmap_htable_close(t);
+		return -1;
+	}
+	shmap_htable_close(t);
+	return 0;
+}
+
+static void table_cleanup(struct bench_run *r)
+{
+	shmap_unlink(r->seg[0], NULL);
+}
+
+static int table_attach(struct bench_run *r, shmap_htable **t)
+{
+	shmap_opts *o = topts();
+	int rc = shmap_htable_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, o, t);
+	shmap_opts_free(o);
+	if (rc != 0)
+		return bench_fail(r, "shmap_htable_open: %s", shmap_strerror(rc));
+	return 0;
+}
+
+static int get_child(struct bench_run *r, int idx)
+{
+	shmap_htable *t;
+	if (table_attach(r, &t))
+		return 1;
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
+	uint64_t checksum = 0;
+	int rc;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t k = bench_key(bench_below(&rng, r->n2)), v = 0;
+		uint32_t vlen = 0;
+		rc = shmap_htable_get(t, &k, 8, &v, 8, &vlen);
+		if (rc != 0 || vlen != 8 || v != bench_val(k))
+			return bench_fail(r, "lookup %llu: rc %s, len %u, value %llx, expected %llx",
+					  (unsigned long long)n, shmap_strerror(rc), vlen,
+					  (unsigned long long)v, (unsigned long long)bench_val(k));
+		checksum += v;
+	}
+	bench_stop(r);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
+	shmap_htable_close(t);
+	return 0;
+}
+
+static int mixed_child(struct bench_run *r, int idx)
+{
+	shmap_htable *t;
+	if (table_attach(r, &t))
+		return 1;
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED * 3 + (uint64_t)idx;
+	uint64_t gets = 0, ups = 0;
+	int rc;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t k = bench_key(bench_below(&rng, r->n2)), v = 0;
+		uint64_t tag = bench_val(k) & TAG_MASK;
+		if (bench_below(&rng, 10) == 0) {
+			v = tag | ((uint64_t)idx << 31) | (n & 0x7FFFFFFF);
+			rc = shmap_htable_upsert(t, &k, 8, &v, 8);
+			if (rc != 0)
+				return bench_fail(r, "upsert %llu: %s", (unsigned long long)n,
+						  shmap_strerror(rc));
+			ups++;
+		} else {
+			uint32_t vlen = 0;
+			rc = shmap_htable_get(t, &k, 8, &v, 8, &vlen);
+			if (rc != 0 || vlen != 8 || (v & TAG_MASK) != tag)
+				return bench_fail(r, "get %llu: rc %s, len %u, value %llx not of this key",
+						  (unsigned long long)n, shmap_strerror(rc), vlen,
+						  (unsigned long long)v);
+			gets++;
+		}
+	}
+	bench_stop(r);
+	r->ctl->slot[idx].count = gets + ups;
+	r->ctl->slot[idx].u[0] = ups;
+	shmap_htable_close(t);
+	return 0;
+}
+
+static int churn_child(struct bench_run *r, int idx)
+{
+	shmap_htable *t;
+	if (table_attach(r, &t))
+		return 1;
+	/* process idx owns the keys i with i % nprocs == idx */
+	const uint64_t np = (uint64_t)r->nprocs, mine = (r->n2 - (uint64_t)idx + np - 1) / np;
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED * 7 + (uint64_t)idx;
+	int rc;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t i = bench_below(&rng, mine) * np + (uint64_t)idx;
+		uint64_t k = bench_key(i);
+		uint64_t v = (bench_val(k) & TAG_MASK) | (n & 0xFFFFFFFF);
+		rc = shmap_htable_erase(t, &k, 8);
+		if (rc != 0)
+			return bench_fail(r, "erase of an owned key (op %llu): %s",
+					  (unsigned long long)n, shmap_strerror(rc));
+		rc = shmap_htable_insert(t, &k, 8, &v, 8);
+		if (rc != 0)
+			return bench_fail(r, "insert after erase (op %llu, live load 50%%): %s",
+					  (unsigned long long)n, shmap_strerror(rc));
+	}
+	bench_stop(r);
+	/* verify every owned key, untimed */
+	for (uint64_t i = (uint64_t)idx; i < r->n2; i += np) {
+		uint64_t k = bench_key(i), v = 0;
+		uint32_t vlen = 0;
+		rc = shmap_htable_get(t, &k, 8, &v, 8, &vlen);
+		if (rc != 0 || vlen != 8 || (v & TAG_MASK) != (bench_val(k) & TAG_MASK))
+			return bench_fail(r, "after churn, key %llu: rc %s, value %llx",
+					  (unsigned long long)i, shmap_strerror(rc),
+					  (unsigned long long)v);
+	}
+	r->ctl->slot[idx].count = 2 * r->n;
+	r->ctl->slot[idx].u[0] = shmap_htable_size(t);
+	shmap_htable_close(t);
+	return 0;
+}
+
+static int table_finish(struct bench_run *r)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < r->nprocs; i++)
+		total += r->ctl->slot[i].count;
+	uint64_t want = (uint64_t)r->nprocs * r->n * (strcmp(r->wl->name, "table-churn") ? 1 : 2);
+	if (total != want)
+		return bench_fail(r, "%llu operations done, expected %llu", (unsigned long long)total,
+				  (unsigned long long)want);
+	if (r->nprocs >= 2 && strcmp(r->wl->name, "table-get-2p") == 0 &&
+	    r->ctl->slot[0].u[0] == r->ctl->slot[1].u[0])
+		return bench_fail(r, "both processes did the same lookups");
+	if (strcmp(r->wl->name, "table-churn") == 0)
+		for (int i = 0; i < r->nprocs; i++)
+			if (r->ctl->slot[i].u[0] != r->n2)
+				return bench_fail(r, "table holds %llu keys after churn, expected %llu",
+						  (unsigned long long)r->ctl->slot[i].u[0],
+						  (unsigned long long)r->n2);
+	bench_metric(r, "ops_per_s", (double)total / bench_span_s(r, 0, r->nprocs));
+	return 0;
+}
+
+const struct bench_wl bench_wl_table[] = {
+	{ .name = "table-get", .group = "table", .cross = 0, .nprocs = bench_one_proc,
+	  .prepare = table_prepare, .child = get_child, .finish = table_finish,
+	  .cleanup = table_cleanup },
+	{ .name = "table-get-2p", .group = "table", .cross = 1, .nprocs = table_procs,
+	  .prepare = table_prepare, .child = get_child, .finish = table_finish,
+	  .cleanup = table_cleanup },
+	{ .name = "table-mixed", .group = "table", .cross = 1, .nprocs = table_procs,
+	  .prepare = table_prepare, .child = mixed_child, .finish = table_finish,
+	  .cleanup = table_cleanup },
+	{ .name = "table-churn", .group = "table", .cross = 1, .nprocs = table_procs,
+	  .prepare = table_prepare, .child = churn_child, .finish = table_finish,
+	  .cleanup = table_cleanup },
+	{ 0 }
+};
