@@ -933,6 +933,14 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		if (we_created && !seg->base) {
 			/* We made the name: build, unless a racer already took over. */
 			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
+			struct stat cst;
+			if (lr == 0 && fstat(fd, &cst) == 0 && cst.st_size != 0) {
+				/* Between our O_EXCL create and this lock, an opener
+				 * saw an empty file with a free lock, took over and
+				 * built (or began to): never build over it. */
+				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+				lr = EAGAIN;
+			}
 			if (lr == 0) {
 				SHMAP_FAILPOINT("seg.create.locked");
 				rc = build(seg, fd, want, ops, o, 1);
@@ -1070,7 +1078,19 @@ int shmap__seg_reattach(struct shmap__seg *seg)
 	if (nfd < 0)
 		return shmap__errno_code(errno);
 	/* The inherited description belongs to the parent's liveness locks:
-	 * drop our reference so the parent's death stays visible. */
+	 * drop every reference we hold to it so the parent's death stays
+	 * visible. That is the descriptor AND the inherited mapping: a shared
+	 * mapping pins the file description it was made from, and OFD locks
+	 * are only released when the description's last reference goes. So
+	 * map the same pages again, in place, through our new description. */
+	void *m = mmap(seg->base, (size_t)seg->total_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED, nfd, 0);
+	if (m == MAP_FAILED) {
+		int e = errno;
+		close(nfd);
+		errno = e;
+		return shmap__errno_code(e);
+	}
 	close(seg->fd);
 	seg->fd = nfd;
 	seg->owner = 0;

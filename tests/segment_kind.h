@@ -19,7 +19,7 @@
 #include "segment.h"
 
 #define TK_KIND 99u
-#define TK_MAX_CAP (UINT64_C(1) << 22)
+#define TK_MAX_CAP (UINT64_C(1) << 24)
 
 static volatile uint64_t *tk_builds;   /* optional: shared build counter */
 static unsigned tk_init_delay_us;      /* optional: slow builds */

@@ -100,7 +100,7 @@ static void test_names(void **state)
 	(void)state;
 	char n253[260], n254[260], n255[260], n256[260], w254[260], w255[260], w256[260];
 	n253[0] = n254[0] = n255[0] = n256[0] = '/';
-	snprintf(n253 + 1, sizeof n253 - 1, "shmap-t-n%d-", (int)getpid());
+	snprintf(n253 + 1, sizeof n253 - 1, "shmap-t-n-%d-", (int)getpid());
 	size_t pl = strlen(n253);
 	/* component lengths 253..256 (the part after '/') */
 	memset(n253 + pl, 'x', 253 - (pl - 1));
@@ -134,7 +134,7 @@ static void test_names(void **state)
 		{ "/\tx", SHMAP_E_INVAL },    { n256, SHMAP_E_NAMETOOLONG },
 	};
 	char before_list[64];
-	snprintf(before_list, sizeof before_list, "shmap-t-n%d-", (int)getpid());
+	snprintf(before_list, sizeof before_list, "shmap-t-n-%d-", (int)getpid());
 	int shm_before = tt_count_shm("");
 	const uint32_t oflags[] = { SHMAP_CREATE, SHMAP_OPEN, SHMAP_OPEN_OR_CREATE };
 	struct shmap__params want = tk_params(16);
@@ -945,21 +945,21 @@ static void test_leaks(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_names),
-		cmocka_unit_test(test_create_open),
-		cmocka_unit_test(test_validation),
-		cmocka_unit_test(test_incompat),
-		cmocka_unit_test(test_garbage),
-		cmocka_unit_test(test_sizes),
-		cmocka_unit_test(test_grow),
-		cmocka_unit_test(test_modes),
-		cmocka_unit_test(test_file_backend),
-		cmocka_unit_test(test_memfd_local),
-		cmocka_unit_test(test_unlink_while_open),
-		cmocka_unit_test(test_participants),
-		cmocka_unit_test(test_header_rewritten),
-		cmocka_unit_test(test_guard_pages),
-		cmocka_unit_test(test_leaks),
+		cmocka_unit_test_teardown(test_names, tt_teardown),
+		cmocka_unit_test_teardown(test_create_open, tt_teardown),
+		cmocka_unit_test_teardown(test_validation, tt_teardown),
+		cmocka_unit_test_teardown(test_incompat, tt_teardown),
+		cmocka_unit_test_teardown(test_garbage, tt_teardown),
+		cmocka_unit_test_teardown(test_sizes, tt_teardown),
+		cmocka_unit_test_teardown(test_grow, tt_teardown),
+		cmocka_unit_test_teardown(test_modes, tt_teardown),
+		cmocka_unit_test_teardown(test_file_backend, tt_teardown),
+		cmocka_unit_test_teardown(test_memfd_local, tt_teardown),
+		cmocka_unit_test_teardown(test_unlink_while_open, tt_teardown),
+		cmocka_unit_test_teardown(test_participants, tt_teardown),
+		cmocka_unit_test_teardown(test_header_rewritten, tt_teardown),
+		cmocka_unit_test_teardown(test_guard_pages, tt_teardown),
+		cmocka_unit_test_teardown(test_leaks, tt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

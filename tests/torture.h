@@ -114,6 +114,9 @@ static inline int tt_ack(uint64_t v)
 static inline int tt_spawn(struct tt_proc *p, int (*fn)(void *), void *arg, unsigned watchdog_s)
 {
 	int fds[2];
+	p->pid = -1;
+	p->ack_rd = -1;
+	p->status = 0;
 	if (pipe2(fds, O_CLOEXEC) != 0)
 		return -1;
 	fflush(NULL);
@@ -221,7 +224,7 @@ static inline int tt_kill_at(const char *fp, unsigned nth, int (*fn)(void *), vo
 			     unsigned delay_us, double timeout_s, int *exit_code)
 {
 	struct tt_fp_ctx c = { fp, nth, fn, arg };
-	struct tt_proc p;
+	struct tt_proc p = { -1, -1, 0 };
 	if (tt_spawn(&p, tt__fp_child, &c, (unsigned)timeout_s + 2u) != 0)
 		return TT_HUNG;
 	if (delay_us) {
@@ -393,10 +396,44 @@ static inline int tt_count_shm(const char *prefix)
 	size_t pl = strlen(prefix);
 	struct dirent *e;
 	while ((e = readdir(d)) != NULL)
-		if (strncmp(e->d_name, prefix, pl) == 0)
+		if (e->d_name[0] != '.' && strncmp(e->d_name, prefix, pl) == 0)
 			n++;
 	closedir(d);
 	return n;
+}
+
+/*
+ * Unlink every /dev/shm entry named by th_name() in process `pid`
+ * ("shmap-t-<tag>-<pid>-<n>"): a teardown that also runs after a failed
+ * assertion skipped a test's own unlink. Returns how many were removed.
+ */
+static inline int tt_cleanup_pid(pid_t pid)
+{
+	DIR *d = opendir("/dev/shm");
+	if (!d)
+		return -1;
+	char mid[32];
+	snprintf(mid, sizeof mid, "-%d-", (int)pid);
+	int n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, "shmap-t-", 8) != 0 || !strstr(e->d_name + 8, mid))
+			continue;
+		char path[300];
+		snprintf(path, sizeof path, "/dev/shm/%s", e->d_name);
+		if (unlink(path) == 0)
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* cmocka-compatible teardown: remove this process's leftover test segments. */
+static inline int tt_teardown(void **state)
+{
+	(void)state;
+	tt_cleanup_pid(getpid());
+	return 0;
 }
 
 /* Number of open descriptors of this process. */
