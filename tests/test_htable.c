@@ -1,0 +1,676 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_htable.c - single-process behaviour of the hash table: every
+ * operation, the error codes, iteration, statistics, clear, the checker,
+ * the packed and wide layouts, and erase/re-insert churn at 50% load.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <shmap/shmap.h>
+
+#include "helpers.h"
+
+struct fx {
+	char name[96];
+	shmap_htable *t;
+};
+
+static int fx_setup_sized(void **state, uint64_t cap, uint32_t kmax, uint32_t vmax)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	if (!f)
+		return -1;
+	th_name(f->name, sizeof(f->name), "ht");
+	if (shmap_htable_open(f->name, SHMAP_CREATE, cap, kmax, vmax, NULL, &f->t) != SHMAP_OK) {
+		free(f);
+		return -1;
+	}
+	*state = f;
+	return 0;
+}
+
+static int fx_setup(void **state)
+{
+	return fx_setup_sized(state, 1000, 32, 64);
+}
+
+static int fx_setup_wide(void **state)
+{
+	/* key_max 4000 and value_max 5000 need 12 + 13 length bits: wide layout. */
+	return fx_setup_sized(state, 64, 4000, 5000);
+}
+
+static int fx_teardown(void **state)
+{
+	struct fx *f = *state;
+	if (f) {
+		shmap_htable_close(f->t);
+		shmap_unlink(f->name, NULL);
+		free(f);
+	}
+	return 0;
+}
+
+static uint64_t check_ok(shmap_htable *t)
+{
+	uint64_t problems = 99;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	return problems;
+}
+
+static void test_basic_ops(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	char buf[64];
+	uint32_t len = 0;
+
+	assert_int_equal(shmap_htable_capacity(t), 1024);
+	assert_int_equal(shmap_htable_key_max(t), 32);
+	assert_int_equal(shmap_htable_value_max(t), 64);
+	assert_int_equal(shmap_htable_size(t), 0);
+
+	assert_int_equal(shmap_htable_get(t, "a", 1, buf, sizeof buf, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_insert(t, "a", 1, "one", 3), SHMAP_OK);
+	assert_int_equal(shmap_htable_insert(t, "a", 1, "uno", 3), SHMAP_E_EXIST);
+	assert_int_equal(shmap_htable_get(t, "a", 1, buf, sizeof buf, &len), SHMAP_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(buf, "one", 3);
+	assert_int_equal(shmap_htable_size(t), 1);
+
+	assert_int_equal(shmap_htable_replace(t, "b", 1, "two", 3), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_replace(t, "a", 1, "eins-longer", 11), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "a", 1, buf, sizeof buf, &len), SHMAP_OK);
+	assert_int_equal(len, 11);
+	assert_memory_equal(buf, "eins-longer", 11);
+
+	assert_int_equal(shmap_htable_upsert(t, "b", 1, "two", 3), SHMAP_OK);
+	assert_int_equal(shmap_htable_upsert(t, "b", 1, "deux", 4), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "b", 1, buf, sizeof buf, &len), SHMAP_OK);
+	assert_int_equal(len, 4);
+	assert_memory_equal(buf, "deux", 4);
+	assert_int_equal(shmap_htable_size(t), 2);
+
+	/* Too-small buffer: BUFSIZE with the size needed, also with cap 0. */
+	len = 0;
+	assert_int_equal(shmap_htable_get(t, "b", 1, buf, 3, &len), SHMAP_E_BUFSIZE);
+	assert_int_equal(len, 4);
+	len = 0;
+	assert_int_equal(shmap_htable_get(t, "b", 1, NULL, 0, &len), SHMAP_E_BUFSIZE);
+	assert_int_equal(len, 4);
+
+	/* Keys that are prefixes of each other are distinct. */
+	assert_int_equal(shmap_htable_insert(t, "ab", 2, "x", 1), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "ab", 2, buf, sizeof buf, &len), SHMAP_OK);
+	assert_int_equal(len, 1);
+
+	assert_int_equal(shmap_htable_erase(t, "a", 1), SHMAP_OK);
+	assert_int_equal(shmap_htable_erase(t, "a", 1), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_get(t, "a", 1, buf, sizeof buf, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_size(t), 2);
+	assert_int_equal(check_ok(t), 0);
+}
+
+static void test_cas(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	char buf[64];
+	uint32_t len;
+	assert_int_equal(shmap_htable_cas(t, "k", 1, "v1", 2, "v2", 2), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_insert(t, "k", 1, "v1", 2), SHMAP_OK);
+	assert_int_equal(shmap_htable_cas(t, "k", 1, "v0", 2, "v2", 2), SHMAP_E_MISMATCH);
+	assert_int_equal(shmap_htable_cas(t, "k", 1, "v1x", 3, "v2", 2), SHMAP_E_MISMATCH);
+	assert_int_equal(shmap_htable_get(t, "k", 1, buf, sizeof buf, &len), SHMAP_OK);
+	assert_memory_equal(buf, "v1", 2);
+	assert_int_equal(shmap_htable_cas(t, "k", 1, "v1", 2, "value-2", 7), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "k", 1, buf, sizeof buf, &len), SHMAP_OK);
+	assert_int_equal(len, 7);
+	assert_memory_equal(buf, "value-2", 7);
+}
+
+/* Update callbacks: a counter, abort, erase, bad lengths. */
+static int cb_incr(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	uint64_t v = 0;
+	int *calls = arg;
+	++*calls;
+	if (exists) {
+		assert_int_equal(cur_len, 8);
+		memcpy(&v, cur, 8);
+	} else {
+		assert_null(cur);
+		assert_int_equal(cur_len, 0);
+	}
+	v++;
+	memcpy(out, &v, 8);
+	*out_len = 8;
+	return SHMAP_HTABLE_COMMIT;
+}
+
+static int cb_abort(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	/* Scribble over the output first: abort must still change nothing. */
+	memset(out, 0xee, 8);
+	*out_len = 8;
+	return SHMAP_HTABLE_ABORT;
+}
+
+static int cb_erase(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	return SHMAP_HTABLE_ERASE;
+}
+
+static int cb_ret_arg(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	const uint32_t *p = arg;
+	memset(out, 1, 64);
+	*out_len = p[0];
+	return (int)p[1];
+}
+
+static void test_update(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	int calls = 0;
+	uint64_t v;
+	uint32_t len;
+	for (int i = 0; i < 10; i++)
+		assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_incr, &calls), SHMAP_OK);
+	assert_int_equal(calls, 10); /* exactly once per call */
+	assert_int_equal(shmap_htable_get(t, "ctr", 3, &v, sizeof v, &len), SHMAP_OK);
+	assert_int_equal(v, 10);
+
+	/* Abort: the old value untouched ("rollback"), also for a missing key. */
+	assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_abort, NULL), SHMAP_E_ABORTED);
+	assert_int_equal(shmap_htable_get(t, "ctr", 3, &v, sizeof v, &len), SHMAP_OK);
+	assert_int_equal(v, 10);
+	assert_int_equal(shmap_htable_update(t, "new", 3, cb_abort, NULL), SHMAP_E_ABORTED);
+	assert_int_equal(shmap_htable_get(t, "new", 3, &v, sizeof v, &len), SHMAP_E_NOTFOUND);
+
+	/* Bad results: nothing changed. */
+	uint32_t r0[2] = { 0, SHMAP_HTABLE_COMMIT }, rbig[2] = { 65, SHMAP_HTABLE_COMMIT }, rbad[2] = { 8, 77 };
+	assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_ret_arg, r0), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_ret_arg, rbig), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_ret_arg, rbad), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_update(t, "zzz", 3, cb_ret_arg, rbig), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_get(t, "zzz", 3, &v, sizeof v, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_get(t, "ctr", 3, &v, sizeof v, &len), SHMAP_OK);
+	assert_int_equal(v, 10);
+
+	/* Erase through the callback; erase of a missing key is a no-op. */
+	assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_erase, NULL), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "ctr", 3, &v, sizeof v, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_erase, NULL), SHMAP_OK);
+	assert_int_equal(shmap_htable_size(t), 0);
+	assert_int_equal(check_ok(t), 0);
+}
+
+static void test_bad_input(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	char big[200];
+	char buf[64];
+	uint32_t len;
+	memset(big, 'k', sizeof big);
+	int calls = 0;
+
+	assert_int_equal(shmap_htable_insert(t, "a", 1, "v", 1), SHMAP_OK);
+	/* NULL handle / key / value / length pointer. */
+	assert_int_equal(shmap_htable_insert(NULL, "a", 1, "v", 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_insert(t, NULL, 1, "v", 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_insert(t, "b", 1, NULL, 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_upsert(t, "a", 1, NULL, 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get(NULL, "a", 1, buf, 64, &len), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get(t, NULL, 1, buf, 64, &len), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get(t, "a", 1, buf, 64, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get(t, "a", 1, NULL, 64, &len), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_erase(NULL, "a", 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas(t, "a", 1, NULL, 1, "w", 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas(t, "a", 1, "v", 1, NULL, 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_update(t, "a", 1, NULL, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_update(NULL, "a", 1, cb_incr, &calls), SHMAP_E_INVAL);
+	/* Zero lengths. */
+	assert_int_equal(shmap_htable_insert(t, "b", 0, "v", 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_insert(t, "b", 1, "v", 0), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get(t, "a", 0, buf, 64, &len), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_erase(t, "a", 0), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas(t, "a", 1, "v", 0, "w", 1), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas(t, "a", 1, "v", 1, "w", 0), SHMAP_E_INVAL);
+	/* Over-long keys and values: TOOBIG. */
+	assert_int_equal(shmap_htable_insert(t, big, 33, "v", 1), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_insert(t, "b", 1, big, 65), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_upsert(t, "a", 1, big, 65), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_replace(t, "a", 1, big, 65), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_get(t, big, 33, buf, 64, &len), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_erase(t, big, 33), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_cas(t, "a", 1, big, 65, "w", 1), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_update(t, big, 33, cb_incr, &calls), SHMAP_E_TOOBIG);
+	assert_int_equal(calls, 0);
+	/* The maximum sizes themselves are fine. */
+	assert_int_equal(shmap_htable_insert(t, big, 32, big, 64), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, big, 32, buf, 64, &len), SHMAP_OK);
+	assert_int_equal(len, 64);
+	/* Nothing else changed. */
+	assert_int_equal(shmap_htable_size(t), 2);
+	assert_int_equal(shmap_htable_get(t, "a", 1, buf, 64, &len), SHMAP_OK);
+	assert_int_equal(len, 1);
+	assert_int_equal(shmap_htable_get(t, "b", 1, buf, 64, &len), SHMAP_E_NOTFOUND);
+	/* Cursor, foreach, stats, check, clear with bad arguments. */
+	shmap_htable_cursor *c = NULL;
+	assert_int_equal(shmap_htable_cursor_new(NULL, &c), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cursor_new(t, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cursor_next(NULL, buf, 64, &len, buf, 64, &len), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_foreach(t, NULL, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_stats(NULL, NULL, NULL, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_check(t, 0x80, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_check(NULL, 0, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_clear(NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_size(NULL), 0);
+	assert_int_equal(shmap_htable_capacity(NULL), 0);
+	assert_int_equal(shmap_htable_fd(NULL), -1);
+	assert_int_equal(shmap_htable_fd(t), -1);
+	shmap_htable_close(NULL);
+	shmap_htable_cursor_free(NULL);
+}
+
+static void test_open_params(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t2 = NULL;
+	char name[96];
+	/* Bad parameters at create. */
+	th_name(name, sizeof name, "htp");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 0, 8, 8, NULL, &t2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 0, 8, NULL, &t2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 8, 0, NULL, &t2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 65536, 8, NULL, &t2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 8, (1u << 24) + 1, NULL, &t2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, UINT64_C(1) << 40, 8, 8, NULL, &t2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 8, 8, NULL, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_open(name, 0, 16, 8, 8, NULL, &t2), SHMAP_E_INVAL);
+	assert_null(t2);
+	assert_int_equal(shmap_htable_open(name, SHMAP_OPEN, 0, 0, 0, NULL, &t2), SHMAP_E_NOENT);
+
+	/* Open the fixture's table: 0 accepts, equal values match, others fail. */
+	assert_int_equal(shmap_htable_insert(f->t, "x", 1, "y", 1), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_OPEN, 0, 0, 0, NULL, &t2), SHMAP_OK);
+	assert_int_equal(shmap_htable_capacity(t2), 1024);
+	assert_int_equal(shmap_htable_key_max(t2), 32);
+	assert_int_equal(shmap_htable_value_max(t2), 64);
+	char b[8];
+	uint32_t len;
+	assert_int_equal(shmap_htable_get(t2, "x", 1, b, sizeof b, &len), SHMAP_OK);
+	shmap_htable_close(t2);
+	t2 = NULL;
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_OPEN, 1000, 32, 64, NULL, &t2), SHMAP_OK);
+	shmap_htable_close(t2);
+	t2 = NULL;
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_OPEN_OR_CREATE, 1000, 32, 64, NULL, &t2), SHMAP_OK);
+	shmap_htable_close(t2);
+	t2 = NULL;
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_OPEN, 4096, 0, 0, NULL, &t2), SHMAP_E_INCOMPAT);
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_OPEN, 0, 31, 0, NULL, &t2), SHMAP_E_INCOMPAT);
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_OPEN, 0, 0, 65, NULL, &t2), SHMAP_E_INCOMPAT);
+	assert_int_equal(shmap_htable_open(f->name, SHMAP_CREATE, 1000, 32, 64, NULL, &t2), SHMAP_E_EXIST);
+	assert_null(t2);
+	/* The table is unchanged by the failed opens. */
+	assert_int_equal(shmap_htable_size(f->t), 1);
+	assert_int_equal(check_ok(f->t), 0);
+}
+
+static int count_cb(const void *key, uint32_t klen, const void *val, uint32_t vlen, void *arg)
+{
+	uint64_t *seen = arg;
+	uint32_t k;
+	assert_int_equal(klen, 4);
+	assert_int_equal(vlen, 12);
+	memcpy(&k, key, 4);
+	assert_true(k < 500);
+	char exp[12];
+	snprintf(exp, sizeof exp, "val%08u", k);
+	assert_memory_equal(val, exp, 11);
+	seen[k]++;
+	return 0;
+}
+
+static int stop_cb(const void *key, uint32_t klen, const void *val, uint32_t vlen, void *arg)
+{
+	++*(int *)arg;
+	return 42;
+}
+
+static void test_iterate(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	for (uint32_t k = 0; k < 500; k++) {
+		char v[12];
+		snprintf(v, sizeof v, "val%08u", k);
+		assert_int_equal(shmap_htable_insert(t, &k, 4, v, 12), SHMAP_OK);
+	}
+	for (uint32_t k = 0; k < 500; k += 5)
+		assert_int_equal(shmap_htable_erase(t, &k, 4), SHMAP_OK);
+	assert_int_equal(shmap_htable_size(t), 400);
+
+	uint64_t seen[500] = { 0 };
+	shmap_htable_cursor *c;
+	assert_int_equal(shmap_htable_cursor_new(t, &c), SHMAP_OK);
+	char kb[32], vb[64];
+	uint32_t kl, vl;
+	/* Too-small buffers: BUFSIZE with both sizes, no advance. */
+	assert_int_equal(shmap_htable_cursor_next(c, kb, 3, &kl, vb, 64, &vl), SHMAP_E_BUFSIZE);
+	assert_int_equal(kl, 4);
+	assert_int_equal(vl, 12);
+	assert_int_equal(shmap_htable_cursor_next(c, kb, 32, &kl, vb, 11, &vl), SHMAP_E_BUFSIZE);
+	int n = 0, rc;
+	while ((rc = shmap_htable_cursor_next(c, kb, sizeof kb, &kl, vb, sizeof vb, &vl)) == SHMAP_OK) {
+		count_cb(kb, kl, vb, vl, seen);
+		n++;
+	}
+	assert_int_equal(rc, SHMAP_E_NOTFOUND);
+	assert_int_equal(n, 400);
+	assert_int_equal(shmap_htable_cursor_next(c, kb, sizeof kb, &kl, vb, sizeof vb, &vl), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_cursor_reset(c), SHMAP_OK);
+	assert_int_equal(shmap_htable_cursor_next(c, kb, sizeof kb, &kl, vb, sizeof vb, &vl), SHMAP_OK);
+	shmap_htable_cursor_free(c);
+	for (uint32_t k = 0; k < 500; k++)
+		assert_int_equal(seen[k], k % 5 ? 1 : 0);
+
+	memset(seen, 0, sizeof seen);
+	assert_int_equal(shmap_htable_foreach(t, count_cb, seen), SHMAP_OK);
+	for (uint32_t k = 0; k < 500; k++)
+		assert_int_equal(seen[k], k % 5 ? 1 : 0);
+	int stops = 0;
+	assert_int_equal(shmap_htable_foreach(t, stop_cb, &stops), 42);
+	assert_int_equal(stops, 1);
+
+	uint64_t live, tomb, longest;
+	assert_int_equal(shmap_htable_stats(t, &live, &tomb, &longest), SHMAP_OK);
+	assert_int_equal(live, 400);
+	assert_true(longest >= 1 && longest < 1024);
+	assert_int_equal(shmap_htable_stats(t, NULL, NULL, NULL), SHMAP_OK);
+	assert_int_equal(check_ok(t), 0);
+
+	/* Clear: everything gone, no tombstone left, reusable. */
+	assert_int_equal(shmap_htable_clear(t), SHMAP_OK);
+	assert_int_equal(shmap_htable_size(t), 0);
+	assert_int_equal(shmap_htable_stats(t, &live, &tomb, &longest), SHMAP_OK);
+	assert_int_equal(live, 0);
+	assert_int_equal(tomb, 0);
+	assert_int_equal(longest, 0);
+	uint32_t k = 7;
+	char v[12];
+	uint32_t len;
+	assert_int_equal(shmap_htable_get(t, &k, 4, v, sizeof v, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_insert(t, &k, 4, "val00000007", 12), SHMAP_OK);
+	assert_int_equal(check_ok(t), 0);
+}
+
+/* Fill to the last bucket, then FULL; erase one, insert again. */
+static void test_full(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htfull");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 8, 8, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_capacity(t), 16);
+	uint64_t k;
+	for (k = 0; k < 16; k++)
+		assert_int_equal(shmap_htable_insert(t, &k, 8, &k, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_insert(t, &k, 8, &k, 8), SHMAP_E_FULL);
+	assert_int_equal(shmap_htable_upsert(t, &k, 8, &k, 8), SHMAP_E_FULL);
+	int calls = 0;
+	assert_int_equal(shmap_htable_update(t, &k, 8, cb_incr, &calls), SHMAP_E_FULL);
+	assert_int_equal(calls, 1);
+	/* Present keys can still be updated in a full table; misses terminate. */
+	uint64_t v = 99, out;
+	uint32_t len;
+	for (uint64_t j = 0; j < 16; j++)
+		assert_int_equal(shmap_htable_upsert(t, &j, 8, &v, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, &k, 8, &out, 8, &len), SHMAP_E_NOTFOUND);
+	uint64_t five = 5;
+	assert_int_equal(shmap_htable_erase(t, &five, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_insert(t, &k, 8, &k, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, &k, 8, &out, 8, &len), SHMAP_OK);
+	assert_int_equal(out, k);
+	assert_int_equal(shmap_htable_size(t), 16);
+	assert_int_equal(check_ok(t), 0);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+/* Wide layout (lengths in words): large keys and values round-trip. */
+static void test_wide(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	static uint8_t key[4000], val[5000], out[5000];
+	uint32_t len;
+	for (uint32_t n = 1; n <= 40; n++) {
+		uint32_t kl = n * 97 % 4000 + 1, vl = n * 131 % 5000 + 1;
+		memset(key, (int)n, kl);
+		memset(val, (int)(n + 100), vl);
+		assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
+	}
+	for (uint32_t n = 1; n <= 40; n++) {
+		uint32_t kl = n * 97 % 4000 + 1, vl = n * 131 % 5000 + 1;
+		memset(key, (int)n, kl);
+		memset(val, (int)(n + 100), vl);
+		assert_int_equal(shmap_htable_get(t, key, kl, out, sizeof out, &len), SHMAP_OK);
+		assert_int_equal(len, vl);
+		assert_memory_equal(out, val, vl);
+		/* Replace with a shorter value, then a maximal one. */
+		assert_int_equal(shmap_htable_replace(t, key, kl, val, 1), SHMAP_OK);
+		assert_int_equal(shmap_htable_get(t, key, kl, out, sizeof out, &len), SHMAP_OK);
+		assert_int_equal(len, 1);
+		assert_int_equal(shmap_htable_replace(t, key, kl, val, 5000), SHMAP_OK);
+		assert_int_equal(shmap_htable_get(t, key, kl, out, 4999, &len), SHMAP_E_BUFSIZE);
+		assert_int_equal(len, 5000);
+	}
+	memset(key, 1, 4000);
+	assert_int_equal(shmap_htable_get(t, key, 97 % 4000, out, sizeof out, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_size(t), 40);
+	assert_int_equal(check_ok(t), 0);
+}
+
+/*
+ * Churn at 50% live load: erase a random live key, insert a new one;
+ * millions of operations in total (soak: more), never FULL, and the
+ * tombstones stay bounded.
+ */
+static void test_churn(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	const uint64_t cap = 4096, live = cap / 2;
+	uint64_t ops = getenv("SHMAP_SOAK") ? 50000000u : 2000000u;
+	th_name(name, sizeof name, "htchurn");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, cap, 8, 8, NULL, &t), SHMAP_OK);
+	uint64_t *keys = malloc(live * sizeof(uint64_t));
+	assert_non_null(keys);
+	uint64_t next = 0, rnd = 88172645463325252ull;
+	for (uint64_t i = 0; i < live; i++) {
+		keys[i] = next++;
+		assert_int_equal(shmap_htable_insert(t, &keys[i], 8, &keys[i], 8), SHMAP_OK);
+	}
+	uint64_t max_tomb = 0, max_probe = 0;
+	for (uint64_t n = 0; n < ops / 2; n++) {
+		rnd ^= rnd << 13;
+		rnd ^= rnd >> 7;
+		rnd ^= rnd << 17;
+		uint64_t slot = rnd % live;
+		int rc = shmap_htable_erase(t, &keys[slot], 8);
+		if (rc != SHMAP_OK)
+			fail_msg("erase %llu: %s", (unsigned long long)keys[slot], shmap_errname(rc));
+		keys[slot] = next++;
+		rc = shmap_htable_insert(t, &keys[slot], 8, &keys[slot], 8);
+		if (rc != SHMAP_OK)
+			fail_msg("insert after %llu ops: %s", (unsigned long long)n, shmap_errname(rc));
+		if (n % 100000 == 0) {
+			uint64_t l, tb, lp;
+			assert_int_equal(shmap_htable_stats(t, &l, &tb, &lp), SHMAP_OK);
+			assert_int_equal(l, live);
+			if (tb > max_tomb)
+				max_tomb = tb;
+			if (lp > max_probe)
+				max_probe = lp;
+		}
+	}
+	for (uint64_t i = 0; i < live; i++) {
+		uint64_t v;
+		uint32_t len;
+		assert_int_equal(shmap_htable_get(t, &keys[i], 8, &v, 8, &len), SHMAP_OK);
+		assert_int_equal(v, keys[i]);
+	}
+	assert_int_equal(shmap_htable_size(t), live);
+	print_message("churn: %llu ops at 50%% load, max tombstones %llu, longest probe %llu\n",
+		      (unsigned long long)ops, (unsigned long long)max_tomb, (unsigned long long)max_probe);
+	assert_true(max_tomb < cap / 2);
+	assert_int_equal(check_ok(t), 0);
+	free(keys);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+static int cb_die(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	memset(out, 'X', 1);
+	*out_len = 1;
+	raise(SIGKILL);
+	return SHMAP_HTABLE_COMMIT;
+}
+
+/* The checker finds and repairs a lock left by a process killed in a callback. */
+static void test_check_stale_lock(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	assert_int_equal(shmap_htable_insert(t, "k", 1, "v", 1), SHMAP_OK);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (shmap_htable_reattach(t) != SHMAP_OK)
+			_exit(2);
+		shmap_htable_update(t, "k", 1, cb_die, NULL);
+		_exit(3);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	uint64_t problems = 0;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_E_CORRUPT);
+	assert_int_equal(problems, 1);
+	assert_int_equal(shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems), SHMAP_RECOVERED);
+	assert_int_equal(problems, 1);
+	assert_int_equal(check_ok(t), 0);
+	char b[8];
+	uint32_t len;
+	assert_int_equal(shmap_htable_get(t, "k", 1, b, sizeof b, &len), SHMAP_OK);
+	assert_int_equal(len, 1);
+	assert_memory_equal(b, "v", 1);
+}
+
+/* A killed update: the next writer takes the lock over (RECOVERED). */
+static void test_recover_lock(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	assert_int_equal(shmap_htable_insert(t, "k", 1, "old", 3), SHMAP_OK);
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (shmap_htable_reattach(t) != SHMAP_OK)
+			_exit(2);
+		shmap_htable_update(t, "k", 1, cb_die, NULL);
+		_exit(3);
+	}
+	int st;
+	waitpid(pid, &st, 0);
+	assert_true(WIFSIGNALED(st));
+	char b[8];
+	uint32_t len;
+	/* Readers never noticed. */
+	assert_int_equal(shmap_htable_get(t, "k", 1, b, sizeof b, &len), SHMAP_OK);
+	assert_int_equal(len, 3);
+	assert_memory_equal(b, "old", 3);
+	double t0 = th_now();
+	assert_int_equal(shmap_htable_upsert(t, "k", 1, "new", 3), SHMAP_RECOVERED);
+	double dt = th_now() - t0;
+	assert_true(dt < 0.1);
+	assert_int_equal(shmap_htable_get(t, "k", 1, b, sizeof b, &len), SHMAP_OK);
+	assert_memory_equal(b, "new", 3);
+	assert_int_equal(shmap_htable_upsert(t, "k", 1, "new2", 4), SHMAP_OK);
+	assert_int_equal(check_ok(t), 0);
+}
+
+/* Fork without reattach: FORKED; after reattach it works. */
+static void test_forked(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	pid_t pid = fork();
+	if (pid == 0) {
+		char b[8];
+		uint32_t len;
+		if (shmap_htable_get(t, "k", 1, b, sizeof b, &len) != SHMAP_E_FORKED)
+			_exit(1);
+		if (shmap_htable_insert(t, "k", 1, "v", 1) != SHMAP_E_FORKED)
+			_exit(2);
+		if (shmap_htable_reattach(t) != SHMAP_OK)
+			_exit(3);
+		if (shmap_htable_insert(t, "k", 1, "v", 1) != SHMAP_OK)
+			_exit(4);
+		shmap_htable_close(t);
+		_exit(0);
+	}
+	assert_true(th_ok(th_wait(pid, 20)));
+	char b[8];
+	uint32_t len;
+	assert_int_equal(shmap_htable_get(t, "k", 1, b, sizeof b, &len), SHMAP_OK);
+}
+
+/* memfd backend: the fd is shared and a second handle sees the data. */
+static void test_memfd(void **state)
+{
+	shmap_opts *o;
+	shmap_htable *a, *b;
+	assert_int_equal(shmap_opts_new(&o), SHMAP_OK);
+	assert_int_equal(shmap_opts_set_backend(o, SHMAP_BACKEND_MEMFD), SHMAP_OK);
+	assert_int_equal(shmap_htable_open("ht", SHMAP_CREATE, 64, 8, 8, o, &a), SHMAP_OK);
+	int fd = shmap_htable_fd(a);
+	assert_true(fd >= 0);
+	assert_int_equal(shmap_opts_set_fd(o, fd), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(NULL, SHMAP_OPEN, 0, 0, 0, o, &b), SHMAP_OK);
+	assert_int_equal(shmap_htable_insert(a, "k", 1, "v", 1), SHMAP_OK);
+	char buf[8];
+	uint32_t len;
+	assert_int_equal(shmap_htable_get(b, "k", 1, buf, sizeof buf, &len), SHMAP_OK);
+	shmap_htable_close(b);
+	shmap_htable_close(a);
+	shmap_opts_free(o);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_basic_ops, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cas, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_open_params, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_iterate, fx_setup, fx_teardown),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test_setup_teardown(test_wide, fx_setup_wide, fx_teardown),
+		cmocka_unit_test(test_churn),
+		cmocka_unit_test_setup_teardown(test_check_stale_lock, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_recover_lock, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_forked, fx_setup, fx_teardown),
+		cmocka_unit_test(test_memfd),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
