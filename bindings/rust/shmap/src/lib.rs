@@ -1,0 +1,43 @@
+// SPDX-License-Identifier: MIT
+//! Safe Rust bindings for libshmap: lock-free data structures in shared
+//! memory, shared by processes.
+//!
+//! ```no_run
+//! use shmap::{Table, unlink};
+//! let t = Table::create("/demo", 1024, 64, 256)?;
+//! t.upsert(b"greeting", b"hello")?;
+//! assert_eq!(t.get(b"greeting")?.as_deref(), Some(&b"hello"[..]));
+//! drop(t);
+//! unlink("/demo")?;
+//! # Ok::<(), shmap::Error>(())
+//! ```
+//!
+//! Every handle is owned and closed on `Drop`. Errors are [`Error`] values
+//! carrying the C status code. `Send`/`Sync` follow the C headers'
+//! concurrency notes: [`Table`] and [`Vector`] are `Send + Sync`, [`Ring`]
+//! is only `Send` (one thread at a time per handle).
+
+mod error;
+mod info;
+mod opts;
+mod ring;
+mod table;
+mod vector;
+
+pub use error::{Error, Result, Status};
+pub use info::{cleanup_stale, info, info_with, kind_name, Info, Participant};
+pub use opts::{unlink, unlink_with, Backend, OpenMode, Options};
+pub use ring::{Drain, Peek, Reservation, Ring, RingParams, RingType, Role};
+pub use shmap_sys as sys;
+pub use table::{Iter as TableIter, Table, Update};
+pub use vector::{Iter as VectorIter, Vector};
+
+/// Version of the loaded C library, e.g. "0.1.0".
+pub fn version() -> &'static str {
+    unsafe { error::cstr(sys::shmap_version_string()) }
+}
+
+/// Segment format version of the loaded C library.
+pub fn layout_version() -> u32 {
+    unsafe { sys::shmap_layout_version() }
+}

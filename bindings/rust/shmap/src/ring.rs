@@ -1,0 +1,446 @@
+// SPDX-License-Identifier: MIT
+use std::ops::{Deref, DerefMut};
+use std::ptr;
+use std::time::Duration;
+
+use shmap_sys as sys;
+
+use crate::error::{check, check_unit, Error, Result, Status};
+use crate::opts::{c_name, OpenMode, Options};
+
+/// Ring types.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RingType {
+    /// One producer, one consumer; in order, exactly once.
+    Spsc,
+    /// One producer, many consumers; each element to exactly one.
+    Spmc,
+    /// Broadcast; the producer never waits, lapped subscribers get `Overrun`.
+    BcastLossy,
+    /// Broadcast; the producer is gated by the slowest live subscriber.
+    BcastReliable,
+}
+
+impl RingType {
+    fn raw(self) -> u32 {
+        match self {
+            RingType::Spsc => sys::SHMAP_RING_SPSC,
+            RingType::Spmc => sys::SHMAP_RING_SPMC,
+            RingType::BcastLossy => sys::SHMAP_RING_BCAST_LOSSY,
+            RingType::BcastReliable => sys::SHMAP_RING_BCAST_RELIABLE,
+        }
+    }
+    fn from_raw(v: u32) -> Option<RingType> {
+        match v {
+            sys::SHMAP_RING_SPSC => Some(RingType::Spsc),
+            sys::SHMAP_RING_SPMC => Some(RingType::Spmc),
+            sys::SHMAP_RING_BCAST_LOSSY => Some(RingType::BcastLossy),
+            sys::SHMAP_RING_BCAST_RELIABLE => Some(RingType::BcastReliable),
+            _ => None,
+        }
+    }
+}
+
+/// The role a ring handle holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Producer,
+    /// A consumer (SPSC, SPMC) or a subscriber (broadcast).
+    Consumer,
+}
+
+impl Role {
+    fn raw(self) -> u32 {
+        match self {
+            Role::Producer => sys::SHMAP_RING_PRODUCER,
+            Role::Consumer => sys::SHMAP_RING_CONSUMER,
+        }
+    }
+}
+
+/// Parameters of a ring at creation; `RingParams::default()` (all zero/None)
+/// accepts what an existing ring stores.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RingParams {
+    pub ring_type: Option<RingType>,
+    pub elem_size: u32,
+    pub capacity: u64,
+    pub max_consumers: u32,
+}
+
+/// A ring segment attached with one role.
+///
+/// ring.h: "one handle must not be used by two threads at the same time",
+/// so `Ring` is `Send` (it may move to another thread) but not `Sync`.
+/// Open one handle per thread instead.
+pub struct Ring {
+    raw: *mut sys::shmap_ring,
+    elem_size: u32,
+    status: Status,
+}
+
+// SAFETY: the handle has no thread affinity; it is only !Sync.
+unsafe impl Send for Ring {}
+
+fn ms(d: Duration) -> u32 {
+    d.as_millis().min(u32::MAX as u128) as u32
+}
+
+impl Ring {
+    /// The general form.
+    pub fn open_with(name: &str, mode: OpenMode, params: RingParams, role: Role,
+                     opts: &Options) -> Result<Ring> {
+        let n = c_name(name)?;
+        let o = opts.raw()?;
+        let mut raw = ptr::null_mut();
+        let status = check(unsafe {
+            sys::shmap_ring_open(n.as_ptr(), mode.raw(), params.ring_type.map_or(0, |t| t.raw()),
+                                 params.elem_size, params.capacity, params.max_consumers,
+                                 role.raw(), o.0, &mut raw)
+        })?;
+        Ok(Ring { raw, elem_size: unsafe { sys::shmap_ring_elem_size(raw) }, status })
+    }
+
+    /// Create a ring and attach with `role`.
+    pub fn create(name: &str, ring_type: RingType, elem_size: u32, capacity: u64,
+                  max_consumers: u32, role: Role) -> Result<Ring> {
+        let p = RingParams { ring_type: Some(ring_type), elem_size, capacity, max_consumers };
+        Self::open_with(name, OpenMode::Create, p, role, &Options::default())
+    }
+
+    /// Attach to an existing ring as its producer.
+    pub fn producer(name: &str) -> Result<Ring> {
+        Self::open_with(name, OpenMode::Open, RingParams::default(), Role::Producer,
+                        &Options::default())
+    }
+
+    /// Attach to an existing ring as a consumer / subscriber.
+    pub fn consumer(name: &str) -> Result<Ring> {
+        Self::open_with(name, OpenMode::Open, RingParams::default(), Role::Consumer,
+                        &Options::default())
+    }
+
+    /// `Status::Recovered` if the role was taken over from a dead process.
+    pub fn open_status(&self) -> Status {
+        self.status
+    }
+
+    pub fn elem_size(&self) -> u32 {
+        self.elem_size
+    }
+    pub fn capacity(&self) -> u64 {
+        unsafe { sys::shmap_ring_capacity(self.raw) }
+    }
+    /// Elements in the ring (see ring.h for broadcast rings).
+    pub fn len(&self) -> u64 {
+        unsafe { sys::shmap_ring_size(self.raw) }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    pub fn ring_type(&self) -> Option<RingType> {
+        RingType::from_raw(unsafe { sys::shmap_ring_type(self.raw) })
+    }
+    pub fn role(&self) -> Option<Role> {
+        match unsafe { sys::shmap_ring_role(self.raw) } {
+            sys::SHMAP_RING_PRODUCER => Some(Role::Producer),
+            sys::SHMAP_RING_CONSUMER => Some(Role::Consumer),
+            _ => None,
+        }
+    }
+    pub fn max_consumers(&self) -> u32 {
+        unsafe { sys::shmap_ring_max_consumers(self.raw) }
+    }
+    /// Lossy broadcast subscriber: elements missed since subscribing.
+    pub fn missed(&self) -> u64 {
+        unsafe { sys::shmap_ring_missed(self.raw) }
+    }
+    /// SPMC: elements lost with consumers that died.
+    pub fn lost(&self) -> u64 {
+        unsafe { sys::shmap_ring_lost(self.raw) }
+    }
+    pub fn fd(&self) -> i32 {
+        unsafe { sys::shmap_ring_fd(self.raw) }
+    }
+    pub fn reattach(&mut self) -> Result<Status> {
+        check(unsafe { sys::shmap_ring_reattach(self.raw) })
+    }
+
+    /// Number of attached, live consumers/subscribers.
+    pub fn live_consumers(&self) -> Result<u32> {
+        let mut n = 0;
+        for i in 0..self.max_consumers() {
+            let (mut pid, mut alive, mut cur, mut missed) = (0u32, 0u32, 0u64, 0u64);
+            let rc = unsafe {
+                sys::shmap_ring_consumer_info(self.raw, i, &mut pid, &mut alive, &mut cur,
+                                              &mut missed)
+            };
+            if rc == sys::SHMAP_E_NOTFOUND {
+                continue;
+            }
+            check(rc)?;
+            if alive != 0 {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Verify (and with `repair` fix) the ring; returns the problems found.
+    pub fn check(&self, repair: bool) -> Result<u64> {
+        let mut n = 0;
+        check(unsafe {
+            sys::shmap_ring_check(self.raw, if repair { sys::SHMAP_CHECK_REPAIR } else { 0 },
+                                  &mut n)
+        })?;
+        Ok(n)
+    }
+
+    /// Push one element (`data` shorter than elem_size is zero-padded;
+    /// longer is `Error::TooBig`). `Error::Full` if no slot is free.
+    pub fn push(&self, data: &[u8]) -> Result<Status> {
+        if data.len() > self.elem_size as usize {
+            return Err(Error::TooBig);
+        }
+        check(unsafe { sys::shmap_ring_push_bytes(self.raw, data.as_ptr().cast(), data.len() as u32) })
+    }
+
+    /// Push, waiting up to `timeout` for a free slot (`Error::Timeout`).
+    pub fn push_wait(&self, data: &[u8], timeout: Duration) -> Result<Status> {
+        let es = self.elem_size as usize;
+        if data.len() > es {
+            return Err(Error::TooBig);
+        }
+        let padded;
+        let p = if data.len() == es {
+            data
+        } else {
+            padded = [data, &vec![0u8; es - data.len()]].concat();
+            &padded[..]
+        };
+        check(unsafe { sys::shmap_ring_push_wait(self.raw, p.as_ptr().cast(), ms(timeout)) })
+    }
+
+    /// Pop one element into `out` (at least elem_size bytes).
+    pub fn pop_into(&self, out: &mut [u8]) -> Result<()> {
+        let n = out.len().min(u32::MAX as usize) as u32;
+        check_unit(unsafe { sys::shmap_ring_pop_bytes(self.raw, out.as_mut_ptr().cast(), n) })
+    }
+
+    /// Pop one element (`Error::Empty` if none; lossy broadcast:
+    /// `Error::Overrun` once when lapped).
+    pub fn pop(&self) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.elem_size as usize];
+        self.pop_into(&mut v)?;
+        Ok(v)
+    }
+
+    /// Pop, waiting up to `timeout` for an element (`Error::Timeout`).
+    pub fn pop_wait(&self, timeout: Duration) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.elem_size as usize];
+        self.pop_wait_into(&mut v, timeout)?;
+        Ok(v)
+    }
+
+    pub fn pop_wait_into(&self, out: &mut [u8], timeout: Duration) -> Result<()> {
+        if out.len() < self.elem_size as usize {
+            return Err(Error::BufSize);
+        }
+        check_unit(unsafe { sys::shmap_ring_pop_wait(self.raw, out.as_mut_ptr().cast(), ms(timeout)) })
+    }
+
+    /// Push up to `elems.len() / elem_size` elements packed back to back;
+    /// returns how many were pushed (0 if the ring is full).
+    pub fn push_n(&self, elems: &[u8]) -> Result<usize> {
+        let n = self.count(elems.len())?;
+        let mut done = 0u32;
+        let rc = unsafe { sys::shmap_ring_push_n(self.raw, elems.as_ptr().cast(), n, &mut done) };
+        if rc == sys::SHMAP_E_FULL {
+            return Ok(0);
+        }
+        check(rc)?;
+        Ok(done as usize)
+    }
+
+    /// Pop up to `out.len() / elem_size` elements; returns how many (0 if empty).
+    pub fn pop_n(&self, out: &mut [u8]) -> Result<usize> {
+        let n = self.count(out.len())?;
+        let mut done = 0u32;
+        let rc = unsafe { sys::shmap_ring_pop_n(self.raw, out.as_mut_ptr().cast(), n, &mut done) };
+        if rc == sys::SHMAP_E_EMPTY {
+            return Ok(0);
+        }
+        check(rc)?;
+        Ok(done as usize)
+    }
+
+    /// Push all packed elements, waiting up to `timeout` in total.
+    pub fn push_n_wait(&self, elems: &[u8], timeout: Duration) -> Result<usize> {
+        let n = self.count(elems.len())?;
+        let mut done = 0u32;
+        check(unsafe {
+            sys::shmap_ring_push_n_wait(self.raw, elems.as_ptr().cast(), n, &mut done, ms(timeout))
+        })?;
+        Ok(done as usize)
+    }
+
+    /// Pop 1..n elements, waiting up to `timeout` for the first.
+    pub fn pop_n_wait(&self, out: &mut [u8], timeout: Duration) -> Result<usize> {
+        let n = self.count(out.len())?;
+        let mut done = 0u32;
+        check(unsafe {
+            sys::shmap_ring_pop_n_wait(self.raw, out.as_mut_ptr().cast(), n, &mut done, ms(timeout))
+        })?;
+        Ok(done as usize)
+    }
+
+    fn count(&self, bytes: usize) -> Result<u32> {
+        let es = self.elem_size as usize;
+        if es == 0 || bytes % es != 0 {
+            return Err(Error::Inval);
+        }
+        u32::try_from(bytes / es).map_err(|_| Error::Inval)
+    }
+
+    /// Wait until the next operation can make progress.
+    pub fn wait(&self, timeout: Duration) -> Result<()> {
+        check_unit(unsafe { sys::shmap_ring_wait(self.raw, ms(timeout)) })
+    }
+
+    /// Iterate by popping until the ring is empty (each item a `Result`:
+    /// a lossy subscriber sees `Err(Error::Overrun)` and iteration goes on).
+    pub fn drain(&self) -> Drain<'_> {
+        Drain { ring: self, timeout: None }
+    }
+
+    /// Iterate by popping with a timeout per element; ends at a timeout.
+    pub fn iter_wait(&self, timeout: Duration) -> Drain<'_> {
+        Drain { ring: self, timeout: Some(timeout) }
+    }
+
+    /// Zero-copy: reserve up to `n` slots to fill in place; commit with
+    /// [`Reservation::commit`] (dropping it commits nothing).
+    pub fn reserve(&mut self, n: u32) -> Result<Reservation<'_>> {
+        let mut p = ptr::null_mut();
+        let mut got = 0u32;
+        check(unsafe { sys::shmap_ring_reserve(self.raw, n, &mut p, &mut got) })?;
+        let len = got as usize * self.elem_size as usize;
+        Ok(Reservation { ring: self, ptr: p as *mut u8, len, got, done: false })
+    }
+
+    /// Zero-copy: look at up to `n` elements in place; consume with
+    /// [`Peek::release`] (dropping it consumes nothing, except SPMC claims).
+    pub fn peek(&mut self, n: u32) -> Result<Peek<'_>> {
+        let mut p = ptr::null();
+        let mut got = 0u32;
+        check(unsafe { sys::shmap_ring_peek(self.raw, n, &mut p, &mut got) })?;
+        let len = got as usize * self.elem_size as usize;
+        Ok(Peek { ring: self, ptr: p as *const u8, len, got, done: false })
+    }
+
+    pub fn close(self) {}
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        unsafe { sys::shmap_ring_close(self.raw) }
+    }
+}
+
+/// Iterator returned by [`Ring::drain`] and [`Ring::iter_wait`].
+pub struct Drain<'a> {
+    ring: &'a Ring,
+    timeout: Option<Duration>,
+}
+
+impl Iterator for Drain<'_> {
+    type Item = Result<Vec<u8>>;
+    fn next(&mut self) -> Option<Self::Item> {
+        let r = match self.timeout {
+            None => self.ring.pop(),
+            Some(t) => self.ring.pop_wait(t),
+        };
+        match r {
+            Err(Error::Empty) | Err(Error::Timeout) => None,
+            r => Some(r),
+        }
+    }
+}
+
+/// Slots reserved for in-place writing (`got()` elements).
+pub struct Reservation<'a> {
+    ring: &'a mut Ring,
+    ptr: *mut u8,
+    len: usize,
+    got: u32,
+    done: bool,
+}
+
+impl Reservation<'_> {
+    pub fn got(&self) -> u32 {
+        self.got
+    }
+    /// Publish the first `n` slots (the rest is dropped).
+    pub fn commit(mut self, n: u32) -> Result<()> {
+        self.done = true;
+        check_unit(unsafe { sys::shmap_ring_commit(self.ring.raw, n) })
+    }
+}
+
+impl Deref for Reservation<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl DerefMut for Reservation<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Reservation<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            unsafe { sys::shmap_ring_commit(self.ring.raw, 0) };
+        }
+    }
+}
+
+/// Elements looked at in place (`got()` elements). Lossy broadcast: the
+/// producer may overwrite them while they are read; `release` then returns
+/// `Err(Error::Overrun)` and what was read must be discarded.
+pub struct Peek<'a> {
+    ring: &'a mut Ring,
+    ptr: *const u8,
+    len: usize,
+    got: u32,
+    done: bool,
+}
+
+impl Peek<'_> {
+    pub fn got(&self) -> u32 {
+        self.got
+    }
+    /// Consume the first `n` elements.
+    pub fn release(mut self, n: u32) -> Result<()> {
+        self.done = true;
+        check_unit(unsafe { sys::shmap_ring_release(self.ring.raw, n) })
+    }
+}
+
+impl Deref for Peek<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
+    }
+}
+
+impl Drop for Peek<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            unsafe { sys::shmap_ring_release(self.ring.raw, 0) };
+        }
+    }
+}

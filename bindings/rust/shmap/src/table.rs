@@ -1,0 +1,372 @@
+// SPDX-License-Identifier: MIT
+use std::marker::PhantomData;
+use std::os::raw::{c_int, c_void};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
+
+use shmap_sys as sys;
+
+use crate::error::{check, check_unit, Error, Result, Status};
+use crate::opts::{c_name, OpenMode, Options};
+
+const FIRST_BUF: u32 = 256;
+
+/// A hash table segment: byte-string keys (1..key_max) to byte-string
+/// values (1..value_max).
+///
+/// Thread safety (htable.h): every call except close, reattach and
+/// set_timeout may run concurrently on one handle, so `Table` is `Send` and
+/// `Sync`; those three take `&mut self` or `self`.
+pub struct Table {
+    raw: *mut sys::shmap_htable,
+    key_max: u32,
+    value_max: u32,
+    status: Status,
+}
+
+// SAFETY: the C handle is documented thread-safe for every `&self` method.
+unsafe impl Send for Table {}
+unsafe impl Sync for Table {}
+
+/// What an [`Table::update`] closure decides.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Update {
+    /// Store this value (creating the key if missing).
+    Commit(Vec<u8>),
+    /// Erase the key.
+    Erase,
+    /// Change nothing; `update` returns `Err(Error::Aborted)`.
+    Abort,
+}
+
+impl Table {
+    /// Create a new table (`Error::Exist` if the name exists).
+    pub fn create(name: &str, capacity: u64, key_max: u32, value_max: u32) -> Result<Table> {
+        Self::open_with(name, OpenMode::Create, capacity, key_max, value_max, &Options::default())
+    }
+
+    /// Open an existing table, accepting its stored parameters.
+    pub fn open(name: &str) -> Result<Table> {
+        Self::open_with(name, OpenMode::Open, 0, 0, 0, &Options::default())
+    }
+
+    /// The general form: 0 parameters on open accept what is stored.
+    pub fn open_with(name: &str, mode: OpenMode, capacity: u64, key_max: u32, value_max: u32,
+                     opts: &Options) -> Result<Table> {
+        let n = c_name(name)?;
+        let o = opts.raw()?;
+        let mut raw = ptr::null_mut();
+        let status = check(unsafe {
+            sys::shmap_htable_open(n.as_ptr(), mode.raw(), capacity, key_max, value_max, o.0,
+                                   &mut raw)
+        })?;
+        unsafe {
+            Ok(Table { raw, key_max: sys::shmap_htable_key_max(raw),
+                       value_max: sys::shmap_htable_value_max(raw), status })
+        }
+    }
+
+    /// `Status::Recovered` if the open rebuilt the segment after a dead builder.
+    pub fn open_status(&self) -> Status {
+        self.status
+    }
+
+    pub fn capacity(&self) -> u64 {
+        unsafe { sys::shmap_htable_capacity(self.raw) }
+    }
+    pub fn key_max(&self) -> u32 {
+        self.key_max
+    }
+    pub fn value_max(&self) -> u32 {
+        self.value_max
+    }
+    /// Number of live entries.
+    pub fn len(&self) -> u64 {
+        unsafe { sys::shmap_htable_size(self.raw) }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The memfd to pass to peers (memfd backend), else -1.
+    pub fn fd(&self) -> i32 {
+        unsafe { sys::shmap_htable_fd(self.raw) }
+    }
+    /// Bound on waiting for a key's lock held by a live writer.
+    pub fn set_timeout_ms(&mut self, ms: u32) -> Result<()> {
+        check_unit(unsafe { sys::shmap_htable_set_timeout_ms(self.raw, ms) })
+    }
+    /// In a child after fork(): attach the inherited handle to the child.
+    pub fn reattach(&mut self) -> Result<()> {
+        check_unit(unsafe { sys::shmap_htable_reattach(self.raw) })
+    }
+
+    /// The value of `key`, or `None` if absent.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut cap = self.value_max.min(FIRST_BUF);
+        for _ in 0..8 {
+            let mut buf = vec![0u8; cap as usize];
+            let mut len = 0u32;
+            let rc = unsafe {
+                sys::shmap_htable_get(self.raw, key.as_ptr().cast(), key.len() as u32,
+                                      buf.as_mut_ptr().cast(), cap, &mut len)
+            };
+            match rc {
+                sys::SHMAP_E_BUFSIZE => {
+                    cap = len.max(cap);
+                    continue;
+                }
+                sys::SHMAP_E_NOTFOUND => return Ok(None),
+                _ => {}
+            }
+            check(rc)?;
+            buf.truncate(len as usize);
+            return Ok(Some(buf));
+        }
+        Err(Error::Busy)
+    }
+
+    /// Copy the value of `key` into `buf`; returns its length
+    /// (`Error::BufSize` if `buf` is too small, `Error::NotFound` if absent).
+    pub fn get_into(&self, key: &[u8], buf: &mut [u8]) -> Result<usize> {
+        let mut len = 0u32;
+        check(unsafe {
+            sys::shmap_htable_get(self.raw, key.as_ptr().cast(), klen(key)?,
+                                  buf.as_mut_ptr().cast(), clamp(buf.len()), &mut len)
+        })?;
+        Ok(len as usize)
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> Result<bool> {
+        match self.get(key) {
+            Ok(v) => Ok(v.is_some()),
+            Err(Error::TooBig) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Insert a key that must not exist (`Error::Exist` otherwise).
+    pub fn insert(&self, key: &[u8], value: &[u8]) -> Result<Status> {
+        check(unsafe {
+            sys::shmap_htable_insert(self.raw, key.as_ptr().cast(), klen(key)?,
+                                     value.as_ptr().cast(), klen(value)?)
+        })
+    }
+
+    /// Insert or replace.
+    pub fn upsert(&self, key: &[u8], value: &[u8]) -> Result<Status> {
+        check(unsafe {
+            sys::shmap_htable_upsert(self.raw, key.as_ptr().cast(), klen(key)?,
+                                     value.as_ptr().cast(), klen(value)?)
+        })
+    }
+
+    /// Replace the value of a key that must exist (`Error::NotFound` otherwise).
+    pub fn replace(&self, key: &[u8], value: &[u8]) -> Result<Status> {
+        check(unsafe {
+            sys::shmap_htable_replace(self.raw, key.as_ptr().cast(), klen(key)?,
+                                      value.as_ptr().cast(), klen(value)?)
+        })
+    }
+
+    /// Erase a key; `Ok(false)` if it was not there.
+    pub fn remove(&self, key: &[u8]) -> Result<bool> {
+        let rc = unsafe { sys::shmap_htable_erase(self.raw, key.as_ptr().cast(), klen(key)?) };
+        if rc == sys::SHMAP_E_NOTFOUND {
+            return Ok(false);
+        }
+        check(rc).map(|_| true)
+    }
+
+    /// Compare-and-swap: `Ok(true)` if swapped, `Ok(false)` if the value differed.
+    pub fn cas(&self, key: &[u8], expected: &[u8], desired: &[u8]) -> Result<bool> {
+        let rc = unsafe {
+            sys::shmap_htable_cas(self.raw, key.as_ptr().cast(), klen(key)?,
+                                  expected.as_ptr().cast(), klen(expected)?,
+                                  desired.as_ptr().cast(), klen(desired)?)
+        };
+        if rc == sys::SHMAP_E_MISMATCH {
+            return Ok(false);
+        }
+        check(rc).map(|_| true)
+    }
+
+    /// Atomic read-modify-write of one key: `f` sees the current value
+    /// (`None` if missing) with the key's lock held; keep it short and do not
+    /// touch this table from it. A panic in `f` aborts the update and is
+    /// resumed after the lock is released.
+    pub fn update<F>(&self, key: &[u8], f: F) -> Result<Status>
+    where
+        F: FnMut(Option<&[u8]>) -> Update,
+    {
+        struct Ctx<F> {
+            f: F,
+            value_max: u32,
+            panic: Option<Box<dyn std::any::Any + Send>>,
+            err: Option<Error>,
+        }
+        unsafe extern "C" fn tramp<F: FnMut(Option<&[u8]>) -> Update>(
+            cur: *const c_void, cur_len: u32, exists: c_int, out: *mut c_void,
+            out_len: *mut u32, arg: *mut c_void) -> c_int {
+            let ctx = &mut *(arg as *mut Ctx<F>);
+            let old = if exists != 0 && !cur.is_null() {
+                Some(std::slice::from_raw_parts(cur as *const u8, cur_len as usize))
+            } else {
+                None
+            };
+            match catch_unwind(AssertUnwindSafe(|| (ctx.f)(old))) {
+                Ok(Update::Commit(v)) => {
+                    if v.is_empty() || v.len() > ctx.value_max as usize {
+                        ctx.err = Some(if v.is_empty() { Error::Inval } else { Error::TooBig });
+                        return sys::SHMAP_HTABLE_ABORT;
+                    }
+                    ptr::copy_nonoverlapping(v.as_ptr(), out as *mut u8, v.len());
+                    *out_len = v.len() as u32;
+                    sys::SHMAP_HTABLE_COMMIT
+                }
+                Ok(Update::Erase) => sys::SHMAP_HTABLE_ERASE,
+                Ok(Update::Abort) => sys::SHMAP_HTABLE_ABORT,
+                Err(p) => {
+                    ctx.panic = Some(p);
+                    sys::SHMAP_HTABLE_ABORT
+                }
+            }
+        }
+        let mut ctx = Ctx { f, value_max: self.value_max, panic: None, err: None };
+        let rc = unsafe {
+            sys::shmap_htable_update(self.raw, key.as_ptr().cast(), klen(key)?, Some(tramp::<F>),
+                                     &mut ctx as *mut Ctx<F> as *mut c_void)
+        };
+        if let Some(p) = ctx.panic {
+            std::panic::resume_unwind(p);
+        }
+        if let Some(e) = ctx.err {
+            return Err(e);
+        }
+        check(rc)
+    }
+
+    /// Erase every entry (not atomic for concurrent readers).
+    pub fn clear(&self) -> Result<Status> {
+        check(unsafe { sys::shmap_htable_clear(self.raw) })
+    }
+
+    /// (live, tombstones, longest probe) from a scan of every bucket.
+    pub fn stats(&self) -> Result<(u64, u64, u64)> {
+        let (mut a, mut b, mut c) = (0, 0, 0);
+        check(unsafe { sys::shmap_htable_stats(self.raw, &mut a, &mut b, &mut c) })?;
+        Ok((a, b, c))
+    }
+
+    /// Verify a quiescent table (and repair with `repair`); returns the
+    /// number of problems found.
+    pub fn check(&self, repair: bool) -> Result<u64> {
+        let mut n = 0;
+        check(unsafe {
+            sys::shmap_htable_check(self.raw, if repair { sys::SHMAP_CHECK_REPAIR } else { 0 },
+                                    &mut n)
+        })?;
+        Ok(n)
+    }
+
+    /// Iterate over (key, value) pairs through a C cursor (weakly
+    /// consistent: entries present throughout are returned exactly once).
+    pub fn iter(&self) -> Result<Iter<'_>> {
+        let mut c = ptr::null_mut();
+        check(unsafe { sys::shmap_htable_cursor_new(self.raw, &mut c) })?;
+        Ok(Iter {
+            cur: c,
+            kbuf: vec![0; self.key_max.min(FIRST_BUF).max(1) as usize],
+            vbuf: vec![0; self.value_max.min(FIRST_BUF).max(1) as usize],
+            done: false,
+            _t: PhantomData,
+        })
+    }
+
+    /// Close explicitly (dropping does the same).
+    pub fn close(self) {}
+}
+
+impl Drop for Table {
+    fn drop(&mut self) {
+        unsafe { sys::shmap_htable_close(self.raw) }
+    }
+}
+
+fn klen(b: &[u8]) -> Result<u32> {
+    u32::try_from(b.len()).map_err(|_| Error::TooBig)
+}
+
+fn clamp(n: usize) -> u32 {
+    n.min(u32::MAX as usize) as u32
+}
+
+/// A cursor over a [`Table`]; borrows it, so the table outlives the cursor.
+pub struct Iter<'a> {
+    cur: *mut sys::shmap_htable_cursor,
+    kbuf: Vec<u8>,
+    vbuf: Vec<u8>,
+    done: bool,
+    _t: PhantomData<&'a Table>,
+}
+
+// SAFETY: a cursor may be used by one thread at a time (it is not Sync), and
+// it only borrows a Sync table.
+unsafe impl Send for Iter<'_> {}
+
+impl Iter<'_> {
+    /// Restart from the beginning.
+    pub fn reset(&mut self) -> Result<()> {
+        self.done = false;
+        check_unit(unsafe { sys::shmap_htable_cursor_reset(self.cur) })
+    }
+}
+
+impl Iterator for Iter<'_> {
+    type Item = Result<(Vec<u8>, Vec<u8>)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        for _ in 0..8 {
+            let (mut kl, mut vl) = (0u32, 0u32);
+            let rc = unsafe {
+                sys::shmap_htable_cursor_next(self.cur, self.kbuf.as_mut_ptr().cast(),
+                                              clamp(self.kbuf.len()), &mut kl,
+                                              self.vbuf.as_mut_ptr().cast(),
+                                              clamp(self.vbuf.len()), &mut vl)
+            };
+            match rc {
+                sys::SHMAP_E_BUFSIZE => {
+                    if kl as usize > self.kbuf.len() {
+                        self.kbuf.resize(kl as usize, 0);
+                    }
+                    if vl as usize > self.vbuf.len() {
+                        self.vbuf.resize(vl as usize, 0);
+                    }
+                    continue;
+                }
+                sys::SHMAP_E_NOTFOUND => {
+                    self.done = true;
+                    return None;
+                }
+                rc if rc < 0 => {
+                    self.done = true;
+                    return Some(Err(Error::from_code(rc)));
+                }
+                _ => {
+                    return Some(Ok((self.kbuf[..kl as usize].to_vec(),
+                                    self.vbuf[..vl as usize].to_vec())))
+                }
+            }
+        }
+        self.done = true;
+        Some(Err(Error::Busy))
+    }
+}
+
+impl Drop for Iter<'_> {
+    fn drop(&mut self) {
+        unsafe { sys::shmap_htable_cursor_free(self.cur) }
+    }
+}

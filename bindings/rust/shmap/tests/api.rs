@@ -1,0 +1,303 @@
+// SPDX-License-Identifier: MIT
+mod common;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use common::{elem, key, value, Name};
+use shmap::{Error, OpenMode, Options, Ring, RingParams, RingType, Role, Table, Update, Vector};
+
+#[test]
+fn errors_carry_code_and_text() {
+    let e = Error::from_code(shmap::sys::SHMAP_E_FULL);
+    assert_eq!(e, Error::Full);
+    assert_eq!(e.code(), -1007);
+    assert_eq!(e.name(), "SHMAP_E_FULL");
+    assert!(e.to_string().contains(e.message()));
+    assert_eq!(Error::from_code(-1999), Error::Other(-1999));
+    assert_eq!(Error::Other(-1999).code(), -1999);
+    assert!(!shmap::version().is_empty());
+    assert_eq!(shmap::unlink("no-slash"), Err(Error::Inval));
+    assert_eq!(shmap::unlink("/shmap-rs-never-created"), Err(Error::NoEnt));
+    assert_eq!(shmap::unlink("/a\0b"), Err(Error::Inval));
+}
+
+#[test]
+fn table_basics() {
+    let n = Name::new("tab");
+    let t = Table::create(&n, 64, 32, 64).unwrap();
+    assert!(t.is_empty());
+    t.upsert(b"a", b"1").unwrap();
+    t.upsert("é".as_bytes(), b"zwei").unwrap();
+    assert_eq!(t.get(b"a").unwrap().as_deref(), Some(&b"1"[..]));
+    assert_eq!(t.get("é".as_bytes()).unwrap().unwrap(), b"zwei");
+    assert_eq!(t.get(b"b").unwrap(), None);
+    assert!(t.contains_key(b"a").unwrap());
+    assert!(!t.contains_key(&[b'x'; 100]).unwrap());
+    assert_eq!(t.len(), 2);
+    assert_eq!(t.insert(b"a", b"2"), Err(Error::Exist));
+    assert_eq!(t.replace(b"zz", b"2"), Err(Error::NotFound));
+    t.replace(b"a", b"2").unwrap();
+    assert!(!t.cas(b"a", b"1", b"3").unwrap());
+    assert!(t.cas(b"a", b"2", b"3").unwrap());
+    assert!(t.remove(b"a").unwrap());
+    assert!(!t.remove(b"a").unwrap());
+    assert_eq!(t.upsert(&[b'k'; 33], b"v"), Err(Error::TooBig));
+    assert_eq!(t.upsert(b"k", &[b'v'; 65]), Err(Error::TooBig));
+    assert_eq!(t.upsert(b"", b"v"), Err(Error::Inval));
+    let mut small = [0u8; 2];
+    assert_eq!(t.get_into("é".as_bytes(), &mut small), Err(Error::BufSize));
+
+    // update: counter, abort, erase, panic
+    for _ in 0..3 {
+        t.update(b"n", |cur| match cur {
+            None => Update::Commit(b"1".to_vec()),
+            Some(c) => {
+                let v: u32 = std::str::from_utf8(c).unwrap().parse().unwrap();
+                Update::Commit((v + 1).to_string().into_bytes())
+            }
+        })
+        .unwrap();
+    }
+    assert_eq!(t.get(b"n").unwrap().unwrap(), b"3");
+    assert_eq!(t.update(b"n", |_| Update::Abort), Err(Error::Aborted));
+    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let _ = t.update(b"n", |_| panic!("boom"));
+    }));
+    assert!(r.is_err());
+    assert_eq!(t.get(b"n").unwrap().unwrap(), b"3");
+    t.update(b"n", |_| Update::Erase).unwrap();
+    assert_eq!(t.get(b"n").unwrap(), None);
+    t.clear().unwrap();
+    assert_eq!(t.len(), 0);
+    assert_eq!(t.check(false).unwrap(), 0);
+}
+
+#[test]
+fn table_iteration_and_full() {
+    let n = Name::new("tab");
+    let t = Table::create(&n, 256, 16, 200).unwrap();
+    let want: HashMap<Vec<u8>, Vec<u8>> = (0..150).map(|i| (key(i), value(i, 200))).collect();
+    for (k, v) in &want {
+        t.insert(k, v).unwrap();
+    }
+    let got: HashMap<Vec<u8>, Vec<u8>> = t.iter().unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(got, want);
+    let mut it = t.iter().unwrap();
+    let first: Vec<_> = it.by_ref().map(|r| r.unwrap()).collect();
+    it.reset().unwrap();
+    assert_eq!(first, it.map(|r| r.unwrap()).collect::<Vec<_>>());
+    assert_eq!(t.stats().unwrap().0, 150);
+    let cap = t.capacity();
+    let mut i = 1000;
+    loop {
+        match t.upsert(&key(i), b"v") {
+            Ok(_) => i += 1,
+            Err(e) => {
+                assert_eq!(e, Error::Full);
+                break;
+            }
+        }
+    }
+    assert_eq!(t.len(), cap);
+}
+
+#[test]
+fn table_open_existing_and_threads() {
+    let n = Name::new("tab");
+    let t = Arc::new(Table::create(&n, 4096, 16, 100).unwrap());
+    assert_eq!(Table::create(&n, 4096, 16, 100).err(), Some(Error::Exist));
+    assert_eq!(
+        Table::open_with(&n, OpenMode::Open, 0, 16, 99, &Options::new()).err(),
+        Some(Error::Incompat)
+    );
+    assert_eq!(Vector::open(&n).err(), Some(Error::Incompat));
+    let info = shmap::info(&n).unwrap();
+    assert_eq!(info.kind_name(), "htable");
+    assert!(info.participants.iter().any(|p| p.alive));
+    let hs: Vec<_> = (0..4u64)
+        .map(|b| {
+            let t = Arc::clone(&t);
+            thread::spawn(move || {
+                for i in b * 1000..b * 1000 + 300 {
+                    t.upsert(&key(i), &value(i, 100)).unwrap();
+                    assert_eq!(t.get(&key(i)).unwrap().unwrap(), value(i, 100));
+                }
+            })
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    assert_eq!(t.len(), 1200);
+    let t2 = Table::open(&n).unwrap();
+    assert_eq!(t2.value_max(), 100);
+    assert_eq!(t2.get(&key(3001)).unwrap().unwrap(), value(3001, 100));
+    assert_eq!(Table::open(&Name::new("missing")).err(), Some(Error::NoEnt));
+}
+
+fn spsc(n: &str, es: u32, cap: u64) -> (Ring, Ring) {
+    let p = Ring::create(n, RingType::Spsc, es, cap, 0, Role::Producer).unwrap();
+    let c = Ring::consumer(n).unwrap();
+    (p, c)
+}
+
+#[test]
+fn ring_spsc() {
+    let n = Name::new("ring");
+    let (p, c) = spsc(&n, 16, 8);
+    assert_eq!((p.capacity(), p.elem_size()), (8, 16));
+    assert_eq!(p.ring_type(), Some(RingType::Spsc));
+    assert_eq!((p.role(), c.role()), (Some(Role::Producer), Some(Role::Consumer)));
+    assert_eq!(c.pop(), Err(Error::Empty));
+    for i in 0..8 {
+        p.push(&elem(i, 16)).unwrap();
+    }
+    assert_eq!(p.push(&elem(8, 16)), Err(Error::Full));
+    assert_eq!(p.push_wait(&elem(8, 16), Duration::from_millis(30)), Err(Error::Timeout));
+    assert_eq!(c.pop().unwrap(), elem(0, 16));
+    let rest: Vec<Vec<u8>> = c.drain().map(|r| r.unwrap()).collect();
+    assert_eq!(rest, (1..8).map(|i| elem(i, 16)).collect::<Vec<_>>());
+    p.push(b"short").unwrap();
+    let mut want = b"short".to_vec();
+    want.resize(16, 0);
+    assert_eq!(c.pop().unwrap(), want);
+    assert_eq!(p.push(&[0; 17]), Err(Error::TooBig));
+    assert_eq!(c.push(b"x"), Err(Error::NotAttached));
+    assert_eq!(p.pop().err(), Some(Error::NotAttached));
+    assert_eq!(Ring::producer(&n).err(), Some(Error::Busy));
+    assert_eq!(Ring::consumer(&n).err(), Some(Error::Busy));
+    let t0 = Instant::now();
+    assert_eq!(c.pop_wait(Duration::from_millis(100)).err(), Some(Error::Timeout));
+    assert!(t0.elapsed() >= Duration::from_millis(90));
+    drop(c);
+    let c = Ring::consumer(&n).unwrap();
+    // batches
+    let blob: Vec<u8> = (0..5).flat_map(|i| elem(i, 16)).collect();
+    assert_eq!(p.push_n(&blob).unwrap(), 5);
+    let mut out = vec![0u8; 16 * 3];
+    assert_eq!(c.pop_n(&mut out).unwrap(), 3);
+    assert_eq!(out, (0..3).flat_map(|i| elem(i, 16)).collect::<Vec<u8>>());
+    assert_eq!(c.pop_n_wait(&mut out, Duration::from_secs(1)).unwrap(), 2);
+    assert_eq!(&out[..32], &(3..5).flat_map(|i| elem(i, 16)).collect::<Vec<u8>>()[..]);
+    assert_eq!(shmap::info(&n).unwrap().kind_name(), "ring-spsc");
+}
+
+#[test]
+fn ring_blocking_pop_is_woken() {
+    let n = Name::new("ring");
+    let (p, c) = spsc(&n, 8, 4);
+    let h = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(50));
+        p.push(b"late").unwrap();
+        p // the producer moves between threads: Ring is Send
+    });
+    assert_eq!(&c.pop_wait(Duration::from_secs(5)).unwrap()[..4], b"late");
+    h.join().unwrap();
+}
+
+#[test]
+fn ring_zero_copy() {
+    let n = Name::new("ring");
+    let (mut p, mut c) = spsc(&n, 8, 8);
+    let mut r = p.reserve(3).unwrap();
+    let got = r.got();
+    assert!(got >= 1 && got <= 3);
+    for i in 0..got as usize {
+        r[i * 8..(i + 1) * 8].copy_from_slice(&elem(i as u64, 8));
+    }
+    r.commit(got).unwrap();
+    let pk = c.peek(8).unwrap();
+    assert_eq!(pk.got(), got);
+    assert_eq!(&pk[..], &(0..got as u64).flat_map(|i| elem(i, 8)).collect::<Vec<u8>>()[..]);
+    pk.release(got).unwrap();
+    assert_eq!(c.pop(), Err(Error::Empty));
+    {
+        let _dropped = p.reserve(1).unwrap(); // dropped: nothing published
+    }
+    assert_eq!(c.pop(), Err(Error::Empty));
+}
+
+#[test]
+fn ring_broadcast() {
+    let n = Name::new("bcast");
+    let p = Ring::open_with(&n, OpenMode::Create,
+                            RingParams { ring_type: Some(RingType::BcastReliable), elem_size: 16,
+                                         capacity: 4, max_consumers: 4 },
+                            Role::Producer, &Options::new()).unwrap();
+    let subs: Vec<Ring> = (0..3).map(|_| Ring::consumer(&n).unwrap()).collect();
+    assert_eq!(p.live_consumers().unwrap(), 3);
+    let hs: Vec<_> = subs
+        .into_iter()
+        .map(|s| {
+            thread::spawn(move || {
+                for i in 0..40 {
+                    assert_eq!(s.pop_wait(Duration::from_secs(10)).unwrap(), elem(i, 16));
+                }
+            })
+        })
+        .collect();
+    for i in 0..40 {
+        p.push_wait(&elem(i, 16), Duration::from_secs(10)).unwrap();
+    }
+    for h in hs {
+        h.join().unwrap();
+    }
+
+    let n2 = Name::new("lossy");
+    let p = Ring::create(&n2, RingType::BcastLossy, 8, 4, 0, Role::Producer).unwrap();
+    let s = Ring::consumer(&n2).unwrap();
+    for i in 0..10 {
+        p.push(&elem(i, 8)).unwrap();
+    }
+    assert_eq!(s.pop(), Err(Error::Overrun));
+    assert!(s.missed() > 0);
+    let rest: Vec<Vec<u8>> = s.drain().map(|r| r.unwrap()).collect();
+    let k = rest.len() as u64;
+    assert_eq!(rest, (10 - k..10).map(|i| elem(i, 8)).collect::<Vec<_>>());
+    assert_eq!(s.missed() + k, 10);
+}
+
+#[test]
+fn vector_basics() {
+    let n = Name::new("vec");
+    let v = Vector::create(&n, 16, 100).unwrap();
+    for i in 0..50 {
+        assert_eq!(v.push(&elem(i, 16)).unwrap(), i);
+    }
+    assert_eq!(v.len(), 50);
+    for i in 0..50 {
+        assert_eq!(v.get(i).unwrap(), elem(i, 16));
+    }
+    assert_eq!(v.get(50), Err(Error::Range));
+    let all: Vec<(u64, Vec<u8>)> = v.iter().map(|r| r.unwrap()).collect();
+    assert_eq!(all, (0..50).map(|i| (i, elem(i, 16))).collect::<Vec<_>>());
+    v.replace(3, b"new").unwrap();
+    let mut want = b"new".to_vec();
+    want.resize(16, 0);
+    assert_eq!(v.get(3).unwrap(), want);
+    assert_eq!(v.push(&[0; 17]), Err(Error::TooBig));
+    let first = v.reserve(2).unwrap();
+    assert_eq!(v.get(first), Err(Error::NotReady));
+    v.write(first, b"a").unwrap();
+    v.write(first + 1, b"b").unwrap();
+    v.publish(first, 2).unwrap();
+    assert_eq!(v.len(), 52);
+    assert_eq!(v.stat().unwrap(), (52, 0, 0));
+    while v.push(b"f").is_ok() {}
+    assert_eq!(v.push(b"f"), Err(Error::Full));
+    assert_eq!(v.len(), v.capacity());
+    assert_eq!(v.check(false).unwrap(), 0);
+    let v2 = Vector::open(&n).unwrap();
+    assert_eq!(v2.elem_size(), 16);
+    assert_eq!(shmap::info(&n).unwrap().kind_name(), "vector");
+    // Vector is Sync: share it between threads.
+    let v = Arc::new(v);
+    let h = {
+        let v = Arc::clone(&v);
+        thread::spawn(move || v.get(0).unwrap())
+    };
+    assert_eq!(h.join().unwrap(), elem(0, 16));
+}

@@ -1,0 +1,71 @@
+// SPDX-License-Identifier: MIT
+//! A Rust process and a C process (bindings/c/shmap_peer.c) share one table,
+//! rings and a vector; every value is verified on both sides.
+mod common;
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use common::{elem, key, run_peer, spawn_peer, value, wait_peer, Name};
+use shmap::{Error, Ring, RingType, Role, Table, Vector};
+
+const N: u64 = 2000;
+const VMAX: u32 = 100;
+
+#[test]
+fn table_shared_with_c() {
+    let n = Name::new("xtab");
+    let t = Table::create(&n, 4096, 32, VMAX).unwrap();
+    run_peer(&["table-write", &n, &N.to_string()]).unwrap();
+    assert_eq!(t.len(), N);
+    let got: HashMap<Vec<u8>, Vec<u8>> = t.iter().unwrap().map(|r| r.unwrap()).collect();
+    assert_eq!(got.len() as u64, N);
+    for i in 0..N {
+        assert_eq!(t.get(&key(i)).unwrap().unwrap(), value(i, VMAX), "key {i}");
+        assert_eq!(got[&key(i)], value(i, VMAX));
+    }
+    t.clear().unwrap();
+    for i in 0..N {
+        t.upsert(&key(i), &value(i, VMAX)).unwrap();
+    }
+    run_peer(&["table-verify", &n, &N.to_string()]).unwrap();
+    t.upsert(&key(5), b"changed").unwrap();
+    assert!(run_peer(&["table-verify", &n, &N.to_string()]).is_err());
+}
+
+#[test]
+fn ring_rust_to_c_and_back() {
+    let n = Name::new("xring");
+    let p = Ring::create(&n, RingType::Spsc, 32, 64, 0, Role::Producer).unwrap();
+    let child = spawn_peer(&["ring-pop", &n, &N.to_string()]);
+    for i in 0..N {
+        p.push_wait(&elem(i, 32), Duration::from_secs(20)).unwrap();
+    }
+    wait_peer(child).unwrap();
+
+    let n2 = Name::new("xring");
+    let c = Ring::create(&n2, RingType::Spsc, 32, 64, 0, Role::Consumer).unwrap();
+    let child = spawn_peer(&["ring-push", &n2, &N.to_string()]);
+    for i in 0..N {
+        assert_eq!(c.pop_wait(Duration::from_secs(20)).unwrap(), elem(i, 32), "element {i}");
+    }
+    wait_peer(child).unwrap();
+    assert_eq!(c.pop(), Err(Error::Empty));
+}
+
+#[test]
+fn vector_shared_with_c() {
+    let n = Name::new("xvec");
+    let v = Vector::create(&n, 24, N).unwrap();
+    for i in 0..N {
+        v.push(&elem(i, 24)).unwrap();
+    }
+    run_peer(&["vector-verify", &n, &N.to_string()]).unwrap();
+    let n2 = Name::new("xvec");
+    let v = Vector::create(&n2, 24, N).unwrap();
+    run_peer(&["vector-push", &n2, &N.to_string()]).unwrap();
+    assert_eq!(v.len(), N);
+    for (k, r) in v.iter().enumerate() {
+        assert_eq!(r.unwrap(), (k as u64, elem(k as u64, 24)));
+    }
+}
