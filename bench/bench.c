@@ -960,8 +960,11 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 				snprintf(bars[nb].note + l, sizeof bars[nb].note - l,
 					 "; paired per run at equal probe level: %.2f (%d runs)", pr, np);
 			}
-		} else if (x) {
+		} else if (x && !x->failed && x->nres) {
 			snprintf(bars[nb].note, sizeof bars[nb].note, "competitor not available");
+		} else if (x) {
+			snprintf(bars[nb].note, sizeof bars[nb].note, "no figure: %s failed",
+				 rings[i].ours);
 		}
 		nb++;
 	}

@@ -1,0 +1,146 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""Turn a `shmap-bench --json` run into a PNG.
+
+    shmap-bench --runs 5 --json > run.json
+    python3 bench/plot.py run.json -o bench.png
+
+Left: throughput per workload (median, with the min..max over the runs at
+the chosen probe level as an error bar; competitors and baselines in their
+own colours). Right: round-trip latency percentiles of spsc-rtt beside
+floor-rtt, the hardware floor measured in the same run. The bars of BENCH.md
+(ratios) are printed under the title.
+
+Needs matplotlib (Debian: python3-matplotlib).
+"""
+import argparse
+import json
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+THROUGHPUT = ("items_per_s", "ops_per_s")
+RTT = [("rtt_ns", "median\n(block)"), ("rtt_p50_ns", "p50"), ("rtt_p90_ns", "p90"),
+       ("rtt_p99_ns", "p99"), ("rtt_p999_ns", "p99.9")]
+
+
+def load(stream):
+    rows, bars = [], []
+    for n, line in enumerate(stream, 1):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as e:
+            sys.exit(f"plot.py: line {n}: not JSON: {e}")
+        if "bar" in obj:
+            bars.append(obj)
+        elif "metric" in obj:
+            rows.append(obj)
+    if not rows:
+        sys.exit("plot.py: no benchmark rows in the input (run shmap-bench --json)")
+    return rows, bars
+
+
+def label(row):
+    p = row.get("params", {})
+    name = row["workload"]
+    if "policy" in p:
+        name += f" ({p['policy']})"
+    return name
+
+
+def colour(name):
+    if name.endswith("-ck") or name.endswith("-boost"):
+        return "#9a9a9a"
+    if name.startswith("table-baseline") or name.startswith("floor"):
+        return "#e0a030"
+    return "#2f6db5"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("input", nargs="?", help="JSON lines from shmap-bench --json (default: stdin)")
+    ap.add_argument("-o", "--output", default="shmap-bench.png", help="PNG to write")
+    args = ap.parse_args()
+    if args.input:
+        with open(args.input, encoding="utf-8") as f:
+            rows, bars = load(f)
+    else:
+        rows, bars = load(sys.stdin)
+
+    tput = [r for r in rows if r["metric"] in THROUGHPUT]
+    rtt = {r["workload"]: {} for r in rows if r["metric"].startswith("rtt_")}
+    for r in rows:
+        if r["metric"].startswith("rtt_"):
+            rtt[r["workload"]][r["metric"]] = r
+
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(14, max(5, 0.38 * len(tput) + 2)),
+                                   gridspec_kw={"width_ratios": [3, 2]})
+
+    # throughput
+    names = [label(r) for r in tput]
+    med = [r["median"] for r in tput]
+    lo = [r["median"] - r["min"] for r in tput]
+    hi = [r["max"] - r["median"] for r in tput]
+    ys = range(len(tput))
+    ax1.barh(list(ys), med, xerr=[lo, hi], color=[colour(r["workload"]) for r in tput],
+             capsize=3)
+    ax1.set_yticks(list(ys))
+    ax1.set_yticklabels([f"{n}  [{r['metric'].replace('_per_s', '/s')}]" for n, r in zip(names, tput)],
+                        fontsize=8)
+    ax1.invert_yaxis()
+    ax1.set_xscale("log")
+    ax1.set_xlabel("per second (log scale; bar: median, whisker: min..max)")
+    ax1.set_title("throughput")
+    for y, r in zip(ys, tput):
+        probe = r.get("probe_ns")
+        txt = f"{r['median']:.3g}" + (f"  probe {probe:.0f} ns" if probe else "")
+        ax1.text(r["median"], y, " " + txt, va="center", fontsize=7)
+    ax1.grid(axis="x", which="both", alpha=0.3)
+
+    # latency
+    series = [w for w in ("floor-rtt", "spsc-rtt") if w in rtt]
+    if series:
+        width = 0.8 / len(series)
+        for k, w in enumerate(series):
+            xs, vals, errs = [], [], [[], []]
+            for i, (m, _) in enumerate(RTT):
+                if m not in rtt[w]:
+                    continue
+                r = rtt[w][m]
+                xs.append(i + (k - (len(series) - 1) / 2) * width)
+                vals.append(r["median"])
+                errs[0].append(r["median"] - r["min"])
+                errs[1].append(r["max"] - r["median"])
+            ax2.bar(xs, vals, width, yerr=errs, capsize=3, label=w,
+                    color="#e0a030" if w == "floor-rtt" else "#2f6db5")
+        ax2.set_xticks(range(len(RTT)))
+        ax2.set_xticklabels([t for _, t in RTT], fontsize=8)
+        ax2.set_yscale("log")
+        ax2.set_ylabel("round trip, ns (log scale)")
+        ax2.set_title("round-trip latency: spsc-rtt vs floor-rtt")
+        ax2.legend()
+        ax2.grid(axis="y", which="both", alpha=0.3)
+    else:
+        ax2.text(0.5, 0.5, "no spsc-rtt / floor-rtt rows", ha="center", transform=ax2.transAxes)
+        ax2.set_axis_off()
+
+    title = "shmap-bench"
+    runs = max((r.get("runs", 1) for r in rows), default=1)
+    title += f" ({runs} run{'s' if runs != 1 else ''})"
+    if bars:
+        lines = [f"{b['bar']}: {b['ratio']:.2f}x {'met' if b['met'] else 'NOT MET'}" for b in bars]
+        title += "\n" + "   |   ".join(lines)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(args.output, dpi=110)
+    print(f"plot.py: wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
