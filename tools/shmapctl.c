@@ -57,6 +57,9 @@
 #ifndef SHMAP_CHECK_REPAIR
 #define SHMAP_CHECK_REPAIR 1u
 #endif
+#ifdef SHMAPCTL_HAVE_RING
+_Static_assert(SHMAP_RING_PRODUCER == 1u && SHMAP_RING_CONSUMER == 2u, "--role values");
+#endif
 
 /* Exit codes (documented in --help and shmapctl(1)). */
 #define EX_OK 0       /* success; check: no problem left */
@@ -83,6 +86,7 @@ static struct {
 	uint32_t mode;
 	uint32_t max_procs;
 	uint32_t timeout_ms;
+	uint32_t ring_role; /* 0: observer only; else SHMAP_RING_PRODUCER / _CONSUMER */
 } opt = {
 	.limit = 100,
 	.bytes = 256,
@@ -437,8 +441,17 @@ static int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
-		/* An observer: attached without a role (role 0). */
+		/*
+		 * An observer: attached without a role (role 0). A ring library
+		 * that only opens with a role refuses that (SHMAP_E_INVAL); then
+		 * the tool takes the role the user asked for with --role, knowing
+		 * that taking a role may take over a dead process's role.
+		 */
 		rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
+		if (rc == SHMAP_E_INVAL && opt.ring_role)
+			rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role, t->opts, &h->r);
+		else if (rc == SHMAP_E_INVAL)
+			rc = SHMAP_E_NOTSUP;
 		break;
 #endif
 	default:
@@ -1107,6 +1120,9 @@ static int cmd_info(int argc, char **argv)
 		else
 			printf("state     unavailable: cannot open the structure: %s [%s]\n", shmap_strerror(orc),
 			       shmap_errname(orc));
+		if (orc == SHMAP_E_NOTSUP && is_ring(kind))
+			printf("          (this ring library has no role-less open: use --role consumer or\n"
+			       "          --role producer to attach with a role)\n");
 	}
 	if (orc == SHMAP_OK)
 		struct_close(&h);
@@ -1358,6 +1374,55 @@ static int dump_htable(shmap_htable *t)
 }
 #endif
 
+#ifdef SHMAPCTL_HAVE_RING
+/*
+ * Rings: only a non-consuming look is acceptable. An SPSC consumer can peek
+ * and release nothing; an SPMC peek claims (release consumes) and a new
+ * broadcast subscriber sees nothing already pushed, so those are refused.
+ */
+static int dump_ring(shmap_ring *r)
+{
+	if (shmap_ring_type(r) != SHMAP_RING_SPSC || shmap_ring_role(r) != SHMAP_RING_CONSUMER)
+		return SHMAP_E_NOTSUP;
+	uint32_t es = shmap_ring_elem_size(r);
+	uint32_t want = opt.limit && opt.limit < UINT32_MAX ? (uint32_t)opt.limit : UINT32_MAX;
+	const void *ptr = NULL;
+	uint32_t got = 0;
+	int rc = shmap_ring_peek(r, want, &ptr, &got);
+	if (rc == SHMAP_E_EMPTY) {
+		rc = SHMAP_OK;
+		got = 0;
+	}
+	if (rc < 0)
+		return rc;
+	if (opt.json) {
+		jk_u64("elem_size", es);
+		j_key("elements");
+		j_open('[');
+	} else {
+		printf("ring: %u element%s readable in one run, elem_size %u\n", got, got == 1 ? "" : "s", es);
+	}
+	for (uint32_t i = 0; i < got; i++) {
+		const uint8_t *p = (const uint8_t *)ptr + (size_t)i * es;
+		if (opt.json) {
+			j_open('{');
+			jk_u64("index", i);
+			json_bytes("", p, es);
+			j_close('}');
+		} else {
+			char label[32];
+			snprintf(label, sizeof(label), "[%u]", i);
+			text_bytes_line(label, p, es);
+		}
+	}
+	if (opt.json)
+		j_close(']');
+	if (got)
+		rc = shmap_ring_release(r, 0); /* consume nothing */
+	return rc < 0 ? rc : SHMAP_OK;
+}
+#endif
+
 static int cmd_dump(int argc, char **argv)
 {
 	if (argc != 1) {
@@ -1400,8 +1465,14 @@ static int cmd_dump(int argc, char **argv)
 			rc = dump_htable(h.t);
 			break;
 #endif
+#ifdef SHMAPCTL_HAVE_RING
+		case SHMAP_KIND_RING_SPSC:
+		case SHMAP_KIND_RING_SPMC:
+		case SHMAP_KIND_RING_BCAST:
+			rc = dump_ring(h.r);
+			break;
+#endif
 		default:
-			/* Rings: the API has no non-consuming read for an observer. */
 			rc = SHMAP_E_NOTSUP;
 		}
 		struct_close(&h);
@@ -1415,8 +1486,10 @@ static int cmd_dump(int argc, char **argv)
 	}
 	if (rc < 0) {
 		if (rc == SHMAP_E_NOTSUP)
-			errmsg(t.name, "dump is not supported for a %s segment by this build",
-			       shmap_kind_name(kind));
+			errmsg(t.name, "dump is not supported for a %s segment%s", shmap_kind_name(kind),
+			       is_ring(kind) ? " (only an SPSC ring, read with --role consumer, can be "
+					       "looked at without consuming)"
+					     : " by this build");
 		else
 			report_error(t.name, rc);
 	}
@@ -1815,6 +1888,9 @@ static void usage(FILE *f)
 		"  --mode OCTAL      create: permission bits (default 0600)\n"
 		"  --max-procs N     create: participant slots (default 128)\n"
 		"  --timeout MS      wait at most MS for a segment being built (default 1000)\n"
+		"  --role ROLE       rings: attach as 'consumer' or 'producer' when the library\n"
+		"                    cannot attach an observer without a role (may take over\n"
+		"                    the role of a dead process)\n"
 		"  -h, --help        this text\n"
 		"  -V, --version     version of shmapctl and of the library\n"
 		"\n"
@@ -1896,6 +1972,14 @@ int main(int argc, char **argv)
 		} else if (!strcmp(a, "--max-procs")) {
 			NEEDVAL();
 			if (parse_u32(val, &opt.max_procs))
+				goto badval;
+		} else if (!strcmp(a, "--role")) {
+			NEEDVAL();
+			if (!strcmp(val, "consumer") || !strcmp(val, "subscriber"))
+				opt.ring_role = 2; /* SHMAP_RING_CONSUMER (asserted below) */
+			else if (!strcmp(val, "producer"))
+				opt.ring_role = 1; /* SHMAP_RING_PRODUCER */
+			else
 				goto badval;
 		} else if (!strcmp(a, "--timeout")) {
 			NEEDVAL();
