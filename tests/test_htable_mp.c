@@ -1,0 +1,398 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_htable_mp.c - the hash table shared by several processes:
+ *   - torn reads: writer processes keep rewriting (upsert, update, cas,
+ *     erase + re-insert) values that carry a pattern and a checksum while
+ *     reader processes verify every value they read (millions of reads);
+ *   - duplicate inserts: N processes insert overlapping key sets into
+ *     colliding chains; a full scan finds each key once, with the value of
+ *     the one process whose insert returned OK; then they all erase them;
+ *   - churn at 50% load from two processes: never FULL.
+ * SHMAP_SOAK=1 makes every test run about ten times longer.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/mman.h>
+
+#include <shmap/shmap.h>
+
+#include "helpers.h"
+#include "htable_val.h"
+
+#define VCAP 200u
+#define KMAX 24u
+
+struct shared {
+	volatile uint32_t stop;
+	uint32_t pad;
+	uint64_t reads[8];
+	uint64_t writes[8];
+	uint32_t owner[4096];
+	uint32_t dups;
+};
+
+static struct shared *sh_new(void)
+{
+	void *p = mmap(NULL, sizeof(struct shared), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(p != MAP_FAILED);
+	memset(p, 0, sizeof(struct shared));
+	return p;
+}
+
+static double soak_factor(void)
+{
+	return getenv("SHMAP_SOAK") ? 10.0 : 1.0;
+}
+
+/* ---- torn reads ---- */
+
+struct wctx {
+	shmap_htable *t;
+	struct shared *sh;
+	int idx;
+	uint32_t nkeys;
+};
+
+static int cb_next(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	uint32_t *id = arg, seq = 0;
+	if (exists && val_check(cur, cur_len, VCAP, *id, &seq) != 0)
+		return 99; /* torn value seen by a writer: reported as INVAL */
+	*out_len = val_make(out, VCAP, *id, seq + 1);
+	return SHMAP_HTABLE_COMMIT;
+}
+
+static int writer_main(void *arg)
+{
+	struct wctx *w = arg;
+	if (shmap_htable_reattach(w->t) != SHMAP_OK)
+		return 10;
+	uint64_t rnd = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1);
+	uint8_t key[KMAX], val[VCAP], cur[VCAP];
+	uint32_t seq = (uint32_t)w->idx << 24;
+	uint64_t n = 0;
+	while (!__atomic_load_n(&w->sh->stop, __ATOMIC_RELAXED)) {
+		uint64_t r = xorshift64(&rnd);
+		uint32_t id = (uint32_t)(r % w->nkeys);
+		uint32_t kl = key_make(key, id);
+		uint32_t op = (uint32_t)(r >> 32) % 10u, vl, cl;
+		int rc;
+		switch (op) {
+		case 0:
+			rc = shmap_htable_erase(w->t, key, kl);
+			if (rc < 0 && rc != SHMAP_E_NOTFOUND)
+				return 11;
+			break;
+		case 1:
+			rc = shmap_htable_update(w->t, key, kl, cb_next, &id);
+			if (rc < 0)
+				return 12;
+			break;
+		case 2:
+			rc = shmap_htable_get(w->t, key, kl, cur, VCAP, &cl);
+			if (rc == SHMAP_OK) {
+				if (val_check(cur, cl, VCAP, id, NULL) != 0)
+					return 13;
+				vl = val_make(val, VCAP, id, ++seq);
+				rc = shmap_htable_cas(w->t, key, kl, cur, cl, val, vl);
+				if (rc < 0 && rc != SHMAP_E_MISMATCH && rc != SHMAP_E_NOTFOUND)
+					return 14;
+			}
+			break;
+		case 3:
+			vl = val_make(val, VCAP, id, ++seq);
+			rc = shmap_htable_insert(w->t, key, kl, val, vl);
+			if (rc < 0 && rc != SHMAP_E_EXIST)
+				return 15;
+			break;
+		default:
+			vl = val_make(val, VCAP, id, ++seq);
+			rc = shmap_htable_upsert(w->t, key, kl, val, vl);
+			if (rc < 0)
+				return 16;
+			break;
+		}
+		n++;
+	}
+	w->sh->writes[w->idx] = n;
+	return 0;
+}
+
+static int reader_main(void *arg)
+{
+	struct wctx *w = arg;
+	if (shmap_htable_reattach(w->t) != SHMAP_OK)
+		return 20;
+	uint64_t rnd = 0x2545F4914F6CDD1Dull * (uint64_t)(w->idx + 1);
+	uint8_t key[KMAX], val[VCAP];
+	uint64_t n = 0, found = 0;
+	shmap_htable_cursor *c;
+	if (shmap_htable_cursor_new(w->t, &c) != SHMAP_OK)
+		return 21;
+	while (!__atomic_load_n(&w->sh->stop, __ATOMIC_RELAXED)) {
+		for (int i = 0; i < 1000; i++) {
+			uint32_t id = (uint32_t)(xorshift64(&rnd) % w->nkeys), vl = 0;
+			uint32_t kl = key_make(key, id);
+			int rc = shmap_htable_get(w->t, key, kl, val, VCAP, &vl);
+			if (rc == SHMAP_OK) {
+				if (val_check(val, vl, VCAP, id, NULL) != 0)
+					return 22; /* torn or foreign value */
+				found++;
+			} else if (rc != SHMAP_E_NOTFOUND && rc != SHMAP_E_BUSY) {
+				return 23;
+			}
+			n++;
+		}
+		/* Now and then a full cursor pass: every entry consistent. */
+		if ((n / 1000) % 64 == 0) {
+			uint32_t kl, vl, id;
+			int rc;
+			shmap_htable_cursor_reset(c);
+			while ((rc = shmap_htable_cursor_next(c, key, KMAX, &kl, val, VCAP, &vl)) == SHMAP_OK) {
+				memcpy(&id, key, 4);
+				if (kl != key_make(key, id) || val_check(val, vl, VCAP, id, NULL) != 0)
+					return 24;
+				n++;
+			}
+			if (rc != SHMAP_E_NOTFOUND && rc != SHMAP_E_BUSY)
+				return 25;
+		}
+	}
+	shmap_htable_cursor_free(c);
+	w->sh->reads[w->idx] = n;
+	return found > 0 ? 0 : 26;
+}
+
+static void test_torn_reads(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "httorn");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 128, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	struct shared *sh = sh_new();
+	enum { NW = 2, NR = 2 };
+	struct wctx ctx[NW + NR];
+	pid_t pids[NW + NR];
+	double secs = 6.0 * soak_factor();
+	for (int i = 0; i < NW + NR; i++) {
+		ctx[i] = (struct wctx){ .t = t, .sh = sh, .idx = i, .nkeys = 80 };
+		pids[i] = th_fork(i < NW ? writer_main : reader_main, &ctx[i], (unsigned)secs + 60);
+		assert_true(pids[i] > 0);
+	}
+	usleep((useconds_t)(secs * 1e6));
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+	int bad = 0;
+	for (int i = 0; i < NW + NR; i++) {
+		int st = th_wait(pids[i], 60);
+		if (!th_ok(st)) {
+			fprintf(stderr, "child %d: status %d (exit %d)\n", i, st, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+			bad++;
+		}
+	}
+	uint64_t reads = 0, writes = 0;
+	for (int i = 0; i < NW + NR; i++) {
+		reads += sh->reads[i];
+		writes += sh->writes[i];
+	}
+	print_message("torn-read test: %llu verified reads, %llu writes in %.0f s, 0 torn\n",
+		      (unsigned long long)reads, (unsigned long long)writes, secs);
+	assert_int_equal(bad, 0);
+	assert_true(reads >= 1000000u);
+	assert_true(writes >= 10000u);
+	uint64_t problems = 1;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	assert_int_equal(problems, 0);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+/* ---- duplicate inserts ---- */
+
+struct dctx {
+	shmap_htable *t;
+	struct shared *sh;
+	uint32_t proc, nkeys, erase;
+};
+
+static int dup_main(void *arg)
+{
+	struct dctx *d = arg;
+	if (shmap_htable_reattach(d->t) != SHMAP_OK)
+		return 30;
+	uint8_t key[KMAX], val[VCAP];
+	/* Each process walks the keys from its own offset, with its own stride. */
+	uint32_t stride = d->proc % 2 ? d->nkeys - 1 : 1;
+	uint32_t id = d->proc * d->nkeys / 4;
+	for (uint32_t n = 0; n < d->nkeys; n++, id = (id + stride) % d->nkeys) {
+		uint32_t kl = key_make(key, id);
+		int rc;
+		if (!d->erase) {
+			uint32_t vl = val_make(val, VCAP, id, d->proc);
+			rc = shmap_htable_insert(d->t, key, kl, val, vl);
+		} else {
+			rc = shmap_htable_erase(d->t, key, kl);
+		}
+		if (rc == SHMAP_OK || rc == SHMAP_RECOVERED) {
+			uint32_t expect = 0;
+			if (!__atomic_compare_exchange_n(&d->sh->owner[id], &expect, d->proc + 1, 0, __ATOMIC_SEQ_CST,
+							 __ATOMIC_SEQ_CST))
+				__atomic_fetch_add(&d->sh->dups, 1, __ATOMIC_SEQ_CST);
+		} else if (rc != (d->erase ? SHMAP_E_NOTFOUND : SHMAP_E_EXIST)) {
+			return 31;
+		}
+	}
+	return 0;
+}
+
+static void run_dup_round(shmap_htable *t, struct shared *sh, uint32_t nkeys, uint32_t nproc, uint32_t erase)
+{
+	memset(sh->owner, 0, sizeof sh->owner);
+	sh->dups = 0;
+	struct dctx ctx[8];
+	pid_t pids[8];
+	for (uint32_t p = 0; p < nproc; p++) {
+		ctx[p] = (struct dctx){ .t = t, .sh = sh, .proc = p, .nkeys = nkeys, .erase = erase };
+		pids[p] = th_fork(dup_main, &ctx[p], 60);
+	}
+	for (uint32_t p = 0; p < nproc; p++)
+		assert_true(th_ok(th_wait(pids[p], 60)));
+	assert_int_equal(sh->dups, 0);
+	for (uint32_t id = 0; id < nkeys; id++)
+		assert_true(sh->owner[id] >= 1 && sh->owner[id] <= nproc);
+}
+
+static void test_dup_inserts(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htdup");
+	/* 700 keys in 1024 buckets: 68% load, long shared chains. */
+	const uint32_t nkeys = 700, nproc = 4;
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	struct shared *sh = sh_new();
+	int rounds = (int)(10 * soak_factor());
+	static uint32_t seen[4096];
+	for (int round = 0; round < rounds; round++) {
+		run_dup_round(t, sh, nkeys, nproc, 0);
+		/* Full scan: each key exactly once, with its winner's value. */
+		memset(seen, 0, sizeof seen);
+		shmap_htable_cursor *c;
+		assert_int_equal(shmap_htable_cursor_new(t, &c), SHMAP_OK);
+		uint8_t key[KMAX], val[VCAP];
+		uint32_t kl, vl, id, seq = 0, n = 0;
+		int rc;
+		while ((rc = shmap_htable_cursor_next(c, key, KMAX, &kl, val, VCAP, &vl)) == SHMAP_OK) {
+			memcpy(&id, key, 4);
+			assert_true(id < nkeys);
+			assert_int_equal(kl, key_make(key, id));
+			assert_int_equal(val_check(val, vl, VCAP, id, &seq), 0);
+			assert_int_equal(seq + 1, sh->owner[id]);
+			seen[id]++;
+			n++;
+		}
+		assert_int_equal(rc, SHMAP_E_NOTFOUND);
+		shmap_htable_cursor_free(c);
+		assert_int_equal(n, nkeys);
+		for (id = 0; id < nkeys; id++)
+			assert_int_equal(seen[id], 1);
+		assert_int_equal(shmap_htable_size(t), nkeys);
+		uint64_t problems = 1;
+		assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+		/* Now all erase everything: exactly one erase per key succeeds. */
+		run_dup_round(t, sh, nkeys, nproc, 1);
+		assert_int_equal(shmap_htable_size(t), 0);
+		uint64_t live = 1, tomb = 0, lp = 0;
+		assert_int_equal(shmap_htable_stats(t, &live, &tomb, &lp), SHMAP_OK);
+		assert_int_equal(live, 0);
+		assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	}
+	print_message("duplicate-insert test: %d rounds x %u processes x %u keys, 0 duplicates\n", rounds,
+		      nproc, nkeys);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+/* ---- churn from two processes ---- */
+
+struct cctx {
+	shmap_htable *t;
+	uint32_t proc;
+	uint64_t ops;
+};
+
+static int churn_main(void *arg)
+{
+	struct cctx *c = arg;
+	if (shmap_htable_reattach(c->t) != SHMAP_OK)
+		return 40;
+	enum { LIVE = 1024 };
+	static uint64_t keys[LIVE];
+	uint64_t next = (uint64_t)c->proc << 40, rnd = 0x1234567ull + c->proc;
+	for (int i = 0; i < LIVE; i++) {
+		keys[i] = next++;
+		if (shmap_htable_insert(c->t, &keys[i], 8, &keys[i], 8) != SHMAP_OK)
+			return 41;
+	}
+	for (uint64_t n = 0; n < c->ops; n++) {
+		uint64_t s = xorshift64(&rnd) % LIVE;
+		if (shmap_htable_erase(c->t, &keys[s], 8) != SHMAP_OK)
+			return 42;
+		keys[s] = next++;
+		int rc = shmap_htable_insert(c->t, &keys[s], 8, &keys[s], 8);
+		if (rc == SHMAP_E_FULL)
+			return 43;
+		if (rc != SHMAP_OK)
+			return 44;
+	}
+	for (int i = 0; i < LIVE; i++) {
+		uint64_t v;
+		uint32_t len;
+		if (shmap_htable_get(c->t, &keys[i], 8, &v, 8, &len) != SHMAP_OK || v != keys[i])
+			return 45;
+	}
+	return 0;
+}
+
+static void test_churn_mp(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htchurnmp");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 4096, 8, 8, NULL, &t), SHMAP_OK);
+	struct cctx ctx[2];
+	pid_t pids[2];
+	for (uint32_t p = 0; p < 2; p++) {
+		ctx[p] = (struct cctx){ .t = t, .proc = p, .ops = (uint64_t)(500000 * soak_factor()) };
+		pids[p] = th_fork(churn_main, &ctx[p], 300);
+	}
+	for (int p = 0; p < 2; p++) {
+		int st = th_wait(pids[p], 300);
+		if (!th_ok(st))
+			fail_msg("churn child %d: exit %d", p, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+	assert_int_equal(shmap_htable_size(t), 2048);
+	uint64_t live, tomb, lp, problems;
+	assert_int_equal(shmap_htable_stats(t, &live, &tomb, &lp), SHMAP_OK);
+	print_message("churn (2 processes, 50%% load): live %llu, tombstones %llu, longest probe %llu\n",
+		      (unsigned long long)live, (unsigned long long)tomb, (unsigned long long)lp);
+	assert_int_equal(live, 2048);
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_torn_reads),
+		cmocka_unit_test(test_dup_inserts),
+		cmocka_unit_test(test_churn_mp),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
