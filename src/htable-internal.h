@@ -1,0 +1,264 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * htable-internal.h - private layout and helpers shared by htable.c and
+ * htable-scan.c. See the design notes at the top of htable.c.
+ */
+#ifndef SHMAP_HTABLE_INTERNAL_H
+#define SHMAP_HTABLE_INTERNAL_H
+
+#include <string.h>
+
+#include <shmap/htable.h>
+
+#include "atomic.h"
+#include "internal.h"
+#include "segment.h"
+
+#define HT_EMPTY 0u
+#define HT_FULL 1u
+#define HT_TOMB 2u
+#define HT_STATE_MASK 3u
+#define HT_ACTIVE 4u
+
+#define HT_NONE UINT64_MAX
+#define HT_STRIPES 16u
+#define HT_CTL_SIZE 64u
+#define HT_MIN_BUCKETS 16u
+#define HT_READ_RETRIES 1024u  /* re-reads of changing buckets per lookup */
+#define HT_PACKED_BITS 21u     /* kbits + vbits at most this: lengths in ver */
+#define HT_STACK_BUF 512u
+#define HT_FORMAT UINT64_C(0x3162617448706d53) /* "SmpHTab1" */
+
+struct shmap_htable {
+	struct shmap__seg seg;
+	uint64_t nb;
+	uint64_t mask;
+	uint32_t key_max;
+	uint32_t value_max;
+	uint32_t stride;
+	uint32_t packed;
+	uint32_t kbits;
+	uint32_t vbits;
+	uint32_t sshift;     /* seq shift in the version word */
+	uint32_t kwords;     /* key area in words (incl. length word if wide) */
+	uint32_t vwords;     /* one slot in words (incl. length word if wide) */
+	uint32_t timeout_ms;
+	uint64_t *counts;    /* HT_STRIPES stripes, 8 words apart */
+	uint32_t *locks;
+	uint8_t *buckets;
+};
+
+struct shmap_htable_cursor {
+	struct shmap_htable *t;
+	uint64_t pos;
+};
+
+/* ------------------------------------------------------------------ */
+/* bucket access                                                       */
+
+static inline volatile uint64_t *b_ver(const struct shmap_htable *t, uint64_t i)
+{
+	return (volatile uint64_t *)(void *)(t->buckets + (i & t->mask) * t->stride);
+}
+
+/* Key area (after the length word when wide). */
+static inline volatile uint64_t *b_key(const struct shmap_htable *t, uint64_t i)
+{
+	return b_ver(t, i) + 1 + (t->packed ? 0 : 1);
+}
+
+static inline volatile uint64_t *b_klen_word(const struct shmap_htable *t, uint64_t i)
+{
+	return b_ver(t, i) + 1;
+}
+
+/* Slot s: its length word (wide) or data (packed). */
+static inline volatile uint64_t *b_slot(const struct shmap_htable *t, uint64_t i, uint32_t s)
+{
+	return b_ver(t, i) + 1 + t->kwords + (uint64_t)(s & 1u) * t->vwords;
+}
+
+static inline volatile uint64_t *b_val(const struct shmap_htable *t, uint64_t i, uint32_t s)
+{
+	return b_slot(t, i, s) + (t->packed ? 0 : 1);
+}
+
+static inline uint32_t v_state(uint64_t v)
+{
+	return (uint32_t)(v & HT_STATE_MASK);
+}
+
+static inline uint32_t v_active(uint64_t v)
+{
+	return (uint32_t)((v >> 2) & 1u);
+}
+
+/* Lengths: from the version word (packed) or from the length words (wide). */
+static inline uint32_t v_klen(const struct shmap_htable *t, uint64_t v, uint64_t i)
+{
+	if (t->packed)
+		return (uint32_t)((v >> 3) & ((UINT64_C(1) << t->kbits) - 1u));
+	return (uint32_t)shmap_atomic_load_u64(b_klen_word(t, i));
+}
+
+static inline uint32_t v_vlen(const struct shmap_htable *t, uint64_t v, uint64_t i)
+{
+	if (t->packed)
+		return (uint32_t)((v >> (3 + t->kbits)) & ((UINT64_C(1) << t->vbits) - 1u));
+	return (uint32_t)shmap_atomic_load_u64(b_slot(t, i, v_active(v)));
+}
+
+/* Next version: seq + 1 (wrapping inside its field), new state and lengths. */
+static inline uint64_t v_next(const struct shmap_htable *t, uint64_t old, uint32_t state, uint32_t active,
+			      uint32_t klen, uint32_t vlen)
+{
+	uint64_t seq = (old >> t->sshift) + 1u;
+	uint64_t v = (seq << t->sshift) | ((uint64_t)(active & 1u) << 2) | state;
+	if (t->packed)
+		v |= ((uint64_t)klen << 3) | ((uint64_t)vlen << (3 + t->kbits));
+	return v;
+}
+
+/* Copy len bytes out of shared words with relaxed atomic loads. */
+static inline void ld_copy(void *dst, const volatile uint64_t *src, uint32_t len)
+{
+	uint8_t *d = dst;
+	uint32_t n = len / 8u, i;
+	for (i = 0; i < n; i++) {
+		uint64_t w = shmap_atomic_load_u64(&src[i]);
+		memcpy(d + 8u * i, &w, 8);
+	}
+	if (len % 8u) {
+		uint64_t w = shmap_atomic_load_u64(&src[n]);
+		memcpy(d + 8u * n, &w, len % 8u);
+	}
+}
+
+/* Compare len bytes of shared words with a private buffer. */
+static inline int ld_equal(const volatile uint64_t *src, const void *p, uint32_t len)
+{
+	const uint8_t *s = p;
+	uint32_t n = len / 8u, i;
+	for (i = 0; i < n; i++) {
+		uint64_t w = shmap_atomic_load_u64(&src[i]), x;
+		memcpy(&x, s + 8u * i, 8);
+		if (w != x)
+			return 0;
+	}
+	if (len % 8u) {
+		uint64_t w = shmap_atomic_load_u64(&src[n]);
+		return memcmp(&w, s + 8u * n, len % 8u) == 0;
+	}
+	return 1;
+}
+
+/* Write len bytes into shared words (tail zero-padded) with relaxed stores. */
+static inline void st_copy(volatile uint64_t *dst, const void *src, uint32_t len)
+{
+	const uint8_t *s = src;
+	uint32_t n = len / 8u, i;
+	for (i = 0; i < n; i++) {
+		uint64_t w;
+		memcpy(&w, s + 8u * i, 8);
+		shmap_atomic_store_u64(&dst[i], w);
+		if (i == n / 2u)
+			SHMAP_FAILPOINT("htable.w.partial");
+	}
+	if (len % 8u) {
+		uint64_t w = 0;
+		memcpy(&w, s + 8u * n, len % 8u);
+		shmap_atomic_store_u64(&dst[n], w);
+	}
+}
+
+static inline uint64_t ht_hash(const struct shmap_htable *t, const void *key, uint32_t klen)
+{
+	return shmap__hash64(key, klen, t->seg.p.hash_seed);
+}
+
+static inline void count_add(struct shmap_htable *t, uint64_t home, int64_t d)
+{
+	shmap_atomic_fetch_add_u64(&t->counts[(home % HT_STRIPES) * 8u], (uint64_t)d);
+}
+
+/* ------------------------------------------------------------------ */
+/* locks                                                               */
+
+static inline volatile uint32_t *lk(const struct shmap_htable *t, uint64_t i)
+{
+	return &t->locks[i & t->mask];
+}
+
+/*
+ * Wait for lock i until the deadline. SHMAP_OK, SHMAP_RECOVERED (took a dead
+ * owner's lock over) or SHMAP_E_TIMEOUT.
+ */
+static inline int lock_wait(struct shmap_htable *t, uint64_t i, uint64_t deadline)
+{
+	volatile uint32_t *w = lk(t, i);
+	const uint32_t me = t->seg.owner;
+	struct shmap__backoff bo;
+	shmap__backoff_init(&bo);
+	for (;;) {
+		uint32_t cur = shmap_atomic_load_u32(w);
+		if (cur == 0) {
+			/* L1: full CAS (acquire side pairs with U1 in unlock()). */
+			if (shmap_atomic_cas_full_u32(w, 0, me) == 0)
+				return SHMAP_OK;
+		} else if (bo.round >= 10 && !shmap__seg_owner_alive(&t->seg, cur)) {
+			/* Dead holder: take over. Its bucket changes were each one
+			 * atomic store, so there is nothing to repair. */
+			if (shmap_atomic_cas_full_u32(w, cur, me) == cur)
+				return SHMAP_RECOVERED;
+		}
+		if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK)
+			return SHMAP_E_TIMEOUT;
+	}
+}
+
+/* One attempt; with probe, a dead holder's lock is taken over. OK/RECOVERED/BUSY. */
+static inline int lock_try(struct shmap_htable *t, uint64_t i, int probe)
+{
+	volatile uint32_t *w = lk(t, i);
+	const uint32_t me = t->seg.owner;
+	uint32_t cur = shmap_atomic_load_u32(w);
+	if (cur == 0)
+		return shmap_atomic_cas_full_u32(w, 0, me) == 0 ? SHMAP_OK : SHMAP_E_BUSY;
+	if (probe && !shmap__seg_owner_alive(&t->seg, cur) && shmap_atomic_cas_full_u32(w, cur, me) == cur)
+		return SHMAP_RECOVERED;
+	return SHMAP_E_BUSY;
+}
+
+static inline void unlock(struct shmap_htable *t, uint64_t i)
+{
+	/* U1: release, pairs with the CAS in lock_wait()/lock_try(). */
+	shmap_atomic_store_release_u32(lk(t, i), 0);
+}
+
+/* Secondary locks: `home` is already held by this operation. */
+static inline int lock_sec(struct shmap_htable *t, uint64_t i, uint64_t home, int probe)
+{
+	if (((i ^ home) & t->mask) == 0)
+		return SHMAP_OK;
+	return lock_try(t, i, probe);
+}
+
+static inline void unlock_sec(struct shmap_htable *t, uint64_t i, uint64_t home)
+{
+	if (((i ^ home) & t->mask) != 0)
+		unlock(t, i);
+}
+
+/*
+ * Read bucket i's entry consistently (seqlock). Returns HT_EMPTY/HT_TOMB
+ * (nothing copied), HT_FULL with *klen and *vlen set (key/value copied only
+ * if they fit kcap/vcap), or SHMAP_E_BUSY (retry budget spent) /
+ * SHMAP_E_CORRUPT. *budget counts retries across calls.
+ */
+int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_t kcap, uint32_t *klen,
+			  void *vbuf, uint32_t vcap, uint32_t *vlen, uint32_t *budget);
+
+/* Test hook (htable-scan.c): sequence numbers just below their wrap. */
+void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
+
+#endif /* SHMAP_HTABLE_INTERNAL_H */
