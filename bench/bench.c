@@ -252,14 +252,14 @@ double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samp
 		return 0;
 	}
 	if (samples) {
-		/* one timestamp per round trip, chained; its cost is subtracted */
+		/* one timestamp per round trip, chained: each sample includes one timestamp read */
 		uint64_t tp = bench_ticks();
 		for (uint64_t i = 0; i < n; i++) {
 			shmap_atomic_store_release_u64(line, 2 * i + 1);
 			while (shmap_atomic_load_acquire_u64(line) != 2 * i + 2)
 				bench_relax(&spins);
 			uint64_t t = bench_ticks();
-			samples[i] = bench_ticks_to_ns(t - tp) - g_timer_ns;
+			samples[i] = bench_ticks_to_ns(t - tp);
 			tp = t;
 		}
 		return 0;
@@ -792,8 +792,42 @@ static void fmt_num(char *buf, size_t len, double v)
 		snprintf(buf, len, "%.1f", v);
 }
 
+static void machine(char *model, size_t mlen, char *kernel, size_t klen)
+{
+	snprintf(model, mlen, "unknown");
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[512];
+	if (f) {
+		while (fgets(line, sizeof line, f)) {
+			char *c = strchr(line, ':');
+			if (strncmp(line, "model name", 10) == 0 && c) {
+				c++;
+				while (*c == ' ' || *c == '\t')
+					c++;
+				c[strcspn(c, "\n\"\\")] = 0;
+				snprintf(model, mlen, "%.100s", c);
+				break;
+			}
+		}
+		fclose(f);
+	}
+	snprintf(kernel, klen, "unknown");
+	f = fopen("/proc/sys/kernel/osrelease", "r");
+	if (f) {
+		if (fgets(line, sizeof line, f)) {
+			line[strcspn(line, "\n\"\\")] = 0;
+			snprintf(kernel, klen, "%.100s", line);
+		}
+		fclose(f);
+	}
+}
+
 static void print_json(struct agg *aggs, int n, const struct bench_opts *o)
 {
+	char model[128], kernel[128];
+	machine(model, sizeof model, kernel, sizeof kernel);
+	printf("{\"machine\":{\"cpus\":%d,\"cpu_model\":\"%s\",\"kernel\":\"%s\",\"quick\":%s}}\n",
+	       o->ncpu, model, kernel, o->quick ? "true" : "false");
 	for (int i = 0; i < n; i++) {
 		struct agg *a = &aggs[i];
 		const struct bench_wl *w = a->wl;
@@ -802,8 +836,11 @@ static void print_json(struct agg *aggs, int n, const struct bench_opts *o)
 			       w->unavailable);
 			continue;
 		}
-		if (a->failed || a->nres == 0)
+		if (a->failed || a->nres == 0) {
+			printf("{\"workload\":\"%s\",\"failed\":true,\"runs\":%d}\n", w->name,
+			       a->nres);
 			continue;
+		}
 		const struct run_result *r0 = NULL;
 		for (int k = 0; k < a->nres; k++)
 			if (a->use[k]) {
@@ -829,7 +866,6 @@ static void print_json(struct agg *aggs, int n, const struct bench_opts *o)
 			printf(",\"params\":{%s}}\n", r0->params);
 		}
 	}
-	(void)o;
 }
 
 struct bar {
@@ -1056,8 +1092,10 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 			if (l > w[k])
 				w[k] = l;
 		}
-	printf("shmap-bench: %d CPU(s)%s, %s\n", o->ncpu, o->ncpu > 1 ? ", one process per CPU" : "",
-	       o->quick ? "quick sizes" : "full sizes");
+	char model[128], kernel[128];
+	machine(model, sizeof model, kernel, sizeof kernel);
+	printf("shmap-bench: %d CPU(s) (%s, Linux %s)%s, %s\n", o->ncpu, model, kernel,
+	       o->ncpu > 1 ? ", one process per CPU" : "", o->quick ? "quick sizes" : "full sizes");
 	for (int i = 0; i < nr; i++) {
 		for (int k = 0; k < 7; k++) {
 			if (k < 2 || k == 6)

@@ -130,7 +130,8 @@ void bench_sort(double *a, size_t n);
  * samples, returns (in idx 0) the median over blocks of BENCH_RTT_BLOCK round
  * trips of the mean round trip in ns (two timestamps per block: no timer
  * cost). With samples, idx 0 stores every round trip in ns (one timestamp
- * per round trip, its cost bench_timer_ns() subtracted) and returns 0. */
+ * per round trip, so each sample includes one timestamp read, whose
+ * back-to-back cost is bench_timer_ns()) and returns 0. */
 #define BENCH_RTT_BLOCK 64u
 double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samples);
 double bench_timer_ns(void);

@@ -290,7 +290,7 @@ static int rtt_pong(struct bench_run *r, shmap_ring *out, shmap_ring *in, uint64
 
 /* The same two phases as floor-rtt: n round trips timed per block of
  * BENCH_RTT_BLOCK (rtt_ns, timer-free), then n timed one by one
- * (percentiles, one timestamp per round trip, its cost subtracted). */
+ * (percentiles; each sample includes one timestamp read). */
 static int rtt_child(struct bench_run *r, int idx)
 {
 	shmap_ring *out, *in;
@@ -307,7 +307,6 @@ static int rtt_child(struct bench_run *r, int idx)
 		if (!samples || !blocks)
 			return bench_fail(r, "out of memory");
 	}
-	const double timer = bench_timer_ns();
 	unsigned spins = 0;
 	bench_start(r);
 	if (idx == 0) {
@@ -327,7 +326,7 @@ static int rtt_child(struct bench_run *r, int idx)
 			if (rtt_ping(r, out, in, nb * BENCH_RTT_BLOCK + i, &spins))
 				return 1;
 			uint64_t t = bench_ticks();
-			samples[i] = bench_ticks_to_ns(t - tp) - timer;
+			samples[i] = bench_ticks_to_ns(t - tp);
 			tp = t;
 		}
 	} else {
