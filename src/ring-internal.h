@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring-internal.h - shared layout and private helpers of the ring buffers
+ * (ring.c, ring_spsc.c, ring_spmc.c, ring_bcast.c).
+ *
+ * Data region of a ring segment:
+ *
+ *   struct ring_ctl        4 cache lines, each written by one side only:
+ *     line 0 (producer)    prod_owner, head, lost
+ *     line 1 (consumers)   cons_sleepers, data_ev   (read by the producer per push)
+ *     line 2 (producer)    prod_sleeping, space_ev  (read by consumers per pop)
+ *     line 3 (consumers)   cons_owner, tail
+ *   struct ring_rec[max_consumers]   one cache line per consumer/subscriber
+ *   uint64_t seq[cap]      one sequence word per slot
+ *   data[cap * elem_size]  the elements, contiguous (zero-copy runs)
+ *
+ * Sequence words carry the per-slot state, so producer and consumer never
+ * share an index line on the fast path: each reads the other's progress
+ * from the slot words it has to touch anyway. Positions are 64-bit and
+ * never wrap in practice; slot = position & mask (mask from the PRIVATE
+ * capacity, so every index taken from shared memory lands in the mapping).
+ *
+ * SPSC/SPMC slot states, for the position p the slot holds next:
+ *   seq == p          free: the producer may write position p
+ *   seq == p + 1      published: position p is readable
+ *   seq == p + cap    consumed: free for position p + cap
+ * (capacity >= 2 keeps "published" and "free for the next lap" distinct.)
+ *
+ * Broadcast slot states: seq == p + 1 published for position p;
+ * seq == SEQ_WRITING | p while the lossy producer overwrites it; 0 never
+ * written.
+ */
+#ifndef SHMAP_RING_INTERNAL_H
+#define SHMAP_RING_INTERNAL_H
+
+#include <string.h>
+
+#include <shmap/ring.h>
+
+#include "atomic.h"
+#include "internal.h"
+#include "segment.h"
+
+#define RING_SEQ_WRITING (UINT64_C(1) << 63)
+
+/* kind_flags of SHMAP__KIND_RING_BCAST */
+#define RING_BCAST_FLAG_LOSSY 1u
+#define RING_BCAST_FLAG_RELIABLE 2u
+
+/* Consumer/subscriber record states (high half of rec.ow). */
+#define REC_FREE 0u
+#define REC_CLAIMING 1u
+#define REC_ACTIVE 2u
+
+#define RING_PROBE_AHEAD 32u /* SPSC: look this far ahead for free/ready slots */
+#define RING_SPIN 4000u      /* spin iterations before a waiting call sleeps */
+#define RING_SLICE_NS (100u * 1000000u) /* longest single futex sleep (re-check) */
+#define RING_STUCK_NS (1u * 1000000u)   /* FULL this long -> probe peers' liveness */
+#define RING_RETRY 4096u     /* CAS retry budget per call (SPMC) */
+
+struct ring_ctl {
+	/* line 0: written by the producer */
+	uint32_t prod_owner;
+	uint32_t pad0;
+	uint64_t head;          /* positions published (next position to write) */
+	uint64_t lost;          /* SPMC: elements reclaimed from dead consumers */
+	uint64_t pad1[5];
+	/* line 1: consumers' sleep indication, read by the producer per push */
+	uint32_t cons_sleepers; /* SPSC: 0/1 flag; others: number of sleeping records */
+	uint32_t data_ev;       /* futex: bumped by the producer to wake consumers */
+	uint64_t pad2[7];
+	/* line 2: producer's sleep indication, read by consumers per pop */
+	uint32_t prod_sleeping;
+	uint32_t space_ev;      /* futex: bumped by consumers to wake the producer */
+	uint64_t pad3[7];
+	/* line 3: consumer side */
+	uint32_t cons_owner;    /* SPSC consumer role */
+	uint32_t pad4;
+	uint64_t tail;          /* SPSC: consumed count; SPMC: claim index (CAS) */
+	uint64_t pad5[6];
+};
+_Static_assert(sizeof(struct ring_ctl) == 256, "ring ctl size");
+
+struct ring_rec {
+	uint64_t ow;            /* state << 32 | owner id */
+	uint64_t pos;           /* SPMC: claim start + 1 (0 none); bcast: cursor */
+	uint32_t n;             /* SPMC: claim length */
+	uint32_t sleeping;      /* 1 while this record's owner sleeps in a wait */
+	uint64_t missed;        /* lossy: elements missed (stats) */
+	uint64_t pad[4];
+};
+_Static_assert(sizeof(struct ring_rec) == 64, "ring rec size");
+
+struct shmap_ring {
+	struct shmap__seg seg;
+	/* private copies of the parameters (never re-read from shared memory) */
+	uint32_t type;
+	uint32_t role;          /* role held, 0 none */
+	uint32_t want_role;     /* role asked for at open */
+	uint32_t esize;
+	uint32_t max_cons;
+	uint64_t cap;
+	uint64_t mask;
+	/* pointers into the mapping */
+	struct ring_ctl *ctl;
+	struct ring_rec *recs;
+	volatile uint64_t *seq;
+	uint8_t *data;
+	/* role state */
+	struct ring_rec *rec;   /* our record (SPMC/bcast consumer), else NULL */
+	uint64_t pos;           /* producer: next position; consumer: next to read */
+	uint64_t lim;           /* SPSC: positions < lim known free (prod) / ready (cons) */
+	uint64_t min_cache;     /* reliable producer: lowest subscriber cursor seen */
+	uint64_t full_since;    /* first FULL of the current streak (ns), 0 none */
+	uint64_t missed;        /* lossy subscriber: total missed */
+	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
+	uint32_t zc_kind;       /* 1 reserve, 2 peek */
+	uint64_t zc_pos;        /* start position of the run */
+	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */
+};
+
+static inline uint64_t ring_now(void)
+{
+	return shmap__now_ns();
+}
+
+static inline uint8_t *ring_slot(const struct shmap_ring *r, uint64_t pos)
+{
+	return r->data + (size_t)(pos & r->mask) * r->esize;
+}
+
+static inline void ring_copy_in(const struct shmap_ring *r, uint64_t pos, const void *src)
+{
+	uint8_t *d = ring_slot(r, pos);
+	if (r->esize == 8)
+		memcpy(d, src, 8);
+	else
+		memcpy(d, src, r->esize);
+}
+
+static inline void ring_copy_out(const struct shmap_ring *r, uint64_t pos, void *dst)
+{
+	const uint8_t *s = ring_slot(r, pos);
+	if (r->esize == 8)
+		memcpy(dst, s, 8);
+	else
+		memcpy(dst, s, r->esize);
+}
+
+/* Copy k elements starting at pos into/out of the ring, splitting at the wrap. */
+void shmap__ring_copy_in_n(const struct shmap_ring *r, uint64_t pos, const void *src, uint64_t k);
+void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst, uint64_t k);
+
+/*
+ * Sleeper indication. A waiter announces itself (W1: full fence), then runs
+ * the process-wide heavy barrier (membarrier), then re-checks and sleeps.
+ * The waker publishes, then reads the indication with only a compiler
+ * barrier (membarrier makes it a full fence when a sleeper needs it); if
+ * membarrier is unavailable, shmap__ring_strong is set and wakers fence.
+ */
+extern int shmap__ring_strong;
+void shmap__ring_heavy_barrier(void);
+
+/* After the producer published: wake sleeping consumers. */
+static inline void ring_wake_consumers(struct shmap_ring *r)
+{
+	if (shmap_unlikely(shmap__ring_strong))
+		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
+	else
+		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
+	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->cons_sleepers) != 0)) {
+		shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
+		shmap__futex_wake(&r->ctl->data_ev, 0x7fffffff);
+	}
+}
+
+/* After a consumer released slots: wake a sleeping producer. */
+static inline void ring_wake_producer(struct shmap_ring *r)
+{
+	if (shmap_unlikely(shmap__ring_strong))
+		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
+	else
+		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
+	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->prod_sleeping) != 0)) {
+		shmap_atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
+		shmap__futex_wake(&r->ctl->space_ev, 0x7fffffff);
+	}
+}
+
+/* ---- per-type operations (ring_spsc.c, ring_spmc.c, ring_bcast.c) ----
+ * push_n: push up to n (k returned in *done); returns OK / FULL / RECOVERED / CORRUPT.
+ * pop_n: pop up to n; OK / EMPTY / OVERRUN / CORRUPT.
+ * reserve/commit/peek/release: zero-copy.
+ * attach: after the role word/record is taken: repair and set private state.
+ * maint: producer slow path when FULL for a while: reclaim from dead peers;
+ *   returns SHMAP_RECOVERED if it freed something, else SHMAP_OK.
+ */
+int shmap__spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
+int shmap__spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
+int shmap__spsc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
+void shmap__spsc_commit(struct shmap_ring *r, uint32_t n);
+int shmap__spsc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
+void shmap__spsc_release(struct shmap_ring *r, uint32_t n);
+uint64_t shmap__ring_repair_head(struct shmap_ring *r);
+uint64_t shmap__ring_repair_tail(struct shmap_ring *r);
+uint64_t shmap__ring_check_slots(struct shmap_ring *r);
+
+int shmap__spmc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
+int shmap__spmc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
+int shmap__spmc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
+int shmap__spmc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
+void shmap__spmc_release(struct shmap_ring *r);
+int shmap__spmc_maint(struct shmap_ring *r);
+uint64_t shmap__spmc_reap_all(struct shmap_ring *r);
+uint64_t shmap__spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
+
+int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
+int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
+int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
+void shmap__bcast_commit(struct shmap_ring *r, uint32_t n);
+int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
+int shmap__bcast_release(struct shmap_ring *r, uint32_t n);
+int shmap__bcast_maint(struct shmap_ring *r);
+uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head);
+void shmap__bcast_subscribe(struct shmap_ring *r);
+uint64_t shmap__bcast_drop_dead(struct shmap_ring *r);
+
+/* Record helpers (ring.c). */
+static inline uint32_t rec_owner(uint64_t ow)
+{
+	return (uint32_t)ow;
+}
+static inline uint32_t rec_state(uint64_t ow)
+{
+	return (uint32_t)(ow >> 32);
+}
+static inline uint64_t rec_ow(uint32_t state, uint32_t owner)
+{
+	return (uint64_t)state << 32 | owner;
+}
+
+/* Clear a (dead) record's sleeping flag and its share of cons_sleepers. */
+void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec);
+
+#endif /* SHMAP_RING_INTERNAL_H */

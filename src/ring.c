@@ -1,0 +1,1164 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring.c - ring buffers: open/close, roles, the public calls, waiting,
+ * inspection and the checker. The per-type algorithms are in ring_spsc.c,
+ * ring_spmc.c and ring_bcast.c; the shared layout in ring-internal.h.
+ *
+ * Design notes
+ * ------------
+ * Roles. The producer role is the word ctl.prod_owner, the SPSC consumer
+ * role ctl.cons_owner; SPMC consumers and broadcast subscribers each own a
+ * record (ring_rec.ow = state << 32 | owner). A role is taken by CAS from 0,
+ * or from an owner id whose process is dead (shmap__seg_owner_alive):
+ * that is a takeover (SHMAP_RECOVERED), after which the new holder repairs
+ * what the dead one may have left half-done (ring_spsc.c: repair_head/tail;
+ * SPMC claims are reclaimed lazily by the producer; sleeper flags cleared).
+ *
+ * Waiting. A waiting call first spins (RING_SPIN tries), then:
+ *   announce (flag/counter store, W1: full fence)
+ *   heavy barrier (membarrier GLOBAL_EXPEDITED: every CPU running a
+ *     registered process executes a full fence)
+ *   ev = event word; re-try the operation; futex_wait(ev) if still blocked
+ * The other side, after publishing, reads the sleeper indication with only
+ * a compiler barrier (W2): the waiter's membarrier orders that read after
+ * the publishing store whenever it matters, so the fast path has neither a
+ * fence nor a system call when nobody sleeps. If membarrier is not
+ * available, shmap__ring_strong makes the waker use a full fence. Each
+ * futex sleep is at most RING_SLICE_NS, so even a scribbled sleeper word can
+ * only delay a waiter, never strand it.
+ */
+#include <errno.h>
+#include <linux/membarrier.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "ring-internal.h"
+
+int shmap__ring_strong;
+static pthread_once_t ring_mb_once = PTHREAD_ONCE_INIT;
+
+static void ring_mb_init(void)
+{
+	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
+	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
+	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+		shmap__ring_strong = 1;
+}
+
+void shmap__ring_heavy_barrier(void)
+{
+	if (shmap__ring_strong || syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		shmap_atomic_fence_full();
+}
+
+/* ---------------------------------------------------------------- layout */
+
+static uint64_t ring_seq_off(uint32_t mc)
+{
+	return SHMAP_ALIGN_UP((uint64_t)sizeof(struct ring_ctl) + (uint64_t)mc * sizeof(struct ring_rec),
+			      (uint64_t)SHMAP_CACHELINE);
+}
+
+static uint64_t ring_data_off(uint32_t mc, uint64_t cap)
+{
+	return SHMAP_ALIGN_UP(ring_seq_off(mc) + cap * 8u, (uint64_t)SHMAP_CACHELINE);
+}
+
+static int ring_layout(struct shmap__params *p)
+{
+	if (p->elem_size == 0 || p->elem_size > SHMAP_RING_ELEM_MAX)
+		return SHMAP_E_INVAL;
+	if (p->capacity < 2 || p->capacity > SHMAP_RING_CAPACITY_MAX || !shmap__is_pow2_u64(p->capacity))
+		return SHMAP_E_INVAL;
+	if (p->capacity * p->elem_size > SHMAP_RING_DATA_MAX)
+		return SHMAP_E_INVAL;
+	if (p->max_consumers == 0 || p->max_consumers > SHMAP_RING_CONSUMERS_MAX)
+		return SHMAP_E_INVAL;
+	switch (p->kind) {
+	case SHMAP__KIND_RING_SPSC:
+		if (p->max_consumers != 1 || p->kind_flags != 0)
+			return SHMAP_E_INVAL;
+		break;
+	case SHMAP__KIND_RING_SPMC:
+		if (p->kind_flags != 0)
+			return SHMAP_E_INVAL;
+		break;
+	case SHMAP__KIND_RING_BCAST:
+		if (p->kind_flags != RING_BCAST_FLAG_LOSSY && p->kind_flags != RING_BCAST_FLAG_RELIABLE)
+			return SHMAP_E_INVAL;
+		break;
+	default:
+		return SHMAP_E_INVAL;
+	}
+	if (p->key_max || p->value_max)
+		return SHMAP_E_INVAL;
+	uint64_t sz = ring_data_off(p->max_consumers, p->capacity) + p->capacity * p->elem_size;
+	p->data_size = SHMAP_ALIGN_UP(sz, (uint64_t)SHMAP__PAGE);
+	return SHMAP_OK;
+}
+
+static int ring_init(struct shmap__seg *seg)
+{
+	if (seg->p.kind == SHMAP__KIND_RING_BCAST)
+		return SHMAP_OK; /* zero-filled: no slot ever written */
+	volatile uint64_t *seq = (volatile uint64_t *)(void *)(seg->data + ring_seq_off(seg->p.max_consumers));
+	for (uint64_t i = 0; i < seg->p.capacity; i++)
+		shmap_atomic_store_u64(&seq[i], i); /* free for position i */
+	return SHMAP_OK;
+}
+
+static const struct shmap__kind_ops ring_ops_spsc = { SHMAP__KIND_RING_SPSC, ring_layout, ring_init };
+static const struct shmap__kind_ops ring_ops_spmc = { SHMAP__KIND_RING_SPMC, ring_layout, ring_init };
+static const struct shmap__kind_ops ring_ops_bcast = { SHMAP__KIND_RING_BCAST, ring_layout, ring_init };
+
+/* ----------------------------------------------------------------- roles */
+
+static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
+{
+	for (int i = 0; i < 16; i++) {
+		uint32_t o = shmap_atomic_load_acquire_u32(w);
+		if (o == 0) {
+			if (shmap_atomic_cas_full_u32(w, 0, r->seg.owner) == 0)
+				return SHMAP_OK;
+			continue;
+		}
+		if (o == r->seg.owner)
+			return SHMAP_OK;
+		if (shmap__seg_owner_alive(&r->seg, o))
+			return SHMAP_E_BUSY;
+		if (shmap_atomic_cas_full_u32(w, o, r->seg.owner) == o)
+			return SHMAP_RECOVERED;
+	}
+	return SHMAP_E_BUSY;
+}
+
+void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec)
+{
+	if (shmap_atomic_cas_full_u32(&rec->sleeping, 1, 0) == 1)
+		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
+	else
+		shmap_atomic_store_u32(&rec->sleeping, 0);
+}
+
+static int ring_take_rec(struct shmap_ring *r)
+{
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		int rc;
+		if (w == 0) {
+			if (shmap_atomic_cas_full_u64(&rec->ow, 0, rec_ow(REC_CLAIMING, r->seg.owner)) != 0)
+				continue;
+			rc = SHMAP_OK;
+		} else {
+			if (shmap__seg_owner_alive(&r->seg, rec_owner(w)))
+				continue;
+			if (shmap_atomic_cas_full_u64(&rec->ow, w, rec_ow(REC_CLAIMING, r->seg.owner)) != w)
+				continue;
+			rc = SHMAP_RECOVERED;
+		}
+		SHMAP_FAILPOINT("ring.attach.rec");
+		r->rec = rec;
+		shmap__ring_rec_unsleep(r, rec);
+		if (r->type == SHMAP_RING_SPMC) {
+			/* a dead holder's claim is reclaimed and counted lost */
+			if (rc == SHMAP_RECOVERED)
+				shmap__spmc_reap_dead_rec(r, rec);
+			shmap_atomic_store_u32(&rec->n, 0);
+			shmap_atomic_store_release_u64(&rec->pos, 0);
+			shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
+		} else {
+			shmap__bcast_subscribe(r);
+		}
+		return rc;
+	}
+	return SHMAP_E_BUSY;
+}
+
+static int ring_attach(struct shmap_ring *r, uint32_t role)
+{
+	int rc;
+	if (role == SHMAP_RING_PRODUCER) {
+		rc = ring_take_word(r, &r->ctl->prod_owner);
+		if (rc < 0)
+			return rc;
+		SHMAP_FAILPOINT("ring.attach.producer");
+		if (rc == SHMAP_RECOVERED)
+			shmap_atomic_store_u32(&r->ctl->prod_sleeping, 0);
+		r->pos = shmap__ring_repair_head(r);
+		r->lim = r->pos;
+		r->min_cache = 0;
+	} else if (r->type == SHMAP_RING_SPSC) {
+		rc = ring_take_word(r, &r->ctl->cons_owner);
+		if (rc < 0)
+			return rc;
+		SHMAP_FAILPOINT("ring.attach.consumer");
+		if (rc == SHMAP_RECOVERED)
+			shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
+		r->pos = shmap__ring_repair_tail(r);
+		r->lim = r->pos;
+	} else {
+		rc = ring_take_rec(r);
+		if (rc < 0)
+			return rc;
+	}
+	r->role = role;
+	r->zc = 0;
+	r->full_since = 0;
+	return rc;
+}
+
+static void ring_detach(struct shmap_ring *r)
+{
+	if (!r->role)
+		return;
+	if (r->zc && r->zc_kind == 2) {
+		if (r->type == SHMAP_RING_SPMC)
+			shmap__spmc_release(r); /* a claim cannot go back: consumed */
+	}
+	r->zc = 0;
+	if (r->role == SHMAP_RING_PRODUCER) {
+		shmap_atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
+	} else if (r->type == SHMAP_RING_SPSC) {
+		shmap_atomic_cas_full_u32(&r->ctl->cons_owner, r->seg.owner, 0);
+	} else if (r->rec) {
+		uint64_t w = shmap_atomic_load_acquire_u64(&r->rec->ow);
+		if (rec_owner(w) == r->seg.owner)
+			shmap_atomic_cas_full_u64(&r->rec->ow, w, 0);
+		r->rec = NULL;
+	}
+	r->role = 0;
+}
+
+/* ------------------------------------------------------------ open/close */
+
+static void ring_bind(struct shmap_ring *r)
+{
+	const struct shmap__params *p = &r->seg.p;
+	if (p->kind == SHMAP__KIND_RING_SPSC)
+		r->type = SHMAP_RING_SPSC;
+	else if (p->kind == SHMAP__KIND_RING_SPMC)
+		r->type = SHMAP_RING_SPMC;
+	else
+		r->type = p->kind_flags == RING_BCAST_FLAG_LOSSY ? SHMAP_RING_BCAST_LOSSY
+							       : SHMAP_RING_BCAST_RELIABLE;
+	r->esize = p->elem_size;
+	r->cap = p->capacity;
+	r->mask = p->capacity - 1;
+	r->max_cons = p->max_consumers;
+	r->ctl = (struct ring_ctl *)(void *)r->seg.data;
+	r->recs = (struct ring_rec *)(void *)(r->seg.data + sizeof(struct ring_ctl));
+	r->seq = (volatile uint64_t *)(void *)(r->seg.data + ring_seq_off(r->max_cons));
+	r->data = r->seg.data + ring_data_off(r->max_cons, r->cap);
+}
+
+static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap__kind_ops **ops)
+{
+	switch (type) {
+	case SHMAP_RING_SPSC:
+		w->kind = SHMAP__KIND_RING_SPSC;
+		*ops = &ring_ops_spsc;
+		break;
+	case SHMAP_RING_SPMC:
+		w->kind = SHMAP__KIND_RING_SPMC;
+		*ops = &ring_ops_spmc;
+		break;
+	case SHMAP_RING_BCAST_LOSSY:
+		w->kind = SHMAP__KIND_RING_BCAST;
+		w->kind_flags = RING_BCAST_FLAG_LOSSY;
+		*ops = &ring_ops_bcast;
+		break;
+	case SHMAP_RING_BCAST_RELIABLE:
+		w->kind = SHMAP__KIND_RING_BCAST;
+		w->kind_flags = RING_BCAST_FLAG_RELIABLE;
+		*ops = &ring_ops_bcast;
+		break;
+	case 0: /* open any broadcast ring (used when the type is unknown) */
+		w->kind = SHMAP__KIND_RING_BCAST;
+		*ops = &ring_ops_bcast;
+		break;
+	default:
+		return SHMAP_E_INVAL;
+	}
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
+			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
+			      const shmap_opts *opts, shmap_ring **ret)
+{
+	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER))
+		return SHMAP_E_INVAL;
+	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
+		return SHMAP_E_INVAL;
+	if (type > SHMAP_RING_BCAST_RELIABLE)
+		return SHMAP_E_INVAL;
+	int creating = oflags != SHMAP_OPEN;
+	if (creating && (type == 0 || elem_size == 0 || capacity == 0))
+		return SHMAP_E_INVAL;
+	if (elem_size > SHMAP_RING_ELEM_MAX)
+		return SHMAP_E_TOOBIG;
+	if (capacity > SHMAP_RING_CAPACITY_MAX || max_consumers > SHMAP_RING_CONSUMERS_MAX)
+		return SHMAP_E_INVAL;
+	if (type == SHMAP_RING_SPSC && max_consumers > 1)
+		return SHMAP_E_INVAL;
+	if (capacity) {
+		capacity = shmap__next_pow2_u64(capacity);
+		if (capacity < 2)
+			capacity = 2;
+	}
+	if (capacity && elem_size && capacity * elem_size > SHMAP_RING_DATA_MAX)
+		return SHMAP_E_INVAL;
+	if (creating) {
+		if (type == SHMAP_RING_SPSC)
+			max_consumers = 1;
+		else if (max_consumers == 0)
+			max_consumers = 16;
+	}
+	pthread_once(&ring_mb_once, ring_mb_init);
+
+	struct shmap_ring *r = calloc(1, sizeof(*r));
+	if (!r)
+		return SHMAP_E_NOMEM;
+	static const uint32_t any[] = { SHMAP_RING_SPSC, SHMAP_RING_SPMC, 0 };
+	const uint32_t *try = type ? &type : any;
+	uint32_t ntry = type ? 1 : 3;
+	int rc = SHMAP_E_INCOMPAT;
+	for (uint32_t i = 0; i < ntry; i++) {
+		struct shmap__params want = { 0 };
+		const struct shmap__kind_ops *ops = NULL;
+		if (ring_want(try[i], &want, &ops) != SHMAP_OK) {
+			free(r);
+			return SHMAP_E_INVAL;
+		}
+		want.capacity = capacity;
+		want.elem_size = elem_size;
+		want.max_consumers = max_consumers;
+		rc = shmap__seg_open(name, oflags, &want, ops, opts, &r->seg);
+		if (rc != SHMAP_E_INCOMPAT)
+			break;
+	}
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	int seg_rc = rc;
+	ring_bind(r);
+	r->want_role = role;
+	rc = ring_attach(r, role);
+	if (rc < 0) {
+		shmap__seg_close(&r->seg);
+		free(r);
+		return rc;
+	}
+	*ret = r;
+	return rc == SHMAP_RECOVERED || seg_rc == SHMAP_RECOVERED ? SHMAP_RECOVERED : SHMAP_OK;
+}
+
+SHMAP_API void shmap_ring_close(shmap_ring *r)
+{
+	if (!r)
+		return;
+	if (shmap__seg_check(&r->seg) == SHMAP_OK)
+		ring_detach(r);
+	shmap__seg_close(&r->seg);
+	free(r);
+}
+
+SHMAP_API int shmap_ring_reattach(shmap_ring *r)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	uint32_t role = r->role ? r->role : r->want_role;
+	int rc = shmap__seg_reattach(&r->seg);
+	if (rc < 0)
+		return rc;
+	/* the parent keeps its role; try to take it (BUSY while the parent lives) */
+	r->role = 0;
+	r->rec = NULL;
+	r->zc = 0;
+	return ring_attach(r, role);
+}
+
+SHMAP_API int shmap_ring_fd(const shmap_ring *r)
+{
+	return r ? r->seg.share_fd : -1;
+}
+
+/* ------------------------------------------------------------ operations */
+
+static inline int ring_enter(struct shmap_ring *r, uint32_t role)
+{
+	int rc = shmap__seg_check(&r->seg);
+	if (shmap_unlikely(rc))
+		return rc;
+	if (shmap_unlikely(r->role != role))
+		return SHMAP_E_NOTATTACHED;
+	if (shmap_unlikely(r->zc))
+		return SHMAP_E_BUSY;
+	return SHMAP_OK;
+}
+
+static int ring_maint(struct shmap_ring *r)
+{
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__spmc_maint(r);
+	if (r->type == SHMAP_RING_BCAST_RELIABLE)
+		return shmap__bcast_maint(r);
+	return SHMAP_OK;
+}
+
+static int ring_push_once(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+{
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+		return shmap__spsc_push_n(r, src, n, done);
+	case SHMAP_RING_SPMC:
+		return shmap__spmc_push_n(r, src, n, done);
+	default:
+		return shmap__bcast_push_n(r, src, n, done);
+	}
+}
+
+/*
+ * Non-waiting push with the FULL slow path: when FULL has lasted
+ * RING_STUCK_NS, probe the peers holding us back once and reclaim from dead
+ * ones (at most one probe round per RING_STUCK_NS).
+ */
+static int ring_push_nb(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+{
+	int rc = ring_push_once(r, src, n, done);
+	if (shmap_likely(rc != SHMAP_E_FULL)) {
+		r->full_since = 0;
+		return rc;
+	}
+	if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_BCAST_LOSSY)
+		return rc;
+	uint64_t now = ring_now();
+	if (r->full_since == 0) {
+		r->full_since = now;
+		return rc;
+	}
+	if (now - r->full_since < RING_STUCK_NS)
+		return rc;
+	r->full_since = now;
+	if (ring_maint(r) != SHMAP_RECOVERED)
+		return rc;
+	rc = ring_push_once(r, src, n, done);
+	if (rc == SHMAP_OK)
+		rc = SHMAP_RECOVERED;
+	r->full_since = 0;
+	return rc;
+}
+
+static int ring_pop_once(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
+{
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+		return shmap__spsc_pop_n(r, dst, n, done);
+	case SHMAP_RING_SPMC:
+		return shmap__spmc_pop_n(r, dst, n, done);
+	default:
+		return shmap__bcast_pop_n(r, dst, n, done);
+	}
+}
+
+SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
+{
+	uint32_t done;
+	if (shmap_unlikely(!r || !elem))
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
+	if (shmap_unlikely(rc))
+		return rc;
+	if (shmap_likely(r->type == SHMAP_RING_SPSC)) {
+		rc = shmap__spsc_push_n(r, elem, 1, &done);
+		return rc;
+	}
+	return ring_push_nb(r, elem, 1, &done);
+}
+
+SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
+{
+	uint32_t done;
+	if (shmap_unlikely(!r || !out))
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
+	if (shmap_unlikely(rc))
+		return rc;
+	if (shmap_likely(r->type == SHMAP_RING_SPSC))
+		return shmap__spsc_pop_n(r, out, 1, &done);
+	return ring_pop_once(r, out, 1, &done);
+}
+
+SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+{
+	if (!r || (!data && len))
+		return SHMAP_E_INVAL;
+	if (len > r->esize)
+		return SHMAP_E_TOOBIG;
+	if (len == r->esize)
+		return shmap_ring_push(r, data);
+	uint8_t small[256];
+	uint8_t *buf = r->esize <= sizeof small ? small : malloc(r->esize);
+	if (!buf)
+		return SHMAP_E_NOMEM;
+	if (len)
+		memcpy(buf, data, len);
+	memset(buf + len, 0, r->esize - len);
+	int rc = shmap_ring_push(r, buf);
+	if (buf != small)
+		free(buf);
+	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
+{
+	if (!r || !out)
+		return SHMAP_E_INVAL;
+	if (out_len < r->esize)
+		return SHMAP_E_BUFSIZE;
+	return shmap_ring_pop(r, out);
+}
+
+SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
+{
+	uint32_t d = 0;
+	if (done)
+		*done = 0;
+	if (!r || (!elems && n))
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	rc = ring_push_nb(r, elems, n, &d);
+	if (done)
+		*done = d;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
+{
+	uint32_t d = 0;
+	if (done)
+		*done = 0;
+	if (!r || (!out && n))
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	rc = ring_pop_once(r, out, n, &d);
+	if (done)
+		*done = d;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+static void ring_announce(struct shmap_ring *r)
+{
+	if (r->role == SHMAP_RING_PRODUCER) {
+		shmap_atomic_store_u32(&r->ctl->prod_sleeping, 1);
+	} else if (r->type == SHMAP_RING_SPSC) {
+		shmap_atomic_store_u32(&r->ctl->cons_sleepers, 1);
+	} else {
+		shmap_atomic_store_u32(&r->rec->sleeping, 1);
+		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
+	}
+	/* W1: full fence, then the heavy barrier; pairs with W2 in
+	 * ring_wake_consumers()/ring_wake_producer(). */
+	shmap_atomic_fence_full();
+	shmap__ring_heavy_barrier();
+}
+
+static void ring_unannounce(struct shmap_ring *r)
+{
+	if (r->role == SHMAP_RING_PRODUCER)
+		shmap_atomic_store_u32(&r->ctl->prod_sleeping, 0);
+	else if (r->type == SHMAP_RING_SPSC)
+		shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
+	else
+		shmap__ring_rec_unsleep(r, r->rec);
+}
+
+/* What a waiting call retries: one attempt; `blocked` is FULL or EMPTY. */
+struct ring_attempt {
+	int (*fn)(struct shmap_ring *r, struct ring_attempt *a);
+	const void *src;
+	void *dst;
+	uint32_t n;
+	uint32_t done;
+};
+
+static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
+{
+	int producer = r->role == SHMAP_RING_PRODUCER;
+	int blocked = producer ? SHMAP_E_FULL : SHMAP_E_EMPTY;
+	int rc = a->fn(r, a);
+	if (rc != blocked || timeout_ms == 0)
+		return rc;
+	uint64_t deadline = shmap__deadline_ms(timeout_ms);
+	for (uint32_t i = 0; i < RING_SPIN; i++) {
+		shmap_cpu_relax();
+		rc = a->fn(r, a);
+		if (rc != blocked)
+			return rc;
+	}
+	volatile uint32_t *ev = producer ? &r->ctl->space_ev : &r->ctl->data_ev;
+	int recovered = 0;
+	for (;;) {
+		if (producer && ring_maint(r) == SHMAP_RECOVERED) {
+			recovered = 1;
+			rc = a->fn(r, a);
+			if (rc != blocked)
+				return rc == SHMAP_OK ? SHMAP_RECOVERED : rc;
+		}
+		uint64_t now = ring_now();
+		if (now >= deadline)
+			return SHMAP_E_TIMEOUT;
+		ring_announce(r);
+		uint32_t e = shmap_atomic_load_acquire_u32(ev);
+		rc = a->fn(r, a);
+		if (rc == blocked) {
+			uint64_t until = now + RING_SLICE_NS < deadline ? now + RING_SLICE_NS : deadline;
+			shmap__futex_wait(ev, e, until);
+		}
+		ring_unannounce(r);
+		if (rc == blocked)
+			rc = a->fn(r, a);
+		if (rc != blocked)
+			return rc == SHMAP_OK && recovered ? SHMAP_RECOVERED : rc;
+	}
+}
+
+static int attempt_push1(struct shmap_ring *r, struct ring_attempt *a)
+{
+	uint32_t d;
+	return ring_push_once(r, a->src, 1, &d);
+}
+
+static int attempt_pop1(struct shmap_ring *r, struct ring_attempt *a)
+{
+	uint32_t d;
+	return ring_pop_once(r, a->dst, 1, &d);
+}
+
+static int attempt_push_all(struct shmap_ring *r, struct ring_attempt *a)
+{
+	uint32_t d = 0;
+	int rc = ring_push_once(r, (const uint8_t *)a->src + (size_t)a->done * r->esize, a->n - a->done, &d);
+	a->done += d;
+	if (rc == SHMAP_OK && a->done < a->n)
+		return SHMAP_E_FULL; /* keep waiting for the rest */
+	return rc;
+}
+
+static int attempt_pop_n(struct shmap_ring *r, struct ring_attempt *a)
+{
+	uint32_t d = 0;
+	int rc = ring_pop_once(r, a->dst, a->n, &d);
+	a->done = d;
+	return rc;
+}
+
+static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
+{
+	(void)a;
+	uint64_t p = r->pos;
+	uint64_t s;
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+	case SHMAP_RING_SPMC:
+		if (r->role == SHMAP_RING_PRODUCER) {
+			if (r->type == SHMAP_RING_SPSC && p < r->lim)
+				return SHMAP_OK;
+			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+			return s == p ? SHMAP_OK : SHMAP_E_FULL;
+		}
+		if (r->type == SHMAP_RING_SPMC)
+			p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		else if (p < r->lim)
+			return SHMAP_OK;
+		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+		return s == p + 1 ? SHMAP_OK : SHMAP_E_EMPTY;
+	default:
+		if (r->role == SHMAP_RING_PRODUCER) {
+			if (r->type == SHMAP_RING_BCAST_LOSSY)
+				return SHMAP_OK;
+			if (r->min_cache + r->cap > p)
+				return SHMAP_OK;
+			r->min_cache = shmap__bcast_min_cursor(r, p);
+			return r->min_cache + r->cap > p ? SHMAP_OK : SHMAP_E_FULL;
+		}
+		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+		if (s == p + 1)
+			return SHMAP_OK;
+		if (s & RING_SEQ_WRITING)
+			return (s & ~RING_SEQ_WRITING) <= p ? SHMAP_E_EMPTY : SHMAP_OK;
+		return s <= p ? SHMAP_E_EMPTY : SHMAP_OK;
+	}
+}
+
+SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t timeout_ms)
+{
+	if (!r || !elem)
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	if (timeout_ms == 0)
+		return shmap_ring_push(r, elem);
+	struct ring_attempt a = { attempt_push1, elem, NULL, 1, 0 };
+	return ring_wait_loop(r, &a, timeout_ms);
+}
+
+SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
+{
+	if (!r || !out)
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	struct ring_attempt a = { attempt_pop1, NULL, out, 1, 0 };
+	return ring_wait_loop(r, &a, timeout_ms);
+}
+
+SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
+				     uint32_t timeout_ms)
+{
+	if (done)
+		*done = 0;
+	if (!r || (!elems && n))
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	struct ring_attempt a = { attempt_push_all, elems, NULL, n, 0 };
+	rc = ring_wait_loop(r, &a, timeout_ms);
+	if (done)
+		*done = a.done;
+	if (rc == SHMAP_E_FULL && a.done)
+		rc = SHMAP_E_TIMEOUT;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
+				    uint32_t timeout_ms)
+{
+	if (done)
+		*done = 0;
+	if (!r || (!out && n))
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	struct ring_attempt a = { attempt_pop_n, NULL, out, n, 0 };
+	rc = ring_wait_loop(r, &a, timeout_ms);
+	if (done)
+		*done = a.done;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	if (!r->role)
+		return SHMAP_E_NOTATTACHED;
+	if (r->zc)
+		return SHMAP_E_BUSY;
+	struct ring_attempt a = { attempt_probe, NULL, NULL, 0, 0 };
+	rc = ring_wait_loop(r, &a, timeout_ms);
+	if (timeout_ms == 0 && (rc == SHMAP_E_FULL || rc == SHMAP_E_EMPTY))
+		rc = SHMAP_E_TIMEOUT;
+	return rc;
+}
+
+/* -------------------------------------------------------------- zero-copy */
+
+SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+{
+	if (!r || !ptr || !got || n == 0)
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	r->zc_kind = 1;
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+		rc = shmap__spsc_reserve(r, n, ptr, got);
+		break;
+	case SHMAP_RING_SPMC:
+		rc = shmap__spmc_reserve(r, n, ptr, got);
+		break;
+	default:
+		rc = shmap__bcast_reserve(r, n, ptr, got);
+		break;
+	}
+	if (rc == SHMAP_E_FULL && r->type != SHMAP_RING_SPSC) {
+		/* same slow path as push: reclaim from dead peers after a while */
+		uint64_t now = ring_now();
+		if (r->full_since == 0) {
+			r->full_since = now;
+		} else if (now - r->full_since >= RING_STUCK_NS) {
+			r->full_since = now;
+			if (ring_maint(r) == SHMAP_RECOVERED)
+				return shmap_ring_reserve(r, n, ptr, got);
+		}
+	} else if (rc == SHMAP_OK) {
+		r->full_since = 0;
+	}
+	return rc;
+}
+
+SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	if (r->role != SHMAP_RING_PRODUCER || !r->zc || r->zc_kind != 1 || n > r->zc)
+		return SHMAP_E_INVAL;
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+		shmap__spsc_commit(r, n);
+		break;
+	case SHMAP_RING_SPMC: {
+		/* same publication as push: the bytes are already in place */
+		uint64_t p = r->zc_pos;
+		SHMAP_FAILPOINT("ring.spmc.push.copied");
+		for (uint64_t i = 0; i < n; i++) /* R3 (ring_spmc.c) */
+			shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
+		r->pos = p + n;
+		shmap_atomic_store_u64(&r->ctl->head, p + n);
+		if (n)
+			ring_wake_consumers(r);
+		break;
+	}
+	default:
+		shmap__bcast_commit(r, n);
+		break;
+	}
+	r->zc = 0;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+{
+	if (!r || !ptr || !got || n == 0)
+		return SHMAP_E_INVAL;
+	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	r->zc_kind = 2;
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+		return shmap__spsc_peek(r, n, ptr, got);
+	case SHMAP_RING_SPMC:
+		return shmap__spmc_peek(r, n, ptr, got);
+	default:
+		return shmap__bcast_peek(r, n, ptr, got);
+	}
+}
+
+SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	if (r->role != SHMAP_RING_CONSUMER || !r->zc || r->zc_kind != 2 || n > r->zc)
+		return SHMAP_E_INVAL;
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+		shmap__spsc_release(r, n);
+		break;
+	case SHMAP_RING_SPMC:
+		shmap__spmc_release(r);
+		break;
+	default:
+		rc = shmap__bcast_release(r, n);
+		break;
+	}
+	r->zc = 0;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- queries */
+
+static uint64_t ring_clamp(uint64_t h, uint64_t t, uint64_t cap)
+{
+	if (h <= t)
+		return 0;
+	return h - t > cap ? cap : h - t;
+}
+
+SHMAP_API uint64_t shmap_ring_size(const shmap_ring *r)
+{
+	if (!r || shmap__seg_check(&r->seg))
+		return 0;
+	struct shmap_ring *w = (struct shmap_ring *)r;
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+	case SHMAP_RING_SPMC:
+		return ring_clamp(h, shmap_atomic_load_acquire_u64(&r->ctl->tail), r->cap);
+	case SHMAP_RING_BCAST_LOSSY:
+		if (r->role == SHMAP_RING_CONSUMER)
+			return ring_clamp(h, r->pos, r->cap);
+		return h < r->cap ? h : r->cap;
+	default:
+		if (r->role == SHMAP_RING_CONSUMER)
+			return ring_clamp(h, r->pos, r->cap);
+		return ring_clamp(h, shmap__bcast_min_cursor(w, h), r->cap);
+	}
+}
+
+SHMAP_API uint64_t shmap_ring_capacity(const shmap_ring *r)
+{
+	return r ? r->cap : 0;
+}
+
+SHMAP_API uint32_t shmap_ring_elem_size(const shmap_ring *r)
+{
+	return r ? r->esize : 0;
+}
+
+SHMAP_API uint32_t shmap_ring_type(const shmap_ring *r)
+{
+	return r ? r->type : 0;
+}
+
+SHMAP_API uint32_t shmap_ring_role(const shmap_ring *r)
+{
+	return r ? r->role : 0;
+}
+
+SHMAP_API uint32_t shmap_ring_max_consumers(const shmap_ring *r)
+{
+	return r ? r->max_cons : 0;
+}
+
+SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r)
+{
+	return r && r->type == SHMAP_RING_BCAST_LOSSY ? r->missed : 0;
+}
+
+SHMAP_API uint64_t shmap_ring_lost(const shmap_ring *r)
+{
+	if (!r || r->type != SHMAP_RING_SPMC || shmap__seg_check(&r->seg))
+		return 0;
+	return shmap_atomic_load_acquire_u64(&r->ctl->lost);
+}
+
+static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
+{
+	if (owner == 0)
+		return 0;
+	uint32_t slot = shmap__owner_slot(owner);
+	if (slot >= r->seg.p.nparts)
+		return 0;
+	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
+}
+
+SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
+			       uint32_t *producer_pid, uint32_t *producer_alive)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if (head)
+		*head = h;
+	if (tail) {
+		if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC)
+			*tail = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		else
+			*tail = shmap__bcast_min_cursor(r, h);
+	}
+	if (lost)
+		*lost = r->type == SHMAP_RING_SPMC ? shmap_atomic_load_acquire_u64(&r->ctl->lost) : 0;
+	uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->prod_owner);
+	if (producer_pid)
+		*producer_pid = ring_owner_pid(r, o);
+	if (producer_alive)
+		*producer_alive = o && shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
+				       uint64_t *cursor, uint64_t *missed)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	if (index >= r->max_cons)
+		return SHMAP_E_RANGE;
+	uint32_t o;
+	uint64_t cur, mis = 0;
+	if (r->type == SHMAP_RING_SPSC) {
+		o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
+		cur = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	} else {
+		struct ring_rec *rec = &r->recs[index];
+		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		o = rec_state(w) == REC_FREE ? 0 : rec_owner(w);
+		cur = shmap_atomic_load_acquire_u64(&rec->pos);
+		if (r->type == SHMAP_RING_SPMC && cur)
+			cur -= 1;
+		mis = shmap_atomic_load_u64(&rec->missed);
+	}
+	if (o == 0)
+		return SHMAP_E_NOTFOUND;
+	if (pid)
+		*pid = ring_owner_pid(r, o);
+	if (alive)
+		*alive = shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
+	if (cursor)
+		*cursor = cur;
+	if (missed)
+		*missed = mis;
+	return SHMAP_OK;
+}
+
+/* ---------------------------------------------------------------- checker */
+
+SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems)
+{
+	if (problems)
+		*problems = 0;
+	if (!r || (flags & ~SHMAP_CHECK_REPAIR))
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	int repair = (flags & SHMAP_CHECK_REPAIR) != 0;
+	uint64_t found = 0, fixed = 0;
+	struct ring_ctl *c = r->ctl;
+
+	/* roles held by dead processes */
+	uint32_t o = shmap_atomic_load_acquire_u32(&c->prod_owner);
+	if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
+		found++;
+		if (repair && shmap_atomic_cas_full_u32(&c->prod_owner, o, 0) == o) {
+			shmap_atomic_store_u32(&c->prod_sleeping, 0);
+			shmap__ring_repair_head(r);
+			fixed++;
+		}
+	}
+	if (r->type == SHMAP_RING_SPSC) {
+		o = shmap_atomic_load_acquire_u32(&c->cons_owner);
+		if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
+			found++;
+			if (repair && shmap_atomic_cas_full_u32(&c->cons_owner, o, 0) == o) {
+				shmap_atomic_store_u32(&c->cons_sleepers, 0);
+				shmap__ring_repair_tail(r);
+				fixed++;
+			}
+		}
+	}
+
+	/* SPMC: claims of dead consumers, then their records */
+	if (r->type == SHMAP_RING_SPMC && repair) {
+		uint64_t reaped = shmap__spmc_reap_all(r); /* reclaimed elements are counted lost */
+		found += reaped;
+		fixed += reaped;
+	}
+	if (r->type != SHMAP_RING_SPSC) {
+		uint64_t dead = 0;
+		for (uint32_t i = 0; i < r->max_cons; i++) {
+			struct ring_rec *rec = &r->recs[i];
+			uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+			if (w == 0)
+				continue;
+			if (rec_state(w) > REC_ACTIVE) {
+				found++;
+				continue;
+			}
+			if (rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
+				continue;
+			dead++;
+		}
+		found += dead;
+		if (repair && dead) {
+			if (r->type == SHMAP_RING_SPMC) {
+				for (uint32_t i = 0; i < r->max_cons; i++) {
+					struct ring_rec *rec = &r->recs[i];
+					uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+					if (w == 0 || rec_owner(w) == r->seg.owner ||
+					    shmap__seg_owner_alive(&r->seg, rec_owner(w)))
+						continue;
+					/* reclaim what is left of its claim, free the record */
+					shmap__spmc_reap_dead_rec(r, rec);
+					if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
+						shmap_atomic_store_release_u64(&rec->pos, 0);
+						shmap__ring_rec_unsleep(r, rec);
+						fixed++;
+					}
+				}
+			} else {
+				fixed += shmap__bcast_drop_dead(r);
+			}
+		}
+	}
+
+	/* indices and slots */
+	uint64_t h = shmap_atomic_load_acquire_u64(&c->head);
+	if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC) {
+		uint64_t t = shmap_atomic_load_acquire_u64(&c->tail);
+		if (t > h || h - t > r->cap)
+			found++;
+		found += shmap__ring_check_slots(r);
+	} else {
+		for (uint64_t i = 0; i < r->cap; i++) {
+			uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
+			uint64_t q = s & ~RING_SEQ_WRITING;
+			if (s == 0)
+				continue;
+			if (!(s & RING_SEQ_WRITING))
+				q = s - 1;
+			if ((q & r->mask) != i || q > h)
+				found++;
+		}
+	}
+
+	/* sleeper indications left by dead waiters */
+	if (r->type != SHMAP_RING_SPSC) {
+		uint32_t n = 0;
+		for (uint32_t i = 0; i < r->max_cons; i++)
+			n += shmap_atomic_load_u32(&r->recs[i].sleeping) ? 1u : 0u;
+		if (shmap_atomic_load_u32(&c->cons_sleepers) > n) {
+			found++;
+			if (repair) {
+				shmap_atomic_store_u32(&c->cons_sleepers, n);
+				fixed++;
+			}
+		}
+	}
+
+	if (problems)
+		*problems = found;
+	if (found == 0)
+		return SHMAP_OK;
+	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+}

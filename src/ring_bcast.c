@@ -1,0 +1,355 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring_bcast.c - broadcast ring: one producer, many subscribers, each sees
+ * every element.
+ *
+ * Design notes
+ * ------------
+ * Slot states: seq == p + 1 published for position p; seq == WRITING | p
+ * while the lossy producer overwrites the slot for p; 0 never written.
+ * Subscribers keep their cursor privately and never write slots.
+ *
+ * Lossy (Agrona-style): the producer never looks at subscribers.
+ *   producer:   seq = WRITING | p; fence(store-store); write data;
+ *               seq = p + 1 (release); head = p + 1
+ *   subscriber: s1 = seq (acquire); if s1 == c + 1: copy; fence(load-load);
+ *               s2 = seq; accept only if s2 == s1 (else overwritten during
+ *               the copy: lapped).
+ *   A slot showing a later position (published or being written) means the
+ *   subscriber was lapped: it reads head, jumps to head - cap + 1 (the
+ *   oldest element the producer is not about to overwrite), adds the jump to
+ *   its missed count and reports SHMAP_E_OVERRUN once.
+ *
+ * Reliable: each subscriber's cursor lives in its record (own cache line),
+ * stored with release after the element was copied. The producer caches the
+ * lowest cursor and rescans the records only when it would otherwise pass
+ * it (once per up to `cap` elements when subscribers keep up). It writes
+ * position p only when every ACTIVE cursor is > p - cap; otherwise FULL.
+ * A subscriber that blocks the producer for a while is probed for
+ * liveness; a dead one's record is freed (dropped), so it never stalls the
+ * producer.
+ *
+ * Subscribe (open): claim a record, cursor = head, state ACTIVE, full fence,
+ * re-read head and start there. Any producer rescan that misses the new
+ * record happened before the fence, so the head it had published is <= the
+ * head the subscriber re-read, and the producer cannot overwrite the
+ * subscriber's first element before its next rescan, which sees the record
+ * (Dekker pairing of the two full fences).
+ *
+ * Hostile peer: cursors above head are clamped to head, positions come
+ * from slots through the private mask, resynchronisation that would not
+ * move forward is SHMAP_E_CORRUPT.
+ */
+#include "ring-internal.h"
+
+static inline int bcast_lossy(const struct shmap_ring *r)
+{
+	return r->type == SHMAP_RING_BCAST_LOSSY;
+}
+
+/* Lowest cursor of the ACTIVE subscribers (clamped to head); head if none. */
+uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head)
+{
+	/* F1: full fence, pairs with F2 in shmap__bcast_subscribe(). */
+	shmap_atomic_fence_full();
+	uint64_t m = head;
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
+			continue;
+		/* A5: acquire, pairs with R6 in the subscriber's pop: its reads of
+		 * the slots below the cursor completed. */
+		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
+		if (c > head)
+			c = head;
+		if (c < m)
+			m = c;
+	}
+	return m;
+}
+
+/* Reliable producer: free slots at p (0..want), rescanning if needed. */
+static uint64_t bcast_room(struct shmap_ring *r, uint64_t p, uint64_t want)
+{
+	uint64_t room = r->min_cache + r->cap > p ? r->min_cache + r->cap - p : 0;
+	if (room >= want)
+		return want;
+	r->min_cache = shmap__bcast_min_cursor(r, p);
+	room = r->min_cache + r->cap > p ? r->min_cache + r->cap - p : 0;
+	return room < want ? room : want;
+}
+
+static void bcast_mark(struct shmap_ring *r, uint64_t p, uint64_t k)
+{
+	for (uint64_t i = 0; i < k; i++)
+		shmap_atomic_store_u64(&r->seq[(p + i) & r->mask], RING_SEQ_WRITING | (p + i));
+	/* R5: store-store fence, pairs with the load-load fence A6 in
+	 * bcast_copy_valid(): the WRITING marks are visible before any byte of
+	 * the new elements. */
+	shmap_atomic_fence_release();
+	SHMAP_FAILPOINT("ring.bcast.push.marked");
+}
+
+static void bcast_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
+{
+	for (uint64_t i = 0; i < k; i++) {
+		/* R7: release, pairs with the subscribers' acquire load of seq. */
+		shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
+	}
+	SHMAP_FAILPOINT("ring.bcast.push.published");
+	r->pos = p + k;
+	shmap_atomic_store_u64(&r->ctl->head, p + k);
+	ring_wake_consumers(r);
+}
+
+int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+{
+	const uint8_t *s = src;
+	uint32_t total = 0;
+	while (total < n) {
+		uint64_t p = r->pos;
+		uint64_t k = n - total < r->cap ? n - total : r->cap;
+		if (bcast_lossy(r)) {
+			bcast_mark(r, p, k);
+		} else {
+			k = bcast_room(r, p, k);
+			if (k == 0)
+				break;
+		}
+		shmap__ring_copy_in_n(r, p, s + (size_t)total * r->esize, k);
+		SHMAP_FAILPOINT("ring.bcast.push.copied");
+		bcast_publish(r, p, k);
+		total += (uint32_t)k;
+	}
+	*done = total;
+	return total || n == 0 ? SHMAP_OK : SHMAP_E_FULL;
+}
+
+/* Lapped at cursor c: jump to the oldest element still safe to read. */
+static int bcast_resync(struct shmap_ring *r, uint64_t c)
+{
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t nc = h > r->cap ? h - r->cap + 1 : 0;
+	if (nc <= c)
+		return SHMAP_E_CORRUPT; /* a slot says we were lapped, head says not */
+	r->missed += nc - c;
+	r->pos = nc;
+	r->lim = nc;
+	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	shmap_atomic_store_release_u64(&r->rec->pos, nc);
+	return SHMAP_E_OVERRUN;
+}
+
+/*
+ * State of the slot for position c as this subscriber sees it:
+ * 0 ready (s1 == c + 1), 1 not yet written, 2 lapped.
+ */
+static inline int bcast_slot_state(const struct shmap_ring *r, uint64_t c, uint64_t s)
+{
+	if (s == c + 1)
+		return 0;
+	if (s & RING_SEQ_WRITING)
+		return (s & ~RING_SEQ_WRITING) <= c ? 1 : 2;
+	return s <= c ? 1 : 2;
+}
+
+int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
+{
+	uint64_t c = r->pos;
+	uint8_t *d = dst;
+	uint32_t k = 0;
+	int lapped = 0;
+	if (bcast_lossy(r)) {
+		while (k < n) {
+			volatile uint64_t *sp = &r->seq[c & r->mask];
+			uint64_t s1 = shmap_atomic_load_acquire_u64(sp); /* pairs with R7 */
+			int st = bcast_slot_state(r, c, s1);
+			if (st == 1)
+				break;
+			if (st == 0) {
+				ring_copy_out(r, c, d + (size_t)k * r->esize);
+				/* A6: load-load fence, pairs with R5: if the copy saw any
+				 * byte of a newer element, the re-read sees its mark. */
+				shmap_atomic_fence_acquire();
+				if (shmap_atomic_load_u64(sp) == s1) {
+					c++;
+					k++;
+					continue;
+				}
+			}
+			lapped = 1;
+			break;
+		}
+		if (k == 0 && lapped) {
+			*done = 0;
+			return bcast_resync(r, c);
+		}
+		r->pos = c;
+		if (k)
+			shmap_atomic_store_u64(&r->rec->pos, c); /* stats only */
+		*done = k;
+		return k || n == 0 ? SHMAP_OK : SHMAP_E_EMPTY;
+	}
+	/* reliable: the producer does not overwrite anything at or after our cursor */
+	uint64_t want = n < r->cap ? n : r->cap;
+	uint64_t s = 0;
+	while (k < want) {
+		s = shmap_atomic_load_acquire_u64(&r->seq[(c + k) & r->mask]); /* pairs with R7 */
+		if (s != c + k + 1)
+			break;
+		k++;
+	}
+	if (k == 0) {
+		*done = 0;
+		if (n && bcast_slot_state(r, c, s) == 2)
+			return bcast_resync(r, c); /* dropped or scribbled: resynchronise */
+		return n ? SHMAP_E_EMPTY : SHMAP_OK;
+	}
+	shmap__ring_copy_out_n(r, c, dst, k);
+	SHMAP_FAILPOINT("ring.bcast.pop.copied");
+	r->pos = c + k;
+	/* R6: release, pairs with A5 in shmap__bcast_min_cursor(). */
+	shmap_atomic_store_release_u64(&r->rec->pos, c + k);
+	ring_wake_producer(r);
+	*done = k;
+	return SHMAP_OK;
+}
+
+int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+{
+	uint64_t p = r->pos;
+	uint64_t run = r->cap - (p & r->mask);
+	uint64_t k = n < run ? n : run;
+	if (bcast_lossy(r))
+		bcast_mark(r, p, k);
+	else
+		k = bcast_room(r, p, k);
+	if (k == 0)
+		return SHMAP_E_FULL;
+	*ptr = ring_slot(r, p);
+	*got = (uint32_t)k;
+	r->zc = (uint32_t)k;
+	r->zc_pos = p;
+	return SHMAP_OK;
+}
+
+void shmap__bcast_commit(struct shmap_ring *r, uint32_t n)
+{
+	SHMAP_FAILPOINT("ring.bcast.push.copied");
+	if (n)
+		bcast_publish(r, r->zc_pos, n);
+}
+
+int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+{
+	uint64_t c = r->pos;
+	uint64_t run = r->cap - (c & r->mask);
+	uint64_t want = n < run ? n : run;
+	uint64_t k = 0, s = 0;
+	while (k < want) {
+		s = shmap_atomic_load_acquire_u64(&r->seq[(c + k) & r->mask]); /* pairs with R7 */
+		if (s != c + k + 1)
+			break;
+		k++;
+	}
+	if (k == 0) {
+		if (bcast_slot_state(r, c, s) == 2)
+			return bcast_resync(r, c);
+		return SHMAP_E_EMPTY;
+	}
+	*ptr = ring_slot(r, c);
+	*got = (uint32_t)k;
+	r->zc = (uint32_t)k;
+	r->zc_pos = c;
+	return SHMAP_OK;
+}
+
+int shmap__bcast_release(struct shmap_ring *r, uint32_t n)
+{
+	uint64_t c = r->zc_pos;
+	if (bcast_lossy(r)) {
+		/* A6: load-load fence, pairs with R5: the caller's reads of the
+		 * elements are done before we re-validate their slots. */
+		shmap_atomic_fence_acquire();
+		for (uint64_t i = 0; i < r->zc; i++) {
+			if (shmap_atomic_load_u64(&r->seq[(c + i) & r->mask]) != c + i + 1)
+				return bcast_resync(r, c);
+		}
+		r->pos = c + n;
+		if (n)
+			shmap_atomic_store_u64(&r->rec->pos, c + n); /* stats only */
+		return SHMAP_OK;
+	}
+	SHMAP_FAILPOINT("ring.bcast.pop.copied");
+	if (n) {
+		r->pos = c + n;
+		shmap_atomic_store_release_u64(&r->rec->pos, c + n); /* R6 */
+		ring_wake_producer(r);
+	}
+	return SHMAP_OK;
+}
+
+/* Free the record of a dead subscriber. 1 if dropped. */
+static int bcast_drop(struct shmap_ring *r, struct ring_rec *rec)
+{
+	uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+	if (rec_state(w) == REC_FREE && rec_owner(w) == 0)
+		return 0;
+	uint32_t o = rec_owner(w);
+	if (o == r->seg.owner || shmap__seg_owner_alive(&r->seg, o))
+		return 0;
+	if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) != w)
+		return 0;
+	shmap__ring_rec_unsleep(r, rec);
+	return 1;
+}
+
+/* Reliable producer slow path: drop dead subscribers that hold us back. */
+int shmap__bcast_maint(struct shmap_ring *r)
+{
+	if (bcast_lossy(r))
+		return SHMAP_OK;
+	uint64_t p = r->pos;
+	int dropped = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		if (rec_state(w) != REC_ACTIVE)
+			continue;
+		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
+		if (c + r->cap > p)
+			continue; /* not holding us back */
+		dropped += bcast_drop(r, rec);
+	}
+	if (dropped)
+		r->min_cache = shmap__bcast_min_cursor(r, p);
+	return dropped ? SHMAP_RECOVERED : SHMAP_OK;
+}
+
+/* Checker: drop every dead subscriber. */
+uint64_t shmap__bcast_drop_dead(struct shmap_ring *r)
+{
+	uint64_t n = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++)
+		n += (uint64_t)bcast_drop(r, &r->recs[i]);
+	return n;
+}
+
+/* Our record is CLAIMING: become ACTIVE and start at the newest position. */
+void shmap__bcast_subscribe(struct shmap_ring *r)
+{
+	struct ring_rec *rec = r->rec;
+	uint64_t h1 = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	shmap_atomic_store_u64(&rec->pos, h1);
+	shmap_atomic_store_u64(&rec->missed, 0);
+	shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
+	/* F2: full fence, pairs with F1 in shmap__bcast_min_cursor(). */
+	shmap_atomic_fence_full();
+	uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if (h2 < h1)
+		h2 = h1;
+	shmap_atomic_store_release_u64(&rec->pos, h2);
+	r->pos = h2;
+	r->lim = h2;
+	r->missed = 0;
+}

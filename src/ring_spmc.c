@@ -1,0 +1,281 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring_spmc.c - single-producer multi-consumer ring.
+ *
+ * Design notes
+ * ------------
+ * Slots carry sequence words exactly as in the SPSC ring (free p, published
+ * p + 1, consumed p + cap). Consumers share one claim index `tail`:
+ *
+ *   consumer:  t = tail; check slots t .. t+k-1 published;
+ *              rec.n = k; rec.pos = t + 1          (intent, in our record)
+ *              CAS tail t -> t + k                  (the claim; full barrier)
+ *              copy the elements out
+ *              seq[t+i] = t + i + cap  (release)    (give the slots back)
+ *              rec.pos = 0                          (claim finished)
+ *
+ *   (after a successful CAS: rec.n |= CLAIMED, marking the claim as real)
+ *
+ * Claims finish out of order, so the producer checks each slot it writes
+ * (no probe-ahead). A slot x with seq == x + 1 and x < tail is claimed and
+ * not yet given back. If a consumer dies between its CAS and clearing
+ * rec.pos, its claim was never returned to the application. The producer
+ * finds such a slot still claimed when it comes round and, after a while
+ * (slow path), reclaims it when no record of a LIVE process covers x
+ * (rec.pos - 1 <= x < rec.pos - 1 + n):
+ *   - a dead CLAIMED record covers x: the reclaimer takes the claim by CAS
+ *     on rec.pos (one winner), gives back every slot of it still claimed and
+ *     adds the claim's length to `lost` (also the slots the dead consumer
+ *     had already given back: it never returned them);
+ *   - no CLAIMED record covers x (the owner died between its CAS and the
+ *     CLAIMED mark): CAS seq x + 1 -> x + cap and add one to `lost`.
+ * A live consumer whose intent covers x but whose CAS has not happened can
+ * no longer claim x (tail is past x), so reclaiming never races a real
+ * claim. A consumer taking over a dead record reclaims its claim first, and
+ * shmap_ring_check(SHMAP_CHECK_REPAIR) reclaims them all. Elements are
+ * counted, not redelivered: produced == returned by pops + lost, except
+ * for a consumer killed in the few instructions between clearing rec.pos
+ * and returning from pop (indistinguishable from a kill right after the
+ * return). Only a reclaimer killed between its rec.pos CAS and its `lost`
+ * update can make the count inexact.
+ *
+ * Hostile peer: tail, rec.pos and rec.n come from shared memory; slot
+ * indices are masked, rec.n is clamped to the capacity, every loop is
+ * bounded by the capacity, max_consumers or RING_RETRY.
+ */
+#include "ring-internal.h"
+
+#define SPMC_CLAIMED 0x80000000u
+#define SPMC_CLAIM_MAX 0x40000000u
+
+int shmap__spmc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+{
+	uint64_t p = r->pos;
+	uint64_t want = n < r->cap ? n : r->cap;
+	uint64_t k = 0;
+	/* A3: acquire, pairs with R4 in spmc_give_back(): the consumer's reads
+	 * of the slot completed before it gave the slot back. */
+	while (k < want && shmap_atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k)
+		k++;
+	*done = (uint32_t)k;
+	if (k == 0)
+		return SHMAP_E_FULL;
+	shmap__ring_copy_in_n(r, p, src, k);
+	SHMAP_FAILPOINT("ring.spmc.push.copied");
+	for (uint64_t i = 0; i < k; i++) {
+		/* R3: release, pairs with A4 in spmc_claim(). */
+		shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
+	}
+	SHMAP_FAILPOINT("ring.spmc.push.published");
+	r->pos = p + k;
+	shmap_atomic_store_u64(&r->ctl->head, p + k);
+	ring_wake_consumers(r);
+	return SHMAP_OK;
+}
+
+/* Claim up to `want` published elements (no wrap if `nowrap`). */
+static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t *pos, uint64_t *got)
+{
+	struct ring_rec *rec = r->rec;
+	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
+		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		uint64_t w = want < r->cap ? want : r->cap;
+		if (w > SPMC_CLAIM_MAX)
+			w = SPMC_CLAIM_MAX;
+		if (nowrap && w > r->cap - (t & r->mask))
+			w = r->cap - (t & r->mask);
+		/* A4: acquire, pairs with R3 in shmap__spmc_push_n(). */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[t & r->mask]);
+		if (s != t + 1) {
+			if (s == t + r->cap || s == t + r->cap + 1) {
+				/* already claimed and given back: our tail is stale */
+				shmap_cpu_relax();
+				continue;
+			}
+			return SHMAP_E_EMPTY;
+		}
+		uint64_t k = 1;
+		while (k < w && shmap_atomic_load_acquire_u64(&r->seq[(t + k) & r->mask]) == t + k + 1) /* A4 */
+			k++;
+		shmap_atomic_store_u32(&rec->n, (uint32_t)k);
+		/* Intent before the claim: the CAS below is a full barrier, so a
+		 * reclaimer that sees tail past t also sees this record. */
+		shmap_atomic_store_release_u64(&rec->pos, t + 1);
+		if (shmap_atomic_cas_full_u64(&r->ctl->tail, t, t + k) == t) {
+			SHMAP_FAILPOINT("ring.spmc.pop.cas");
+			/* the claim is ours: a reclaimer now counts all k as lost */
+			shmap_atomic_store_release_u32(&rec->n, (uint32_t)k | SPMC_CLAIMED);
+			SHMAP_FAILPOINT("ring.spmc.pop.claimed");
+			*pos = t;
+			*got = k;
+			return SHMAP_OK;
+		}
+		shmap_atomic_store_release_u64(&rec->pos, 0);
+		shmap_cpu_relax();
+	}
+	return SHMAP_E_EMPTY;
+}
+
+static void spmc_give_back(struct shmap_ring *r, uint64_t t, uint64_t k)
+{
+	for (uint64_t i = 0; i < k; i++) {
+		/* R4: release, pairs with A3 in shmap__spmc_push_n(). */
+		shmap_atomic_store_release_u64(&r->seq[(t + i) & r->mask], t + i + r->cap);
+	}
+	SHMAP_FAILPOINT("ring.spmc.pop.released");
+	/* release: the slots are given back before the claim disappears (a
+	 * reclaimer seeing pos == 0 then fails its CAS on the slot). */
+	shmap_atomic_store_release_u64(&r->rec->pos, 0);
+	ring_wake_producer(r);
+}
+
+int shmap__spmc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
+{
+	uint64_t t, k;
+	*done = 0;
+	int rc = spmc_claim(r, n, 0, &t, &k);
+	if (rc != SHMAP_OK)
+		return rc;
+	shmap__ring_copy_out_n(r, t, dst, k);
+	SHMAP_FAILPOINT("ring.spmc.pop.copied");
+	spmc_give_back(r, t, k);
+	*done = (uint32_t)k;
+	return SHMAP_OK;
+}
+
+int shmap__spmc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+{
+	uint64_t p = r->pos;
+	uint64_t run = r->cap - (p & r->mask);
+	uint64_t want = n < run ? n : run;
+	uint64_t k = 0;
+	while (k < want && shmap_atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k) /* A3 */
+		k++;
+	if (k == 0)
+		return SHMAP_E_FULL;
+	*ptr = ring_slot(r, p);
+	*got = (uint32_t)k;
+	r->zc = (uint32_t)k;
+	r->zc_pos = p;
+	return SHMAP_OK;
+}
+
+int shmap__spmc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+{
+	uint64_t t, k;
+	int rc = spmc_claim(r, n, 1, &t, &k);
+	if (rc != SHMAP_OK)
+		return rc;
+	*ptr = ring_slot(r, t);
+	*got = (uint32_t)k;
+	r->zc = (uint32_t)k;
+	r->zc_pos = t;
+	return SHMAP_OK;
+}
+
+void shmap__spmc_release(struct shmap_ring *r)
+{
+	SHMAP_FAILPOINT("ring.spmc.pop.copied");
+	spmc_give_back(r, r->zc_pos, r->zc);
+}
+
+/*
+ * Reclaim the claim of a dead consumer's record: take the claim by CAS on
+ * rec.pos (one reclaimer wins), give back every slot still claimed, count
+ * all its elements lost (a CLAIMED claim was never returned, whether or not
+ * the dead consumer gave some slots back). Returns elements counted.
+ */
+static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf)
+{
+	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
+		return 0;
+	if (!(nf & SPMC_CLAIMED))
+		return 0; /* an intent whose CAS never happened: nothing was taken */
+	uint64_t k = nf & ~SPMC_CLAIMED;
+	if (k > r->cap)
+		k = r->cap;
+	for (uint64_t i = 0; i < k; i++) {
+		uint64_t x = pos - 1 + i;
+		shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap);
+	}
+	SHMAP_FAILPOINT("ring.spmc.reap.freed");
+	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, k);
+	return k;
+}
+
+/* A dead record's claim, if any, is reclaimed (record takeover, checker). */
+uint64_t shmap__spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
+{
+	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
+	if (pos == 0)
+		return 0;
+	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
+	return spmc_reap_rec(r, rec, pos, nf);
+}
+
+/*
+ * Reclaim position x if no live consumer holds it. Returns elements
+ * counted lost (0 if x is held by a live consumer or not claimed at all).
+ * Bounded by max_consumers liveness probes.
+ */
+static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
+{
+	if (shmap_atomic_load_acquire_u64(&r->seq[x & r->mask]) != x + 1)
+		return 0;
+	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
+		return 0; /* published and unclaimed: really full */
+	struct ring_rec *dead = NULL;
+	uint64_t dead_pos = 0;
+	uint32_t dead_nf = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos); /* pairs with the intent store */
+		if (pos == 0)
+			continue;
+		uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
+		uint64_t n = nf & ~SPMC_CLAIMED;
+		if (n > r->cap)
+			n = r->cap;
+		if (x - (pos - 1) >= n) /* x outside [pos-1, pos-1+n) (unsigned) */
+			continue;
+		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
+		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
+			return 0; /* a live consumer holds (or is about to hold) it */
+		if (nf & SPMC_CLAIMED) {
+			dead = rec;
+			dead_pos = pos;
+			dead_nf = nf;
+		}
+	}
+	if (dead)
+		return spmc_reap_rec(r, dead, dead_pos, dead_nf);
+	/* no record names the claim (its owner died right after its CAS, or
+	 * the record was scribbled): reclaim this one slot */
+	if (shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap) != x + 1)
+		return 0;
+	SHMAP_FAILPOINT("ring.spmc.reap.cas");
+	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, 1);
+	return 1;
+}
+
+/* Producer slow path: reclaim the slot we need next if a dead consumer holds it. */
+int shmap__spmc_maint(struct shmap_ring *r)
+{
+	uint64_t p = r->pos;
+	if (p < r->cap)
+		return SHMAP_OK;
+	if (!spmc_reap(r, p - r->cap))
+		return SHMAP_OK;
+	return shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]) == p ? SHMAP_RECOVERED : SHMAP_OK;
+}
+
+/* Checker: reclaim every slot a dead consumer holds. Returns how many. */
+uint64_t shmap__spmc_reap_all(struct shmap_ring *r)
+{
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t n = 0;
+	uint64_t from = t > r->cap ? t - r->cap : 0;
+	for (uint64_t x = from; x < t; x++)
+		n += spmc_reap(r, x);
+	return n;
+}
