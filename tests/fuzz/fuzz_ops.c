@@ -402,16 +402,26 @@ struct rmodel {
 	uint64_t head;   /* next sequence number to push */
 	uint64_t tail;   /* next sequence number the consumer gets */
 	uint64_t cap;
+	uint64_t lost_below; /* lossy: sequence numbers below this were overwritten */
 };
+
+/* Lossy broadcast: has the subscriber been lapped? Pushes overwrite the
+ * element cap positions back; a reservation invalidates the slots it covers
+ * at once, even if it is committed only in part. */
+static uint64_t lossy_floor(const struct rmodel *m)
+{
+	uint64_t f = m->head > m->cap ? m->head - m->cap : 0;
+	return f > m->lost_below ? f : m->lost_below;
+}
 
 static void ring_pop_one(shmap_ring *c, struct rmodel *m, int rc, uint64_t got, uint64_t missed0)
 {
 	uint64_t avail = m->head - m->tail;
-	if (m->type == SHMAP_RING_BCAST_LOSSY && avail > m->cap) {
+	if (m->type == SHMAP_RING_BCAST_LOSSY && m->tail < lossy_floor(m)) {
 		EXPECT("lossy pop after lap", rc, SHMAP_E_OVERRUN);
 		uint64_t d = shmap_ring_missed(c) - missed0;
-		if (d == 0 || m->tail + d > m->head || m->head - (m->tail + d) > m->cap)
-			diverge("lossy missed count", (long long)d, (long long)(m->head - m->cap - m->tail));
+		if (d == 0 || m->tail + d > m->head || m->tail + d < lossy_floor(m))
+			diverge("lossy missed count", (long long)d, (long long)(lossy_floor(m) - m->tail));
 		m->tail += d;
 		return;
 	}
@@ -470,7 +480,7 @@ static void ring_op(shmap_ring *p, shmap_ring *c, struct rmodel *m, uint8_t op, 
 		uint64_t missed0 = shmap_ring_missed(c);
 		rc = shmap_ring_pop_n(c, buf, n, &done);
 		uint64_t avail = m->head - m->tail;
-		if (lossy && avail > m->cap) {
+		if (lossy && m->tail < lossy_floor(m)) {
 			ring_pop_one(c, m, rc, 0, missed0);
 			break;
 		}
@@ -499,6 +509,8 @@ static void ring_op(shmap_ring *p, shmap_ring *c, struct rmodel *m, uint8_t op, 
 			if (got < 1 || got > n)
 				diverge("ring reserve got", got, n);
 			uint32_t commit = (arg & 0x40) ? got : got - 1u;
+			if (lossy && m->head + got > m->cap && m->head + got - m->cap > m->lost_below)
+				m->lost_below = m->head + got - m->cap;
 			for (uint32_t i = 0; i < got; i++) {
 				uint64_t s = m->head + i;
 				memcpy((uint8_t *)ptr + (size_t)i * 8u, &s, 8);
@@ -514,7 +526,7 @@ static void ring_op(shmap_ring *p, shmap_ring *c, struct rmodel *m, uint8_t op, 
 				ring_pop_one(c, m, rc, 0, missed0);
 				break;
 			}
-			if (lossy && avail > m->cap)
+			if (lossy && m->tail < lossy_floor(m))
 				diverge("lossy peek after lap", rc, SHMAP_E_OVERRUN);
 			if (got < 1 || got > n || got > avail)
 				diverge("ring peek got", got, avail);
@@ -532,7 +544,7 @@ static void ring_op(shmap_ring *p, shmap_ring *c, struct rmodel *m, uint8_t op, 
 	}
 	default: { /* queries */
 		uint64_t avail = m->head - m->tail;
-		if (!(lossy && avail > m->cap))
+		if (!(lossy && m->tail < lossy_floor(m)))
 			EXPECT("ring size", shmap_ring_size(c), avail);
 		uint64_t h = 0, t = 0, l = 0;
 		uint32_t pid = 0, alive = 0;
