@@ -1,0 +1,3 @@
+module shmap
+
+go 1.19

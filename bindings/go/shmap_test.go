@@ -1,0 +1,477 @@
+// SPDX-License-Identifier: MIT
+
+package shmap
+
+import (
+	"bytes"
+	"errors"
+	"runtime"
+	"sync"
+	"testing"
+	"time"
+)
+
+func must(t *testing.T, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func wantErr(t *testing.T, err error, want Errno) {
+	t.Helper()
+	if !errors.Is(err, want) {
+		t.Fatalf("got error %v, want %v", err, want)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	var e error = ErrFull
+	if ErrFull.Code() != -1007 || ErrFull.Name() != "SHMAP_E_FULL" {
+		t.Fatal(ErrFull.Code(), ErrFull.Name())
+	}
+	op := &OpError{Op: "ring_push", Code: ErrFull}
+	if !errors.Is(op, e) || !bytes.Contains([]byte(op.Error()), []byte("SHMAP_E_FULL")) {
+		t.Fatal(op.Error())
+	}
+	if Version() == "" || LayoutVersion() == 0 {
+		t.Fatal("version")
+	}
+	wantErr(t, Unlink("no-slash", nil), ErrInval)
+	wantErr(t, Unlink("/shmap-go-never-created", nil), ErrNoEnt)
+	wantErr(t, Unlink("/a\x00b", nil), ErrInval)
+	wantErr(t, Unlink("/x", &Options{Backend: U32(99)}), ErrInval)
+}
+
+func TestTable(t *testing.T) {
+	n := segName(t, "tab")
+	tb, err := CreateTable(n, 256, 32, 200)
+	must(t, err)
+	defer tb.Close()
+	must(t, tb.Put([]byte("a"), []byte("1")))
+	v, ok, err := tb.Get([]byte("a"))
+	must(t, err)
+	if !ok || string(v) != "1" {
+		t.Fatalf("get a: %q %v", v, ok)
+	}
+	_, ok, err = tb.Get([]byte("missing"))
+	must(t, err)
+	if ok {
+		t.Fatal("missing key found")
+	}
+	wantErr(t, tb.Insert([]byte("a"), []byte("2")), ErrExist)
+	wantErr(t, tb.Replace([]byte("zz"), []byte("2")), ErrNotFound)
+	must(t, tb.Replace([]byte("a"), []byte("2")))
+	sw, err := tb.CompareAndSwap([]byte("a"), []byte("1"), []byte("3"))
+	must(t, err)
+	if sw {
+		t.Fatal("cas with a wrong expected value swapped")
+	}
+	sw, err = tb.CompareAndSwap([]byte("a"), []byte("2"), []byte("3"))
+	must(t, err)
+	if !sw {
+		t.Fatal("cas did not swap")
+	}
+	del, err := tb.Delete([]byte("a"))
+	must(t, err)
+	del2, err := tb.Delete([]byte("a"))
+	must(t, err)
+	if !del || del2 {
+		t.Fatal("delete")
+	}
+	wantErr(t, tb.Put(bytes.Repeat([]byte("k"), 33), []byte("v")), ErrTooBig)
+	wantErr(t, tb.Put([]byte("k"), bytes.Repeat([]byte("v"), 201)), ErrTooBig)
+	wantErr(t, tb.Put(nil, []byte("v")), ErrInval)
+	for i := 0; i < 3; i++ {
+		must(t, tb.Update([]byte("n"), func(cur []byte, exists bool) ([]byte, bool) {
+			if !exists {
+				return []byte{1}, true
+			}
+			return []byte{cur[0] + 1}, true
+		}))
+	}
+	v, _, _ = tb.Get([]byte("n"))
+	if !bytes.Equal(v, []byte{3}) {
+		t.Fatalf("update: %v", v)
+	}
+	wantErr(t, tb.Update([]byte("n"), func([]byte, bool) ([]byte, bool) { return nil, false }), ErrAborted)
+	must(t, tb.Clear())
+
+	want := map[string][]byte{}
+	for i := uint64(0); i < 150; i++ {
+		want[string(key(i))] = value(i, 200)
+		must(t, tb.Insert(key(i), value(i, 200)))
+	}
+	if tb.Len() != 150 {
+		t.Fatalf("len %d", tb.Len())
+	}
+	got := map[string][]byte{}
+	must(t, tb.Range(func(k, v []byte) bool { got[string(k)] = v; return true }))
+	if len(got) != len(want) {
+		t.Fatalf("range: %d entries", len(got))
+	}
+	for k, v := range want {
+		if !bytes.Equal(got[k], v) {
+			t.Fatalf("range: %s", k)
+		}
+	}
+	c, err := tb.Cursor()
+	must(t, err)
+	cnt := 0
+	for c.Next() {
+		cnt++
+	}
+	must(t, c.Err())
+	must(t, c.Reset())
+	for c.Next() {
+		cnt++
+	}
+	if cnt != 300 {
+		t.Fatalf("cursor count %d", cnt)
+	}
+	must(t, c.Close())
+	live, _, probe, err := tb.Stats()
+	must(t, err)
+	if live != 150 || probe < 1 {
+		t.Fatal("stats", live, probe)
+	}
+	problems, err := tb.Check(false)
+	must(t, err)
+	if problems != 0 {
+		t.Fatal("check", problems)
+	}
+	// full
+	for i := uint64(1000); ; i++ {
+		if err := tb.Put(key(i), []byte("v")); err != nil {
+			wantErr(t, err, ErrFull)
+			break
+		}
+	}
+	if tb.Len() != tb.Capacity() {
+		t.Fatal("full table len", tb.Len(), tb.Capacity())
+	}
+	// open existing, incompatible, inspect
+	t2, err := OpenTable(n, Open, 0, 0, 0, nil)
+	must(t, err)
+	if t2.ValueMax() != 200 || t2.KeyMax() != 32 {
+		t.Fatal("reopen params")
+	}
+	t2.Close()
+	_, err = OpenTable(n, Open, 0, 0, 199, nil)
+	wantErr(t, err, ErrIncompat)
+	_, err = OpenVector(n, Open, 0, 0, nil)
+	wantErr(t, err, ErrIncompat)
+	_, err = CreateTable(n, 256, 32, 200)
+	wantErr(t, err, ErrExist)
+	si, err := Inspect(n, nil)
+	must(t, err)
+	if si.KindName() != "htable" || len(si.Participants) == 0 {
+		t.Fatal("inspect", si.KindName(), si.Participants)
+	}
+	// cursor left open is freed by Close; use after close is an error
+	_, err = tb.Cursor()
+	must(t, err)
+	must(t, tb.Close())
+	must(t, tb.Close())
+	_, _, err = tb.Get([]byte("a"))
+	wantErr(t, err, ErrInval)
+}
+
+func TestTableGoroutines(t *testing.T) {
+	n := segName(t, "tab")
+	tb, err := CreateTable(n, 4096, 16, 100)
+	must(t, err)
+	defer tb.Close()
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for g := uint64(0); g < 4; g++ {
+		wg.Add(1)
+		go func(base uint64) {
+			defer wg.Done()
+			for i := base; i < base+300; i++ {
+				if err := tb.Put(key(i), value(i, 100)); err != nil {
+					errs <- err
+					return
+				}
+				v, ok, err := tb.Get(key(i))
+				if err != nil || !ok || !bytes.Equal(v, value(i, 100)) {
+					errs <- errors.New("wrong value read back")
+					return
+				}
+			}
+		}(g * 1000)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if tb.Len() != 1200 {
+		t.Fatal("len", tb.Len())
+	}
+}
+
+func TestFinalizer(t *testing.T) {
+	n := segName(t, "fin")
+	func() {
+		_, err := CreateTable(n, 16, 8, 8)
+		must(t, err)
+	}()
+	for i := 0; i < 5; i++ {
+		runtime.GC()
+		time.Sleep(10 * time.Millisecond)
+	}
+	si, err := Inspect(n, nil)
+	must(t, err)
+	for _, p := range si.Participants {
+		if p.Alive {
+			t.Fatal("finalizer did not close the handle")
+		}
+	}
+}
+
+func spsc(t *testing.T, es uint32, cp uint64) (string, *Ring, *Ring) {
+	n := segName(t, "ring")
+	p, err := OpenRing(n, Create, RingParams{Type: RingSPSC, ElemSize: es, Capacity: cp}, Producer, nil)
+	must(t, err)
+	c, err := OpenConsumer(n)
+	must(t, err)
+	t.Cleanup(func() { p.Close(); c.Close() })
+	return n, p, c
+}
+
+func TestRingSPSC(t *testing.T) {
+	n, p, c := spsc(t, 16, 8)
+	if p.Capacity() != 8 || p.ElemSize() != 16 || p.Type() != RingSPSC || p.Role() != Producer || c.Role() != Consumer {
+		t.Fatal("ring params")
+	}
+	_, err := c.Pop()
+	wantErr(t, err, ErrEmpty)
+	for i := uint64(0); i < 8; i++ {
+		must(t, p.Push(elem(i, 16)))
+	}
+	wantErr(t, p.Push(elem(8, 16)), ErrFull)
+	wantErr(t, p.PushWait(elem(8, 16), 30*time.Millisecond), ErrTimeout)
+	e, err := c.Pop()
+	must(t, err)
+	if !bytes.Equal(e, elem(0, 16)) {
+		t.Fatal("pop 0")
+	}
+	rest, err := c.Drain()
+	must(t, err)
+	if len(rest) != 7 || !bytes.Equal(rest[6], elem(7, 16)) {
+		t.Fatal("drain")
+	}
+	must(t, p.Push([]byte("short")))
+	e, _ = c.Pop()
+	if !bytes.Equal(e, append([]byte("short"), make([]byte, 11)...)) {
+		t.Fatal("padding")
+	}
+	wantErr(t, p.Push(make([]byte, 17)), ErrTooBig)
+	wantErr(t, c.Push([]byte("x")), ErrNotAttached)
+	_, err = p.Pop()
+	wantErr(t, err, ErrNotAttached)
+	_, err = OpenProducer(n)
+	wantErr(t, err, ErrBusy)
+	_, err = OpenConsumer(n)
+	wantErr(t, err, ErrBusy)
+	_, err = OpenRing(n, Open, RingParams{Type: RingSPMC}, Consumer, nil)
+	wantErr(t, err, ErrIncompat)
+	start := time.Now()
+	_, err = c.PopWait(100 * time.Millisecond)
+	wantErr(t, err, ErrTimeout)
+	if time.Since(start) < 90*time.Millisecond {
+		t.Fatal("PopWait returned early")
+	}
+	go func() {
+		time.Sleep(50 * time.Millisecond)
+		_ = p.Push([]byte("late"))
+	}()
+	e, err = c.PopWait(5 * time.Second)
+	must(t, err)
+	if string(e[:4]) != "late" {
+		t.Fatal("late")
+	}
+	// batches
+	var blob []byte
+	for i := uint64(0); i < 5; i++ {
+		blob = append(blob, elem(i, 16)...)
+	}
+	k, err := p.PushBatch(blob)
+	must(t, err)
+	if k != 5 {
+		t.Fatal("push batch", k)
+	}
+	out, err := c.PopBatch(3)
+	must(t, err)
+	if !bytes.Equal(out, blob[:48]) {
+		t.Fatal("pop batch")
+	}
+	out, err = c.PopBatchWait(10, time.Second)
+	must(t, err)
+	if !bytes.Equal(out, blob[48:]) {
+		t.Fatal("pop batch wait")
+	}
+	// zero copy
+	buf, err := p.Reserve(2)
+	must(t, err)
+	got := len(buf) / 16
+	for i := 0; i < got; i++ {
+		copy(buf[i*16:], elem(uint64(100+i), 16))
+	}
+	must(t, p.Commit(got))
+	view, err := c.Peek(8)
+	must(t, err)
+	if len(view) != got*16 || !bytes.Equal(view[:16], elem(100, 16)) {
+		t.Fatal("peek")
+	}
+	must(t, c.Release(got))
+	_, err = c.Pop()
+	wantErr(t, err, ErrEmpty)
+	si, err := Inspect(n, nil)
+	must(t, err)
+	if si.KindName() != "ring-spsc" {
+		t.Fatal(si.KindName())
+	}
+}
+
+func TestRingBroadcast(t *testing.T) {
+	n := segName(t, "bcast")
+	p, err := OpenRing(n, Create, RingParams{Type: RingBcastReliable, ElemSize: 16, Capacity: 4, MaxConsumers: 4}, Producer, nil)
+	must(t, err)
+	defer p.Close()
+	var subs []*Ring
+	for i := 0; i < 3; i++ {
+		s, err := OpenConsumer(n)
+		must(t, err)
+		defer s.Close()
+		subs = append(subs, s)
+	}
+	live, err := p.LiveConsumers()
+	must(t, err)
+	if live != 3 {
+		t.Fatal("live consumers", live)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	for _, s := range subs {
+		wg.Add(1)
+		go func(s *Ring) {
+			defer wg.Done()
+			for i := uint64(0); i < 40; i++ {
+				e, err := s.PopWait(10 * time.Second)
+				if err != nil {
+					errs <- err
+					return
+				}
+				if !bytes.Equal(e, elem(i, 16)) {
+					errs <- errors.New("broadcast element differs")
+					return
+				}
+			}
+		}(s)
+	}
+	for i := uint64(0); i < 40; i++ {
+		must(t, p.PushWait(elem(i, 16), 10*time.Second))
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+
+	n2 := segName(t, "lossy")
+	lp, err := OpenRing(n2, Create, RingParams{Type: RingBcastLossy, ElemSize: 8, Capacity: 4}, Producer, nil)
+	must(t, err)
+	defer lp.Close()
+	ls, err := OpenConsumer(n2)
+	must(t, err)
+	defer ls.Close()
+	for i := uint64(0); i < 10; i++ {
+		must(t, lp.Push(elem(i, 8)))
+	}
+	_, err = ls.Pop()
+	wantErr(t, err, ErrOverrun)
+	rest, err := ls.Drain()
+	must(t, err)
+	k := uint64(len(rest))
+	for j, e := range rest {
+		if !bytes.Equal(e, elem(10-k+uint64(j), 8)) {
+			t.Fatal("lossy resync element", j)
+		}
+	}
+	if ls.Missed()+k != 10 {
+		t.Fatal("missed", ls.Missed(), k)
+	}
+}
+
+func TestVector(t *testing.T) {
+	n := segName(t, "vec")
+	v, err := CreateVector(n, 16, 100)
+	must(t, err)
+	defer v.Close()
+	for i := uint64(0); i < 50; i++ {
+		idx, err := v.Push(elem(i, 16))
+		must(t, err)
+		if idx != i {
+			t.Fatal("index", idx)
+		}
+	}
+	if v.Len() != 50 {
+		t.Fatal("len")
+	}
+	for i := uint64(0); i < 50; i++ {
+		e, err := v.Get(i)
+		must(t, err)
+		if !bytes.Equal(e, elem(i, 16)) {
+			t.Fatal("get", i)
+		}
+	}
+	_, err = v.Get(50)
+	wantErr(t, err, ErrRange)
+	var cur uint64
+	for i := uint64(0); ; i++ {
+		idx, e, ok, err := v.Next(&cur)
+		must(t, err)
+		if !ok {
+			if i != 50 {
+				t.Fatal("iterated", i)
+			}
+			break
+		}
+		if idx != i || !bytes.Equal(e, elem(i, 16)) {
+			t.Fatal("next", i)
+		}
+	}
+	must(t, v.Replace(3, []byte("new")))
+	e, _ := v.Get(3)
+	if !bytes.Equal(e, append([]byte("new"), make([]byte, 13)...)) {
+		t.Fatal("replace")
+	}
+	_, err = v.Push(make([]byte, 17))
+	wantErr(t, err, ErrTooBig)
+	first, err := v.Reserve(2)
+	must(t, err)
+	_, err = v.Get(first)
+	wantErr(t, err, ErrNotReady)
+	must(t, v.Write(first, []byte("a")))
+	must(t, v.Write(first+1, []byte("b")))
+	must(t, v.Publish(first, 2))
+	if v.Len() != 52 {
+		t.Fatal("len after publish")
+	}
+	for {
+		if _, err := v.Push([]byte("f")); err != nil {
+			wantErr(t, err, ErrFull)
+			break
+		}
+	}
+	if v.Len() != v.Capacity() {
+		t.Fatal("full")
+	}
+	si, err := Inspect(n, nil)
+	must(t, err)
+	if si.KindName() != "vector" {
+		t.Fatal(si.KindName())
+	}
+}
