@@ -857,9 +857,8 @@ static int cmd_list(int argc, char **argv)
 				continue;
 			}
 		} else if (rc != SHMAP_OK) {
-			int ex = exit_for(rc);
-			if (ex > status || status == EX_OK)
-				status = ex;
+			if (status == EX_OK)
+				status = exit_for(rc); /* the first failure decides */
 			if (!opt.json)
 				report_error(t.name, rc);
 		}
@@ -1556,9 +1555,8 @@ static int cmd_check(int argc, char **argv)
 			printf("%s: header: %s [%s]\n", t.name, explain(rc), shmap_errname(rc));
 			printf("%s: 1 problem (not repairable here: remove and re-create it)\n", t.name);
 		}
-		if (ex != EX_PROBLEM || !opt.json)
-			if (ex != EX_PROBLEM)
-				report_error(t.name, rc);
+		if (ex != EX_PROBLEM)
+			report_error(t.name, rc);
 		target_fini(&t);
 		return ex;
 	}
@@ -1702,8 +1700,8 @@ static int cmd_rm(int argc, char **argv)
 				printf("removed %s\n", t.name);
 			}
 		}
-		if (ex != EX_OK && (status == EX_OK || ex < status))
-			status = ex;
+		if (status == EX_OK)
+			status = ex; /* the first failure decides */
 		shmap_info_free(in);
 		target_fini(&t);
 	}
