@@ -736,12 +736,14 @@ static void row_print_json(const struct row *r, const struct target *t)
 	j_close('}');
 }
 
+static int name_width = 12; /* width of the NAME column of list */
+
 static void row_print_text(const struct row *r)
 {
-	char nbuf[64], sbuf[32], pbuf[128], full[192], fbuf[48], tbuf[64], procs[32], cbuf[48];
+	char nbuf[80], sbuf[32], pbuf[128], full[192], fbuf[48], tbuf[64], procs[32], cbuf[48];
 	fmt_name(r->name, nbuf, sizeof(nbuf));
 	if (r->rc != SHMAP_OK) {
-		printf("%-24s %-10s %s\n", nbuf, "?", explain(r->rc));
+		printf("%-*s %-10s %s\n", name_width, nbuf, "?", explain(r->rc));
 		return;
 	}
 	uint32_t kind = (uint32_t)shmap_info_field(r->in, SHMAP_INFO_KIND);
@@ -764,7 +766,8 @@ static void row_print_text(const struct row *r)
 	fmt_time(shmap_info_field(r->in, SHMAP_INFO_CREATED_NS), tbuf, sizeof(tbuf));
 	snprintf(cbuf, sizeof(cbuf), "%" PRIu64 "/%" PRIu64, shmap_info_field(r->in, SHMAP_INFO_CREATOR_UID),
 		 shmap_info_field(r->in, SHMAP_INFO_CREATOR_PID));
-	printf("%-24s %-10s %7s  %-34s %-13s %-6s %-20s %s\n", nbuf, shmap_kind_name(kind), sbuf, full,
+	printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, nbuf, shmap_kind_name(kind), sbuf,
+	       full,
 	       fbuf, procs, tbuf, cbuf);
 }
 
@@ -828,7 +831,13 @@ static int cmd_list(int argc, char **argv)
 		j_key("segments");
 		j_open('[');
 	} else {
-		printf("%-24s %-10s %7s  %-34s %-13s %-6s %-20s %s\n", "NAME", "KIND", "SIZE", "PARAMS",
+		size_t cnt = scan ? n : (size_t)argc;
+		for (size_t i = 0; i < cnt; i++) {
+			size_t l = strlen(scan ? names[i] : argv[i]) + 1;
+			if (l > (size_t)name_width)
+				name_width = l > 79 ? 79 : (int)l;
+		}
+		printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, "NAME", "KIND", "SIZE", "PARAMS",
 		       "FILL", "PROCS", "CREATED", "UID/PID");
 	}
 	size_t count = scan ? n : (size_t)argc;
