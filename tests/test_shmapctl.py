@@ -257,6 +257,9 @@ def t_htable():
     w.kill()
     _, _, _, d = run("info", n, "--json", rc=0, js=True)
     check(find_part(d, w.pid)[0]["alive"] is False and d["dead"] == 1, "dead writer", d)
+    _, _, _, d = run("dump", n, "--json", rc=0, js=True)  # readers never wait for a lock
+    got = {e["key_text"]: e["value_text"] for e in d["entries"]}
+    check(got.get("alpha") == "one" and len(got) == 3, "dump beside a dead lock", got)
     _, _, _, d = run("check", n, "--json", rc=1, js=True)
     check(d["status"] == "problems" and d["problems"] >= 1, "check finds the dead lock", d)
     _, _, _, d = run("check", n, "--repair", "--json", rc=0, js=True)
