@@ -18,6 +18,7 @@ import sys
 
 DECL_RE = re.compile(r"\bSHMAP_API\b(.*?);", re.S)
 FUNC_RE = re.compile(r"\b(shmap_[A-Za-z0-9_]+)\s*\(")
+ENUM_RE = re.compile(r"^(SHMAP_[A-Z0-9_]+)\s*=\s*(-?[0-9]+),?\s*/\*\*<\s*(.*?)\s*\*/\s*$")
 DEFINE_RE = re.compile(r"^#define\s+(SHMAP_[A-Z0-9_]+)\s+(.*?)\s*/\*\*<\s*(.*?)\s*\*/\s*$")
 
 
@@ -70,7 +71,7 @@ class Header:
             self.funcs.append(Func(fm.group(1), decl, doc, self))
             last_doc = None
         for line in text.splitlines():
-            m = DEFINE_RE.match(line.strip())
+            m = DEFINE_RE.match(line.strip()) or ENUM_RE.match(line.strip())
             if m:
                 self.consts.append((m.group(1), m.group(2), m.group(3)))
         # Constants documented by a /** ... */ line right above them.
