@@ -114,12 +114,51 @@ static void j_pre(void)
 	}
 }
 
+/* Length of the valid UTF-8 sequence at p (at most n bytes), or 0. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+	size_t len;
+	unsigned char c = p[0];
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0) || /* overlong, surrogates */
+	    (c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90))
+		return 0;
+	return len;
+}
+
+/*
+ * A JSON string: valid UTF-8 is copied, control characters and DEL are
+ * escaped, and each byte of an invalid sequence becomes \u00XX (so the
+ * document is always valid, at the price of reading such bytes as Latin-1).
+ */
 static void j_raw_str(const void *s, size_t n)
 {
 	const unsigned char *p = s;
 	putchar('"');
 	for (size_t i = 0; i < n; i++) {
 		unsigned char c = p[i];
+		if (c >= 0x80) {
+			size_t l = utf8_len(p + i, n - i);
+			if (l) {
+				fwrite(p + i, 1, l, stdout);
+				i += l - 1;
+			} else {
+				printf("\\u%04x", c);
+			}
+			continue;
+		}
 		switch (c) {
 		case '"': fputs("\\\"", stdout); break;
 		case '\\': fputs("\\\\", stdout); break;
@@ -129,7 +168,7 @@ static void j_raw_str(const void *s, size_t n)
 		case '\b': fputs("\\b", stdout); break;
 		case '\f': fputs("\\f", stdout); break;
 		default:
-			if (c < 0x20 || c >= 0x7f)
+			if (c < 0x20 || c == 0x7f)
 				printf("\\u%04x", c);
 			else
 				putchar(c);
@@ -223,14 +262,18 @@ static void j_end_doc(void)
 
 /* ---- small helpers --------------------------------------------------- */
 
+static void fmt_name(const char *s, char *buf, size_t len);
 static void errmsg(const char *what, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void errmsg(const char *what, const char *fmt, ...)
 {
 	va_list ap;
 	fflush(stdout);
 	fprintf(stderr, "%s: ", prog);
-	if (what)
-		fprintf(stderr, "%s: ", what);
+	if (what) {
+		char safe[PATH_MAX + 2];
+		fmt_name(what, safe, sizeof(safe)); /* no control bytes on a terminal */
+		fprintf(stderr, "%s: ", safe);
+	}
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -352,6 +395,7 @@ static void fmt_name(const char *s, char *buf, size_t len)
 
 struct target {
 	char name[PATH_MAX + 2];
+	char shown[PATH_MAX + 2]; /* name for text output: control bytes as '?' */
 	uint32_t backend;
 	shmap_opts *opts;
 };
@@ -375,6 +419,7 @@ static int target_init(struct target *t, const char *arg)
 		n = snprintf(t->name, sizeof(t->name), "%s", arg);
 	if (n < 0 || (size_t)n >= sizeof(t->name))
 		return SHMAP_E_NAMETOOLONG;
+	fmt_name(t->name, t->shown, sizeof(t->shown));
 	int rc = shmap_opts_new(&t->opts);
 	if (rc != SHMAP_OK)
 		return rc;
@@ -1561,8 +1606,8 @@ static int cmd_check(int argc, char **argv)
 			j_close('}');
 			j_end_doc();
 		} else if (ex == EX_PROBLEM) {
-			printf("%s: header: %s [%s]\n", t.name, explain(rc), shmap_errname(rc));
-			printf("%s: 1 problem (not repairable here: remove and re-create it)\n", t.name);
+			printf("%s: header: %s [%s]\n", t.shown, explain(rc), shmap_errname(rc));
+			printf("%s: 1 problem (not repairable here: remove and re-create it)\n", t.shown);
 		}
 		if (ex != EX_PROBLEM)
 			report_error(t.name, rc);
@@ -1631,12 +1676,12 @@ static int cmd_check(int argc, char **argv)
 		j_close('}');
 		j_end_doc();
 	} else {
-		printf("%s: header ok (%s)\n", t.name, shmap_kind_name(kind));
+		printf("%s: header ok (%s)\n", t.shown, shmap_kind_name(kind));
 		if (dead)
 			printf("%s: %u dead process%s still registered (slot freed at the next attach)\n",
-			       t.name, dead, dead == 1 ? "" : "es");
+			       t.shown, dead, dead == 1 ? "" : "es");
 		if (refused) {
-			printf("%s: repair refused: %u live process%s attached:", t.name, alive,
+			printf("%s: repair refused: %u live process%s attached:", t.shown, alive,
 			       alive == 1 ? "" : "es");
 			uint32_t n = (uint32_t)shmap_info_field(in, SHMAP_INFO_MAX_PROCS);
 			for (uint32_t i = 0; i < n; i++) {
@@ -1646,19 +1691,19 @@ static int cmd_check(int argc, char **argv)
 			}
 			printf("\n%s: stop them first, or use --force (the checker never takes over a live "
 			       "process's claims)\n",
-			       t.name);
+			       t.shown);
 		} else if (orc != SHMAP_OK) {
-			printf("%s: cannot open the structure: %s [%s]\n", t.name, explain(orc),
+			printf("%s: cannot open the structure: %s [%s]\n", t.shown, explain(orc),
 			       shmap_errname(orc));
 		} else if (crc == SHMAP_OK) {
-			printf("%s: ok, no problem found\n", t.name);
+			printf("%s: ok, no problem found\n", t.shown);
 		} else if (crc == SHMAP_RECOVERED) {
-			printf("%s: %" PRIu64 " problem%s found and repaired\n", t.name, problems,
+			printf("%s: %" PRIu64 " problem%s found and repaired\n", t.shown, problems,
 			       problems == 1 ? "" : "s");
 		} else if (crc == SHMAP_E_BUSY) {
-			printf("%s: not quiescent: a live process holds a lock [%s]\n", t.name, shmap_errname(crc));
+			printf("%s: not quiescent: a live process holds a lock [%s]\n", t.shown, shmap_errname(crc));
 		} else {
-			printf("%s: %" PRIu64 " problem%s found%s [%s]\n", t.name, problems,
+			printf("%s: %" PRIu64 " problem%s found%s [%s]\n", t.shown, problems,
 			       problems == 1 ? "" : "s",
 			       opt.repair ? ", not all repairable" : " (run with --repair to recover)",
 			       shmap_errname(crc));
@@ -1700,13 +1745,13 @@ static int cmd_rm(int argc, char **argv)
 			if (alive && !opt.json)
 				fprintf(stderr, "%s: %s: warning: %u process%s still attached keep%s it until "
 						"they close it\n",
-					prog, t.name, alive, alive == 1 ? "" : "es", alive == 1 ? "s" : "");
+					prog, t.shown, alive, alive == 1 ? "" : "es", alive == 1 ? "s" : "");
 			rc = shmap_unlink(t.name, t.opts);
 			if (rc != SHMAP_OK) {
 				report_error(t.name, rc);
 				ex = exit_for(rc);
 			} else if (!opt.json) {
-				printf("removed %s\n", t.name);
+				printf("removed %s\n", t.shown);
 			}
 		}
 		if (status == EX_OK)
@@ -1856,7 +1901,7 @@ static int cmd_create(int argc, char **argv)
 		j_close('}');
 		j_end_doc();
 	} else if (rc >= 0) {
-		printf("created %s %s\n", kind, t.name);
+		printf("created %s %s\n", kind, t.shown);
 	}
 	target_fini(&t);
 	return ex;
