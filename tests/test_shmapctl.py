@@ -473,6 +473,30 @@ def t_hostile_files():
     run("rm", seg, rc=0)
 
 
+def t_odd_names():
+    """Quotes, backslashes and UTF-8 in a name survive --json; a byte that is
+    not UTF-8 still gives valid JSON."""
+    n = name('q"uo\\te-\u00e9')
+    run("create", "vector", n, "8", "8", rc=0)
+    _, _, _, d = run("list", "--json", rc=0, js=True)
+    check(n in [r["name"] for r in d["segments"]], "odd name round-trips", n, d)
+    _, _, _, d = run("info", n, "--json", rc=0, js=True)
+    check(d["name"] == n, "info name", d)
+    run("rm", n, rc=0)
+    raw = (PREFIX + "raw-\xff").encode("latin-1")
+    path = SHM.encode() + b"/" + raw
+    with open(path, "wb") as f:
+        f.write(os.urandom(1024))
+    try:
+        p = subprocess.run([TOOL.encode(), b"info", b"/" + raw, b"--json"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+        check(p.returncode == 3, "foreign object with a raw byte name", p.returncode)
+        d = json.loads(p.stdout.decode("utf-8"))
+        check(d["name"].endswith("raw-\u00ff") and b"\xff" not in p.stderr, "escaped", d, p.stderr)
+    finally:
+        os.unlink(path)
+
+
 def t_file_backend():
     path = os.path.join(_tmpdir, "seg.vec")
     run("create", "vector", path, "32", "1k", rc=0)
@@ -503,7 +527,7 @@ TESTS = [("cli", t_cli, None), ("vector", t_vector, "vector"), ("htable", t_htab
          ("ring", t_ring, "ring"), ("corrupt header", t_corrupt_header, "vector"),
          ("corrupt data", t_corrupt_data, "vector"), ("scribbled segments", t_scribble, None),
          ("hostile files", t_hostile_files, "vector"),
-         ("file backend", t_file_backend, "vector")]
+         ("odd names", t_odd_names, "vector"), ("file backend", t_file_backend, "vector")]
 
 
 def cleanup():
