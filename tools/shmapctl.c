@@ -1678,7 +1678,7 @@ static int cmd_check(int argc, char **argv)
 	} else {
 		printf("%s: header ok (%s)\n", t.shown, shmap_kind_name(kind));
 		if (dead)
-			printf("%s: %u dead process%s still registered (slot freed at the next attach)\n",
+			printf("%s: %u dead process%s still registered (harmless: a later attach reuses the slot)\n",
 			       t.shown, dead, dead == 1 ? "" : "es");
 		if (refused) {
 			printf("%s: repair refused: %u live process%s attached:", t.shown, alive,
