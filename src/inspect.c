@@ -252,9 +252,18 @@ static bool segment_in_use(int fd)
 {
 	if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
 		return true;
+	/* Nobody attaches before READY: an unfinished segment whose builder
+	 * lock is free (never sized, or a build that died) has no users. */
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return true;
+	if (st.st_size == 0)
+		return false;
 	struct shmap__hdr h;
 	if (read_full(fd, &h, sizeof(h), 0) != SHMAP_OK)
 		return true;
+	if ((h.state & 0xffu) != SHMAP__ST_READY)
+		return false;
 	uint32_t n = h.nparts;
 	if (n == 0 || n > INSPECT_MAX_PARTS)
 		return true; /* cannot tell: keep it */

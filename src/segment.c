@@ -681,58 +681,65 @@ enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_ERROR };
 static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
 {
 	struct stat st;
-	if (fstat(fd, &st) != 0) {
-		*rc = shmap__errno_code(errno);
-		return PR_ERROR;
-	}
-	*st_size = (uint64_t)st.st_size;
-	memset(hdr, 0, sizeof(*hdr));
-	if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
-		/* Read the state word on its own first: one pread() of the whole
-		 * header is not atomic against a concurrent builder, so it could
-		 * copy the low (immutable) bytes before they were written and the
-		 * state after READY was published -- a torn "READY" header that
-		 * fails validation. Once a pread() has seen READY (R2), a later
-		 * pread() sees every header byte written before it. */
-		uint64_t state = 0;
-		ssize_t n;
-		do {
-			n = pread(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state));
-		} while (n < 0 && errno == EINTR);
-		if (n < 0) {
+	/* A short pread means the file shrank after our fstat (a rebuilder
+	 * truncating it to start over): look again, a bounded number of times. */
+	for (int tries = 0;; tries++) {
+		if (fstat(fd, &st) != 0) {
 			*rc = shmap__errno_code(errno);
 			return PR_ERROR;
 		}
-		do {
-			n = pread(fd, hdr, sizeof(*hdr), 0);
-		} while (n < 0 && errno == EINTR);
-		if (n < 0) {
-			*rc = shmap__errno_code(errno);
-			return PR_ERROR;
-		}
-		if (n != (ssize_t)sizeof(*hdr)) {
+		*st_size = (uint64_t)st.st_size;
+		memset(hdr, 0, sizeof(*hdr));
+		if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
+			/* Read the state word on its own first: one pread() of the whole
+			 * header is not atomic against a concurrent builder, so it could
+			 * copy the low (immutable) bytes before they were written and the
+			 * state after READY was published -- a torn "READY" header that
+			 * fails validation. Once a pread() has seen READY (R2), a later
+			 * pread() sees every header byte written before it. */
+			uint64_t state = 0;
+			ssize_t n;
+			do {
+				n = pread(fd, &state, sizeof(state),
+					  offsetof(struct shmap__hdr, state));
+			} while (n < 0 && errno == EINTR);
+			if (n < 0) {
+				*rc = shmap__errno_code(errno);
+				return PR_ERROR;
+			}
+			do {
+				n = pread(fd, hdr, sizeof(*hdr), 0);
+			} while (n < 0 && errno == EINTR);
+			if (n < 0) {
+				*rc = shmap__errno_code(errno);
+				return PR_ERROR;
+			}
+			if (n != (ssize_t)sizeof(*hdr)) {
+				if (tries < 8)
+					continue;
+				*rc = SHMAP_E_TRUNCATED;
+				return PR_ERROR;
+			}
+			if ((state & 0xffu) == SHMAP__ST_READY)
+				return PR_READY;
+			/* READY may have arrived mid-read: treat as not ready (yet). */
+			hdr->state = state;
+			if (hdr->magic != 0 && hdr->magic != SHMAP__MAGIC) {
+				*rc = SHMAP_E_BADMAGIC;
+				return PR_ERROR;
+			}
+			if ((state & 0xffu) > SHMAP__ST_READY) {
+				/* No builder ever writes this: not a dead build we may redo. */
+				*rc = SHMAP_E_CORRUPT;
+				return PR_ERROR;
+			}
+		} else if (st.st_size > 0 && !shmap__ofd_held(fd, SHMAP__LOCK_BUILDER)) {
+			/* A builder never leaves a file shorter than a header. */
 			*rc = SHMAP_E_TRUNCATED;
 			return PR_ERROR;
 		}
-		if ((state & 0xffu) == SHMAP__ST_READY)
-			return PR_READY;
-		/* READY may have arrived mid-read: treat as not ready (yet). */
-		hdr->state = state;
-		if (hdr->magic != 0 && hdr->magic != SHMAP__MAGIC) {
-			*rc = SHMAP_E_BADMAGIC;
-			return PR_ERROR;
-		}
-		if ((state & 0xffu) > SHMAP__ST_READY) {
-			/* No builder ever writes this: not a dead build we may redo. */
-			*rc = SHMAP_E_CORRUPT;
-			return PR_ERROR;
-		}
-	} else if (st.st_size > 0 && !shmap__ofd_held(fd, SHMAP__LOCK_BUILDER)) {
-		/* A builder never leaves a file shorter than a header. */
-		*rc = SHMAP_E_TRUNCATED;
-		return PR_ERROR;
+		return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
 	}
-	return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
 }
 
 static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
@@ -976,6 +983,7 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 			 * not started); whoever gets the lock builds. */
 			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
 			if (lr == 0) {
+				SHMAP_FAILPOINT("seg.takeover.locked");
 				pr = probe_object(fd, &hdr, &st_size, &rc);
 				if (pr == PR_READY) {
 					ofd_unlock(fd, SHMAP__LOCK_BUILDER);

@@ -942,8 +942,10 @@ static void test_leaks(void **state)
 		      tt_count_fds());
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]); /* e.g. "test_race*" */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_names, tt_teardown),
 		cmocka_unit_test_teardown(test_create_open, tt_teardown),

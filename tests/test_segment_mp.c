@@ -913,8 +913,10 @@ static void test_nospc(void **state)
 	munmap(ns, 4096);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]); /* e.g. "test_race*" */
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_race16, tt_teardown),
 		cmocka_unit_test_teardown(test_squatting, tt_teardown),

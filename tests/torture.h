@@ -97,6 +97,33 @@ static inline void tt_default_signals(void)
 		signal(sigs[i], SIG_DFL);
 }
 
+/* Children spawned and not yet waited for: tt_teardown kills them, so a
+ * failed assertion never leaves a worker (or a pipe writer) behind. */
+#define TT_MAX_LIVE 256
+static pid_t tt_live[TT_MAX_LIVE];
+
+static inline void tt__track(pid_t pid, bool add)
+{
+	for (int i = 0; i < TT_MAX_LIVE; i++) {
+		if (add ? tt_live[i] == 0 : tt_live[i] == pid) {
+			tt_live[i] = add ? pid : 0;
+			return;
+		}
+	}
+}
+
+/* Kill and reap every tracked child (SIGKILL). */
+static inline void tt_kill_all(void)
+{
+	for (int i = 0; i < TT_MAX_LIVE; i++) {
+		if (tt_live[i] > 0) {
+			kill(tt_live[i], SIGKILL);
+			waitpid(tt_live[i], NULL, 0);
+			tt_live[i] = 0;
+		}
+	}
+}
+
 /* In the child: the write end of its ack pipe (tt_spawn sets it). */
 static int tt_ack_fd = -1;
 
@@ -128,12 +155,14 @@ static inline int tt_spawn(struct tt_proc *p, int (*fn)(void *), void *arg, unsi
 	}
 	if (pid == 0) {
 		close(fds[0]);
+		memset(tt_live, 0, sizeof tt_live); /* not our children */
 		tt_ack_fd = fds[1];
 		tt_default_signals();
 		alarm(watchdog_s);
 		_exit(fn(arg) & 0xff);
 	}
 	close(fds[1]);
+	tt__track(pid, true);
 	p->pid = pid;
 	p->ack_rd = fds[0];
 	p->status = 0;
@@ -160,6 +189,7 @@ static inline int tt_read_ack(struct tt_proc *p, uint64_t *v, int timeout_ms)
 static inline int tt_wait(struct tt_proc *p, double timeout_s)
 {
 	p->status = th_wait(p->pid, timeout_s);
+	tt__track(p->pid, false);
 	if (p->ack_rd >= 0)
 		close(p->ack_rd);
 	p->ack_rd = -1;
@@ -432,6 +462,7 @@ static inline int tt_cleanup_pid(pid_t pid)
 static inline int tt_teardown(void **state)
 {
 	(void)state;
+	tt_kill_all();
 	tt_cleanup_pid(getpid());
 	return 0;
 }
