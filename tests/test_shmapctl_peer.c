@@ -51,7 +51,8 @@ static int fail(const char *what, int rc)
 }
 
 #ifdef SHMAPCTL_HAVE_HTABLE
-static int lock_cb(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+static int lock_cb(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len,
+		   void *arg)
 {
 	(void)cur, (void)cur_len, (void)exists, (void)out, (void)out_len, (void)arg;
 	ready_and_wait(); /* killed here, holding the key's lock */
@@ -115,7 +116,8 @@ int main(int argc, char **argv)
 			return fail("htable_open", rc);
 		if (!strcmp(cmd, "htable-put")) {
 			for (int i = 3; i + 1 < argc; i += 2) {
-				rc = shmap_htable_upsert(t, argv[i], (uint32_t)strlen(argv[i]), argv[i + 1],
+				rc = shmap_htable_upsert(t, argv[i], (uint32_t)strlen(argv[i]),
+							 argv[i + 1],
 							 (uint32_t)strlen(argv[i + 1]));
 				if (rc < 0)
 					return fail("htable_upsert", rc);
@@ -134,7 +136,8 @@ int main(int argc, char **argv)
 #ifdef SHMAPCTL_HAVE_RING
 	if (!strncmp(cmd, "ring-", 5)) {
 		shmap_ring *r = NULL;
-		uint32_t role = !strcmp(cmd, "ring-push") ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
+		uint32_t role =
+			!strcmp(cmd, "ring-push") ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
 		rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, &r);
 		if (rc < 0)
 			return fail("ring_open", rc);

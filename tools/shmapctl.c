@@ -62,7 +62,7 @@ _Static_assert(SHMAP_RING_PRODUCER == 1u && SHMAP_RING_CONSUMER == 2u, "--role v
 #endif
 
 /* Exit codes (documented in --help and shmapctl(1)). */
-#define EX_OK 0       /* success; check: no problem left */
+#define EX_OK 0	      /* success; check: no problem left */
 #define EX_PROBLEM 1  /* problems found, or the operation failed */
 #define EX_USAGE 2    /* bad command line */
 #define EX_NOTFOUND 3 /* no such segment, or not a shmap segment */
@@ -79,8 +79,8 @@ static struct {
 	int json;
 	int repair;
 	int force;
-	int file;      /* names are file paths (file backend) */
-	int shm;       /* names are POSIX shm names */
+	int file; /* names are file paths (file backend) */
+	int shm;  /* names are POSIX shm names */
 	uint64_t limit;
 	uint64_t bytes;
 	uint32_t mode;
@@ -240,9 +240,21 @@ static void j_double(double v)
 	printf("%.4f", v);
 }
 
-static void jk_str(const char *k, const char *s) { j_key(k); j_str(s); }
-static void jk_u64(const char *k, uint64_t v) { j_key(k); j_u64(v); }
-static void jk_bool(const char *k, int v) { j_key(k); j_bool(v); }
+static void jk_str(const char *k, const char *s)
+{
+	j_key(k);
+	j_str(s);
+}
+static void jk_u64(const char *k, uint64_t v)
+{
+	j_key(k);
+	j_u64(v);
+}
+static void jk_bool(const char *k, int v)
+{
+	j_key(k);
+	j_bool(v);
+}
 
 static void jk_err(const char *k, int rc)
 {
@@ -285,16 +297,12 @@ static int exit_for(int rc)
 {
 	switch (rc) {
 	case SHMAP_OK:
-	case SHMAP_RECOVERED:
-		return EX_OK;
+	case SHMAP_RECOVERED: return EX_OK;
 	case SHMAP_E_NOENT:
-	case SHMAP_E_BADMAGIC:
-		return EX_NOTFOUND;
+	case SHMAP_E_BADMAGIC: return EX_NOTFOUND;
 	case SHMAP_E_INVAL:
-	case SHMAP_E_NAMETOOLONG:
-		return EX_USAGE;
-	default:
-		return EX_PROBLEM;
+	case SHMAP_E_NAMETOOLONG: return EX_USAGE;
+	default: return EX_PROBLEM;
 	}
 }
 
@@ -307,7 +315,8 @@ static const char *explain(int rc)
 	case SHMAP_E_CORRUPT: return "corrupted segment: header checksum or offsets are wrong";
 	case SHMAP_E_TRUNCATED: return "truncated: the object is shorter than a shmap header says";
 	case SHMAP_E_VERSION: return "written by an incompatible shmap version or platform";
-	case SHMAP_E_NOTREADY: return "not ready: being built, or its creator died while building it";
+	case SHMAP_E_NOTREADY:
+		return "not ready: being built, or its creator died while building it";
 	case SHMAP_E_ACCESS: return "permission denied, or not a regular file (symlink, FIFO, ...)";
 	case SHMAP_E_INVAL: return "invalid segment name";
 	case SHMAP_E_NAMETOOLONG: return "segment name too long";
@@ -494,13 +503,13 @@ static int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 		 */
 		rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
 		if (rc == SHMAP_E_INVAL && opt.ring_role)
-			rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role, t->opts, &h->r);
+			rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role,
+					     t->opts, &h->r);
 		else if (rc == SHMAP_E_INVAL)
 			rc = SHMAP_E_NOTSUP;
 		break;
 #endif
-	default:
-		break;
+	default: break;
 	}
 	if (rc == SHMAP_RECOVERED)
 		rc = SHMAP_OK;
@@ -553,8 +562,7 @@ static int struct_fill(struct handle *h, uint64_t *used, uint64_t *cap)
 		return SHMAP_OK;
 	}
 #endif
-	default:
-		return SHMAP_E_NOTSUP;
+	default: return SHMAP_E_NOTSUP;
 	}
 }
 
@@ -581,7 +589,8 @@ static void fmt_params(const shmap_info *in, char *buf, size_t len)
 	switch (kind) {
 	case SHMAP_KIND_HTABLE:
 		snprintf(buf, len, "cap=%" PRIu64 " key<=%" PRIu64 " val<=%" PRIu64, cap,
-			 shmap_info_field(in, SHMAP_INFO_KEY_MAX), shmap_info_field(in, SHMAP_INFO_VALUE_MAX));
+			 shmap_info_field(in, SHMAP_INFO_KEY_MAX),
+			 shmap_info_field(in, SHMAP_INFO_VALUE_MAX));
 		break;
 	case SHMAP_KIND_RING_SPSC:
 		snprintf(buf, len, "elem=%" PRIu64 " cap=%" PRIu64,
@@ -597,8 +606,7 @@ static void fmt_params(const shmap_info *in, char *buf, size_t len)
 		snprintf(buf, len, "elem=%" PRIu64 " cap=%" PRIu64,
 			 shmap_info_field(in, SHMAP_INFO_ELEM_SIZE), cap);
 		break;
-	default:
-		snprintf(buf, len, "-");
+	default: snprintf(buf, len, "-");
 	}
 }
 
@@ -702,12 +710,14 @@ static void text_header(const struct target *t, const shmap_info *in)
 	printf("size      %s mapped, %s data, %s file\n", s1, s2, s3);
 	fmt_time(shmap_info_field(in, SHMAP_INFO_CREATED_NS), tbuf, sizeof(tbuf));
 	printf("created   %s by uid %" PRIu64 " pid %" PRIu64 " (generation %" PRIu64 ")\n", tbuf,
-	       shmap_info_field(in, SHMAP_INFO_CREATOR_UID), shmap_info_field(in, SHMAP_INFO_CREATOR_PID),
+	       shmap_info_field(in, SHMAP_INFO_CREATOR_UID),
+	       shmap_info_field(in, SHMAP_INFO_CREATOR_PID),
 	       shmap_info_field(in, SHMAP_INFO_GENERATION));
-	printf("owner     uid %" PRIu64 ", mode %04" PRIo64 "\n", shmap_info_field(in, SHMAP_INFO_OWNER_UID),
-	       shmap_info_field(in, SHMAP_INFO_MODE));
+	printf("owner     uid %" PRIu64 ", mode %04" PRIo64 "\n",
+	       shmap_info_field(in, SHMAP_INFO_OWNER_UID), shmap_info_field(in, SHMAP_INFO_MODE));
 	printf("layout    version %" PRIu64 ", hash seed 0x%016" PRIx64 "\n",
-	       shmap_info_field(in, SHMAP_INFO_LAYOUT_VERSION), shmap_info_field(in, SHMAP_INFO_HASH_SEED));
+	       shmap_info_field(in, SHMAP_INFO_LAYOUT_VERSION),
+	       shmap_info_field(in, SHMAP_INFO_HASH_SEED));
 	uint32_t alive, dead;
 	count_parts(in, &alive, &dead);
 	printf("processes %u attached, %u dead, %" PRIu64 " slots\n", alive, dead,
@@ -726,8 +736,8 @@ static void text_header(const struct target *t, const shmap_info *in)
 struct row {
 	char name[PATH_MAX + 2];
 	uint32_t backend;
-	int rc;            /* shmap_info_open() result */
-	int open_rc;       /* structure open result (if rc == OK) */
+	int rc;	     /* shmap_info_open() result */
+	int open_rc; /* structure open result (if rc == OK) */
 	shmap_info *in;
 	uint64_t used, cap;
 	int have_fill;
@@ -747,7 +757,8 @@ static void row_fill(struct row *r, const struct target *t)
 		r->have_fill = 1;
 #ifdef SHMAPCTL_HAVE_RING
 	if (is_ring(kind))
-		snprintf(r->ring_type, sizeof(r->ring_type), "%s", ring_type_name(shmap_ring_type(h.r)));
+		snprintf(r->ring_type, sizeof(r->ring_type), "%s",
+			 ring_type_name(shmap_ring_type(h.r)));
 #endif
 	struct_close(&h);
 }
@@ -809,11 +820,11 @@ static void row_print_text(const struct row *r)
 	else
 		snprintf(procs, sizeof(procs), "%u", alive);
 	fmt_time(shmap_info_field(r->in, SHMAP_INFO_CREATED_NS), tbuf, sizeof(tbuf));
-	snprintf(cbuf, sizeof(cbuf), "%" PRIu64 "/%" PRIu64, shmap_info_field(r->in, SHMAP_INFO_CREATOR_UID),
+	snprintf(cbuf, sizeof(cbuf), "%" PRIu64 "/%" PRIu64,
+		 shmap_info_field(r->in, SHMAP_INFO_CREATOR_UID),
 		 shmap_info_field(r->in, SHMAP_INFO_CREATOR_PID));
-	printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, nbuf, shmap_kind_name(kind), sbuf,
-	       full,
-	       fbuf, procs, tbuf, cbuf);
+	printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, nbuf,
+	       shmap_kind_name(kind), sbuf, full, fbuf, procs, tbuf, cbuf);
 }
 
 static int name_cmp(const void *a, const void *b)
@@ -882,8 +893,8 @@ static int cmd_list(int argc, char **argv)
 			if (l > (size_t)name_width)
 				name_width = l > 79 ? 79 : (int)l;
 		}
-		printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, "NAME", "KIND", "SIZE", "PARAMS",
-		       "FILL", "PROCS", "CREATED", "UID/PID");
+		printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, "NAME", "KIND",
+		       "SIZE", "PARAMS", "FILL", "PROCS", "CREATED", "UID/PID");
 	}
 	size_t count = scan ? n : (size_t)argc;
 	uint32_t shown = 0;
@@ -934,7 +945,8 @@ static int cmd_list(int argc, char **argv)
 		j_close('}');
 		j_end_doc();
 	} else if (unreadable) {
-		fprintf(stderr, "%s: %u objects in " SHM_DIR " could not be read (permission denied)\n",
+		fprintf(stderr,
+			"%s: %u objects in " SHM_DIR " could not be read (permission denied)\n",
 			prog, unreadable);
 	}
 	for (size_t i = 0; i < n; i++)
@@ -1017,7 +1029,8 @@ static int info_state_json(struct handle *h)
 			for (uint32_t i = 0; i < mc && i < SHMAP_RING_CONSUMERS_MAX; i++) {
 				uint32_t pid = 0, alive = 0;
 				uint64_t cursor = 0, missed = 0;
-				if (shmap_ring_consumer_info(h->r, i, &pid, &alive, &cursor, &missed) != SHMAP_OK)
+				if (shmap_ring_consumer_info(h->r, i, &pid, &alive, &cursor,
+							     &missed) != SHMAP_OK)
 					continue;
 				j_open('{');
 				jk_u64("index", i);
@@ -1032,8 +1045,7 @@ static int info_state_json(struct handle *h)
 		break;
 	}
 #endif
-	default:
-		rc = SHMAP_E_NOTSUP;
+	default: rc = SHMAP_E_NOTSUP;
 	}
 	if (rc < 0)
 		jk_err("error", rc);
@@ -1049,9 +1061,10 @@ static int info_state_text(struct handle *h)
 	case SHMAP_KIND_VECTOR: {
 		uint64_t pub = 0, pend = 0, holes = 0;
 		rc = shmap_vector_stat(h->v, &pub, &pend, &holes);
-		printf("vector    size %" PRIu64 " of %" PRIu64 " (reserved %" PRIu64 "), elem_size %u\n",
-		       shmap_vector_size(h->v), shmap_vector_capacity(h->v), shmap_vector_reserved(h->v),
-		       shmap_vector_elem_size(h->v));
+		printf("vector    size %" PRIu64 " of %" PRIu64 " (reserved %" PRIu64
+		       "), elem_size %u\n",
+		       shmap_vector_size(h->v), shmap_vector_capacity(h->v),
+		       shmap_vector_reserved(h->v), shmap_vector_elem_size(h->v));
 		if (rc >= 0)
 			printf("slots     %" PRIu64 " published, %" PRIu64 " pending, %" PRIu64
 			       " holes (%" PRIu64 " recovered)\n",
@@ -1063,11 +1076,13 @@ static int info_state_text(struct handle *h)
 	case SHMAP_KIND_HTABLE: {
 		uint64_t live = 0, tomb = 0, probe = 0, cap = shmap_htable_capacity(h->t);
 		rc = shmap_htable_stats(h->t, &live, &tomb, &probe);
-		printf("htable    %" PRIu64 " entries (counter), capacity %" PRIu64 ", key<=%u, value<=%u\n",
-		       shmap_htable_size(h->t), cap, shmap_htable_key_max(h->t), shmap_htable_value_max(h->t));
+		printf("htable    %" PRIu64 " entries (counter), capacity %" PRIu64
+		       ", key<=%u, value<=%u\n",
+		       shmap_htable_size(h->t), cap, shmap_htable_key_max(h->t),
+		       shmap_htable_value_max(h->t));
 		if (rc >= 0)
-			printf("scan      %" PRIu64 " live (load %.1f%%), %" PRIu64 " tombstones, longest probe %" PRIu64
-			       "\n",
+			printf("scan      %" PRIu64 " live (load %.1f%%), %" PRIu64
+			       " tombstones, longest probe %" PRIu64 "\n",
 			       live, cap ? 100.0 * (double)live / (double)cap : 0.0, tomb, probe);
 		break;
 	}
@@ -1085,8 +1100,9 @@ static int info_state_text(struct handle *h)
 		       shmap_ring_elem_size(h->r), mc);
 		if (rc < 0)
 			break;
-		printf("indices   head %" PRIu64 ", tail %" PRIu64 ", fill %" PRIu64 ", lost %" PRIu64 "\n", head,
-		       tail, head >= tail ? head - tail : 0, lost);
+		printf("indices   head %" PRIu64 ", tail %" PRIu64 ", fill %" PRIu64
+		       ", lost %" PRIu64 "\n",
+		       head, tail, head >= tail ? head - tail : 0, lost);
 		if (ppid || palive)
 			printf("producer  pid %u %s\n", ppid, palive ? "alive" : "DEAD");
 		else
@@ -1094,16 +1110,16 @@ static int info_state_text(struct handle *h)
 		for (uint32_t i = 0; i < mc && i < SHMAP_RING_CONSUMERS_MAX; i++) {
 			uint32_t pid = 0, alive = 0;
 			uint64_t cursor = 0, missed = 0;
-			if (shmap_ring_consumer_info(h->r, i, &pid, &alive, &cursor, &missed) != SHMAP_OK)
+			if (shmap_ring_consumer_info(h->r, i, &pid, &alive, &cursor, &missed) !=
+			    SHMAP_OK)
 				continue;
-			printf("consumer  #%u pid %u %s, cursor %" PRIu64 ", missed %" PRIu64 "\n", i, pid,
-			       alive ? "alive" : "DEAD", cursor, missed);
+			printf("consumer  #%u pid %u %s, cursor %" PRIu64 ", missed %" PRIu64 "\n",
+			       i, pid, alive ? "alive" : "DEAD", cursor, missed);
 		}
 		break;
 	}
 #endif
-	default:
-		rc = SHMAP_E_NOTSUP;
+	default: rc = SHMAP_E_NOTSUP;
 	}
 	if (rc < 0)
 		printf("state     unavailable: %s [%s]\n", shmap_strerror(rc), shmap_errname(rc));
@@ -1171,10 +1187,11 @@ static int cmd_info(int argc, char **argv)
 		if (orc == SHMAP_OK)
 			src = info_state_text(&h);
 		else
-			printf("state     unavailable: cannot open the structure: %s [%s]\n", shmap_strerror(orc),
-			       shmap_errname(orc));
+			printf("state     unavailable: cannot open the structure: %s [%s]\n",
+			       shmap_strerror(orc), shmap_errname(orc));
 		if (orc == SHMAP_E_NOTSUP && is_ring(kind))
-			printf("          (this ring library has no role-less open: use --role consumer or\n"
+			printf("          (this ring library has no role-less open: use --role "
+			       "consumer or\n"
 			       "          --role producer to attach with a role)\n");
 	}
 	if (orc == SHMAP_OK)
@@ -1309,7 +1326,8 @@ static int dump_vector(shmap_vector *v)
 		j_key("elements");
 		j_open('[');
 	} else {
-		printf("vector: %" PRIu64 " slots reserved, showing %" PRIu64 ", elem_size %u\n", reserved, n, es);
+		printf("vector: %" PRIu64 " slots reserved, showing %" PRIu64 ", elem_size %u\n",
+		       reserved, n, es);
 	}
 	for (uint64_t i = 0; i < n; i++) {
 		uint32_t st = 0, owner = 0;
@@ -1317,7 +1335,8 @@ static int dump_vector(shmap_vector *v)
 		int grc = rc;
 		/* Only published slots are read: reading a pending slot could turn
 		 * a dead writer's reservation into a hole, and dump changes nothing. */
-		if (rc == SHMAP_OK && (st == SHMAP_VECTOR_SLOT_PUBLISHED || st == SHMAP_VECTOR_SLOT_REPLACING))
+		if (rc == SHMAP_OK &&
+		    (st == SHMAP_VECTOR_SLOT_PUBLISHED || st == SHMAP_VECTOR_SLOT_REPLACING))
 			grc = shmap_vector_get(v, i, buf);
 		else if (rc == SHMAP_OK)
 			grc = 1; /* no data */
@@ -1335,8 +1354,8 @@ static int dump_vector(shmap_vector *v)
 				jk_err("error", grc);
 			j_close('}');
 		} else if (rc < 0 || grc < 0) {
-			printf("[%" PRIu64 "] error: %s [%s]\n", i, shmap_strerror(rc < 0 ? rc : grc),
-			       shmap_errname(rc < 0 ? rc : grc));
+			printf("[%" PRIu64 "] error: %s [%s]\n", i,
+			       shmap_strerror(rc < 0 ? rc : grc), shmap_errname(rc < 0 ? rc : grc));
 		} else if (grc == SHMAP_OK) {
 			char label[48];
 			snprintf(label, sizeof(label), "[%" PRIu64 "]", i);
@@ -1453,7 +1472,8 @@ static int dump_ring(shmap_ring *r)
 		j_key("elements");
 		j_open('[');
 	} else {
-		printf("ring: %u element%s readable in one run, elem_size %u\n", got, got == 1 ? "" : "s", es);
+		printf("ring: %u element%s readable in one run, elem_size %u\n", got,
+		       got == 1 ? "" : "s", es);
 	}
 	for (uint32_t i = 0; i < got; i++) {
 		const uint8_t *p = (const uint8_t *)ptr + (size_t)i * es;
@@ -1509,24 +1529,17 @@ static int cmd_dump(int argc, char **argv)
 	if (rc == SHMAP_OK) {
 		switch (kind) {
 #ifdef SHMAPCTL_HAVE_VECTOR
-		case SHMAP_KIND_VECTOR:
-			rc = dump_vector(h.v);
-			break;
+		case SHMAP_KIND_VECTOR: rc = dump_vector(h.v); break;
 #endif
 #ifdef SHMAPCTL_HAVE_HTABLE
-		case SHMAP_KIND_HTABLE:
-			rc = dump_htable(h.t);
-			break;
+		case SHMAP_KIND_HTABLE: rc = dump_htable(h.t); break;
 #endif
 #ifdef SHMAPCTL_HAVE_RING
 		case SHMAP_KIND_RING_SPSC:
 		case SHMAP_KIND_RING_SPMC:
-		case SHMAP_KIND_RING_BCAST:
-			rc = dump_ring(h.r);
-			break;
+		case SHMAP_KIND_RING_BCAST: rc = dump_ring(h.r); break;
 #endif
-		default:
-			rc = SHMAP_E_NOTSUP;
+		default: rc = SHMAP_E_NOTSUP;
 		}
 		struct_close(&h);
 	}
@@ -1539,10 +1552,12 @@ static int cmd_dump(int argc, char **argv)
 	}
 	if (rc < 0) {
 		if (rc == SHMAP_E_NOTSUP)
-			errmsg(t.name, "dump is not supported for a %s segment%s", shmap_kind_name(kind),
-			       is_ring(kind) ? " (only an SPSC ring, read with --role consumer, can be "
-					       "looked at without consuming)"
-					     : " by this build");
+			errmsg(t.name, "dump is not supported for a %s segment%s",
+			       shmap_kind_name(kind),
+			       is_ring(kind)
+				       ? " (only an SPSC ring, read with --role consumer, can be "
+					 "looked at without consuming)"
+				       : " by this build");
 		else
 			report_error(t.name, rc);
 	}
@@ -1557,21 +1572,17 @@ static int struct_check(struct handle *h, uint32_t flags, uint64_t *problems)
 {
 	switch (h->kind) {
 #ifdef SHMAPCTL_HAVE_VECTOR
-	case SHMAP_KIND_VECTOR:
-		return shmap_vector_check(h->v, flags, problems);
+	case SHMAP_KIND_VECTOR: return shmap_vector_check(h->v, flags, problems);
 #endif
 #ifdef SHMAPCTL_HAVE_HTABLE
-	case SHMAP_KIND_HTABLE:
-		return shmap_htable_check(h->t, flags, problems);
+	case SHMAP_KIND_HTABLE: return shmap_htable_check(h->t, flags, problems);
 #endif
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST:
-		return shmap_ring_check(h->r, flags, problems);
+	case SHMAP_KIND_RING_BCAST: return shmap_ring_check(h->r, flags, problems);
 #endif
-	default:
-		return SHMAP_E_NOTSUP;
+	default: return SHMAP_E_NOTSUP;
 	}
 }
 
@@ -1607,7 +1618,8 @@ static int cmd_check(int argc, char **argv)
 			j_end_doc();
 		} else if (ex == EX_PROBLEM) {
 			printf("%s: header: %s [%s]\n", t.shown, explain(rc), shmap_errname(rc));
-			printf("%s: 1 problem (not repairable here: remove and re-create it)\n", t.shown);
+			printf("%s: 1 problem (not repairable here: remove and re-create it)\n",
+			       t.shown);
 		}
 		if (ex != EX_PROBLEM)
 			report_error(t.name, rc);
@@ -1678,7 +1690,8 @@ static int cmd_check(int argc, char **argv)
 	} else {
 		printf("%s: header ok (%s)\n", t.shown, shmap_kind_name(kind));
 		if (dead)
-			printf("%s: %u dead process%s still registered (harmless: a later attach reuses the slot)\n",
+			printf("%s: %u dead process%s still registered (harmless: a later attach "
+			       "reuses the slot)\n",
 			       t.shown, dead, dead == 1 ? "" : "es");
 		if (refused) {
 			printf("%s: repair refused: %u live process%s attached:", t.shown, alive,
@@ -1689,7 +1702,8 @@ static int cmd_check(int argc, char **argv)
 				if (shmap_info_participant(in, i, &pid, NULL, &a) == SHMAP_OK && a)
 					printf(" %u", pid);
 			}
-			printf("\n%s: stop them first, or use --force (the checker never takes over a live "
+			printf("\n%s: stop them first, or use --force (the checker never takes "
+			       "over a live "
 			       "process's claims)\n",
 			       t.shown);
 		} else if (orc != SHMAP_OK) {
@@ -1701,11 +1715,13 @@ static int cmd_check(int argc, char **argv)
 			printf("%s: %" PRIu64 " problem%s found and repaired\n", t.shown, problems,
 			       problems == 1 ? "" : "s");
 		} else if (crc == SHMAP_E_BUSY) {
-			printf("%s: not quiescent: a live process holds a lock [%s]\n", t.shown, shmap_errname(crc));
+			printf("%s: not quiescent: a live process holds a lock [%s]\n", t.shown,
+			       shmap_errname(crc));
 		} else {
 			printf("%s: %" PRIu64 " problem%s found%s [%s]\n", t.shown, problems,
 			       problems == 1 ? "" : "s",
-			       opt.repair ? ", not all repairable" : " (run with --repair to recover)",
+			       opt.repair ? ", not all repairable"
+					  : " (run with --repair to recover)",
 			       shmap_errname(crc));
 		}
 	}
@@ -1736,16 +1752,20 @@ static int cmd_rm(int argc, char **argv)
 			report_error(t.name, rc);
 			ex = exit_for(rc);
 		} else if (!ours && !opt.force) {
-			errmsg(t.name, "%s; not removed (use --force to remove it anyway)", explain(rc));
+			errmsg(t.name, "%s; not removed (use --force to remove it anyway)",
+			       explain(rc));
 			ex = rc == SHMAP_E_BADMAGIC ? EX_NOTFOUND : EX_PROBLEM;
 		} else {
 			uint32_t alive = 0, dead = 0;
 			if (in)
 				count_parts(in, &alive, &dead);
 			if (alive && !opt.json)
-				fprintf(stderr, "%s: %s: warning: %u process%s still attached keep%s it until "
-						"they close it\n",
-					prog, t.shown, alive, alive == 1 ? "" : "es", alive == 1 ? "s" : "");
+				fprintf(stderr,
+					"%s: %s: warning: %u process%s still attached keep%s it "
+					"until "
+					"they close it\n",
+					prog, t.shown, alive, alive == 1 ? "" : "es",
+					alive == 1 ? "s" : "");
 			rc = shmap_unlink(t.name, t.opts);
 			if (rc != SHMAP_OK) {
 				report_error(t.name, rc);
@@ -1820,7 +1840,8 @@ static int cmd_create(int argc, char **argv)
 	else if (strcmp(kind, "htable") == 0) {
 		uint64_t cap;
 		uint32_t km, vm;
-		if (np != 3 || parse_u64(p[0], &cap) || parse_u32(p[1], &km) || parse_u32(p[2], &vm)) {
+		if (np != 3 || parse_u64(p[0], &cap) || parse_u32(p[1], &km) ||
+		    parse_u32(p[2], &vm)) {
 			usage = 1;
 		} else {
 			shmap_htable *h = NULL;
@@ -1838,17 +1859,19 @@ static int cmd_create(int argc, char **argv)
 				type = SHMAP_RING_SPSC;
 			else if (!strcmp(p[0], "spmc"))
 				type = SHMAP_RING_SPMC;
-			else if (!strcmp(p[0], "bcast") || !strcmp(p[0], "bcast-lossy") || !strcmp(p[0], "lossy"))
+			else if (!strcmp(p[0], "bcast") || !strcmp(p[0], "bcast-lossy") ||
+				 !strcmp(p[0], "lossy"))
 				type = SHMAP_RING_BCAST_LOSSY;
 			else if (!strcmp(p[0], "bcast-reliable") || !strcmp(p[0], "reliable"))
 				type = SHMAP_RING_BCAST_RELIABLE;
 		}
-		if (type == 0 || (np != 3 && np != 4) || parse_u32(p[1], &es) || parse_u64(p[2], &cap) ||
-		    (np == 4 && parse_u32(p[3], &mc))) {
+		if (type == 0 || (np != 3 && np != 4) || parse_u32(p[1], &es) ||
+		    parse_u64(p[2], &cap) || (np == 4 && parse_u32(p[3], &mc))) {
 			usage = 1;
 		} else {
 			shmap_ring *r = NULL;
-			rc = shmap_ring_open(t.name, SHMAP_CREATE, type, es, cap, mc, SHMAP_RING_PRODUCER, o, &r);
+			rc = shmap_ring_open(t.name, SHMAP_CREATE, type, es, cap, mc,
+					     SHMAP_RING_PRODUCER, o, &r);
 			shmap_ring_close(r);
 		}
 	}
@@ -1885,11 +1908,13 @@ static int cmd_create(int argc, char **argv)
 		if (rc == SHMAP_E_EXIST)
 			errmsg(t.name, "already exists");
 		else if (rc == SHMAP_E_INVAL || rc == SHMAP_E_TOOBIG)
-			errmsg(t.name, "invalid parameters: %s [%s]", shmap_strerror(rc), shmap_errname(rc));
+			errmsg(t.name, "invalid parameters: %s [%s]", shmap_strerror(rc),
+			       shmap_errname(rc));
 		else
 			report_error(t.name, rc);
-		ex = (rc == SHMAP_E_INVAL || rc == SHMAP_E_TOOBIG || rc == SHMAP_E_NAMETOOLONG) ? EX_USAGE
-											  : EX_PROBLEM;
+		ex = (rc == SHMAP_E_INVAL || rc == SHMAP_E_TOOBIG || rc == SHMAP_E_NAMETOOLONG)
+			     ? EX_USAGE
+			     : EX_PROBLEM;
 	}
 	if (opt.json) {
 		j_open('{');
@@ -1915,12 +1940,15 @@ static void usage(FILE *f)
 		"usage: shmapctl [OPTIONS] COMMAND [ARGS]\n"
 		"\n"
 		"Commands:\n"
-		"  list [PATH...]            shmap segments in " SHM_DIR " (or the given names/paths)\n"
+		"  list [PATH...]            shmap segments in " SHM_DIR
+		" (or the given names/paths)\n"
 		"  info NAME                 header, attached processes, live state\n"
 		"  dump NAME                 contents as hex and, where printable, text\n"
 		"  check NAME                verify every invariant; --repair recovers what dead\n"
-		"                            processes left (refused while processes are attached)\n"
-		"  rm NAME...                remove segments (only shmap segments, unless --force)\n"
+		"                            processes left (refused while processes are "
+		"attached)\n"
+		"  rm NAME...                remove segments (only shmap segments, unless "
+		"--force)\n"
 		"  create vector NAME ELEM_SIZE CAPACITY\n"
 		"  create htable NAME CAPACITY KEY_MAX VALUE_MAX\n"
 		"  create ring NAME TYPE ELEM_SIZE CAPACITY [MAX_CONSUMERS]\n"
@@ -1973,16 +2001,16 @@ int main(int argc, char **argv)
 			val = eq + 1;
 			a = keybuf;
 		}
-#define NEEDVAL()                                                                     \
-	do {                                                                          \
-		if (!val) {                                                           \
-			if (i + 1 >= argc) {                                          \
-				errmsg(NULL, "option %s needs a value", a);           \
-				free(pos);                                            \
-				return EX_USAGE;                                      \
-			}                                                             \
-			val = argv[++i];                                              \
-		}                                                                     \
+#define NEEDVAL()                                                           \
+	do {                                                                \
+		if (!val) {                                                 \
+			if (i + 1 >= argc) {                                \
+				errmsg(NULL, "option %s needs a value", a); \
+				free(pos);                                  \
+				return EX_USAGE;                            \
+			}                                                   \
+			val = argv[++i];                                    \
+		}                                                           \
 	} while (0)
 		if (!strcmp(a, "--")) {
 			only_pos = 1;
@@ -2001,8 +2029,9 @@ int main(int argc, char **argv)
 			free(pos);
 			return EX_OK;
 		} else if (!strcmp(a, "-V") || !strcmp(a, "--version")) {
-			printf("shmapctl %s (library %s, segment layout %u)\n", SHMAP_VERSION_STRING,
-			       shmap_version_string(), shmap_layout_version());
+			printf("shmapctl %s (library %s, segment layout %u)\n",
+			       SHMAP_VERSION_STRING, shmap_version_string(),
+			       shmap_layout_version());
 			free(pos);
 			return EX_OK;
 		} else if (!strcmp(a, "--limit") || !strcmp(a, "-n")) {
@@ -2043,7 +2072,7 @@ int main(int argc, char **argv)
 			return EX_USAGE;
 		}
 		continue;
-badval:
+	badval:
 		errmsg(NULL, "bad value '%s' for %s", val, a);
 		free(pos);
 		return EX_USAGE;
