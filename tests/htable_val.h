@@ -12,6 +12,14 @@
 
 #include <stdint.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <signal.h>
+
+/* In a forked child: die when the test process exits (even after a failed assertion). */
+static inline void child_die_with_parent(void)
+{
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+}
 
 static inline uint32_t val_sum(const uint8_t *p, uint32_t n)
 {

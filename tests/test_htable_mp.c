@@ -69,6 +69,7 @@ static int cb_next(const void *cur, uint32_t cur_len, int exists, void *out, uin
 static int writer_main(void *arg)
 {
 	struct wctx *w = arg;
+	child_die_with_parent();
 	if (shmap_htable_reattach(w->t) != SHMAP_OK)
 		return 10;
 	uint64_t rnd = 0x9e3779b97f4a7c15ull * (uint64_t)(w->idx + 1);
@@ -125,6 +126,7 @@ static int writer_main(void *arg)
 static int reader_main(void *arg)
 {
 	struct wctx *w = arg;
+	child_die_with_parent();
 	if (shmap_htable_reattach(w->t) != SHMAP_OK)
 		return 20;
 	uint64_t rnd = 0x2545F4914F6CDD1Dull * (uint64_t)(w->idx + 1);
@@ -222,6 +224,7 @@ struct dctx {
 static int dup_main(void *arg)
 {
 	struct dctx *d = arg;
+	child_die_with_parent();
 	if (shmap_htable_reattach(d->t) != SHMAP_OK)
 		return 30;
 	uint8_t key[KMAX], val[VCAP];
@@ -329,6 +332,7 @@ struct cctx {
 static int churn_main(void *arg)
 {
 	struct cctx *c = arg;
+	child_die_with_parent();
 	if (shmap_htable_reattach(c->t) != SHMAP_OK)
 		return 40;
 	enum { LIVE = 1024 };

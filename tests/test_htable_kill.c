@@ -1,0 +1,631 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_htable_kill.c - SIGKILL of hash-table writers (RELIABILITY.md
+ * scenarios 13, 14, 27), linked with the failpoint build of the library.
+ *
+ * A victim process runs a deterministic sequence of operations (upsert,
+ * erase, update through a callback, insert, compare-and-swap) on its own
+ * keys and acknowledges each completed one over a pipe. It is killed
+ *   - at the N-th hit of each failpoint of the write protocol,
+ *   - at a random instant (the parent sends SIGKILL),
+ *   - inside its update callback (the callback kills its own process),
+ * while two survivor processes keep writing and verifying their own keys,
+ * which share probe chains with the victim's (a small, 60%-full table).
+ * After each kill the parent checks: every acknowledged operation is there
+ * with its exact value; the victim's in-flight operation is atomic (old or
+ * new value, never a mix: values carry a checksum); no key appears twice;
+ * lookups agree with a full scan; the in-flight key is writable again
+ * (recovery latency measured); the checker passes after repair.
+ * Separately: a clear() killed midway, and versions about to wrap.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sys/mman.h>
+
+#include <shmap/shmap.h>
+
+#include "helpers.h"
+#include "htable_val.h"
+
+void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
+
+#define VCAP 120u
+#define KMAX 24u
+#define NVK 20u        /* victim keys: ids 0..19 */
+#define NSURV 2u
+#define NSK 10u        /* keys per survivor: ids 100 + 10 * s + j */
+#define MAXOPS 20000u
+
+struct shared {
+	volatile uint32_t stop, pause, paused;
+	uint32_t pad;
+	uint64_t surv_ops[NSURV];
+	uint64_t surv_recovered[NSURV];
+	uint64_t surv_max_ns[NSURV];
+	uint32_t surv_err[NSURV];
+};
+
+static const char *const failpoints[] = {
+	"htable.w.locked",    "htable.w.claimed",   "htable.w.callback", "htable.w.partial",
+	"htable.w.written",   "htable.w.published", "htable.w.counted",  "htable.w.done",
+	"htable.erase.tomb",  "htable.cleanup.locked", "htable.cleanup.step",
+};
+#define NFP (sizeof(failpoints) / sizeof(failpoints[0]))
+
+static uint64_t shmap__now_ns_test(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static double soak(void)
+{
+	return getenv("SHMAP_SOAK") ? 10.0 : 1.0;
+}
+
+/* ---- the victim's deterministic operations ---- */
+
+enum { K_UPSERT, K_UPSERT2, K_ERASE, K_UPDATE, K_INSERT, K_CAS, K_NKINDS };
+
+static void gen_op(uint64_t seed, uint32_t i, uint32_t *id, uint32_t *kind)
+{
+	uint64_t z = seed + (uint64_t)(i + 1) * 0x9E3779B97F4A7C15ull;
+	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+	z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+	z ^= z >> 31;
+	*id = (uint32_t)(z % NVK);
+	*kind = (uint32_t)((z >> 32) % K_NKINDS);
+}
+
+/* State of a key in the model: 0 = absent, else the seq of its value. */
+static uint32_t op_effect(uint32_t kind, uint32_t old, uint32_t seq)
+{
+	switch (kind) {
+	case K_ERASE:
+		return 0;
+	case K_INSERT:
+	case K_CAS: /* the victim's cas expects the current value */
+		return kind == K_INSERT ? (old ? old : seq) : (old ? seq : 0);
+	default:
+		return seq;
+	}
+}
+
+struct upd {
+	uint32_t id, seq;
+	long kill_at; /* kill the process inside the n-th callback (0: never) */
+};
+
+static long cb_calls;
+
+static int cb_set(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	struct upd *u = arg;
+	if (exists && val_check(cur, cur_len, VCAP, u->id, NULL) != 0)
+		return 77; /* a torn current value: reported as INVAL */
+	*out_len = val_make(out, VCAP, u->id, u->seq);
+	if (u->kill_at && ++cb_calls == u->kill_at) {
+		/* Die in the middle of the callback, with the output half done. */
+		memset(out, 0x5a, *out_len / 2);
+		raise(SIGKILL);
+	}
+	return SHMAP_HTABLE_COMMIT;
+}
+
+struct victim {
+	shmap_htable *t;
+	uint64_t seed;
+	uint32_t seq_base;
+	int ackfd;
+	int readyfd;
+	long cb_kill;
+	const char *fp;
+};
+
+static int victim_main(void *arg)
+{
+	struct victim *v = arg;
+	child_die_with_parent();
+	if (v->fp)
+		setenv("SHMAP_FAILPOINT", v->fp, 1);
+	if (shmap_htable_reattach(v->t) != SHMAP_OK)
+		return 50;
+	th_ack(v->readyfd, 1);
+	uint8_t key[KMAX], val[VCAP], cur[VCAP];
+	for (uint32_t i = 0; i < MAXOPS; i++) {
+		uint32_t id, kind, cl;
+		gen_op(v->seed, i, &id, &kind);
+		uint32_t kl = key_make(key, id), seq = v->seq_base + i + 1;
+		uint32_t vl = val_make(val, VCAP, id, seq);
+		int rc;
+		switch (kind) {
+		case K_UPSERT:
+		case K_UPSERT2:
+			rc = shmap_htable_upsert(v->t, key, kl, val, vl);
+			break;
+		case K_ERASE:
+			rc = shmap_htable_erase(v->t, key, kl);
+			break;
+		case K_UPDATE: {
+			struct upd u = { id, seq, v->cb_kill };
+			rc = shmap_htable_update(v->t, key, kl, cb_set, &u);
+			break;
+		}
+		case K_INSERT:
+			rc = shmap_htable_insert(v->t, key, kl, val, vl);
+			break;
+		default:
+			rc = shmap_htable_get(v->t, key, kl, cur, VCAP, &cl);
+			if (rc == SHMAP_OK)
+				rc = shmap_htable_cas(v->t, key, kl, cur, cl, val, vl);
+			break;
+		}
+		if (rc < 0 && rc != SHMAP_E_EXIST && rc != SHMAP_E_NOTFOUND)
+			return 51;
+		th_ack(v->ackfd, ((uint64_t)i << 32) | (uint32_t)rc);
+	}
+	return 0;
+}
+
+/* ---- survivors ---- */
+
+struct surv {
+	shmap_htable *t;
+	struct shared *sh;
+	uint32_t idx;
+};
+
+static int survivor_main(void *arg)
+{
+	struct surv *s = arg;
+	child_die_with_parent();
+	struct shared *sh = s->sh;
+	if (shmap_htable_reattach(s->t) != SHMAP_OK)
+		return 60;
+	uint32_t model[NSK] = { 0 }, seq = 1;
+	uint8_t key[KMAX], val[VCAP];
+	uint64_t rnd = 0xabcdefull + s->idx, ops = 0, rec = 0, maxns = 0;
+	int err = 0;
+	while (!__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE) && !err) {
+		if (__atomic_load_n(&sh->pause, __ATOMIC_ACQUIRE)) {
+			__atomic_fetch_add(&sh->paused, 1, __ATOMIC_ACQ_REL);
+			while (__atomic_load_n(&sh->pause, __ATOMIC_ACQUIRE) && !__atomic_load_n(&sh->stop, __ATOMIC_ACQUIRE))
+				usleep(100);
+			__atomic_fetch_sub(&sh->paused, 1, __ATOMIC_ACQ_REL);
+			continue;
+		}
+		uint32_t j = (uint32_t)(xorshift64(&rnd) % NSK), id = 100 + 10 * s->idx + j;
+		uint32_t kl = key_make(key, id), r = (uint32_t)(xorshift64(&rnd) % 10), vl, got;
+		uint64_t t0 = shmap__now_ns_test();
+		int rc;
+		if (r == 0) {
+			rc = shmap_htable_erase(s->t, key, kl);
+			if (rc == SHMAP_E_NOTFOUND ? model[j] != 0 : rc < 0)
+				err = 61;
+			model[j] = 0;
+		} else {
+			vl = val_make(val, VCAP, id, ++seq);
+			rc = shmap_htable_upsert(s->t, key, kl, val, vl);
+			if (rc < 0)
+				err = rc == SHMAP_E_TIMEOUT ? 62 : 63;
+			model[j] = seq;
+		}
+		uint64_t dt = shmap__now_ns_test() - t0;
+		if (dt > maxns)
+			maxns = dt;
+		if (rc == SHMAP_RECOVERED)
+			rec++;
+		/* Verify all own keys now and then. */
+		if (ops % 16 == 0) {
+			for (uint32_t k = 0; k < NSK && !err; k++) {
+				uint32_t kid = 100 + 10 * s->idx + k, q;
+				kl = key_make(key, kid);
+				rc = shmap_htable_get(s->t, key, kl, val, VCAP, &got);
+				if (model[k] == 0 ? rc != SHMAP_E_NOTFOUND :
+				    (rc != SHMAP_OK || val_check(val, got, VCAP, kid, &q) != 0 || q != model[k]))
+					err = 64;
+			}
+		}
+		ops++;
+	}
+	sh->surv_ops[s->idx] = ops;
+	sh->surv_recovered[s->idx] = rec;
+	sh->surv_max_ns[s->idx] = maxns;
+	sh->surv_err[s->idx] = (uint32_t)err;
+	return err;
+}
+
+/* ---- parent-side verification ---- */
+
+struct model {
+	uint32_t v[NVK]; /* 0 absent, else seq */
+};
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+static void pause_survivors(struct shared *sh, uint32_t on)
+{
+	__atomic_store_n(&sh->pause, on, __ATOMIC_RELEASE);
+	if (!on)
+		return;
+	double end = th_now() + 10;
+	while (__atomic_load_n(&sh->paused, __ATOMIC_ACQUIRE) < NSURV) {
+		assert_true(th_now() < end);
+		usleep(100);
+	}
+}
+
+/* Every key at most once in a scan, scan == lookups, victim keys checked. */
+static void verify_table(shmap_htable *t, const struct model *m, uint32_t inflight_id, uint32_t alt,
+			 uint32_t *observed)
+{
+	uint8_t key[KMAX], val[VCAP];
+	uint32_t kl, vl, id, seq;
+	static uint32_t seen[256];
+	memset(seen, 0, sizeof seen);
+	shmap_htable_cursor *c;
+	assert_int_equal(shmap_htable_cursor_new(t, &c), SHMAP_OK);
+	int rc;
+	while ((rc = shmap_htable_cursor_next(c, key, KMAX, &kl, val, VCAP, &vl)) == SHMAP_OK) {
+		memcpy(&id, key, 4);
+		assert_true(id < 256);
+		assert_int_equal(kl, key_make(key, id));
+		assert_int_equal(val_check(val, vl, VCAP, id, NULL), 0);
+		seen[id]++;
+		assert_int_equal(seen[id], 1); /* no duplicates */
+	}
+	assert_int_equal(rc, SHMAP_E_NOTFOUND);
+	shmap_htable_cursor_free(c);
+	for (id = 0; id < NVK; id++) {
+		kl = key_make(key, id);
+		rc = shmap_htable_get(t, key, kl, val, VCAP, &vl);
+		uint32_t now = 0;
+		if (rc == SHMAP_OK) {
+			assert_int_equal(val_check(val, vl, VCAP, id, &seq), 0);
+			now = seq;
+		} else {
+			assert_int_equal(rc, SHMAP_E_NOTFOUND);
+		}
+		assert_int_equal(seen[id], now ? 1 : 0); /* lookups agree with the scan */
+		if (id == inflight_id) {
+			if (now != m->v[id] && now != alt)
+				fail_msg("in-flight key %u: found seq %u, expected old %u or new %u", id, now, m->v[id], alt);
+		} else if (now != m->v[id]) {
+			fail_msg("key %u: found seq %u, acknowledged %u (lost or invented)", id, now, m->v[id]);
+		}
+		observed[id] = now;
+	}
+}
+
+struct killstats {
+	uint64_t runs, killed, recovered_checks;
+	uint64_t lat[4096];
+	uint32_t nlat;
+};
+
+enum { MODE_FP, MODE_RANDOM, MODE_CALLBACK };
+
+static void one_run(shmap_htable *t, struct shared *sh, struct model *m, uint32_t run, int mode, const char *fp,
+		    uint64_t seed, struct killstats *ks)
+{
+	int ack[2], ready[2];
+	assert_int_equal(pipe(ack), 0);
+	assert_int_equal(pipe(ready), 0);
+	char fpbuf[96];
+	struct victim v = { .t = t, .seed = seed, .seq_base = run * 100000u, .ackfd = ack[1], .readyfd = ready[1] };
+	if (mode == MODE_FP) {
+		snprintf(fpbuf, sizeof fpbuf, "%s:%u", fp, 1 + (unsigned)(seed % 6));
+		v.fp = fpbuf;
+	} else if (mode == MODE_CALLBACK) {
+		v.cb_kill = 1 + (long)(seed % 4);
+	}
+	pid_t pid = th_fork(victim_main, &v, 60);
+	assert_true(pid > 0);
+	close(ack[1]);
+	close(ready[1]);
+	uint64_t x;
+	int started = th_read_ack(ready[0], &x) == 0;
+	if (mode == MODE_RANDOM && started)
+		usleep((useconds_t)(seed % 3000));
+	if (mode == MODE_RANDOM)
+		kill(pid, SIGKILL);
+	int st = th_wait(pid, 60);
+	double t_dead = th_now();
+	assert_true(st != -1);
+	int killed = WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+	if (!killed && !(WIFEXITED(st) && WEXITSTATUS(st) == 0))
+		fail_msg("victim exited with status %d", WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	ks->runs++;
+	ks->killed += killed;
+
+	/* Apply the acknowledged operations to the model. */
+	int64_t last = -1;
+	while (th_read_ack(ack[0], &x) == 0) {
+		uint32_t i = (uint32_t)(x >> 32), id, kind;
+		int rc = (int)(int32_t)(uint32_t)x;
+		assert_int_equal(i, (uint32_t)(last + 1));
+		last = i;
+		gen_op(seed, i, &id, &kind);
+		uint32_t seq = run * 100000u + i + 1, nv = op_effect(kind, m->v[id], seq);
+		if (rc >= 0)
+			m->v[id] = nv;
+		else if (nv != m->v[id])
+			fail_msg("op %u kind %u on key %u: %s but the model expected a change", i, kind, id,
+				 shmap_errname(rc));
+	}
+	close(ack[0]);
+	close(ready[0]);
+
+	/* The in-flight operation (if the victim died): old or new state, read
+	 * first (lookups never wait), then the key is written again at once:
+	 * that write measures the recovery latency. */
+	if (killed) {
+		uint32_t id, kind, got, seq = 0;
+		uint8_t key[KMAX], val[VCAP];
+		gen_op(seed, (uint32_t)(last + 1), &id, &kind);
+		uint32_t alt = op_effect(kind, m->v[id], run * 100000u + (uint32_t)(last + 1) + 1);
+		uint32_t kl = key_make(key, id);
+		int rc = shmap_htable_get(t, key, kl, val, VCAP, &got);
+		if (rc == SHMAP_OK)
+			assert_int_equal(val_check(val, got, VCAP, id, &seq), 0);
+		else
+			assert_int_equal(rc, SHMAP_E_NOTFOUND);
+		if (seq != m->v[id] && seq != alt)
+			fail_msg("in-flight key %u: found seq %u, expected old %u or new %u", id, seq, m->v[id], alt);
+		uint32_t nseq = run * 100000u + 99999u, vl = val_make(val, VCAP, id, nseq);
+		rc = shmap_htable_upsert(t, key, kl, val, vl);
+		double dt = th_now() - t_dead;
+		if (rc < 0)
+			fail_msg("upsert of the victim's key after the kill: %s", shmap_errname(rc));
+		m->v[id] = nseq;
+		if (ks->nlat < 4096)
+			ks->lat[ks->nlat++] = (uint64_t)(dt * 1e9);
+	}
+	uint32_t observed[NVK];
+	verify_table(t, m, UINT32_MAX, 0, observed);
+
+	/* Quiesce the survivors, then the checker: repair, then clean. */
+	pause_survivors(sh, 1);
+	uint64_t problems = 0;
+	int rc = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems);
+	if (rc != SHMAP_OK && rc != SHMAP_RECOVERED)
+		fail_msg("check(REPAIR): %s", shmap_errname(rc));
+	/* Only what a dead writer leaves: its locks (a cleanup holds up to a
+	 * run of them) and the size counter. Structural damage (duplicates,
+	 * unreachable keys, wrong values) was ruled out by verify_table(). */
+	if (problems > 2u * 64u + 3u)
+		fail_msg("check(REPAIR) found %llu problems", (unsigned long long)problems);
+	if (rc == SHMAP_RECOVERED)
+		ks->recovered_checks++;
+	rc = shmap_htable_check(t, 0, &problems);
+	if (rc != SHMAP_OK)
+		fail_msg("check after repair: %s (%llu problems)", shmap_errname(rc), (unsigned long long)problems);
+	pause_survivors(sh, 0);
+}
+
+static void test_kill_writers(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htkill");
+	/* 40 keys of the victim and the survivors in 64 buckets. */
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof *sh);
+	struct surv sv[NSURV];
+	pid_t sp[NSURV];
+	for (uint32_t s = 0; s < NSURV; s++) {
+		sv[s] = (struct surv){ .t = t, .sh = sh, .idx = s };
+		sp[s] = th_fork(survivor_main, &sv[s], 600);
+	}
+	static struct killstats ks;
+	memset(&ks, 0, sizeof ks);
+	struct model m;
+	memset(&m, 0, sizeof m);
+	uint64_t per_fp[NFP] = { 0 };
+	const uint32_t reps = (uint32_t)(10 * soak()), nrandom = (uint32_t)(100 * soak()),
+		       ncb = (uint32_t)(40 * soak());
+	uint32_t run = 1;
+	uint64_t seed = 0x5eed;
+	double t0 = th_now();
+	for (uint32_t f = 0; f < NFP; f++) {
+		for (uint32_t r = 0; r < reps; r++, run++) {
+			uint64_t before = ks.killed;
+			one_run(t, sh, &m, run, MODE_FP, failpoints[f], xorshift64(&seed), &ks);
+			per_fp[f] += ks.killed - before;
+		}
+	}
+	uint64_t fp_kills = ks.killed;
+	for (uint32_t r = 0; r < nrandom; r++, run++)
+		one_run(t, sh, &m, run, MODE_RANDOM, NULL, xorshift64(&seed), &ks);
+	uint64_t cb_before = ks.killed;
+	for (uint32_t r = 0; r < ncb; r++, run++)
+		one_run(t, sh, &m, run, MODE_CALLBACK, NULL, xorshift64(&seed), &ks);
+	uint64_t cb_kills = ks.killed - cb_before;
+	double secs = th_now() - t0;
+
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	for (uint32_t s = 0; s < NSURV; s++) {
+		int st = th_wait(sp[s], 60);
+		if (!th_ok(st))
+			fail_msg("survivor %u failed: exit %d", s, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+	qsort(ks.lat, ks.nlat, sizeof ks.lat[0], cmp_u64);
+	uint64_t p50 = ks.nlat ? ks.lat[ks.nlat / 2] : 0, p99 = ks.nlat ? ks.lat[ks.nlat * 99 / 100] : 0,
+		 pmax = ks.nlat ? ks.lat[ks.nlat - 1] : 0;
+	print_message("kill test: %llu runs in %.1f s, %llu killed (%llu at failpoints, %llu inside callbacks), "
+		      "0 lost, 0 torn, 0 duplicates\n",
+		      (unsigned long long)ks.runs, secs, (unsigned long long)ks.killed, (unsigned long long)fp_kills,
+		      (unsigned long long)cb_kills);
+	for (uint32_t f = 0; f < NFP; f++)
+		print_message("  %-24s %llu kills\n", failpoints[f], (unsigned long long)per_fp[f]);
+	print_message("  recovery (kill -> victim's key written again): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+		      p50 / 1e6, p99 / 1e6, pmax / 1e6);
+	print_message("  checker repaired something after %llu runs; survivors: %llu + %llu ops, %llu + %llu "
+		      "RECOVERED, max op %.2f / %.2f ms, 0 TIMEOUT\n",
+		      (unsigned long long)ks.recovered_checks, (unsigned long long)sh->surv_ops[0],
+		      (unsigned long long)sh->surv_ops[1], (unsigned long long)sh->surv_recovered[0],
+		      (unsigned long long)sh->surv_recovered[1], sh->surv_max_ns[0] / 1e6, sh->surv_max_ns[1] / 1e6);
+	/* Every failpoint killed (cleanup ones need an erase with a free run end). */
+	for (uint32_t f = 0; f < NFP; f++)
+		assert_true(per_fp[f] >= reps / 2);
+	assert_true(cb_kills >= ncb * 9 / 10);
+	assert_true(p99 <= 100000000u);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+/* ---- clear() killed midway ---- */
+
+struct clr {
+	shmap_htable *t;
+	const char *fp;
+};
+
+static int clear_main(void *arg)
+{
+	struct clr *c = arg;
+	child_die_with_parent();
+	setenv("SHMAP_FAILPOINT", c->fp, 1);
+	if (shmap_htable_reattach(c->t) != SHMAP_OK)
+		return 70;
+	shmap_htable_clear(c->t);
+	return 0;
+}
+
+static void test_kill_clear(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htkclr");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 256, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	const char *fps[] = { "htable.clear.locked", "htable.clear.tombed" };
+	uint8_t key[KMAX], val[VCAP];
+	for (int r = 0; r < 10; r++) {
+		for (uint32_t id = 0; id < 150; id++) {
+			uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, id + 1);
+			int rc = shmap_htable_upsert(t, key, kl, val, vl);
+			assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
+		}
+		struct clr c = { t, fps[r % 2] };
+		pid_t pid = th_fork(clear_main, &c, 30);
+		int st = th_wait(pid, 30);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		/* Every lock is held by the dead clearer: the next writer recovers. */
+		uint32_t kl = key_make(key, 7), vl = val_make(val, VCAP, 7, 1000), got, seq;
+		double t0 = th_now();
+		assert_int_equal(shmap_htable_upsert(t, key, kl, val, vl), SHMAP_RECOVERED);
+		assert_true(th_now() - t0 < 0.1);
+		assert_int_equal(shmap_htable_get(t, key, kl, val, VCAP, &got), SHMAP_OK);
+		assert_int_equal(val_check(val, got, VCAP, 7, &seq), 0);
+		assert_int_equal(seq, 1000);
+		/* Others: present with their value, or gone. */
+		for (uint32_t id = 0; id < 150; id++) {
+			kl = key_make(key, id);
+			int rc = shmap_htable_get(t, key, kl, val, VCAP, &got);
+			if (rc == SHMAP_OK) {
+				assert_int_equal(val_check(val, got, VCAP, id, &seq), 0);
+				assert_true(seq == id + 1 || (id == 7 && seq == 1000));
+			} else {
+				assert_int_equal(rc, SHMAP_E_NOTFOUND);
+			}
+		}
+		uint64_t problems;
+		int rc = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems);
+		assert_true(rc == SHMAP_RECOVERED);
+		assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+		assert_int_equal(shmap_htable_clear(t), SHMAP_OK);
+		assert_int_equal(shmap_htable_size(t), 0);
+	}
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+/* ---- scenario 27: versions about to wrap, under a write storm ---- */
+
+struct storm {
+	shmap_htable *t;
+	struct shared *sh;
+	int writer;
+	uint64_t reads;
+};
+
+static int storm_main(void *arg)
+{
+	struct storm *s = arg;
+	child_die_with_parent();
+	if (shmap_htable_reattach(s->t) != SHMAP_OK)
+		return 80;
+	uint8_t key[KMAX], val[VCAP];
+	uint64_t rnd = 77 + (uint64_t)s->writer, n = 0;
+	uint32_t seq = 1, got;
+	while (!__atomic_load_n(&s->sh->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t id = (uint32_t)(xorshift64(&rnd) % 8), kl = key_make(key, id);
+		if (s->writer) {
+			uint32_t vl = val_make(val, VCAP, id, ++seq);
+			if (shmap_htable_upsert(s->t, key, kl, val, vl) < 0)
+				return 81;
+		} else {
+			int rc = shmap_htable_get(s->t, key, kl, val, VCAP, &got);
+			if (rc == SHMAP_OK && val_check(val, got, VCAP, id, NULL) != 0)
+				return 82;
+			if (rc != SHMAP_OK && rc != SHMAP_E_BUSY)
+				return 83;
+			n++;
+		}
+	}
+	s->sh->surv_ops[0] = s->writer ? s->sh->surv_ops[0] : n;
+	return 0;
+}
+
+static void test_version_wrap(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htwrap");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	uint8_t key[KMAX], val[VCAP];
+	for (uint32_t id = 0; id < 8; id++) {
+		uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, 1);
+		assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
+	}
+	shmap__htable_test_seq_near_wrap(t, 10);
+	struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	assert_true(sh != MAP_FAILED);
+	memset(sh, 0, sizeof *sh);
+	struct storm w = { t, sh, 1, 0 }, r = { t, sh, 0, 0 };
+	pid_t pw = th_fork(storm_main, &w, 60), pr = th_fork(storm_main, &r, 60);
+	usleep((useconds_t)(2e6 * soak()));
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	assert_true(th_ok(th_wait(pw, 30)));
+	assert_true(th_ok(th_wait(pr, 30)));
+	print_message("version wrap: %llu verified reads across the wrap, 0 torn\n",
+		      (unsigned long long)sh->surv_ops[0]);
+	assert_true(sh->surv_ops[0] > 100000);
+	uint64_t problems;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_kill_writers),
+		cmocka_unit_test(test_kill_clear),
+		cmocka_unit_test(test_version_wrap),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
