@@ -26,6 +26,10 @@ PEER = sys.argv[2] if len(sys.argv) > 2 else os.environ.get("SHMAPCTL_PEER", "te
 KINDS = set(filter(None, (sys.argv[3] if len(sys.argv) > 3 else "vector").split(",")))
 
 PREFIX = "shmapctl-t-%d-" % os.getpid()
+# list scans only our own names: a scan attaches to every segment it lists
+# (to read its fill), and other tests running at the same time count their
+# segments' participants.
+MINE = "/" + PREFIX + "*"
 SHM = "/dev/shm"
 _counter = [0]
 _peers = []
@@ -216,14 +220,14 @@ def t_vector():
     check([e["state"] for e in d["elements"]] == ["published"] * 3 + ["hole"] * 3, "holes dump", d)
 
     # list shows it with kind, params, fill, creator.
-    _, _, _, d = run("list", "--json", rc=0, js=True)
+    _, _, _, d = run("list", "--json", MINE, rc=0, js=True)
     rows = [r for r in d["segments"] if r["name"] == n]
     check(len(rows) == 1, "listed once", d)
     r = rows[0]
     check(r["status"] == "ok" and r["kind"] == "vector" and r["fill"] == {"used": 6, "capacity": 100}
           and r["creator_pid"] > 0 and r["mode"] == "0600" and r["total_size"] >= 100 * 16,
           "list row", r)
-    _, out, _, _ = run("list", rc=0)
+    _, out, _, _ = run("list", MINE, rc=0)
     check(n in out and "6/100" in out, "text list", out)
     run("rm", n, rc=0)
     check(not os.path.exists(shm_path(n)), "removed")
@@ -361,7 +365,7 @@ def t_corrupt_header():
           d["error"]["name"] == "SHMAP_E_CORRUPT", "check json", d)
     run("check", n, "--repair", rc=1)
     run("dump", n, rc=1)
-    _, _, _, d = run("list", "--json", rc=0, js=True)
+    _, _, _, d = run("list", "--json", MINE, rc=0, js=True)
     rows = [r for r in d["segments"] if r["name"] == n]
     check(len(rows) == 1 and rows[0]["status"] == "SHMAP_E_CORRUPT", "list shows it broken", rows)
     run("rm", n, rc=0)  # a broken shmap segment may be removed
@@ -452,8 +456,9 @@ def t_hostile_files():
         _, _, err, _ = run("info", n, rc=1, timeout=10)
         check("not a regular file" in err or "permission" in err, "fifo/symlink message", err)
     # list skips foreign objects, FIFOs and symlinks, and never hangs on them.
-    _, _, _, d = run("list", "--json", rc=0, js=True, timeout=10)
+    _, _, _, d = run("list", "--json", MINE, rc=0, js=True, timeout=10)
     listed = {r["name"]: r for r in d["segments"]}
+    check(all(r.startswith("/" + PREFIX) for r in listed), "pattern filters the scan", listed)
     for n in (names["random"], names["shorthdr"], names["empty"], fifo, link):
         check(n not in listed, "list skips " + n, listed.get(n))
     check(listed[names["shortbody"]]["status"] == "SHMAP_E_TRUNCATED", "truncated listed", listed)
@@ -478,7 +483,7 @@ def t_odd_names():
     not UTF-8 still gives valid JSON."""
     n = name('q"uo\\te-\u00e9')
     run("create", "vector", n, "8", "8", rc=0)
-    _, _, _, d = run("list", "--json", rc=0, js=True)
+    _, _, _, d = run("list", "--json", MINE, rc=0, js=True)
     check(n in [r["name"] for r in d["segments"]], "odd name round-trips", n, d)
     _, _, _, d = run("info", n, "--json", rc=0, js=True)
     check(d["name"] == n, "info name", d)

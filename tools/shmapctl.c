@@ -30,6 +30,7 @@
 #include <stdarg.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fnmatch.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdio.h>
@@ -846,24 +847,57 @@ static int shm_candidate(const char *d_name)
 	return 1;
 }
 
+static int is_pattern(const char *s)
+{
+	return strpbrk(s, "*?[") != NULL;
+}
+
+/* Does /dev/shm entry d_name match one of the patterns (none: everything)? */
+static int matches(const char *d_name, char **pats, int npats)
+{
+	if (npats == 0)
+		return 1;
+	for (int i = 0; i < npats; i++) {
+		const char *p = pats[i][0] == '/' ? pats[i] + 1 : pats[i];
+		if (fnmatch(p, d_name, FNM_PERIOD) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * Arguments with glob characters are patterns over the names in /dev/shm
+ * (scan mode, filtered); other arguments are listed as given. No argument
+ * at all scans everything.
+ */
 static int cmd_list(int argc, char **argv)
 {
-	char **names = NULL;
-	size_t n = 0;
-	int scan = argc == 0;
+	char **names = NULL; /* entries to list: scanned first, then explicit */
+	size_t n = 0, cap = 0, nscan = 0;
 	int status = EX_OK;
 	uint32_t unreadable = 0;
+	char **pats = calloc((size_t)argc + 1, sizeof(*pats));
+	int npats = 0, nexplicit = 0;
+	if (!pats)
+		return EX_PROBLEM;
+	for (int i = 0; i < argc; i++) {
+		if (is_pattern(argv[i]))
+			pats[npats++] = argv[i];
+		else
+			nexplicit++;
+	}
+	int scan = argc == 0 || npats > 0;
 
 	if (scan) {
 		DIR *d = opendir(SHM_DIR);
 		if (!d) {
 			errmsg(SHM_DIR, "%s", strerror(errno));
+			free(pats);
 			return EX_PROBLEM;
 		}
 		struct dirent *de;
-		size_t cap = 0;
 		while ((de = readdir(d)) != NULL) {
-			if (!shm_candidate(de->d_name))
+			if (!matches(de->d_name, pats, npats) || !shm_candidate(de->d_name))
 				continue;
 			if (n == cap) {
 				cap = cap ? cap * 2 : 64;
@@ -881,38 +915,52 @@ static int cmd_list(int argc, char **argv)
 		closedir(d);
 		qsort(names, n, sizeof(*names), name_cmp);
 	}
+	nscan = n;
+	if (nexplicit) {
+		char **nn = realloc(names, (n + (size_t)nexplicit) * sizeof(*names));
+		if (!nn) {
+			for (size_t i = 0; i < n; i++)
+				free(names[i]);
+			free(names);
+			free(pats);
+			return EX_PROBLEM;
+		}
+		names = nn;
+		for (int i = 0; i < argc; i++)
+			if (!is_pattern(argv[i]))
+				names[n++] = argv[i]; /* not owned */
+	}
 
 	if (opt.json) {
 		j_open('{');
 		j_key("segments");
 		j_open('[');
 	} else {
-		size_t cnt = scan ? n : (size_t)argc;
-		for (size_t i = 0; i < cnt; i++) {
-			size_t l = strlen(scan ? names[i] : argv[i]) + 1;
+		for (size_t i = 0; i < n; i++) {
+			size_t l = strlen(names[i]) + 1;
 			if (l > (size_t)name_width)
 				name_width = l > 79 ? 79 : (int)l;
 		}
 		printf("%-*s %-10s %7s  %-30s %-13s %-6s %-20s %s\n", name_width, "NAME", "KIND",
 		       "SIZE", "PARAMS", "FILL", "PROCS", "CREATED", "UID/PID");
 	}
-	size_t count = scan ? n : (size_t)argc;
 	uint32_t shown = 0;
-	for (size_t i = 0; i < count; i++) {
+	for (size_t i = 0; i < n; i++) {
+		int scanned = i < nscan;
 		struct target t;
 		struct row r;
 		memset(&r, 0, sizeof(r));
 		int saved_file = opt.file, saved_shm = opt.shm;
-		if (scan)
+		if (scanned)
 			opt.shm = 1, opt.file = 0;
-		int rc = target_init(&t, scan ? names[i] : argv[i]);
+		int rc = target_init(&t, names[i]);
 		opt.file = saved_file, opt.shm = saved_shm;
 		snprintf(r.name, sizeof(r.name), "%s", t.name);
 		r.backend = t.backend;
 		if (rc == SHMAP_OK)
 			rc = shmap_info_open(t.name, t.opts, &r.in);
 		r.rc = rc;
-		if (scan) {
+		if (scanned) {
 			/* Foreign, unreadable or unclassifiable objects are skipped. */
 			if (rc == SHMAP_E_ACCESS)
 				unreadable++;
@@ -931,7 +979,7 @@ static int cmd_list(int argc, char **argv)
 			row_fill(&r, &t);
 		if (opt.json)
 			row_print_json(&r, &t);
-		else if (rc == SHMAP_OK || scan)
+		else if (rc == SHMAP_OK || scanned)
 			row_print_text(&r);
 		shown++;
 		shmap_info_free(r.in);
@@ -949,9 +997,10 @@ static int cmd_list(int argc, char **argv)
 			"%s: %u objects in " SHM_DIR " could not be read (permission denied)\n",
 			prog, unreadable);
 	}
-	for (size_t i = 0; i < n; i++)
+	for (size_t i = 0; i < nscan; i++)
 		free(names[i]);
 	free(names);
+	free(pats);
 	return status;
 }
 
@@ -1940,8 +1989,8 @@ static void usage(FILE *f)
 		"usage: shmapctl [OPTIONS] COMMAND [ARGS]\n"
 		"\n"
 		"Commands:\n"
-		"  list [PATH...]            shmap segments in " SHM_DIR
-		" (or the given names/paths)\n"
+		"  list [NAME|PATTERN...]    shmap segments in " SHM_DIR ", or those matching\n"
+		"                            glob PATTERNs (quote them), or the given names/paths\n"
 		"  info NAME                 header, attached processes, live state\n"
 		"  dump NAME                 contents as hex and, where printable, text\n"
 		"  check NAME                verify every invariant; --repair recovers what dead\n"
