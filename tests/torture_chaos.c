@@ -785,7 +785,17 @@ static void test_chaos(void **state)
 	assert_int_equal(bad, 0);
 	assert_int_equal(leftovers, 0);
 	assert_int_equal(fds1, fds0);
+#if defined(__SANITIZE_ADDRESS__)
+	(void)rss1; /* ASan's free-memory quarantine grows by design: not a leak */
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+	(void)rss1;
+#else
 	assert_true(rss1 <= rss0 + rss0 / 20 + 64);
+#endif
+#else
+	assert_true(rss1 <= rss0 + rss0 / 20 + 64);
+#endif
 }
 
 int main(void)
