@@ -193,6 +193,8 @@ def t_vector():
     check("refused" in out and str(w.pid) in out, "refusal text names the pid", out)
     _, _, _, d = run("check", n, "--json", rc=0, js=True)
     check(d["status"] == "ok" and d["problems"] == 0, "live reservation is not a problem", d)
+    _, _, _, d = run("check", n, "--repair", "--force", "--json", rc=0, js=True)
+    check(d["status"] == "ok" and d["problems"] == 0, "forced repair beside a live writer", d)
     _, _, _, d = run("dump", n, "--json", rc=0, js=True)
     check([e["state"] for e in d["elements"]] == ["published"] * 3 + ["pending"] * 3, "pending", d)
 
