@@ -297,6 +297,17 @@ static void test_create_open(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 	assert_int_equal(tt_count_shm("shmap-t-co"), before);
 
+	/* option flags: pre-fault, and huge pages (a hint on the shm backend) */
+	struct shmap_opts fo;
+	shmap__opts_defaults(&fo);
+	fo.flags = SHMAP_OPT_PREFAULT | SHMAP_OPT_HUGEPAGES;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &fo, &a), SHMAP_OK);
+	assert_int_equal(tk_verify(&a), 0);
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &fo, &b), SHMAP_OK);
+	shmap__seg_close(&b);
+	shmap__seg_close(&a);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+
 	/* a zeroed seg closes safely */
 	struct shmap__seg z;
 	memset(&z, 0, sizeof z);
@@ -889,6 +900,10 @@ static int touch_before(void *a) { (void)a; return *(volatile uint8_t *)(guard_s
 static int touch_after(void *a) { (void)a; return *(volatile uint8_t *)(guard_seg.base + guard_seg.total_size); }
 static int touch_last(void *a) { (void)a; (void)*(volatile uint8_t *)(guard_seg.base + guard_seg.total_size - 1); return 0; }
 
+static int sleeper(void *a) { (void)a; sleep(30); return 0; }
+static int faulter(void *a) { (void)a; raise(SIGSEGV); return 0; }
+static int returns0(void *a) { (void)a; return 0; }
+
 static void test_guard_pages(void **state)
 {
 	(void)state;
@@ -902,6 +917,43 @@ static void test_guard_pages(void **state)
 	assert_false(tt_expect_fault(touch_last, NULL));
 	shmap__seg_close(&guard_seg);
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
+/* the torture helpers themselves                                        */
+
+static void test_torture_helpers(void **state)
+{
+	(void)state;
+	/* CRC32C check value */
+	assert_int_equal(tt_crc32c("123456789", 9, 0), 0xe3069283u);
+	/* records: intact, torn, invented */
+	struct tt_rec r;
+	tt_rec_make(&r, 42, 7);
+	assert_int_equal(tt_rec_check(&r), 0);
+	struct tt_rec t = r;
+	((uint8_t *)&t.payload)[13] ^= 1;
+	assert_int_equal(tt_rec_check(&t), -1);
+	t = r;
+	t.version = 8; /* consistent crc, but not derived from (key, version) */
+	t.crc = tt_crc32c(&t, offsetof(struct tt_rec, crc), 0);
+	assert_int_equal(tt_rec_check(&t), -2);
+	/* percentiles */
+	struct tt_lat l = { 0 };
+	for (int i = 100; i >= 1; i--)
+		tt_lat_add(&l, i);
+	assert_true(tt_lat_pct(&l, 0.5) == 51);
+	assert_true(tt_lat_pct(&l, 0.99) == 100);
+	assert_true(tt_lat_pct(&l, 1.0) == 100);
+	tt_lat_free(&l);
+	/* kill at failpoint: a child that never reaches the point exits normally */
+	int code = -1;
+	assert_int_equal(tt_kill_at("no.such.point", 1, returns0, NULL, 0, 5, &code), TT_EXITED);
+	assert_int_equal(code, 0);
+	/* a delayed kill of a sleeper is a SIGKILL death */
+	assert_int_equal(tt_kill_at(NULL, 0, sleeper, NULL, 20000, 5, &code), TT_KILLED);
+	/* a fault is reported as such */
+	assert_int_equal(tt_kill_at(NULL, 0, faulter, NULL, 0, 5, &code), TT_OTHER_SIGNAL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -961,6 +1013,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_participants, tt_teardown),
 		cmocka_unit_test_teardown(test_header_rewritten, tt_teardown),
 		cmocka_unit_test_teardown(test_guard_pages, tt_teardown),
+		cmocka_unit_test_teardown(test_torture_helpers, tt_teardown),
 		cmocka_unit_test_teardown(test_leaks, tt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -66,6 +66,22 @@ static inline unsigned tt_iters(unsigned ci, unsigned soak)
 	return tt_soak() ? soak : ci;
 }
 
+/*
+ * True when built with a sanitizer: process teardown (and so the moment the
+ * kernel drops a dead process's locks) is much slower there, because the
+ * shadow mappings are unmapped first. Latency thresholds scale with this.
+ */
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define TT_SANITIZED 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define TT_SANITIZED 1
+#endif
+#endif
+#ifndef TT_SANITIZED
+#define TT_SANITIZED 0
+#endif
+
 /* Small deterministic PRNG (xorshift64*) for tests; seed it from the clock and print the seed. */
 static inline uint64_t tt_rand(uint64_t *s)
 {
