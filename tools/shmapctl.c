@@ -339,7 +339,8 @@ static int parse_u64(const char *s, uint64_t *out)
 		return -1;
 	errno = 0;
 	char *end;
-	unsigned long long v = strtoull(s, &end, 0);
+	int base = (s[0] == '0' && (s[1] == 'x' || s[1] == 'X')) ? 16 : 10; /* no octal surprise */
+	unsigned long long v = strtoull(s, &end, base);
 	if (errno || end == s)
 		return -1;
 	uint64_t mul = 1;
