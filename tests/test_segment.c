@@ -525,6 +525,87 @@ static void test_garbage(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* scenario 21 (header part): every header field x hostile values        */
+
+static void test_field_table(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "field");
+	const uint64_t cap = 64;
+	make_seg(name, cap);
+	int fd = shm_fd_of(name);
+	struct shmap__hdr orig;
+	assert_int_equal(pread(fd, &orig, sizeof orig, 0), sizeof orig);
+	struct stat st0;
+	assert_int_equal(fstat(fd, &st0), 0);
+	const uint64_t vals[] = { 0, 1, cap - 1, cap, cap + 1, UINT64_C(1) << 31, UINT64_C(1) << 32,
+				  UINT64_C(1) << 63, UINT64_MAX };
+	struct {
+		size_t off, size;
+	} fields[] = {
+#define F(f) { offsetof(struct shmap__hdr, f), sizeof(((struct shmap__hdr *)0)->f) }
+		F(magic), F(layout_version), F(layout_desc), F(kind), F(kind_flags), F(capacity),
+		F(key_max), F(value_max), F(elem_size), F(max_consumers), F(hash_alg), F(nparts),
+		F(hash_seed), F(total_size), F(parts_off), F(data_off), F(data_size), F(created_ns),
+		F(creator_uid), F(creator_pid), F(reserved[0]), F(state),
+#undef F
+	};
+	struct shmap_opts o = opts_default();
+	o.timeout_ms = 5;
+	unsigned cases = 0, ok = 0;
+	for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+		for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
+			for (int k = 0; k < 2; k++) {
+				struct shmap__hdr h = orig;
+				if (fields[f].size == 8) {
+					memcpy((uint8_t *)&h + fields[f].off, &vals[v], 8);
+				} else {
+					uint32_t x = (uint32_t)vals[v];
+					memcpy((uint8_t *)&h + fields[f].off, &x, 4);
+				}
+				recsum(&h);
+				assert_int_equal(ftruncate(fd, st0.st_size), 0);
+				assert_int_equal(pwrite(fd, &h, sizeof h, 0), sizeof h);
+				uint64_t before = tt_hash_fd(fd);
+				struct shmap__params want = tk_params(k ? cap : 0);
+				struct shmap__seg s;
+				int rc = shmap__seg_open(name, k ? SHMAP_OPEN_OR_CREATE : SHMAP_OPEN, &want,
+							 &tk_ops, &o, &s);
+				cases++;
+				switch (rc) {
+				case SHMAP_OK:
+				case SHMAP_RECOVERED:
+					/* accepted: then it must be fully usable and in bounds */
+					assert_true(s.total_size <= (uint64_t)st0.st_size);
+					assert_int_equal(s.p.capacity, cap);
+					for (uint64_t i = 0; i < cap; i++)
+						(void)((volatile uint64_t *)s.data)[i];
+					shmap__seg_close(&s);
+					ok++;
+					break;
+				case SHMAP_E_BADMAGIC:
+				case SHMAP_E_VERSION:
+				case SHMAP_E_CORRUPT:
+				case SHMAP_E_TRUNCATED:
+				case SHMAP_E_INCOMPAT:
+				case SHMAP_E_NOTREADY:
+					assert_int_equal(tt_hash_fd(fd), before);
+					break;
+				default:
+					fail_msg("field at %zu = %llx (%s): %s", fields[f].off,
+						 (unsigned long long)vals[v], k ? "ooc" : "open", shmap_errname(rc));
+				}
+			}
+		}
+	}
+	print_message("# header field table: %u cases, %u accepted (fields that do not bound anything), "
+		      "0 crashes\n", cases, ok);
+	close(fd);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* ------------------------------------------------------------------ */
 /* scenario 3: short and odd-sized objects                              */
 
 static void test_sizes(void **state)
@@ -1004,6 +1085,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_validation, tt_teardown),
 		cmocka_unit_test_teardown(test_incompat, tt_teardown),
 		cmocka_unit_test_teardown(test_garbage, tt_teardown),
+		cmocka_unit_test_teardown(test_field_table, tt_teardown),
 		cmocka_unit_test_teardown(test_sizes, tt_teardown),
 		cmocka_unit_test_teardown(test_grow, tt_teardown),
 		cmocka_unit_test_teardown(test_modes, tt_teardown),
