@@ -453,8 +453,9 @@ static int rk_reader(void *a)
 			return 22;
 		}
 	}
+	uint64_t cap = shmap_vector_capacity(v);
 	shmap_vector_close(v);
-	return cur >= shmap_vector_capacity(v) || n > 0 ? 0 : 23;
+	return cur >= cap || n > 0 ? 0 : 23;
 }
 
 #define RK_PROCS 3
