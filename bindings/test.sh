@@ -59,8 +59,9 @@ SHMAP_PEER="$work/shmap_peer"
 export SHMAP_PEER
 rm -f "$SHMAP_PEER"
 # shellcheck disable=SC2046
-cc -std=gnu11 -O1 -Wall -Wextra -o "$SHMAP_PEER" "$here/c/shmap_peer.c" \
-	$(pkg-config --cflags --libs shmap) ||
+cc -std=gnu11 -O1 -Wall -Wextra -Werror -o "$SHMAP_PEER" "$here/c/shmap_peer.c" \
+	$(pkg-config --cflags --libs shmap) \
+	$(pkg-config --libs-only-L shmap | sed 's/-L\([^ ]*\)/-Wl,-rpath,\1/g') ||
 	echo "bindings: building the C peer failed; cross-process tests will fail"
 
 # --- Python -----------------------------------------------------------------

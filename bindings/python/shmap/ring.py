@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Ring buffers: SPSC, SPMC, lossy and reliable broadcast."""
 import ctypes
+import threading
 
 from . import errors
 from ._base import OPEN_OR_CREATE, Handle, Options, call_with_opts, encode_name, oflags
@@ -39,8 +40,9 @@ class Ring(Handle):
     Elements are bytes of exactly elem_size bytes; push() pads shorter data
     with zeros. pop()/push() take an optional timeout in seconds (None: do
     not wait; EmptyError/FullError instead of TimeoutError). Iterating a
-    consumer pops until the ring is empty. One handle must not be used by two
-    threads at once: open one handle per thread.
+    consumer pops until the ring is empty. The C handle must not be used by
+    two threads at once, so calls on one Ring are serialised by a lock (a
+    blocking pop holds it); open one handle per thread for parallelism.
     """
 
     _close_fn = "ring_close"
@@ -57,9 +59,22 @@ class Ring(Handle):
             encode_name(name), oflags(flags), type, elem_size, capacity, max_consumers, role,
             o, ctypes.byref(out))))
         self.name = name
+        self._lock = threading.Lock()
         self._adopt(out.value)
         self.elem_size = C.ring_elem_size(out.value)
         self._buf = ctypes.create_string_buffer(self.elem_size)
+
+    def _c(self, fn, *args):
+        # The C handle must not be used by two threads at once: serialise.
+        with self._lock:
+            return fn(self._h, *args)
+
+    def close(self):
+        lock = getattr(self, "_lock", None)
+        if lock is None:
+            return super().close()
+        with lock:
+            super().close()
 
     @classmethod
     def producer(cls, name, **kw):
@@ -77,45 +92,45 @@ class Ring(Handle):
 
     # --- queries ----------------------------------------------------------
     def __len__(self):
-        return C.ring_size(self._h)
+        return self._c(C.ring_size)
 
     @property
     def capacity(self):
-        return C.ring_capacity(self._h)
+        return self._c(C.ring_capacity)
 
     @property
     def type(self):
-        return C.ring_type(self._h)
+        return self._c(C.ring_type)
 
     @property
     def role(self):
-        return C.ring_role(self._h)
+        return self._c(C.ring_role)
 
     @property
     def max_consumers(self):
-        return C.ring_max_consumers(self._h)
+        return self._c(C.ring_max_consumers)
 
     @property
     def missed(self):
         """Lossy broadcast subscriber: elements missed since subscribing."""
-        return C.ring_missed(self._h)
+        return self._c(C.ring_missed)
 
     @property
     def lost(self):
         """SPMC: elements claimed by consumers that died before finishing them."""
-        return C.ring_lost(self._h)
+        return self._c(C.ring_lost)
 
     def fileno(self):
-        return C.ring_fd(self._h)
+        return self._c(C.ring_fd)
 
     def reattach(self):
-        return check(C.ring_reattach(self._h))
+        return check(self._c(C.ring_reattach))
 
     def stats(self):
         """dict(head, tail, lost, producer_pid, producer_alive)."""
         h, t, l = ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_uint64()
         pid, alive = ctypes.c_uint32(), ctypes.c_uint32()
-        check(C.ring_stats(self._h, ctypes.byref(h), ctypes.byref(t), ctypes.byref(l),
+        check(self._c(C.ring_stats, ctypes.byref(h), ctypes.byref(t), ctypes.byref(l),
                            ctypes.byref(pid), ctypes.byref(alive)))
         return {"head": h.value, "tail": t.value, "lost": l.value,
                 "producer_pid": pid.value, "producer_alive": bool(alive.value)}
@@ -124,7 +139,7 @@ class Ring(Handle):
         """dict(pid, alive, cursor, missed) of consumer slot index, or None if free."""
         pid, alive = ctypes.c_uint32(), ctypes.c_uint32()
         cur, missed = ctypes.c_uint64(), ctypes.c_uint64()
-        rc = C.ring_consumer_info(self._h, index, ctypes.byref(pid), ctypes.byref(alive),
+        rc = self._c(C.ring_consumer_info, index, ctypes.byref(pid), ctypes.byref(alive),
                                   ctypes.byref(cur), ctypes.byref(missed))
         if rc == errors.E_NOTFOUND:
             return None
@@ -143,7 +158,7 @@ class Ring(Handle):
 
     def check(self, repair=False):
         n = ctypes.c_uint64()
-        check(C.ring_check(self._h, 1 if repair else 0, ctypes.byref(n)))
+        check(self._c(C.ring_check, 1 if repair else 0, ctypes.byref(n)))
         return n.value
 
     # --- copy API ---------------------------------------------------------
@@ -161,10 +176,10 @@ class Ring(Handle):
         data = self._elem(data)
         ms = _ms(timeout)
         if ms is None:
-            return check(C.ring_push_bytes(self._h, data, len(data)))
+            return check(self._c(C.ring_push_bytes, data, len(data)))
         if len(data) < self.elem_size:
             data = data + bytes(self.elem_size - len(data))
-        return check(C.ring_push_wait(self._h, data, ms))
+        return check(self._c(C.ring_push_wait, data, ms))
 
     def pop(self, timeout=None):
         """Pop one element (elem_size bytes). Without timeout: EmptyError if
@@ -173,9 +188,9 @@ class Ring(Handle):
         ms = _ms(timeout)
         buf = self._buf
         if ms is None:
-            check(C.ring_pop(self._h, buf))
+            check(self._c(C.ring_pop, buf))
         else:
-            check(C.ring_pop_wait(self._h, buf, ms))
+            check(self._c(C.ring_pop_wait, buf, ms))
         return buf.raw
 
     def push_many(self, items, timeout=None):
@@ -189,11 +204,11 @@ class Ring(Handle):
         done = ctypes.c_uint32()
         ms = _ms(timeout)
         if ms is None:
-            rc = C.ring_push_n(self._h, blob, len(items), ctypes.byref(done))
+            rc = self._c(C.ring_push_n, blob, len(items), ctypes.byref(done))
             if rc == errors.E_FULL:
                 return 0
         else:
-            rc = C.ring_push_n_wait(self._h, blob, len(items), ctypes.byref(done), ms)
+            rc = self._c(C.ring_push_n_wait, blob, len(items), ctypes.byref(done), ms)
         check(rc)
         return done.value
 
@@ -206,18 +221,18 @@ class Ring(Handle):
         done = ctypes.c_uint32()
         ms = _ms(timeout)
         if ms is None:
-            rc = C.ring_pop_n(self._h, buf, n, ctypes.byref(done))
+            rc = self._c(C.ring_pop_n, buf, n, ctypes.byref(done))
             if rc == errors.E_EMPTY:
                 return []
         else:
-            rc = C.ring_pop_n_wait(self._h, buf, n, ctypes.byref(done), ms)
+            rc = self._c(C.ring_pop_n_wait, buf, n, ctypes.byref(done), ms)
         check(rc)
         raw = buf.raw
         return [raw[i * es:(i + 1) * es] for i in range(done.value)]
 
     def wait(self, timeout):
         """Wait until the next operation can make progress (seconds)."""
-        return check(C.ring_wait(self._h, _ms(timeout)))
+        return check(self._c(C.ring_wait, _ms(timeout)))
 
     def __iter__(self):
         """Pop elements until the ring is empty (consumer)."""
@@ -240,21 +255,21 @@ class Ring(Handle):
         """Reserve up to n slots; returns a writable memoryview of got*elem_size
         bytes, valid until commit(). Fill it, then commit(k)."""
         ptr, got = ctypes.c_void_p(), ctypes.c_uint32()
-        check(C.ring_reserve(self._h, n, ctypes.byref(ptr), ctypes.byref(got)))
+        check(self._c(C.ring_reserve, n, ctypes.byref(ptr), ctypes.byref(got)))
         arr = (ctypes.c_char * (got.value * self.elem_size)).from_address(ptr.value)
         return memoryview(arr).cast("B")
 
     def commit(self, n):
-        return check(C.ring_commit(self._h, n))
+        return check(self._c(C.ring_commit, n))
 
     def peek(self, n=1):
         """Look at up to n elements in place: a read-only memoryview valid
         until release(). Lossy broadcast: release() may raise OverrunError,
         and then what was read must be discarded."""
         ptr, got = ctypes.c_void_p(), ctypes.c_uint32()
-        check(C.ring_peek(self._h, n, ctypes.byref(ptr), ctypes.byref(got)))
+        check(self._c(C.ring_peek, n, ctypes.byref(ptr), ctypes.byref(got)))
         arr = (ctypes.c_char * (got.value * self.elem_size)).from_address(ptr.value)
         return memoryview(arr).cast("B").toreadonly()
 
     def release(self, n):
-        return check(C.ring_release(self._h, n))
+        return check(self._c(C.ring_release, n))

@@ -72,7 +72,9 @@ def peer():
     if flags.returncode:
         raise unittest.SkipTest("pkg-config does not know shmap: " + flags.stderr.strip())
     out = os.path.join(tempfile.mkdtemp(prefix="shmap-peer-"), "shmap_peer")
-    subprocess.run([cc, "-std=gnu11", "-O1", src, "-o", out] + flags.stdout.split(), check=True)
+    rpath = [f"-Wl,-rpath,{f[2:]}" for f in flags.stdout.split() if f.startswith("-L")]
+    subprocess.run([cc, "-std=gnu11", "-O1", src, "-o", out] + flags.stdout.split() + rpath,
+                   check=True)
     _peer = out
     return out
 

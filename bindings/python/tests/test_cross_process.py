@@ -8,6 +8,31 @@ from tests.common import SegmentTest, elem, key, run_peer, start_peer, value
 
 N = 2000
 VMAX = 100
+WAIT = 20.0
+
+
+def _peer_died(proc):
+    if proc.poll() not in (None, 0):
+        raise AssertionError("the C peer failed: " + proc.stderr.read())
+
+
+def push_while_alive(ring, data, proc):
+    """Push, waiting up to WAIT seconds, but fail at once if the peer died."""
+    for _ in range(int(WAIT * 10)):
+        try:
+            return ring.push(data, timeout=0.1)
+        except shmap.TimeoutError:
+            _peer_died(proc)
+    raise AssertionError("push timed out")
+
+
+def pop_while_alive(ring, proc, i):
+    for _ in range(int(WAIT * 10)):
+        try:
+            return ring.pop(timeout=0.1)
+        except shmap.TimeoutError:
+            _peer_died(proc)
+    raise AssertionError(f"pop of element {i} timed out")
 
 
 class TestCrossProcess(SegmentTest):
@@ -43,7 +68,7 @@ class TestCrossProcess(SegmentTest):
                                  flags="create") as p:
             proc = start_peer("ring-pop", n, N)
             for i in range(N):
-                p.push(elem(i, 32), timeout=20)
+                push_while_alive(p, elem(i, 32), proc)
             _, err = proc.communicate(timeout=60)
             self.assertEqual(proc.returncode, 0, err)
 
@@ -53,7 +78,7 @@ class TestCrossProcess(SegmentTest):
                                  flags="create") as c:
             proc = start_peer("ring-push", n, N)
             for i in range(N):
-                self.assertEqual(c.pop(timeout=20), elem(i, 32), i)
+                self.assertEqual(pop_while_alive(c, proc, i), elem(i, 32), i)
             _, err = proc.communicate(timeout=60)
             self.assertEqual(proc.returncode, 0, err)
             with self.assertRaises(shmap.EmptyError):
