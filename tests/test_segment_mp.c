@@ -578,7 +578,7 @@ static void test_liveness(void **state)
 	assert_true(zombies_dead >= runs * 9 / 10); /* the rest were reaped by the time we looked */
 	double p99 = tt_lat_pct(&lat, 0.99);
 	/* milliseconds, not seconds (a sanitized process takes long to tear down) */
-	assert_true(p99 < (TT_SANITIZED ? 2000e6 : 100e6));
+	assert_true(p99 < (TT_SANITIZED ? 2000e6 : 250e6));
 	tt_lat_free(&lat);
 	/* cost of one probe of a live owner */
 	struct tt_proc p = { -1, -1, 0 };
@@ -968,8 +968,10 @@ static void test_bounded_wait(void **state)
 		double ms50 = (double)(shmap__now_ns() - t0) / 1e6;
 		print_message("# bounded wait (%s): timeout 0 -> %.2f ms, timeout 50 -> %.2f ms\n",
 			      k ? "open-or-create" : "open", ms0, ms50);
-		assert_true(ms0 < 20);
-		assert_true(ms50 >= 50 && ms50 < 50 + (TT_SANITIZED ? 100 : 30));
+		/* generous upper bounds: the box may be busy; a wait that ignored
+		 * its deadline would take the builder's 400 ms */
+		assert_true(ms0 < 100);
+		assert_true(ms50 >= 50 && ms50 < 50 + 200);
 	}
 	/* the default deadline outlasts the build: success, same segment */
 	o.timeout_ms = 2000;
