@@ -53,8 +53,9 @@
 #define REC_ACTIVE 2u
 
 #define RING_PROBE_AHEAD 32u /* SPSC: look this far ahead for free/ready slots */
-#define RING_SPIN 4000u      /* spin iterations before a waiting call sleeps */
+#define RING_SPIN 1000u      /* spin iterations before a waiting call sleeps */
 #define RING_SLICE_NS (100u * 1000000u) /* longest single futex sleep (re-check) */
+#define RING_SLICE_DEAD_NS (10u * 1000000u) /* same, for a producer a dead peer can block */
 #define RING_STUCK_NS (1u * 1000000u)   /* FULL this long -> probe peers' liveness */
 #define RING_RETRY 4096u     /* CAS retry budget per call (SPMC) */
 

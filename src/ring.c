@@ -29,7 +29,6 @@
  */
 #include <errno.h>
 #include <linux/membarrier.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -37,15 +36,24 @@
 #include "ring-internal.h"
 
 int shmap__ring_strong;
-static pthread_once_t ring_mb_once = PTHREAD_ONCE_INIT;
+static int ring_mb_pid; /* process that registered (registration is per process) */
 
-static void ring_mb_init(void)
+/*
+ * Register this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (once per
+ * process: a child after fork registers again at its first open/reattach).
+ * Without it, every waker in this process fences instead.
+ */
+static void ring_mb_register(void)
 {
+	int pid = (int)getpid();
+	if (__atomic_load_n(&ring_mb_pid, __ATOMIC_ACQUIRE) == pid)
+		return;
 	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
 	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
 	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
 	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
-		shmap__ring_strong = 1;
+		__atomic_store_n(&shmap__ring_strong, 1, __ATOMIC_RELAXED);
+	__atomic_store_n(&ring_mb_pid, pid, __ATOMIC_RELEASE);
 }
 
 void shmap__ring_heavy_barrier(void)
@@ -318,7 +326,7 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, 
 		else if (max_consumers == 0)
 			max_consumers = 16;
 	}
-	pthread_once(&ring_mb_once, ring_mb_init);
+	ring_mb_register();
 
 	struct shmap_ring *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -376,6 +384,7 @@ SHMAP_API int shmap_ring_reattach(shmap_ring *r)
 	int rc = shmap__seg_reattach(&r->seg);
 	if (rc < 0)
 		return rc;
+	ring_mb_register();
 	/* the parent keeps its role; try to take it (BUSY while the parent lives) */
 	r->role = 0;
 	r->rec = NULL;
@@ -627,7 +636,12 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 		uint32_t e = shmap_atomic_load_acquire_u32(ev);
 		rc = a->fn(r, a);
 		if (rc == blocked) {
-			uint64_t until = now + RING_SLICE_NS < deadline ? now + RING_SLICE_NS : deadline;
+			/* a producer that a dead peer can block re-checks (and reclaims) often */
+			uint64_t slice = producer && (r->type == SHMAP_RING_SPMC ||
+						      r->type == SHMAP_RING_BCAST_RELIABLE)
+						 ? RING_SLICE_DEAD_NS
+						 : RING_SLICE_NS;
+			uint64_t until = now + slice < deadline ? now + slice : deadline;
 			shmap__futex_wait(ev, e, until);
 		}
 		ring_unannounce(r);

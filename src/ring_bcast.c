@@ -125,19 +125,33 @@ int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint3
 	return total || n == 0 ? SHMAP_OK : SHMAP_E_FULL;
 }
 
-/* Lapped at cursor c: jump to the oldest element still safe to read. */
-static int bcast_resync(struct shmap_ring *r, uint64_t c)
+/*
+ * Lapped at cursor c (the slot for c showed `s`, a later position q):
+ * jump to the oldest element still safe to read, max(head, q + 1) - cap + 1
+ * (q can be past head when an abandoned reservation marked slots).
+ */
+static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64_t s)
 {
+	uint64_t q = (s & RING_SEQ_WRITING) ? s & ~RING_SEQ_WRITING : s - 1;
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if ((q & r->mask) != (at & r->mask) || q <= at)
+		return SHMAP_E_CORRUPT; /* not a state this slot can legitimately hold */
+	if (q + 1 > h)
+		h = q + 1;
 	uint64_t nc = h > r->cap ? h - r->cap + 1 : 0;
-	if (nc <= c)
-		return SHMAP_E_CORRUPT; /* a slot says we were lapped, head says not */
+	if (nc <= at)
+		return SHMAP_E_CORRUPT;
 	r->missed += nc - c;
 	r->pos = nc;
 	r->lim = nc;
 	shmap_atomic_store_u64(&r->rec->missed, r->missed);
 	shmap_atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
+}
+
+static int bcast_resync(struct shmap_ring *r, uint64_t c, uint64_t s)
+{
+	return bcast_resync_at(r, c, c, s);
 }
 
 /*
@@ -159,6 +173,7 @@ int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 	uint8_t *d = dst;
 	uint32_t k = 0;
 	int lapped = 0;
+	uint64_t lapped_s = 0;
 	if (bcast_lossy(r)) {
 		while (k < n) {
 			volatile uint64_t *sp = &r->seq[c & r->mask];
@@ -171,18 +186,23 @@ int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 				/* A6: load-load fence, pairs with R5: if the copy saw any
 				 * byte of a newer element, the re-read sees its mark. */
 				shmap_atomic_fence_acquire();
-				if (shmap_atomic_load_u64(sp) == s1) {
+				uint64_t s2 = shmap_atomic_load_u64(sp);
+				if (s2 == s1) {
 					c++;
 					k++;
 					continue;
 				}
+				s1 = s2; /* overwritten during the copy */
+				if (bcast_slot_state(r, c, s1) != 2)
+					s1 = c + r->cap + 1; /* at least one lap */
 			}
 			lapped = 1;
+			lapped_s = s1;
 			break;
 		}
 		if (k == 0 && lapped) {
 			*done = 0;
-			return bcast_resync(r, c);
+			return bcast_resync(r, c, lapped_s);
 		}
 		r->pos = c;
 		if (k)
@@ -202,7 +222,7 @@ int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 	if (k == 0) {
 		*done = 0;
 		if (n && bcast_slot_state(r, c, s) == 2)
-			return bcast_resync(r, c); /* dropped or scribbled: resynchronise */
+			return bcast_resync(r, c, s); /* dropped or scribbled: resynchronise */
 		return n ? SHMAP_E_EMPTY : SHMAP_OK;
 	}
 	shmap__ring_copy_out_n(r, c, dst, k);
@@ -254,7 +274,7 @@ int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32
 	}
 	if (k == 0) {
 		if (bcast_slot_state(r, c, s) == 2)
-			return bcast_resync(r, c);
+			return bcast_resync(r, c, s);
 		return SHMAP_E_EMPTY;
 	}
 	*ptr = ring_slot(r, c);
@@ -272,8 +292,13 @@ int shmap__bcast_release(struct shmap_ring *r, uint32_t n)
 		 * elements are done before we re-validate their slots. */
 		shmap_atomic_fence_acquire();
 		for (uint64_t i = 0; i < r->zc; i++) {
-			if (shmap_atomic_load_u64(&r->seq[(c + i) & r->mask]) != c + i + 1)
-				return bcast_resync(r, c);
+			uint64_t s = shmap_atomic_load_u64(&r->seq[(c + i) & r->mask]);
+			if (s != c + i + 1) {
+				/* element c + i was overwritten: everything up to it is lost */
+				if (bcast_slot_state(r, c + i, s) != 2)
+					s = c + i + r->cap + 1;
+				return bcast_resync_at(r, c, c + i, s);
+			}
 		}
 		r->pos = c + n;
 		if (n)

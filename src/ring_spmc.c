@@ -88,7 +88,10 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[t & r->mask]);
 		if (s != t + 1) {
 			if (s == t + r->cap || s == t + r->cap + 1) {
-				/* already claimed and given back: our tail is stale */
+				/* claimed and given back already: our tail must be stale,
+				 * since a claim moves tail before it gives slots back */
+				if (shmap_atomic_load_acquire_u64(&r->ctl->tail) == t)
+					return SHMAP_E_CORRUPT;
 				shmap_cpu_relax();
 				continue;
 			}
