@@ -88,7 +88,12 @@ func withOpts(o *Options, fn func(*C.shmap_opts) error) error {
 	return fn(p)
 }
 
+// cstring converts a name; "" becomes NULL (a memfd needs no name).
+// The result must be freed with C.free (a no-op for NULL).
 func cstring(s string) (*C.char, error) {
+	if s == "" {
+		return nil, nil
+	}
 	for i := 0; i < len(s); i++ {
 		if s[i] == 0 {
 			return nil, &OpError{Op: "name", Code: ErrInval}

@@ -135,8 +135,20 @@ impl Drop for RawOpts {
     }
 }
 
-pub(crate) fn c_name(name: &str) -> Result<CString> {
-    CString::new(name).map_err(|_| Error::Inval)
+/// A segment name for C: "" becomes NULL (a memfd being created needs no name).
+pub(crate) struct CName(Option<CString>);
+
+impl CName {
+    pub(crate) fn as_ptr(&self) -> *const std::os::raw::c_char {
+        self.0.as_ref().map_or(ptr::null(), |c| c.as_ptr())
+    }
+}
+
+pub(crate) fn c_name(name: &str) -> Result<CName> {
+    if name.is_empty() {
+        return Ok(CName(None));
+    }
+    CString::new(name).map(|c| CName(Some(c))).map_err(|_| Error::Inval)
 }
 
 /// Remove a segment's name (open handles stay valid).

@@ -72,7 +72,12 @@ pub struct RingParams {
 ///
 /// ring.h: "one handle must not be used by two threads at the same time",
 /// so `Ring` is `Send` (it may move to another thread) but not `Sync`.
-/// Open one handle per thread instead.
+/// Open one handle per thread instead. Sharing one is a compile error:
+///
+/// ```compile_fail
+/// fn needs_sync<T: Sync>() {}
+/// needs_sync::<shmap::Ring>();
+/// ```
 pub struct Ring {
     raw: *mut sys::shmap_ring,
     elem_size: u32,

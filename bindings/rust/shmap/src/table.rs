@@ -300,7 +300,22 @@ fn clamp(n: usize) -> u32 {
     n.min(u32::MAX as usize) as u32
 }
 
-/// A cursor over a [`Table`]; borrows it, so the table outlives the cursor.
+/// A cursor over a [`Table`]; borrows it, so the table outlives the cursor
+/// (htable.h: cursors must be freed before the table is closed):
+///
+/// ```compile_fail
+/// let t = shmap::Table::open("/x").unwrap();
+/// let it = t.iter().unwrap();
+/// drop(t); // error: `t` is still borrowed by `it`
+/// it.count();
+/// ```
+///
+/// A cursor is used by one thread at a time: `Send`, not `Sync`.
+///
+/// ```compile_fail
+/// fn needs_sync<T: Sync>() {}
+/// needs_sync::<shmap::TableIter<'static>>();
+/// ```
 pub struct Iter<'a> {
     cur: *mut sys::shmap_htable_cursor,
     kbuf: Vec<u8>,

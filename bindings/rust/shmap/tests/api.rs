@@ -301,3 +301,29 @@ fn vector_basics() {
     };
     assert_eq!(h.join().unwrap(), elem(0, 16));
 }
+
+#[test]
+fn send_sync_follow_the_c_docs() {
+    fn send<T: Send>() {}
+    fn sync<T: Sync>() {}
+    send::<Table>();
+    sync::<Table>();
+    send::<Vector>();
+    sync::<Vector>();
+    send::<Ring>(); // Ring is !Sync: see the compile_fail doc-test on Ring
+    send::<shmap::TableIter<'static>>();
+}
+
+#[test]
+fn memfd_table_opened_by_fd() {
+    use shmap::Backend;
+    let t = Table::open_with("", OpenMode::Create, 64, 16, 16,
+                             &Options::new().backend(Backend::Memfd)).unwrap();
+    assert!(t.fd() >= 0);
+    t.upsert(b"from", b"first").unwrap();
+    let t2 = Table::open_with("", OpenMode::Open, 0, 0, 0,
+                              &Options::new().backend(Backend::Memfd).fd(t.fd())).unwrap();
+    assert_eq!(t2.get(b"from").unwrap().unwrap(), b"first");
+    t2.upsert(b"second", b"handle").unwrap();
+    assert_eq!(t.get(b"second").unwrap().unwrap(), b"handle");
+}
