@@ -139,6 +139,7 @@ static inline int m_readable(uint32_t st)
 #define VEC_READ_BUDGET 4096u       /* seqlock copies before BUSY */
 #define VEC_PROBE_EVERY 8u          /* replace: probe owner every N backoff rounds */
 #define VEC_HEAD_SCAN 4096u         /* pending(): how far back a RESV slot looks for its head */
+#define VEC_ADVANCE_RUN 4096u       /* advance(): slots moved over per CAS, at most */
 
 struct shmap_vector {
 	struct shmap__seg seg;
@@ -337,8 +338,11 @@ SHMAP_API uint64_t shmap_vector_holes(const shmap_vector *v)
 
 /*
  * Advance the watermark over PUB / REPL / HOLE slots as far as it goes.
- * Bounded: each successful CAS moves it by one (at most capacity moves),
- * and failed CASes are bounded by VEC_CAS_BUDGET.
+ * Scans a run of such slots (up to VEC_ADVANCE_RUN) and moves the watermark
+ * over the whole run with one CAS: slot states never leave {PUB, REPL, HOLE}
+ * once there, so a run seen readable stays readable.
+ * Bounded: at most capacity slots are scanned per successful CAS round, and
+ * failed CASes are bounded by VEC_CAS_BUDGET.
  */
 static int advance(shmap_vector *v)
 {
@@ -348,17 +352,22 @@ static int advance(shmap_vector *v)
 	for (uint64_t steps = 0; steps <= v->cap; steps++) {
 		if (w > v->cap)
 			return SHMAP_E_CORRUPT;
-		if (w == v->cap)
-			return SHMAP_OK;
-		/* W2: acquire, pairs with P1 (publish) / H1 (hole) release stores. */
-		uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, w));
-		uint32_t st = m_st(m);
-		if (!m_readable(st) && st != ST_HOLE)
+		uint64_t end = w, lim = v->cap - w < VEC_ADVANCE_RUN ? v->cap : w + VEC_ADVANCE_RUN;
+		while (end < lim) {
+			/* W2: acquire, pairs with P1 (publish) / H1 (hole) release stores. */
+			uint32_t st = m_st(shmap_atomic_load_acquire_u64(meta_p(v, end)));
+			if (!m_readable(st) && st != ST_HOLE)
+				break;
+			end++;
+		}
+		if (end == w)
 			return SHMAP_OK;
 		/* W1: full CAS; its store-load ordering pairs with the fence P2 in publish. */
-		uint64_t got = shmap_atomic_cas_full_u64(&v->ctrl->committed, w, w + 1);
+		uint64_t got = shmap_atomic_cas_full_u64(&v->ctrl->committed, w, end);
 		if (got == w) {
-			w++;
+			if (end < lim)
+				return SHMAP_OK; /* stopped at an unreadable slot */
+			w = end;
 		} else {
 			if (++fails > VEC_CAS_BUDGET)
 				return SHMAP_E_BUSY;
@@ -508,11 +517,14 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 		if (n > cap - r)
 			return SHMAP_E_FULL;
 		volatile uint64_t *mp = meta_p(v, r);
-		uint64_t m = shmap_atomic_load_acquire_u64(mp);
+		/*
+		 * A2: the claim, full CAS straight away (no load first: a load would
+		 * fetch the line shared and the CAS fetch it again exclusive). On
+		 * failure it returns the slot's word, which says whom to help.
+		 * Pairs with A1/A5 of other appenders.
+		 */
+		uint64_t m = shmap_atomic_cas_full_u64(mp, 0, mk(ST_HEAD, me, (uint32_t)n));
 		if (m == 0) {
-			/* A2: the claim, full CAS: pairs with A1/A5 of other appenders. */
-			if (shmap_atomic_cas_full_u64(mp, 0, mk(ST_HEAD, me, (uint32_t)n)) != 0)
-				continue;
 			SHMAP_FAILPOINT("vector.reserve.claimed");
 			/* A3: full CAS; may fail if a helper (A5/R1) bumped for us. */
 			(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, r, r + n);

@@ -478,7 +478,7 @@ static void t_kill_random(void **state)
 {
 	(void)state;
 	const unsigned target_kills = tt_iters(400, 3000);
-	const uint64_t cap = (uint64_t)target_kills * 1500 + 10000;
+	const uint64_t cap = (uint64_t)target_kills * 3000 + 10000;
 	shmap_vector *v = open_vec(SHMAP_CREATE, cap, 2000);
 	assert_non_null(v);
 	uint64_t *acks = calloc(cap * 4, sizeof(uint64_t));

@@ -299,7 +299,8 @@ SHMAP_API uint64_t shmap_vector_holes(const shmap_vector *v);
 /**
  * @brief State of one slot, for tools.
  * @param[out] state  one of SHMAP_VECTOR_SLOT_* (may be NULL)
- * @param[out] owner  owner id of a RESERVED or REPLACING slot, else 0 (may be NULL)
+ * @param[out] owner  owner id of a RESERVED or REPLACING slot, the dead writer of a
+ *                    HOLE, else 0 (may be NULL)
  * @return ::SHMAP_OK, ::SHMAP_E_RANGE (index >= capacity), ::SHMAP_E_INVAL,
  *         ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  *
