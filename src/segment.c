@@ -951,11 +951,14 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 			if (lr == 0) {
 				SHMAP_FAILPOINT("seg.create.locked");
 				rc = build(seg, fd, want, ops, o, 1);
-				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-				if (rc != SHMAP_OK) {
+				/* On failure remove the name BEFORE dropping the lock:
+				 * a waiter that then gets the lock must find the object
+				 * unlinked, not build a segment nobody can open. */
+				if (rc != SHMAP_OK)
 					cleanup_created(name, o, fd);
+				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+				if (rc != SHMAP_OK)
 					goto fail;
-				}
 				seg->created = true;
 				break;
 			}
@@ -984,6 +987,22 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
 			if (lr == 0) {
 				SHMAP_FAILPOINT("seg.takeover.locked");
+				struct stat lst;
+				if (o->backend != SHMAP_BACKEND_MEMFD && fstat(fd, &lst) == 0 &&
+				    lst.st_nlink == 0) {
+					/* The name is gone (a failed creator removed it,
+					 * or stale cleanup did): building here would make
+					 * a segment nobody can find. Start again from the
+					 * name, within the same deadline. */
+					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+					close(fd);
+					fd = -1;
+					if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
+						rc = SHMAP_E_NOTREADY;
+						goto fail;
+					}
+					continue;
+				}
 				pr = probe_object(fd, &hdr, &st_size, &rc);
 				if (pr == PR_READY) {
 					ofd_unlock(fd, SHMAP__LOCK_BUILDER);

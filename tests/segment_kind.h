@@ -23,6 +23,7 @@
 
 static volatile uint64_t *tk_builds;   /* optional: shared build counter */
 static unsigned tk_init_delay_us;      /* optional: slow builds */
+static int tk_init_fail;               /* optional: init fails (after the delay) */
 
 static inline uint64_t tk_pattern(uint64_t i, uint64_t gen)
 {
@@ -47,6 +48,8 @@ static int tk_init(struct shmap__seg *seg)
 		if (tk_init_delay_us && i == seg->p.capacity / 2)
 			usleep(tk_init_delay_us); /* half-built for a while */
 	}
+	if (tk_init_fail)
+		return SHMAP_E_NOMEM;
 	if (tk_builds)
 		shmap_atomic_fetch_add_full_u64(tk_builds, 1);
 	return SHMAP_OK;

@@ -983,6 +983,94 @@ static void test_bounded_wait(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* ------------------------------------------------------------------ */
+/* a creator whose build fails while others wait                        */
+
+struct fail_ctx {
+	const char *name;
+	struct race_res *res;
+	int idx;
+};
+
+static int failing_creator(void *a)
+{
+	struct fail_ctx *c = a;
+	tk_init_delay_us = 150000;
+	tk_init_fail = 1;
+	struct shmap__params want = tk_params(2048);
+	struct shmap__seg s;
+	int rc = shmap__seg_open(c->name, SHMAP_CREATE, &want, &tk_ops, NULL, &s);
+	return rc == SHMAP_E_NOMEM ? 0 : 1;
+}
+
+static int waiting_opener(void *a)
+{
+	struct fail_ctx *c = a;
+	struct shmap_opts o = opts_default();
+	o.timeout_ms = 3000;
+	struct shmap__params want = tk_params(2048);
+	struct shmap__seg s;
+	struct race_res *r = &c->res[c->idx];
+	int rc = shmap__seg_open(c->name, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, &o, &s);
+	r->rc = rc;
+	if (rc >= 0) {
+		r->created = s.created;
+		r->seed = s.p.hash_seed;
+		r->verified = tk_verify(&s) == 0;
+		shmap__seg_close(&s);
+	}
+	r->done = 1;
+	return 0;
+}
+
+static void test_failed_build_waiters(void **state)
+{
+	(void)state;
+	const unsigned runs = tt_iters(5, 50);
+	struct race_res *res = shared_page(sizeof(struct race_res) * 4);
+	for (unsigned run = 0; run < runs; run++) {
+		char name[96];
+		th_name(name, sizeof name, "fbuild");
+		memset(res, 0, sizeof(struct race_res) * 4);
+		struct fail_ctx cc = { name, res, 0 };
+		struct tt_proc pc = { -1, -1, 0 }, po[4];
+		assert_int_equal(tt_spawn(&pc, failing_creator, &cc, 20), 0);
+		/* wait until the creator is building */
+		struct shmap_opts o = opts_default();
+		o.timeout_ms = 0;
+		struct shmap__params any = tk_params(0);
+		struct shmap__seg s;
+		uint64_t t0 = shmap__now_ns();
+		while (shmap__seg_open(name, SHMAP_OPEN, &any, &tk_ops, &o, &s) != SHMAP_E_TIMEOUT) {
+			assert_true(shmap__now_ns() - t0 < 2000000000ull);
+			usleep(100);
+		}
+		struct fail_ctx oc[4];
+		for (int i = 0; i < 4; i++) {
+			oc[i] = (struct fail_ctx){ name, res, i };
+			assert_int_equal(tt_spawn(&po[i], waiting_opener, &oc[i], 20), 0);
+		}
+		assert_true(th_ok(tt_wait(&pc, 10)));
+		unsigned created = 0;
+		for (int i = 0; i < 4; i++) {
+			assert_true(th_ok(tt_wait(&po[i], 10)));
+			if (res[i].rc != SHMAP_OK)
+				fail_msg("run %u opener %d: %s", run, i, shmap_errname(res[i].rc));
+			assert_true(res[i].verified);
+			assert_int_equal(res[i].seed, res[0].seed);
+			created += res[i].created;
+		}
+		assert_int_equal(created, 1);
+		/* the segment they share is the one the name leads to */
+		o.timeout_ms = 100;
+		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &any, &tk_ops, &o, &s), SHMAP_OK);
+		assert_int_equal(s.p.hash_seed, res[0].seed);
+		shmap__seg_close(&s);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	}
+	munmap(res, sizeof(struct race_res) * 4);
+}
+
 int main(int argc, char **argv)
 {
 	if (argc > 1)
@@ -996,6 +1084,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_fork_after_open, tt_teardown),
 		cmocka_unit_test_teardown(test_nospc, tt_teardown),
 		cmocka_unit_test_teardown(test_bounded_wait, tt_teardown),
+		cmocka_unit_test_teardown(test_failed_build_waiters, tt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
