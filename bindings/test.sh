@@ -111,7 +111,8 @@ if have go; then
 	GOPATH="$work/gopath" GOCACHE="$work/gocache" GOFLAGS=-mod=mod GOPROXY=off \
 		GOTOOLCHAIN=local GO111MODULE=on CGO_ENABLED=1 GOTELEMETRY=off
 	export GOPATH GOCACHE GOFLAGS GOPROXY GOTOOLCHAIN GO111MODULE CGO_ENABLED GOTELEMETRY
-	if (cd "$here/go" && run_to 150 go test -count=1 -timeout 120s ./...); then
+	# vet type-checks every package, including the example and xlang commands.
+	if (cd "$here/go" && run_to 60 go vet ./... && run_to 150 go test -count=1 -timeout 120s ./...); then
 		result go ok
 	else
 		result go fail

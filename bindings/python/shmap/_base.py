@@ -31,6 +31,13 @@ def oflags(value):
     return int(value)
 
 
+def default_flags(flags, *params):
+    """flags=None: OPEN_OR_CREATE when creation parameters are given, else OPEN."""
+    if flags is None:
+        return OPEN_OR_CREATE if any(params) else OPEN
+    return flags
+
+
 def encode_name(name):
     if name is None:
         return None

@@ -4,7 +4,7 @@ import ctypes
 import threading
 
 from . import errors
-from ._base import OPEN_OR_CREATE, Handle, Options, call_with_opts, encode_name, oflags
+from ._base import default_flags, Handle, Options, call_with_opts, encode_name, oflags
 from ._ffi import C
 from .errors import check
 
@@ -33,9 +33,10 @@ class Ring(Handle):
     """A ring segment, attached with one role (PRODUCER or CONSUMER).
 
     ``Ring(name, role, type=0, elem_size=0, capacity=0, max_consumers=0,
-    flags=OPEN_OR_CREATE, options=None, **option_kwargs)``: role and type
+    flags=None, options=None, **option_kwargs)``: role and type
     also accept "producer"/"consumer" and "spsc"/"spmc"/"bcast_lossy"/
-    "bcast_reliable". On open, 0 parameters accept what is stored.
+    "bcast_reliable". flags None means OPEN_OR_CREATE when elem_size or
+    capacity is given, else OPEN; on open, 0 parameters accept what is stored.
 
     Elements are bytes of exactly elem_size bytes; push() pads shorter data
     with zeros. pop()/push() take an optional timeout in seconds (None: do
@@ -48,7 +49,7 @@ class Ring(Handle):
     _close_fn = "ring_close"
 
     def __init__(self, name, role, type=0, elem_size=0, capacity=0, max_consumers=0,
-                 flags=OPEN_OR_CREATE, options=None, **option_kwargs):
+                 flags=None, options=None, **option_kwargs):
         role = _ROLES.get(role, role) if isinstance(role, str) else role
         type = _TYPES.get(type, type) if isinstance(type, str) else type
         if isinstance(role, str) or isinstance(type, str):
@@ -56,7 +57,8 @@ class Ring(Handle):
         options = Options.coerce(options, option_kwargs)
         out = ctypes.c_void_p()
         self.open_status = call_with_opts(options, lambda o: check(C.ring_open(
-            encode_name(name), oflags(flags), type, elem_size, capacity, max_consumers, role,
+            encode_name(name), oflags(default_flags(flags, elem_size, capacity)), type,
+            elem_size, capacity, max_consumers, role,
             o, ctypes.byref(out))))
         self.name = name
         self._lock = threading.Lock()

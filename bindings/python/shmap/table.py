@@ -5,7 +5,7 @@ import weakref
 from collections.abc import ItemsView, MutableMapping
 
 from . import errors
-from ._base import OPEN_OR_CREATE, CREATE, OPEN, Handle, Options, call_with_opts, encode_name, oflags
+from ._base import default_flags, CREATE, OPEN, Handle, Options, call_with_opts, encode_name, oflags
 from ._ffi import C, UPDATE_FN
 from .errors import check
 
@@ -48,20 +48,22 @@ class Table(Handle, MutableMapping):
     Keys and values are bytes (str is encoded as UTF-8) of 1..key_max and
     1..value_max bytes. Values always come back as bytes.
 
-    ``Table(name, capacity, key_max, value_max, flags=OPEN_OR_CREATE,
-    options=None, **option_kwargs)``; on open, 0 parameters accept what the
+    ``Table(name, capacity, key_max, value_max, flags=None,
+    options=None, **option_kwargs)``; flags None means OPEN_OR_CREATE when
+    parameters are given, else OPEN; on open, 0 parameters accept what the
     segment stores. A handle may be shared by threads (the C handle is
     thread-safe), except close()/reattach()/set_timeout().
     """
 
     _close_fn = "htable_close"
 
-    def __init__(self, name, capacity=0, key_max=0, value_max=0, flags=OPEN_OR_CREATE,
+    def __init__(self, name, capacity=0, key_max=0, value_max=0, flags=None,
                  options=None, **option_kwargs):
         options = Options.coerce(options, option_kwargs)
         out = ctypes.c_void_p()
         self.open_status = call_with_opts(options, lambda o: check(C.htable_open(
-            encode_name(name), oflags(flags), capacity, key_max, value_max, o,
+            encode_name(name), oflags(default_flags(flags, capacity, key_max, value_max)),
+            capacity, key_max, value_max, o,
             ctypes.byref(out))))
         self.name = name
         self._cursors = weakref.WeakSet()

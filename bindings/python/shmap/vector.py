@@ -3,7 +3,7 @@
 import ctypes
 
 from . import errors
-from ._base import OPEN_OR_CREATE, CREATE, OPEN, Handle, Options, call_with_opts, encode_name, oflags
+from ._base import default_flags, CREATE, OPEN, Handle, Options, call_with_opts, encode_name, oflags
 from ._ffi import C
 from .errors import check
 
@@ -17,8 +17,9 @@ SLOT_HOLE = 4
 class Vector(Handle):
     """An append-only vector of fixed-size elements.
 
-    ``Vector(name, elem_size=0, capacity=0, flags=OPEN_OR_CREATE, options=None,
-    **option_kwargs)``. ``v.push(b"...")`` returns the index; ``v[i]`` reads
+    ``Vector(name, elem_size=0, capacity=0, flags=None, options=None,
+    **option_kwargs)`` (flags None: OPEN_OR_CREATE with parameters, else
+    OPEN). ``v.push(b"...")`` returns the index; ``v[i]`` reads
     (RangeError is an IndexError, NotReadyError for an unpublished slot,
     NotFoundError for a hole); ``v[i] = data`` replaces; ``len(v)`` is the
     published prefix; iterating yields the published elements in order,
@@ -28,12 +29,13 @@ class Vector(Handle):
 
     _close_fn = "vector_close"
 
-    def __init__(self, name, elem_size=0, capacity=0, flags=OPEN_OR_CREATE, options=None,
+    def __init__(self, name, elem_size=0, capacity=0, flags=None, options=None,
                  **option_kwargs):
         options = Options.coerce(options, option_kwargs)
         out = ctypes.c_void_p()
         self.open_status = call_with_opts(options, lambda o: check(C.vector_open(
-            encode_name(name), oflags(flags), elem_size, capacity, o, ctypes.byref(out))))
+            encode_name(name), oflags(default_flags(flags, elem_size, capacity)), elem_size,
+            capacity, o, ctypes.byref(out))))
         self.name = name
         self._adopt(out.value)
         self.elem_size = C.vector_elem_size(out.value)
