@@ -701,6 +701,48 @@ static void test_grow(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/*
+ * Scenario 6, unsealed shm backend: there is no SIGBUS guard mode
+ * (SHMAP_E_PEERFAULT) yet, so a peer shrinking the file makes our next access
+ * to the lost pages raise SIGBUS -- and only SIGBUS (documented behaviour;
+ * use the memfd backend, whose seals refuse the shrink).
+ */
+static struct shmap__seg trunc_seg;
+static int touch_data(void *a)
+{
+	(void)a;
+	uint64_t sum = 0;
+	for (uint64_t i = 0; i < trunc_seg.p.capacity; i++)
+		sum += ((volatile uint64_t *)trunc_seg.data)[i];
+	return (int)(sum & 1);
+}
+
+static void test_peer_truncate(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "trunc");
+	struct shmap__params want = tk_params(4096);
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &trunc_seg), SHMAP_OK);
+	assert_false(tt_expect_fault(touch_data, NULL));
+	int fd = shm_fd_of(name);
+	assert_int_equal(ftruncate(fd, (off_t)(trunc_seg.total_size / 2)), 0);
+	fflush(NULL);
+	pid_t pid = fork();
+	if (pid == 0) {
+		tt_default_signals();
+		alarm(10);
+		_exit(touch_data(NULL));
+	}
+	int st = th_wait(pid, 10);
+	char b[64];
+	if (!tt_killed_by(st, SIGBUS))
+		fail_msg("after a peer's shrink: %s (expected SIGBUS only)", tt_status_str(st, b, sizeof b));
+	close(fd);
+	shmap__seg_close(&trunc_seg);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* ------------------------------------------------------------------ */
 /* scenario 10: exact mode under any umask                              */
 
@@ -1088,6 +1130,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_field_table, tt_teardown),
 		cmocka_unit_test_teardown(test_sizes, tt_teardown),
 		cmocka_unit_test_teardown(test_grow, tt_teardown),
+		cmocka_unit_test_teardown(test_peer_truncate, tt_teardown),
 		cmocka_unit_test_teardown(test_modes, tt_teardown),
 		cmocka_unit_test_teardown(test_file_backend, tt_teardown),
 		cmocka_unit_test_teardown(test_memfd_local, tt_teardown),
