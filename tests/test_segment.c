@@ -1024,6 +1024,10 @@ static int touch_after(void *a) { (void)a; return *(volatile uint8_t *)(guard_se
 static int touch_last(void *a) { (void)a; (void)*(volatile uint8_t *)(guard_seg.base + guard_seg.total_size - 1); return 0; }
 
 static int sleeper(void *a) { (void)a; sleep(30); return 0; }
+static uint8_t *gbuf;
+static size_t gbuf_len;
+static int gbuf_over(void *a) { (void)a; return ((volatile uint8_t *)gbuf)[gbuf_len]; }
+static int gbuf_inside(void *a) { (void)a; memset(gbuf, 1, gbuf_len); return 0; }
 static int faulter(void *a) { (void)a; raise(SIGSEGV); return 0; }
 static int returns0(void *a) { (void)a; return 0; }
 
@@ -1069,6 +1073,16 @@ static void test_torture_helpers(void **state)
 	assert_true(tt_lat_pct(&l, 0.99) == 100);
 	assert_true(tt_lat_pct(&l, 1.0) == 100);
 	tt_lat_free(&l);
+	/* guarded buffers: every byte usable, one past the end faults */
+	const size_t lens[] = { 1, 100, 4095, 4096, 4097 };
+	for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+		gbuf_len = lens[i];
+		gbuf = tt_guard_alloc(gbuf_len);
+		assert_non_null(gbuf);
+		assert_false(tt_expect_fault(gbuf_inside, NULL));
+		assert_true(tt_expect_fault(gbuf_over, NULL));
+		tt_guard_free(gbuf, gbuf_len);
+	}
 	/* kill at failpoint: a child that never reaches the point exits normally */
 	int code = -1;
 	assert_int_equal(tt_kill_at("no.such.point", 1, returns0, NULL, 0, 5, &code), TT_EXITED);

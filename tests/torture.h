@@ -27,6 +27,10 @@
  *   tt_become                       drop root to a given uid/gid in a child
  *   tt_expect_fault                 run fn in a child and require SIGSEGV or
  *                                   SIGBUS (guard-page checks)
+ *   tt_guard_alloc / tt_guard_free  a private buffer whose last byte touches
+ *                                   a PROT_NONE page (and whose start follows
+ *                                   one): an output buffer that faults on
+ *                                   the first byte written or read past it
  *   tt_soak / tt_iters              CI vs soak sizing (SHMAP_SOAK=1 in env)
  *
  * Guard pages: the storage layer itself maps every segment between two
@@ -43,6 +47,7 @@
 #include <poll.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -562,6 +567,40 @@ static inline bool tt_expect_fault(int (*fn)(void *), void *arg)
 		return false;
 	int st = th_wait(pid, 10.0);
 	return tt_killed_by(st, SIGSEGV) || tt_killed_by(st, SIGBUS);
+}
+
+/*
+ * A private buffer of `len` bytes placed so that buf[len] is the first byte
+ * of a PROT_NONE page (and a PROT_NONE page precedes the mapping): give it to
+ * a call as its output or input buffer and any overrun faults at once.
+ * Returns NULL on failure. Free with tt_guard_free(buf, len).
+ */
+static inline void *tt_guard_alloc(size_t len)
+{
+	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t body = (len + pg - 1) / pg * pg;
+	if (body == 0)
+		body = pg;
+	uint8_t *m = mmap(NULL, body + 2 * pg, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (m == MAP_FAILED)
+		return NULL;
+	if (mprotect(m + pg, body, PROT_READ | PROT_WRITE) != 0) {
+		munmap(m, body + 2 * pg);
+		return NULL;
+	}
+	return m + pg + (body - len);
+}
+
+static inline void tt_guard_free(void *buf, size_t len)
+{
+	if (!buf)
+		return;
+	const size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+	size_t body = (len + pg - 1) / pg * pg;
+	if (body == 0)
+		body = pg;
+	uint8_t *m = (uint8_t *)buf - (body - len) - pg;
+	munmap(m, body + 2 * pg);
 }
 
 #endif /* SHMAP_TEST_TORTURE_H */
