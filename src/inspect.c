@@ -21,6 +21,7 @@
 
 #include <shmap/inspect.h>
 
+#include "atomic.h"
 #include "segment.h"
 
 _Static_assert(SHMAP_KIND_HTABLE == SHMAP__KIND_HTABLE, "kind ids");
@@ -312,5 +313,84 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 			(*removed)++;
 	}
 	closedir(d);
+	return SHMAP_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* reaping dead participants                                           */
+
+SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *reaped)
+{
+	struct shmap_opts o;
+	if (opts)
+		o = *opts;
+	else
+		shmap__opts_defaults(&o);
+	if (reaped)
+		*reaped = 0;
+	int fd;
+	if (o.backend == SHMAP_BACKEND_MEMFD) {
+		if (o.fd < 0)
+			return SHMAP_E_INVAL;
+		char path[64];
+		snprintf(path, sizeof(path), "/proc/self/fd/%d", o.fd);
+		fd = open(path, O_RDWR | O_CLOEXEC);
+	} else {
+		int rc = shmap__name_check(name, o.backend);
+		if (rc != SHMAP_OK)
+			return rc;
+		fd = shmap__open_object(name, &o, O_NONBLOCK, 0);
+	}
+	if (fd < 0)
+		return shmap__errno_code(errno);
+	struct stat st;
+	int rc = fstat(fd, &st) == 0 ? shmap__check_object(&st, &o) : shmap__errno_code(errno);
+	struct shmap_info *in = NULL;
+	if (rc == SHMAP_OK) {
+		in = calloc(1, sizeof(*in));
+		rc = in ? snapshot(fd, in) : SHMAP_E_NOMEM;
+	}
+	if (rc != SHMAP_OK) {
+		int e = errno;
+		shmap_info_free(in);
+		close(fd);
+		errno = e;
+		return rc;
+	}
+	/* Map only the header and the participant table. */
+	const uint64_t len = SHMAP_ALIGN_UP(in->hdr.parts_off + (uint64_t)in->hdr.nparts * sizeof(struct shmap__part),
+					    (uint64_t)SHMAP__PAGE);
+	const uint32_t nparts = in->hdr.nparts;
+	const uint64_t parts_off = in->hdr.parts_off;
+	shmap_info_free(in);
+	void *m = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (m == MAP_FAILED) {
+		rc = shmap__errno_code(errno);
+		close(fd);
+		return rc;
+	}
+	struct shmap__part *parts = (struct shmap__part *)((uint8_t *)m + parts_off);
+	for (uint32_t i = 0; i < nparts; i++) {
+		uint64_t w = shmap_atomic_load_u64(&parts[i].word);
+		if ((uint32_t)w != SHMAP__PART_ATTACHED)
+			continue;
+		/* Holding the slot's liveness lock proves its holder is gone, and
+		 * keeps an attacher off the slot while we free it. */
+		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
+				    .l_start = SHMAP__LOCK_PART0 + (off_t)i, .l_len = 1 };
+		if (fcntl(fd, F_OFD_SETLK, &fl) != 0)
+			continue;
+		/* R4: release; pairs with the acquire in shmap__seg_owner_alive():
+		 * the slot reads FREE (its generation kept), so every claim the
+		 * dead process left names an owner that is no longer alive. */
+		if (shmap_atomic_cas_release_u64(&parts[i].word, w,
+						 (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE) == w &&
+		    reaped)
+			(*reaped)++;
+		fl.l_type = F_UNLCK;
+		(void)fcntl(fd, F_OFD_SETLK, &fl);
+	}
+	munmap(m, (size_t)len);
+	close(fd);
 	return SHMAP_OK;
 }

@@ -118,6 +118,27 @@ SHMAP_API const char *shmap_kind_name(uint32_t kind);
  */
 SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed);
 
+/**
+ * @brief Free the participant slots of processes that died while attached
+ * to a segment (the "registry entries" they left).
+ *
+ * A slot is freed only when its kernel-held liveness lock can be taken, which
+ * proves its holder is gone; live processes are never touched. Claims the dead
+ * process left inside the structure already count as dead (the module calls
+ * and checkers recover them); reaping only tidies the registry that tools show.
+ *
+ * @param[in] name segment name or path (per @p opts)
+ * @param[in] opts backend and expected owner, as for the open calls; NULL for
+ *                 POSIX shm with the default checks
+ * @param[out] reaped number of slots freed (may be NULL)
+ * @return ::SHMAP_OK, or the codes of shmap_info_open() (the segment is
+ * validated first), ::SHMAP_E_ACCESS (no write access).
+ *
+ * Concurrency: safe while other processes attach, detach and use the
+ * segment. Progress: one lock attempt per registered slot; never waits.
+ */
+SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *reaped);
+
 SHMAP_END_DECLS
 
 #endif /* SHMAP_INSPECT_H */
