@@ -129,6 +129,11 @@ static inline uint32_t m_owner(uint64_t m)
 {
 	return (uint32_t)(m >> 32);
 }
+/* The PUB word with m's version (a finished or abandoned replacement's old value). */
+static inline uint64_t pub_of(uint64_t m)
+{
+	return mk(ST_PUB, 0, m_aux(m));
+}
 static inline int m_readable(uint32_t st)
 {
 	return st == ST_PUB || st == ST_REPL;
@@ -196,15 +201,20 @@ static const struct shmap__kind_ops vec_ops = {
  * payload) go through relaxed 64-bit atomics, so they are data-race free;
  * the reader discards the copy if the version moved.
  */
+static inline const volatile uint64_t *word_at(const uint8_t *p)
+{
+	return (const volatile uint64_t *)(const void *)p;
+}
+
 static void copy_out_atomic(uint8_t *dst, const uint8_t *src, uint32_t esz)
 {
 	uint32_t i = 0;
 	for (; i + 8u <= esz; i += 8u) {
-		uint64_t w = shmap_atomic_load_u64((const volatile uint64_t *)(const void *)(src + i));
+		uint64_t w = shmap_atomic_load_u64(word_at(src + i));
 		memcpy(dst + i, &w, 8);
 	}
 	if (i < esz) {
-		uint64_t w = shmap_atomic_load_u64((const volatile uint64_t *)(const void *)(src + i));
+		uint64_t w = shmap_atomic_load_u64(word_at(src + i));
 		memcpy(dst + i, &w, esz - i);
 	}
 }
@@ -406,6 +416,7 @@ static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
 	SHMAP_FAILPOINT("vector.recover.bumped");
 	/* R2: the rest of the range. */
 	for (uint64_t j = h + 1; j < h + n; j++) {
+		/* R2: acquire, pairs with the marks A4 (the CAS below re-checks anyway). */
 		uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, j));
 		if (m == 0)
 			(void)make_hole(v, j, 0, dead);
@@ -429,6 +440,7 @@ static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
  */
 static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 {
+	/* S0: acquire, pairs with A2 (claim), A4 (marks), P1 (publish), H1 (hole). */
 	uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, i));
 	uint32_t st = m_st(m);
 	uint64_t h = i, hm = 0;
@@ -443,6 +455,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		uint64_t j = i;
 		for (uint64_t k = 0; k < lim; k++) {
 			j--;
+			/* S1: acquire, pairs with A2 / A4 / H1 of the same reservation. */
 			uint64_t mj = shmap_atomic_load_acquire_u64(meta_p(v, j));
 			uint32_t sj = m_st(mj);
 			if ((sj == ST_RESV || sj == ST_HOLE) && m_owner(mj) == owner)
@@ -454,6 +467,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 			break;
 		}
 	} else if (m == 0) {
+		/* S2: acquire, pairs with A3 / A5 / R1 (full CAS on reserve). */
 		uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
 		if (i >= clamp_cap(v, r))
 			return SHMAP_E_RANGE;
@@ -475,6 +489,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		}
 		if (hm == 0 || m_aux(hm) <= i - h) {
 			/* No head covers i: either it moved on, or the segment is corrupt. */
+			/* S3: acquire re-read, as S0. */
 			if (shmap_atomic_load_acquire_u64(meta_p(v, i)) != 0)
 				return PEND_RETRY;
 			return SHMAP_E_CORRUPT;
@@ -530,8 +545,9 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 			(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, r, r + n);
 			SHMAP_FAILPOINT("vector.reserve.bumped");
 			/* A4: release marks, increasing order; pairs with S1 in pending(). */
+			const uint64_t resv = mk(ST_RESV, me, 0);
 			for (uint64_t j = 1; j < n; j++)
-				shmap_atomic_store_release_u64(meta_p(v, r + j), mk(ST_RESV, me, 0));
+				shmap_atomic_store_release_u64(meta_p(v, r + j), resv);
 			if (n > 1)
 				SHMAP_FAILPOINT("vector.reserve.marked");
 			*first = r;
@@ -545,7 +561,7 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 			(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, r, r + k);
 			continue;
 		}
-		/* The head moved on (published or recovered): reserve must have too. */
+		/* The head moved on (published or recovered): reserve must have too (A1 again). */
 		if (shmap_atomic_load_acquire_u64(&v->ctrl->reserve) == r)
 			return SHMAP_E_CORRUPT;
 	}
@@ -608,6 +624,7 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 /* Is slot i reserved by this handle and unpublished? */
 static int own_slot(shmap_vector *v, uint64_t i)
 {
+	/* Relaxed: only this handle moves its own slots out of HEAD/RESV (program order). */
 	uint64_t m = shmap_atomic_load_u64(meta_p(v, i));
 	uint32_t st = m_st(m);
 	return (st == ST_HEAD || st == ST_RESV) && m_owner(m) == v->seg.owner;
@@ -789,6 +806,7 @@ SHMAP_API int shmap_vector_recover(shmap_vector *v)
 	if (rc < 0)
 		return rc;
 	for (uint64_t steps = 0; steps <= v->cap; steps++) {
+		/* W0: acquire, pairs with W1. */
 		uint64_t w = shmap_atomic_load_acquire_u64(&v->ctrl->committed);
 		if (w > v->cap)
 			return SHMAP_E_CORRUPT;
@@ -831,6 +849,7 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 	uint32_t ver = 0;
 	uint32_t rounds = 0;
 	for (;;) {
+		/* Q0: acquire, pairs with Q3 of the previous replacer and P1. */
 		uint64_t m = shmap_atomic_load_acquire_u64(mp);
 		uint32_t st = m_st(m);
 		if (st == ST_PUB) {
@@ -842,9 +861,10 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 		}
 		if (st == ST_REPL) {
 			uint32_t o = m_owner(m);
-			if (++rounds % VEC_PROBE_EVERY == 0 && !shmap__seg_owner_alive(&v->seg, o)) {
+			int probe = ++rounds % VEC_PROBE_EVERY == 0;
+			if (probe && !shmap__seg_owner_alive(&v->seg, o)) {
 				ver = m_aux(m);
-				/* Q1': take over a dead replacer's claim; its copy was never current. */
+				/* Q1': take over a dead replacer's claim; its copy is not current. */
 				if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, ver)) == m) {
 					shmap_atomic_fetch_add_u64(&v->ctrl->takeovers, 1);
 					took_over = 1;
@@ -896,11 +916,13 @@ SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t 
 		return rc;
 	if (index >= v->cap)
 		return SHMAP_E_RANGE;
+	/* A snapshot: acquire, pairs with every slot transition (A2, A4, P1, Q1, Q3, H1). */
 	uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, index));
 	uint32_t st = m_st(m), s, o = m_owner(m);
 	switch (st) {
 	case ST_FREE:
-		s = index < shmap_vector_reserved(v) ? SHMAP_VECTOR_SLOT_RESERVED : SHMAP_VECTOR_SLOT_FREE;
+		s = index < shmap_vector_reserved(v) ? SHMAP_VECTOR_SLOT_RESERVED
+						     : SHMAP_VECTOR_SLOT_FREE;
 		if (s == SHMAP_VECTOR_SLOT_RESERVED) {
 			uint32_t po = 0;
 			(void)pending(v, index, 0, &po);
@@ -938,6 +960,7 @@ SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *
 	int rc = shmap__seg_check(&v->seg);
 	if (rc)
 		return rc;
+	/* Counting, not a snapshot: acquire on reserve (pairs with A3), relaxed slot loads. */
 	uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
 	int corrupt = r > v->cap;
 	r = clamp_cap(v, r);
@@ -994,6 +1017,11 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 	struct live_cache lc;
 	memset(&lc, 0, sizeof(lc));
 
+	/*
+	 * The checker's loads are acquire (pairing with A3 and every slot
+	 * transition) and its repairs are full CASes that re-check the word they
+	 * read, so a repair never overwrites a change made meanwhile.
+	 */
 	uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
 	if (r > cap) {
 		found++; /* not repairable: we cannot know how far it really went */
@@ -1023,7 +1051,7 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 			if (repair && st == ST_HEAD && i == r) {
 				if (recover_head(v, i, m) == SHMAP_OK) {
 					fixed++;
-					r = clamp_cap(v, shmap_atomic_load_acquire_u64(&v->ctrl->reserve));
+					r = shmap_vector_reserved(v);
 					i--; /* look at this slot again as a reserved one */
 				}
 			}
@@ -1033,7 +1061,7 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 		case ST_PUB:
 			if (o != 0) {
 				found++;
-				if (repair && shmap_atomic_cas_full_u64(mp, m, mk(ST_PUB, 0, m_aux(m))) == m)
+				if (repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
 					fixed++;
 			}
 			break;
@@ -1045,7 +1073,7 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 				break;
 			found++;
 			/* The current copy was never written by the dead replacer: keep it. */
-			if (repair && shmap_atomic_cas_full_u64(mp, m, mk(ST_PUB, 0, m_aux(m))) == m)
+			if (repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
 				fixed++;
 			break;
 		case ST_HEAD:
@@ -1074,6 +1102,7 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 	if (hc != nholes) {
 		found++;
 		if (repair) {
+			/* A statistic: relaxed. */
 			shmap_atomic_store_u64(&v->ctrl->holes, nholes);
 			fixed++;
 		}
@@ -1090,6 +1119,7 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 	if (w != wexp) {
 		found++;
 		if (repair) {
+			/* Quiescent repair: release, pairs with W0. */
 			shmap_atomic_store_release_u64(&v->ctrl->committed, wexp);
 			fixed++;
 		}
