@@ -282,8 +282,9 @@ static uint64_t realtime_ns(void)
 /* Process start time in clock ticks since boot (/proc/self/stat field 22). */
 static uint64_t self_start_time(void)
 {
-	static uint64_t cached;
-	static pid_t cached_pid;
+	/* Per thread: threads attaching at once must not race on the cache. */
+	static _Thread_local uint64_t cached;
+	static _Thread_local pid_t cached_pid;
 	pid_t me = getpid();
 	if (cached_pid == me)
 		return cached;

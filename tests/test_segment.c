@@ -960,6 +960,10 @@ static void test_participants(void **state)
 		const struct shmap__part *pt = &h[0].parts[h[i].slot];
 		assert_int_equal((uint32_t)pt->word, SHMAP__PART_ATTACHED);
 		assert_int_equal(pt->pid, (uint32_t)getpid());
+		assert_int_equal(pt->uid, (uint32_t)geteuid());
+		assert_int_not_equal(pt->start_time, 0);
+		assert_int_equal(pt->start_time, h[0].parts[h[0].slot].start_time);
+		assert_int_not_equal(pt->attach_ns, 0);
 		assert_int_equal(shmap__owner_slot(h[i].owner), h[i].slot);
 		for (int j = 0; j < 3; j++) {
 			assert_true(shmap__seg_owner_alive(&h[j], h[i].owner));

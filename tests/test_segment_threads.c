@@ -48,6 +48,8 @@ static void *worker(void *a)
 			c->errors++;
 		if (!shmap__seg_owner_alive(&s, s.owner))
 			c->errors++;
+		if (s.parts[s.slot].start_time == 0 || s.parts[s.slot].pid != (uint32_t)getpid())
+			c->errors++;
 		shmap__seg_close(&s);
 	}
 	return NULL;
