@@ -57,6 +57,7 @@ struct bench_opts {
 	int quick;
 	int json;
 	int runs;
+	int rt;                /* --rt: children run SCHED_FIFO */
 	int ncpu;              /* CPUs available to the process */
 	int cpus[BENCH_MAX_PROCS];
 };
