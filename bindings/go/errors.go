@@ -83,5 +83,8 @@ func check(op string, rc C.int) error {
 // Version is the version of the loaded C library, e.g. "0.1.0".
 func Version() string { return C.GoString(C.shmap_version_string()) }
 
+// VersionNumber is the loaded library's MAJOR*10000+MINOR*100+PATCH.
+func VersionNumber() uint32 { return uint32(C.shmap_version()) }
+
 // LayoutVersion is the segment format version of the loaded C library.
 func LayoutVersion() uint32 { return uint32(C.shmap_layout_version()) }

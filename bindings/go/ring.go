@@ -152,6 +152,46 @@ func (r *Ring) Reattach() error {
 	return r.do("ring_reattach", func(p *C.shmap_ring) C.int { return C.shmap_ring_reattach(p) })
 }
 
+// RingStats are ring-wide counters (see shmap_ring_stats).
+type RingStats struct {
+	Head, Tail, Lost uint64
+	ProducerPid      uint32
+	ProducerAlive    bool
+}
+
+// Stats reads the ring-wide counters.
+func (r *Ring) Stats() (RingStats, error) {
+	var h, t, l C.uint64_t
+	var pid, alive C.uint32_t
+	err := r.do("ring_stats", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_stats(p, &h, &t, &l, &pid, &alive)
+	})
+	return RingStats{uint64(h), uint64(t), uint64(l), uint32(pid), alive != 0}, err
+}
+
+// ConsumerInfo describes one consumer/subscriber slot.
+type ConsumerInfo struct {
+	Pid            uint32
+	Alive          bool
+	Cursor, Missed uint64
+}
+
+// ConsumerInfo reads slot index; ok is false for a free slot.
+func (r *Ring) ConsumerInfo(index uint32) (info ConsumerInfo, ok bool, err error) {
+	var pid, alive C.uint32_t
+	var cur, missed C.uint64_t
+	err = r.do("ring_consumer_info", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_consumer_info(p, C.uint32_t(index), &pid, &alive, &cur, &missed)
+	})
+	if e, isOp := err.(*OpError); isOp && e.Code == ErrNotFound {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, err
+	}
+	return ConsumerInfo{uint32(pid), alive != 0, uint64(cur), uint64(missed)}, true, nil
+}
+
 // LiveConsumers counts the attached, live consumers/subscribers.
 func (r *Ring) LiveConsumers() (int, error) {
 	n := 0
@@ -265,6 +305,19 @@ func (r *Ring) PushBatch(elems []byte) (int, error) {
 	if e, ok := err.(*OpError); ok && e.Code == ErrFull {
 		return 0, nil
 	}
+	return int(done), err
+}
+
+// PushBatchWait pushes all packed elements, waiting up to timeout in total;
+// on ErrTimeout some may have been pushed (the count says how many).
+func (r *Ring) PushBatchWait(elems []byte, timeout time.Duration) (int, error) {
+	if r.elemSize == 0 || len(elems)%int(r.elemSize) != 0 {
+		return 0, &OpError{Op: "ring_push_n_wait", Code: ErrInval}
+	}
+	var done C.uint32_t
+	err := r.do("ring_push_n_wait", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_push_n_wait(p, ptr(elems), C.uint32_t(len(elems)/int(r.elemSize)), &done, ms(timeout))
+	})
 	return int(done), err
 }
 

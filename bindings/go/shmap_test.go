@@ -5,6 +5,7 @@ package shmap
 import (
 	"bytes"
 	"errors"
+	"os"
 	"runtime"
 	"sync"
 	"testing"
@@ -34,7 +35,7 @@ func TestErrors(t *testing.T) {
 	if !errors.Is(op, e) || !bytes.Contains([]byte(op.Error()), []byte("SHMAP_E_FULL")) {
 		t.Fatal(op.Error())
 	}
-	if Version() == "" || LayoutVersion() == 0 {
+	if Version() == "" || LayoutVersion() == 0 || VersionNumber() == 0 {
 		t.Fatal("version")
 	}
 	wantErr(t, Unlink("no-slash", nil), ErrInval)
@@ -326,6 +327,26 @@ func TestRingSPSC(t *testing.T) {
 		t.Fatal("peek")
 	}
 	must(t, c.Release(got))
+	st, err := p.Stats()
+	must(t, err)
+	if st.Head != st.Tail || !st.ProducerAlive || st.ProducerPid != uint32(os.Getpid()) {
+		t.Fatal("stats", st)
+	}
+	ci, ok, err := p.ConsumerInfo(0)
+	must(t, err)
+	if !ok || !ci.Alive || ci.Pid != uint32(os.Getpid()) {
+		t.Fatal("consumer info", ci, ok)
+	}
+	k, err = p.PushBatchWait(blob, time.Second)
+	must(t, err)
+	if k != 5 {
+		t.Fatal("push batch wait", k)
+	}
+	out, err = c.PopBatch(5)
+	must(t, err)
+	if !bytes.Equal(out, blob) {
+		t.Fatal("pop after push batch wait")
+	}
 	_, err = c.Pop()
 	wantErr(t, err, ErrEmpty)
 	si, err := Inspect(n, nil)
@@ -454,8 +475,15 @@ func TestVector(t *testing.T) {
 	must(t, err)
 	_, err = v.Get(first)
 	wantErr(t, err, ErrNotReady)
+	st, owner, err := v.SlotState(first)
+	must(t, err)
+	if st != SlotReserved || owner == 0 {
+		t.Fatal("slot state", st, owner)
+	}
 	must(t, v.Write(first, []byte("a")))
-	must(t, v.Write(first+1, []byte("b")))
+	sb, err := v.SlotBytes(first + 1)
+	must(t, err)
+	copy(sb, "b")
 	must(t, v.Publish(first, 2))
 	if v.Len() != 52 {
 		t.Fatal("len after publish")

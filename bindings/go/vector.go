@@ -13,6 +13,15 @@ import (
 	"unsafe"
 )
 
+// Slot states reported by SlotState.
+const (
+	SlotFree      = uint32(C.SHMAP_VECTOR_SLOT_FREE)
+	SlotReserved  = uint32(C.SHMAP_VECTOR_SLOT_RESERVED)
+	SlotPublished = uint32(C.SHMAP_VECTOR_SLOT_PUBLISHED)
+	SlotReplacing = uint32(C.SHMAP_VECTOR_SLOT_REPLACING)
+	SlotHole      = uint32(C.SHMAP_VECTOR_SLOT_HOLE)
+)
+
 // Vector is an append-only vector of fixed-size elements. It may be used by
 // many goroutines at once; reservations belong to the handle.
 type Vector struct {
@@ -169,6 +178,39 @@ func (v *Vector) Write(index uint64, data []byte) error {
 	return v.do("vector_write", func(p *C.shmap_vector) C.int {
 		return C.shmap_vector_write(p, C.uint64_t(index), ptr(b))
 	})
+}
+
+// SlotBytes gives zero-copy access to a slot this handle reserved and has
+// not published: ElemSize writable bytes in the mapping. Do not use the
+// slice after Publish.
+func (v *Vector) SlotBytes(index uint64) ([]byte, error) {
+	var p unsafe.Pointer
+	err := v.do("vector_slot_ptr", func(h *C.shmap_vector) C.int {
+		return C.shmap_vector_slot_ptr(h, C.uint64_t(index), &p)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return unsafe.Slice((*byte)(p), int(v.elemSize)), nil
+}
+
+// SlotState reports one slot's state (SHMAP_VECTOR_SLOT_*) and owner id.
+func (v *Vector) SlotState(index uint64) (state, owner uint32, err error) {
+	var s, o C.uint32_t
+	err = v.do("vector_slot_state", func(h *C.shmap_vector) C.int {
+		return C.shmap_vector_slot_state(h, C.uint64_t(index), &s, &o)
+	})
+	return uint32(s), uint32(o), err
+}
+
+// Fd is the memfd to pass to peers (memfd backend), else -1.
+func (v *Vector) Fd() int {
+	v.mu.RLock()
+	defer v.mu.RUnlock()
+	if v.p == nil {
+		return -1
+	}
+	return int(C.shmap_vector_fd(v.p))
 }
 
 // Publish makes reserved slots [first, first+n) visible.

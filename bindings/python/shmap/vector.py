@@ -119,6 +119,13 @@ class Vector(Handle):
     def write(self, index, data):
         check(C.vector_write(self._h, index, self._elem(data)))
 
+    def slot(self, index):
+        """Zero-copy: a writable memoryview of a slot this handle reserved and
+        has not published (elem_size bytes). Do not use it after publish()."""
+        p = ctypes.c_void_p()
+        check(C.vector_slot_ptr(self._h, index, ctypes.byref(p)))
+        return memoryview((ctypes.c_char * self.elem_size).from_address(p.value)).cast("B")
+
     def publish(self, first, n):
         check(C.vector_publish(self._h, first, n))
 

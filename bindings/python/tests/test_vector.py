@@ -45,9 +45,13 @@ class TestVector(SegmentTest):
         with self.assertRaises(shmap.NotReadyError):
             v[first]
         v.write(first, b"r0")
-        v.write(first + 1, b"r1")
+        self.assertEqual(v.slot_state(first)[0], shmap.vector.SLOT_RESERVED)
+        mv = v.slot(first + 1)
+        mv[:2] = b"r1"
+        del mv
         v.publish(first, 2)
         self.assertEqual(len(v), 6)
+        self.assertEqual(v[first + 1], b"r1" + bytes(6))
         self.assertEqual(v.slot_state(first)[0], shmap.vector.SLOT_PUBLISHED)
         self.assertEqual(v.stat(), (6, 0, 0))
         while True:

@@ -27,7 +27,7 @@ mod vector;
 pub use error::{Error, Result, Status};
 pub use info::{cleanup_stale, info, info_with, kind_name, Info, Participant};
 pub use opts::{unlink, unlink_with, Backend, OpenMode, Options};
-pub use ring::{Drain, Peek, Reservation, Ring, RingParams, RingType, Role};
+pub use ring::{ConsumerInfo, Drain, Peek, Reservation, Ring, RingParams, RingStats, RingType, Role};
 pub use shmap_sys as sys;
 pub use table::{Iter as TableIter, Table, Update};
 pub use vector::{Iter as VectorIter, Vector};
@@ -35,6 +35,11 @@ pub use vector::{Iter as VectorIter, Vector};
 /// Version of the loaded C library, e.g. "0.1.0".
 pub fn version() -> &'static str {
     unsafe { error::cstr(sys::shmap_version_string()) }
+}
+
+/// Version of the loaded C library as MAJOR*10000+MINOR*100+PATCH.
+pub fn version_number() -> u32 {
+    unsafe { sys::shmap_version() }
 }
 
 /// Segment format version of the loaded C library.

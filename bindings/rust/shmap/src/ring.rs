@@ -58,6 +58,28 @@ impl Role {
     }
 }
 
+/// Ring-wide counters returned by [`Ring::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingStats {
+    /// Elements ever published.
+    pub head: u64,
+    /// SPSC/SPMC: elements ever consumed (incl. lost); broadcast: lowest
+    /// subscriber cursor.
+    pub tail: u64,
+    pub lost: u64,
+    pub producer_pid: u32,
+    pub producer_alive: bool,
+}
+
+/// One consumer/subscriber slot, from [`Ring::consumer_info`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ConsumerInfo {
+    pub pid: u32,
+    pub alive: bool,
+    pub cursor: u64,
+    pub missed: u64,
+}
+
 /// Parameters of a ring at creation; `RingParams::default()` (all zero/None)
 /// accepts what an existing ring stores.
 #[derive(Clone, Copy, Debug, Default)]
@@ -169,6 +191,29 @@ impl Ring {
     }
     pub fn reattach(&mut self) -> Result<Status> {
         check(unsafe { sys::shmap_ring_reattach(self.raw) })
+    }
+
+    /// Ring-wide counters (see `shmap_ring_stats`).
+    pub fn stats(&self) -> Result<RingStats> {
+        let (mut head, mut tail, mut lost, mut pid, mut alive) = (0u64, 0u64, 0u64, 0u32, 0u32);
+        check(unsafe {
+            sys::shmap_ring_stats(self.raw, &mut head, &mut tail, &mut lost, &mut pid, &mut alive)
+        })?;
+        Ok(RingStats { head, tail, lost, producer_pid: pid, producer_alive: alive != 0 })
+    }
+
+    /// Consumer/subscriber slot `index`, or `None` if the slot is free.
+    pub fn consumer_info(&self, index: u32) -> Result<Option<ConsumerInfo>> {
+        let (mut pid, mut alive, mut cursor, mut missed) = (0u32, 0u32, 0u64, 0u64);
+        let rc = unsafe {
+            sys::shmap_ring_consumer_info(self.raw, index, &mut pid, &mut alive, &mut cursor,
+                                          &mut missed)
+        };
+        if rc == sys::SHMAP_E_NOTFOUND {
+            return Ok(None);
+        }
+        check(rc)?;
+        Ok(Some(ConsumerInfo { pid, alive: alive != 0, cursor, missed }))
     }
 
     /// Number of attached, live consumers/subscribers.

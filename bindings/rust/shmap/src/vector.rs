@@ -125,6 +125,19 @@ impl Vector {
         check_unit(unsafe { sys::shmap_vector_write(self.raw, index, e.as_ptr().cast()) })
     }
 
+    /// Zero-copy access to a slot this handle reserved and has not published:
+    /// a pointer to `elem_size` writable bytes in the mapping.
+    ///
+    /// # Safety
+    /// The pointer must not be used after the slot is published, and no two
+    /// threads may write the same slot (reservations belong to the handle,
+    /// not to a thread).
+    pub unsafe fn slot_ptr(&self, index: u64) -> Result<*mut u8> {
+        let mut p = ptr::null_mut();
+        check(sys::shmap_vector_slot_ptr(self.raw, index, &mut p))?;
+        Ok(p as *mut u8)
+    }
+
     /// Publish reserved slots [first, first + n).
     pub fn publish(&self, first: u64, n: u64) -> Result<()> {
         check_unit(unsafe { sys::shmap_vector_publish(self.raw, first, n) })

@@ -183,6 +183,13 @@ fn ring_spsc() {
     assert_eq!(c.pop_n_wait(&mut out, Duration::from_secs(1)).unwrap(), 2);
     assert_eq!(&out[..32], &(3..5).flat_map(|i| elem(i, 16)).collect::<Vec<u8>>()[..]);
     assert_eq!(shmap::info(&n).unwrap().kind_name(), "ring-spsc");
+    let st = p.stats().unwrap();
+    assert_eq!((st.head, st.tail), (14, 14)); // 8 + 1 + 5 pushed, all popped
+    assert!(st.producer_alive);
+    assert_eq!(st.producer_pid, std::process::id());
+    let ci = p.consumer_info(0).unwrap().unwrap();
+    assert!(ci.alive);
+    assert_eq!(ci.pid, std::process::id());
 }
 
 #[test]
@@ -282,7 +289,10 @@ fn vector_basics() {
     let first = v.reserve(2).unwrap();
     assert_eq!(v.get(first), Err(Error::NotReady));
     v.write(first, b"a").unwrap();
-    v.write(first + 1, b"b").unwrap();
+    unsafe {
+        let p = v.slot_ptr(first + 1).unwrap();
+        std::ptr::copy_nonoverlapping(b"b".as_ptr(), p, 1);
+    }
     v.publish(first, 2).unwrap();
     assert_eq!(v.len(), 52);
     assert_eq!(v.stat().unwrap(), (52, 0, 0));
