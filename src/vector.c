@@ -158,6 +158,20 @@ struct shmap_vector {
 	uint8_t *alt;
 };
 
+/*
+ * Long scans (a dead claimer's huge reservation, or a peer's scribbles that
+ * look like one) check the clock every VEC_SCAN_CHUNK slots and give up at
+ * the handle's timeout with SHMAP_E_TIMEOUT; recovery is idempotent, so the
+ * next call carries on where this one stopped.
+ */
+#define VEC_SCAN_CHUNK 65536u
+
+struct scan_budget {
+	uint64_t deadline;
+};
+
+static int scan_tick(const shmap_vector *v, struct scan_budget *b, uint64_t k);
+
 static inline volatile uint64_t *meta_p(const shmap_vector *v, uint64_t i)
 {
 	return (volatile uint64_t *)(void *)(v->slots + i * v->stride);
@@ -169,6 +183,18 @@ static inline uint8_t *buf0_p(const shmap_vector *v, uint64_t i)
 static inline uint8_t *buf_p(const shmap_vector *v, uint64_t i, uint32_t ver)
 {
 	return (ver & 1u) ? v->alt + i * v->esz8 : buf0_p(v, i);
+}
+
+static int scan_tick(const shmap_vector *v, struct scan_budget *b, uint64_t k)
+{
+	if ((k & (VEC_SCAN_CHUNK - 1)) != VEC_SCAN_CHUNK - 1)
+		return SHMAP_OK;
+	uint64_t now = shmap__now_ns();
+	if (b->deadline == 0)
+		b->deadline = now + (uint64_t)v->timeout_ms * 1000000u;
+	else if (now > b->deadline)
+		return SHMAP_E_TIMEOUT;
+	return SHMAP_OK;
 }
 
 static int vec_layout(struct shmap__params *p)
@@ -403,7 +429,8 @@ static int make_hole(shmap_vector *v, uint64_t i, uint64_t expect, uint32_t dead
 
 /*
  * Recover the reservation whose head is at h (meta hm = HEAD(dead, n)).
- * R1..R3 of the design notes. Returns SHMAP_OK or SHMAP_E_CORRUPT.
+ * R1..R3 of the design notes. Returns SHMAP_OK, SHMAP_E_TIMEOUT (a huge
+ * range: stopped at the timeout, to be continued) or SHMAP_E_CORRUPT.
  */
 static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
 {
@@ -415,7 +442,10 @@ static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
 	(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, h, h + n);
 	SHMAP_FAILPOINT("vector.recover.bumped");
 	/* R2: the rest of the range. */
+	struct scan_budget bud = { 0 };
 	for (uint64_t j = h + 1; j < h + n; j++) {
+		if (scan_tick(v, &bud, j - h) != SHMAP_OK)
+			return SHMAP_E_TIMEOUT; /* the head stays HEAD: the next call goes on */
 		/* R2: acquire, pairs with the marks A4 (the CAS below re-checks anyway). */
 		uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, j));
 		if (m == 0)
@@ -474,7 +504,10 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		/* An unmarked tail slot (between A3 and A4): scan back to its head. */
 		uint64_t lim = i < SHMAP_VECTOR_RESERVE_MAX ? i : SHMAP_VECTOR_RESERVE_MAX;
 		uint64_t j = i;
+		struct scan_budget bud = { 0 };
 		for (uint64_t k = 0; k < lim; k++) {
+			if (scan_tick(v, &bud, k) != SHMAP_OK)
+				return SHMAP_E_TIMEOUT;
 			j--;
 			/* S1: acquire, pairs with the release marks A4 (increasing order). */
 			uint64_t mj = shmap_atomic_load_acquire_u64(meta_p(v, j));

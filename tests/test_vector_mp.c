@@ -727,6 +727,71 @@ static void t_hostile_fields(void **state)
 	printf("# %u field x value runs, slowest call %.3f ms\n", runs, (double)worst_ns / 1e6);
 }
 
+/* Long scans are bounded by the handle's timeout (a peer claims a huge range is reserved). */
+static void t_hostile_long_scan(void **state)
+{
+	(void)state;
+	const uint64_t cap = UINT64_C(1) << 21;
+	shmap_vector *v = open_vec(SHMAP_CREATE, cap, 1);
+	assert_non_null(v);
+	uint8_t e[ESZ], o[ESZ];
+	vr_make(e, ESZ, 1, 0, 0);
+	assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_OK);
+	void *base;
+	size_t len;
+	volatile uint64_t *w = map_word(&base, &len, OFF_RESERVE);
+	assert_non_null(w);
+	*w = cap; /* every slot "reserved", none claimed */
+	double t0 = th_now();
+	int rc = shmap_vector_get(v, cap - 1, o);
+	double dt = th_now() - t0;
+	assert_true(rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_CORRUPT);
+	assert_true(dt < 0.5);
+	/* A huge HEAD written by the peer: recovery stops at the timeout, never runs away. */
+	volatile uint64_t *h = map_word(&base, &len, OFF_SLOTS + 1 * STRIDE);
+	*h = (UINT64_C(0xfff) << 32) | (UINT64_C(0x1fffffff) << 3) | 1u; /* HEAD(dead, 2^29-1) */
+	t0 = th_now();
+	rc = shmap_vector_get(v, 1, o);
+	dt = th_now() - t0;
+	printf("# long scans: %s after %.2f ms\n", shmap_errname(rc), dt * 1e3);
+	assert_true(rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_CORRUPT || rc == SHMAP_E_NOTFOUND);
+	assert_true(dt < 0.5);
+	munmap(base, len);
+	shmap_vector_close(v);
+}
+
+/* A dead writer's large reservation (2^18 slots) is recovered as a whole. */
+static void t_large_dead_reservation(void **state)
+{
+	(void)state;
+	const uint64_t n = UINT64_C(1) << 18;
+	shmap_vector *v = open_vec(SHMAP_CREATE, n + 16, 2000);
+	assert_non_null(v);
+	uint8_t e[ESZ], o[ESZ];
+	vr_make(e, ESZ, 1, 0, 0);
+	assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_OK);
+	uint64_t first = dead_reservation(n, 1);
+	assert_int_equal(first, 1);
+	assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_OK);
+	double t0 = th_now();
+	assert_int_equal(shmap_vector_get(v, n / 2, o), SHMAP_E_NOTFOUND);
+	int rc;
+	/* Under sanitizers a pass may stop at the timeout; each call carries on. */
+	for (int k = 0; k < 100 && (rc = shmap_vector_recover(v)) == SHMAP_E_TIMEOUT; k++)
+		;
+	double dt = th_now() - t0;
+	assert_true(rc == SHMAP_RECOVERED || rc == SHMAP_OK);
+	assert_int_equal(shmap_vector_holes(v), n);
+	assert_int_equal(shmap_vector_size(v), n + 2);
+	uint64_t cur = 0, idx;
+	assert_int_equal(shmap_vector_next(v, &cur, o, &idx), SHMAP_OK);
+	assert_int_equal(idx, 0);
+	assert_int_equal(shmap_vector_next(v, &cur, o, &idx), SHMAP_OK);
+	assert_int_equal(idx, n + 1);
+	printf("# recovered a dead 2^18-slot reservation in %.1f ms (failpoint build)\n", dt * 1e3);
+	shmap_vector_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -735,6 +800,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_check_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_kill_random, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_hostile_fields, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_hostile_long_scan, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_large_dead_reservation, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("vector-torture", tests, NULL, NULL);
 }

@@ -224,7 +224,9 @@ SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n);
  *         (a hole: the writer died before publishing -- if this call found
  *         the writer dead it turned its slots into holes first);
  *         ::SHMAP_E_BUSY (the element was replaced continuously while we
- *         copied, retry budget exhausted); ::SHMAP_E_INVAL; ::SHMAP_E_CORRUPT;
+ *         copied, retry budget exhausted); ::SHMAP_E_TIMEOUT (recovering a dead
+ *         writer's very large reservation took longer than the options' timeout:
+ *         call again, it carries on); ::SHMAP_E_INVAL; ::SHMAP_E_CORRUPT;
  *         ::SHMAP_E_FORKED.
  *
  * A published element above the watermark (an earlier slot still in
@@ -265,7 +267,8 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
  * @return ::SHMAP_OK (an element), ::SHMAP_E_EMPTY (the cursor reached the
  *         end of everything reserved so far: call again later to follow
  *         new appends), ::SHMAP_E_NOTREADY (the cursor reached a slot whose
- *         live writer has not published yet), ::SHMAP_E_BUSY, ::SHMAP_E_INVAL,
+ *         live writer has not published yet), ::SHMAP_E_BUSY, ::SHMAP_E_TIMEOUT
+ *         (as shmap_vector_get()), ::SHMAP_E_INVAL,
  *         ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  *
  * Elements come in index order. A slot whose writer is found dead is turned
@@ -328,7 +331,8 @@ SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *
  *        advance the watermark; repeat while possible.
  * @return ::SHMAP_OK (nothing to recover), ::SHMAP_RECOVERED (holes made),
  *         ::SHMAP_E_NOTREADY (the first unpublished slot's writer is alive),
- *         ::SHMAP_E_INVAL, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ *         ::SHMAP_E_TIMEOUT (as shmap_vector_get()), ::SHMAP_E_INVAL,
+ *         ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  *
  * **Concurrency:** any. **Progress:** lock-free; one liveness probe per
  * blocking reservation. **Ordering:** full fences around recovery.
