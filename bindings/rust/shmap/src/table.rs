@@ -275,8 +275,8 @@ impl Table {
         check(unsafe { sys::shmap_htable_cursor_new(self.raw, &mut c) })?;
         Ok(Iter {
             cur: c,
-            kbuf: vec![0; self.key_max.min(FIRST_BUF).max(1) as usize],
-            vbuf: vec![0; self.value_max.min(FIRST_BUF).max(1) as usize],
+            kbuf: vec![0; self.key_max.clamp(1, FIRST_BUF) as usize],
+            vbuf: vec![0; self.value_max.clamp(1, FIRST_BUF) as usize],
             done: false,
             _t: PhantomData,
         })

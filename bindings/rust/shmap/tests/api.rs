@@ -211,7 +211,7 @@ fn ring_zero_copy() {
     let (mut p, mut c) = spsc(&n, 8, 8);
     let mut r = p.reserve(3).unwrap();
     let got = r.got();
-    assert!(got >= 1 && got <= 3);
+    assert!((1..=3).contains(&got));
     for i in 0..got as usize {
         r[i * 8..(i + 1) * 8].copy_from_slice(&elem(i as u64, 8));
     }
