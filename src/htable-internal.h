@@ -40,6 +40,8 @@ struct shmap_htable {
 	uint32_t kbits;
 	uint32_t vbits;
 	uint32_t sshift;     /* seq shift in the version word */
+	uint32_t kmask;      /* (1 << kbits) - 1 */
+	uint32_t vmask;      /* (1 << vbits) - 1 */
 	uint32_t kwords;     /* key area in words (incl. length word if wide) */
 	uint32_t vwords;     /* one slot in words (incl. length word if wide) */
 	uint32_t timeout_ms;
@@ -97,14 +99,14 @@ static inline uint32_t v_active(uint64_t v)
 static inline uint32_t v_klen(const struct shmap_htable *t, uint64_t v, uint64_t i)
 {
 	if (t->packed)
-		return (uint32_t)((v >> 3) & ((UINT64_C(1) << t->kbits) - 1u));
+		return (uint32_t)((v >> 3) & t->kmask);
 	return (uint32_t)shmap_atomic_load_u64(b_klen_word(t, i));
 }
 
 static inline uint32_t v_vlen(const struct shmap_htable *t, uint64_t v, uint64_t i)
 {
 	if (t->packed)
-		return (uint32_t)((v >> (3 + t->kbits)) & ((UINT64_C(1) << t->vbits) - 1u));
+		return (uint32_t)((v >> (3 + t->kbits)) & t->vmask);
 	return (uint32_t)shmap_atomic_load_u64(b_slot(t, i, v_active(v)));
 }
 

@@ -201,6 +201,8 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	t->packed = g.packed;
 	t->kbits = g.kbits;
 	t->vbits = g.vbits;
+	t->kmask = (uint32_t)((UINT64_C(1) << g.kbits) - 1u);
+	t->vmask = (uint32_t)((UINT64_C(1) << g.vbits) - 1u);
 	t->sshift = g.sshift;
 	t->kwords = g.kwords;
 	t->vwords = g.vwords;
@@ -311,6 +313,63 @@ int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, 
 	}
 }
 
+/*
+ * get() for the packed layout and keys of at most 8 bytes (the common case):
+ * the same protocol as the general loop below, with lengths taken from the
+ * version word, the key compared as one zero-padded word and every geometry
+ * constant hoisted, so that a lookup is a few dozen instructions around its
+ * one cache miss and independent lookups overlap in the CPU.
+ */
+static int get_packed_short(const struct shmap_htable *t, uint64_t home, uint64_t kw, uint32_t klen, void *val,
+			    uint32_t val_cap, uint32_t *val_len)
+{
+	const uint64_t mask = t->mask;
+	const uint64_t stride = t->stride;
+	uint8_t *const base = t->buckets;
+	const uint32_t vshift = 3u + t->kbits, kmask = t->kmask, vmask = t->vmask;
+	const uint32_t voff0 = 1u + t->kwords, vwords = t->vwords;
+	uint32_t budget = 0;
+	for (uint64_t n = 0; n < t->nb; n++) {
+		volatile uint64_t *ver = (volatile uint64_t *)(void *)(base + ((home + n) & mask) * stride);
+		for (;;) {
+			/* R1: acquire, pairs with W2 (publish) in the writers. */
+			const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+			const uint32_t st = v_state(v1);
+			if (st != HT_FULL) {
+				if (st == HT_EMPTY)
+					return SHMAP_E_NOTFOUND;
+				if (st == HT_TOMB)
+					break;
+				return SHMAP_E_CORRUPT;
+			}
+			if (((uint32_t)(v1 >> 3) & kmask) != klen || shmap_atomic_load_u64(ver + 1) != kw)
+				break; /* not K at v1: no validation needed */
+			const uint32_t vl = (uint32_t)(v1 >> vshift) & vmask;
+			volatile uint64_t *vp = ver + voff0 + (v_active(v1) ? vwords : 0u);
+			const int fits = vl - 1u < t->value_max && vl <= val_cap;
+			if (fits) {
+				if (vl == 8u) {
+					uint64_t w = shmap_atomic_load_u64(vp);
+					memcpy(val, &w, 8);
+				} else {
+					ld_copy(val, vp, vl);
+				}
+			}
+			/* R2: acquire fence, pairs with W1 in the writers. */
+			shmap_atomic_fence_acquire();
+			if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
+				if (shmap_unlikely(vl == 0 || vl > t->value_max))
+					return SHMAP_E_CORRUPT;
+				*val_len = vl;
+				return fits ? SHMAP_OK : SHMAP_E_BUFSIZE;
+			}
+			if (++budget > HT_READ_RETRIES)
+				return SHMAP_E_BUSY;
+		}
+	}
+	return SHMAP_E_NOTFOUND;
+}
+
 SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
 			       uint32_t *val_len)
 {
@@ -322,6 +381,17 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 	if (klen > t->key_max)
 		return SHMAP_E_TOOBIG;
 	const uint64_t home = ht_hash(t, key, klen) & t->mask;
+	/* Short keys (the common case) compare as one zero-padded word: stored
+	 * keys are zero-padded too (st_copy). */
+	const int short_key = klen <= 8u;
+	uint64_t kw = 0;
+	if (klen == 8u)
+		memcpy(&kw, key, 8);
+	else if (short_key)
+		for (uint32_t b = 0; b < klen; b++)
+			kw |= (uint64_t)((const uint8_t *)key)[b] << (8u * b);
+	if (short_key && t->packed)
+		return get_packed_short(t, home, kw, klen, val, val_cap, val_len);
 	uint32_t budget = 0;
 	for (uint64_t n = 0; n < t->nb; n++) {
 		const uint64_t i = (home + n) & t->mask;
@@ -334,19 +404,28 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 				return SHMAP_E_NOTFOUND;
 			if (st == HT_TOMB)
 				break;
-			if (st != HT_FULL)
+			if (shmap_unlikely(st != HT_FULL))
 				return SHMAP_E_CORRUPT;
 			/* A mismatch seen at v1 means "not K at v1": no validation
 			 * needed; a match must be validated. */
-			if (v_klen(t, v1, i) != klen || !ld_equal(b_key(t, i), key, klen))
+			if (v_klen(t, v1, i) != klen)
+				break;
+			if (short_key ? shmap_atomic_load_u64(b_key(t, i)) != kw : !ld_equal(b_key(t, i), key, klen))
 				break;
 			uint32_t vl = v_vlen(t, v1, i);
 			int bad = vl == 0 || vl > t->value_max;
-			if (!bad && vl <= val_cap)
-				ld_copy(val, b_val(t, i, v_active(v1)), vl);
+			if (!bad && vl <= val_cap) {
+				volatile uint64_t *vp = b_val(t, i, v_active(v1));
+				if (vl == 8u) {
+					uint64_t w = shmap_atomic_load_u64(vp);
+					memcpy(val, &w, 8);
+				} else {
+					ld_copy(val, vp, vl);
+				}
+			}
 			/* R2: acquire fence, pairs with W1 in the writers. */
 			shmap_atomic_fence_acquire();
-			if (shmap_atomic_load_u64(ver) == v1) {
+			if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
 				if (bad)
 					return SHMAP_E_CORRUPT;
 				*val_len = vl;
