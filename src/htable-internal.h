@@ -262,5 +262,7 @@ int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, 
 
 /* Test hook (htable-scan.c): sequence numbers just below their wrap. */
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
+/* Test hook (htable-scan.c): the data region and its size. */
+void *shmap__htable_test_data(shmap_htable *t, uint64_t *len);
 
 #endif /* SHMAP_HTABLE_INTERNAL_H */

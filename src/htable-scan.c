@@ -344,3 +344,10 @@ void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 		shmap_atomic_store_release_u64(b_ver(t, i), (seq << t->sshift) | (v & low));
 	}
 }
+
+/* Test hook (hidden): the shared data region, for targeted-corruption tests. */
+void *shmap__htable_test_data(shmap_htable *t, uint64_t *len)
+{
+	*len = t->seg.p.data_size;
+	return t->seg.data;
+}

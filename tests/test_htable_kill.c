@@ -32,6 +32,7 @@
 #include "htable_val.h"
 
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
+void *shmap__htable_test_data(shmap_htable *t, uint64_t *len);
 
 #define VCAP 120u
 #define KMAX 24u
@@ -620,12 +621,144 @@ static void test_version_wrap(void **state)
 	shmap_unlink(name, NULL);
 }
 
+
+/* ---- scenario 21: targeted field corruption ---- */
+
+static int rc_allowed(int rc)
+{
+	return rc == SHMAP_OK || rc == SHMAP_RECOVERED || rc == SHMAP_E_NOTFOUND || rc == SHMAP_E_EXIST ||
+	       rc == SHMAP_E_FULL || rc == SHMAP_E_BUSY || rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_CORRUPT ||
+	       rc == SHMAP_E_BUFSIZE || rc == SHMAP_E_MISMATCH || rc == SHMAP_E_ABORTED;
+}
+
+static double worst_call;
+
+#define HOSTILE_CALL(expr)                                                                  \
+	do {                                                                                \
+		double c0_ = th_now();                                                      \
+		int rc_ = (expr);                                                           \
+		double dc_ = th_now() - c0_;                                                \
+		if (dc_ > worst_call)                                                       \
+			worst_call = dc_;                                                   \
+		if (!rc_allowed(rc_))                                                       \
+			fail_msg("%s returned %s", #expr, shmap_errname(rc_));              \
+		if (dc_ > 1.0)                                                              \
+			fail_msg("%s took %.3f s", #expr, dc_);                             \
+	} while (0)
+
+static int cb_keep(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	*out_len = val_make(out, VCAP, 3, 42);
+	return SHMAP_HTABLE_COMMIT;
+}
+
+static int cb_count(const void *key, uint32_t klen, const void *val, uint32_t vlen, void *arg)
+{
+	++*(uint64_t *)arg;
+	return 0;
+}
+
+static void hostile_ops(shmap_htable *t)
+{
+	uint8_t key[KMAX], val[VCAP], kb[KMAX];
+	uint32_t kl, vl, got, kg;
+	for (uint32_t id = 0; id < 44; id++) {
+		kl = key_make(key, id);
+		HOSTILE_CALL(shmap_htable_get(t, key, kl, val, VCAP, &got));
+	}
+	kl = key_make(key, 3);
+	vl = val_make(val, VCAP, 3, 7);
+	HOSTILE_CALL(shmap_htable_upsert(t, key, kl, val, vl));
+	HOSTILE_CALL(shmap_htable_insert(t, key, kl, val, vl));
+	HOSTILE_CALL(shmap_htable_replace(t, key, kl, val, vl));
+	HOSTILE_CALL(shmap_htable_cas(t, key, kl, val, vl, val, vl));
+	HOSTILE_CALL(shmap_htable_update(t, key, kl, cb_keep, NULL));
+	HOSTILE_CALL(shmap_htable_erase(t, key, kl));
+	kl = key_make(key, 999);
+	HOSTILE_CALL(shmap_htable_insert(t, key, kl, val, vl));
+	HOSTILE_CALL(shmap_htable_erase(t, key, kl));
+	shmap_htable_cursor *c;
+	assert_int_equal(shmap_htable_cursor_new(t, &c), SHMAP_OK);
+	for (int n = 0; n < 200; n++) {
+		double c0 = th_now();
+		int rc = shmap_htable_cursor_next(c, kb, KMAX, &kg, val, VCAP, &got);
+		assert_true(th_now() - c0 < 1.0);
+		if (rc == SHMAP_E_NOTFOUND || rc == SHMAP_E_CORRUPT || rc == SHMAP_E_BUSY)
+			break;
+		assert_true(rc == SHMAP_OK);
+	}
+	shmap_htable_cursor_free(c);
+	uint64_t cnt = 0, a, b, d;
+	HOSTILE_CALL(shmap_htable_foreach(t, cb_count, &cnt));
+	HOSTILE_CALL(shmap_htable_stats(t, &a, &b, &d));
+	HOSTILE_CALL(shmap_htable_check(t, 0, &a));
+	assert_true(shmap_htable_size(t) <= shmap_htable_capacity(t));
+}
+
+static void test_hostile_fields(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "hthost");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_set_timeout_ms(t, 20), SHMAP_OK);
+	uint8_t key[KMAX], val[VCAP];
+	for (uint32_t id = 0; id < 40; id++) {
+		uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, 1);
+		assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
+	}
+	uint64_t len;
+	uint8_t *data = shmap__htable_test_data(t, &len);
+	uint8_t *snap = malloc(len);
+	assert_non_null(snap);
+	memcpy(snap, data, len);
+	const uint64_t cap = 64;
+	const uint64_t vals[] = { 0, 1, cap - 1, cap, cap + 1, UINT64_C(1) << 31, UINT64_C(1) << 32,
+				  UINT64_C(1) << 63, UINT64_MAX };
+	/* Layout, from the control block: buckets offset and stride. */
+	const uint64_t *ctl = (const uint64_t *)(void *)data;
+	const uint64_t stride = ctl[2], boff = ctl[3], loff = 64 + 16 * 64;
+	uint64_t cases = 0;
+	for (size_t vi = 0; vi < sizeof vals / sizeof vals[0]; vi++) {
+		/* Each word of every bucket (version, key, both slots). */
+		for (uint64_t w = 0; w < stride / 8; w++) {
+			for (uint64_t b = 0; b < cap; b++)
+				memcpy(data + boff + b * stride + w * 8, &vals[vi], 8);
+			hostile_ops(t);
+			memcpy(data, snap, len);
+			cases++;
+		}
+		/* One bucket's version only (the rest intact). */
+		memcpy(data + boff + 5 * stride, &vals[vi], 8);
+		hostile_ops(t);
+		memcpy(data, snap, len);
+		/* Every lock word, and the size counters. */
+		for (uint64_t b = 0; b < cap; b++) {
+			uint32_t v32 = (uint32_t)vals[vi];
+			memcpy(data + loff + b * 4, &v32, 4);
+		}
+		for (uint64_t s = 0; s < 16; s++)
+			memcpy(data + 64 + s * 64, &vals[vi], 8);
+		hostile_ops(t);
+		memcpy(data, snap, len);
+		cases += 2;
+	}
+	print_message("targeted corruption: %llu field x value cases, all calls returned defined codes, "
+		      "slowest call %.1f ms\n", (unsigned long long)cases, worst_call * 1e3);
+	uint64_t problems;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	free(snap);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_writers),
 		cmocka_unit_test(test_kill_clear),
 		cmocka_unit_test(test_version_wrap),
+		cmocka_unit_test(test_hostile_fields),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
