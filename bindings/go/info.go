@@ -91,3 +91,18 @@ func CleanupStale(prefix string) (uint32, error) {
 	err = check("cleanup_stale", C.shmap_cleanup_stale(cp, &n))
 	return uint32(n), err
 }
+
+// Reap frees the participant slots of processes that died while attached to
+// the segment; it returns how many were freed (live ones are never touched).
+func Reap(name string, o *Options) (uint32, error) {
+	cn, err := cstring(name)
+	if err != nil {
+		return 0, err
+	}
+	defer C.free(unsafe.Pointer(cn))
+	var n C.uint32_t
+	err = withOpts(o, func(co *C.shmap_opts) error {
+		return check("reap", C.shmap_reap(cn, co, &n))
+	})
+	return uint32(n), err
+}

@@ -169,6 +169,11 @@ func TestTable(t *testing.T) {
 	if si.KindName() != "htable" || len(si.Participants) == 0 {
 		t.Fatal("inspect", si.KindName(), si.Participants)
 	}
+	reaped, err := Reap(n, nil)
+	must(t, err)
+	if reaped != 0 {
+		t.Fatal("reaped live participants", reaped)
+	}
 	// cursor left open is freed by Close; use after close is an error
 	_, err = tb.Cursor()
 	must(t, err)

@@ -17,7 +17,7 @@ from .errors import ShmapError, RECOVERED
 from .table import Table, Cursor, Abort
 from .ring import Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER, CONSUMER
 from .vector import Vector
-from .info import info, kind_name, cleanup_stale
+from .info import info, kind_name, cleanup_stale, reap
 
 
 def version():

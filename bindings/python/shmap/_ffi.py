@@ -78,6 +78,7 @@ _PROTOS = {
     "shmap_info_participant": (c_int, [vp, u32, P(u32), P(u64), P(u32)]),
     "shmap_kind_name": (cp, [u32]),
     "shmap_cleanup_stale": (c_int, [cp, P(u32)]),
+    "shmap_reap": (c_int, [cp, vp, P(u32)]),
     # hash table
     "shmap_htable_open": (c_int, [cp, u32, u64, u32, u32, vp, P(vp)]),
     "shmap_htable_close": (None, [vp]),

@@ -58,3 +58,13 @@ def cleanup_stale(prefix):
     n = ctypes.c_uint32()
     check(C.cleanup_stale(encode_name(prefix), ctypes.byref(n)))
     return n.value
+
+
+def reap(name, options=None, **kwargs):
+    """Free the participant slots of processes that died while attached to
+    segment name; returns how many were freed (live processes are never
+    touched)."""
+    options = Options.coerce(options, kwargs)
+    n = ctypes.c_uint32()
+    call_with_opts(options, lambda o: check(C.reap(encode_name(name), o, ctypes.byref(n))))
+    return n.value

@@ -70,6 +70,22 @@ class TestFork(SegmentTest):
                 self.assertEqual(t[key(i)], value(i, 100))
             self.assertNotIn(b"x", t)
 
+    def test_dead_participant_is_reaped(self):
+        n = self.name("reap")
+        with shmap.Table.create(n, 16, 8, 8) as t:
+            def child():
+                t2 = shmap.Table.open(n)  # attached, then the process dies
+                t2[b"k"] = b"v"
+                os._exit(0)  # no close, no finalizer
+            self.assertEqual(_child(child), 0)
+            self.assertEqual(t[b"k"], b"v")
+            dead = [p for p in shmap.info(n)["participants"] if not p["alive"]]
+            self.assertGreaterEqual(len(dead), 1)
+            self.assertEqual(shmap.reap(n), len(dead))
+            parts = shmap.info(n)["participants"]
+            self.assertTrue(parts and all(p["alive"] for p in parts))
+            self.assertEqual(shmap.reap(n), 0)
+
     def test_memfd_shared_by_fd(self):
         with shmap.Table(None, 64, 16, 16, flags=shmap.CREATE,
                          backend=shmap.BACKEND_MEMFD) as t:

@@ -159,6 +159,7 @@ extern "C" {
                                   start_time: *mut u64, alive: *mut u32) -> c_int;
     pub fn shmap_kind_name(kind: u32) -> *const c_char;
     pub fn shmap_cleanup_stale(prefix: *const c_char, removed: *mut u32) -> c_int;
+    pub fn shmap_reap(name: *const c_char, opts: *const shmap_opts, reaped: *mut u32) -> c_int;
 
     // htable.h
     pub fn shmap_htable_open(name: *const c_char, oflags: u32, capacity: u64, key_max: u32,

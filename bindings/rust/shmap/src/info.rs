@@ -89,3 +89,17 @@ pub fn cleanup_stale(prefix: &str) -> Result<u32> {
     check(unsafe { sys::shmap_cleanup_stale(p.as_ptr(), &mut n) })?;
     Ok(n)
 }
+
+/// Free the participant slots of processes that died while attached to
+/// segment `name`; returns how many were freed (live ones are never touched).
+pub fn reap(name: &str) -> Result<u32> {
+    reap_with(name, &Options::default())
+}
+
+pub fn reap_with(name: &str, opts: &Options) -> Result<u32> {
+    let n = c_name(name)?;
+    let o = opts.raw()?;
+    let mut reaped = 0;
+    check(unsafe { sys::shmap_reap(n.as_ptr(), o.0, &mut reaped) })?;
+    Ok(reaped)
+}

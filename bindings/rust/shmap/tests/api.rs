@@ -116,6 +116,8 @@ fn table_open_existing_and_threads() {
     assert_eq!(Vector::open(&n).err(), Some(Error::Incompat));
     let info = shmap::info(&n).unwrap();
     assert_eq!(info.kind_name(), "htable");
+    assert_eq!(shmap::reap(&n).unwrap(), 0); // only live participants
+    assert_eq!(shmap::reap(&Name::new("missing")).err(), Some(Error::NoEnt));
     assert!(info.participants.iter().any(|p| p.alive));
     let hs: Vec<_> = (0..4u64)
         .map(|b| {
