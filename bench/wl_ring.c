@@ -91,7 +91,8 @@ static int spsc_prepare(struct bench_run *r)
 	r->n = batch ? bench_batch_items(r->o) : bench_spsc_items(r->o, e64 ? 64 : 8);
 	snprintf(r->params, sizeof r->params,
 		 "\"elem_size\":%d,\"capacity\":%u,\"batch\":%u,\"api\":\"%s\"", e64 ? 64 : 8,
-		 BENCH_RING_CAP, batch ? BENCH_BATCH : 1, batch ? "push_n/pop_n" : "push/pop");
+		 BENCH_RING_CAP, batch ? BENCH_BATCH : 1,
+		 !batch ? "push/pop" : r->wl->variant ? "reserve/commit+peek/release" : "push_n/pop_n");
 	return ring_create(r, r->seg[0], SHMAP_RING_SPSC, e64 ? 64 : 8, 1);
 }
 
@@ -219,6 +220,75 @@ static int spscbatch_child(struct bench_run *r, int idx)
 							  (unsigned long long)(next + j),
 							  (unsigned long long)buf[j]);
 			next += k;
+		}
+		if (next != n)
+			return bench_fail(r, "received %llu items, expected %llu",
+					  (unsigned long long)next, (unsigned long long)n);
+		r->ctl->slot[1].count = n;
+	}
+	bench_stop(r);
+	shmap_ring_close(ring);
+	return 0;
+}
+
+/* spsc-batch-8 through the zero-copy calls: reserve/commit, peek/release
+ * (runs may stop at the wrap, so a batch can take two calls). */
+static int spsczc_child(struct bench_run *r, int idx)
+{
+	shmap_ring *ring;
+	if (ring_attach(r, r->seg[0], idx == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER, &ring))
+		return 1;
+	const uint64_t n = r->n;
+	unsigned spins = 0;
+	int rc;
+	bench_start(r);
+	if (idx == 0) {
+		for (uint64_t b = 0; b < n; b += BENCH_BATCH) {
+			uint32_t done = 0;
+			while (done < BENCH_BATCH) {
+				void *p;
+				uint32_t got = 0;
+				rc = shmap_ring_reserve(ring, BENCH_BATCH - done, &p, &got);
+				if (rc == SHMAP_E_FULL) {
+					bench_relax(&spins);
+					continue;
+				}
+				if (rc != 0 || got == 0 || got > BENCH_BATCH - done)
+					return bench_fail(r, "reserve at %llu: %s (got %u)",
+							  (unsigned long long)(b + done), shmap_strerror(rc),
+							  got);
+				uint64_t *e = p;
+				for (uint32_t j = 0; j < got; j++)
+					e[j] = b + done + j;
+				rc = shmap_ring_commit(ring, got);
+				if (rc != 0)
+					return bench_fail(r, "commit: %s", shmap_strerror(rc));
+				done += got;
+			}
+		}
+	} else {
+		uint64_t next = 0;
+		while (next < n) {
+			const void *p;
+			uint32_t got = 0;
+			rc = shmap_ring_peek(ring, BENCH_BATCH, &p, &got);
+			if (rc == SHMAP_E_EMPTY) {
+				bench_relax(&spins);
+				continue;
+			}
+			if (rc != 0 || got == 0 || got > BENCH_BATCH)
+				return bench_fail(r, "peek at %llu: %s (got %u)", (unsigned long long)next,
+						  shmap_strerror(rc), got);
+			const uint64_t *e = p;
+			for (uint32_t j = 0; j < got; j++)
+				if (e[j] != next + j)
+					return bench_fail(r, "item %llu: got %llu",
+							  (unsigned long long)(next + j),
+							  (unsigned long long)e[j]);
+			rc = shmap_ring_release(ring, got);
+			if (rc != 0)
+				return bench_fail(r, "release: %s", shmap_strerror(rc));
+			next += got;
 		}
 		if (next != n)
 			return bench_fail(r, "received %llu items, expected %llu",
@@ -548,6 +618,9 @@ const struct bench_wl bench_wl_ring[] = {
 	{ .name = "spsc-batch-8", .group = "ring", .cross = 1, .nprocs = bench_two_procs,
 	  .prepare = spsc_prepare, .child = spscbatch_child, .finish = bench_spsc_finish,
 	  .cleanup = ring_cleanup },
+	{ .name = "spsc-batch-8", .variant = "zc", .group = "ring", .cross = 1,
+	  .nprocs = bench_two_procs, .prepare = spsc_prepare, .child = spsczc_child,
+	  .finish = bench_spsc_finish, .cleanup = ring_cleanup },
 	{ .name = "spmc-8", .group = "ring", .cross = 1, .nprocs = others,
 	  .extra_bytes = spmc_extra, .prepare = spmc_prepare, .child = spmc_child,
 	  .finish = spmc_finish, .cleanup = ring_cleanup },
