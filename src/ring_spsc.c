@@ -14,11 +14,12 @@
  * cache line (nobody reads them per item) and serve only takeover and
  * inspection.
  *
- * Probe ahead: the consumer frees slots in order and the producer publishes
- * in order, so one sequence word far ahead answers for every slot before
- * it: seq[p + K - 1] == p + K - 1 means positions p .. p+K-1 are all free.
- * Each side caches that knowledge in `lim` and touches the other side's
- * cache lines at most once per K items when it is not right behind it.
+ * Probe ahead: the consumer frees slots in order, so one sequence word far
+ * ahead answers for every slot before it: seq[p + K - 1] == p + K - 1 means
+ * positions p .. p+K-1 are all free. The producer caches that knowledge in
+ * `lim` and reads the consumer's lines at most once per K items while the
+ * ring is not full. The consumer caches in `lim` what it learnt from the
+ * sequence line it had to read anyway (up to 8 slots per line).
  *
  * Invariants (quiescent): tail <= head <= tail + cap; every slot holds
  * seq == q or q + 1 for the position q it represents; positions in
@@ -91,34 +92,37 @@ static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want
 	return r->lim - p;
 }
 
-/* Consumer: how many of positions [c, c + want) are published (0..want). */
+/*
+ * Consumer: how many of positions [c, c + want) are published (0..want).
+ * Unlike the producer it does not probe far ahead: when it keeps up with
+ * the producer, a line ahead is one the producer is about to write, and
+ * reading it early would cost an extra transfer per poll. It reads slot c,
+ * then the rest of c's cache line of sequence words (already fetched), and
+ * further lines only when the caller asked for that many.
+ */
 static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t want, int *bad)
 {
 	if (shmap_likely(c + want <= r->lim))
 		return want;
-	uint64_t ahead = want > RING_PROBE_AHEAD ? want : RING_PROBE_AHEAD;
-	if (ahead > r->cap)
-		ahead = r->cap;
-	uint64_t q = c + ahead - 1;
-	/* A2: acquire, pairs with R1 in spsc_push_n()/shmap__spsc_commit(): the
-	 * producer wrote every element up to q before publishing q. */
-	if (shmap_atomic_load_acquire_u64(&r->seq[q & r->mask]) == q + 1) {
-		r->lim = q + 1;
-		return want;
-	}
 	if (r->lim < c)
 		r->lim = c;
-	uint64_t q0 = r->lim;
-	while (r->lim < c + want &&
-	       shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]) == r->lim + 1) /* A2 */
+	uint64_t line_end = (c | 7u) + 1; /* 8 sequence words per 64-byte line */
+	uint64_t stop = c + want > line_end ? c + want : line_end;
+	if (stop > c + r->cap)
+		stop = c + r->cap;
+	while (r->lim < stop) {
+		/* A2: acquire, pairs with R1 in spsc_publish(): the element is
+		 * written before its slot reads as published. */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
+		if (s != r->lim + 1) {
+			/* not published: it must be free for this position */
+			if (r->lim == c && s != c)
+				*bad = 1;
+			break;
+		}
 		r->lim++;
-	if (r->lim == c && q0 == c) {
-		/* Either still free, or published just after the loop looked. */
-		uint64_t s = shmap_atomic_load_u64(&r->seq[c & r->mask]);
-		if (s != c && s != c + 1)
-			*bad = 1;
 	}
-	return r->lim - c;
+	return r->lim - c < want ? r->lim - c : want;
 }
 
 static inline void spsc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)

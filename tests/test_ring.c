@@ -388,7 +388,7 @@ static void test_reliable_gate(void **state)
 	double t0 = th_now();
 	assert_int_equal(shmap_ring_push_wait(p, &v, 100), SHMAP_E_TIMEOUT);
 	double dt = th_now() - t0;
-	assert_true(dt >= 0.095 && dt < 0.5);
+	assert_true(dt >= 0.095 && dt < 2.0); /* upper bound: a loaded box */
 	assert_int_equal(shmap_ring_pop(b, &v), SHMAP_OK);
 	assert_int_equal(v, 0);
 	v = 8;

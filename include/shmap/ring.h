@@ -30,11 +30,23 @@
  * next process that asks for it, and the ring's contents survive. Calling an
  * operation of the other role returns ::SHMAP_E_NOTATTACHED.
  *
- * Delivery across crashes (SPSC): a consumer killed inside pop before it
- * released the element leaves it in the ring and the next consumer receives
- * it again (at-least-once for that one element; nothing is ever skipped).
- * A producer killed inside push either published the element or not; a
- * replacement producer continues right after the last published one.
+ * Delivery across crashes (SPSC): a consumer killed inside a pop (or
+ * between peek and release) before it released the slots leaves the
+ * elements in the ring and the next consumer receives them again
+ * (at-least-once for the elements of that one call). Once a call released
+ * its slots the elements are consumed: a consumer killed after that point
+ * (inside the call or after it returned) loses the elements of that call.
+ * A producer killed inside push either published each element or not; a
+ * replacement producer continues right after the last published one, and
+ * the consumer sees an exact prefix with no gap, duplicate or torn element.
+ *
+ * Delivery across crashes (SPMC): a consumer that dies holding a claim
+ * (between taking elements and finishing the pop/release) never stalls
+ * the producer: its claim is reclaimed (by the producer when it needs the
+ * slot, by a consumer taking over the dead one's slot, or by
+ * shmap_ring_check() with ::SHMAP_CHECK_REPAIR) and its elements are
+ * counted in shmap_ring_lost(), never redelivered. With every dead claim
+ * reclaimed: elements pushed == elements returned by pops + lost.
  *
  * Broadcast subscribers start with the first element pushed after they
  * subscribed (open = subscribe, close = unsubscribe).
@@ -135,7 +147,8 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type,
  * @brief Release the role, detach and free the handle. NULL is ignored.
  *
  * An outstanding reservation (shmap_ring_reserve()) is dropped; an
- * outstanding peek is not released (the elements stay in the ring).
+ * outstanding peek is not released (the elements stay in the ring), except
+ * for an SPMC consumer, whose claimed elements count as consumed.
  * Concurrency: not concurrently with any other call on the same handle.
  */
 SHMAP_API void shmap_ring_close(shmap_ring *r);
