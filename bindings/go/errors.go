@@ -5,7 +5,10 @@ package shmap
 // #include <shmap/shmap.h>
 import "C"
 
-import "fmt"
+import (
+	"fmt"
+	"syscall"
+)
 
 // Errno is a shmap status code (negative). It implements error, and the
 // Err* values below can be matched with errors.Is on any error this package
@@ -66,9 +69,18 @@ func (e Errno) Timeout() bool { return e == ErrTimeout }
 type OpError struct {
 	Op   string
 	Code Errno
+	// Sys is the errno the library kept for a system-call failure
+	// (ErrSys, ErrNoSpc, ErrAccess, ErrNoEnt from open/unlink/inspect), else 0.
+	Sys syscall.Errno
 }
 
-func (e *OpError) Error() string { return "shmap_" + e.Op + ": " + e.Code.Error() }
+func (e *OpError) Error() string {
+	s := "shmap_" + e.Op + ": " + e.Code.Error()
+	if e.Sys != 0 {
+		s += ": " + e.Sys.Error()
+	}
+	return s
+}
 
 // Unwrap gives the Errno, so errors.Is(err, shmap.ErrFull) works.
 func (e *OpError) Unwrap() error { return e.Code }
@@ -78,6 +90,21 @@ func check(op string, rc C.int) error {
 		return &OpError{Op: op, Code: Errno(rc)}
 	}
 	return nil
+}
+
+// checkSys is check for calls that keep errno on a system-call failure.
+func checkSys(op string, rc C.int, err error) error {
+	if rc >= 0 {
+		return nil
+	}
+	e := &OpError{Op: op, Code: Errno(rc)}
+	switch e.Code {
+	case ErrSys, ErrNoSpc, ErrAccess, ErrNoEnt:
+		if en, ok := err.(syscall.Errno); ok {
+			e.Sys = en
+		}
+	}
+	return e
 }
 
 // Version is the version of the loaded C library, e.g. "0.1.0".

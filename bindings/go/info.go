@@ -50,7 +50,8 @@ func Inspect(name string, o *Options) (*SegmentInfo, error) {
 	defer C.free(unsafe.Pointer(cn))
 	var p *C.shmap_info
 	err = withOpts(o, func(co *C.shmap_opts) error {
-		return check("info_open", C.shmap_info_open(cn, co, &p))
+		rc, en := C.shmap_info_open(cn, co, &p)
+		return checkSys("info_open", rc, en)
 	})
 	if err != nil {
 		return nil, err
@@ -102,7 +103,8 @@ func Reap(name string, o *Options) (uint32, error) {
 	defer C.free(unsafe.Pointer(cn))
 	var n C.uint32_t
 	err = withOpts(o, func(co *C.shmap_opts) error {
-		return check("reap", C.shmap_reap(cn, co, &n))
+		rc, en := C.shmap_reap(cn, co, &n)
+		return checkSys("reap", rc, en)
 	})
 	return uint32(n), err
 }

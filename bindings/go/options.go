@@ -110,7 +110,8 @@ func Unlink(name string, o *Options) error {
 	}
 	defer C.free(unsafe.Pointer(cn))
 	return withOpts(o, func(p *C.shmap_opts) error {
-		return check("unlink", C.shmap_unlink(cn, p))
+		rc, en := C.shmap_unlink(cn, p)
+		return checkSys("unlink", rc, en)
 	})
 }
 

@@ -59,10 +59,11 @@ func OpenRing(name string, oflags uint32, params RingParams, role uint32, o *Opt
 	var p *C.shmap_ring
 	var rc C.int
 	err = withOpts(o, func(co *C.shmap_opts) error {
-		rc = C.shmap_ring_open(cn, C.uint32_t(oflags), C.uint32_t(params.Type),
+		var en error
+		rc, en = C.shmap_ring_open(cn, C.uint32_t(oflags), C.uint32_t(params.Type),
 			C.uint32_t(params.ElemSize), C.uint64_t(params.Capacity),
 			C.uint32_t(params.MaxConsumers), C.uint32_t(role), co, &p)
-		return check("ring_open", rc)
+		return checkSys("ring_open", rc, en)
 	})
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"os"
+	"syscall"
 	"runtime"
 	"sync"
 	"testing"
@@ -39,7 +40,11 @@ func TestErrors(t *testing.T) {
 		t.Fatal("version")
 	}
 	wantErr(t, Unlink("no-slash", nil), ErrInval)
-	wantErr(t, Unlink("/shmap-go-never-created", nil), ErrNoEnt)
+	err := Unlink("/shmap-go-never-created", nil)
+	wantErr(t, err, ErrNoEnt)
+	if oe, ok := err.(*OpError); !ok || oe.Sys != syscall.ENOENT {
+		t.Fatalf("errno not kept: %#v", err)
+	}
 	wantErr(t, Unlink("/a\x00b", nil), ErrInval)
 	wantErr(t, Unlink("/x", &Options{Backend: U32(99)}), ErrInval)
 }

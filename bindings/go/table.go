@@ -42,9 +42,10 @@ func OpenTable(name string, oflags uint32, capacity uint64, keyMax, valueMax uin
 	var p *C.shmap_htable
 	var rc C.int
 	err = withOpts(o, func(co *C.shmap_opts) error {
-		rc = C.shmap_htable_open(cn, C.uint32_t(oflags), C.uint64_t(capacity),
+		var en error
+		rc, en = C.shmap_htable_open(cn, C.uint32_t(oflags), C.uint64_t(capacity),
 			C.uint32_t(keyMax), C.uint32_t(valueMax), co, &p)
-		return check("htable_open", rc)
+		return checkSys("htable_open", rc, en)
 	})
 	if err != nil {
 		return nil, err

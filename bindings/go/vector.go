@@ -42,8 +42,9 @@ func OpenVector(name string, oflags uint32, elemSize uint32, capacity uint64, o 
 	var p *C.shmap_vector
 	var rc C.int
 	err = withOpts(o, func(co *C.shmap_opts) error {
-		rc = C.shmap_vector_open(cn, C.uint32_t(oflags), C.uint32_t(elemSize), C.uint64_t(capacity), co, &p)
-		return check("vector_open", rc)
+		var en error
+		rc, en = C.shmap_vector_open(cn, C.uint32_t(oflags), C.uint32_t(elemSize), C.uint64_t(capacity), co, &p)
+		return checkSys("vector_open", rc, en)
 	})
 	if err != nil {
 		return nil, err

@@ -46,8 +46,10 @@ class TestErrors(unittest.TestCase):
     def test_bad_name_is_invalid(self):
         with self.assertRaises(shmap.InvalidArgumentError):
             shmap.unlink("no-leading-slash")
-        with self.assertRaises(shmap.NoSegmentError):
+        with self.assertRaises(shmap.NoSegmentError) as cm:
             shmap.unlink("/shmap-py-never-created-%d" % id(self))
+        import errno
+        self.assertEqual(cm.exception.sys_errno, errno.ENOENT)  # errno is kept
 
     def test_options(self):
         o = shmap.Options(mode=0o600, timeout_ms=100, max_procs=8)

@@ -86,6 +86,26 @@ class TestFork(SegmentTest):
             self.assertTrue(parts and all(p["alive"] for p in parts))
             self.assertEqual(shmap.reap(n), 0)
 
+    def test_killed_producer_role_is_taken_over(self):
+        n = self.name("kill")
+        with shmap.Ring.consumer(n, type=shmap.SPSC, elem_size=16, capacity=64,
+                                 flags="create") as c:
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    p = shmap.Ring.producer(n)
+                    for i in range(10):
+                        p.push(elem(i, 16))
+                finally:
+                    os.kill(os.getpid(), 9)  # die holding the producer role
+            _, status = os.waitpid(pid, 0)
+            self.assertEqual(os.WTERMSIG(status), 9)
+            with shmap.Ring.producer(n) as p:
+                self.assertEqual(p.open_status, shmap.RECOVERED)
+                for i in range(10, 20):
+                    p.push(elem(i, 16))
+            self.assertEqual(list(c), [elem(i, 16) for i in range(20)])
+
     def test_memfd_shared_by_fd(self):
         with shmap.Table(None, 64, 16, 16, flags=shmap.CREATE,
                          backend=shmap.BACKEND_MEMFD) as t:
