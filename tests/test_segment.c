@@ -998,6 +998,59 @@ static void test_participants(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* Scenario 21, participant table: a peer scribbles every slot with hostile values. */
+static void test_part_scribble(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "pscrib");
+	struct shmap_opts o = opts_default();
+	o.max_procs = 8;
+	struct shmap__params want = tk_params(8);
+	struct shmap__seg a, b, c;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &o, &a), SHMAP_OK);
+	const uint64_t vals[] = { 0, 1, 7, 8, 9, UINT64_C(1) << 31, UINT64_C(1) << 32, UINT64_C(1) << 63,
+				  UINT64_MAX, UINT64_C(0xfffff00000001), UINT64_C(0x0000000100000002) };
+	for (size_t v = 0; v < sizeof vals / sizeof vals[0]; v++) {
+		for (uint32_t i = 0; i < 8; i++) {
+			a.parts[i].word = vals[v];
+			a.parts[i].pid = (uint32_t)vals[v];
+			a.parts[i].start_time = vals[v];
+		}
+		/* our own handle keeps working; a scribbled own word does not make others alive */
+		assert_int_equal(shmap__seg_check(&a), SHMAP_OK);
+		assert_true(shmap__seg_owner_alive(&a, a.owner));
+		for (uint32_t ow = 0; ow < 64; ow++) {
+			uint32_t x = ow | ((uint32_t)vals[v] << 12);
+			if (x != a.owner && shmap__seg_owner_alive(&a, x))
+				fail_msg("v=%zu owner %#x (a.owner %#x slot %u) reads alive", v, x, a.owner, a.slot);
+		}
+		/* new handles attach over the scribble, see each other, detach */
+		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &b), SHMAP_OK);
+		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &c), SHMAP_OK);
+		assert_true(shmap__seg_owner_alive(&a, b.owner));
+		assert_true(shmap__seg_owner_alive(&b, c.owner));
+		/* a's own word is scribbled: others may now see a as dead -- a peer
+		 * with write access can destroy availability, which the trust model
+		 * allows; it must not crash anyone or make a dead owner alive */
+		(void)shmap__seg_owner_alive(&c, a.owner);
+		uint32_t bo = b.owner;
+		shmap__seg_close(&b);
+		assert_false(shmap__seg_owner_alive(&a, bo));
+		shmap__seg_close(&c);
+	}
+	/* the table is full of live locks only when 8 handles hold them */
+	struct shmap__seg h[8];
+	int n = 0;
+	while (n < 8 && shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &h[n]) == SHMAP_OK)
+		n++;
+	assert_int_equal(n, 7); /* a holds the 8th */
+	for (int i = 0; i < n; i++)
+		shmap__seg_close(&h[i]);
+	shmap__seg_close(&a);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* Scribbled header after open: the private copy is what counts. */
 static void test_header_rewritten(void **state)
 {
@@ -1154,6 +1207,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_memfd_local, tt_teardown),
 		cmocka_unit_test_teardown(test_unlink_while_open, tt_teardown),
 		cmocka_unit_test_teardown(test_participants, tt_teardown),
+		cmocka_unit_test_teardown(test_part_scribble, tt_teardown),
 		cmocka_unit_test_teardown(test_header_rewritten, tt_teardown),
 		cmocka_unit_test_teardown(test_guard_pages, tt_teardown),
 		cmocka_unit_test_teardown(test_torture_helpers, tt_teardown),
