@@ -20,8 +20,10 @@
  * Latency: a call is "over deadline" if its own time (wall time minus the
  * time the thread sat runnable waiting for a CPU, from
  * /proc/thread-self/schedstat) exceeds deadline + 10 ms; such calls are
- * counted and reported, and one over deadline + 100 ms (own time) or
- * deadline + 1 s (wall time) fails the test as a stall. (With 6 busy
+ * counted and reported, and one over deadline + 100 ms (own time) fails
+ * the test as a stall; a call that never returns is caught by the
+ * workers' alarm() watchdog. Wall time is reported only: on an overloaded
+ * machine a runnable process can wait over a second for a CPU. (With 6 busy
  * processes on 2 shared vCPUs, host steal time and membarrier() IPIs to
  * descheduled vCPUs can add 10-20 ms no in-guest clock attributes.) Calls
  * late only because of the CPU queue are counted separately.
@@ -61,7 +63,6 @@ static const char *const s_names[S_N] = { "htable", "vector", "ring-spsc", "ring
 #define WAIT_MS 20u         /* timeout of ring *_wait calls */
 #define SLACK_MS 10.0       /* counted and reported */
 #define STALL_MS 100.0      /* own time past the deadline that fails the test */
-#define HARD_MS 1000.0      /* wall time past the deadline that fails the test */
 #define SCRIBBLE_RATE 100000.0
 
 /* Header offsets (struct shmap__hdr in src/segment.h; checked against
@@ -216,7 +217,7 @@ static int call_end(struct call *c, struct wstats *w, const char *op, int rc, co
 		snprintf(w->bad_op, sizeof(w->bad_op), "%s", op);
 		return 1;
 	}
-	if (own > deadline_ms + STALL_MS || ms > deadline_ms + HARD_MS) {
+	if (own > deadline_ms + STALL_MS) {
 		w->bad_rc = 0;
 		snprintf(w->bad_op, sizeof(w->bad_op), "%s %.1f/%.1fms", op, own, ms);
 		return 2;
@@ -679,6 +680,7 @@ static int scribbler_main(void *arg)
 	}
 	sh->scribbles = n;
 	sh->scribble_secs = th_now() - t0;
+	memcpy(m, saved, sizeof(saved)); /* the final checker may open it again */
 	munmap(m, len);
 	close(fd);
 	return 0;
@@ -795,14 +797,24 @@ static void scribble_test(int s)
 	printf("\n");
 	fflush(stdout);
 
-	/* The owner's handle still works (any defined code), and closing is clean. */
-	if (owner.t)
-		rc = shmap_htable_check(owner.t, SHMAP_CHECK_REPAIR, NULL);
-	else if (owner.v)
-		rc = shmap_vector_check(owner.v, SHMAP_CHECK_REPAIR, NULL);
-	else
-		rc = SHMAP_OK;
-	assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED || rc == SHMAP_E_CORRUPT);
+	/* The owner's handle still works (any defined code) and the checker
+	 * says what it thinks of the scribbled segment; closing is clean. */
+	uint64_t problems = 0;
+	if (owner.t) {
+		rc = shmap_htable_check(owner.t, SHMAP_CHECK_REPAIR, &problems);
+	} else if (owner.v) {
+		rc = shmap_vector_check(owner.v, SHMAP_CHECK_REPAIR, &problems);
+	} else {
+		shmap_opts *o = make_opts();
+		rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &owner.r);
+		if (rc >= 0)
+			rc = shmap_ring_check(owner.r, SHMAP_CHECK_REPAIR, &problems);
+		shmap_opts_free(o);
+	}
+	printf("#   final checker (repair) on the scribbled segment: %s, %" PRIu64 " problems\n",
+	       shmap_errname(rc), problems);
+	assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED || rc == SHMAP_E_CORRUPT ||
+		    (!owner.t && !owner.v && rc < 0 && rc != SHMAP_E_INVAL && rc != SHMAP_E_SYS));
 	close_handle(&owner);
 	shmap_unlink(seg_name, NULL);
 	munmap(sh, sizeof(*sh));
