@@ -849,7 +849,9 @@ static void print_json(struct agg *aggs, int n, const struct bench_opts *o)
 			continue;
 		}
 		if (a->failed || a->nres == 0) {
-			printf("{\"workload\":\"%s\",\"failed\":true,\"runs\":%d}\n", w->name,
+			char fname[96];
+			full_name(w, fname, sizeof fname);
+			printf("{\"workload\":\"%s\",\"failed\":true,\"runs\":%d}\n", fname,
 			       a->nres);
 			continue;
 		}
@@ -865,8 +867,13 @@ static void print_json(struct agg *aggs, int n, const struct bench_opts *o)
 			double med, mn, mx;
 			if (!agg_metric(a, r0->m[j].name, &med, &mn, &mx))
 				continue;
+			char name[96];
+			if (w->variant_is_param)
+				snprintf(name, sizeof name, "%s", w->name);
+			else
+				full_name(w, name, sizeof name);
 			printf("{\"workload\":\"%s\",\"metric\":\"%s\",\"median\":%.6g,\"min\":%.6g,"
-			       "\"max\":%.6g,\"runs\":%d", w->name, r0->m[j].name, med, mn, mx, a->nres);
+			       "\"max\":%.6g,\"runs\":%d", name, r0->m[j].name, med, mn, mx, a->nres);
 			if (a->nlevels > 0) {
 				printf(",\"runs_used\":%d,\"probe_ns\":%.1f,\"probe_levels\":[", a->nuse,
 				       a->probe);

@@ -82,6 +82,8 @@ struct bench_wl {
 	int (*finish)(struct bench_run *r);              /* parent: verify + metrics */
 	void (*cleanup)(struct bench_run *r);            /* parent: always called */
 	const char *unavailable; /* non-NULL: why this workload cannot run here */
+	int variant_is_param;  /* 1: JSON names it `name` (the variant is in params,
+				* e.g. broadcast-8's policy); 0: `name-variant` */
 };
 
 /* The per-run context. */
