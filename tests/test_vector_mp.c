@@ -664,10 +664,11 @@ static int hostile_child(void *a)
 	(void)shmap_vector_reserved(v);
 	shmap_vector_close(v);
 #undef CALL
-	if (worst > 0.5)
+	/* The handle's timeout is 200 ms; the rest is slack for a loaded CI machine. */
+	if (worst > 1.5)
 		fprintf(stderr, "slowest call %.1f ms\n", worst * 1e3);
 	tt_ack((uint64_t)(worst * 1e9));
-	return bad ? 1 : (worst > 0.5 ? 2 : 0);
+	return bad ? 1 : (worst > 1.5 ? 2 : 0);
 }
 
 static void t_hostile_fields(void **state)
@@ -746,7 +747,7 @@ static void t_hostile_long_scan(void **state)
 	int rc = shmap_vector_get(v, cap - 1, o);
 	double dt = th_now() - t0;
 	assert_true(rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_CORRUPT);
-	assert_true(dt < 0.5);
+	assert_true(dt < 1.5); /* timeout 1 ms, plus slack for a loaded machine */
 	/* A huge HEAD written by the peer: recovery stops at the timeout, never runs away. */
 	volatile uint64_t *h = map_word(&base, &len, OFF_SLOTS + 1 * STRIDE);
 	*h = (UINT64_C(0xfff) << 32) | (UINT64_C(0x1fffffff) << 3) | 1u; /* HEAD(dead, 2^29-1) */
@@ -755,7 +756,7 @@ static void t_hostile_long_scan(void **state)
 	dt = th_now() - t0;
 	printf("# long scans: %s after %.2f ms\n", shmap_errname(rc), dt * 1e3);
 	assert_true(rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_CORRUPT || rc == SHMAP_E_NOTFOUND);
-	assert_true(dt < 0.5);
+	assert_true(dt < 1.5);
 	munmap(base, len);
 	shmap_vector_close(v);
 }
