@@ -67,6 +67,7 @@ struct race_ctx {
 	struct tt_barrier bar;
 	struct race_res *res;
 	int idx;
+	uint32_t backend;
 };
 
 static int race_child(void *a)
@@ -75,8 +76,10 @@ static int race_child(void *a)
 	tt_barrier_wait(&c->bar);
 	struct shmap__params want = tk_params(4096);
 	struct shmap__seg s;
+	struct shmap_opts o = opts_default();
+	o.backend = c->backend;
 	uint64_t t0 = shmap__now_ns();
-	int rc = shmap__seg_open(c->name, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, NULL, &s);
+	int rc = shmap__seg_open(c->name, SHMAP_OPEN_OR_CREATE, &want, &tk_ops, &o, &s);
 	struct race_res *r = &c->res[c->idx];
 	r->lat_ns = shmap__now_ns() - t0;
 	r->rc = rc;
@@ -101,9 +104,19 @@ static void test_race16(void **state)
 	struct tt_lat lat = { 0 };
 	unsigned one_builder = 0, signals = 0;
 	double t0 = th_now();
+	char dir[] = "/tmp/shmap-t-raceXXXXXX";
+	assert_non_null(mkdtemp(dir));
+	unsigned file_rounds = 0;
 	for (unsigned r = 0; r < rounds; r++) {
-		char name[96];
-		th_name(name, sizeof name, "race");
+		char name[128];
+		/* every fifth round races on the file backend */
+		const uint32_t backend = r % 5 == 4 ? SHMAP_BACKEND_FILE : SHMAP_BACKEND_SHM;
+		if (backend == SHMAP_BACKEND_FILE) {
+			snprintf(name, sizeof name, "%s/seg-%u", dir, r);
+			file_rounds++;
+		} else {
+			th_name(name, sizeof name, "race");
+		}
 		memset(res, 0, sizeof(struct race_res) * RACERS);
 		*builds = 0;
 		/* every third round builds slowly, so most racers really wait */
@@ -113,7 +126,7 @@ static void test_race16(void **state)
 		assert_int_equal(tt_barrier_init(&bar), 0);
 		pid_t pids[RACERS];
 		for (int i = 0; i < RACERS; i++) {
-			ctx[i] = (struct race_ctx){ name, bar, res, i };
+			ctx[i] = (struct race_ctx){ name, bar, res, i, backend };
 			pids[i] = th_fork(race_child, &ctx[i], 20);
 			assert_true(pids[i] > 0);
 		}
@@ -139,12 +152,15 @@ static void test_race16(void **state)
 		if (created != 1 || *builds != 1)
 			fail_msg("round %u: %u builders, %llu inits", r, created, (unsigned long long)*builds);
 		one_builder++;
-		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+		struct shmap_opts uo = opts_default();
+		uo.backend = backend;
+		assert_int_equal(shmap_unlink(name, &uo), SHMAP_OK);
 	}
+	rmdir(dir);
 	tk_builds = NULL;
 	tk_init_delay_us = 0;
-	print_message("# scenario 2: builders-per-round = 1 in %u/%u rounds, %u signals, %.1f s\n",
-		      one_builder, rounds, signals, th_now() - t0);
+	print_message("# scenario 2: builders-per-round = 1 in %u/%u rounds (%u on the file backend), "
+		      "%u signals, %.1f s\n", one_builder, rounds, file_rounds, signals, th_now() - t0);
 	tt_lat_report(&lat, "scenario 2 open latency", "ms", 1e-6);
 	tt_lat_free(&lat);
 	munmap(res, sizeof(struct race_res) * RACERS);

@@ -78,6 +78,7 @@ struct s1_ctx {
 	uint32_t timeout_ms;
 	unsigned init_delay_us;
 	struct tt_barrier *bar;
+	uint32_t backend;
 };
 
 static int s1_child(void *a)
@@ -89,6 +90,7 @@ static int s1_child(void *a)
 	struct shmap_opts o;
 	shmap__opts_defaults(&o);
 	o.timeout_ms = c->timeout_ms;
+	o.backend = c->backend;
 	struct shmap__params want = tk_params(2048);
 	struct shmap__seg s;
 	struct s1_res *r = &c->sh->res[c->idx];
@@ -115,13 +117,23 @@ static int s1_child(void *a)
 
 struct s1_stats {
 	unsigned runs, killed, rebuilds, recovered, timeouts, notready, hangs, double_kills, late;
+	unsigned file_runs;
 	struct tt_lat ret;
 };
 
+static char s1_dir[64];
+
 static void s1_run(unsigned r, uint64_t *rng, struct s1_shared *sh, struct s1_stats *stats)
 {
-	char name[96];
-	th_name(name, sizeof name, "s1");
+	char name[128];
+	/* every third block of runs (all modes) uses the file backend */
+	const uint32_t backend = (r / (NFPS + 2)) % 3 == 2 ? SHMAP_BACKEND_FILE : SHMAP_BACKEND_SHM;
+	if (backend == SHMAP_BACKEND_FILE) {
+		snprintf(name, sizeof name, "%s/s1-%u", s1_dir, r);
+		stats->file_runs++;
+	} else {
+		th_name(name, sizeof name, "s1");
+	}
 	memset(sh, 0, sizeof *sh);
 	const unsigned mode = r % (NFPS + 2);
 	const bool concurrent = (r / (NFPS + 2)) % 2 == 1;
@@ -130,10 +142,11 @@ static void s1_run(unsigned r, uint64_t *rng, struct s1_shared *sh, struct s1_st
 	const bool double_kill = mode == NFPS + 1; /* one opener dies while rebuilding, too */
 	unsigned delay_us = random_kill ? (unsigned)(tt_rand(rng) % 2001) : 0;
 
-	struct s1_ctx cc = { name, sh, 0, SHMAP_OPEN_OR_CREATE, DEADLINE_MS, random_kill ? 1500u : 0u, NULL };
+	struct s1_ctx cc = { name, sh, 0, SHMAP_OPEN_OR_CREATE, DEADLINE_MS, random_kill ? 1500u : 0u, NULL,
+			     backend };
 	struct s1_ctx oc[2] = {
-		{ name, sh, 1, SHMAP_OPEN_OR_CREATE, DEADLINE_MS, 0, NULL },
-		{ name, sh, 2, SHMAP_OPEN_OR_CREATE, DEADLINE_MS, 0, NULL },
+		{ name, sh, 1, SHMAP_OPEN_OR_CREATE, DEADLINE_MS, 0, NULL, backend },
+		{ name, sh, 2, SHMAP_OPEN_OR_CREATE, DEADLINE_MS, 0, NULL, backend },
 	};
 	struct tt_fp_ctx cfp = { fp, 1, s1_child, &cc };
 	/* in double-kill runs opener 1 is armed at a build step: it dies only if it rebuilds */
@@ -245,6 +258,7 @@ static void s1_run(unsigned r, uint64_t *rng, struct s1_shared *sh, struct s1_st
 	struct shmap_opts o;
 	shmap__opts_defaults(&o);
 	o.timeout_ms = DEADLINE_MS;
+	o.backend = backend;
 	struct shmap__params want = tk_params(2048);
 	struct shmap__seg s;
 	int rc = shmap__seg_open(name, ok ? SHMAP_OPEN : SHMAP_OPEN_OR_CREATE, &want, &tk_ops, &o, &s);
@@ -279,7 +293,7 @@ static void s1_run(unsigned r, uint64_t *rng, struct s1_shared *sh, struct s1_st
 		}
 	}
 	shmap__seg_close(&s);
-	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	assert_int_equal(shmap_unlink(name, &o), SHMAP_OK);
 }
 
 static void test_creator_killed(void **state)
@@ -292,14 +306,17 @@ static void test_creator_killed(void **state)
 	assert_true(sh != MAP_FAILED);
 	struct s1_stats st;
 	memset(&st, 0, sizeof st);
+	snprintf(s1_dir, sizeof s1_dir, "/tmp/shmap-t-s1XXXXXX");
+	assert_non_null(mkdtemp(s1_dir));
 	double t0 = th_now();
 	for (unsigned r = 0; r < runs; r++)
 		s1_run(r, &rng, sh, &st);
+	rmdir(s1_dir);
 	print_message("# scenario 1: %u runs in %.1f s: creator killed %u, rebuilt by one opener %u "
 		      "(RECOVERED %u), double kills %u, TIMEOUT %u, NOTREADY %u, hangs %u, "
-		      "returns past deadline+50ms %u\n",
+		      "returns past deadline+50ms %u; %u runs on the file backend\n",
 		      st.runs, th_now() - t0, st.killed, st.rebuilds, st.recovered, st.double_kills,
-		      st.timeouts, st.notready, st.hangs, st.late);
+		      st.timeouts, st.notready, st.hangs, st.late, st.file_runs);
 	tt_lat_report(&st.ret, "scenario 1 opener return time", "ms", 1e-6);
 	assert_int_equal(st.hangs, 0);
 	assert_true(tt_lat_pct(&st.ret, 0.99) <= (DEADLINE_MS + 50) * 1e6);
