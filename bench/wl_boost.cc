@@ -185,11 +185,11 @@ extern "C" {
 extern const struct bench_wl bench_wl_boost[];
 const struct bench_wl bench_wl_boost[] = {
 	{ "spsc-8-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
-	  boost8_child, bench_spsc_finish, boost_cleanup, nullptr },
+	  boost8_child, bench_spsc_finish, boost_cleanup, nullptr, 0 },
 	{ "spsc-64-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
-	  boost64_child, bench_spsc_finish, boost_cleanup, nullptr },
+	  boost64_child, bench_spsc_finish, boost_cleanup, nullptr, 0 },
 	{ "spsc-batch-8-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
-	  boostbatch_child, bench_spsc_finish, boost_cleanup, nullptr },
-	{ nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr },
+	  boostbatch_child, bench_spsc_finish, boost_cleanup, nullptr, 0 },
+	{ nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0 },
 };
 }
