@@ -1037,6 +1037,23 @@ static int cached_alive(shmap_vector *v, struct live_cache *lc, uint32_t owner)
 	return a;
 }
 
+/*
+ * The header's immutable part still says what we validated at open (a peer
+ * rewriting it after open changes nothing we do -- every bound is a private
+ * copy -- but the checker reports it). Copied word by word first.
+ */
+static int header_intact(const shmap_vector *v)
+{
+	struct shmap__hdr h;
+	uint64_t *dst = (uint64_t *)(void *)&h;
+	for (size_t k = 0; k < sizeof(h) / 8u; k++)
+		dst[k] = shmap_atomic_load_u64(word_at(v->seg.base + 8u * k));
+	return h.magic == SHMAP__MAGIC && h.kind == SHMAP__KIND_VECTOR && h.capacity == v->cap &&
+	       h.elem_size == v->esz && h.data_size == v->seg.p.data_size &&
+	       h.data_off == (uint64_t)(v->seg.data - v->seg.base) &&
+	       h.total_size == v->seg.total_size && h.checksum == shmap__hdr_checksum(&h);
+}
+
 SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems)
 {
 	if (!v || (flags & ~SHMAP_CHECK_REPAIR))
@@ -1049,6 +1066,9 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 	uint64_t found = 0, fixed = 0;
 	struct live_cache lc;
 	memset(&lc, 0, sizeof(lc));
+
+	if (!header_intact(v))
+		found++; /* not repairable here: the bounds we use are our own copies */
 
 	/*
 	 * The checker's loads are acquire (pairing with A3 and every slot

@@ -793,6 +793,37 @@ static void t_large_dead_reservation(void **state)
 	shmap_vector_close(v);
 }
 
+/* A peer rewrites the header after we opened (scenario 22): bounds unchanged, checker reports it. */
+static void t_header_rewritten(void **state)
+{
+	(void)state;
+	shmap_vector *v = open_vec(SHMAP_CREATE, 16, 200);
+	assert_non_null(v);
+	uint8_t e[ESZ], o[ESZ];
+	vr_make(e, ESZ, 1, 0, 0);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_OK);
+	uint64_t problems;
+	assert_int_equal(shmap_vector_check(v, 0, &problems), SHMAP_OK);
+	char path[160];
+	snprintf(path, sizeof path, "/dev/shm%s", g_name);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	struct shmap__hdr *h = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	assert_true(h != MAP_FAILED);
+	h->capacity = UINT64_C(1) << 40;
+	h->elem_size = 1u << 20;
+	assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_E_FULL);
+	assert_int_equal(shmap_vector_get(v, 16, o), SHMAP_E_RANGE);
+	assert_int_equal(shmap_vector_get(v, 15, o), SHMAP_OK);
+	assert_int_equal(shmap_vector_capacity(v), 16);
+	assert_int_equal(shmap_vector_check(v, SHMAP_CHECK_REPAIR, &problems), SHMAP_E_CORRUPT);
+	assert_int_equal(problems, 1);
+	munmap(h, 4096);
+	shmap_vector_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -803,6 +834,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_hostile_fields, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_hostile_long_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_large_dead_reservation, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_header_rewritten, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("vector-torture", tests, NULL, NULL);
 }

@@ -340,7 +340,8 @@ SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *
 SHMAP_API int shmap_vector_recover(shmap_vector *v);
 
 /**
- * @brief Verify the invariants of a quiescent vector; with
+ * @brief Verify the invariants of a quiescent vector (and that the segment
+ *        header still matches what this handle validated at open); with
  *        ::SHMAP_CHECK_REPAIR, turn slots reserved by dead writers into
  *        holes, finish replacements abandoned by dead replacers (the old
  *        value stays), fix the watermark and the hole counter.
