@@ -95,12 +95,14 @@ def main():
                         fontsize=8)
     ax1.invert_yaxis()
     ax1.set_xscale("log")
+    if tput:
+        ax1.set_xlim(right=max(r["max"] for r in tput) * 4)
     ax1.set_xlabel("per second (log scale; bar: median, whisker: min..max)")
     ax1.set_title("throughput")
     for y, r in zip(ys, tput):
         probe = r.get("probe_ns")
         txt = f"{r['median']:.3g}" + (f"  probe {probe:.0f} ns" if probe else "")
-        ax1.text(r["median"], y, " " + txt, va="center", fontsize=7)
+        ax1.text(max(r["max"], r["median"]) * 1.03, y, txt, va="center", fontsize=7)
     ax1.grid(axis="x", which="both", alpha=0.3)
 
     # latency
@@ -119,6 +121,9 @@ def main():
                 errs[1].append(r["max"] - r["median"])
             ax2.bar(xs, vals, width, yerr=errs, capsize=3, label=w,
                     color="#e0a030" if w == "floor-rtt" else "#2f6db5")
+            for x, v in zip(xs, vals):
+                ax2.text(x, v * 0.97, f"{v:.0f}", ha="center", va="top", fontsize=7,
+                         color="white")
         ax2.set_xticks(range(len(RTT)))
         ax2.set_xticklabels([t for _, t in RTT], fontsize=8)
         ax2.set_yscale("log")
@@ -135,9 +140,9 @@ def main():
     title += f" ({runs} run{'s' if runs != 1 else ''})"
     if bars:
         lines = [f"{b['bar']}: {b['ratio']:.2f}x {'met' if b['met'] else 'NOT MET'}" for b in bars]
-        title += "\n" + "   |   ".join(lines)
+        title += "\n" + "\n".join(lines)
     fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
+    fig.tight_layout()  # leaves room for the suptitle (matplotlib >= 3.3)
     fig.savefig(args.output, dpi=110)
     print(f"plot.py: wrote {args.output}")
 
