@@ -11,16 +11,12 @@ own colours). Right: round-trip latency percentiles of spsc-rtt beside
 floor-rtt, the hardware floor measured in the same run. The bars of BENCH.md
 (ratios) are printed under the title.
 
-Needs matplotlib (Debian: python3-matplotlib).
+Needs matplotlib (Debian: python3-matplotlib). With --markdown it prints the
+run as a Markdown table instead (no matplotlib needed).
 """
 import argparse
 import json
 import sys
-
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
 
 THROUGHPUT = ("items_per_s", "ops_per_s")
 RTT = [("rtt_ns", "median\n(block)"), ("rtt_p50_ns", "p50"), ("rtt_p90_ns", "p90"),
@@ -62,16 +58,52 @@ def colour(name):
     return "#2f6db5"
 
 
+def fmt(v):
+    if abs(v) >= 1e6:
+        return f"{v / 1e6:.3g} M"
+    if abs(v) >= 1e4:
+        return f"{v / 1e3:.3g} k"
+    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.1f}"
+
+
+def markdown(rows, bars):
+    print("| workload | metric | median | min | max | runs used / total | probe ns (levels) |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | --- |")
+    for r in rows:
+        levels = " ".join(f"{lv['ns']:.0f}:{lv['runs']}" for lv in r.get("probe_levels", []))
+        probe = f"{r['probe_ns']:.0f} ({levels})" if "probe_ns" in r else ""
+        print(f"| {label(r)} | {r['metric']} | {fmt(r['median'])} | {fmt(r['min'])} | "
+              f"{fmt(r['max'])} | {r.get('runs_used', r['runs'])} / {r['runs']} | {probe} |")
+    if bars:
+        print()
+        print("| bar | ratio | target | met |")
+        print("| --- | ---: | ---: | --- |")
+        for b in bars:
+            cmp_ = "<=" if "<=" in b["bar"] else ">="
+            note = f" ({b['note']})" if b.get("note") else ""
+            print(f"| {b['bar']}{note} | {b['ratio']:.2f} | {cmp_} {b['target']:.2f} | "
+                  f"{'met' if b['met'] else 'NOT MET'} |")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("input", nargs="?", help="JSON lines from shmap-bench --json (default: stdin)")
     ap.add_argument("-o", "--output", default="shmap-bench.png", help="PNG to write")
+    ap.add_argument("--markdown", action="store_true", help="print a Markdown table, no PNG")
     args = ap.parse_args()
     if args.input:
         with open(args.input, encoding="utf-8") as f:
             rows, bars = load(f)
     else:
         rows, bars = load(sys.stdin)
+    if args.markdown:
+        markdown(rows, bars)
+        return
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
 
     tput = [r for r in rows if r["metric"] in THROUGHPUT]
     rtt = {r["workload"]: {} for r in rows if r["metric"].startswith("rtt_")}
