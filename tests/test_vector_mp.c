@@ -824,6 +824,69 @@ static void t_header_rewritten(void **state)
 	shmap_vector_close(v);
 }
 
+/* Replacement versions wrap (29 bits): readers never accept a torn copy across the wrap. */
+static int wrap_reader(void *a)
+{
+	(void)a;
+	shmap_vector *v = open_vec(SHMAP_OPEN, 0, 2000);
+	if (!v)
+		return 10;
+	uint8_t o[ESZ];
+	tt_ack(1); /* reading: the parent starts replacing now */
+	for (int k = 0; k < 200000; k++) {
+		int rc = shmap_vector_get(v, k & 1, o);
+		if (rc == SHMAP_E_BUSY)
+			continue;
+		if (rc != SHMAP_OK || vr_check(o, ESZ, NULL, NULL, NULL) != 0)
+			return 11;
+	}
+	shmap_vector_close(v);
+	return 0;
+}
+
+static void t_version_wrap(void **state)
+{
+	(void)state;
+	shmap_vector *v = open_vec(SHMAP_CREATE, 4, 2000);
+	assert_non_null(v);
+	uint8_t e[ESZ], o[ESZ];
+	for (uint64_t i = 0; i < 2; i++) {
+		vr_make(e, ESZ, 1, 0, i);
+		assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_OK);
+	}
+	/* White box: PUB with an even version 12 below the wrap (buffer 0 stays current). */
+	void *base[2];
+	size_t len[2];
+	for (int i = 0; i < 2; i++) {
+		volatile uint64_t *w = map_word(&base[i], &len[i], OFF_SLOTS + (uint64_t)i * STRIDE);
+		assert_non_null(w);
+		*w = (UINT64_C(0x1fffffff) - 11u) << 3 | 3u;
+	}
+	assert_int_equal(shmap_vector_get(v, 0, o), SHMAP_OK);
+	assert_int_equal(vr_check(o, ESZ, NULL, NULL, NULL), 0);
+	struct tt_proc p;
+	assert_int_equal(tt_spawn(&p, wrap_reader, NULL, 60), 0);
+	uint64_t ready;
+	assert_int_equal(tt_read_ack(&p, &ready, 10000), 0);
+	uint32_t tag;
+	for (uint32_t k = 1; k <= 20000; k++) {
+		vr_make(e, ESZ, 1, k, k & 1);
+		assert_int_equal(shmap_vector_replace(v, k & 1, e), SHMAP_OK);
+		assert_int_equal(shmap_vector_get(v, k & 1, o), SHMAP_OK);
+		assert_int_equal(vr_check(o, ESZ, NULL, &tag, NULL), 0);
+		assert_int_equal(tag, k);
+	}
+	int st = tt_wait(&p, 60);
+	char sb[64];
+	if (!th_ok(st))
+		fail_msg("reader: %s", tt_status_str(st, sb, sizeof sb));
+	uint64_t problems;
+	assert_int_equal(shmap_vector_check(v, 0, &problems), SHMAP_OK);
+	for (int i = 0; i < 2; i++)
+		munmap(base[i], len[i]);
+	shmap_vector_close(v);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -835,6 +898,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_hostile_long_scan, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_large_dead_reservation, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_header_rewritten, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_version_wrap, setup, teardown),
 	};
 	return cmocka_run_group_tests_name("vector-torture", tests, NULL, NULL);
 }
