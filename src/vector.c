@@ -887,7 +887,12 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 		uint32_t st = m_st(m);
 		if (st == ST_PUB) {
 			ver = m_aux(m);
-			/* Q1: full CAS claims the slot; pairs with G3 and other replacers' Q1. */
+			/*
+			 * Q1: full CAS claims the slot; pairs with G3 and other
+			 * replacers' Q1. "Full" fences both sides, so the copy
+			 * stores Q2 stay after it: a reader whose copy saw any
+			 * of them sees at least this version at G3 and retries.
+			 */
 			if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, ver)) == m)
 				break;
 			continue;
