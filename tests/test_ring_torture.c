@@ -167,12 +167,14 @@ static void test_spsc_producer_kill(void **state)
 	for (unsigned run = 0; run < runs; run++) {
 		struct spsc_ctx ctx = { name, 200, NULL };
 		const char *fp = fps[run % 3];
-		unsigned nth = (unsigned)(tt_rand(&g_rs) % 150) + 1;
+		unsigned nth = (unsigned)(tt_rand(&g_rs) % 25) + 1; /* >= 25 calls per child */
 		int code = 0;
 		int out = tt_kill_at(fp, nth, spsc_prod_child, &ctx, fp ? 0 : (unsigned)(tt_rand(&g_rs) % 3000) + 1, 20, &code);
 		if (out == TT_EXITED)
 			assert_int_equal(code, 0);
 		else
+			assert_int_equal(out, TT_KILLED);
+		if (fp)
 			assert_int_equal(out, TT_KILLED);
 		kills += out == TT_KILLED;
 		/* the consumer sees an exact prefix: no gap, no duplicate, no torn record */
@@ -233,12 +235,14 @@ static void test_spsc_consumer_kill(void **state)
 		log[0] = 0;
 		struct spsc_ctx ctx = { name, 250, log };
 		const char *fp = fps[run % 3];
-		unsigned nth = (unsigned)(tt_rand(&g_rs) % 150) + 1;
+		unsigned nth = (unsigned)(tt_rand(&g_rs) % 25) + 1; /* >= 25 calls per child */
 		int code = 0;
 		int out = tt_kill_at(fp, nth, spsc_cons_child, &ctx, fp ? 0 : (unsigned)(tt_rand(&g_rs) % 2000) + 1, 20, &code);
 		if (out == TT_EXITED)
 			assert_int_equal(code, 0);
 		else
+			assert_int_equal(out, TT_KILLED);
+		if (fp)
 			assert_int_equal(out, TT_KILLED);
 		/* what the victim logged, then what a replacement consumer gets */
 		shmap_ring *c;
