@@ -549,8 +549,8 @@ static void test_spsc_stream(void **state)
 	run_spsc_stream(big, 4096, 2);  /* batch */
 	run_spsc_stream(big, 4096, 3);  /* zero-copy */
 	run_spsc_stream(mid, 4096, 0);  /* mixed, incl. waits */
-	run_spsc_stream(mid, 8, 0);     /* tiny ring: wrap on every few items */
-	run_spsc_stream(mid / 4, 2, 0); /* smallest ring */
+	run_spsc_stream(mid / 5, 8, 0);  /* tiny ring: wrap every few items, waits sleep often */
+	run_spsc_stream(mid / 20, 2, 0); /* smallest ring */
 }
 
 /* ---- SPMC: union of consumers == produced, no duplicates ---- */
