@@ -72,6 +72,7 @@ static const char *const s_names[S_N] = { "htable", "vector", "ring-spsc", "ring
 #define H_VALUE_MAX 36u
 #define H_ELEM_SIZE 40u
 #define H_IMMUTABLE 256u
+#define H_STATE_END 264u   /* the state word, fixed once READY */
 
 #define NCODES 64
 #define A_END 0x7fffffff
@@ -624,7 +625,7 @@ static int scribbler_main(void *arg)
 	uint8_t *m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED)
 		return 12;
-	uint8_t saved[H_IMMUTABLE];
+	uint8_t saved[H_STATE_END];
 	memcpy(saved, m, sizeof(saved));
 	uint64_t rs = (uint64_t)getpid() * 0x2545f4914f6cdd1dull;
 	while (!sh->phase && !sh->stop)
@@ -672,7 +673,7 @@ static int scribbler_main(void *arg)
 		/* 800 ms mutable part only, 200 ms everything; then restore the header. */
 		int hp = (uint64_t)(el * 1000.0) % 1000u >= 800u;
 		if (header_phase && !hp)
-			memcpy(m, saved, sizeof(saved));
+			memcpy(m, saved, H_IMMUTABLE);
 		header_phase = hp;
 		double ahead = (double)n / SCRIBBLE_RATE - el;
 		if (ahead > 0.0005)
@@ -680,7 +681,7 @@ static int scribbler_main(void *arg)
 	}
 	sh->scribbles = n;
 	sh->scribble_secs = th_now() - t0;
-	memcpy(m, saved, sizeof(saved)); /* the final checker may open it again */
+	memcpy(m, saved, sizeof(saved)); /* header and state: the final checker re-opens */
 	munmap(m, len);
 	close(fd);
 	return 0;
