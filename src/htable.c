@@ -314,13 +314,23 @@ int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, 
 }
 
 /*
+ * XXH3-64 of an 8-byte key (the same function and result as ht_hash()),
+ * flattened so that the compiler folds the length dispatch away: the
+ * lookup's instruction count decides how many lookups the CPU overlaps.
+ */
+__attribute__((flatten)) static uint64_t hash_len8(const void *key, uint64_t seed)
+{
+	return shmap__hash64(key, 8, seed);
+}
+
+/*
  * get() for the packed layout and keys of at most 8 bytes (the common case):
  * the same protocol as the general loop below, with lengths taken from the
  * version word, the key compared as one zero-padded word and every geometry
  * constant hoisted, so that a lookup is a few dozen instructions around its
  * one cache miss and independent lookups overlap in the CPU.
  */
-static int get_packed_short(const struct shmap_htable *t, uint64_t home, uint64_t kw, uint32_t klen, void *val,
+__attribute__((always_inline)) static inline int get_packed_short(const struct shmap_htable *t, uint64_t home, uint64_t kw, uint32_t klen, void *val,
 			    uint32_t val_cap, uint32_t *val_len)
 {
 	const uint64_t mask = t->mask;
@@ -370,28 +380,19 @@ static int get_packed_short(const struct shmap_htable *t, uint64_t home, uint64_
 	return SHMAP_E_NOTFOUND;
 }
 
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len)
+/* The general lookup (any layout, any key length). */
+__attribute__((noinline)) static int get_general(const struct shmap_htable *t, const void *key, uint32_t klen,
+						  void *val, uint32_t val_cap, uint32_t *val_len)
 {
-	if (!t || !key || klen == 0 || !val_len || (!val && val_cap))
-		return SHMAP_E_INVAL;
-	int rc = shmap__seg_check(&t->seg);
-	if (rc != SHMAP_OK)
-		return rc;
-	if (klen > t->key_max)
-		return SHMAP_E_TOOBIG;
 	const uint64_t home = ht_hash(t, key, klen) & t->mask;
-	/* Short keys (the common case) compare as one zero-padded word: stored
-	 * keys are zero-padded too (st_copy). */
-	const int short_key = klen <= 8u;
-	uint64_t kw = 0;
-	if (klen == 8u)
-		memcpy(&kw, key, 8);
-	else if (short_key)
+	/* Short keys compare as one zero-padded word: stored keys are
+	 * zero-padded too (st_copy). */
+	if (klen <= 8u && t->packed) {
+		uint64_t kw = 0;
 		for (uint32_t b = 0; b < klen; b++)
 			kw |= (uint64_t)((const uint8_t *)key)[b] << (8u * b);
-	if (short_key && t->packed)
 		return get_packed_short(t, home, kw, klen, val, val_cap, val_len);
+	}
 	uint32_t budget = 0;
 	for (uint64_t n = 0; n < t->nb; n++) {
 		const uint64_t i = (home + n) & t->mask;
@@ -410,7 +411,7 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 			 * needed; a match must be validated. */
 			if (v_klen(t, v1, i) != klen)
 				break;
-			if (short_key ? shmap_atomic_load_u64(b_key(t, i)) != kw : !ld_equal(b_key(t, i), key, klen))
+			if (!ld_equal(b_key(t, i), key, klen))
 				break;
 			uint32_t vl = v_vlen(t, v1, i);
 			int bad = vl == 0 || vl > t->value_max;
@@ -436,6 +437,26 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 		}
 	}
 	return SHMAP_E_NOTFOUND;
+}
+
+SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+			       uint32_t *val_len)
+{
+	if (!t || !key || klen == 0 || !val_len || (!val && val_cap))
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&t->seg);
+	if (rc != SHMAP_OK)
+		return rc;
+	if (klen > t->key_max)
+		return SHMAP_E_TOOBIG;
+	if (klen == 8u && t->packed) {
+		/* The fast path: a small function around one cache miss. */
+		uint64_t kw;
+		memcpy(&kw, key, 8);
+		return get_packed_short(t, hash_len8(key, t->seg.p.hash_seed) & t->mask, kw, 8, val, val_cap,
+					val_len);
+	}
+	return get_general(t, key, klen, val, val_cap, val_len);
 }
 
 /* ------------------------------------------------------------------ */
