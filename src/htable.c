@@ -59,13 +59,20 @@
  *     that t is still free and that [home, t) holds no EMPTY. From then until
  *     it unlocks t, no bucket of [home, t) can become EMPTY (see cleanup),
  *     so publishing K at t keeps I1.
- *   - Cleanup turns TOMB q into EMPTY only while holding lock[q] and
- *     lock[q+1] with q+1 EMPTY; then it walks backwards (q-1, ...) holding
- *     two locks at a time. If I1 held, no key lies beyond q+1 with its home at
- *     or before q; and an inserter holding lock[t] blocks any cascade from
- *     passing t. Cleanup is opportunistic (try-locks only) and runs after
- *     every erase, so erase/insert churn keeps chains short and a table with
- *     fewer live entries than buckets always has a free bucket to reuse.
+ *   - Cleanup (after every erase) takes the locks of a whole run [x, e],
+ *     e EMPTY, and turns a TOMB q of the run into EMPTY only if no FULL key
+ *     stored in (q, e) has its home at or before q (no probe path crosses
+ *     q). While it holds those locks no FULL entry can appear in the run
+ *     (L3), no key beyond e has a path through the run (I1, e EMPTY), and
+ *     any inserter whose validated path crosses q holds the lock of its
+ *     target, which lies inside the run (targets are the first free bucket
+ *     of a chain): so every EMPTY it creates keeps I1. Induction on time
+ *     shows an inserter's validated path [home, t) stays free of EMPTY until
+ *     it unlocks t: the first cleanup to empty a bucket of it would need a
+ *     range reaching t. Cleanup uses try-locks only and gives up on any
+ *     contention; erase/insert churn therefore keeps chains short, and
+ *     inserts reuse tombstones, so a table with fewer live entries than
+ *     buckets always has a free bucket.
  *
  * Readers (seqlock): load_acquire(ver) [R1], compare the key and copy the
  * value with relaxed word loads, acquire fence [R2], reload ver; accept if
