@@ -26,8 +26,9 @@
  * A writer killed between reserve and publish leaves its slots RESERVED by
  * a dead owner. Nobody waits for them: other appenders carry on, readers of
  * those indices get ::SHMAP_E_NOTREADY (owner alive) or, once the owner is
- * found dead (by shmap_vector_get(), shmap_vector_next(),
- * shmap_vector_recover() or shmap_vector_check()), the slots become holes:
+ * found dead (by shmap_vector_get(), shmap_vector_next(), shmap_vector_replace(),
+ * shmap_vector_recover() or shmap_vector_check() with ::SHMAP_CHECK_REPAIR),
+ * the slots become holes:
  * reading a hole returns ::SHMAP_E_NOTFOUND, iteration skips it, and
  * shmap_vector_holes() counts them.
  *
@@ -42,6 +43,9 @@
  * (rounded up to 8 bytes): replace writes the copy that readers are not
  * using and then switches, so a replacer killed mid-write leaves the old
  * element intact. Segment data size is about capacity * (8 + 2 * round8(elem_size)).
+ * Readers validate a copy against a 29-bit replacement version: a reader
+ * would have to stall for exactly 2^29 replacements of the same element,
+ * inside one 8-byte-word copy loop, to accept a torn copy.
  *
  * Thread safety: a handle may be used by several threads at once. Slot
  * ownership (reservations, replace claims) belongs to the handle, not to
