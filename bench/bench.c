@@ -1018,7 +1018,7 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 				bars[nb].have = 1;
 			}
 		}
-		if (!any)
+		if (!any && (ours[0] || ours[1]))
 			snprintf(bars[nb].note, sizeof bars[nb].note, "no figure: %s failed",
 				 rings[i].ours);
 		else if (!bars[nb].have)
