@@ -44,7 +44,7 @@
  * using and then switches, so a replacer killed mid-write leaves the old
  * element intact. Segment data size is about capacity * (8 + 2 * round8(elem_size)).
  * Readers validate a copy against a 29-bit replacement version: a reader
- * would have to stall for exactly 2^29 replacements of the same element,
+ * would have to stall for a multiple of 2^29 replacements of one element,
  * inside one 8-byte-word copy loop, to accept a torn copy.
  *
  * Thread safety: a handle may be used by several threads at once. Slot
