@@ -1021,7 +1021,7 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		if (!any && (ours[0] || ours[1]))
 			snprintf(bars[nb].note, sizeof bars[nb].note, "no figure: %s failed",
 				 rings[i].ours);
-		else if (!bars[nb].have)
+		else if (any && !bars[nb].have)
 			snprintf(bars[nb].note, sizeof bars[nb].note, "competitor not available");
 		nb++;
 	}
