@@ -210,6 +210,7 @@ static inline int lock_wait(struct shmap_htable *t, uint64_t i, uint64_t deadlin
 		} else if (bo.round >= 10 && !shmap__seg_owner_alive(&t->seg, cur)) {
 			/* Dead holder: take over. Its bucket changes were each one
 			 * atomic store, so there is nothing to repair. */
+			/* Full CAS: only one waiter takes the dead holder's lock. */
 			if (shmap_atomic_cas_full_u32(w, cur, me) == cur)
 				return SHMAP_RECOVERED;
 		}
@@ -224,7 +225,7 @@ static inline int lock_try(struct shmap_htable *t, uint64_t i, int probe)
 	volatile uint32_t *w = lk(t, i);
 	const uint32_t me = t->seg.owner;
 	uint32_t cur = shmap_atomic_load_u32(w);
-	if (cur == 0)
+	if (cur == 0) /* L1 as in lock_wait(), pairs with U1 */
 		return shmap_atomic_cas_full_u32(w, 0, me) == 0 ? SHMAP_OK : SHMAP_E_BUSY;
 	if (probe && !shmap__seg_owner_alive(&t->seg, cur) && shmap_atomic_cas_full_u32(w, cur, me) == cur)
 		return SHMAP_RECOVERED;

@@ -265,6 +265,7 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 			nprob++;
 			if (repair) {
 				uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
+				/* W2: release, pairs with R1 of readers. */
 				shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
 			}
 			continue;
@@ -283,12 +284,14 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 				nprob++;
 				if (repair) {
 					uint64_t v = shmap_atomic_load_u64(b_ver(t, j));
+					/* W2: release, pairs with R1 of readers. */
 					shmap_atomic_store_release_u64(b_ver(t, j), v_next(t, v, HT_TOMB, 0, 0, 0));
 				}
 			} else if (r2 == HT_FULL && kl2 == kl && memcmp(kb, kb2, kl) == 0) {
 				nprob++; /* duplicate: the later copy is unreachable anyway */
 				if (repair) {
 					uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
+					/* W2: release, pairs with R1 of readers. */
 					shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
 					live--;
 				}
@@ -318,6 +321,7 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 				uint64_t v = shmap_atomic_load_u64(b_ver(t, q));
 				if (v_state(v) != HT_TOMB)
 					break;
+				/* W2: release, pairs with R1 of readers. */
 				shmap_atomic_store_release_u64(b_ver(t, q), v_next(t, v, HT_EMPTY, 0, 0, 0));
 			}
 		}
@@ -341,7 +345,7 @@ void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 	const uint64_t seq = (UINT64_MAX >> t->sshift) - below;
 	for (uint64_t i = 0; i < t->nb; i++) {
 		uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
-		shmap_atomic_store_release_u64(b_ver(t, i), (seq << t->sshift) | (v & low));
+		shmap_atomic_store_release_u64(b_ver(t, i), (seq << t->sshift) | (v & low)); /* W2 */
 	}
 }
 

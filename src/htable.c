@@ -531,6 +531,7 @@ static int scan_chain(struct shmap_htable *t, uint64_t home, const void *key, ui
 /* Is t still free and [home, t) free of EMPTY buckets? (caller holds lock[t]) */
 static int claim_valid(struct shmap_htable *t, uint64_t home, uint64_t target)
 {
+	/* R1-style acquire loads: pair with W2 of whoever changed these buckets. */
 	uint32_t st = v_state(shmap_atomic_load_acquire_u64(b_ver(t, target)));
 	if (st != HT_EMPTY && st != HT_TOMB)
 		return 0;
@@ -562,6 +563,7 @@ static void publish_value(struct shmap_htable *t, uint64_t i, uint64_t v, const 
 static void publish_new(struct shmap_htable *t, uint64_t i, const void *key, uint32_t klen, const void *val,
 			uint32_t vlen)
 {
+	/* Acquire, pairs with W2 of the erase/cleanup that freed the bucket. */
 	uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
 	/* W1: release fence, pairs with R2 (stale readers of the old entry). */
 	shmap_atomic_fence_release();
@@ -623,6 +625,7 @@ static void cleanup(struct shmap_htable *t, uint64_t b, uint64_t home)
 		kb = malloc(t->key_max); /* NULL: the walk below stops at the first key */
 	const uint32_t kcap = kb == (uint8_t *)stackkey ? (uint32_t)sizeof(stackkey) : kb ? t->key_max : 0;
 	uint64_t maxback = 0; /* farthest home (distance back from e) of a key seen */
+	/* Acquire, pairs with W2 of the change that emptied e. */
 	int ok = v_state(shmap_atomic_load_acquire_u64(b_ver(t, e))) == HT_EMPTY;
 	for (uint64_t back = 1; ok && back < t->nb && back <= 2u * HT_CLEAN_SPAN; back++) {
 		const uint64_t x = (e - back) & t->mask;
