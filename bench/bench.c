@@ -981,7 +981,7 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		struct agg *ours[2] = { find_agg(aggs, n, rings[i].ours, NULL),
 					find_agg(aggs, n, rings[i].ours, "zc") };
 		size_t l = 0;
-		int any = 0;
+		int any = 0, unavail = 0;
 		double best_ours = 0;
 		for (int v = 0; v < 2; v++) {
 			x = ours[v];
@@ -997,6 +997,8 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 				snprintf(cname, sizeof cname, "%s-%s", rings[i].ours, sfx[k]);
 				struct agg *ca = find_agg(aggs, n, cname, NULL);
 				double c;
+				if (ca && ca->wl->unavailable)
+					unavail = 1;
 				if (!ca || ca->wl->unavailable || ca->failed ||
 				    !agg_metric(ca, "items_per_s", &c, &mn, &mx))
 					continue;
@@ -1022,7 +1024,9 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 			snprintf(bars[nb].note, sizeof bars[nb].note, "no figure: %s failed",
 				 rings[i].ours);
 		else if (any && !bars[nb].have)
-			snprintf(bars[nb].note, sizeof bars[nb].note, "competitor not available");
+			snprintf(bars[nb].note, sizeof bars[nb].note, "%s",
+				 unavail ? "competitor not available"
+					 : "no competitor measured in this run");
 		nb++;
 	}
 	return nb;
