@@ -54,15 +54,87 @@ volatile uint32_t shmap__fork_counter;
 
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
 
+/*
+ * Every open segment of this process, so that a fork() child can let go of
+ * the parent's file descriptions. A shared mapping and a descriptor both pin
+ * the open file description they came from, and OFD liveness locks are only
+ * released when a description's last reference goes: a child that merely
+ * inherited a handle (a pre-forked worker that never uses it) would otherwise
+ * keep its parent looking alive forever after the parent died.
+ */
+static pthread_mutex_t seg_list_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct shmap__seg *seg_list;
+
+/* Re-open our own description of the segment's file and map the same pages
+ * through it, in place; then drop the inherited descriptor. */
+static int seg_private_fd(struct shmap__seg *seg)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
+	int nfd = open(path, O_RDWR | O_CLOEXEC);
+	if (nfd < 0)
+		return shmap__errno_code(errno);
+	void *m = mmap(seg->base, (size_t)seg->total_size, PROT_READ | PROT_WRITE,
+		       MAP_SHARED | MAP_FIXED, nfd, 0);
+	if (m == MAP_FAILED) {
+		int e = errno;
+		close(nfd);
+		errno = e;
+		return shmap__errno_code(e);
+	}
+	close(seg->fd);
+	seg->fd = nfd;
+	seg->fd_fork_gen = shmap__fork_counter;
+	return SHMAP_OK;
+}
+
+static void on_fork_prepare(void)
+{
+	pthread_mutex_lock(&seg_list_lock);
+}
+
+static void on_fork_parent(void)
+{
+	pthread_mutex_unlock(&seg_list_lock);
+}
+
 static void on_fork_child(void)
 {
 	/* Plain increment: the child is single-threaded at this point. */
 	shmap__fork_counter++;
+	/* Best effort: on failure, shmap__seg_reattach() tries again. */
+	for (struct shmap__seg *s = seg_list; s; s = s->next)
+		(void)seg_private_fd(s);
+	pthread_mutex_unlock(&seg_list_lock);
 }
 
 static void register_atfork(void)
 {
-	pthread_atfork(NULL, NULL, on_fork_child);
+	pthread_atfork(on_fork_prepare, on_fork_parent, on_fork_child);
+}
+
+static void seg_list_add(struct shmap__seg *seg)
+{
+	pthread_mutex_lock(&seg_list_lock);
+	seg->prev = NULL;
+	seg->next = seg_list;
+	if (seg_list)
+		seg_list->prev = seg;
+	seg_list = seg;
+	pthread_mutex_unlock(&seg_list_lock);
+}
+
+static void seg_list_del(struct shmap__seg *seg)
+{
+	pthread_mutex_lock(&seg_list_lock);
+	if (seg->prev)
+		seg->prev->next = seg->next;
+	else if (seg_list == seg)
+		seg_list = seg->next;
+	if (seg->next)
+		seg->next->prev = seg->prev;
+	seg->next = seg->prev = NULL;
+	pthread_mutex_unlock(&seg_list_lock);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1059,6 +1131,8 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		errno = e;
 		goto fail;
 	}
+	seg->fd_fork_gen = shmap__fork_counter;
+	seg_list_add(seg);
 	return seg->recovered_build ? SHMAP_RECOVERED : SHMAP_OK;
 
 fail: {
@@ -1081,6 +1155,7 @@ void shmap__seg_close(struct shmap__seg *seg)
 {
 	if (!seg || !seg->base)
 		return; /* never opened, or already closed */
+	seg_list_del(seg);
 	if (seg->base && seg->fork_gen == shmap__fork_counter)
 		detach_participant(seg);
 	unmap_segment(seg);
@@ -1100,27 +1175,13 @@ int shmap__seg_reattach(struct shmap__seg *seg)
 		return SHMAP_E_INVAL;
 	if (seg->fork_gen == shmap__fork_counter)
 		return SHMAP_OK; /* not forked: nothing to do */
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
-	int nfd = open(path, O_RDWR | O_CLOEXEC);
-	if (nfd < 0)
-		return shmap__errno_code(errno);
-	/* The inherited description belongs to the parent's liveness locks:
-	 * drop every reference we hold to it so the parent's death stays
-	 * visible. That is the descriptor AND the inherited mapping: a shared
-	 * mapping pins the file description it was made from, and OFD locks
-	 * are only released when the description's last reference goes. So
-	 * map the same pages again, in place, through our new description. */
-	void *m = mmap(seg->base, (size_t)seg->total_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_FIXED, nfd, 0);
-	if (m == MAP_FAILED) {
-		int e = errno;
-		close(nfd);
-		errno = e;
-		return shmap__errno_code(e);
+	/* The fork handler normally gave us our own description already; if
+	 * it could not, do it now (see seg_private_fd). */
+	if (seg->fd_fork_gen != shmap__fork_counter) {
+		int rc = seg_private_fd(seg);
+		if (rc != SHMAP_OK)
+			return rc;
 	}
-	close(seg->fd);
-	seg->fd = nfd;
 	seg->owner = 0;
 	return attach_participant(seg);
 }

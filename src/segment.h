@@ -166,6 +166,9 @@ struct shmap__seg {
 	bool created;               /* this handle built the segment */
 	bool recovered_build;       /* this handle rebuilt after a dead builder */
 	char *name;                 /* copy of the name (NULL for memfd) */
+	uint32_t fd_fork_gen;       /* fork counter when fd + mapping were last made ours */
+	struct shmap__seg *next;    /* process-wide list of open segments (fork handling) */
+	struct shmap__seg *prev;
 };
 
 struct shmap_opts {

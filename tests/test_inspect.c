@@ -221,6 +221,68 @@ static void test_cleanup_stale(void **state)
 	assert_int_equal(shmap_cleanup_stale("bad", &removed), SHMAP_E_INVAL);
 }
 
+/*
+ * A pre-forked worker that inherits a handle and never uses it must not keep
+ * its parent looking alive after the parent died (the inherited descriptor
+ * and mapping would pin the parent's liveness lock).
+ */
+static void test_idle_fork_child_does_not_pin_parent(void **state)
+{
+	(void)state;
+	char name[64];
+	th_name(name, sizeof(name), "insp-fork");
+	shmap_vector *v = make_vector(name);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	fflush(NULL);
+	pid_t a = fork();
+	if (a == 0) {
+		alarm(20);
+		shmap_vector *va = NULL;
+		if (shmap_vector_open(name, SHMAP_OPEN, 0, 0, NULL, &va) != SHMAP_OK)
+			_exit(1);
+		pid_t b = fork();
+		if (b == 0) {
+			/* The idle worker: holds the inherited handle, never uses it. */
+			alarm(20);
+			th_ack(p[1], (uint64_t)getpid());
+			pause();
+			_exit(0);
+		}
+		th_ack(p[1], 0);
+		pause();
+		_exit(0);
+	}
+	uint64_t m1, m2;
+	assert_int_equal(th_read_ack(p[0], &m1), 0);
+	assert_int_equal(th_read_ack(p[0], &m2), 0);
+	pid_t worker = (pid_t)(m1 ? m1 : m2);
+	shmap_info *in = NULL;
+	assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_OK);
+	assert_int_equal(shmap_info_field(in, SHMAP_INFO_ATTACHED), 2); /* us and A */
+	shmap_info_free(in);
+
+	kill(a, SIGKILL);
+	waitpid(a, NULL, 0);
+	/* The kernel drops the lock within milliseconds; allow a margin. */
+	uint64_t attached = 0;
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_OK);
+		attached = shmap_info_field(in, SHMAP_INFO_ATTACHED);
+		shmap_info_free(in);
+		if (attached == 1)
+			break;
+		usleep(5000);
+	}
+	assert_int_equal(attached, 1);
+	assert_int_equal(kill(worker, 0), 0); /* the idle worker is still alive */
+	kill(worker, SIGKILL);
+	shmap_vector_close(v);
+	shmap_unlink(name, NULL);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -228,6 +290,7 @@ int main(void)
 		cmocka_unit_test(test_info_is_read_only),
 		cmocka_unit_test(test_info_hostile_objects),
 		cmocka_unit_test(test_cleanup_stale),
+		cmocka_unit_test(test_idle_fork_child_does_not_pin_parent),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
