@@ -646,9 +646,12 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 	SHMAP_FAILPOINT("vector.push.published");
 	/* P2: full fence: the PUB store before the watermark load in advance(); pairs with W1. */
 	shmap_atomic_fence_full();
-	rc = advance(v);
-	if (rc < 0)
-		return rc;
+	/*
+	 * The element is appended whatever advance() says: a corrupt watermark
+	 * (hostile peer) shows in size(), next() and check(), and failing here
+	 * would invite the caller to append it twice.
+	 */
+	(void)advance(v);
 	if (index)
 		*index = i;
 	return SHMAP_OK;
@@ -719,8 +722,8 @@ SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
 	SHMAP_FAILPOINT("vector.publish.published");
 	/* P2: full fence, pairs with W1 (see push). */
 	shmap_atomic_fence_full();
-	rc = advance(v);
-	return rc < 0 ? rc : SHMAP_OK;
+	(void)advance(v); /* published whatever it says (see push) */
+	return SHMAP_OK;
 }
 
 /* ------------------------------------------------------------------ */
