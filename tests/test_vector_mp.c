@@ -183,7 +183,7 @@ static uint64_t verify_slots(shmap_vector *v)
 static void t_kill_failpoints(void **state)
 {
 	(void)state;
-	const unsigned iters = tt_iters(100, 1000);
+	const unsigned iters = tt_iters(100, 500);
 	const size_t ncases = sizeof fp_cases / sizeof fp_cases[0];
 	uint64_t cap = (uint64_t)iters * ncases * 40 + 64;
 	shmap_vector *v = open_vec(SHMAP_CREATE, cap, 2000);
