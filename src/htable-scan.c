@@ -226,6 +226,12 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 	int rc = shmap__seg_check(&t->seg);
 	if (rc != SHMAP_OK)
 		return rc;
+	/* A header rewritten after open cannot be repaired: report it. */
+	if (shmap__seg_verify_header(&t->seg) != SHMAP_OK) {
+		if (problems)
+			*problems = 1;
+		return SHMAP_E_CORRUPT;
+	}
 	const int repair = (flags & SHMAP_CHECK_REPAIR) != 0;
 	uint64_t nprob = 0, live = 0;
 	int busy = 0;

@@ -733,6 +733,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	SHMAP_FAILPOINT("seg.build.after_init");
 	h->magic = SHMAP__MAGIC;
 	h->checksum = shmap__hdr_checksum(h);
+	seg->hdr_checksum = h->checksum;
 	SHMAP_FAILPOINT("seg.build.before_ready");
 	/* R2: release; every header and data-region store above is visible to
 	 * whoever sees READY (pairs with A2 in attach_existing and with the
@@ -848,6 +849,22 @@ static int attach_existing(struct shmap__seg *seg, int fd, const struct shmap__h
 	seg->parts = (struct shmap__part *)(seg->base + hdr->parts_off);
 	seg->data = seg->base + hdr->data_off;
 	seg->generation = state >> 8;
+	seg->hdr_checksum = hdr->checksum;
+	return SHMAP_OK;
+}
+
+int shmap__seg_verify_header(const struct shmap__seg *seg)
+{
+	if (!seg || !seg->base)
+		return SHMAP_E_INVAL;
+	/* Copy word by word with single loads: a peer may be writing it. */
+	struct shmap__hdr copy;
+	const volatile uint64_t *src = (const volatile uint64_t *)(const void *)seg->base;
+	uint64_t *dst = (uint64_t *)(void *)&copy;
+	for (size_t i = 0; i < offsetof(struct shmap__hdr, pad0) / 8u; i++)
+		dst[i] = shmap_atomic_load_u64(&src[i]);
+	if (copy.checksum != seg->hdr_checksum || shmap__hdr_checksum(&copy) != seg->hdr_checksum)
+		return SHMAP_E_CORRUPT;
 	return SHMAP_OK;
 }
 

@@ -166,6 +166,7 @@ struct shmap__seg {
 	bool created;               /* this handle built the segment */
 	bool recovered_build;       /* this handle rebuilt after a dead builder */
 	char *name;                 /* copy of the name (NULL for memfd) */
+	uint64_t hdr_checksum;      /* checksum of the header validated at open */
 	uint32_t fd_fork_gen;       /* fork counter when fd + mapping were last made ours */
 	struct shmap__seg *next;    /* process-wide list of open segments (fork handling) */
 	struct shmap__seg *prev;
@@ -212,6 +213,14 @@ static inline int shmap__seg_check(const struct shmap__seg *seg)
 		return SHMAP_E_CORRUPT;
 	return SHMAP_OK;
 }
+
+/*
+ * For checkers: has anyone rewritten the header's immutable fields since we
+ * validated them? SHMAP_OK or SHMAP_E_CORRUPT. (Our bounds never depend on
+ * it -- they come from the private copy -- but a rewrite is a violation a
+ * checker must report.)
+ */
+int shmap__seg_verify_header(const struct shmap__seg *seg);
 
 /* In a child after fork(): take a fresh file description and participant slot. */
 int shmap__seg_reattach(struct shmap__seg *seg);
