@@ -469,7 +469,7 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 /* ------------------------------------------------------------------ */
 /* writers                                                             */
 
-enum ht_op { OP_INSERT, OP_UPSERT, OP_REPLACE, OP_ERASE, OP_CAS, OP_UPDATE };
+enum ht_op { OP_INSERT, OP_UPSERT, OP_REPLACE, OP_ERASE, OP_CAS, OP_CAS_ERASE, OP_UPDATE };
 
 struct ht_wop {
 	enum ht_op op;
@@ -711,17 +711,22 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				erase_at(t, found, fver, home);
 				break;
 			case OP_CAS:
+			case OP_CAS_ERASE:
 			case OP_UPDATE: {
 				uint32_t cl = v_vlen(t, fver, found);
 				if (cl == 0 || cl > t->value_max) {
 					rc = SHMAP_E_CORRUPT;
 					break;
 				}
-				if (w->op == OP_CAS) {
+				if (w->op == OP_CAS || w->op == OP_CAS_ERASE) {
+					/* The home lock is held (L2): the value at fver
+					 * cannot change while we compare it. */
 					if (cl != w->elen || !ld_equal(b_val(t, found, v_active(fver)), w->exp, cl))
 						rc = SHMAP_E_MISMATCH;
-					else
+					else if (w->op == OP_CAS)
 						publish_value(t, found, fver, w->val, w->vlen);
+					else
+						erase_at(t, found, fver, home);
 					break;
 				}
 				ld_copy(w->cur, b_val(t, found, v_active(fver)), cl);
@@ -746,7 +751,7 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 		}
 
 		/* K is not in the table. */
-		if (w->op == OP_REPLACE || w->op == OP_ERASE || w->op == OP_CAS) {
+		if (w->op == OP_REPLACE || w->op == OP_ERASE || w->op == OP_CAS || w->op == OP_CAS_ERASE) {
 			unlock(t, home);
 			return SHMAP_E_NOTFOUND;
 		}
@@ -870,6 +875,20 @@ SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, 
 	if (elen > t->value_max)
 		return SHMAP_E_TOOBIG;
 	struct ht_wop w = { .op = OP_CAS, .val = desired, .vlen = dlen, .exp = expected, .elen = elen };
+	return ht_write(t, key, klen, &w);
+}
+
+SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+				     uint32_t elen)
+{
+	if (!expected || elen == 0)
+		return SHMAP_E_INVAL;
+	int rc = write_prologue(t, key, klen);
+	if (rc != SHMAP_OK)
+		return rc;
+	if (elen > t->value_max)
+		return SHMAP_E_TOOBIG;
+	struct ht_wop w = { .op = OP_CAS_ERASE, .exp = expected, .elen = elen };
 	return ht_write(t, key, klen, &w);
 }
 

@@ -173,6 +173,50 @@ static int cb_ret_arg(const void *cur, uint32_t cur_len, int exists, void *out, 
 	return (int)p[1];
 }
 
+static void test_cas_erase(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	char buf[64];
+	uint32_t len;
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v1", 2), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_insert(t, "k", 1, "v1", 2), SHMAP_OK);
+	assert_int_equal(shmap_htable_insert(t, "other", 5, "v1", 2), SHMAP_OK);
+	/* Different bytes, a prefix, a longer value: nothing changes. */
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v0", 2), SHMAP_E_MISMATCH);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v", 1), SHMAP_E_MISMATCH);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v1x", 3), SHMAP_E_MISMATCH);
+	assert_int_equal(shmap_htable_get(t, "k", 1, buf, sizeof buf, &len), SHMAP_OK);
+	assert_int_equal(len, 2);
+	assert_memory_equal(buf, "v1", 2);
+	assert_int_equal(shmap_htable_size(t), 2);
+	/* Bad input: nothing changes. */
+	char big[65];
+	memset(big, 'x', sizeof big);
+	assert_int_equal(shmap_htable_cas_erase(NULL, "k", 1, "v1", 2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas_erase(t, NULL, 1, "v1", 2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 0, "v1", 2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, NULL, 2), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v1", 0), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, big, 65), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_cas_erase(t, big, 33, "v1", 2), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_htable_size(t), 2);
+	/* The match erases exactly that key. */
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v1", 2), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "k", 1, buf, sizeof buf, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v1", 2), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_get(t, "other", 5, buf, sizeof buf, &len), SHMAP_OK);
+	assert_memory_equal(buf, "v1", 2);
+	assert_int_equal(shmap_htable_size(t), 1);
+	/* After a cas the new value is the one that matches. */
+	assert_int_equal(shmap_htable_insert(t, "k", 1, "v1", 2), SHMAP_OK);
+	assert_int_equal(shmap_htable_cas(t, "k", 1, "v1", 2, "v2", 2), SHMAP_OK);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v1", 2), SHMAP_E_MISMATCH);
+	assert_int_equal(shmap_htable_cas_erase(t, "k", 1, "v2", 2), SHMAP_OK);
+	assert_int_equal(shmap_htable_size(t), 1);
+	assert_int_equal(check_ok(t), 0);
+}
+
 static void test_update(void **state)
 {
 	struct fx *f = *state;
@@ -660,6 +704,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_basic_ops, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cas, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_cas_erase, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_update, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_params, fx_setup, fx_teardown),

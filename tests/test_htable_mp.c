@@ -7,6 +7,8 @@
  *   - duplicate inserts: N processes insert overlapping key sets into
  *     colliding chains; a full scan finds each key once, with the value of
  *     the one process whose insert returned OK; then they all erase them;
+ *   - cas_erase race: N processes cas_erase the same entries with the same
+ *     expected value; exactly one wins each, and its re-insert survives;
  *   - churn at 50% load from two processes: never FULL.
  * SHMAP_SOAK=1 makes every test run about ten times longer.
  */
@@ -335,6 +337,111 @@ static void test_dup_inserts(void **state)
 	shmap_unlink(name, NULL);
 }
 
+/* ---- cas_erase race ---- */
+
+/*
+ * Every process walks the same keys in the same order (so they collide on
+ * each entry at about the same time) and cas_erases each one with the value
+ * the parent inserted (seq 0). A winner records itself in owner[id] and
+ * re-inserts the key with its own value (seq proc + 1, a different value),
+ * so a late loser must see NOTFOUND or MISMATCH, never OK.
+ */
+static int caserase_main(void *arg)
+{
+	struct dctx *d = arg;
+	child_die_with_parent();
+	if (shmap_htable_reattach(d->t) != SHMAP_OK)
+		return 50;
+	__atomic_fetch_add(&d->sh->writes[0], 1, __ATOMIC_SEQ_CST);
+	while (__atomic_load_n(&d->sh->stop, __ATOMIC_ACQUIRE) == 0)
+		; /* start together */
+	uint8_t key[KMAX], val[VCAP];
+	for (uint32_t id = 0; id < d->nkeys; id++) {
+		uint32_t kl = key_make(key, id);
+		uint32_t vl = val_make(val, VCAP, id, 0);
+		int rc = shmap_htable_cas_erase(d->t, key, kl, val, vl);
+		if (rc == SHMAP_OK || rc == SHMAP_RECOVERED) {
+			uint32_t expect = 0;
+			if (!__atomic_compare_exchange_n(&d->sh->owner[id], &expect, d->proc + 1, 0, __ATOMIC_SEQ_CST,
+							 __ATOMIC_SEQ_CST))
+				__atomic_fetch_add(&d->sh->dups, 1, __ATOMIC_SEQ_CST);
+			vl = val_make(val, VCAP, id, d->proc + 1);
+			if (shmap_htable_insert(d->t, key, kl, val, vl) != SHMAP_OK)
+				return 51;
+		} else if (rc == SHMAP_E_MISMATCH) {
+			__atomic_fetch_add(&d->sh->reads[1], 1, __ATOMIC_RELAXED);
+		} else if (rc == SHMAP_E_NOTFOUND) {
+			__atomic_fetch_add(&d->sh->reads[2], 1, __ATOMIC_RELAXED);
+		} else {
+			return 52;
+		}
+	}
+	return 0;
+}
+
+static void test_cas_erase_race(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htcaserase");
+	const uint32_t nkeys = 700, nproc = 4;
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	struct shared *sh = sh_new();
+	int rounds = (int)(10 * soak_factor());
+	uint8_t key[KMAX], val[VCAP];
+	uint64_t mismatches = 0, notfound = 0;
+	for (int round = 0; round < rounds; round++) {
+		assert_int_equal(shmap_htable_clear(t), SHMAP_OK);
+		for (uint32_t id = 0; id < nkeys; id++) {
+			uint32_t kl = key_make(key, id);
+			uint32_t vl = val_make(val, VCAP, id, 0);
+			assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
+		}
+		memset(sh->owner, 0, sizeof sh->owner);
+		memset(sh->reads, 0, sizeof sh->reads);
+		memset(sh->writes, 0, sizeof sh->writes);
+		sh->dups = 0;
+		sh->stop = 0;
+		struct dctx ctx[8];
+		pid_t pids[8];
+		for (uint32_t p = 0; p < nproc; p++) {
+			ctx[p] = (struct dctx){ .t = t, .sh = sh, .proc = p, .nkeys = nkeys };
+			pids[p] = th_fork(caserase_main, &ctx[p], 60);
+		}
+		while (__atomic_load_n(&sh->writes[0], __ATOMIC_SEQ_CST) < nproc)
+			usleep(100);
+		__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+		for (uint32_t p = 0; p < nproc; p++) {
+			int st = th_wait(pids[p], 60);
+			if (!th_ok(st))
+				fail_msg("cas_erase child %u: exit %d", p, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+		}
+		/* Exactly one winner per key, and the losers all lost. */
+		assert_int_equal(sh->dups, 0);
+		assert_int_equal(sh->reads[1] + sh->reads[2], (uint64_t)nkeys * (nproc - 1));
+		mismatches += sh->reads[1];
+		notfound += sh->reads[2];
+		/* Every key holds exactly its winner's re-inserted value. */
+		for (uint32_t id = 0; id < nkeys; id++) {
+			assert_true(sh->owner[id] >= 1 && sh->owner[id] <= nproc);
+			uint32_t kl = key_make(key, id), vl = 0, seq = 0;
+			assert_int_equal(shmap_htable_get(t, key, kl, val, VCAP, &vl), SHMAP_OK);
+			assert_int_equal(val_check(val, vl, VCAP, id, &seq), 0);
+			assert_int_equal(seq, sh->owner[id]);
+		}
+		assert_int_equal(shmap_htable_size(t), nkeys);
+		uint64_t problems = 1;
+		assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+		assert_int_equal(problems, 0);
+	}
+	print_message("cas_erase race: %d rounds x %u processes x %u keys, one winner each "
+		      "(losers: %llu mismatch, %llu not found)\n",
+		      rounds, nproc, nkeys, (unsigned long long)mismatches, (unsigned long long)notfound);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 /* ---- churn from two processes ---- */
 
 struct cctx {
@@ -410,6 +517,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_torn_reads),
 		cmocka_unit_test(test_dup_inserts),
+		cmocka_unit_test(test_cas_erase_race),
 		cmocka_unit_test(test_churn_mp),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -224,6 +224,31 @@ SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, 
 			       uint32_t elen, const void *desired, uint32_t dlen);
 
 /**
+ * @brief Compare-and-erase: erase a key only if its value currently equals
+ * `expected` (same length and bytes). The comparison and the erase happen
+ * under the key's lock, as one step: of several callers racing to
+ * cas_erase the same entry with its current value, exactly one gets
+ * ::SHMAP_OK and the others ::SHMAP_E_NOTFOUND (or ::SHMAP_E_MISMATCH if
+ * the key was re-inserted with another value in between). The
+ * non-callback form of an update callback returning ::SHMAP_HTABLE_ERASE
+ * on a matching value (for bindings that cannot pass C callbacks).
+ * @return ::SHMAP_OK (erased), ::SHMAP_RECOVERED (erased after taking over
+ *   a dead writer's lock), ::SHMAP_E_MISMATCH (the value differs; nothing
+ *   changed), ::SHMAP_E_NOTFOUND (no such key; nothing changed),
+ *   ::SHMAP_E_TOOBIG (klen > key_max or elen > value_max),
+ *   ::SHMAP_E_INVAL (NULL table, key or expected; klen or elen 0),
+ *   ::SHMAP_E_TIMEOUT (the key's lock stayed held by a live process past
+ *   the timeout; nothing changed), ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ *
+ * Concurrency: any. Progress: blocking on the key's lock, bounded by the
+ * handle's timeout; dead lock owners are recovered; readers never wait for
+ * it. Ordering: release, linearizable with every other write of the key; a
+ * lookup that starts after a successful call returns does not find the key.
+ */
+SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+				     uint32_t elen);
+
+/**
  * @brief Read-modify-write a key through a callback (see ::shmap_htable_update_fn).
  *
  * The callback is called exactly once, with the key's lock held, on a
