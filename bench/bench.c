@@ -240,14 +240,15 @@ double bench_timer_ns(void)
 	return g_timer_ns;
 }
 
-double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samples)
+double bench_pingpong2(volatile uint64_t *ping, volatile uint64_t *pong, int idx, uint64_t n,
+		       double *samples)
 {
 	unsigned spins = 0;
 	if (idx == 1) {
 		for (uint64_t i = 0; i < n; i++) {
-			while (shmap_atomic_load_acquire_u64(line) != 2 * i + 1)
+			while (shmap_atomic_load_acquire_u64(ping) != 2 * i + 1)
 				bench_relax(&spins);
-			shmap_atomic_store_release_u64(line, 2 * i + 2);
+			shmap_atomic_store_release_u64(pong, 2 * i + 2);
 		}
 		return 0;
 	}
@@ -255,8 +256,8 @@ double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samp
 		/* one timestamp per round trip, chained: each sample includes one timestamp read */
 		uint64_t tp = bench_ticks();
 		for (uint64_t i = 0; i < n; i++) {
-			shmap_atomic_store_release_u64(line, 2 * i + 1);
-			while (shmap_atomic_load_acquire_u64(line) != 2 * i + 2)
+			shmap_atomic_store_release_u64(ping, 2 * i + 1);
+			while (shmap_atomic_load_acquire_u64(pong) != 2 * i + 2)
 				bench_relax(&spins);
 			uint64_t t = bench_ticks();
 			samples[i] = bench_ticks_to_ns(t - tp);
@@ -268,8 +269,8 @@ double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samp
 	double *blocks = calloc(nb ? nb : 1, sizeof *blocks);
 	uint64_t tb = bench_ticks();
 	for (uint64_t i = 0; i < n; i++) {
-		shmap_atomic_store_release_u64(line, 2 * i + 1);
-		while (shmap_atomic_load_acquire_u64(line) != 2 * i + 2)
+		shmap_atomic_store_release_u64(ping, 2 * i + 1);
+		while (shmap_atomic_load_acquire_u64(pong) != 2 * i + 2)
 			bench_relax(&spins);
 		if ((i + 1) % BENCH_RTT_BLOCK == 0) {
 			uint64_t t = bench_ticks();
@@ -286,6 +287,11 @@ double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samp
 	}
 	free(blocks);
 	return med;
+}
+
+double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samples)
+{
+	return bench_pingpong2(line, line, idx, n, samples);
 }
 
 static void probe(struct bench_run *r, int which)
@@ -961,8 +967,13 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		double pr = paired_ratio(x, y, "rtt_ns", &np);
 		bars[nb].ratio = 2 * np >= x->nres ? pr : a / b;
 		bars[nb].have = 1;
-		snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
-			 2 * np >= x->nres ? "paired" : "medians", a, b);
+		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
+				 2 * np >= x->nres ? "paired" : "medians", a, b);
+		struct agg *y2 = find_agg(aggs, n, "floor-rtt", "2line");
+		double c;
+		if (y2 && !y2->failed && agg_metric(y2, "rtt_ns", &c, &mn, &mx) && c > 0)
+			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
+				 "; two-line floor %.0f ns, spsc-rtt %.2fx it", c, a / c);
 	}
 	nb++;
 

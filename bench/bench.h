@@ -137,6 +137,10 @@ void bench_sort(double *a, size_t n);
  * back-to-back cost is bench_timer_ns()) and returns 0. */
 #define BENCH_RTT_BLOCK 64u
 double bench_pingpong(volatile uint64_t *line, int idx, uint64_t n, double *samples);
+/* The same with the ping written to one line and the pong to another (the
+ * pinger writes `ping` and spins on `pong`; the ponger the other way round). */
+double bench_pingpong2(volatile uint64_t *ping, volatile uint64_t *pong, int idx, uint64_t n,
+		       double *samples);
 double bench_timer_ns(void);
 /* Deterministic 64-bit mixing (splitmix64) and a fast PRNG. */
 uint64_t bench_mix64(uint64_t x);

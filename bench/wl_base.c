@@ -85,8 +85,8 @@ static int floor_prepare(struct bench_run *r)
 {
 	r->n = bench_rtt_count(r->o);
 	snprintf(r->params, sizeof r->params,
-		 "\"round_trips\":%llu,\"line_bytes\":64,\"timer_ns\":%.1f",
-		 (unsigned long long)(2 * r->n), bench_timer_ns());
+		 "\"round_trips\":%llu,\"lines\":%d,\"timer_ns\":%.1f",
+		 (unsigned long long)(2 * r->n), r->wl->variant ? 2 : 1, bench_timer_ns());
 	return 0;
 }
 
@@ -98,13 +98,15 @@ static int floor_child(struct bench_run *r, int idx)
 		if (!samples)
 			return bench_fail(r, "out of memory");
 	}
+	/* floor-rtt: one line both ways; floor-rtt-2line: ping and pong lines */
+	int two = r->wl->variant != NULL;
 	bench_start(r);
 	/* n round trips timed per block of 64, then n timed one by one */
-	med = bench_pingpong(r->ctl->flag[0], idx, r->n, NULL);
-	bench_pingpong(r->ctl->flag[1], idx, r->n, samples);
+	med = bench_pingpong2(r->ctl->flag[0], r->ctl->flag[two ? 2 : 0], idx, r->n, NULL);
+	bench_pingpong2(r->ctl->flag[1], r->ctl->flag[two ? 3 : 1], idx, r->n, samples);
 	bench_stop(r);
 	for (int k = 0; k < 2; k++) {
-		uint64_t last = r->ctl->flag[k][0];
+		uint64_t last = r->ctl->flag[two ? k + 2 : k][0];
 		if (last != 2 * r->n) {
 			free(samples);
 			return bench_fail(r, "line holds %llu after the ping-pong, expected %llu",
@@ -211,6 +213,18 @@ static int baseline_finish(struct bench_run *r)
 const struct bench_wl bench_wl_base[] = {
 	{
 		.name = "floor-rtt",
+		.group = "base",
+		.cross = 1,
+		.nprocs = bench_two_procs,
+		.prepare = floor_prepare,
+		.child = floor_child,
+		.finish = bench_rtt_finish,
+	},
+	{
+		/* informational: the floor of any two-ring round trip, where each
+		 * direction has its own line (written by one side, read by the other) */
+		.name = "floor-rtt",
+		.variant = "2line",
 		.group = "base",
 		.cross = 1,
 		.nprocs = bench_two_procs,
