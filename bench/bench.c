@@ -1336,6 +1336,11 @@ int main(int argc, char **argv)
 		print_table(aggs, ntodo, &o, bars, nb);
 	}
 	fflush(stdout);
+	for (int i = 0; i < ntodo; i++) {
+		free(aggs[i].res);
+		free(aggs[i].use);
+	}
+	free(aggs);
 	if (g_interrupted) {
 		fprintf(stderr, "shmap-bench: interrupted\n");
 		return 130;

@@ -96,9 +96,10 @@ static int vec_child(struct bench_run *r, int idx)
 		}
 		for (uint64_t p = 0; p < np; p++)
 			if (next[p] != n) {
+				uint64_t found = next[p];
 				free(next);
 				return bench_fail(r, "process %llu: %llu elements found, expected %llu",
-						  (unsigned long long)p, (unsigned long long)next[p],
+						  (unsigned long long)p, (unsigned long long)found,
 						  (unsigned long long)n);
 			}
 		free(next);
