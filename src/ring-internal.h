@@ -226,6 +226,54 @@ uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head);
 void shmap__bcast_subscribe(struct shmap_ring *r);
 uint64_t shmap__bcast_drop_dead(struct shmap_ring *r);
 
+/*
+ * SPSC single-element fast paths, inlined into shmap_ring_push/pop. They
+ * repeat the steps of shmap__spsc_push_n/pop_n (same failpoints, same
+ * barriers) for the case where the slot is already known free/ready, and
+ * fall back to those for everything else (probing, EMPTY/FULL, CORRUPT).
+ */
+static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
+{
+	uint64_t p = r->pos;
+	if (shmap_unlikely(p >= r->lim)) {
+		uint32_t d;
+		return shmap__spsc_push_n(r, src, 1, &d);
+	}
+	ring_copy_in(r, p, src);
+	SHMAP_FAILPOINT("ring.spsc.push.copied");
+	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c) */
+	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + 1);
+	SHMAP_FAILPOINT("ring.spsc.push.published");
+	r->pos = p + 1;
+	shmap_atomic_store_u64(&r->ctl->head, p + 1); /* own line; takeover re-verifies */
+	ring_wake_consumers(r);
+	return SHMAP_OK;
+}
+
+static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
+{
+	uint64_t c = r->pos;
+	if (c >= r->lim) {
+		/* A2: acquire, pairs with R1: the element is written before its
+		 * slot reads as published. */
+		if (shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]) != c + 1) {
+			uint32_t d;
+			return shmap__spsc_pop_n(r, dst, 1, &d); /* EMPTY or CORRUPT */
+		}
+		r->lim = c + 1;
+	}
+	ring_copy_out(r, c, dst);
+	SHMAP_FAILPOINT("ring.spsc.pop.copied");
+	/* R2: release, pairs with A1 in spsc_free() (ring_spsc.c): our reads of
+	 * the element complete before the producer may overwrite it. */
+	shmap_atomic_store_release_u64(&r->seq[c & r->mask], c + r->cap);
+	SHMAP_FAILPOINT("ring.spsc.pop.released");
+	r->pos = c + 1;
+	shmap_atomic_store_u64(&r->ctl->tail, c + 1); /* own line; takeover re-verifies */
+	ring_wake_producer(r);
+	return SHMAP_OK;
+}
+
 /* Record helpers (ring.c). */
 static inline uint32_t rec_owner(uint64_t ow)
 {

@@ -483,10 +483,8 @@ SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
 	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
 	if (shmap_unlikely(rc))
 		return rc;
-	if (shmap_likely(r->type == SHMAP_RING_SPSC)) {
-		rc = shmap__spsc_push_n(r, elem, 1, &done);
-		return rc;
-	}
+	if (shmap_likely(r->type == SHMAP_RING_SPSC))
+		return ring_spsc_push1(r, elem);
 	return ring_push_nb(r, elem, 1, &done);
 }
 
@@ -499,7 +497,7 @@ SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
 	if (shmap_unlikely(rc))
 		return rc;
 	if (shmap_likely(r->type == SHMAP_RING_SPSC))
-		return shmap__spsc_pop_n(r, out, 1, &done);
+		return ring_spsc_pop1(r, out);
 	return ring_pop_once(r, out, 1, &done);
 }
 
