@@ -20,7 +20,10 @@
  * never wrap in practice; slot = position & mask (mask from the PRIVATE
  * capacity, so every index taken from shared memory lands in the mapping).
  *
- * SPSC/SPMC slot states, for the position p the slot holds next:
+ * SPSC slot states: 0 never written; seq == p + 1 published for position
+ * p. Slots are freed through the consumer's `tail` (ring_spsc.c).
+ *
+ * SPMC slot states, for the position p the slot holds next:
  *   seq == p          free: the producer may write position p
  *   seq == p + 1      published: position p is readable
  *   seq == p + cap    consumed: free for position p + cap
@@ -110,7 +113,7 @@ struct shmap_ring {
 	/* role state */
 	struct ring_rec *rec;   /* our record (SPMC/bcast consumer), else NULL */
 	uint64_t pos;           /* producer: next position; consumer: next to read */
-	uint64_t lim;           /* SPSC: positions < lim known free (prod) / ready (cons) */
+	uint64_t lim;           /* SPSC: positions < lim known free (prod: tail + cap) / ready (cons) */
 	uint64_t min_cache;     /* reliable producer: lowest subscriber cursor seen */
 	uint64_t full_since;    /* first FULL of the current streak (ns), 0 none */
 	uint64_t missed;        /* lossy subscriber: total missed */
@@ -264,12 +267,11 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 	}
 	ring_copy_out(r, c, dst);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
+	r->pos = c + 1;
 	/* R2: release, pairs with A1 in spsc_free() (ring_spsc.c): our reads of
 	 * the element complete before the producer may overwrite it. */
-	shmap_atomic_store_release_u64(&r->seq[c & r->mask], c + r->cap);
+	shmap_atomic_store_release_u64(&r->ctl->tail, c + 1);
 	SHMAP_FAILPOINT("ring.spsc.pop.released");
-	r->pos = c + 1;
-	shmap_atomic_store_u64(&r->ctl->tail, c + 1); /* own line; takeover re-verifies */
 	ring_wake_producer(r);
 	return SHMAP_OK;
 }

@@ -110,7 +110,7 @@ static int ring_layout(struct shmap__params *p)
 
 static int ring_init(struct shmap__seg *seg)
 {
-	if (seg->p.kind == SHMAP__KIND_RING_BCAST)
+	if (seg->p.kind != SHMAP__KIND_RING_SPMC)
 		return SHMAP_OK; /* zero-filled: no slot ever written */
 	volatile uint64_t *seq = (volatile uint64_t *)(void *)(seg->data + ring_seq_off(seg->p.max_consumers));
 	for (uint64_t i = 0; i < seg->p.capacity; i++)
@@ -689,8 +689,13 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 	case SHMAP_RING_SPSC:
 	case SHMAP_RING_SPMC:
 		if (r->role == SHMAP_RING_PRODUCER) {
-			if (r->type == SHMAP_RING_SPSC && p < r->lim)
-				return SHMAP_OK;
+			if (r->type == SHMAP_RING_SPSC) {
+				if (p < r->lim)
+					return SHMAP_OK;
+				/* acquire: pairs with R2 (ring_spsc.c) */
+				uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+				return t <= p && p - t < r->cap ? SHMAP_OK : SHMAP_E_FULL;
+			}
 			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
 			return s == p ? SHMAP_OK : SHMAP_E_FULL;
 		}

@@ -4,37 +4,37 @@
  *
  * Design notes
  * ------------
- * Per-slot sequence words (see ring-internal.h for the states): the
- * producer owns position `pos` privately and publishes each element by a
- * release store of seq = pos + 1; the consumer releases it by a release
- * store of seq = pos + cap after it copied the element out, and never
- * touches the slot again (the original's bug was to release first and read
- * afterwards). There is no shared head/tail index on the fast path: the
- * `head` and `tail` words are written by their single owner to its own
- * cache line (nobody reads them per item) and serve only takeover and
- * inspection.
+ * Forward channel: per-slot sequence words, written by the producer only.
+ * The producer owns position `pos` privately and publishes each element by
+ * a release store of seq = pos + 1; the consumer reads the element once it
+ * sees seq == c + 1. There is no head index on the fast path (`head` is
+ * written to the producer's own cache line for takeover and inspection
+ * only), so a consumer that lags reads one sequence line per 8 elements
+ * and never touches a line the producer is writing to find out how far it
+ * may read.
  *
- * Probe ahead: the consumer frees slots in order, so one sequence word far
- * ahead answers for every slot before it: seq[p + K - 1] == p + K - 1 means
- * positions p .. p+K-1 are all free. The producer caches that knowledge in
- * `lim` and reads the consumer's lines at most once per K items while the
- * ring is not full. The consumer caches in `lim` what it learnt from the
- * sequence line it had to read anyway (up to 8 slots per line).
+ * Back channel: the consumer's `tail` (its own cache line), stored with
+ * release after the elements were copied out (the consumer never reads a
+ * slot after releasing it: the original's bug). The producer caches the
+ * tail it last read in `lim` (= tail + cap, the first position it may not
+ * write) and re-reads tail only when it reaches lim, i.e. at most once per
+ * `cap` elements while the consumer keeps up. So the sequence lines have a
+ * single writer (the producer) and the tail line a single writer (the
+ * consumer): no line is written by both sides.
  *
- * Invariants (quiescent): tail <= head <= tail + cap; every slot holds
- * seq == q or q + 1 for the position q it represents; positions in
- * [tail, head) are published (q + 1).
+ * Invariants (quiescent): tail <= head <= tail + cap; every slot holds 0
+ * (never written) or seq == q + 1 for a position q it represents
+ * (q == slot mod cap); positions in [tail, head) are published.
  *
  * Crash behaviour:
  *   producer killed after the data copy, before publishing: the element
  *     never existed; a new producer overwrites the slot.
  *   producer killed after publishing, before storing head: the takeover
  *     scan (shmap__ring_repair_head) walks past published slots.
- *   consumer killed after copying, before releasing: the slot stays
- *     published and the next consumer reads it again (at-least-once for
- *     that one element).
- *   consumer killed after releasing, before storing tail: the takeover scan
- *     (shmap__ring_repair_tail) walks past released slots.
+ *   consumer killed after copying, before storing tail: the elements stay
+ *     in the ring and the next consumer reads them again (at-least-once for
+ *     the elements of that one call). After the tail store they are
+ *     consumed.
  */
 #include "ring-internal.h"
 
@@ -60,36 +60,21 @@ void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst,
 
 /*
  * Producer: how many of positions [p, p + want) are free (0..want), want <= cap.
- * Sets *bad when the slot at p holds a value no protocol state explains.
+ * Sets *bad when the consumer's tail is not in [head - cap, head].
  */
 static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want, int *bad)
 {
 	if (shmap_likely(p + want <= r->lim))
 		return want;
-	uint64_t ahead = want > RING_PROBE_AHEAD ? want : RING_PROBE_AHEAD;
-	if (ahead > r->cap)
-		ahead = r->cap;
-	uint64_t q = p + ahead - 1;
-	/* A1: acquire, pairs with R2 in spsc_pop_n()/shmap__spsc_release(): the
-	 * consumer finished reading every slot up to q before freeing q. */
-	if (shmap_atomic_load_acquire_u64(&r->seq[q & r->mask]) == q) {
-		r->lim = q + 1;
-		return want;
+	/* A1: acquire, pairs with R2 in spsc_consumed()/ring_spsc_pop1(): the
+	 * consumer finished reading every slot below tail. */
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	if (t > p || p - t > r->cap) {
+		*bad = 1; /* hostile or corrupt tail: refuse to overwrite anything */
+		return 0;
 	}
-	if (r->lim < p)
-		r->lim = p;
-	uint64_t q0 = r->lim;
-	while (r->lim < p + want &&
-	       shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]) == r->lim) /* A1 */
-		r->lim++;
-	if (r->lim == p && q0 == p) {
-		/* Either still published from the last lap, or freed just after
-		 * the loop looked: anything else no protocol state explains. */
-		uint64_t s = shmap_atomic_load_u64(&r->seq[p & r->mask]);
-		if (s != p - r->cap + 1 && s != p)
-			*bad = 1;
-	}
-	return r->lim - p;
+	r->lim = t + r->cap;
+	return p + want <= r->lim ? want : r->lim - p;
 }
 
 /*
@@ -115,8 +100,8 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		 * written before its slot reads as published. */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
 		if (s != r->lim + 1) {
-			/* not published: it must be free for this position */
-			if (r->lim == c && s != c)
+			/* not published: it must be empty or hold an older lap */
+			if (r->lim == c && s != 0 && (s > c || ((s - 1 - c) & r->mask) != 0))
 				*bad = 1;
 			break;
 		}
@@ -140,16 +125,13 @@ static inline void spsc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 	ring_wake_consumers(r);
 }
 
-static inline void spsc_free_slots(struct shmap_ring *r, uint64_t c, uint64_t k)
+static inline void spsc_consumed(struct shmap_ring *r, uint64_t c, uint64_t k)
 {
-	for (uint64_t i = 0; i < k; i++) {
-		/* R2: release, pairs with A1 in spsc_free(): our reads of the
-		 * element complete before the producer may overwrite it. */
-		shmap_atomic_store_release_u64(&r->seq[(c + i) & r->mask], c + i + r->cap);
-	}
-	SHMAP_FAILPOINT("ring.spsc.pop.released");
 	r->pos = c + k;
-	shmap_atomic_store_u64(&r->ctl->tail, c + k); /* own line; takeover re-verifies */
+	/* R2: release, pairs with A1 in spsc_free(): our reads of the elements
+	 * complete before the producer may overwrite them. */
+	shmap_atomic_store_release_u64(&r->ctl->tail, c + k);
+	SHMAP_FAILPOINT("ring.spsc.pop.released");
 	ring_wake_producer(r);
 }
 
@@ -185,7 +167,7 @@ int shmap__spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *don
 	else
 		shmap__ring_copy_out_n(r, c, dst, k);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
-	spsc_free_slots(r, c, k);
+	spsc_consumed(r, c, k);
 	return SHMAP_OK;
 }
 
@@ -232,7 +214,7 @@ void shmap__spsc_release(struct shmap_ring *r, uint32_t n)
 {
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	if (n)
-		spsc_free_slots(r, r->zc_pos, n);
+		spsc_consumed(r, r->zc_pos, n);
 }
 
 /*
@@ -243,11 +225,10 @@ void shmap__spsc_release(struct shmap_ring *r, uint32_t n)
 uint64_t shmap__ring_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
-	int bcast = r->type == SHMAP_RING_BCAST_LOSSY || r->type == SHMAP_RING_BCAST_RELIABLE;
 	for (uint64_t i = 0; i < r->cap; i++) {
 		/* acquire: pairs with R1 (publish) and R2 (release) of the dead peers */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
-		if (s == h + 1 || (!bcast && s == h + r->cap))
+		if (s == h + 1 || (r->type == SHMAP_RING_SPMC && s == h + r->cap))
 			h++;
 		else
 			break;
@@ -256,18 +237,17 @@ uint64_t shmap__ring_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-/* SPSC consumer takeover: walk past slots released but not counted in tail. */
+/*
+ * SPSC consumer takeover: tail is authoritative (stored after the copy), so
+ * the new consumer starts there; elements a dead consumer copied but did
+ * not count are delivered again. A tail beyond head (scribbled) is clamped.
+ */
 uint64_t shmap__ring_repair_tail(struct shmap_ring *r)
 {
-	uint64_t t = shmap_atomic_load_u64(&r->ctl->tail);
-	for (uint64_t i = 0; i < r->cap; i++) {
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[t & r->mask]); /* pairs with R2 */
-		if (s == t + r->cap)
-			t++;
-		else
-			break;
-	}
-	shmap_atomic_store_u64(&r->ctl->tail, t);
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if (t > h)
+		t = h;
 	return t;
 }
 
@@ -276,7 +256,14 @@ uint64_t shmap__ring_check_slots(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
 	for (uint64_t i = 0; i < r->cap; i++) {
-		uint64_t d = (shmap_atomic_load_u64(&r->seq[i]) - i) & r->mask;
+		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
+		if (r->type == SHMAP_RING_SPSC) {
+			/* 0 (never written) or published for a position of this slot */
+			if (s != 0 && ((s - 1 - i) & r->mask) != 0)
+				bad++;
+			continue;
+		}
+		uint64_t d = (s - i) & r->mask;
 		if (d != 0 && d != 1)
 			bad++;
 	}
