@@ -45,6 +45,11 @@ struct shmap_htable {
 	uint32_t kwords;     /* key area in words (incl. length word if wide) */
 	uint32_t vwords;     /* one slot in words (incl. length word if wide) */
 	uint32_t timeout_ms;
+	/* get() fast path for 8-byte keys of packed tables (see htable.c) */
+	uint32_t fast8;      /* the fast path may be used */
+	uint64_t f_flip;     /* XXH3 len-8 "bitflip" for this segment's seed */
+	uint64_t f_want_mask; /* state, klen and vlen fields of the version */
+	uint64_t f_want;     /* ... equal to FULL, klen 8, vlen 8 */
 	uint64_t *counts;    /* HT_STRIPES stripes, 8 words apart */
 	uint32_t *locks;
 	uint8_t *buckets;

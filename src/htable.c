@@ -82,6 +82,17 @@
  * reader into SHMAP_E_BUSY. All payload accesses are word-sized atomics, so
  * ThreadSanitizer needs no suppression.
  *
+ * Lookup fast path (8-byte keys of packed tables, output room >= 8): the
+ * same seqlock read, restricted to buckets whose version says FULL, key
+ * length 8 and value length 8 (one masked compare), key and value one word
+ * each; EMPTY ends the chain, TOMB is skipped, and anything else (another
+ * length, a version that changed, state 3) hands over to the general loop
+ * at the same bucket. The walk uses private bucket pointers wrapped at the
+ * private end of the bucket range and a private count of nb. It stores
+ * nothing but the result (no spills): see shmap_htable_get(). The hash is
+ * XXH3-64 computed by a bit-identical specialisation (hash8()), checked
+ * against the general hash at open.
+ *
  * Hostile peer: every index is masked with the private mask, every loop is
  * bounded by nb or a retry budget, every length read from shared memory is
  * checked against the private maxima before it is used as a size; a
@@ -162,6 +173,46 @@ static const struct shmap__kind_ops ht_ops = {
 	.init = ht_init,
 };
 
+/*
+ * XXH3-64 of one 8-byte key, bit-identical to ht_hash(): XXH3's 4..8-byte
+ * path (the two 32-bit halves swapped, xored with the seed-dependent
+ * "bitflip" that open() precomputes into f_flip, then the rrmxmx mix).
+ * open() checks it against ht_hash() and leaves the fast path off if they
+ * differ (e.g. on a big-endian host).
+ */
+static inline uint64_t hash8(uint64_t kw, uint64_t flip)
+{
+	const uint64_t m = UINT64_C(0x9FB21C651E98DF25);
+	uint64_t h = ((kw >> 32) + (kw << 32)) ^ flip;
+	h ^= ((h << 49) | (h >> 15)) ^ ((h << 24) | (h >> 40));
+	h *= m;
+	h ^= (h >> 35) + 8u;
+	h *= m;
+	return h ^ (h >> 28);
+}
+
+/* The bitflip of XXH3's 4..8-byte path for this seed; see hash8(). */
+static uint64_t hash8_flip(uint64_t seed)
+{
+	uint64_t a, b;
+	memcpy(&a, XXH3_kSecret + 8, 8);
+	memcpy(&b, XXH3_kSecret + 16, 8);
+	return (a ^ b) - (seed ^ ((uint64_t)__builtin_bswap32((uint32_t)seed) << 32));
+}
+
+static int hash8_selfcheck(uint64_t seed, uint64_t flip)
+{
+	static const uint64_t probe[] = { 0, 1, UINT64_C(0x0123456789abcdef), UINT64_MAX,
+					  UINT64_C(0x8000000000000000) };
+	for (size_t i = 0; i < sizeof(probe) / sizeof(probe[0]); i++) {
+		uint64_t k[2] = { probe[i], probe[i] ^ seed };
+		for (int j = 0; j < 2; j++)
+			if (hash8(k[j], flip) != shmap__hash64(&k[j], 8, seed))
+				return 0;
+	}
+	return 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* open / close                                                        */
 
@@ -217,6 +268,11 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	t->locks = (uint32_t *)(void *)(t->seg.data + g.locks_off);
 	t->buckets = t->seg.data + g.buckets_off;
 	t->timeout_ms = opts ? opts->timeout_ms : 2000u;
+	t->f_flip = hash8_flip(t->seg.p.hash_seed);
+	t->fast8 = g.packed && t->key_max >= 8u && t->value_max >= 8u &&
+		   hash8_selfcheck(t->seg.p.hash_seed, t->f_flip);
+	t->f_want_mask = HT_STATE_MASK | ((uint64_t)t->kmask << 3) | ((uint64_t)t->vmask << (3u + g.kbits));
+	t->f_want = HT_FULL | (UINT64_C(8) << 3) | (UINT64_C(8) << (3u + g.kbits));
 	*ret = t;
 	return rc;
 }
@@ -321,24 +377,15 @@ int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, 
 }
 
 /*
- * XXH3-64 of an 8-byte key (the same function and result as ht_hash()),
- * flattened so that the compiler folds the length dispatch away: the
- * lookup's instruction count decides how many lookups the CPU overlaps.
- */
-__attribute__((flatten)) static uint64_t hash_len8(const void *key, uint64_t seed)
-{
-	return shmap__hash64(key, 8, seed);
-}
-
-/*
  * get() for the packed layout and keys of at most 8 bytes (the common case):
  * the same protocol as the general loop below, with lengths taken from the
  * version word, the key compared as one zero-padded word and every geometry
  * constant hoisted, so that a lookup is a few dozen instructions around its
  * one cache miss and independent lookups overlap in the CPU.
  */
-__attribute__((always_inline)) static inline int get_packed_short(const struct shmap_htable *t, uint64_t home, uint64_t kw, uint32_t klen, void *val,
-			    uint32_t val_cap, uint32_t *val_len)
+__attribute__((noinline)) static int get_packed_short(const struct shmap_htable *t, uint64_t home, uint64_t n0,
+						      uint64_t kw, uint32_t klen, void *val, uint32_t val_cap,
+						      uint32_t *val_len)
 {
 	const uint64_t mask = t->mask;
 	const uint64_t stride = t->stride;
@@ -346,7 +393,7 @@ __attribute__((always_inline)) static inline int get_packed_short(const struct s
 	const uint32_t vshift = 3u + t->kbits, kmask = t->kmask, vmask = t->vmask;
 	const uint32_t voff0 = 1u + t->kwords, vwords = t->vwords;
 	uint32_t budget = 0;
-	for (uint64_t n = 0; n < t->nb; n++) {
+	for (uint64_t n = n0; n < t->nb; n++) {
 		volatile uint64_t *ver = (volatile uint64_t *)(void *)(base + ((home + n) & mask) * stride);
 		for (;;) {
 			/* R1: acquire, pairs with W2 (publish) in the writers. */
@@ -398,7 +445,7 @@ __attribute__((noinline)) static int get_general(const struct shmap_htable *t, c
 		uint64_t kw = 0;
 		for (uint32_t b = 0; b < klen; b++)
 			kw |= (uint64_t)((const uint8_t *)key)[b] << (8u * b);
-		return get_packed_short(t, home, kw, klen, val, val_cap, val_len);
+		return get_packed_short(t, home, 0, kw, klen, val, val_cap, val_len);
 	}
 	uint32_t budget = 0;
 	for (uint64_t n = 0; n < t->nb; n++) {
@@ -446,8 +493,19 @@ __attribute__((noinline)) static int get_general(const struct shmap_htable *t, c
 	return SHMAP_E_NOTFOUND;
 }
 
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len)
+/* The fast path's continuation at bucket i (see shmap_htable_get()). */
+__attribute__((noinline)) static int get_packed_from(const struct shmap_htable *t, const void *key, uint64_t i,
+						     void *val, uint32_t val_cap, uint32_t *val_len)
+{
+	uint64_t kw;
+	memcpy(&kw, key, 8);
+	const uint64_t home = hash8(kw, t->f_flip) & t->mask;
+	return get_packed_short(t, home, (i - home) & t->mask, kw, 8, val, val_cap, val_len);
+}
+
+/* get() with every argument check, for whatever the fast path does not take. */
+__attribute__((noinline)) static int get_checked(shmap_htable *t, const void *key, uint32_t klen, void *val,
+						 uint32_t val_cap, uint32_t *val_len)
 {
 	if (!t || !key || klen == 0 || !val_len || (!val && val_cap))
 		return SHMAP_E_INVAL;
@@ -456,14 +514,65 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 		return rc;
 	if (klen > t->key_max)
 		return SHMAP_E_TOOBIG;
-	if (klen == 8u && t->packed) {
-		/* The fast path: a small function around one cache miss. */
-		uint64_t kw;
-		memcpy(&kw, key, 8);
-		return get_packed_short(t, hash_len8(key, t->seg.p.hash_seed) & t->mask, kw, 8, val, val_cap,
-					val_len);
-	}
 	return get_general(t, key, klen, val, val_cap, val_len);
+}
+
+/*
+ * The entry point. 8-byte keys of packed tables looked up with room for an
+ * 8-byte value (the common case) take a leaf path that uses only scratch
+ * registers and stores nothing but the result: while a lookup waits for its
+ * cache miss, the CPU keeps running the caller's next lookups, and each
+ * store or spill held in the store queue until the miss retires limits how
+ * many lookups overlap. It accepts only what it fully handles: a FULL
+ * bucket whose version says key length 8 and value length 8 and whose key
+ * word matches, read under the same seqlock protocol as everywhere else
+ * (R1, key and value words, R2, version unchanged); an EMPTY bucket ends
+ * the chain, a TOMB is skipped. Anything else (another length, a changed
+ * version, a corrupt state, the end of the bound) continues in
+ * get_packed_short() from the same bucket. A key mismatch seen at v1 means
+ * "not K at v1" and needs no validation, as in the general loop.
+ */
+SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+			       uint32_t *val_len)
+{
+	if (shmap_unlikely(!t || !key || !val || !val_len || klen != 8u || val_cap < 8u || !t->fast8 ||
+			   shmap__seg_check(&t->seg) != SHMAP_OK))
+		return get_checked(t, key, klen, val, val_cap, val_len);
+	uint64_t kw;
+	memcpy(&kw, key, 8);
+	/* Walk bucket pointers (wrapping at the end of the private bucket
+	 * range) with a private count: few live values, no spills. */
+	volatile uint64_t *ver = (volatile uint64_t *)(void *)(t->buckets +
+							       (hash8(kw, t->f_flip) & t->mask) * t->stride);
+	for (uint64_t left = t->nb; left != 0; left--) {
+		/* R1: acquire, pairs with W2 (publish) in the writers. */
+		const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+		if (shmap_likely((v1 & t->f_want_mask) == t->f_want)) {
+			/* FULL, klen 8, vlen 8: the key word, then the active slot. */
+			memcpy(&kw, key, 8);
+			if (shmap_atomic_load_u64(ver + 1) == kw) {
+				const uint64_t w = shmap_atomic_load_u64(ver + 1u + t->kwords +
+									 ((0u - ((v1 >> 2) & 1u)) & t->vwords));
+				/* R2: acquire fence, pairs with W1 in the writers. */
+				shmap_atomic_fence_acquire();
+				if (shmap_unlikely(shmap_atomic_load_u64(ver) != v1))
+					break;
+				memcpy(val, &w, 8);
+				*val_len = 8;
+				return SHMAP_OK;
+			}
+		} else if (v_state(v1) == HT_EMPTY) {
+			return SHMAP_E_NOTFOUND;
+		} else if (v_state(v1) != HT_TOMB) {
+			break;
+		}
+		ver = (volatile uint64_t *)(void *)((uint8_t *)ver + t->stride);
+		if ((uint8_t *)ver == t->buckets + t->nb * t->stride)
+			ver = (volatile uint64_t *)(void *)t->buckets;
+		if (left == 1)
+			return SHMAP_E_NOTFOUND;
+	}
+	return get_packed_from(t, key, ((uint8_t *)ver - t->buckets) / t->stride, val, val_cap, val_len);
 }
 
 /* ------------------------------------------------------------------ */

@@ -217,6 +217,100 @@ static void test_cas_erase(void **state)
 	assert_int_equal(check_ok(t), 0);
 }
 
+/*
+ * get()'s fast path (8-byte keys, room for 8 bytes) and every way out of
+ * it: short values, a small buffer, other key lengths in the chain,
+ * tombstones, a full table (the probe bound), and a sparse table where a
+ * hash differing from the writers' would miss.
+ */
+static void test_get_fast8(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htf8");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 8, 8, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_capacity(t), 16);
+	uint64_t k, v, out;
+	uint32_t len;
+	uint8_t small[8];
+	/* Fill all 16 buckets: keys 0..11 of 8 bytes, 12..15 of 4 bytes. */
+	for (uint32_t i = 0; i < 16; i++) {
+		k = (i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+		v = k ^ 0xabcdef;
+		uint32_t kl = i < 12 ? 8u : 4u;
+		uint32_t vl = i % 4 == 1 ? 3u : 8u;
+		assert_int_equal(shmap_htable_insert(t, &k, kl, &v, vl), SHMAP_OK);
+	}
+	k = 99;
+	v = 1;
+	assert_int_equal(shmap_htable_insert(t, &k, 8, &v, 8), SHMAP_E_FULL);
+	for (uint32_t round = 0; round < 2; round++) {
+		for (uint32_t i = 0; i < 16; i++) {
+			k = (i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+			uint32_t kl = i < 12 ? 8u : 4u;
+			uint32_t vl = i % 4 == 1 ? 3u : 8u;
+			if (round == 1 && i % 3 == 0) {
+				assert_int_equal(shmap_htable_get(t, &k, kl, &out, 8, &len), SHMAP_E_NOTFOUND);
+				continue;
+			}
+			out = 0;
+			len = 0;
+			assert_int_equal(shmap_htable_get(t, &k, kl, &out, 8, &len), SHMAP_OK);
+			assert_int_equal(len, vl);
+			v = k ^ 0xabcdef;
+			assert_memory_equal(&out, &v, vl);
+			/* A buffer too small for the value. */
+			len = 0;
+			assert_int_equal(shmap_htable_get(t, &k, kl, small, 2, &len), SHMAP_E_BUFSIZE);
+			assert_int_equal(len, vl);
+		}
+		/* Missing keys in a full table (round 0) or among tombstones. */
+		for (uint64_t m = 1000; m < 1100; m++)
+			assert_int_equal(shmap_htable_get(t, &m, 8, &out, 8, &len), SHMAP_E_NOTFOUND);
+		if (round == 0) {
+			for (uint32_t i = 0; i < 16; i += 3) {
+				k = (i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+				assert_int_equal(shmap_htable_erase(t, &k, i < 12 ? 8u : 4u), SHMAP_OK);
+			}
+		}
+	}
+	/* An updated value is read from the other slot. */
+	k = 2 * UINT64_C(0x9E3779B97F4A7C15);
+	v = 77;
+	assert_int_equal(shmap_htable_upsert(t, &k, 8, &v, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, &k, 8, &out, 8, &len), SHMAP_OK);
+	assert_int_equal(out, 77);
+	v = 78;
+	assert_int_equal(shmap_htable_upsert(t, &k, 8, &v, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, &k, 8, &out, 16, &len), SHMAP_OK);
+	assert_int_equal(out, 78);
+	assert_int_equal(len, 8);
+	assert_int_equal(check_ok(t), 0);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+
+	/* Sparse: every key must be found at its home (hash identical to the writers'). */
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1u << 16, 8, 8, NULL, &t), SHMAP_OK);
+	uint64_t rnd = 0x1234567;
+	for (uint32_t i = 0; i < 2000; i++) {
+		rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+		k = rnd;
+		v = ~rnd;
+		assert_int_equal(shmap_htable_upsert(t, &k, 8, &v, 8), SHMAP_OK);
+	}
+	rnd = 0x1234567;
+	for (uint32_t i = 0; i < 2000; i++) {
+		rnd = rnd * 6364136223846793005u + 1442695040888963407u;
+		k = rnd;
+		assert_int_equal(shmap_htable_get(t, &k, 8, &out, 8, &len), SHMAP_OK);
+		assert_int_equal(out, ~rnd);
+		k = rnd ^ 1;
+		assert_int_equal(shmap_htable_get(t, &k, 8, &out, 8, &len), SHMAP_E_NOTFOUND);
+	}
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 static void test_update(void **state)
 {
 	struct fx *f = *state;
@@ -705,6 +799,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_basic_ops, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cas, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cas_erase, fx_setup, fx_teardown),
+		cmocka_unit_test(test_get_fast8),
 		cmocka_unit_test_setup_teardown(test_update, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_params, fx_setup, fx_teardown),

@@ -4,6 +4,8 @@
  *   - torn reads: writer processes keep rewriting (upsert, update, cas,
  *     erase + re-insert) values that carry a pattern and a checksum while
  *     reader processes verify every value they read (millions of reads);
+ *   - the same for get()'s fast path (8-byte keys, values of 8 bytes and
+ *     less, mixed key lengths, small output buffers);
  *   - duplicate inserts: N processes insert overlapping key sets into
  *     colliding chains; a full scan finds each key once, with the value of
  *     the one process whose insert returned OK; then they all erase them;
@@ -337,6 +339,191 @@ static void test_dup_inserts(void **state)
 	shmap_unlink(name, NULL);
 }
 
+/* ---- the 8-byte fast path of get() under writers ---- */
+
+/*
+ * A table with key_max 8 and value_max 8: get() of an 8-byte key takes the
+ * fast path. Keys 0..F8_KEYS-1: most are 8 bytes, every fifth is 4 bytes
+ * (so chains mix key lengths); values are 8 bytes (key tag << 32 | seq) or
+ * 1..7 bytes derived from the key tag and the length. Writers erase,
+ * insert, upsert (both value kinds), cas and cas_erase at about 50% load in
+ * a small table (long chains, tombstones, wrap-around); readers verify
+ * every value: its key's tag, its length, never another key's value.
+ */
+#define F8_KEYS 600u
+#define F8_CAP 1024u
+
+static uint32_t f8_key(uint32_t id, uint64_t *kw)
+{
+	*kw = ((uint64_t)id + 1u) * UINT64_C(0x9E3779B97F4A7C15);
+	return id % 5u == 4u ? 4u : 8u;
+}
+
+static uint32_t f8_tag(uint32_t id)
+{
+	return id * 2654435761u ^ 0x5bd1e995u;
+}
+
+static uint32_t f8_val(uint32_t id, uint32_t seq, uint8_t *v)
+{
+	uint32_t len = seq % 4u == 3u ? 1u + seq % 7u : 8u;
+	if (len == 8u) {
+		uint64_t w = ((uint64_t)f8_tag(id) << 32) | seq;
+		memcpy(v, &w, 8);
+	} else {
+		for (uint32_t i = 0; i < len; i++)
+			v[i] = (uint8_t)(f8_tag(id) + 7u * i + len);
+	}
+	return len;
+}
+
+static int f8_check(uint32_t id, const uint8_t *v, uint32_t len)
+{
+	if (len == 8u) {
+		uint64_t w;
+		memcpy(&w, v, 8);
+		return (uint32_t)(w >> 32) == f8_tag(id) && (uint32_t)w % 4u != 3u ? 0 : -1;
+	}
+	if (len == 0 || len > 7u)
+		return -1;
+	for (uint32_t i = 0; i < len; i++)
+		if (v[i] != (uint8_t)(f8_tag(id) + 7u * i + len))
+			return -1;
+	return 0;
+}
+
+static int f8_writer(void *arg)
+{
+	struct wctx *w = arg;
+	child_die_with_parent();
+	if (shmap_htable_reattach(w->t) != SHMAP_OK)
+		return 60;
+	uint64_t rnd = 0x51ed2701f3a5c7b9ull * (uint64_t)(w->idx + 1), kw, n = 0;
+	uint32_t seq = (uint32_t)w->idx << 28;
+	uint8_t val[8], cur[8];
+	while (!__atomic_load_n(&w->sh->stop, __ATOMIC_RELAXED)) {
+		uint64_t r = xorshift64(&rnd);
+		uint32_t id = (uint32_t)(r % F8_KEYS), kl = f8_key(id, &kw), vl, cl = 0;
+		int rc;
+		switch ((uint32_t)(r >> 32) % 8u) {
+		case 0:
+			rc = shmap_htable_erase(w->t, &kw, kl);
+			if (rc < 0 && rc != SHMAP_E_NOTFOUND)
+				return 61;
+			break;
+		case 1:
+		case 2:
+			vl = f8_val(id, ++seq, val);
+			rc = shmap_htable_insert(w->t, &kw, kl, val, vl);
+			if (rc < 0 && rc != SHMAP_E_EXIST)
+				return 62;
+			break;
+		case 3:
+		case 4:
+			rc = shmap_htable_get(w->t, &kw, kl, cur, sizeof cur, &cl);
+			if (rc == SHMAP_OK) {
+				if (f8_check(id, cur, cl) != 0)
+					return 63;
+				if (r & (1ull << 40)) {
+					rc = shmap_htable_cas_erase(w->t, &kw, kl, cur, cl);
+				} else {
+					vl = f8_val(id, ++seq, val);
+					rc = shmap_htable_cas(w->t, &kw, kl, cur, cl, val, vl);
+				}
+				if (rc < 0 && rc != SHMAP_E_MISMATCH && rc != SHMAP_E_NOTFOUND)
+					return 64;
+			} else if (rc != SHMAP_E_NOTFOUND) {
+				return 65;
+			}
+			break;
+		default:
+			vl = f8_val(id, ++seq, val);
+			rc = shmap_htable_upsert(w->t, &kw, kl, val, vl);
+			if (rc < 0)
+				return 66;
+			break;
+		}
+		n++;
+	}
+	w->sh->writes[w->idx] = n;
+	return 0;
+}
+
+static int f8_reader(void *arg)
+{
+	struct wctx *w = arg;
+	child_die_with_parent();
+	if (shmap_htable_reattach(w->t) != SHMAP_OK)
+		return 70;
+	uint64_t rnd = 0x2545F4914F6CDD1Dull * (uint64_t)(w->idx + 1), kw, n = 0, found = 0;
+	uint8_t val[16];
+	while (!__atomic_load_n(&w->sh->stop, __ATOMIC_RELAXED)) {
+		for (int i = 0; i < 1000; i++) {
+			uint64_t r = xorshift64(&rnd);
+			uint32_t id = (uint32_t)(r % F8_KEYS), kl = f8_key(id, &kw), vl = 0;
+			/* Mostly room for 8 bytes (the fast path), sometimes less. */
+			uint32_t cap = (r >> 32) % 16u == 0 ? 4u : 8u;
+			int rc = shmap_htable_get(w->t, &kw, kl, val, cap, &vl);
+			if (rc == SHMAP_OK) {
+				if (vl > cap || f8_check(id, val, vl) != 0)
+					return 71; /* torn, foreign or mis-sized value */
+				found++;
+			} else if (rc == SHMAP_E_BUFSIZE) {
+				if (cap != 4u || vl <= cap || vl > 8u)
+					return 72;
+			} else if (rc != SHMAP_E_NOTFOUND && rc != SHMAP_E_BUSY) {
+				return 73;
+			}
+			n++;
+		}
+		__atomic_store_n(&w->sh->reads[w->idx], n, __ATOMIC_RELAXED);
+	}
+	w->sh->reads[w->idx] = n;
+	return found > 0 ? 0 : 74;
+}
+
+static void test_fast8_reads(void **state)
+{
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htf8");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, F8_CAP, 8, 8, NULL, &t), SHMAP_OK);
+	struct shared *sh = sh_new();
+	struct wctx ctx[4];
+	pid_t pids[4];
+	for (int p = 0; p < 4; p++) {
+		ctx[p] = (struct wctx){ .t = t, .sh = sh, .idx = p, .nkeys = F8_KEYS };
+		pids[p] = th_fork(p < 2 ? f8_writer : f8_reader, &ctx[p], 120);
+	}
+	usleep((useconds_t)(1500000 * soak_factor()));
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+	for (int p = 0; p < 4; p++) {
+		int st = th_wait(pids[p], 60);
+		if (!th_ok(st))
+			fail_msg("fast8 child %d: exit %d", p, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
+	}
+	print_message("fast-path reads: %llu + %llu verified reads beside %llu + %llu writes\n",
+		      (unsigned long long)sh->reads[2], (unsigned long long)sh->reads[3],
+		      (unsigned long long)sh->writes[0], (unsigned long long)sh->writes[1]);
+	assert_true(sh->reads[2] > 0 && sh->reads[3] > 0 && sh->writes[0] > 0 && sh->writes[1] > 0);
+	/* Afterwards every present key holds a valid value, and the table checks. */
+	for (uint32_t id = 0; id < F8_KEYS; id++) {
+		uint64_t kw;
+		uint8_t v[8];
+		uint32_t kl = f8_key(id, &kw), vl = 0;
+		int rc = shmap_htable_get(t, &kw, kl, v, sizeof v, &vl);
+		assert_true(rc == SHMAP_OK || rc == SHMAP_E_NOTFOUND);
+		if (rc == SHMAP_OK)
+			assert_int_equal(f8_check(id, v, vl), 0);
+	}
+	uint64_t problems = 1;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	assert_int_equal(problems, 0);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 /* ---- cas_erase race ---- */
 
 /*
@@ -516,6 +703,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_torn_reads),
+		cmocka_unit_test(test_fast8_reads),
 		cmocka_unit_test(test_dup_inserts),
 		cmocka_unit_test(test_cas_erase_race),
 		cmocka_unit_test(test_churn_mp),
