@@ -1154,10 +1154,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_threads_reliable),
 	};
 	if (all || !strcmp(g, "unit"))
-		rc |= cmocka_run_group_tests_name("ring-unit", unit, NULL, NULL);
+		rc |= cmocka_run_group_tests_name("ring-unit", unit, NULL, tt_teardown);
 	if (all || !strcmp(g, "mp"))
-		rc |= cmocka_run_group_tests_name("ring-mp", mp, NULL, NULL);
+		rc |= cmocka_run_group_tests_name("ring-mp", mp, NULL, tt_teardown);
 	if (all || !strcmp(g, "threads"))
-		rc |= cmocka_run_group_tests_name("ring-threads", threads, NULL, NULL);
+		rc |= cmocka_run_group_tests_name("ring-threads", threads, NULL, tt_teardown);
 	return rc;
 }

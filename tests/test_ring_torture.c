@@ -766,6 +766,7 @@ static void test_hostile_fields(void **state)
 	struct tt_proc h;
 	assert_int_equal(tt_spawn(&h, hostile_child, NULL, 240), 0);
 	int st = tt_wait(&h, 230);
+	tt_cleanup_pid(h.pid); /* segments the child left if it failed */
 	char b[64];
 	if (!th_ok(st))
 		fail_msg("hostile child: %s", tt_status_str(st, b, sizeof b));
@@ -784,5 +785,5 @@ int main(void)
 		cmocka_unit_test(test_bcast_producer_kill),
 		cmocka_unit_test(test_hostile_fields),
 	};
-	return cmocka_run_group_tests_name("ring-torture", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("ring-torture", tests, NULL, tt_teardown); /* unlinks our segments, also after a failure */
 }
