@@ -5,9 +5,10 @@
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      the unit, multi-process and torture suites again,
 #   4. rebuilds with ThreadSanitizer and runs the threaded tests,
-#   5. runs the language binding tests (Python, Rust, Go) when present,
+#   5. builds the libFuzzer targets with clang and runs each for a bounded time,
+#   6. runs the language binding tests (Python, Rust, Go),
 # and ends with one line "N passed, N failed". Safe to run repeatedly.
-# Environment: SHMAP_TEST_QUICK=1 skips the sanitizer rebuilds.
+# Environment: SHMAP_TEST_QUICK=1 skips the sanitizer and fuzzer rebuilds.
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
@@ -42,6 +43,15 @@ if [ "${SHMAP_TEST_QUICK:-0}" != 1 ]; then
 	TSAN_OPTIONS=halt_on_error=1 \
 		run_meson build-tsan -Db_sanitize=thread -Db_lundef=false -Dtests=enabled \
 		-Dbench=false -Dtools=false -- --suite threads
+fi
+
+if [ "${SHMAP_TEST_QUICK:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then
+	echo "== libFuzzer targets (clang, ASan+UBSan, bounded time each)"
+	saved_cc=${CC-}
+	CC=clang
+	export CC
+	run_meson build-fuzz -Dfuzz=enabled -Dtests=enabled -Dbench=false -Dtools=false -- --suite fuzz
+	if [ -n "$saved_cc" ]; then CC=$saved_cc; else unset CC; fi
 fi
 
 if [ -x bindings/test.sh ]; then
