@@ -189,6 +189,13 @@ static int ring_take_rec(struct shmap_ring *r)
 static int ring_attach(struct shmap_ring *r, uint32_t role)
 {
 	int rc;
+	if (role == SHMAP_RING_OBSERVER) {
+		/* a participant without a role: takes and repairs nothing */
+		r->role = 0;
+		r->rec = NULL;
+		r->zc = 0;
+		return SHMAP_OK;
+	}
 	if (role == SHMAP_RING_PRODUCER) {
 		rc = ring_take_word(r, &r->ctl->prod_owner);
 		if (rc < 0)
@@ -298,7 +305,8 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, 
 			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
 			      const shmap_opts *opts, shmap_ring **ret)
 {
-	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER))
+	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
+		     role != SHMAP_RING_OBSERVER))
 		return SHMAP_E_INVAL;
 	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
 		return SHMAP_E_INVAL;
@@ -384,6 +392,10 @@ SHMAP_API int shmap_ring_reattach(shmap_ring *r)
 	int rc = shmap__seg_reattach(&r->seg);
 	if (rc < 0)
 		return rc;
+	if (role == SHMAP_RING_OBSERVER) {
+		ring_mb_register();
+		return ring_attach(r, role);
+	}
 	ring_mb_register();
 	/* the parent keeps its role; try to take it (BUSY while the parent lives) */
 	r->role = 0;
@@ -522,6 +534,28 @@ SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t le
 	return rc;
 }
 
+SHMAP_API int shmap_ring_push_bytes_wait(shmap_ring *r, const void *data, uint32_t len,
+					 uint32_t timeout_ms)
+{
+	if (!r || (!data && len))
+		return SHMAP_E_INVAL;
+	if (len > r->esize)
+		return SHMAP_E_TOOBIG;
+	if (len == r->esize)
+		return shmap_ring_push_wait(r, data, timeout_ms);
+	uint8_t small[256];
+	uint8_t *buf = r->esize <= sizeof small ? small : malloc(r->esize);
+	if (!buf)
+		return SHMAP_E_NOMEM;
+	if (len)
+		memcpy(buf, data, len);
+	memset(buf + len, 0, r->esize - len);
+	int rc = shmap_ring_push_wait(r, buf, timeout_ms);
+	if (buf != small)
+		free(buf);
+	return rc;
+}
+
 SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
 {
 	if (!r || !out)
@@ -633,6 +667,16 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 		ring_announce(r);
 		uint32_t e = shmap_atomic_load_acquire_u32(ev);
 		rc = a->fn(r, a);
+		/* The heavy barrier in ring_announce() can take milliseconds on a
+		 * loaded machine: measure the time left after it, not before. */
+		now = ring_now();
+		if (rc == blocked && now >= deadline) {
+			ring_unannounce(r);
+			rc = a->fn(r, a);
+			if (rc != blocked)
+				return rc == SHMAP_OK && recovered ? SHMAP_RECOVERED : rc;
+			return SHMAP_E_TIMEOUT;
+		}
 		if (rc == blocked) {
 			/* a producer that a dead peer can block re-checks (and reclaims) often */
 			uint64_t slice = producer && (r->type == SHMAP_RING_SPMC ||
@@ -849,7 +893,9 @@ SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
-	if (r->role != SHMAP_RING_PRODUCER || !r->zc || r->zc_kind != 1 || n > r->zc)
+	if (r->role != SHMAP_RING_PRODUCER)
+		return SHMAP_E_NOTATTACHED;
+	if (!r->zc || r->zc_kind != 1 || n > r->zc)
 		return SHMAP_E_INVAL;
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
@@ -900,7 +946,9 @@ SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
-	if (r->role != SHMAP_RING_CONSUMER || !r->zc || r->zc_kind != 2 || n > r->zc)
+	if (r->role != SHMAP_RING_CONSUMER)
+		return SHMAP_E_NOTATTACHED;
+	if (!r->zc || r->zc_kind != 2 || n > r->zc)
 		return SHMAP_E_INVAL;
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
@@ -970,6 +1018,87 @@ SHMAP_API uint32_t shmap_ring_role(const shmap_ring *r)
 SHMAP_API uint32_t shmap_ring_max_consumers(const shmap_ring *r)
 {
 	return r ? r->max_cons : 0;
+}
+
+SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
+{
+	if (!r || shmap__seg_check(&r->seg))
+		return 0;
+	if (r->type == SHMAP_RING_SPSC) {
+		uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
+		if (o == 0)
+			return 0;
+		if (o == r->seg.owner)
+			return 1;
+		return shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
+	}
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
+		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
+		uint32_t st = rec_state(w);
+		if (w == 0 || (st != REC_ACTIVE && st != REC_CLAIMING))
+			continue;
+		if (rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
+			n++;
+	}
+	return n;
+}
+
+/*
+ * Non-consuming read. Validation per type (see ring.h for the windows):
+ * every type checks the slot's sequence word before (acquire: pairs with
+ * the producer's publishing release store R1/R3/R5) and after the copy
+ * (behind an acquire fence, so the copy's loads come first). SPMC slots
+ * change their word before they can be rewritten (seq = p + cap on
+ * release) and the lossy producer marks a slot WRITING before it rewrites
+ * it, so the word alone detects an overwrite. The SPSC and reliable
+ * producers rewrite a slot with its word unchanged until the new publish,
+ * but only once the consumer bound (SPSC tail / lowest subscriber cursor)
+ * passed the position: re-reading that bound after the copy and finding it
+ * still <= pos proves the producer had not started on the slot.
+ */
+SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
+{
+	if (!r || !out)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t lo;
+	switch (r->type) {
+	case SHMAP_RING_SPSC:
+	case SHMAP_RING_SPMC:
+		/* acquire: pairs with R2 (SPSC tail) / the SPMC claim CAS */
+		lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		break;
+	case SHMAP_RING_BCAST_RELIABLE:
+		lo = shmap__bcast_min_cursor(r, h);
+		break;
+	default:
+		lo = h > r->cap ? h - r->cap : 0;
+		break;
+	}
+	if (pos >= h || pos < lo || h - lo > r->cap)
+		return SHMAP_E_RANGE;
+	volatile uint64_t *sw = &r->seq[pos & r->mask];
+	/* acquire: pairs with the publishing release store of the producer */
+	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
+	if (s1 != pos + 1)
+		return SHMAP_E_RANGE;
+	ring_copy_out(r, pos, out);
+	/* acquire fence: the copy's loads complete before the re-checks below */
+	shmap_atomic_fence_acquire();
+	if (shmap_atomic_load_u64(sw) != s1)
+		return SHMAP_E_OVERRUN;
+	if (r->type == SHMAP_RING_SPSC) {
+		if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
+			return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
+	} else if (r->type == SHMAP_RING_BCAST_RELIABLE) {
+		if (shmap__bcast_min_cursor(r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
+			return SHMAP_E_OVERRUN;
+	}
+	return SHMAP_OK;
 }
 
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r)
@@ -1071,6 +1200,9 @@ SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems
 		return rc;
 	int repair = (flags & SHMAP_CHECK_REPAIR) != 0;
 	uint64_t found = 0, fixed = 0;
+	/* a header rewritten after open: reported, never repaired */
+	if (shmap__seg_verify_header(&r->seg) != SHMAP_OK)
+		found++;
 	struct ring_ctl *c = r->ctl;
 
 	/* roles held by dead processes */

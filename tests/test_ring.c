@@ -63,7 +63,7 @@ static void test_misuse(void **state)
 	th_name(name, sizeof name, "ring-misuse");
 
 	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, NULL), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, 0, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, 7, NULL, &r), SHMAP_E_INVAL);
 	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, 9, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
 	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, 0, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
 	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 0, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
@@ -913,6 +913,284 @@ static void test_timeouts(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+
+/* ---- observers, read_at, consumers, push_bytes_wait, header check ---- */
+
+static void test_observer(void **state)
+{
+	(void)state;
+	static const uint32_t types[] = { SHMAP_RING_SPSC, SHMAP_RING_SPMC, SHMAP_RING_BCAST_LOSSY,
+					  SHMAP_RING_BCAST_RELIABLE };
+	for (size_t t = 0; t < 4; t++) {
+		char name[NAMELEN];
+		th_name(name, sizeof name, "ring-obs");
+		shmap_ring *p, *c, *o, *o2;
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], 8, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		/* observer before any consumer: counts nothing, takes nothing */
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
+		assert_int_equal(shmap_ring_role(o), SHMAP_RING_OBSERVER);
+		assert_int_equal(shmap_ring_type(o), types[t]);
+		assert_int_equal(shmap_ring_consumers(o), 0);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		assert_int_equal(shmap_ring_consumers(o), 1);
+		assert_int_equal(shmap_ring_consumers(p), 1);
+		/* a second observer while both roles are alive */
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, types[t], 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o2), SHMAP_OK);
+		uint64_t v = 5, out = 0;
+		const void *rp;
+		void *wp;
+		uint32_t got, done;
+		assert_int_equal(shmap_ring_push(o, &v), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_pop(o, &out), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_push_n(o, &v, 1, &done), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_pop_n(o, &out, 1, &done), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_push_wait(o, &v, 5), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_pop_wait(o, &out, 5), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_push_bytes_wait(o, &v, 4, 5), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_wait(o, 5), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_reserve(o, 1, &wp, &got), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_peek(o, 1, &rp, &got), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_commit(o, 0), SHMAP_E_NOTATTACHED);
+		assert_int_equal(shmap_ring_release(o, 0), SHMAP_E_NOTATTACHED);
+		/* the queries work and the roles are untouched */
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+		assert_int_equal(shmap_ring_size(o), 1);
+		uint64_t head = 0, tail = 9;
+		uint32_t pid = 0, alive = 0;
+		assert_int_equal(shmap_ring_stats(o, &head, &tail, NULL, &pid, &alive), SHMAP_OK);
+		assert_int_equal(head, 1);
+		assert_int_equal(pid, (uint32_t)getpid());
+		assert_int_equal(alive, 1);
+		uint32_t found = 0;
+		for (uint32_t i = 0; i < shmap_ring_max_consumers(o); i++)
+			found += shmap_ring_consumer_info(o, i, &pid, &alive, NULL, NULL) == SHMAP_OK;
+		assert_int_equal(found, 1);
+		uint64_t problems = 9;
+		assert_int_equal(shmap_ring_check(o, 0, &problems), SHMAP_OK);
+		assert_int_equal(problems, 0);
+		assert_int_equal(shmap_ring_read_at(o, 0, &out), SHMAP_OK);
+		assert_int_equal(out, 5);
+		assert_int_equal(shmap_ring_pop(c, &out), SHMAP_OK);
+		assert_int_equal(out, 5);
+		assert_int_equal(shmap_ring_role(p), SHMAP_RING_PRODUCER);
+		assert_int_equal(shmap_ring_role(c), SHMAP_RING_CONSUMER);
+		shmap_ring_close(o2);
+		shmap_ring_close(o);
+		shmap_ring_close(c);
+		assert_int_equal(shmap_ring_consumers(p), 0);
+		shmap_ring_close(p);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	}
+}
+
+static void test_read_at(void **state)
+{
+	(void)state;
+	static const uint32_t types[] = { SHMAP_RING_SPSC, SHMAP_RING_SPMC, SHMAP_RING_BCAST_LOSSY,
+					  SHMAP_RING_BCAST_RELIABLE };
+	for (size_t t = 0; t < 4; t++) {
+		char name[NAMELEN];
+		th_name(name, sizeof name, "ring-rdat");
+		shmap_ring *p, *c, *o;
+		struct rec24 e, out;
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], sizeof e, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
+		assert_int_equal(shmap_ring_read_at(NULL, 0, &out), SHMAP_E_INVAL);
+		assert_int_equal(shmap_ring_read_at(o, 0, NULL), SHMAP_E_INVAL);
+		assert_int_equal(shmap_ring_read_at(o, 0, &out), SHMAP_E_RANGE);
+		for (uint64_t i = 0; i < 6; i++) {
+			rec_make(&e, 100 + i);
+			assert_int_equal(shmap_ring_push(p, &e), SHMAP_OK);
+		}
+		shmap_ring *who[] = { o, p, c };
+		for (size_t w = 0; w < 3; w++) {
+			for (uint64_t i = 0; i < 6; i++) {
+				memset(&out, 0, sizeof out);
+				assert_int_equal(shmap_ring_read_at(who[w], i, &out), SHMAP_OK);
+				assert_true(rec_ok(&out));
+				assert_int_equal(out.seq, 100 + i);
+			}
+			assert_int_equal(shmap_ring_read_at(who[w], 6, &out), SHMAP_E_RANGE);
+			assert_int_equal(shmap_ring_read_at(who[w], UINT64_MAX, &out), SHMAP_E_RANGE);
+		}
+		assert_int_equal(shmap_ring_size(o), types[t] == SHMAP_RING_BCAST_LOSSY ? 6 : 6);
+		/* consume two: they leave the window except for lossy broadcast */
+		for (uint64_t i = 0; i < 2; i++) {
+			assert_int_equal(shmap_ring_pop(c, &out), SHMAP_OK);
+			assert_int_equal(out.seq, 100 + i);
+		}
+		int lossy = types[t] == SHMAP_RING_BCAST_LOSSY;
+		assert_int_equal(shmap_ring_read_at(o, 0, &out), lossy ? SHMAP_OK : SHMAP_E_RANGE);
+		assert_int_equal(shmap_ring_read_at(o, 2, &out), SHMAP_OK);
+		assert_int_equal(out.seq, 102);
+		/* wrap: positions 6..13; the oldest still readable is head - cap for lossy */
+		for (uint64_t i = 6; i < 10; i++) {
+			rec_make(&e, 100 + i);
+			assert_int_equal(shmap_ring_push(p, &e), SHMAP_OK);
+		}
+		for (uint64_t i = 2; i < 10; i++) {
+			assert_int_equal(shmap_ring_read_at(o, i, &out), SHMAP_OK);
+			assert_true(rec_ok(&out));
+			assert_int_equal(out.seq, 100 + i);
+		}
+		assert_int_equal(shmap_ring_read_at(o, 1, &out), SHMAP_E_RANGE);
+		if (lossy) {
+			/* lap the ring: positions below head - cap are gone */
+			for (uint64_t i = 10; i < 30; i++) {
+				rec_make(&e, 100 + i);
+				assert_int_equal(shmap_ring_push(p, &e), SHMAP_OK);
+			}
+			assert_int_equal(shmap_ring_read_at(o, 21, &out), SHMAP_E_RANGE);
+			assert_int_equal(shmap_ring_read_at(o, 22, &out), SHMAP_OK);
+			assert_int_equal(out.seq, 122);
+		}
+		/* read_at changes nothing: the consumer still gets everything in order */
+		uint64_t nxt = 2;
+		if (lossy) {
+			assert_int_equal(shmap_ring_pop(c, &out), SHMAP_E_OVERRUN);
+			nxt = 23; /* resynchronised on head - cap + 1 */
+		}
+		while (shmap_ring_pop(c, &out) == SHMAP_OK) {
+			assert_true(rec_ok(&out));
+			assert_int_equal(out.seq, 100 + nxt);
+			nxt++;
+		}
+		assert_int_equal(nxt, lossy ? 30 : 10);
+		/* zero-copy outstanding: read_at is still allowed */
+		const void *rp;
+		uint32_t got;
+		rec_make(&e, 500);
+		assert_int_equal(shmap_ring_push(p, &e), SHMAP_OK);
+		assert_int_equal(shmap_ring_peek(c, 1, &rp, &got), SHMAP_OK);
+		if (types[t] == SHMAP_RING_SPMC) {
+			/* a claimed element has left the SPMC window */
+			assert_int_equal(shmap_ring_read_at(c, nxt, &out), SHMAP_E_RANGE);
+		} else {
+			assert_int_equal(shmap_ring_read_at(c, nxt, &out), SHMAP_OK);
+			assert_int_equal(out.seq, 500);
+		}
+		assert_int_equal(shmap_ring_release(c, 1), SHMAP_OK);
+		shmap_ring_close(o);
+		shmap_ring_close(c);
+		shmap_ring_close(p);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	}
+}
+
+static void test_push_bytes_wait(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-pbw");
+	shmap_ring *p, *c;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 16, 2, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	uint8_t big[17] = { 0 }, out[16];
+	assert_int_equal(shmap_ring_push_bytes_wait(NULL, big, 1, 5), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_push_bytes_wait(p, NULL, 1, 5), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_push_bytes_wait(p, big, 17, 5), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_ring_push_bytes_wait(c, big, 1, 5), SHMAP_E_NOTATTACHED);
+	assert_int_equal(shmap_ring_push_bytes_wait(p, "abc", 3, 5), SHMAP_OK);
+	assert_int_equal(shmap_ring_push_bytes_wait(p, NULL, 0, 0), SHMAP_OK);
+	double t0 = th_now();
+	assert_int_equal(shmap_ring_push_bytes_wait(p, "x", 1, 20), SHMAP_E_TIMEOUT);
+	double dt = (th_now() - t0) * 1e3;
+	assert_true(dt >= 19.0 && dt < 270.0);
+	assert_int_equal(shmap_ring_pop(c, out), SHMAP_OK);
+	assert_memory_equal(out, "abc\0\0\0\0\0\0\0\0\0\0\0\0\0", 16);
+	assert_int_equal(shmap_ring_pop(c, out), SHMAP_OK);
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(out[i], 0);
+	/* a consumer in another process frees a slot: the waiting push completes */
+	uint8_t fill[16];
+	memset(fill, 7, sizeof fill);
+	assert_int_equal(shmap_ring_push(p, fill), SHMAP_OK);
+	assert_int_equal(shmap_ring_push(p, fill), SHMAP_OK);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		usleep(20000); /* let the parent block in the waiting push */
+		shmap_ring *c2 = NULL;
+		/* the parent closes its consumer handle; take the role then */
+		for (int i = 0; i < 500 && !c2; i++) {
+			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2) < 0) {
+				c2 = NULL;
+				usleep(2000);
+			}
+		}
+		uint8_t o2[16];
+		int rc = c2 && shmap_ring_pop(c2, o2) == SHMAP_OK && o2[0] == 7 ? 0 : 1;
+		shmap_ring_close(c2);
+		_exit(rc);
+	}
+	shmap_ring_close(c);
+	assert_int_equal(shmap_ring_push_bytes_wait(p, "yz", 2, 5000), SHMAP_OK);
+	int st = 0;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	assert_int_equal(shmap_ring_size(p), 2);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+static void test_check_header(void **state)
+{
+	(void)state;
+	char name[NAMELEN], path[NAMELEN + 16];
+	th_name(name, sizeof name, "ring-hdr");
+	shmap_ring *p;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	uint64_t problems = 9;
+	assert_int_equal(shmap_ring_check(p, 0, &problems), SHMAP_OK);
+	assert_int_equal(problems, 0);
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	int fd = open(path, O_RDWR);
+	assert_true(fd >= 0);
+	uint8_t *m = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	assert_true(m != MAP_FAILED);
+	close(fd);
+	m[24] ^= 0x10; /* capacity field of the header, rewritten behind our back */
+	assert_int_equal(shmap_ring_check(p, 0, &problems), SHMAP_E_CORRUPT);
+	assert_true(problems >= 1);
+	assert_int_equal(shmap_ring_check(p, SHMAP_CHECK_REPAIR, &problems), SHMAP_E_CORRUPT);
+	assert_true(problems >= 1);
+	m[24] ^= 0x10;
+	assert_int_equal(shmap_ring_check(p, 0, &problems), SHMAP_OK);
+	munmap(m, 4096);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* Waits end within a few ms of their deadline (median of several). */
+static void test_timeout_precision(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-tprec");
+	shmap_ring *c;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	double over[9];
+	uint64_t v;
+	for (int i = 0; i < 9; i++) {
+		double t0 = th_now();
+		assert_int_equal(shmap_ring_pop_wait(c, &v, 10), SHMAP_E_TIMEOUT);
+		over[i] = (th_now() - t0) * 1e3 - 10.0;
+		assert_true(over[i] >= -0.5);
+	}
+	for (int i = 0; i < 9; i++)
+		for (int j = i + 1; j < 9; j++)
+			if (over[j] < over[i]) {
+				double x = over[i];
+				over[i] = over[j];
+				over[j] = x;
+			}
+	print_message("pop_wait(10 ms) overshoot: median %.2f ms, max %.2f ms\n", over[4], over[8]);
+	assert_true(over[4] < 5.0); /* a couple of ms; slack for a loaded machine */
+	shmap_ring_close(c);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* ---- role takeover after a holder exits without closing ---- */
 
 static int takeover_child(void *a)
@@ -1137,9 +1415,14 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_local_lossy),
 		cmocka_unit_test(test_lossy_overrun),
 		cmocka_unit_test(test_reliable_gate),
+		cmocka_unit_test(test_observer),
+		cmocka_unit_test(test_read_at),
+		cmocka_unit_test(test_check_header),
 	};
 	const struct CMUnitTest mp[] = {
 		cmocka_unit_test(test_timeouts),
+		cmocka_unit_test(test_timeout_precision),
+		cmocka_unit_test(test_push_bytes_wait),
 		cmocka_unit_test(test_wake),
 		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_fork),

@@ -498,12 +498,15 @@ static int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
 		/*
-		 * An observer: attached without a role (role 0). A ring library
-		 * that only opens with a role refuses that (SHMAP_E_INVAL); then
-		 * the tool takes the role the user asked for with --role, knowing
-		 * that taking a role may take over a dead process's role.
+		 * An observer: attached without a role (role 0), unless the user
+		 * asked for a role with --role (dump reads an SPSC ring through
+		 * the consumer's peek). A ring library that only opens with a
+		 * role refuses role 0 (SHMAP_E_INVAL); then the tool takes the
+		 * role the user asked for, knowing that taking a role may take
+		 * over a dead process's role.
 		 */
-		rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
+		rc = opt.ring_role ? SHMAP_E_INVAL
+				   : shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
 		if (rc == SHMAP_E_INVAL && opt.ring_role)
 			rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role,
 					     t->opts, &h->r);

@@ -28,7 +28,8 @@
  * ring, is ::SHMAP_E_BUSY; so is attaching more than `max_consumers`
  * consumers/subscribers. The role of a process that died is taken over by the
  * next process that asks for it, and the ring's contents survive. Calling an
- * operation of the other role returns ::SHMAP_E_NOTATTACHED.
+ * operation of the other role returns ::SHMAP_E_NOTATTACHED. A handle opened
+ * with ::SHMAP_RING_OBSERVER holds no role (inspection only).
  *
  * Delivery across crashes (SPSC): a consumer killed inside a pop (or
  * between peek and release) before it released the slots leaves the
@@ -91,6 +92,17 @@ typedef struct shmap_ring shmap_ring;
 /**@{*/
 #define SHMAP_RING_PRODUCER 1u  /**< the one producer */
 #define SHMAP_RING_CONSUMER 2u  /**< a consumer (SPSC, SPMC) or a subscriber (broadcast) */
+/**
+ * An observer: attached to the segment as a participant without a role.
+ * The queries, shmap_ring_read_at(), shmap_ring_consumers(),
+ * shmap_ring_stats(), shmap_ring_consumer_info() and shmap_ring_check() work;
+ * every data call (push, pop, zero-copy, waits) returns
+ * ::SHMAP_E_NOTATTACHED. An observer never takes over a role (not at open,
+ * not at reattach), so inspecting a ring with both roles alive changes
+ * nothing, and inspecting one whose holder died leaves the role to the
+ * next real producer/consumer. It does not count as a consumer/subscriber.
+ */
+#define SHMAP_RING_OBSERVER 0u
 /**@}*/
 
 /** @name Limits */
@@ -120,7 +132,8 @@ typedef struct shmap_ring shmap_ring;
  * @param max_consumers SPMC/broadcast: maximum number of attached consumers
  *                 (1..::SHMAP_RING_CONSUMERS_MAX; 0 at create means 16); SPSC: must be
  *                 0 or 1. On open, 0 accepts the stored value.
- * @param role     ::SHMAP_RING_PRODUCER or ::SHMAP_RING_CONSUMER.
+ * @param role     ::SHMAP_RING_PRODUCER, ::SHMAP_RING_CONSUMER or
+ *                 ::SHMAP_RING_OBSERVER (no role: inspection only).
  * @param opts     options, or NULL for the defaults.
  * @param[out] ret the new handle; untouched on failure.
  * @return ::SHMAP_OK; ::SHMAP_RECOVERED (the role was taken over from a dead
@@ -159,7 +172,8 @@ SHMAP_API void shmap_ring_close(shmap_ring *r);
  * The child gets its own participant slot and then tries to take the
  * handle's role (the parent still holds it, so this usually yields
  * ::SHMAP_E_BUSY: the handle is then attached without a role and only the
- * queries work until the parent dies and the call is repeated).
+ * queries work until the parent dies and the call is repeated). An
+ * observer handle stays an observer (::SHMAP_OK).
  * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_BUSY, ::SHMAP_E_INVAL or a
  *         segment-layer error.
  */
@@ -200,6 +214,17 @@ SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem);
  * @return as shmap_ring_push(), plus ::SHMAP_E_TOOBIG if len > elem_size.
  */
 SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len);
+
+/**
+ * @brief shmap_ring_push_bytes() that waits up to @p timeout_ms for a free
+ *        slot, as shmap_ring_push_wait() does.
+ * @return as shmap_ring_push_wait(), plus ::SHMAP_E_TOOBIG if len > elem_size
+ *         and ::SHMAP_E_NOMEM (elem_size over 256 bytes and len < elem_size:
+ *         the zero-padded copy could not be allocated).
+ * Progress: blocks at most timeout_ms (+ scheduling latency).
+ */
+SHMAP_API int shmap_ring_push_bytes_wait(shmap_ring *r, const void *data, uint32_t len,
+					 uint32_t timeout_ms);
 
 /**
  * @brief Pop one element into @p out (elem_size bytes).
@@ -354,6 +379,47 @@ SHMAP_API uint32_t shmap_ring_type(const shmap_ring *r);
 SHMAP_API uint32_t shmap_ring_role(const shmap_ring *r);
 /** @brief max_consumers stored at creation (1 for SPSC). 0 on NULL. */
 SHMAP_API uint32_t shmap_ring_max_consumers(const shmap_ring *r);
+
+/**
+ * @brief Number of live consumers (SPSC, SPMC) or subscribers (broadcast)
+ *        attached now; observers do not count. 0 on NULL or after fork
+ *        without reattach.
+ *
+ * Only occupied role words/records are probed for liveness (one system call
+ * each), never the free ones, so the cost is proportional to the number of
+ * attached consumers, not to max_consumers. A record whose holder died and
+ * was not yet reclaimed is not counted.
+ * Concurrency: any thread holding the handle. Progress: wait-free, one
+ * liveness probe per occupied record. Ordering: a snapshot; consumers may
+ * attach or detach at any time.
+ */
+SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r);
+
+/**
+ * @brief Copy the element at absolute position @p pos (the count of elements
+ *        pushed before it) into @p out (elem_size bytes) without consuming it.
+ *
+ * The position must be in the live window:
+ * - SPSC, SPMC: [tail, head): pushed and not yet taken by a consumer;
+ * - reliable broadcast: [lowest live subscriber cursor, head) (empty
+ *   when no subscriber is attached: the producer may then overwrite any slot);
+ * - lossy broadcast: [head - capacity, head) (clamped at 0).
+ * The copy is validated after it was made against the slot's sequence word
+ * (and, for SPSC and reliable broadcast, whose producer does not mark a slot
+ * it overwrites, against the consumer-side bound that lets the producer
+ * reuse the slot), so a returned element is never torn.
+ * @return ::SHMAP_OK; ::SHMAP_E_RANGE (pos outside the window, or its slot
+ *         does not hold pos); ::SHMAP_E_OVERRUN (the element may have been
+ *         overwritten during the copy: discard @p out, which may be torn);
+ *         ::SHMAP_E_INVAL (NULL); ::SHMAP_E_FORKED; ::SHMAP_E_CORRUPT.
+ * Concurrency: any role including ::SHMAP_RING_OBSERVER, beside any other
+ * calls of other handles; allowed while this handle holds a zero-copy
+ * reservation or peek. Changes nothing in shared memory.
+ * Progress: wait-free (reliable broadcast: one scan of the records before
+ * and one after the copy). Ordering: if it returns ::SHMAP_OK, the
+ * producer's writes of the element happen-before the return.
+ */
+SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out);
 /** @brief Lossy broadcast subscriber: total elements this handle missed
  *  since it subscribed (grows at each ::SHMAP_E_OVERRUN). 0 otherwise. */
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r);
@@ -399,6 +465,8 @@ SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *
  * of dead processes, reclaims SPMC elements claimed by dead consumers
  * (counting them lost), drops dead broadcast subscribers, resets sleeper
  * counts left by dead waiters.
+ * Also reports (as a problem, not repairable) a segment header whose
+ * immutable fields were rewritten after this handle opened it.
  * @param[out] problems number of problems found (may be NULL).
  * @return ::SHMAP_OK (no problem), ::SHMAP_RECOVERED (problems found and all
  *         repaired), ::SHMAP_E_CORRUPT (problems left), ::SHMAP_E_INVAL.
