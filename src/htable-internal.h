@@ -47,6 +47,9 @@ struct shmap_htable {
 	uint32_t timeout_ms;
 	/* get() fast path for 8-byte keys of packed tables (see htable.c) */
 	uint32_t fast8;      /* the fast path may be used */
+	uint32_t f_klen;     /* 8 if fast8, else 0 (klen 0 never gets this far) */
+	uint32_t f_off0;     /* byte offset of value slot 0 in a bucket */
+	uint32_t f_off1;     /* byte offset of value slot 1 */
 	uint64_t f_flip;     /* XXH3 len-8 "bitflip" for this segment's seed */
 	uint64_t f_want_mask; /* state, klen and vlen fields of the version */
 	uint64_t f_want;     /* ... equal to FULL, klen 8, vlen 8 */

@@ -271,6 +271,9 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	t->f_flip = hash8_flip(t->seg.p.hash_seed);
 	t->fast8 = g.packed && t->key_max >= 8u && t->value_max >= 8u &&
 		   hash8_selfcheck(t->seg.p.hash_seed, t->f_flip);
+	t->f_klen = t->fast8 ? 8u : 0u;
+	t->f_off0 = 8u * (1u + g.kwords);
+	t->f_off1 = 8u * (1u + g.kwords + g.vwords);
 	t->f_want_mask = HT_STATE_MASK | ((uint64_t)t->kmask << 3) | ((uint64_t)t->vmask << (3u + g.kbits));
 	t->f_want = HT_FULL | (UINT64_C(8) << 3) | (UINT64_C(8) << (3u + g.kbits));
 	*ret = t;
@@ -532,11 +535,29 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
  * get_packed_short() from the same bucket. A key mismatch seen at v1 means
  * "not K at v1" and needs no validation, as in the general loop.
  */
+/*
+ * shmap__seg_check() in one load: fork_gen and poisoned are adjacent u32
+ * fields of the private handle, so the pair equals the zero-extended fork
+ * counter exactly when the handle is not forked and not poisoned (on a
+ * little-endian host; elsewhere the pair never matches and every call takes
+ * the checked path).
+ */
+_Static_assert(offsetof(struct shmap__seg, poisoned) == offsetof(struct shmap__seg, fork_gen) + 4u,
+	       "fork_gen and poisoned must be adjacent");
+_Static_assert(offsetof(struct shmap__seg, fork_gen) % 8u == 0, "fork_gen must be 8-byte aligned");
+
+static inline int seg_ok_1load(const struct shmap__seg *seg)
+{
+	uint64_t pair;
+	memcpy(&pair, &seg->fork_gen, 8);
+	return pair == (uint64_t)shmap__fork_counter;
+}
+
 SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
 			       uint32_t *val_len)
 {
-	if (shmap_unlikely(!t || !key || !val || !val_len || klen != 8u || val_cap < 8u || !t->fast8 ||
-			   shmap__seg_check(&t->seg) != SHMAP_OK))
+	if (shmap_unlikely(!t || !key || !val || !val_len || klen != t->f_klen || val_cap < 8u ||
+			   !seg_ok_1load(&t->seg)))
 		return get_checked(t, key, klen, val, val_cap, val_len);
 	uint64_t kw;
 	memcpy(&kw, key, 8);
@@ -548,11 +569,18 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
 		const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
 		if (shmap_likely((v1 & t->f_want_mask) == t->f_want)) {
-			/* FULL, klen 8, vlen 8: the key word, then the active slot. */
+			/* FULL, klen 8, vlen 8: compare the key word. */
 			memcpy(&kw, key, 8);
 			if (shmap_atomic_load_u64(ver + 1) == kw) {
-				const uint64_t w = shmap_atomic_load_u64(ver + 1u + t->kwords +
-									 ((0u - ((v1 >> 2) & 1u)) & t->vwords));
+				/* Both slots are loaded, so that no address waits
+				 * for v1, and the one v1 names is kept: relaxed
+				 * word loads inside the seqlock window, like every
+				 * payload read. */
+				const uint64_t w0 = shmap_atomic_load_u64(
+					(volatile uint64_t *)(void *)((uint8_t *)ver + t->f_off0));
+				const uint64_t w1 = shmap_atomic_load_u64(
+					(volatile uint64_t *)(void *)((uint8_t *)ver + t->f_off1));
+				const uint64_t w = v_active(v1) ? w1 : w0;
 				/* R2: acquire fence, pairs with W1 in the writers. */
 				shmap_atomic_fence_acquire();
 				if (shmap_unlikely(shmap_atomic_load_u64(ver) != v1))
