@@ -11,17 +11,19 @@
  *     line 2 (producer)    prod_sleeping, space_ev  (read by consumers per pop)
  *     line 3 (consumers)   cons_owner, tail
  *   struct ring_rec[max_consumers]   one cache line per consumer/subscriber
- *   uint64_t seq[cap]      one sequence word per slot
+ *   uint64_t seq[cap]      one sequence word per slot (SPMC, broadcast only;
+ *                          SPSC rings have none: r->seq is NULL)
  *   data[cap * elem_size]  the elements, contiguous (zero-copy runs)
  *
- * Sequence words carry the per-slot state, so producer and consumer never
- * share an index line on the fast path: each reads the other's progress
- * from the slot words it has to touch anyway. Positions are 64-bit and
+ * SPMC/broadcast: sequence words carry the per-slot state, so producer and
+ * consumers never share an index line on the fast path: each reads the
+ * other's progress from the slot words it has to touch anyway. SPSC
+ * publishes through head and frees through tail, each cached by the other
+ * side (ring_spsc.c). Positions are 64-bit and
  * never wrap in practice; slot = position & mask (mask from the PRIVATE
  * capacity, so every index taken from shared memory lands in the mapping).
  *
- * SPSC slot states: 0 never written; seq == p + 1 published for position
- * p. Slots are freed through the consumer's `tail` (ring_spsc.c).
+ * SPSC: no slot states; [tail, head) is published (ring_spsc.c).
  *
  * SPMC slot states, for the position p the slot holds next:
  *   seq == p          free: the producer may write position p
@@ -245,10 +247,9 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	ring_copy_in(r, p, src);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
 	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c) */
-	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + 1);
+	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
 	SHMAP_FAILPOINT("ring.spsc.push.published");
 	r->pos = p + 1;
-	shmap_atomic_store_u64(&r->ctl->head, p + 1); /* own line; takeover re-verifies */
 	ring_wake_consumers(r);
 	return SHMAP_OK;
 }
@@ -257,13 +258,14 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 {
 	uint64_t c = r->pos;
 	if (c >= r->lim) {
-		/* A2: acquire, pairs with R1: the element is written before its
-		 * slot reads as published. */
-		if (shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]) != c + 1) {
+		/* A2: acquire, pairs with R1: the elements below head are
+		 * written before head is. */
+		uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+		if (h <= c || h - c > r->cap) {
 			uint32_t d;
 			return shmap__spsc_pop_n(r, dst, 1, &d); /* EMPTY or CORRUPT */
 		}
-		r->lim = c + 1;
+		r->lim = h;
 	}
 	ring_copy_out(r, c, dst);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");

@@ -70,9 +70,11 @@ static uint64_t ring_seq_off(uint32_t mc)
 			      (uint64_t)SHMAP_CACHELINE);
 }
 
-static uint64_t ring_data_off(uint32_t mc, uint64_t cap)
+/* SPSC rings have no sequence words (head publishes): data follows the records. */
+static uint64_t ring_data_off(uint32_t kind, uint32_t mc, uint64_t cap)
 {
-	return SHMAP_ALIGN_UP(ring_seq_off(mc) + cap * 8u, (uint64_t)SHMAP_CACHELINE);
+	uint64_t nseq = kind == SHMAP__KIND_RING_SPSC ? 0 : cap;
+	return SHMAP_ALIGN_UP(ring_seq_off(mc) + nseq * 8u, (uint64_t)SHMAP_CACHELINE);
 }
 
 static int ring_layout(struct shmap__params *p)
@@ -103,7 +105,7 @@ static int ring_layout(struct shmap__params *p)
 	}
 	if (p->key_max || p->value_max)
 		return SHMAP_E_INVAL;
-	uint64_t sz = ring_data_off(p->max_consumers, p->capacity) + p->capacity * p->elem_size;
+	uint64_t sz = ring_data_off(p->kind, p->max_consumers, p->capacity) + p->capacity * p->elem_size;
 	p->data_size = SHMAP_ALIGN_UP(sz, (uint64_t)SHMAP__PAGE);
 	return SHMAP_OK;
 }
@@ -266,8 +268,11 @@ static void ring_bind(struct shmap_ring *r)
 	r->max_cons = p->max_consumers;
 	r->ctl = (struct ring_ctl *)(void *)r->seg.data;
 	r->recs = (struct ring_rec *)(void *)(r->seg.data + sizeof(struct ring_ctl));
-	r->seq = (volatile uint64_t *)(void *)(r->seg.data + ring_seq_off(r->max_cons));
-	r->data = r->seg.data + ring_data_off(r->max_cons, r->cap);
+	/* SPSC: no sequence words; NULL so that a stray use faults at once */
+	r->seq = p->kind == SHMAP__KIND_RING_SPSC
+			 ? NULL
+			 : (volatile uint64_t *)(void *)(r->seg.data + ring_seq_off(r->max_cons));
+	r->data = r->seg.data + ring_data_off(p->kind, r->max_cons, r->cap);
 }
 
 static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap__kind_ops **ops)
@@ -743,10 +748,13 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
 			return s == p ? SHMAP_OK : SHMAP_E_FULL;
 		}
-		if (r->type == SHMAP_RING_SPMC)
-			p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-		else if (p < r->lim)
-			return SHMAP_OK;
+		if (r->type == SHMAP_RING_SPSC) {
+			if (p < r->lim)
+				return SHMAP_OK;
+			/* acquire: pairs with R1 (ring_spsc.c) */
+			return shmap_atomic_load_acquire_u64(&r->ctl->head) > p ? SHMAP_OK : SHMAP_E_EMPTY;
+		}
+		p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
 		return s == p + 1 ? SHMAP_OK : SHMAP_E_EMPTY;
 	default:
@@ -1046,16 +1054,18 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
 
 /*
  * Non-consuming read. Validation per type (see ring.h for the windows):
- * every type checks the slot's sequence word before (acquire: pairs with
- * the producer's publishing release store R1/R3/R5) and after the copy
- * (behind an acquire fence, so the copy's loads come first). SPMC slots
+ * SPSC has no slot words: pos < head (acquire, pairs with R1) makes the
+ * element visible, and the producer rewrites the slot only after tail
+ * passed pos, so re-reading tail after the copy (behind an acquire fence)
+ * and finding it still <= pos proves the copy is intact. The other types
+ * check the slot's sequence word before (acquire: pairs with the
+ * producer's publishing release store) and after the copy. SPMC slots
  * change their word before they can be rewritten (seq = p + cap on
  * release) and the lossy producer marks a slot WRITING before it rewrites
- * it, so the word alone detects an overwrite. The SPSC and reliable
- * producers rewrite a slot with its word unchanged until the new publish,
- * but only once the consumer bound (SPSC tail / lowest subscriber cursor)
- * passed the position: re-reading that bound after the copy and finding it
- * still <= pos proves the producer had not started on the slot.
+ * it, so the word alone detects an overwrite. The reliable producer
+ * rewrites a slot with its word unchanged until the new publish, but only
+ * once the lowest subscriber cursor passed the position: re-reading it
+ * after the copy works as the SPSC tail does.
  */
 SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 {
@@ -1081,6 +1091,15 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	}
 	if (pos >= h || pos < lo || h - lo > r->cap)
 		return SHMAP_E_RANGE;
+	if (r->type == SHMAP_RING_SPSC) {
+		/* no slot words: the acquire load of head above (pairs with R1)
+		 * made the element visible; the tail re-check detects reuse */
+		ring_copy_out(r, pos, out);
+		shmap_atomic_fence_acquire(); /* the copy's loads before the re-check */
+		if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
+			return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
+		return SHMAP_OK;
+	}
 	volatile uint64_t *sw = &r->seq[pos & r->mask];
 	/* acquire: pairs with the publishing release store of the producer */
 	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
@@ -1091,10 +1110,7 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	shmap_atomic_fence_acquire();
 	if (shmap_atomic_load_u64(sw) != s1)
 		return SHMAP_E_OVERRUN;
-	if (r->type == SHMAP_RING_SPSC) {
-		if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
-			return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
-	} else if (r->type == SHMAP_RING_BCAST_RELIABLE) {
+	if (r->type == SHMAP_RING_BCAST_RELIABLE) {
 		if (shmap__bcast_min_cursor(r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
 			return SHMAP_E_OVERRUN;
 	}

@@ -4,37 +4,44 @@
  *
  * Design notes
  * ------------
- * Forward channel: per-slot sequence words, written by the producer only.
- * The producer owns position `pos` privately and publishes each element by
- * a release store of seq = pos + 1; the consumer reads the element once it
- * sees seq == c + 1. There is no head index on the fast path (`head` is
- * written to the producer's own cache line for takeover and inspection
- * only), so a consumer that lags reads one sequence line per 8 elements
- * and never touches a line the producer is writing to find out how far it
- * may read.
+ * Forward channel: the producer's `head` (its own cache line), stored with
+ * release after the element bytes. One store publishes one element or a
+ * whole batch (push_n, commit), so a batch of 64 eight-byte elements moves
+ * eight data lines and one index line. The consumer caches the head it
+ * last read in `lim` and re-reads head only when it reaches lim: a consumer
+ * that lags reads the head line once per refill, not once per element.
+ * (Until this layout the ring had per-slot sequence words in an array
+ * beside the data: every element moved a data line and a sequence line,
+ * and a batch still needed one release store per slot. SPSC rings have no
+ * sequence words now; SPMC and broadcast rings keep them.)
  *
  * Back channel: the consumer's `tail` (its own cache line), stored with
  * release after the elements were copied out (the consumer never reads a
- * slot after releasing it: the original's bug). The producer caches the
- * tail it last read in `lim` (= tail + cap, the first position it may not
- * write) and re-reads tail only when it reaches lim, i.e. at most once per
- * `cap` elements while the consumer keeps up. So the sequence lines have a
- * single writer (the producer) and the tail line a single writer (the
- * consumer): no line is written by both sides.
+ * slot after releasing it). The producer caches the tail it last read in
+ * `lim` (= tail + cap, the first position it may not write) and re-reads
+ * tail only when it reaches lim, i.e. at most once per `cap` elements
+ * while the consumer keeps up. So the head line has a single writer (the
+ * producer) and the tail line a single writer (the consumer).
  *
- * Invariants (quiescent): tail <= head <= tail + cap; every slot holds 0
- * (never written) or seq == q + 1 for a position q it represents
- * (q == slot mod cap); positions in [tail, head) are published.
+ * Invariants: tail <= head <= tail + cap; positions in [tail, head) are
+ * published and unconsumed; the slot of position p is p & mask, its bytes
+ * data[(p & mask) * elem_size ...], contiguous (zero-copy runs).
  *
  * Crash behaviour:
- *   producer killed after the data copy, before publishing: the element
- *     never existed; a new producer overwrites the slot.
- *   producer killed after publishing, before storing head: the takeover
- *     scan (shmap__ring_repair_head) walks past published slots.
+ *   producer killed after the data copy, before the head store: the
+ *     elements never existed; a new producer starts at head and overwrites
+ *     them. After the head store they are published, all of the batch at
+ *     once (a batch is never half-visible).
  *   consumer killed after copying, before storing tail: the elements stay
  *     in the ring and the next consumer reads them again (at-least-once for
  *     the elements of that one call). After the tail store they are
  *     consumed.
+ *   takeover: a new producer starts at head, a new consumer at tail, each
+ *     clamped into [tail, tail + cap] / [.., head] against a scribbled word.
+ *
+ * Hostile peer: a head outside [c, c + cap] seen by the consumer, or a tail
+ * outside [p - cap, p] seen by the producer, is SHMAP_E_CORRUPT and nothing
+ * is read or written; every slot index is masked with the private mask.
  */
 #include "ring-internal.h"
 
@@ -79,49 +86,31 @@ static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want
 
 /*
  * Consumer: how many of positions [c, c + want) are published (0..want).
- * Unlike the producer it does not probe far ahead: when it keeps up with
- * the producer, a line ahead is one the producer is about to write, and
- * reading it early would cost an extra transfer per poll. It reads slot c,
- * then the rest of c's cache line of sequence words (already fetched), and
- * further lines only when the caller asked for that many.
+ * Sets *bad when head is not in [c, c + cap].
  */
 static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t want, int *bad)
 {
 	if (shmap_likely(c + want <= r->lim))
 		return want;
-	if (r->lim < c)
-		r->lim = c;
-	uint64_t line_end = (c | 7u) + 1; /* 8 sequence words per 64-byte line */
-	uint64_t stop = c + want > line_end ? c + want : line_end;
-	if (stop > c + r->cap)
-		stop = c + r->cap;
-	while (r->lim < stop) {
-		/* A2: acquire, pairs with R1 in spsc_publish(): the element is
-		 * written before its slot reads as published. */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
-		if (s != r->lim + 1) {
-			/* not published: it must be empty or hold an older lap */
-			if (r->lim == c && s != 0 && (s > c || ((s - 1 - c) & r->mask) != 0))
-				*bad = 1;
-			break;
-		}
-		r->lim++;
+	/* A2: acquire, pairs with R1 in spsc_publish()/ring_spsc_push1(): the
+	 * elements below head are written before head is. */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if (h < c || h - c > r->cap) {
+		*bad = 1; /* hostile or corrupt head: read nothing */
+		return 0;
 	}
-	return r->lim - c < want ? r->lim - c : want;
+	r->lim = h;
+	return h - c < want ? h - c : want;
 }
 
 static inline void spsc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 {
-	for (uint64_t i = 0; i < k; i++) {
-		/* R1: release, pairs with A2 in spsc_ready(): the element's bytes
-		 * are visible before its slot reads as published. */
-		shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
-	}
+	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1(): the
+	 * elements' bytes are visible before head covers them. One store
+	 * publishes the whole batch. */
+	shmap_atomic_store_release_u64(&r->ctl->head, p + k);
 	SHMAP_FAILPOINT("ring.spsc.push.published");
 	r->pos = p + k;
-	/* Own cache line; read only by takeover (which re-verifies the slots)
-	 * and by inspection: no ordering needed. */
-	shmap_atomic_store_u64(&r->ctl->head, p + k);
 	ring_wake_consumers(r);
 }
 
@@ -225,6 +214,17 @@ void shmap__spsc_release(struct shmap_ring *r, uint32_t n)
 uint64_t shmap__ring_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	if (r->type == SHMAP_RING_SPSC) {
+		/* head is the publication itself: nothing to walk. A scribbled
+		 * head outside [tail, tail + cap] is clamped into it. */
+		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		if (h < t)
+			h = t;
+		else if (h - t > r->cap)
+			h = t + r->cap;
+		shmap_atomic_store_u64(&r->ctl->head, h);
+		return h;
+	}
 	for (uint64_t i = 0; i < r->cap; i++) {
 		/* acquire: pairs with R1 (publish) and R2 (release) of the dead peers */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
@@ -255,14 +255,10 @@ uint64_t shmap__ring_repair_tail(struct shmap_ring *r)
 uint64_t shmap__ring_check_slots(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
+	if (r->type == SHMAP_RING_SPSC)
+		return 0; /* no slot words: head and tail are checked by the caller */
 	for (uint64_t i = 0; i < r->cap; i++) {
 		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
-		if (r->type == SHMAP_RING_SPSC) {
-			/* 0 (never written) or published for a position of this slot */
-			if (s != 0 && ((s - 1 - i) & r->mask) != 0)
-				bad++;
-			continue;
-		}
 		uint64_t d = (s - i) & r->mask;
 		if (d != 0 && d != 1)
 			bad++;

@@ -719,12 +719,28 @@ static int hostile_child(void *a)
 				case F_CONS_OWNER: ctl->cons_owner = (uint32_t)v; break;
 				case F_CONS_SLEEP: ctl->cons_sleepers = (uint32_t)v; break;
 				case F_PROD_SLEEP: ctl->prod_sleeping = (uint32_t)v; break;
-				case F_SEQ0: p->seq[0] = v; break;
-				case F_SEQ_ALL:
-					for (uint64_t i = 0; i < cap; i++)
-						p->seq[i] = v;
+				/* SPSC rings have no sequence words (seq is NULL): scribble
+				 * the first data words instead */
+				case F_SEQ0:
+					if (p->seq)
+						p->seq[0] = v;
+					else
+						memcpy(p->data, &v, 8);
 					break;
-				case F_SEQ_NEXT: p->seq[10 & (cap - 1)] = v; p->seq[3] = v; break;
+				case F_SEQ_ALL:
+					for (uint64_t i = 0; i < cap; i++) {
+						if (p->seq)
+							p->seq[i] = v;
+						else
+							memcpy(p->data + i * 24, &v, 8);
+					}
+					break;
+				case F_SEQ_NEXT:
+					if (p->seq) {
+						p->seq[10 & (cap - 1)] = v;
+						p->seq[3] = v;
+					}
+					break;
 				case F_REC_OW: if (t) rec->ow = v; break;
 				case F_REC_POS: if (t) rec->pos = v; break;
 				case F_REC_N: if (t) rec->n = (uint32_t)v; break;
