@@ -4,8 +4,9 @@
  * scenarios 13, 14, 27), linked with the failpoint build of the library.
  *
  * A victim process runs a deterministic sequence of operations (upsert,
- * erase, update through a callback, insert, compare-and-swap) on its own
- * keys and acknowledges each completed one over a pipe. It is killed
+ * erase, update through a callback, insert, compare-and-swap,
+ * compare-and-erase) on its own keys and acknowledges each completed one
+ * over a pipe. It is killed
  *   - at the N-th hit of each failpoint of the write protocol,
  *   - at a random instant (the parent sends SIGKILL),
  *   - inside its update callback (the callback kills its own process),
@@ -71,7 +72,7 @@ static double soak(void)
 
 /* ---- the victim's deterministic operations ---- */
 
-enum { K_UPSERT, K_UPSERT2, K_ERASE, K_UPDATE, K_INSERT, K_CAS, K_NKINDS };
+enum { K_UPSERT, K_UPSERT2, K_ERASE, K_UPDATE, K_INSERT, K_CAS, K_CASERASE, K_NKINDS };
 
 static void gen_op(uint64_t seed, uint32_t i, uint32_t *id, uint32_t *kind)
 {
@@ -88,6 +89,7 @@ static uint32_t op_effect(uint32_t kind, uint32_t old, uint32_t seq)
 {
 	switch (kind) {
 	case K_ERASE:
+	case K_CASERASE: /* the victim's cas_erase expects the current value */
 		return 0;
 	case K_INSERT:
 	case K_CAS: /* the victim's cas expects the current value */
@@ -159,6 +161,11 @@ static int victim_main(void *arg)
 		}
 		case K_INSERT:
 			rc = shmap_htable_insert(v->t, key, kl, val, vl);
+			break;
+		case K_CASERASE:
+			rc = shmap_htable_get(v->t, key, kl, cur, VCAP, &cl);
+			if (rc == SHMAP_OK)
+				rc = shmap_htable_cas_erase(v->t, key, kl, cur, cl);
 			break;
 		default:
 			rc = shmap_htable_get(v->t, key, kl, cur, VCAP, &cl);
@@ -673,6 +680,7 @@ static void hostile_ops(shmap_htable *t)
 	HOSTILE_CALL(shmap_htable_replace(t, key, kl, val, vl));
 	HOSTILE_CALL(shmap_htable_cas(t, key, kl, val, vl, val, vl));
 	HOSTILE_CALL(shmap_htable_update(t, key, kl, cb_keep, NULL));
+	HOSTILE_CALL(shmap_htable_cas_erase(t, key, kl, val, vl));
 	HOSTILE_CALL(shmap_htable_erase(t, key, kl));
 	kl = key_make(key, 999);
 	HOSTILE_CALL(shmap_htable_insert(t, key, kl, val, vl));
