@@ -11,19 +11,20 @@
  *     line 2 (producer)    prod_sleeping, space_ev  (read by consumers per pop)
  *     line 3 (consumers)   cons_owner, tail
  *   struct ring_rec[max_consumers]   one cache line per consumer/subscriber
- *   uint64_t seq[cap]      one sequence word per slot (SPMC, broadcast only;
- *                          SPSC rings have none: r->seq is NULL)
+ *   uint64_t seq[cap]      one sequence word per slot (SPSC: publication
+ *                          start words, see below)
  *   data[cap * elem_size]  the elements, contiguous (zero-copy runs)
  *
  * SPMC/broadcast: sequence words carry the per-slot state, so producer and
  * consumers never share an index line on the fast path: each reads the
  * other's progress from the slot words it has to touch anyway. SPSC
- * publishes through head and frees through tail, each cached by the other
- * side (ring_spsc.c). Positions are 64-bit and
+ * publishes a run [p, p + k) with one word, seq[p] = p + k, and frees
+ * through tail (ring_spsc.c). Positions are 64-bit and
  * never wrap in practice; slot = position & mask (mask from the PRIVATE
  * capacity, so every index taken from shared memory lands in the mapping).
  *
- * SPSC: no slot states; [tail, head) is published (ring_spsc.c).
+ * SPSC: seq[p] == p + k (k >= 1) when a publication of k elements started
+ * at p; words of slots inside a run are left as they were (ring_spsc.c).
  *
  * SPMC slot states, for the position p the slot holds next:
  *   seq == p          free: the producer may write position p
@@ -246,10 +247,14 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	}
 	ring_copy_in(r, p, src);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
-	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c) */
-	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
+	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c):
+	 * start word of the publication [p, p + 1) */
+	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + 1);
 	SHMAP_FAILPOINT("ring.spsc.push.published");
 	r->pos = p + 1;
+	/* R1b: release, pairs with the acquire loads of head at attach and in
+	 * shmap_ring_read_at(); own line, not read on the consumer's fast path */
+	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
 	ring_wake_consumers(r);
 	return SHMAP_OK;
 }
@@ -258,14 +263,14 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 {
 	uint64_t c = r->pos;
 	if (c >= r->lim) {
-		/* A2: acquire, pairs with R1: the elements below head are
-		 * written before head is. */
-		uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-		if (h <= c || h - c > r->cap) {
+		/* A2: acquire, pairs with R1: the publication starting at c
+		 * (its start word says where it ends) is written before it. */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]);
+		if (s <= c || s - c > r->cap) {
 			uint32_t d;
 			return shmap__spsc_pop_n(r, dst, 1, &d); /* EMPTY or CORRUPT */
 		}
-		r->lim = h;
+		r->lim = s;
 	}
 	ring_copy_out(r, c, dst);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");

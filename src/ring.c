@@ -70,11 +70,9 @@ static uint64_t ring_seq_off(uint32_t mc)
 			      (uint64_t)SHMAP_CACHELINE);
 }
 
-/* SPSC rings have no sequence words (head publishes): data follows the records. */
-static uint64_t ring_data_off(uint32_t kind, uint32_t mc, uint64_t cap)
+static uint64_t ring_data_off(uint32_t mc, uint64_t cap)
 {
-	uint64_t nseq = kind == SHMAP__KIND_RING_SPSC ? 0 : cap;
-	return SHMAP_ALIGN_UP(ring_seq_off(mc) + nseq * 8u, (uint64_t)SHMAP_CACHELINE);
+	return SHMAP_ALIGN_UP(ring_seq_off(mc) + cap * 8u, (uint64_t)SHMAP_CACHELINE);
 }
 
 static int ring_layout(struct shmap__params *p)
@@ -105,7 +103,7 @@ static int ring_layout(struct shmap__params *p)
 	}
 	if (p->key_max || p->value_max)
 		return SHMAP_E_INVAL;
-	uint64_t sz = ring_data_off(p->kind, p->max_consumers, p->capacity) + p->capacity * p->elem_size;
+	uint64_t sz = ring_data_off(p->max_consumers, p->capacity) + p->capacity * p->elem_size;
 	p->data_size = SHMAP_ALIGN_UP(sz, (uint64_t)SHMAP__PAGE);
 	return SHMAP_OK;
 }
@@ -216,7 +214,11 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		if (rc == SHMAP_RECOVERED)
 			shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
 		r->pos = shmap__ring_repair_tail(r);
-		r->lim = r->pos;
+		/* [tail, head) is published and head is a publication boundary:
+		 * from there on the start words lead the way (ring_spsc.c) */
+		r->lim = shmap_atomic_load_acquire_u64(&r->ctl->head); /* pairs with R1b */
+		if (r->lim < r->pos || r->lim - r->pos > r->cap)
+			r->lim = r->pos;
 	} else {
 		rc = ring_take_rec(r);
 		if (rc < 0)
@@ -268,11 +270,8 @@ static void ring_bind(struct shmap_ring *r)
 	r->max_cons = p->max_consumers;
 	r->ctl = (struct ring_ctl *)(void *)r->seg.data;
 	r->recs = (struct ring_rec *)(void *)(r->seg.data + sizeof(struct ring_ctl));
-	/* SPSC: no sequence words; NULL so that a stray use faults at once */
-	r->seq = p->kind == SHMAP__KIND_RING_SPSC
-			 ? NULL
-			 : (volatile uint64_t *)(void *)(r->seg.data + ring_seq_off(r->max_cons));
-	r->data = r->seg.data + ring_data_off(p->kind, r->max_cons, r->cap);
+	r->seq = (volatile uint64_t *)(void *)(r->seg.data + ring_seq_off(r->max_cons));
+	r->data = r->seg.data + ring_data_off(r->max_cons, r->cap);
 }
 
 static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap__kind_ops **ops)
@@ -752,7 +751,8 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 			if (p < r->lim)
 				return SHMAP_OK;
 			/* acquire: pairs with R1 (ring_spsc.c) */
-			return shmap_atomic_load_acquire_u64(&r->ctl->head) > p ? SHMAP_OK : SHMAP_E_EMPTY;
+			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+			return s > p && s - p <= r->cap ? SHMAP_OK : SHMAP_E_EMPTY;
 		}
 		p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
@@ -1054,7 +1054,7 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
 
 /*
  * Non-consuming read. Validation per type (see ring.h for the windows):
- * SPSC has no slot words: pos < head (acquire, pairs with R1) makes the
+ * SPSC: pos < head (acquire, pairs with R1b in ring_spsc.c) makes the
  * element visible, and the producer rewrites the slot only after tail
  * passed pos, so re-reading tail after the copy (behind an acquire fence)
  * and finding it still <= pos proves the copy is intact. The other types
@@ -1092,8 +1092,8 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	if (pos >= h || pos < lo || h - lo > r->cap)
 		return SHMAP_E_RANGE;
 	if (r->type == SHMAP_RING_SPSC) {
-		/* no slot words: the acquire load of head above (pairs with R1)
-		 * made the element visible; the tail re-check detects reuse */
+		/* the acquire load of head above (pairs with R1b) made the
+		 * element visible; the tail re-check detects reuse */
 		ring_copy_out(r, pos, out);
 		shmap_atomic_fence_acquire(); /* the copy's loads before the re-check */
 		if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)

@@ -4,44 +4,54 @@
  *
  * Design notes
  * ------------
- * Forward channel: the producer's `head` (its own cache line), stored with
- * release after the element bytes. One store publishes one element or a
- * whole batch (push_n, commit), so a batch of 64 eight-byte elements moves
- * eight data lines and one index line. The consumer caches the head it
- * last read in `lim` and re-reads head only when it reaches lim: a consumer
- * that lags reads the head line once per refill, not once per element.
- * (Until this layout the ring had per-slot sequence words in an array
- * beside the data: every element moved a data line and a sequence line,
- * and a batch still needed one release store per slot. SPSC rings have no
- * sequence words now; SPMC and broadcast rings keep them.)
+ * Forward channel: publication start words. The producer owns position
+ * `pos` privately. It publishes a run of k >= 1 elements [p, p + k) (one
+ * push, a push_n batch, a commit) by one release store seq[p & mask] =
+ * p + k into the slot word of the run's FIRST position; the words of the
+ * other slots of the run are not touched. It then stores head = p + k on
+ * its own cache line (read by takeover, inspection and a consumer's
+ * attach only, never on the consumer's fast path).
+ *
+ * The consumer keeps `lim`, the end of the published range it knows. When
+ * it reaches lim, lim is the start of the next publication (every end is
+ * the next start), so it reads seq[lim]: a value s with lim < s <= lim + cap
+ * is that publication's end; anything <= lim is an older lap's word (a
+ * word written for position q == lim - m * cap holds at most q + cap <=
+ * lim): nothing published yet. So
+ *   - single pushes cost one data line and one start-word line per 8
+ *     elements, as per-slot sequence words did, and a lagging consumer
+ *     never touches the line the producer is writing;
+ *   - a batch of 64 eight-byte elements moves 8 data lines and ONE word:
+ *     batch publication is one release store;
+ *   - a consumer attaching (takeover, reattach) starts at tail with lim =
+ *     head: [tail, head) is published and head is a publication boundary.
  *
  * Back channel: the consumer's `tail` (its own cache line), stored with
  * release after the elements were copied out (the consumer never reads a
  * slot after releasing it). The producer caches the tail it last read in
  * `lim` (= tail + cap, the first position it may not write) and re-reads
  * tail only when it reaches lim, i.e. at most once per `cap` elements
- * while the consumer keeps up. So the head line has a single writer (the
- * producer) and the tail line a single writer (the consumer).
+ * while the consumer keeps up. Every line has a single writer.
  *
- * Invariants: tail <= head <= tail + cap; positions in [tail, head) are
- * published and unconsumed; the slot of position p is p & mask, its bytes
- * data[(p & mask) * elem_size ...], contiguous (zero-copy runs).
+ * Invariants (quiescent): tail <= head <= tail + cap; positions in
+ * [tail, head) are published; every word seq[i] is 0 or q + k for a run
+ * [q, q + k) that started at a position q == i (mod cap), so seq[i] <= head.
  *
  * Crash behaviour:
- *   producer killed after the data copy, before the head store: the
- *     elements never existed; a new producer starts at head and overwrites
- *     them. After the head store they are published, all of the batch at
- *     once (a batch is never half-visible).
+ *   producer killed after the data copy, before the start word: the run
+ *     never existed; a new producer overwrites it. After the start word it
+ *     is published, the whole run at once (a batch is never half-visible).
+ *   producer killed after the start word, before storing head: the
+ *     takeover (shmap__ring_repair_head) follows start words from head.
  *   consumer killed after copying, before storing tail: the elements stay
  *     in the ring and the next consumer reads them again (at-least-once for
  *     the elements of that one call). After the tail store they are
  *     consumed.
- *   takeover: a new producer starts at head, a new consumer at tail, each
- *     clamped into [tail, tail + cap] / [.., head] against a scribbled word.
  *
- * Hostile peer: a head outside [c, c + cap] seen by the consumer, or a tail
- * outside [p - cap, p] seen by the producer, is SHMAP_E_CORRUPT and nothing
- * is read or written; every slot index is masked with the private mask.
+ * Hostile peer: a start word beyond c + cap (c the consumer's position), or
+ * a tail outside [p - cap, p] seen by the producer, is SHMAP_E_CORRUPT and
+ * nothing is read or written; every slot index is masked with the private
+ * mask; the takeover walk is bounded by the private capacity.
  */
 #include "ring-internal.h"
 
@@ -86,31 +96,43 @@ static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want
 
 /*
  * Consumer: how many of positions [c, c + want) are published (0..want).
- * Sets *bad when head is not in [c, c + cap].
+ * Follows start words from lim while fewer than `want` are known (at most
+ * want words: each extends lim by at least one). Sets *bad on a start word
+ * that claims more than a ring's worth beyond c.
  */
 static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t want, int *bad)
 {
 	if (shmap_likely(c + want <= r->lim))
 		return want;
-	/* A2: acquire, pairs with R1 in spsc_publish()/ring_spsc_push1(): the
-	 * elements below head are written before head is. */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-	if (h < c || h - c > r->cap) {
-		*bad = 1; /* hostile or corrupt head: read nothing */
-		return 0;
+	if (r->lim < c)
+		r->lim = c;
+	for (uint64_t i = 0; i < want && r->lim < c + want; i++) {
+		/* A2: acquire, pairs with R1 in spsc_publish()/ring_spsc_push1():
+		 * the run's elements are written before its start word. */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
+		if (s <= r->lim)
+			break; /* an older lap's word: not published yet */
+		if (s - c > r->cap) {
+			if (r->lim == c)
+				*bad = 1; /* hostile or corrupt start word */
+			break;
+		}
+		r->lim = s;
 	}
-	r->lim = h;
-	return h - c < want ? h - c : want;
+	return r->lim - c < want ? r->lim - c : want;
 }
 
 static inline void spsc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 {
 	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1(): the
-	 * elements' bytes are visible before head covers them. One store
-	 * publishes the whole batch. */
-	shmap_atomic_store_release_u64(&r->ctl->head, p + k);
+	 * elements' bytes are visible before the run's start word. One store
+	 * publishes the whole run. */
+	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + k);
 	SHMAP_FAILPOINT("ring.spsc.push.published");
 	r->pos = p + k;
+	/* R1b: release, pairs with the acquire loads of head at the consumer's
+	 * attach and in shmap_ring_read_at(); own cache line. */
+	shmap_atomic_store_release_u64(&r->ctl->head, p + k);
 	ring_wake_consumers(r);
 }
 
@@ -215,13 +237,21 @@ uint64_t shmap__ring_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
 	if (r->type == SHMAP_RING_SPSC) {
-		/* head is the publication itself: nothing to walk. A scribbled
-		 * head outside [tail, tail + cap] is clamped into it. */
+		/* A scribbled head outside [tail, tail + cap] is clamped into it,
+		 * then start words a dead producer published without storing head
+		 * are followed (each step moves forward, never past tail + cap). */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		if (h < t)
 			h = t;
 		else if (h - t > r->cap)
 			h = t + r->cap;
+		for (uint64_t i = 0; i < r->cap; i++) {
+			/* acquire: pairs with R1 of the dead producer */
+			uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
+			if (s <= h || s - t > r->cap)
+				break;
+			h = s;
+		}
 		shmap_atomic_store_u64(&r->ctl->head, h);
 		return h;
 	}
@@ -255,8 +285,14 @@ uint64_t shmap__ring_repair_tail(struct shmap_ring *r)
 uint64_t shmap__ring_check_slots(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
-	if (r->type == SHMAP_RING_SPSC)
-		return 0; /* no slot words: head and tail are checked by the caller */
+	if (r->type == SHMAP_RING_SPSC) {
+		/* a start word ends a run that was published: never beyond head */
+		uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+		for (uint64_t i = 0; i < r->cap; i++)
+			if (shmap_atomic_load_u64(&r->seq[i]) > h)
+				bad++;
+		return bad;
+	}
 	for (uint64_t i = 0; i < r->cap; i++) {
 		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
 		uint64_t d = (s - i) & r->mask;
