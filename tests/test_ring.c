@@ -1191,6 +1191,95 @@ static void test_timeout_precision(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+
+/* SPSC publication runs: batches, singles and commits mixed, across the wrap,
+ * with consumers re-attaching in the middle of a run. */
+static void test_spsc_runs(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-runs");
+	shmap_ring *p, *c;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	uint64_t next_in = 0, next_out = 0, buf[8];
+	uint32_t done, got;
+	for (int round = 0; round < 400; round++) {
+		/* producer: a batch, a single, or a commit of a reserved run */
+		uint32_t free_slots = (uint32_t)(8 - (next_in - next_out));
+		int kind = round % 3;
+		if (free_slots) {
+			uint32_t k = 1 + (uint32_t)(round * 7 % free_slots);
+			if (kind == 0) {
+				for (uint32_t i = 0; i < k; i++)
+					buf[i] = next_in + i;
+				assert_int_equal(shmap_ring_push_n(p, buf, k, &done), SHMAP_OK);
+				assert_int_equal(done, k);
+				next_in += k;
+			} else if (kind == 1) {
+				assert_int_equal(shmap_ring_push(p, &next_in), SHMAP_OK);
+				next_in++;
+			} else {
+				void *wp;
+				assert_int_equal(shmap_ring_reserve(p, k, &wp, &got), SHMAP_OK);
+				assert_true(got >= 1 && got <= k);
+				for (uint32_t i = 0; i < got; i++)
+					memcpy((uint8_t *)wp + i * 8, &(uint64_t){ next_in + i }, 8);
+				uint32_t pub = got > 1 && (round & 4) ? got - 1 : got; /* sometimes drop the last */
+				assert_int_equal(shmap_ring_commit(p, pub), SHMAP_OK);
+				next_in += pub;
+			}
+		}
+		assert_int_equal(shmap_ring_size(p), next_in - next_out);
+		/* every few rounds the consumer re-attaches (maybe in a run) */
+		if (round % 5 == 4) {
+			shmap_ring_close(c);
+			assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		}
+		/* consumer: a few singles or a batch, not always everything */
+		uint64_t avail = next_in - next_out;
+		uint64_t take = avail ? 1 + (uint64_t)(round * 5 % avail) : 0;
+		if (round & 1) {
+			for (uint64_t i = 0; i < take; i++) {
+				uint64_t v;
+				assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+				assert_int_equal(v, next_out);
+				next_out++;
+			}
+		} else if (take) {
+			assert_int_equal(shmap_ring_pop_n(c, buf, (uint32_t)take, &done), SHMAP_OK);
+			assert_int_equal(done, take);
+			for (uint32_t i = 0; i < done; i++)
+				assert_int_equal(buf[i], next_out + i);
+			next_out += done;
+		}
+		for (uint64_t q = next_out; q < next_in; q++) {
+			uint64_t v;
+			assert_int_equal(shmap_ring_read_at(p, q, &v), SHMAP_OK);
+			assert_int_equal(v, q);
+		}
+	}
+	uint64_t v;
+	while (next_out < next_in) {
+		assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+		assert_int_equal(v, next_out);
+		next_out++;
+	}
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_E_EMPTY);
+	uint64_t problems = 9;
+	assert_int_equal(shmap_ring_check(c, 0, &problems), SHMAP_OK);
+	assert_int_equal(problems, 0);
+	/* a producer re-attaching continues at head */
+	shmap_ring_close(p);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_push(p, &next_in), SHMAP_OK);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+	assert_int_equal(v, next_in);
+	shmap_ring_close(c);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* ---- role takeover after a holder exits without closing ---- */
 
 static int takeover_child(void *a)
@@ -1418,6 +1507,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_observer),
 		cmocka_unit_test(test_read_at),
 		cmocka_unit_test(test_check_header),
+		cmocka_unit_test(test_spsc_runs),
 	};
 	const struct CMUnitTest mp[] = {
 		cmocka_unit_test(test_timeouts),

@@ -37,9 +37,11 @@
  * (at-least-once for the elements of that one call). Once a call released
  * its slots the elements are consumed: a consumer killed after that point
  * (inside the call or after it returned) loses the elements of that call.
- * A producer killed inside push either published each element or not; a
- * replacement producer continues right after the last published one, and
- * the consumer sees an exact prefix with no gap, duplicate or torn element.
+ * A producer killed inside push either published each element or not (a
+ * push_n batch or a commit is published all at once: all of its elements
+ * or none); a replacement producer continues right after the last
+ * published one, and the consumer sees an exact prefix with no gap,
+ * duplicate or torn element.
  *
  * Delivery across crashes (SPMC): a consumer that dies holding a claim
  * (between taking elements and finishing the pop/release) never stalls
@@ -248,6 +250,8 @@ SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len);
  * @param[out] done number of elements pushed (0..n); may be NULL.
  * @return ::SHMAP_OK if at least one element (or n == 0) was pushed,
  *         ::SHMAP_E_FULL if none could be. Lossy broadcast always pushes all n.
+ * Ordering (SPSC): the pushed elements are published together by one
+ * release store; a consumer sees all of them or none.
  */
 SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done);
 
@@ -335,6 +339,7 @@ SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t
  *        got; the rest of the reservation is dropped; n == 0 drops it all).
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL (no reservation, or n > got).
  * Ordering: the in-place writes happen-before a consumer's read of them.
+ * SPSC: the n elements are published together by one release store.
  */
 SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n);
 
