@@ -674,7 +674,10 @@ static int hostile_ops(shmap_ring *p, shmap_ring *c, uint32_t esize)
 	t = th_now() - t0;
 	if (t > g_maxwait)
 		g_maxwait = t;
-	if (t > 0.020 + 0.250) {
+	/* Deadline (2 x 10 ms) plus slack for a loaded 2-CPU machine, where a
+	 * runnable process can wait hundreds of ms for a CPU: an unbounded wait
+	 * still fails, scheduling noise does not. */
+	if (t > 0.020 + 1.5) {
 		fprintf(stderr, "waits took %.3f ms (%d %d)\n", t * 1e3, rcs[n - 2], rcs[n - 1]);
 		return 1;
 	}
