@@ -138,7 +138,8 @@ def main():
     ax1.grid(axis="x", which="both", alpha=0.3)
 
     # latency
-    series = [w for w in ("floor-rtt", "spsc-rtt") if w in rtt]
+    series = [w for w in ("floor-rtt", "floor-rtt-2line", "spsc-rtt") if w in rtt]
+    colours = {"floor-rtt": "#e0a030", "floor-rtt-2line": "#f2cf8a", "spsc-rtt": "#2f6db5"}
     if series:
         width = 0.8 / len(series)
         for k, w in enumerate(series):
@@ -151,16 +152,14 @@ def main():
                 vals.append(r["median"])
                 errs[0].append(r["median"] - r["min"])
                 errs[1].append(r["max"] - r["median"])
-            ax2.bar(xs, vals, width, yerr=errs, capsize=3, label=w,
-                    color="#e0a030" if w == "floor-rtt" else "#2f6db5")
+            ax2.bar(xs, vals, width, yerr=errs, capsize=3, label=w, color=colours[w])
             for x, v in zip(xs, vals):
-                ax2.text(x, v * 0.97, f"{v:.0f}", ha="center", va="top", fontsize=7,
-                         color="white")
+                ax2.text(x, v * 0.97, f"{v:.0f}", ha="center", va="top", fontsize=6)
         ax2.set_xticks(range(len(RTT)))
         ax2.set_xticklabels([t for _, t in RTT], fontsize=8)
         ax2.set_yscale("log")
         ax2.set_ylabel("round trip, ns (log scale)")
-        ax2.set_title("round-trip latency: spsc-rtt vs floor-rtt")
+        ax2.set_title("round-trip latency: spsc-rtt vs the floors")
         ax2.legend()
         ax2.grid(axis="y", which="both", alpha=0.3)
     else:
