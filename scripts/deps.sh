@@ -5,7 +5,7 @@ set -eu
 pkgs="meson ninja-build pkg-config gcc g++ clang libatomic-ops-dev libcmocka-dev libxxhash-dev
       python3 golang-go"
 # Optional extras: the SPSC competitor ring for shmap-bench, ABI tools.
-extras="libck-dev abigail-tools"
+extras="libck-dev libboost-dev abigail-tools"
 
 missing=""
 for p in $pkgs $extras; do
