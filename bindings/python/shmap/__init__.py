@@ -15,9 +15,9 @@ from ._base import (CREATE, OPEN, OPEN_OR_CREATE, BACKEND_SHM, BACKEND_FILE, BAC
 from .errors import *  # noqa: F401,F403
 from .errors import ShmapError, RECOVERED
 from .table import Table, Cursor, Abort
-from .ring import Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER, CONSUMER
+from .ring import Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER, CONSUMER, OBSERVER
 from .vector import Vector
-from .info import info, kind_name, cleanup_stale, reap
+from .info import info, kind_name, cleanup_stale, reap, FIELD_MAX as INFO_FIELD_MAX
 
 
 def version():

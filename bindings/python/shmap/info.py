@@ -13,6 +13,11 @@ KIND_RING_SPMC = 3
 KIND_RING_BCAST = 4
 KIND_VECTOR = 5
 
+# SHMAP_INFO_FIELD_MAX of <shmap/inspect.h>: the highest field number (fields
+# run 1..FIELD_MAX). ctypes cannot read a macro, so it is mirrored here; the
+# tests compare it with the header of the source tree. FIELDS names each one.
+FIELD_MAX = 20
+
 FIELDS = {
     "kind": 1, "kind_flags": 2, "capacity": 3, "key_max": 4, "value_max": 5,
     "elem_size": 6, "max_consumers": 7, "total_size": 8, "data_size": 9,
@@ -34,7 +39,7 @@ def info(name, options=None, **kwargs):
     p = ctypes.c_void_p()
     call_with_opts(options, lambda o: check(C.info_open(encode_name(name), o, ctypes.byref(p))))
     try:
-        d = {k: C.info_field(p, v) for k, v in FIELDS.items()}
+        d = {k: C.info_field(p, v) for k, v in FIELDS.items() if v <= FIELD_MAX}
         d["kind_name"] = kind_name(d["kind"])
         parts = []
         pid, st, alive = ctypes.c_uint32(), ctypes.c_uint64(), ctypes.c_uint32()

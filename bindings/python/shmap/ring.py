@@ -13,12 +13,13 @@ SPMC = 2
 BCAST_LOSSY = 3
 BCAST_RELIABLE = 4
 
+OBSERVER = 0
 PRODUCER = 1
 CONSUMER = 2
 
 _TYPES = {"spsc": SPSC, "spmc": SPMC, "bcast_lossy": BCAST_LOSSY,
           "bcast_reliable": BCAST_RELIABLE}
-_ROLES = {"producer": PRODUCER, "consumer": CONSUMER}
+_ROLES = {"observer": OBSERVER, "producer": PRODUCER, "consumer": CONSUMER}
 
 
 def _ms(timeout):
@@ -30,7 +31,10 @@ def _ms(timeout):
 
 
 class Ring(Handle):
-    """A ring segment, attached with one role (PRODUCER or CONSUMER).
+    """A ring segment, attached with one role (PRODUCER, CONSUMER, or
+    OBSERVER: no role, for inspection: queries, read_at(), consumers(),
+    stats(), consumer_info() and check() work, data calls raise
+    NotAttachedError; an observer never takes over a role).
 
     ``Ring(name, role, type=0, elem_size=0, capacity=0, max_consumers=0,
     flags=None, options=None, **option_kwargs)``: role and type
@@ -85,6 +89,11 @@ class Ring(Handle):
     @classmethod
     def consumer(cls, name, **kw):
         return cls(name, CONSUMER, **kw)
+
+    @classmethod
+    def observer(cls, name, **kw):
+        """Attach without a role (inspection only; see the class docstring)."""
+        return cls(name, OBSERVER, **kw)
 
     def __repr__(self):
         if self.closed:
@@ -150,13 +159,20 @@ class Ring(Handle):
                 "missed": missed.value}
 
     def consumers(self):
-        """Number of attached, live consumers/subscribers."""
-        n = 0
-        for i in range(self.max_consumers):
-            info = self.consumer_info(i)
-            if info and info["alive"]:
-                n += 1
-        return n
+        """Number of attached, live consumers/subscribers (observers do not
+        count; a dead one not yet reclaimed is not counted)."""
+        return self._c(C.ring_consumers)
+
+    def read_at(self, pos):
+        """Copy the element at absolute position pos (elements pushed before
+        it) without consuming it; any role, including OBSERVER. RangeError
+        (an IndexError) if pos is outside the live window (see ring.h:
+        [tail, head) for SPSC/SPMC, from the lowest subscriber cursor for
+        reliable broadcast, the last capacity elements for lossy broadcast);
+        OverrunError if the element was overwritten during the copy."""
+        buf = ctypes.create_string_buffer(self.elem_size)
+        check(self._c(C.ring_read_at, pos, buf))
+        return buf.raw
 
     def check(self, repair=False):
         n = ctypes.c_uint64()
@@ -179,9 +195,7 @@ class Ring(Handle):
         ms = _ms(timeout)
         if ms is None:
             return check(self._c(C.ring_push_bytes, data, len(data)))
-        if len(data) < self.elem_size:
-            data = data + bytes(self.elem_size - len(data))
-        return check(self._c(C.ring_push_wait, data, ms))
+        return check(self._c(C.ring_push_bytes_wait, data, len(data), ms))
 
     def pop(self, timeout=None):
         """Pop one element (elem_size bytes). Without timeout: EmptyError if

@@ -177,6 +177,17 @@ class Table(Handle, MutableMapping):
         check(rc)
         return True
 
+    def cas_erase(self, key, expected):
+        """Compare-and-erase: erase the key only if its value equals expected.
+        True if erased, False if the value differed (nothing changed);
+        NotFoundError (a KeyError) if the key is missing."""
+        k, e = _key(key), _val(expected)
+        rc = C.htable_cas_erase(self._h, k, len(k), e, len(e))
+        if rc == errors.E_MISMATCH:
+            return False
+        check(rc)
+        return True
+
     def modify(self, key, fn):
         """Atomic read-modify-write: fn(current bytes or None) returns the new
         value (bytes/str), or None to erase the key; raise Abort to change

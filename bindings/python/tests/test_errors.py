@@ -1,4 +1,7 @@
 # SPDX-License-Identifier: MIT
+import importlib
+import os
+import re
 import unittest
 
 import shmap
@@ -57,6 +60,20 @@ class TestErrors(unittest.TestCase):
         shmap._ffi.C.opts_free(p)
         with self.assertRaises(shmap.InvalidArgumentError):
             shmap.Options(backend=99)._new()
+
+    def test_info_field_max_matches_header(self):
+        fields = importlib.import_module("shmap.info").FIELDS
+        self.assertEqual(shmap.INFO_FIELD_MAX, len(fields))
+        self.assertEqual(sorted(fields.values()),
+                         list(range(1, shmap.INFO_FIELD_MAX + 1)))
+        hdr = os.path.join(os.path.dirname(__file__), "..", "..", "..", "include", "shmap",
+                           "inspect.h")
+        if not os.path.exists(hdr):
+            self.skipTest("not in the source tree")
+        with open(hdr) as f:
+            m = re.search(r"#define\s+SHMAP_INFO_FIELD_MAX\s+(\d+)", f.read())
+        self.assertIsNotNone(m)
+        self.assertEqual(int(m.group(1)), shmap.INFO_FIELD_MAX)
 
 
 if __name__ == "__main__":

@@ -41,6 +41,50 @@ class TestRing(SegmentTest):
         with self.assertRaises(shmap.NotAttachedError):
             p.pop()
 
+    def test_push_timeout_pads_short_data(self):
+        n, p, c = self.pair(capacity=2)
+        p.push(b"ab", timeout=1)          # shmap_ring_push_bytes_wait zero-fills
+        p.push(elem(1, 16), timeout=1)
+        with self.assertRaises(shmap.TimeoutError):
+            p.push(b"c", timeout=0.02)
+        with self.assertRaises(shmap.TooBigError):
+            p.push(b"x" * 17, timeout=0.02)
+        self.assertEqual(c.pop(), b"ab" + bytes(14))
+        self.assertEqual(c.pop(), elem(1, 16))
+
+    def test_observer_read_at_consumers(self):
+        n, p, c = self.pair(capacity=8)
+        self.assertEqual(p.consumers(), 1)
+        with shmap.Ring.observer(n, flags=shmap.OPEN) as o:
+            self.assertEqual(o.role, shmap.OBSERVER)
+            self.assertEqual((o.elem_size, o.capacity, o.type), (16, 8, shmap.SPSC))
+            self.assertEqual(o.consumers(), 1)          # observers do not count
+            with self.assertRaises(shmap.NotAttachedError):
+                o.push(b"x")
+            with self.assertRaises(shmap.NotAttachedError):
+                o.pop()
+            with self.assertRaises(shmap.RangeError):
+                o.read_at(0)                            # nothing pushed yet
+            for i in range(6):
+                p.push(elem(i, 16))
+            self.assertEqual([o.read_at(i) for i in range(6)], [elem(i, 16) for i in range(6)])
+            self.assertEqual(p.read_at(5), elem(5, 16))  # any role may read
+            self.assertEqual(c.pop_many(2), [elem(0, 16), elem(1, 16)])
+            with self.assertRaises(IndexError):          # RangeError is an IndexError
+                o.read_at(1)                            # consumed: below tail
+            with self.assertRaises(shmap.RangeError):
+                o.read_at(6)                            # not pushed yet
+            self.assertEqual(c.read_at(2), elem(2, 16))
+            self.assertEqual(len(o), 4)
+            self.assertEqual(o.stats()["head"], 6)
+            c.close()
+            self.assertEqual(o.consumers(), 0)
+            # an observer never takes the free consumer role
+            with shmap.Ring.consumer(n, flags=shmap.OPEN) as c2:
+                self.assertEqual(c2.pop(), elem(2, 16))
+            with shmap.Ring("%s" % n, "observer", flags=shmap.OPEN) as o2:
+                self.assertEqual(o2.role, shmap.OBSERVER)
+
     def test_roles_busy_and_incompatible(self):
         n, p, c = self.pair()
         with self.assertRaises(shmap.BusyError):
@@ -98,6 +142,8 @@ class TestRing(SegmentTest):
                                  max_consumers=4, flags="create") as p:
             subs = [shmap.Ring.consumer(n, flags="open") for _ in range(3)]
             self.assertEqual(p.consumers(), 3)
+            with shmap.Ring.observer(n, flags="open") as o:
+                self.assertEqual(o.consumers(), 3)
             got = [[] for _ in subs]
 
             def read(i):
@@ -112,8 +158,11 @@ class TestRing(SegmentTest):
                 th.join()
             for g in got:
                 self.assertEqual(g, [elem(i, 16) for i in range(40)])
-            for s in subs:
+            subs[0].close()
+            self.assertEqual(p.consumers(), 2)
+            for s in subs[1:]:
                 s.close()
+            self.assertEqual(p.consumers(), 0)
 
     def test_lossy_overrun(self):
         n = self.name("lossy")
@@ -125,6 +174,11 @@ class TestRing(SegmentTest):
             with self.assertRaises(shmap.OverrunError):
                 s.pop()
             self.assertGreater(s.missed, 0)
+            with shmap.Ring.observer(n, flags="open") as o:
+                with self.assertRaises(shmap.RangeError):
+                    o.read_at(5)                        # lapped: outside [head - cap, head)
+                self.assertEqual([o.read_at(i) for i in range(6, 10)],
+                                 [elem(i, 8) for i in range(6, 10)])
             rest = list(s)
             self.assertEqual(rest, [elem(i, 8) for i in range(10 - len(rest), 10)])
             self.assertEqual(s.missed + len(rest), 10)

@@ -91,6 +91,50 @@ class TestTable(SegmentTest):
         t.modify(b"n", lambda cur: None)
         self.assertNotIn(b"n", t)
 
+    def test_cas_erase(self):
+        t = self.table()
+        t[b"k"] = b"v1"
+        self.assertFalse(t.cas_erase(b"k", b"other"))   # value differs: kept
+        self.assertEqual(t[b"k"], b"v1")
+        self.assertFalse(t.cas_erase(b"k", b"v"))       # a prefix is not equal
+        self.assertFalse(t.cas_erase(b"k", b"v1x"))
+        self.assertTrue(t.cas_erase("k", "v1"))         # str is encoded as UTF-8
+        self.assertNotIn(b"k", t)
+        self.assertEqual(len(t), 0)
+        with self.assertRaises(shmap.NotFoundError):
+            t.cas_erase(b"k", b"v1")
+        with self.assertRaises(KeyError):               # NotFoundError is a KeyError
+            t.cas_erase(b"missing", b"v")
+        with self.assertRaises(shmap.InvalidArgumentError):
+            t.cas_erase(b"k", b"")
+        with self.assertRaises(shmap.TooBigError):
+            t.cas_erase(b"k", b"x" * (t.value_max + 1))
+
+    def test_cas_erase_threads_exactly_one_wins(self):
+        t = self.table(capacity=256)
+        rounds, nthreads = 200, 4
+        wins = [0] * nthreads
+        barrier = threading.Barrier(nthreads)
+
+        def worker(w):
+            for r in range(rounds):
+                barrier.wait()
+                if w == 0:
+                    t[b"r%d" % r] = b"v%d" % r
+                barrier.wait()
+                try:
+                    if t.cas_erase(b"r%d" % r, b"v%d" % r):
+                        wins[w] += 1
+                except shmap.NotFoundError:
+                    pass
+        ths = [threading.Thread(target=worker, args=(w,)) for w in range(nthreads)]
+        for th in ths:
+            th.start()
+        for th in ths:
+            th.join()
+        self.assertEqual(sum(wins), rounds)
+        self.assertEqual(len(t), 0)
+
     def test_limits(self):
         t = self.table(capacity=16, key_max=8, value_max=8)
         self.assertGreaterEqual(t.capacity, 16)
