@@ -90,6 +90,8 @@ pub const SHMAP_INFO_MODE: u32 = 17;
 pub const SHMAP_INFO_OWNER_UID: u32 = 18;
 pub const SHMAP_INFO_HASH_SEED: u32 = 19;
 pub const SHMAP_INFO_LAYOUT_VERSION: u32 = 20;
+/// The highest field number defined by this version of inspect.h (fields run 1..=MAX).
+pub const SHMAP_INFO_FIELD_MAX: u32 = 20;
 
 // htable.h
 pub const SHMAP_HTABLE_COMMIT: c_int = 0;
@@ -113,6 +115,8 @@ pub const SHMAP_RING_SPSC: u32 = 1;
 pub const SHMAP_RING_SPMC: u32 = 2;
 pub const SHMAP_RING_BCAST_LOSSY: u32 = 3;
 pub const SHMAP_RING_BCAST_RELIABLE: u32 = 4;
+/// No role: inspection only (queries, read_at, consumers, stats, check).
+pub const SHMAP_RING_OBSERVER: u32 = 0;
 pub const SHMAP_RING_PRODUCER: u32 = 1;
 pub const SHMAP_RING_CONSUMER: u32 = 2;
 pub const SHMAP_RING_ELEM_MAX: u32 = 1 << 20;
@@ -181,6 +185,8 @@ extern "C" {
     pub fn shmap_htable_cas(t: *mut shmap_htable, key: *const c_void, klen: u32,
                             expected: *const c_void, elen: u32, desired: *const c_void,
                             dlen: u32) -> c_int;
+    pub fn shmap_htable_cas_erase(t: *mut shmap_htable, key: *const c_void, klen: u32,
+                                  expected: *const c_void, elen: u32) -> c_int;
     pub fn shmap_htable_update(t: *mut shmap_htable, key: *const c_void, klen: u32,
                                f: shmap_htable_update_fn, arg: *mut c_void) -> c_int;
     pub fn shmap_htable_cursor_new(t: *mut shmap_htable,
@@ -210,6 +216,8 @@ extern "C" {
     pub fn shmap_ring_fd(r: *const shmap_ring) -> c_int;
     pub fn shmap_ring_push(r: *mut shmap_ring, elem: *const c_void) -> c_int;
     pub fn shmap_ring_push_bytes(r: *mut shmap_ring, data: *const c_void, len: u32) -> c_int;
+    pub fn shmap_ring_push_bytes_wait(r: *mut shmap_ring, data: *const c_void, len: u32,
+                                      timeout_ms: u32) -> c_int;
     pub fn shmap_ring_pop(r: *mut shmap_ring, out: *mut c_void) -> c_int;
     pub fn shmap_ring_pop_bytes(r: *mut shmap_ring, out: *mut c_void, out_len: u32) -> c_int;
     pub fn shmap_ring_push_n(r: *mut shmap_ring, elems: *const c_void, n: u32,
@@ -236,6 +244,8 @@ extern "C" {
     pub fn shmap_ring_type(r: *const shmap_ring) -> u32;
     pub fn shmap_ring_role(r: *const shmap_ring) -> u32;
     pub fn shmap_ring_max_consumers(r: *const shmap_ring) -> u32;
+    pub fn shmap_ring_consumers(r: *mut shmap_ring) -> u32;
+    pub fn shmap_ring_read_at(r: *mut shmap_ring, pos: u64, out: *mut c_void) -> c_int;
     pub fn shmap_ring_missed(r: *const shmap_ring) -> u64;
     pub fn shmap_ring_lost(r: *const shmap_ring) -> u64;
     pub fn shmap_ring_stats(r: *mut shmap_ring, head: *mut u64, tail: *mut u64, lost: *mut u64,
@@ -275,7 +285,9 @@ extern "C" {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
     use super::*;
+    use std::string::String;
 
     #[test]
     fn strerror_and_version_link() {
@@ -288,5 +300,33 @@ mod tests {
             assert_eq!(shmap_opts_set_backend(o, 99), SHMAP_E_INVAL);
             shmap_opts_free(o);
         }
+    }
+
+    /// The constants this crate copies from the C headers by hand must match
+    /// them (checked when the crate is built inside the source tree).
+    #[test]
+    fn constants_match_the_headers() {
+        let inc = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../include/shmap");
+        let read = |f: &str| -> Option<String> { std::fs::read_to_string(inc.join(f)).ok() };
+        let define = |text: &str, name: &str| -> Option<u64> {
+            text.lines().find_map(|l| {
+                let mut w = l.split_whitespace();
+                if w.next() != Some("#define") || w.next() != Some(name) {
+                    return None;
+                }
+                let v = w.next()?.trim_end_matches('u');
+                v.parse().ok()
+            })
+        };
+        let (Some(inspect), Some(ring)) = (read("inspect.h"), read("ring.h")) else {
+            std::eprintln!("headers not found next to the crate; skipped");
+            return;
+        };
+        assert_eq!(define(&inspect, "SHMAP_INFO_FIELD_MAX"), Some(SHMAP_INFO_FIELD_MAX as u64));
+        assert_eq!(define(&inspect, "SHMAP_INFO_LAYOUT_VERSION"),
+                   Some(SHMAP_INFO_LAYOUT_VERSION as u64));
+        assert_eq!(define(&ring, "SHMAP_RING_OBSERVER"), Some(SHMAP_RING_OBSERVER as u64));
+        assert_eq!(define(&ring, "SHMAP_RING_PRODUCER"), Some(SHMAP_RING_PRODUCER as u64));
+        assert_eq!(define(&ring, "SHMAP_RING_CONSUMER"), Some(SHMAP_RING_CONSUMER as u64));
     }
 }

@@ -59,7 +59,7 @@ pub fn info_with(name: &str, opts: &Options) -> Result<Info> {
         }
     }
     let g = Guard(p);
-    let fields: Vec<u64> = (0..=sys::SHMAP_INFO_LAYOUT_VERSION)
+    let fields: Vec<u64> = (0..=sys::SHMAP_INFO_FIELD_MAX)
         .map(|f| unsafe { sys::shmap_info_field(g.0, f) })
         .collect();
     let mut participants = Vec::new();

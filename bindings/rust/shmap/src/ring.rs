@@ -47,6 +47,11 @@ pub enum Role {
     Producer,
     /// A consumer (SPSC, SPMC) or a subscriber (broadcast).
     Consumer,
+    /// No role, for inspection: the queries, [`Ring::read_at`],
+    /// [`Ring::consumers`], [`Ring::stats`], [`Ring::consumer_info`] and
+    /// [`Ring::check`] work; data calls return `Error::NotAttached`. An
+    /// observer never takes over a role and does not count as a consumer.
+    Observer,
 }
 
 impl Role {
@@ -54,6 +59,7 @@ impl Role {
         match self {
             Role::Producer => sys::SHMAP_RING_PRODUCER,
             Role::Consumer => sys::SHMAP_RING_CONSUMER,
+            Role::Observer => sys::SHMAP_RING_OBSERVER,
         }
     }
 }
@@ -147,6 +153,12 @@ impl Ring {
                         &Options::default())
     }
 
+    /// Attach to an existing ring without a role ([`Role::Observer`]).
+    pub fn observer(name: &str) -> Result<Ring> {
+        Self::open_with(name, OpenMode::Open, RingParams::default(), Role::Observer,
+                        &Options::default())
+    }
+
     /// `Status::Recovered` if the role was taken over from a dead process.
     pub fn open_status(&self) -> Status {
         self.status
@@ -172,6 +184,7 @@ impl Ring {
         match unsafe { sys::shmap_ring_role(self.raw) } {
             sys::SHMAP_RING_PRODUCER => Some(Role::Producer),
             sys::SHMAP_RING_CONSUMER => Some(Role::Consumer),
+            sys::SHMAP_RING_OBSERVER => Some(Role::Observer),
             _ => None,
         }
     }
@@ -216,24 +229,37 @@ impl Ring {
         Ok(Some(ConsumerInfo { pid, alive: alive != 0, cursor, missed }))
     }
 
-    /// Number of attached, live consumers/subscribers.
+    /// Number of live consumers (SPSC, SPMC) or subscribers (broadcast)
+    /// attached now; observers and dead holders not yet reclaimed do not
+    /// count. One liveness probe per occupied record.
+    pub fn consumers(&self) -> u32 {
+        unsafe { sys::shmap_ring_consumers(self.raw) }
+    }
+
+    /// Same as [`Ring::consumers`] (kept for older callers).
     pub fn live_consumers(&self) -> Result<u32> {
-        let mut n = 0;
-        for i in 0..self.max_consumers() {
-            let (mut pid, mut alive, mut cur, mut missed) = (0u32, 0u32, 0u64, 0u64);
-            let rc = unsafe {
-                sys::shmap_ring_consumer_info(self.raw, i, &mut pid, &mut alive, &mut cur,
-                                              &mut missed)
-            };
-            if rc == sys::SHMAP_E_NOTFOUND {
-                continue;
-            }
-            check(rc)?;
-            if alive != 0 {
-                n += 1;
-            }
+        Ok(self.consumers())
+    }
+
+    /// Copy the element at absolute position `pos` (the count of elements
+    /// pushed before it) into `out` (at least elem_size bytes) without
+    /// consuming it. Works for every role, including [`Role::Observer`].
+    /// `Error::Range` if `pos` is outside the live window (ring.h:
+    /// `[tail, head)` for SPSC/SPMC, from the lowest subscriber cursor for
+    /// reliable broadcast, the last `capacity` elements for lossy
+    /// broadcast); `Error::Overrun` if it was overwritten during the copy.
+    pub fn read_at_into(&self, pos: u64, out: &mut [u8]) -> Result<()> {
+        if out.len() < self.elem_size as usize {
+            return Err(Error::BufSize);
         }
-        Ok(n)
+        check_unit(unsafe { sys::shmap_ring_read_at(self.raw, pos, out.as_mut_ptr().cast()) })
+    }
+
+    /// [`Ring::read_at_into`] into a new vector of elem_size bytes.
+    pub fn read_at(&self, pos: u64) -> Result<Vec<u8>> {
+        let mut v = vec![0u8; self.elem_size as usize];
+        self.read_at_into(pos, &mut v)?;
+        Ok(v)
     }
 
     /// Verify (and with `repair` fix) the ring; returns the problems found.
@@ -255,20 +281,16 @@ impl Ring {
         check(unsafe { sys::shmap_ring_push_bytes(self.raw, data.as_ptr().cast(), data.len() as u32) })
     }
 
-    /// Push, waiting up to `timeout` for a free slot (`Error::Timeout`).
+    /// Push, waiting up to `timeout` for a free slot (`Error::Timeout`);
+    /// `data` shorter than elem_size is zero-padded by the library.
     pub fn push_wait(&self, data: &[u8], timeout: Duration) -> Result<Status> {
-        let es = self.elem_size as usize;
-        if data.len() > es {
+        if data.len() > self.elem_size as usize {
             return Err(Error::TooBig);
         }
-        let padded;
-        let p = if data.len() == es {
-            data
-        } else {
-            padded = [data, &vec![0u8; es - data.len()]].concat();
-            &padded[..]
-        };
-        check(unsafe { sys::shmap_ring_push_wait(self.raw, p.as_ptr().cast(), ms(timeout)) })
+        check(unsafe {
+            sys::shmap_ring_push_bytes_wait(self.raw, data.as_ptr().cast(), data.len() as u32,
+                                            ms(timeout))
+        })
     }
 
     /// Pop one element into `out` (at least elem_size bytes).

@@ -190,6 +190,21 @@ impl Table {
         check(rc).map(|_| true)
     }
 
+    /// Compare-and-erase: erase the key only if its value equals `expected`.
+    /// `Ok(true)` if erased, `Ok(false)` if the value differed (nothing
+    /// changed), `Err(Error::NotFound)` if the key is missing. Of several
+    /// concurrent callers with the current value, exactly one gets `Ok(true)`.
+    pub fn cas_erase(&self, key: &[u8], expected: &[u8]) -> Result<bool> {
+        let rc = unsafe {
+            sys::shmap_htable_cas_erase(self.raw, key.as_ptr().cast(), klen(key)?,
+                                        expected.as_ptr().cast(), klen(expected)?)
+        };
+        if rc == sys::SHMAP_E_MISMATCH {
+            return Ok(false);
+        }
+        check(rc).map(|_| true)
+    }
+
     /// Atomic read-modify-write of one key: `f` sees the current value
     /// (`None` if missing) with the key's lock held; keep it short and do not
     /// touch this table from it. A panic in `f` aborts the update and is

@@ -195,6 +195,97 @@ fn ring_spsc() {
 }
 
 #[test]
+fn table_cas_erase() {
+    let n = Name::new("tab");
+    let t = Table::create(&n, 64, 32, 64).unwrap();
+    t.upsert(b"k", b"v1").unwrap();
+    assert!(!t.cas_erase(b"k", b"other").unwrap()); // value differs: kept
+    assert!(!t.cas_erase(b"k", b"v").unwrap()); // a prefix is not equal
+    assert!(!t.cas_erase(b"k", b"v1x").unwrap());
+    assert_eq!(t.get(b"k").unwrap().as_deref(), Some(&b"v1"[..]));
+    assert!(t.cas_erase(b"k", b"v1").unwrap());
+    assert_eq!(t.get(b"k").unwrap(), None);
+    assert!(t.is_empty());
+    assert_eq!(t.cas_erase(b"k", b"v1"), Err(Error::NotFound));
+    assert_eq!(t.cas_erase(b"k", b""), Err(Error::Inval));
+    assert_eq!(t.cas_erase(b"k", &[b'v'; 65]), Err(Error::TooBig));
+
+    // Racing threads with the current value: exactly one erases each key.
+    let t = Arc::new(t);
+    let rounds = 300u64;
+    let barrier = Arc::new(std::sync::Barrier::new(4));
+    let hs: Vec<_> = (0..4)
+        .map(|w| {
+            let (t, barrier) = (Arc::clone(&t), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let mut wins = 0u64;
+                for r in 0..rounds {
+                    barrier.wait();
+                    if w == 0 {
+                        t.upsert(&key(r), &value(r, 64)).unwrap();
+                    }
+                    barrier.wait();
+                    match t.cas_erase(&key(r), &value(r, 64)) {
+                        Ok(true) => wins += 1,
+                        Ok(false) => panic!("value mismatch in round {r}"),
+                        Err(Error::NotFound) => {}
+                        Err(e) => panic!("round {r}: {e:?}"),
+                    }
+                }
+                wins
+            })
+        })
+        .collect();
+    let wins: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+    assert_eq!(wins, rounds);
+    assert!(t.is_empty());
+}
+
+#[test]
+fn ring_observer_read_at_consumers() {
+    let n = Name::new("ring");
+    let (p, c) = spsc(&n, 16, 8);
+    assert_eq!(p.consumers(), 1);
+    let o = Ring::observer(&n).unwrap();
+    assert_eq!(o.role(), Some(Role::Observer));
+    assert_eq!((o.elem_size(), o.capacity(), o.ring_type()), (16, 8, Some(RingType::Spsc)));
+    assert_eq!(o.consumers(), 1);
+    assert_eq!(o.push(b"x"), Err(Error::NotAttached));
+    assert_eq!(o.pop().err(), Some(Error::NotAttached));
+    assert_eq!(o.read_at(0), Err(Error::Range)); // nothing pushed yet
+    for i in 0..6 {
+        p.push(&elem(i, 16)).unwrap();
+    }
+    for i in 0..6 {
+        assert_eq!(o.read_at(i).unwrap(), elem(i, 16));
+    }
+    assert_eq!(p.read_at(5).unwrap(), elem(5, 16)); // any role may read
+    let mut small = [0u8; 15];
+    assert_eq!(o.read_at_into(0, &mut small), Err(Error::BufSize));
+    assert_eq!(c.pop().unwrap(), elem(0, 16));
+    assert_eq!(c.pop().unwrap(), elem(1, 16));
+    assert_eq!(o.read_at(1), Err(Error::Range)); // consumed
+    assert_eq!(o.read_at(6), Err(Error::Range)); // not pushed yet
+    assert_eq!(c.read_at(2).unwrap(), elem(2, 16));
+    assert_eq!(o.len(), 4);
+    assert_eq!(o.stats().unwrap().head, 6);
+    drop(c);
+    assert_eq!(o.consumers(), 0);
+    // the observer did not take the free consumer role
+    let c2 = Ring::consumer(&n).unwrap();
+    assert_eq!(c2.pop().unwrap(), elem(2, 16));
+    // push_wait zero-fills short data (shmap_ring_push_bytes_wait)
+    p.push_wait(b"ab", Duration::from_secs(1)).unwrap();
+    let mut want = b"ab".to_vec();
+    want.resize(16, 0);
+    for _ in 3..6 {
+        c2.pop().unwrap();
+    }
+    assert_eq!(c2.pop().unwrap(), want);
+    assert_eq!(p.push_wait(&[0; 17], Duration::from_millis(10)), Err(Error::TooBig));
+}
+
+#[test]
 fn ring_blocking_pop_is_woken() {
     let n = Name::new("ring");
     let (p, c) = spsc(&n, 8, 4);
@@ -237,7 +328,9 @@ fn ring_broadcast() {
                                          capacity: 4, max_consumers: 4 },
                             Role::Producer, &Options::new()).unwrap();
     let subs: Vec<Ring> = (0..3).map(|_| Ring::consumer(&n).unwrap()).collect();
+    assert_eq!(p.consumers(), 3);
     assert_eq!(p.live_consumers().unwrap(), 3);
+    assert_eq!(Ring::observer(&n).unwrap().consumers(), 3); // observers do not count
     let hs: Vec<_> = subs
         .into_iter()
         .map(|s| {
@@ -260,6 +353,13 @@ fn ring_broadcast() {
     let s = Ring::consumer(&n2).unwrap();
     for i in 0..10 {
         p.push(&elem(i, 8)).unwrap();
+    }
+    {
+        let o = Ring::observer(&n2).unwrap();
+        assert_eq!(o.read_at(5), Err(Error::Range)); // lapped: outside [head - 4, head)
+        for i in 6..10 {
+            assert_eq!(o.read_at(i).unwrap(), elem(i, 8));
+        }
     }
     assert_eq!(s.pop(), Err(Error::Overrun));
     assert!(s.missed() > 0);
