@@ -19,6 +19,8 @@ const (
 	InfoMaxProcs      = uint32(C.SHMAP_INFO_MAX_PROCS)
 	InfoAttached      = uint32(C.SHMAP_INFO_ATTACHED)
 	InfoLayoutVersion = uint32(C.SHMAP_INFO_LAYOUT_VERSION)
+	// InfoFieldMax is the highest field number (fields run 1..InfoFieldMax).
+	InfoFieldMax = uint32(C.SHMAP_INFO_FIELD_MAX)
 )
 
 // Participant is one used participant slot of a segment.
@@ -58,7 +60,7 @@ func Inspect(name string, o *Options) (*SegmentInfo, error) {
 	}
 	defer C.shmap_info_free(p)
 	si := &SegmentInfo{Fields: map[uint32]uint64{}}
-	for f := uint32(1); f <= InfoLayoutVersion; f++ {
+	for f := uint32(1); f <= InfoFieldMax; f++ {
 		si.Fields[f] = uint64(C.shmap_info_field(p, C.uint32_t(f)))
 	}
 	procs := si.Fields[InfoMaxProcs]

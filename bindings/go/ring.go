@@ -22,8 +22,11 @@ const (
 	RingBcastReliable = uint32(C.SHMAP_RING_BCAST_RELIABLE)
 )
 
-// Ring roles.
+// Ring roles. An Observer holds no role (inspection only): the queries,
+// ReadAt, Consumers, Stats, ConsumerInfo and Check work, data calls return
+// ErrNotAttached; it never takes over a role and is not counted as a consumer.
 const (
+	Observer = uint32(C.SHMAP_RING_OBSERVER)
 	Producer = uint32(C.SHMAP_RING_PRODUCER)
 	Consumer = uint32(C.SHMAP_RING_CONSUMER)
 )
@@ -49,7 +52,8 @@ type Ring struct {
 	Status int
 }
 
-// OpenRing creates or opens a ring and attaches with role (Producer or Consumer).
+// OpenRing creates or opens a ring and attaches with role (Producer,
+// Consumer or Observer).
 func OpenRing(name string, oflags uint32, params RingParams, role uint32, o *Options) (*Ring, error) {
 	cn, err := cstring(name)
 	if err != nil {
@@ -81,6 +85,11 @@ func OpenProducer(name string) (*Ring, error) {
 // OpenConsumer attaches to an existing ring as a consumer / subscriber.
 func OpenConsumer(name string) (*Ring, error) {
 	return OpenRing(name, Open, RingParams{}, Consumer, nil)
+}
+
+// OpenObserver attaches to an existing ring without a role (see Observer).
+func OpenObserver(name string) (*Ring, error) {
+	return OpenRing(name, Open, RingParams{}, Observer, nil)
 }
 
 // Close releases the role and frees the handle. Safe to call twice.
@@ -193,27 +202,33 @@ func (r *Ring) ConsumerInfo(index uint32) (info ConsumerInfo, ok bool, err error
 	return ConsumerInfo{uint32(pid), alive != 0, uint64(cur), uint64(missed)}, true, nil
 }
 
-// LiveConsumers counts the attached, live consumers/subscribers.
+// Consumers is the number of live consumers (SPSC, SPMC) or subscribers
+// (broadcast) attached now; observers, and dead holders not yet reclaimed,
+// do not count. It costs one liveness probe per occupied record.
+func (r *Ring) Consumers() int {
+	return int(r.u64(func(p *C.shmap_ring) C.uint64_t { return C.uint64_t(C.shmap_ring_consumers(p)) }))
+}
+
+// LiveConsumers is Consumers with an error result (kept for older callers).
 func (r *Ring) LiveConsumers() (int, error) {
-	n := 0
-	mc := r.MaxConsumers()
-	for i := uint32(0); i < mc; i++ {
-		var pid, alive C.uint32_t
-		var cur, missed C.uint64_t
-		err := r.do("ring_consumer_info", func(p *C.shmap_ring) C.int {
-			return C.shmap_ring_consumer_info(p, C.uint32_t(i), &pid, &alive, &cur, &missed)
-		})
-		if err != nil {
-			if e, ok := err.(*OpError); ok && e.Code == ErrNotFound {
-				continue
-			}
-			return n, err
-		}
-		if alive != 0 {
-			n++
-		}
+	return r.Consumers(), nil
+}
+
+// ReadAt copies the element at absolute position pos (the count of elements
+// pushed before it) without consuming it; any role, including Observer.
+// ErrRange if pos is outside the live window (ring.h: [tail, head) for
+// SPSC/SPMC, from the lowest subscriber cursor for reliable broadcast, the
+// last Capacity elements for lossy broadcast); ErrOverrun if the element was
+// overwritten during the copy.
+func (r *Ring) ReadAt(pos uint64) ([]byte, error) {
+	b := make([]byte, r.elemSize)
+	err := r.do("ring_read_at", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_read_at(p, C.uint64_t(pos), ptr(b))
+	})
+	if err != nil {
+		return nil, err
 	}
-	return n, nil
+	return b, nil
 }
 
 // Check verifies (repair: fixes) the ring; returns the problems found.
@@ -238,35 +253,31 @@ func ms(d time.Duration) C.uint32_t {
 	return C.uint32_t(m)
 }
 
-func (r *Ring) pad(data []byte) ([]byte, error) {
+func (r *Ring) checkLen(op string, data []byte) error {
 	if len(data) > int(r.elemSize) {
-		return nil, &OpError{Op: "ring_push", Code: ErrTooBig}
+		return &OpError{Op: op, Code: ErrTooBig}
 	}
-	if len(data) == int(r.elemSize) {
-		return data, nil
-	}
-	b := make([]byte, r.elemSize)
-	copy(b, data)
-	return b, nil
+	return nil
 }
 
 // Push adds one element (shorter data is zero-padded); ErrFull if no slot is free.
 func (r *Ring) Push(data []byte) error {
-	b, err := r.pad(data)
-	if err != nil {
+	if err := r.checkLen("ring_push_bytes", data); err != nil {
 		return err
 	}
-	return r.do("ring_push", func(p *C.shmap_ring) C.int { return C.shmap_ring_push(p, ptr(b)) })
+	return r.do("ring_push_bytes", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_push_bytes(p, ptr(data), C.uint32_t(len(data)))
+	})
 }
 
-// PushWait pushes, waiting up to timeout for a free slot (ErrTimeout).
+// PushWait pushes (shorter data is zero-padded), waiting up to timeout for a
+// free slot (ErrTimeout).
 func (r *Ring) PushWait(data []byte, timeout time.Duration) error {
-	b, err := r.pad(data)
-	if err != nil {
+	if err := r.checkLen("ring_push_bytes_wait", data); err != nil {
 		return err
 	}
-	return r.do("ring_push_wait", func(p *C.shmap_ring) C.int {
-		return C.shmap_ring_push_wait(p, ptr(b), ms(timeout))
+	return r.do("ring_push_bytes_wait", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_push_bytes_wait(p, ptr(data), C.uint32_t(len(data)), ms(timeout))
 	})
 }
 

@@ -6,9 +6,9 @@ import (
 	"bytes"
 	"errors"
 	"os"
-	"syscall"
 	"runtime"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -380,9 +380,15 @@ func TestRingBroadcast(t *testing.T) {
 	}
 	live, err := p.LiveConsumers()
 	must(t, err)
-	if live != 3 {
-		t.Fatal("live consumers", live)
+	if live != 3 || p.Consumers() != 3 {
+		t.Fatal("live consumers", live, p.Consumers())
 	}
+	o, err := OpenObserver(n)
+	must(t, err)
+	if o.Consumers() != 3 { // observers do not count
+		t.Fatal("observer counted", o.Consumers())
+	}
+	o.Close()
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
 	for _, s := range subs {
@@ -421,6 +427,18 @@ func TestRingBroadcast(t *testing.T) {
 	for i := uint64(0); i < 10; i++ {
 		must(t, lp.Push(elem(i, 8)))
 	}
+	lo, err := OpenObserver(n2)
+	must(t, err)
+	_, err = lo.ReadAt(5) // lapped: outside [head - 4, head)
+	wantErr(t, err, ErrRange)
+	for i := uint64(6); i < 10; i++ {
+		e, err := lo.ReadAt(i)
+		must(t, err)
+		if !bytes.Equal(e, elem(i, 8)) {
+			t.Fatal("lossy read_at", i)
+		}
+	}
+	lo.Close()
 	_, err = ls.Pop()
 	wantErr(t, err, ErrOverrun)
 	rest, err := ls.Drain()
@@ -511,5 +529,251 @@ func TestVector(t *testing.T) {
 	must(t, err)
 	if si.KindName() != "vector" {
 		t.Fatal(si.KindName())
+	}
+}
+
+func TestTableCasErase(t *testing.T) {
+	n := segName(t, "tab")
+	tb, err := CreateTable(n, 256, 32, 64)
+	must(t, err)
+	defer tb.Close()
+	must(t, tb.Put([]byte("k"), []byte("v1")))
+	for _, wrong := range []string{"other", "v", "v1x"} {
+		erased, err := tb.CasErase([]byte("k"), []byte(wrong))
+		must(t, err)
+		if erased {
+			t.Fatalf("erased with expected %q", wrong)
+		}
+	}
+	if v, ok, _ := tb.Get([]byte("k")); !ok || string(v) != "v1" {
+		t.Fatal("value changed by a failed cas_erase")
+	}
+	erased, err := tb.CasErase([]byte("k"), []byte("v1"))
+	must(t, err)
+	if !erased || tb.Len() != 0 {
+		t.Fatal("cas_erase with the current value did not erase")
+	}
+	_, err = tb.CasErase([]byte("k"), []byte("v1"))
+	wantErr(t, err, ErrNotFound)
+	_, err = tb.CasErase([]byte("k"), nil)
+	wantErr(t, err, ErrInval)
+	_, err = tb.CasErase([]byte("k"), bytes.Repeat([]byte("v"), 65))
+	wantErr(t, err, ErrTooBig)
+
+	// Update erases with a nil new value; nothing to do on a missing key.
+	must(t, tb.Put([]byte("n"), []byte{7}))
+	must(t, tb.Update([]byte("n"), func(cur []byte, exists bool) ([]byte, bool) {
+		if !exists || !bytes.Equal(cur, []byte{7}) {
+			t.Error("update saw", cur, exists)
+		}
+		return nil, true
+	}))
+	if _, ok, _ := tb.Get([]byte("n")); ok {
+		t.Fatal("update did not erase")
+	}
+	must(t, tb.Update([]byte("n"), func(cur []byte, exists bool) ([]byte, bool) { return nil, true }))
+	if tb.Len() != 0 {
+		t.Fatal("erase of a missing key created it")
+	}
+
+	// Racing goroutines with the current value: exactly one erases each key.
+	const rounds, workers = 300, 4
+	var wins [workers]int
+	var wg sync.WaitGroup
+	start := make([]chan struct{}, rounds)
+	for r := range start {
+		start[r] = make(chan struct{})
+	}
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for r := uint64(0); r < rounds; r++ {
+				<-start[r]
+				erased, err := tb.CasErase(key(r), value(r, 64))
+				if err != nil && !errors.Is(err, ErrNotFound) {
+					errs <- err
+					return
+				}
+				if erased {
+					wins[w]++
+				}
+			}
+		}(w)
+	}
+	for r := uint64(0); r < rounds; r++ {
+		must(t, tb.Put(key(r), value(r, 64)))
+		close(start[r])
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	total := 0
+	for _, w := range wins {
+		total += w
+	}
+	if total != rounds || tb.Len() != 0 {
+		t.Fatal("cas_erase winners", total, "left", tb.Len())
+	}
+}
+
+// Update decrements counters to zero and erases them at zero, from racing
+// goroutines: every decrement is applied exactly once and every key ends up
+// erased exactly when its count is spent.
+func TestTableUpdateEraseRace(t *testing.T) {
+	n := segName(t, "tab")
+	tb, err := CreateTable(n, 256, 32, 16)
+	must(t, err)
+	defer tb.Close()
+	const keys, workers, per = 20, 4, 5 // each key starts at workers*per
+	for k := uint64(0); k < keys; k++ {
+		must(t, tb.Put(key(k), []byte{workers * per}))
+	}
+	var wg sync.WaitGroup
+	var erasedBy [keys]int32
+	var mu sync.Mutex
+	errs := make(chan error, workers)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				for k := uint64(0); k < keys; k++ {
+					var erasing bool
+					err := tb.Update(key(k), func(cur []byte, exists bool) ([]byte, bool) {
+						erasing = false
+						if !exists || len(cur) != 1 || cur[0] == 0 {
+							return nil, false
+						}
+						if cur[0] == 1 {
+							erasing = true
+							return nil, true
+						}
+						return []byte{cur[0] - 1}, true
+					})
+					if err != nil {
+						errs <- err
+						return
+					}
+					if erasing {
+						mu.Lock()
+						erasedBy[k]++
+						mu.Unlock()
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	for k := 0; k < keys; k++ {
+		if erasedBy[k] != 1 {
+			t.Fatal("key", k, "erased", erasedBy[k], "times")
+		}
+	}
+	if tb.Len() != 0 {
+		t.Fatal("keys left", tb.Len())
+	}
+}
+
+func TestRingObserverReadAt(t *testing.T) {
+	n, p, c := spsc(t, 16, 8)
+	if p.Consumers() != 1 {
+		t.Fatal("consumers", p.Consumers())
+	}
+	o, err := OpenObserver(n)
+	must(t, err)
+	defer o.Close()
+	if o.Role() != Observer || o.ElemSize() != 16 || o.Capacity() != 8 || o.Type() != RingSPSC {
+		t.Fatal("observer params")
+	}
+	if o.Consumers() != 1 {
+		t.Fatal("observer counted as consumer")
+	}
+	wantErr(t, o.Push([]byte("x")), ErrNotAttached)
+	_, err = o.Pop()
+	wantErr(t, err, ErrNotAttached)
+	_, err = o.ReadAt(0)
+	wantErr(t, err, ErrRange)
+	for i := uint64(0); i < 6; i++ {
+		must(t, p.Push(elem(i, 16)))
+	}
+	for i := uint64(0); i < 6; i++ {
+		e, err := o.ReadAt(i)
+		must(t, err)
+		if !bytes.Equal(e, elem(i, 16)) {
+			t.Fatal("read_at", i)
+		}
+	}
+	if e, err := p.ReadAt(5); err != nil || !bytes.Equal(e, elem(5, 16)) {
+		t.Fatal("producer read_at", err)
+	}
+	for i := uint64(0); i < 2; i++ {
+		e, err := c.Pop()
+		must(t, err)
+		if !bytes.Equal(e, elem(i, 16)) {
+			t.Fatal("pop", i)
+		}
+	}
+	_, err = o.ReadAt(1) // consumed
+	wantErr(t, err, ErrRange)
+	_, err = o.ReadAt(6) // not pushed yet
+	wantErr(t, err, ErrRange)
+	if e, err := c.ReadAt(2); err != nil || !bytes.Equal(e, elem(2, 16)) {
+		t.Fatal("consumer read_at", err)
+	}
+	if o.Len() != 4 {
+		t.Fatal("len", o.Len())
+	}
+	st, err := o.Stats()
+	must(t, err)
+	if st.Head != 6 {
+		t.Fatal("head", st.Head)
+	}
+	c.Close()
+	if o.Consumers() != 0 {
+		t.Fatal("consumers after close", o.Consumers())
+	}
+	c2, err := OpenConsumer(n) // the observer did not take the free role
+	must(t, err)
+	defer c2.Close()
+	// PushWait zero-fills short data (shmap_ring_push_bytes_wait).
+	must(t, p.PushWait([]byte("ab"), time.Second))
+	wantErr(t, p.PushWait(make([]byte, 17), 10*time.Millisecond), ErrTooBig)
+	for i := uint64(2); i < 6; i++ {
+		e, err := c2.Pop()
+		must(t, err)
+		if !bytes.Equal(e, elem(i, 16)) {
+			t.Fatal("pop after reopen", i)
+		}
+	}
+	e, err := c2.Pop()
+	must(t, err)
+	if !bytes.Equal(e, append([]byte("ab"), make([]byte, 14)...)) {
+		t.Fatal("push_bytes_wait padding", e)
+	}
+}
+
+func TestInfoFieldMax(t *testing.T) {
+	if InfoFieldMax < InfoLayoutVersion {
+		t.Fatal("InfoFieldMax", InfoFieldMax)
+	}
+	n := segName(t, "tab")
+	tb, err := CreateTable(n, 16, 8, 8)
+	must(t, err)
+	defer tb.Close()
+	si, err := Inspect(n, nil)
+	must(t, err)
+	if uint32(len(si.Fields)) != InfoFieldMax {
+		t.Fatal("fields", len(si.Fields), InfoFieldMax)
+	}
+	if si.Fields[InfoLayoutVersion] == 0 || si.Fields[InfoValueMax] != 8 {
+		t.Fatal("field values", si.Fields)
 	}
 }

@@ -228,10 +228,28 @@ func (t *Table) CompareAndSwap(key, expected, desired []byte) (bool, error) {
 	return err == nil, err
 }
 
-// Update is a read-modify-write built on Get/Insert/CompareAndSwap (Go
-// cannot pass the C update callback): fn gets the current value (nil,
-// false if missing) and returns the new value, or ok=false to change
-// nothing (ErrAborted). fn may run several times under contention.
+// CasErase erases key only if its value equals expected; it reports
+// whether it erased (false: the value differed, nothing changed). A missing
+// key is ErrNotFound, as for CompareAndSwap. Of several goroutines or
+// processes calling it with the current value, exactly one gets true.
+func (t *Table) CasErase(key, expected []byte) (bool, error) {
+	err := t.write("htable_cas_erase", func(p *C.shmap_htable) C.int {
+		return C.shmap_htable_cas_erase(p, ptr(key), C.uint32_t(len(key)), ptr(expected),
+			C.uint32_t(len(expected)))
+	})
+	if e, ok := err.(*OpError); ok && e.Code == ErrMismatch {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// Update is a read-modify-write built on Get, Insert, CompareAndSwap and
+// CasErase (Go cannot pass the C update callback): fn gets the current
+// value (nil, false if missing) and returns the new value; ok=false changes
+// nothing (ErrAborted), and a nil newValue with ok=true erases the key
+// (nothing to do if it is missing). Each write only succeeds if the value is
+// still the one fn saw, so the result is atomic; fn may run several times
+// under contention (ErrBusy after 1000 lost races).
 func (t *Table) Update(key []byte, fn func(cur []byte, exists bool) (newValue []byte, ok bool)) error {
 	for i := 0; i < 1000; i++ {
 		cur, exists, err := t.Get(key)
@@ -241,6 +259,22 @@ func (t *Table) Update(key []byte, fn func(cur []byte, exists bool) (newValue []
 		nv, ok := fn(cur, exists)
 		if !ok {
 			return &OpError{Op: "htable_update", Code: ErrAborted}
+		}
+		if nv == nil {
+			if !exists {
+				return nil
+			}
+			erased, err := t.CasErase(key, cur)
+			if err != nil {
+				if e, ok := err.(*OpError); ok && e.Code == ErrNotFound {
+					continue
+				}
+				return err
+			}
+			if erased {
+				return nil
+			}
+			continue
 		}
 		if !exists {
 			err = t.Insert(key, nv)
