@@ -15,8 +15,14 @@
  * Usage:
  *   shmap_peer table-write  NAME N     upsert key(i) -> value(i) for i < N
  *   shmap_peer table-verify NAME N     every key(i) maps to value(i)
+ *   shmap_peer table-cas-erase NAME N  for every key(i): compare-and-erase with a
+ *                                      wrong value must be refused, with value(i)
+ *                                      must erase it
  *   shmap_peer ring-push    NAME N     producer: push elem(0..N-1), waiting
  *   shmap_peer ring-pop     NAME N     consumer: pop N elements, in order
+ *   shmap_peer ring-observe NAME N     observer (no role): read_at(0..N-1) equal
+ *                                      elem(i) without consuming; pop refused;
+ *                                      exactly one live consumer attached
  *   shmap_peer vector-push  NAME N     push elem(0..N-1)
  *   shmap_peer vector-verify NAME N    elements 0..N-1 equal elem(i)
  *
@@ -59,7 +65,9 @@ static void elem_fill(uint64_t i, uint8_t *buf, uint32_t es)
 		buf[j] = (uint8_t)((i + j * 29u + 3u) & 0xffu);
 }
 
-static int table_cmd(const char *name, uint64_t n, int verify)
+enum { T_WRITE, T_VERIFY, T_CAS_ERASE };
+
+static int table_cmd(const char *name, uint64_t n, int mode)
 {
 	shmap_htable *t = NULL;
 	int rc = shmap_htable_open(name, SHMAP_OPEN, 0, 0, 0, NULL, &t);
@@ -77,10 +85,34 @@ static int table_cmd(const char *name, uint64_t n, int verify)
 		int klen = snprintf(key, sizeof(key), "key-%llu", (unsigned long long)i);
 		uint32_t len = value_len(i, vmax);
 		value_fill(i, want, len);
-		if (!verify) {
+		if (mode == T_WRITE) {
 			rc = shmap_htable_upsert(t, key, (uint32_t)klen, want, len);
 			if (rc < 0) {
 				ret = fail("shmap_htable_upsert", rc);
+				goto out;
+			}
+			continue;
+		}
+		if (mode == T_CAS_ERASE) {
+			want[len - 1] ^= 0xffu;
+			rc = shmap_htable_cas_erase(t, key, (uint32_t)klen, want, len);
+			want[len - 1] ^= 0xffu;
+			if (rc != SHMAP_E_MISMATCH) {
+				fprintf(stderr, "shmap_peer: key %s, wrong expected value: ", key);
+				ret = fail("shmap_htable_cas_erase", rc);
+				goto out;
+			}
+			rc = shmap_htable_cas_erase(t, key, (uint32_t)klen, want, len);
+			if (rc < 0) {
+				fprintf(stderr, "shmap_peer: key %s: ", key);
+				ret = fail("shmap_htable_cas_erase", rc);
+				goto out;
+			}
+			uint32_t glen = 0;
+			rc = shmap_htable_get(t, key, (uint32_t)klen, got, vmax, &glen);
+			if (rc != SHMAP_E_NOTFOUND) {
+				fprintf(stderr, "shmap_peer: key %s still there after erase: ", key);
+				ret = fail("shmap_htable_get", rc);
 				goto out;
 			}
 			continue;
@@ -106,11 +138,11 @@ out:
 	return ret;
 }
 
-static int ring_cmd(const char *name, uint64_t n, int producer)
+static int ring_cmd(const char *name, uint64_t n, uint32_t role)
 {
 	shmap_ring *r = NULL;
-	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0,
-				 producer ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER, NULL, &r);
+	int producer = role == SHMAP_RING_PRODUCER;
+	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, &r);
 	if (rc < 0)
 		return fail("shmap_ring_open", rc);
 	uint32_t es = shmap_ring_elem_size(r);
@@ -120,8 +152,37 @@ static int ring_cmd(const char *name, uint64_t n, int producer)
 		ret = fail("elem buffer (elem_size must be >= 8)", SHMAP_E_INVAL);
 		goto out;
 	}
+	if (role == SHMAP_RING_OBSERVER) {
+		uint32_t live = shmap_ring_consumers(r);
+		if (shmap_ring_role(r) != SHMAP_RING_OBSERVER || live != 1) {
+			fprintf(stderr, "shmap_peer: observer: role %u, %u consumers (want 1)\n",
+				shmap_ring_role(r), live);
+			ret = 1;
+			goto out;
+		}
+		rc = shmap_ring_pop(r, got);
+		if (rc != SHMAP_E_NOTATTACHED) {
+			ret = fail("observer pop (want SHMAP_E_NOTATTACHED)", rc);
+			goto out;
+		}
+	}
 	for (uint64_t i = 0; i < n; i++) {
 		elem_fill(i, want, es);
+		if (role == SHMAP_RING_OBSERVER) {
+			rc = shmap_ring_read_at(r, i, got);
+			if (rc < 0) {
+				fprintf(stderr, "shmap_peer: position %llu: ", (unsigned long long)i);
+				ret = fail("shmap_ring_read_at", rc);
+				goto out;
+			}
+			if (memcmp(got, want, es) != 0) {
+				fprintf(stderr, "shmap_peer: position %llu differs\n",
+					(unsigned long long)i);
+				ret = 1;
+				goto out;
+			}
+			continue;
+		}
 		if (producer) {
 			rc = shmap_ring_push_wait(r, want, WAIT_MS);
 			if (rc < 0) {
@@ -201,13 +262,17 @@ int main(int argc, char **argv)
 	const char *cmd = argv[1], *name = argv[2];
 	uint64_t n = strtoull(argv[3], NULL, 10);
 	if (strcmp(cmd, "table-write") == 0)
-		return table_cmd(name, n, 0);
+		return table_cmd(name, n, T_WRITE);
 	if (strcmp(cmd, "table-verify") == 0)
-		return table_cmd(name, n, 1);
+		return table_cmd(name, n, T_VERIFY);
+	if (strcmp(cmd, "table-cas-erase") == 0)
+		return table_cmd(name, n, T_CAS_ERASE);
 	if (strcmp(cmd, "ring-push") == 0)
-		return ring_cmd(name, n, 1);
+		return ring_cmd(name, n, SHMAP_RING_PRODUCER);
 	if (strcmp(cmd, "ring-pop") == 0)
-		return ring_cmd(name, n, 0);
+		return ring_cmd(name, n, SHMAP_RING_CONSUMER);
+	if (strcmp(cmd, "ring-observe") == 0)
+		return ring_cmd(name, n, SHMAP_RING_OBSERVER);
 	if (strcmp(cmd, "vector-push") == 0)
 		return vector_cmd(name, n, 0);
 	if (strcmp(cmd, "vector-verify") == 0)

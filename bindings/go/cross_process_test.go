@@ -86,6 +86,94 @@ func TestCrossProcessRing(t *testing.T) {
 	wantErr(t, err, ErrEmpty)
 }
 
+func TestCrossProcessCasErase(t *testing.T) {
+	const m = 200
+	n := segName(t, "xtab")
+	tb, err := CreateTable(n, 512, 32, xVmax)
+	must(t, err)
+	defer tb.Close()
+	must(t, runPeer(t, "table-write", n, fmt.Sprint(m))) // C writes, Go erases
+	for i := uint64(0); i < m; i++ {
+		wrong := value(i, xVmax)
+		wrong[len(wrong)-1] ^= 0xff
+		erased, err := tb.CasErase(key(i), wrong)
+		must(t, err)
+		if erased {
+			t.Fatal("erased with a wrong value", i)
+		}
+		erased, err = tb.CasErase(key(i), value(i, xVmax))
+		must(t, err)
+		if !erased {
+			t.Fatal("not erased", i)
+		}
+	}
+	if tb.Len() != 0 {
+		t.Fatal("len", tb.Len())
+	}
+	for i := uint64(0); i < m; i++ { // Go writes, C erases
+		must(t, tb.Put(key(i), value(i, xVmax)))
+	}
+	must(t, runPeer(t, "table-cas-erase", n, fmt.Sprint(m)))
+	if tb.Len() != 0 {
+		t.Fatal("len after the C erase", tb.Len())
+	}
+	must(t, tb.Put(key(3), []byte("changed")))
+	if runPeer(t, "table-cas-erase", n, "4") == nil {
+		t.Fatal("the C peer must notice a missing key")
+	}
+}
+
+func TestCrossProcessRingObservers(t *testing.T) {
+	const m = 64
+	n := segName(t, "xring")
+	p, err := OpenRing(n, Create, RingParams{Type: RingSPSC, ElemSize: 32, Capacity: m}, Producer, nil)
+	must(t, err)
+	defer p.Close()
+	c, err := OpenConsumer(n)
+	must(t, err)
+	defer c.Close()
+	for i := uint64(0); i < m; i++ {
+		must(t, p.Push(elem(i, 32)))
+	}
+	must(t, runPeer(t, "ring-observe", n, fmt.Sprint(m))) // a C observer reads in place
+	if c.Len() != m {                                     // ... without consuming
+		t.Fatal("len", c.Len())
+	}
+	out, err := c.PopBatch(m)
+	must(t, err)
+	for i := uint64(0); i < m; i++ {
+		if !bytes.Equal(out[i*32:(i+1)*32], elem(i, 32)) {
+			t.Fatal("element", i)
+		}
+	}
+
+	n2 := segName(t, "xring")
+	c2, err := OpenRing(n2, Create, RingParams{Type: RingSPSC, ElemSize: 32, Capacity: m}, Consumer, nil)
+	must(t, err)
+	defer c2.Close()
+	o, err := OpenObserver(n2)
+	must(t, err)
+	defer o.Close()
+	must(t, runPeer(t, "ring-push", n2, fmt.Sprint(m))) // C pushes, a Go observer reads
+	if o.Consumers() != 1 {
+		t.Fatal("consumers", o.Consumers())
+	}
+	for i := uint64(0); i < m; i++ {
+		e, err := o.ReadAt(i)
+		must(t, err)
+		if !bytes.Equal(e, elem(i, 32)) {
+			t.Fatal("read_at", i)
+		}
+	}
+	out, err = c2.PopBatch(m)
+	must(t, err)
+	if len(out) != m*32 || !bytes.Equal(out[(m-1)*32:], elem(m-1, 32)) {
+		t.Fatal("pop after observing")
+	}
+	_, err = o.ReadAt(0)
+	wantErr(t, err, ErrRange)
+}
+
 func TestCrossProcessVector(t *testing.T) {
 	n := segName(t, "xvec")
 	v, err := CreateVector(n, 24, xN)

@@ -84,6 +84,51 @@ class TestCrossProcess(SegmentTest):
             with self.assertRaises(shmap.EmptyError):
                 c.pop()
 
+    def test_cas_erase_both_ways(self):
+        n = self.name("xtab")
+        m = 200
+        with shmap.Table.create(n, 512, 32, VMAX) as t:
+            rc, err = run_peer("table-write", n, m)       # C writes, Python erases
+            self.assertEqual(rc, 0, err)
+            for i in range(m):
+                wrong = value(i, VMAX)[:-1] + bytes([value(i, VMAX)[-1] ^ 0xFF])
+                self.assertFalse(t.cas_erase(key(i), wrong), i)
+                self.assertTrue(t.cas_erase(key(i), value(i, VMAX)), i)
+            self.assertEqual(len(t), 0)
+            for i in range(m):                             # Python writes, C erases
+                t[key(i)] = value(i, VMAX)
+            rc, err = run_peer("table-cas-erase", n, m)
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(len(t), 0)
+            t[key(3)] = b"changed"
+            rc, err = run_peer("table-cas-erase", n, 4)
+            self.assertNotEqual(rc, 0, "the C peer must notice a missing key")
+
+    def test_ring_observers(self):
+        n = self.name("xring")
+        m = 64
+        with shmap.Ring.producer(n, type=shmap.SPSC, elem_size=32, capacity=m,
+                                 flags="create") as p, \
+                shmap.Ring.consumer(n, flags="open") as c:
+            for i in range(m):
+                p.push(elem(i, 32))
+            rc, err = run_peer("ring-observe", n, m)     # a C observer reads in place
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(len(c), m)                    # ... without consuming
+            self.assertEqual(c.pop_many(m), [elem(i, 32) for i in range(m)])
+        n2 = self.name("xring")
+        with shmap.Ring.consumer(n2, type=shmap.SPSC, elem_size=32, capacity=m,
+                                 flags="create") as c, \
+                shmap.Ring.observer(n2, flags="open") as o:
+            rc, err = run_peer("ring-push", n2, m)         # C pushes, a Python observer reads
+            self.assertEqual(rc, 0, err)
+            self.assertEqual(o.consumers(), 1)
+            self.assertEqual([o.read_at(i) for i in range(m)], [elem(i, 32) for i in range(m)])
+            self.assertFalse(o.stats()["producer_alive"])
+            self.assertEqual(c.pop_many(m), [elem(i, 32) for i in range(m)])
+            with self.assertRaises(shmap.RangeError):
+                o.read_at(0)
+
     def test_vector(self):
         n = self.name("xvec")
         with shmap.Vector.create(n, 24, N) as v:

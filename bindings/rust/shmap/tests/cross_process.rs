@@ -54,6 +54,57 @@ fn ring_rust_to_c_and_back() {
 }
 
 #[test]
+fn cas_erase_shared_with_c() {
+    let n = Name::new("xtab");
+    let m = 200u64;
+    let t = Table::create(&n, 512, 32, VMAX).unwrap();
+    run_peer(&["table-write", &n, &m.to_string()]).unwrap(); // C writes, Rust erases
+    for i in 0..m {
+        let mut wrong = value(i, VMAX);
+        *wrong.last_mut().unwrap() ^= 0xff;
+        assert!(!t.cas_erase(&key(i), &wrong).unwrap(), "key {i}");
+        assert!(t.cas_erase(&key(i), &value(i, VMAX)).unwrap(), "key {i}");
+    }
+    assert!(t.is_empty());
+    for i in 0..m {
+        t.upsert(&key(i), &value(i, VMAX)).unwrap(); // Rust writes, C erases
+    }
+    run_peer(&["table-cas-erase", &n, &m.to_string()]).unwrap();
+    assert!(t.is_empty());
+    t.upsert(&key(3), b"changed").unwrap();
+    assert!(run_peer(&["table-cas-erase", &n, "4"]).is_err());
+}
+
+#[test]
+fn ring_observers_with_c() {
+    let m = 64u64;
+    let n = Name::new("xring");
+    let p = Ring::create(&n, RingType::Spsc, 32, m, 0, Role::Producer).unwrap();
+    let c = Ring::consumer(&n).unwrap();
+    for i in 0..m {
+        p.push(&elem(i, 32)).unwrap();
+    }
+    run_peer(&["ring-observe", &n, &m.to_string()]).unwrap(); // a C observer reads in place
+    assert_eq!(c.len(), m); // ... without consuming
+    for i in 0..m {
+        assert_eq!(c.pop().unwrap(), elem(i, 32));
+    }
+
+    let n2 = Name::new("xring");
+    let c = Ring::create(&n2, RingType::Spsc, 32, m, 0, Role::Consumer).unwrap();
+    let o = Ring::observer(&n2).unwrap();
+    run_peer(&["ring-push", &n2, &m.to_string()]).unwrap(); // C pushes, a Rust observer reads
+    assert_eq!(o.consumers(), 1);
+    for i in 0..m {
+        assert_eq!(o.read_at(i).unwrap(), elem(i, 32), "position {i}");
+    }
+    for i in 0..m {
+        assert_eq!(c.pop().unwrap(), elem(i, 32));
+    }
+    assert_eq!(o.read_at(0), Err(Error::Range));
+}
+
+#[test]
 fn vector_shared_with_c() {
     let n = Name::new("xvec");
     let v = Vector::create(&n, 24, N).unwrap();
