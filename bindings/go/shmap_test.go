@@ -577,40 +577,55 @@ func TestTableCasErase(t *testing.T) {
 	}
 
 	// Racing goroutines with the current value: exactly one erases each key.
+	// Rounds run one at a time (the next key is written once every worker
+	// finished the previous one), so at most one key is live.
 	const rounds, workers = 300, 4
 	var wins [workers]int
 	var wg sync.WaitGroup
-	start := make([]chan struct{}, rounds)
-	for r := range start {
-		start[r] = make(chan struct{})
+	start := make([]chan struct{}, workers)
+	done := make(chan error, workers)
+	for w := range start {
+		start[w] = make(chan struct{})
 	}
-	errs := make(chan error, workers)
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func(w int) {
 			defer wg.Done()
 			for r := uint64(0); r < rounds; r++ {
-				<-start[r]
+				if _, ok := <-start[w]; !ok {
+					return
+				}
 				erased, err := tb.CasErase(key(r), value(r, 64))
 				if err != nil && !errors.Is(err, ErrNotFound) {
-					errs <- err
+					done <- err
 					return
 				}
 				if erased {
 					wins[w]++
 				}
+				done <- nil
 			}
 		}(w)
 	}
-	for r := uint64(0); r < rounds; r++ {
-		must(t, tb.Put(key(r), value(r, 64)))
-		close(start[r])
+	var failed error
+	for r := uint64(0); r < rounds && failed == nil; r++ {
+		if failed = tb.Put(key(r), value(r, 64)); failed != nil {
+			break
+		}
+		for w := 0; w < workers; w++ {
+			start[w] <- struct{}{}
+		}
+		for w := 0; w < workers; w++ {
+			if err := <-done; err != nil && failed == nil {
+				failed = err
+			}
+		}
+	}
+	for w := range start {
+		close(start[w])
 	}
 	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
+	must(t, failed)
 	total := 0
 	for _, w := range wins {
 		total += w
