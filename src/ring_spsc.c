@@ -237,21 +237,25 @@ uint64_t shmap__ring_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
 	if (r->type == SHMAP_RING_SPSC) {
-		/* A scribbled head outside [tail, tail + cap] is clamped into it,
-		 * then start words a dead producer published without storing head
-		 * are followed (each step moves forward, never past tail + cap). */
+		/* The stored head is always the start of a run, even when it is
+		 * behind tail: a dead producer may have published runs without
+		 * storing head, and the consumer may since have consumed into
+		 * them. So follow start words from the stored head (never from
+		 * tail, which may sit inside a run whose start word is the only
+		 * one written), each step forward and never past tail + cap.
+		 * Only impossible values (a scribbled head) are clamped. */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-		if (h < t)
+		if (h > t + r->cap || (h < t && t - h > r->cap))
 			h = t;
-		else if (h - t > r->cap)
-			h = t + r->cap;
 		for (uint64_t i = 0; i < r->cap; i++) {
 			/* acquire: pairs with R1 of the dead producer */
 			uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
-			if (s <= h || s - t > r->cap)
+			if (s <= h || s - h > r->cap || (s > t && s - t > r->cap))
 				break;
 			h = s;
 		}
+		if (h < t)
+			h = t; /* the chain does not reach tail: corrupt, best effort */
 		shmap_atomic_store_u64(&r->ctl->head, h);
 		return h;
 	}

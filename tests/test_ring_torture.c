@@ -779,6 +779,83 @@ static int hostile_child(void *a)
 	return 0;
 }
 
+/*
+ * Producer killed between publishing a batch's start word and storing head;
+ * the consumer then consumes into the middle of that batch before a new
+ * producer takes over. The takeover must continue after the whole batch:
+ * every acknowledged element is delivered once, in order, and the ring keeps
+ * flowing (it used to restart inside the batch, overwrite unconsumed
+ * elements and leave the consumer waiting on a start word never written).
+ */
+static void test_spsc_takeover_mid_batch(void **state)
+{
+	(void)state;
+	char name[96];
+	th_name(name, sizeof name, "rt-spsc-mid");
+	shmap_ring *c;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 64, 1, SHMAP_RING_CONSUMER,
+					 NULL, &c), SHMAP_OK);
+	for (int round = 0; round < 3; round++) {
+		uint64_t base = 1000u * (uint64_t)(round + 1);
+		fflush(NULL);
+		pid_t a = fork();
+		if (a == 0) {
+			alarm(10);
+			setenv("SHMAP_FAILPOINT", "ring.spsc.push.published", 1);
+			shmap_ring *p;
+			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) < 0)
+				_exit(1);
+			uint64_t v[10];
+			for (int i = 0; i < 10; i++)
+				v[i] = base + (uint64_t)i;
+			uint32_t d;
+			shmap_ring_push_n(p, v, 10, &d); /* killed after publishing */
+			_exit(2);
+		}
+		int st;
+		assert_int_equal(waitpid(a, &st, 0), a);
+		assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+		uint64_t out[64];
+		uint32_t d = 0;
+		assert_int_equal(shmap_ring_pop_n(c, out, 3, &d), SHMAP_OK);
+		assert_int_equal(d, 3);
+		for (uint32_t i = 0; i < 3; i++)
+			assert_int_equal(out[i], base + i);
+		fflush(NULL);
+		pid_t b = fork();
+		if (b == 0) {
+			alarm(10);
+			shmap_ring *p;
+			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) < 0)
+				_exit(1);
+			uint64_t v[20];
+			for (int i = 0; i < 20; i++)
+				v[i] = base + 10 + (uint64_t)i;
+			uint32_t dd = 0;
+			int rc = shmap_ring_push_n(p, v, 20, &dd);
+			shmap_ring_close(p);
+			_exit(rc == SHMAP_OK && dd == 20 ? 0 : 3);
+		}
+		assert_int_equal(waitpid(b, &st, 0), b);
+		assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		/* The rest of the killed batch, then the new producer's 20. */
+		uint64_t expect = base + 3;
+		while (expect < base + 30) {
+			d = 0;
+			int rc = shmap_ring_pop_n_wait(c, out, 64, &d, 1000);
+			if (rc < 0 && d == 0)
+				fail_msg("round %d: stalled at %llu: %s", round, (unsigned long long)expect,
+					 shmap_errname(rc));
+			for (uint32_t i = 0; i < d; i++, expect++)
+				assert_int_equal(out[i], expect);
+		}
+		d = 0;
+		assert_int_equal(shmap_ring_pop_n(c, out, 64, &d), SHMAP_E_EMPTY);
+	}
+	shmap_ring_close(c);
+	shmap_unlink(name, NULL);
+}
+
 static void test_hostile_fields(void **state)
 {
 	(void)state;
@@ -802,6 +879,7 @@ int main(void)
 		cmocka_unit_test(test_spmc_identity_exact),
 		cmocka_unit_test(test_bcast_subscriber_kill),
 		cmocka_unit_test(test_bcast_producer_kill),
+		cmocka_unit_test(test_spsc_takeover_mid_batch),
 		cmocka_unit_test(test_hostile_fields),
 	};
 	return cmocka_run_group_tests_name("ring-torture", tests, NULL, tt_teardown); /* unlinks our segments, also after a failure */
