@@ -1139,6 +1139,17 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		}
 	}
 
+	if (o->backend == SHMAP_BACKEND_MEMFD && !seg->created) {
+		/* A memfd received from a peer must be sealed against shrinking,
+		 * or that peer could truncate it under us (SIGBUS on our next
+		 * access). Ours are sealed at build; refuse anything else. */
+		int seals = fcntl(fd, F_GET_SEALS);
+		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
+			unmap_segment(seg);
+			rc = SHMAP_E_ACCESS;
+			goto fail;
+		}
+	}
 	seg->fd = fd;
 	rc = attach_participant(seg);
 	if (rc != SHMAP_OK) {

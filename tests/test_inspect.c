@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* Read-only inspection, participant reaping and stale-segment cleanup. */
+/* Read-only inspection, participant reaping, stale-segment cleanup, and the
+ * open-time safety checks that go with them (unsealed memfds). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -7,6 +8,7 @@
 #include <cmocka.h>
 
 #include <fcntl.h>
+#include <sys/syscall.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 
@@ -283,6 +285,55 @@ static void test_idle_fork_child_does_not_pin_parent(void **state)
 	close(p[1]);
 }
 
+/*
+ * A memfd handed over by a peer must be sealed against shrinking: an
+ * unsealed copy (which the peer could truncate under us, turning our next
+ * access into SIGBUS) is refused at open; the creator's own memfd, sealed at
+ * build, is accepted.
+ */
+static void test_unsealed_memfd_refused(void **state)
+{
+	(void)state;
+	shmap_opts *o;
+	assert_int_equal(shmap_opts_new(&o), SHMAP_OK);
+	assert_int_equal(shmap_opts_set_backend(o, SHMAP_BACKEND_MEMFD), SHMAP_OK);
+	shmap_vector *v;
+	assert_int_equal(shmap_vector_open("sealed", SHMAP_CREATE, 8, 1024, o, &v), SHMAP_OK);
+	int sfd = shmap_vector_fd(v);
+	assert_true(sfd >= 0);
+	assert_true(fcntl(sfd, F_GET_SEALS) & F_SEAL_SHRINK);
+	struct stat st;
+	assert_int_equal(fstat(sfd, &st), 0);
+
+	/* The same bytes in an unsealed memfd. */
+	int cfd = (int)syscall(SYS_memfd_create, "unsealed", 0u);
+	assert_true(cfd >= 0);
+	char *buf = malloc((size_t)st.st_size);
+	assert_int_equal(pread(sfd, buf, (size_t)st.st_size, 0), st.st_size);
+	assert_int_equal(write(cfd, buf, (size_t)st.st_size), st.st_size);
+	free(buf);
+
+	shmap_opts *o2;
+	assert_int_equal(shmap_opts_new(&o2), SHMAP_OK);
+	assert_int_equal(shmap_opts_set_backend(o2, SHMAP_BACKEND_MEMFD), SHMAP_OK);
+	assert_int_equal(shmap_opts_set_fd(o2, cfd), SHMAP_OK);
+	shmap_vector *v2 = NULL;
+	assert_int_equal(shmap_vector_open(NULL, SHMAP_OPEN, 0, 0, o2, &v2), SHMAP_E_ACCESS);
+	assert_null(v2);
+
+	/* The sealed original opens, and a shrink of it fails. */
+	assert_int_equal(shmap_opts_set_fd(o2, sfd), SHMAP_OK);
+	assert_int_equal(shmap_vector_open(NULL, SHMAP_OPEN, 0, 0, o2, &v2), SHMAP_OK);
+	assert_int_equal(ftruncate(sfd, 0), -1);
+	uint64_t x = 7, idx;
+	assert_int_equal(shmap_vector_push(v2, &x, &idx), SHMAP_OK);
+	shmap_vector_close(v2);
+	shmap_vector_close(v);
+	close(cfd);
+	shmap_opts_free(o);
+	shmap_opts_free(o2);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +342,7 @@ int main(void)
 		cmocka_unit_test(test_info_hostile_objects),
 		cmocka_unit_test(test_cleanup_stale),
 		cmocka_unit_test(test_idle_fork_child_does_not_pin_parent),
+		cmocka_unit_test(test_unsealed_memfd_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
