@@ -146,7 +146,12 @@ static inline void shmap_atomic_fence_acquire(void)
 #endif
 	AO_nop_read();
 }
-/* Release fence (store-store, load-store): later stores stay after earlier accesses. */
+/*
+ * Release fence: earlier stores stay before later stores (store-store). That
+ * is what a seqlock writer needs between its claim and its payload stores.
+ * Do not rely on it for load-store ordering: on aarch64 AO_nop_write is
+ * `dmb ishst`, which orders stores only; use shmap_atomic_fence_full there.
+ */
 static inline void shmap_atomic_fence_release(void)
 {
 #if !defined(AO_HAVE_nop_write)

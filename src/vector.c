@@ -931,6 +931,12 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 		return rc;
 	}
 	SHMAP_FAILPOINT("vector.replace.claimed");
+	/* Q1F: release fence after the claim, pairs with G2/G3 in readers: in
+	 * the C11 model an acq_rel CAS does not keep the later relaxed stores
+	 * Q2 after it, so a reader whose copy saw a Q2 store could otherwise
+	 * still read the old version at G3. The fence orders the claim before
+	 * every store below. */
+	shmap_atomic_fence_release();
 	uint8_t *dst = buf_p(v, index, ver + 1u);
 	const uint8_t *src = elem;
 	/* Q2: relaxed atomic stores: a reader of an older version may still be copying dst. */
