@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -307,10 +308,25 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 			/* Unfinished: only if it carries no foreign magic (checked
 			 * by info_open) and is not sized as something else. */
 			stale = st.st_size == 0 || st.st_size >= (off_t)SHMAP__HDR_SIZE;
+			/* An empty object may be a creator between its O_EXCL
+			 * create and its builder lock (microseconds): look again a
+			 * little later before calling it abandoned. */
+			if (stale && st.st_size == 0) {
+				struct timespec nap = { 0, 20 * 1000 * 1000 };
+				nanosleep(&nap, NULL);
+				stale = fstat(fd, &st) == 0 && st.st_size == 0 && !segment_in_use(fd);
+			}
 		}
-		close(fd);
+		/* Unlink only the object we looked at, not one re-created under
+		 * the same name since. */
+		struct stat cur;
+		char path[sizeof(name) + 16];
+		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		if (stale && (lstat(path, &cur) != 0 || cur.st_ino != st.st_ino || cur.st_dev != st.st_dev))
+			stale = false;
 		if (stale && shm_unlink(name) == 0 && removed)
 			(*removed)++;
+		close(fd);
 	}
 	closedir(d);
 	return SHMAP_OK;

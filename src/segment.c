@@ -892,6 +892,24 @@ static void cleanup_created(const char *name, const struct shmap_opts *o, int fd
 	errno = saved;
 }
 
+/*
+ * A builder attaches before it drops the builder lock, so that at no instant
+ * is a finished segment held by nobody: shmap_cleanup_stale() treats a READY
+ * segment with no builder and no participant lock as unused.
+ */
+static int attach_while_building(struct shmap__seg *seg, int fd)
+{
+	seg->fd = fd;
+	int rc = attach_participant(seg);
+	if (rc != SHMAP_OK) {
+		int e = errno;
+		unmap_segment(seg);
+		seg->fd = -1;
+		errno = e;
+	}
+	return rc;
+}
+
 int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__params *want,
 		    const struct shmap__kind_ops *ops, const struct shmap_opts *opts,
 		    struct shmap__seg *seg)
@@ -1046,6 +1064,8 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 				 * unlinked, not build a segment nobody can open. */
 				if (rc != SHMAP_OK)
 					cleanup_created(name, o, fd);
+				else
+					rc = attach_while_building(seg, fd);
 				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
 				if (rc != SHMAP_OK)
 					goto fail;
@@ -1116,6 +1136,8 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 				if (recovered && gen < 2)
 					gen = 2;
 				rc = build(seg, fd, want, ops, o, gen);
+				if (rc == SHMAP_OK)
+					rc = attach_while_building(seg, fd);
 				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
 				if (rc != SHMAP_OK)
 					goto fail;
@@ -1151,7 +1173,7 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		}
 	}
 	seg->fd = fd;
-	rc = attach_participant(seg);
+	rc = seg->owner ? SHMAP_OK : attach_participant(seg);
 	if (rc != SHMAP_OK) {
 		int e = errno;
 		unmap_segment(seg);
