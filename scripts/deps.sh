@@ -3,7 +3,7 @@
 # any is missing. Safe to run any number of times. Uses sudo when not root.
 set -eu
 pkgs="meson ninja-build pkg-config gcc g++ clang libatomic-ops-dev libcmocka-dev libxxhash-dev
-      python3 golang-go groff-base"
+      libclang-rt-14-dev python3 golang-go groff-base"
 # Optional extras: the SPSC competitor ring for shmap-bench, ABI tools.
 extras="libck-dev libboost-dev abigail-tools"
 
