@@ -88,6 +88,44 @@ static int seg_private_fd(struct shmap__seg *seg)
 	return SHMAP_OK;
 }
 
+/*
+ * Opens in progress in other threads at the moment of a fork(): the child
+ * inherits their descriptors and mappings but not the threads, so nobody in
+ * the child will ever finish those opens. The fork handler drops them, or
+ * they would pin the parent's file descriptions (and with them its builder
+ * and liveness locks) for as long as the child lives.
+ */
+struct open_pending {
+	const int *fd;             /* the opening thread's descriptor variable */
+	struct shmap__seg *seg;    /* its mapping and memfd share descriptor */
+	struct open_pending *next;
+	struct open_pending *prev;
+};
+static struct open_pending *pending_list;
+
+static void pending_add(struct open_pending *p)
+{
+	pthread_mutex_lock(&seg_list_lock);
+	p->prev = NULL;
+	p->next = pending_list;
+	if (pending_list)
+		pending_list->prev = p;
+	pending_list = p;
+	pthread_mutex_unlock(&seg_list_lock);
+}
+
+static void pending_del(struct open_pending *p)
+{
+	pthread_mutex_lock(&seg_list_lock);
+	if (p->prev)
+		p->prev->next = p->next;
+	else if (pending_list == p)
+		pending_list = p->next;
+	if (p->next)
+		p->next->prev = p->prev;
+	pthread_mutex_unlock(&seg_list_lock);
+}
+
 static void on_fork_prepare(void)
 {
 	pthread_mutex_lock(&seg_list_lock);
@@ -105,6 +143,15 @@ static void on_fork_child(void)
 	/* Best effort: on failure, shmap__seg_reattach() tries again. */
 	for (struct shmap__seg *s = seg_list; s; s = s->next)
 		(void)seg_private_fd(s);
+	for (struct open_pending *p = pending_list; p; p = p->next) {
+		if (*p->fd >= 0)
+			close(*p->fd);
+		if (p->seg->share_fd >= 0)
+			close(p->seg->share_fd);
+		if (p->seg->map_start)
+			munmap(p->seg->map_start, p->seg->map_len);
+	}
+	pending_list = NULL;
 	pthread_mutex_unlock(&seg_list_lock);
 }
 
@@ -968,6 +1015,9 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 	shmap__backoff_init(&bo);
 	int rc = SHMAP_E_SYS;
 	int fd = -1;
+	struct open_pending pend = { .fd = &fd, .seg = seg };
+	pthread_once(&atfork_once, register_atfork);
+	pending_add(&pend);
 	bool we_created = false;
 
 	/* memfd: create, or open our own description of a received fd. */
@@ -1182,11 +1232,13 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		goto fail;
 	}
 	seg->fd_fork_gen = shmap__fork_counter;
+	pending_del(&pend);
 	seg_list_add(seg);
 	return seg->recovered_build ? SHMAP_RECOVERED : SHMAP_OK;
 
 fail: {
 	int e = errno;
+	pending_del(&pend);
 	if (fd >= 0)
 		close(fd);
 	if (seg->share_fd >= 0)
