@@ -894,17 +894,29 @@ SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t
 	return rc;
 }
 
-SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+/*
+ * Prologue of commit and release: the handle holds `role` and an outstanding
+ * zero-copy run of `kind` (1 reserve, 2 peek) of at least n elements.
+ */
+static int zc_finish_check(shmap_ring *r, uint32_t role, uint32_t kind, uint32_t n)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
-	if (r->role != SHMAP_RING_PRODUCER)
+	if (r->role != role)
 		return SHMAP_E_NOTATTACHED;
-	if (!r->zc || r->zc_kind != 1 || n > r->zc)
+	if (!r->zc || r->zc_kind != kind || n > r->zc)
 		return SHMAP_E_INVAL;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+{
+	int rc = zc_finish_check(r, SHMAP_RING_PRODUCER, 1, n);
+	if (rc)
+		return rc;
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
 		shmap__spsc_commit(r, n);
@@ -949,15 +961,9 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
 
 SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
 {
-	if (!r)
-		return SHMAP_E_INVAL;
-	int rc = shmap__seg_check(&r->seg);
+	int rc = zc_finish_check(r, SHMAP_RING_CONSUMER, 2, n);
 	if (rc)
 		return rc;
-	if (r->role != SHMAP_RING_CONSUMER)
-		return SHMAP_E_NOTATTACHED;
-	if (!r->zc || r->zc_kind != 2 || n > r->zc)
-		return SHMAP_E_INVAL;
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
 		shmap__spsc_release(r, n);
