@@ -903,14 +903,16 @@ struct bar {
 };
 
 /* Paired ratio: median over runs r of ours_r / theirs_r, for runs where both
- * probes sit within LEVEL_TOL of each other; 0 if no such run. */
+ * probes sit within LEVEL_TOL of each other, or where neither workload has a
+ * probe (single-process workloads, whose k-th runs sit next to each other in
+ * time); 0 if no such run. */
 static double paired_ratio(struct agg *x, struct agg *y, const char *metric, int *npairs)
 {
 	double v[256];
 	int k = 0;
 	for (int i = 0; i < x->nres && i < y->nres; i++) {
 		const struct run_result *a = &x->res[i], *b = &y->res[i];
-		if (!a->ok || !b->ok || a->probe <= 0 || b->probe <= 0)
+		if (!a->ok || !b->ok || (a->probe <= 0) != (b->probe <= 0))
 			continue;
 		double hi = a->probe > b->probe ? a->probe : b->probe;
 		double lo = a->probe > b->probe ? b->probe : a->probe;
@@ -941,8 +943,15 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 	bars[nb] = (struct bar){ .text = "table-get >= 0.7x table-baseline", .target = 0.7 };
 	if (x && y && agg_metric(x, "ops_per_s", &a, &mn, &mx) &&
 	    agg_metric(y, "ops_per_s", &b, &mn, &mx)) {
-		bars[nb].ratio = a / b;
+		/* paired when every run has both: the k-th runs of the two
+		 * sit next to each other, so a slow spell of the machine
+		 * weighs on both sides of each ratio */
+		int np;
+		double pr = paired_ratio(x, y, "ops_per_s", &np);
+		bars[nb].ratio = 2 * np >= x->nres ? pr : a / b;
 		bars[nb].have = 1;
+		snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g",
+			 2 * np >= x->nres ? "paired" : "medians", a, b);
 	}
 	nb++;
 

@@ -27,6 +27,9 @@
 #define HT_READ_RETRIES 1024u  /* re-reads of changing buckets per lookup */
 #define HT_PACKED_BITS 21u     /* kbits + vbits at most this: lengths in ver */
 #define HT_STACK_BUF 512u
+/* key_max == value_max == 8: kbits = vbits = 4, stride 32 */
+#define HT_E88_MASK (HT_STATE_MASK | (UINT64_C(15) << 3) | (UINT64_C(15) << 7))
+#define HT_E88_WANT (HT_FULL | (UINT64_C(8) << 3) | (UINT64_C(8) << 7))
 #define HT_FORMAT UINT64_C(0x3162617448706d53) /* "SmpHTab1" */
 
 struct shmap_htable {
@@ -47,12 +50,13 @@ struct shmap_htable {
 	uint32_t timeout_ms;
 	/* get() fast path for 8-byte keys of packed tables (see htable.c) */
 	uint32_t fast8;      /* the fast path may be used */
-	uint32_t f_klen;     /* 8 if fast8, else 0 (klen 0 never gets this far) */
+	uint32_t f_e88;      /* fast8 and key_max == value_max == 8 */
 	uint32_t f_off0;     /* byte offset of value slot 0 in a bucket */
 	uint32_t f_off1;     /* byte offset of value slot 1 */
 	uint64_t f_flip;     /* XXH3 len-8 "bitflip" for this segment's seed */
 	uint64_t f_want_mask; /* state, klen and vlen fields of the version */
 	uint64_t f_want;     /* ... equal to FULL, klen 8, vlen 8 */
+	uint8_t *f_end;      /* end of the private bucket range */
 	uint64_t *counts;    /* HT_STRIPES stripes, 8 words apart */
 	uint32_t *locks;
 	uint8_t *buckets;

@@ -703,26 +703,52 @@ static void hostile_ops(shmap_htable *t)
 	assert_true(shmap_htable_size(t) <= shmap_htable_capacity(t));
 }
 
-static void test_hostile_fields(void **state)
+/* 8/8 tables: lookups take the inline path of shmap_htable_get(). */
+static void hostile_ops_e88(shmap_htable *t)
+{
+	uint64_t k, v, got;
+	uint32_t gl;
+	for (uint64_t id = 0; id < 44; id++) {
+		k = id * UINT64_C(0x9E3779B97F4A7C15);
+		HOSTILE_CALL(shmap_htable_get(t, &k, 8, &got, 8, &gl));
+		HOSTILE_CALL(shmap_htable_get(t, &k, 8, &got, 4, &gl));
+	}
+	k = 3 * UINT64_C(0x9E3779B97F4A7C15);
+	v = 7;
+	HOSTILE_CALL(shmap_htable_upsert(t, &k, 8, &v, 8));
+	HOSTILE_CALL(shmap_htable_get(t, &k, 8, &got, 8, &gl));
+	HOSTILE_CALL(shmap_htable_erase(t, &k, 8));
+	HOSTILE_CALL(shmap_htable_insert(t, &k, 8, &v, 8));
+	HOSTILE_CALL(shmap_htable_check(t, 0, &got));
+	assert_true(shmap_htable_size(t) <= shmap_htable_capacity(t));
+}
+
+/*
+ * Every word of every bucket, one bucket's version, every lock word and the
+ * size counters, each set to each hostile value in turn with ops() run
+ * between (the table restored after each case): every call returns a
+ * defined code within a second.
+ */
+static void hostile_fields(const char *tag, uint32_t kmax, uint32_t vmax, void (*fill)(shmap_htable *),
+			   void (*ops)(shmap_htable *))
 {
 	char name[96];
 	shmap_htable *t;
-	th_name(name, sizeof name, "hthost");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	th_name(name, sizeof name, tag);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, kmax, vmax, NULL, &t), SHMAP_OK);
 	assert_int_equal(shmap_htable_set_timeout_ms(t, 20), SHMAP_OK);
-	uint8_t key[KMAX], val[VCAP];
-	for (uint32_t id = 0; id < 40; id++) {
-		uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, 1);
-		assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
-	}
+	fill(t);
 	uint64_t len;
 	uint8_t *data = shmap__htable_test_data(t, &len);
 	uint8_t *snap = malloc(len);
 	assert_non_null(snap);
 	memcpy(snap, data, len);
 	const uint64_t cap = 64;
+	/* The usual hostile values, plus two version words: a tombstone, and
+	 * FULL with key length 8 and value length 8 in an 8/8 table (every
+	 * bucket of a walk then fails to end it). */
 	const uint64_t vals[] = { 0, 1, cap - 1, cap, cap + 1, UINT64_C(1) << 31, UINT64_C(1) << 32,
-				  UINT64_C(1) << 63, UINT64_MAX };
+				  UINT64_C(1) << 63, UINT64_MAX, 2, 0x441 };
 	/* Layout, from the control block: buckets offset and stride. */
 	const uint64_t *ctl = (const uint64_t *)(void *)data;
 	const uint64_t stride = ctl[2], boff = ctl[3], loff = 64 + 16 * 64;
@@ -732,13 +758,13 @@ static void test_hostile_fields(void **state)
 		for (uint64_t w = 0; w < stride / 8; w++) {
 			for (uint64_t b = 0; b < cap; b++)
 				memcpy(data + boff + b * stride + w * 8, &vals[vi], 8);
-			hostile_ops(t);
+			ops(t);
 			memcpy(data, snap, len);
 			cases++;
 		}
 		/* One bucket's version only (the rest intact). */
 		memcpy(data + boff + 5 * stride, &vals[vi], 8);
-		hostile_ops(t);
+		ops(t);
 		memcpy(data, snap, len);
 		/* Every lock word, and the size counters. */
 		for (uint64_t b = 0; b < cap; b++) {
@@ -747,17 +773,48 @@ static void test_hostile_fields(void **state)
 		}
 		for (uint64_t s = 0; s < 16; s++)
 			memcpy(data + 64 + s * 64, &vals[vi], 8);
-		hostile_ops(t);
+		ops(t);
 		memcpy(data, snap, len);
 		cases += 2;
 	}
-	print_message("targeted corruption: %llu field x value cases, all calls returned defined codes, "
-		      "slowest call %.1f ms\n", (unsigned long long)cases, worst_call * 1e3);
+	print_message("%u/%u table, targeted corruption: %llu field x value cases, all calls returned "
+		      "defined codes, slowest call %.1f ms\n",
+		      kmax, vmax, (unsigned long long)cases, worst_call * 1e3);
 	uint64_t problems;
 	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
 	free(snap);
 	shmap_htable_close(t);
 	shmap_unlink(name, NULL);
+}
+
+static void fill_var(shmap_htable *t)
+{
+	uint8_t key[KMAX], val[VCAP];
+	for (uint32_t id = 0; id < 40; id++) {
+		uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, 1);
+		assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
+	}
+}
+
+/* 40 keys of 8 bytes; every fifth value is 3 bytes long. */
+static void fill_e88(shmap_htable *t)
+{
+	for (uint64_t id = 0; id < 40; id++) {
+		uint64_t k = id * UINT64_C(0x9E3779B97F4A7C15), v = ~k;
+		assert_int_equal(shmap_htable_insert(t, &k, 8, &v, id % 5 == 4 ? 3u : 8u), SHMAP_OK);
+	}
+}
+
+static void test_hostile_fields(void **state)
+{
+	(void)state;
+	hostile_fields("hthost", KMAX, VCAP, fill_var, hostile_ops);
+}
+
+static void test_hostile_fields_e88(void **state)
+{
+	(void)state;
+	hostile_fields("hthost88", 8, 8, fill_e88, hostile_ops_e88);
 }
 
 int main(void)
@@ -767,6 +824,7 @@ int main(void)
 		cmocka_unit_test(test_kill_clear),
 		cmocka_unit_test(test_version_wrap),
 		cmocka_unit_test(test_hostile_fields),
+		cmocka_unit_test(test_hostile_fields_e88),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
