@@ -643,24 +643,6 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
  * in get_e88_next() from the same bucket. A key mismatch seen at v1 means
  * "not K at v1" and needs no validation, as in the general loop.
  */
-/*
- * shmap__seg_check() in one load: fork_gen and poisoned are adjacent u32
- * fields of the private handle, so the pair equals the zero-extended fork
- * counter exactly when the handle is not forked and not poisoned (on a
- * little-endian host; elsewhere the pair never matches and every call takes
- * the checked path).
- */
-_Static_assert(offsetof(struct shmap__seg, poisoned) == offsetof(struct shmap__seg, fork_gen) + 4u,
-	       "fork_gen and poisoned must be adjacent");
-_Static_assert(offsetof(struct shmap__seg, fork_gen) % 8u == 0, "fork_gen must be 8-byte aligned");
-
-static inline int seg_ok_1load(const struct shmap__seg *seg)
-{
-	uint64_t pair;
-	memcpy(&pair, &seg->fork_gen, 8);
-	return pair == (uint64_t)shmap__fork_counter;
-}
-
 SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
 			       uint32_t *val_len)
 {
@@ -668,7 +650,7 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 	 * every geometry value below is then a constant (stride 32, key word
 	 * +8, slots +16 and +24, version fields at fixed bits). */
 	if (shmap_unlikely(!t || !key || !val || !val_len || klen != 8u || !t->f_e88 || val_cap < 8u ||
-			   !seg_ok_1load(&t->seg)))
+			   !shmap__seg_ok_fast(&t->seg)))
 		return get_checked(t, key, klen, val, val_cap, val_len);
 	uint64_t kw;
 	memcpy(&kw, key, 8);

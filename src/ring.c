@@ -491,30 +491,65 @@ static int ring_pop_once(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *
 	}
 }
 
-SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
+/*
+ * The SPSC fast paths of push and pop check the handle in three compares:
+ * ring_enter()'s fork and poison checks in one (shmap__seg_ok_fast()), the
+ * type and the role held in one (adjacent u32 fields, compared as a pair),
+ * and no outstanding zero-copy run. Anything else takes the full path.
+ */
+_Static_assert(offsetof(struct shmap_ring, role) == offsetof(struct shmap_ring, type) + 4u,
+	       "type and role must be adjacent");
+
+static inline int ring_spsc_gate(const struct shmap_ring *r, uint32_t role)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t pair;
+	memcpy(&pair, &r->type, 8);
+	const int spsc_role = pair == ((uint64_t)role << 32 | SHMAP_RING_SPSC);
+#else
+	const int spsc_role = r->type == SHMAP_RING_SPSC && r->role == role;
+#endif
+	return shmap__seg_ok_fast(&r->seg) && spsc_role && r->zc == 0;
+}
+
+__attribute__((noinline)) static int ring_push_slow(shmap_ring *r, const void *elem)
 {
 	uint32_t done;
-	if (shmap_unlikely(!r || !elem))
+	if (!r || !elem)
 		return SHMAP_E_INVAL;
 	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
-	if (shmap_unlikely(rc))
+	if (rc)
 		return rc;
-	if (shmap_likely(r->type == SHMAP_RING_SPSC))
+	if (r->type == SHMAP_RING_SPSC)
 		return ring_spsc_push1(r, elem);
 	return ring_push_nb(r, elem, 1, &done);
 }
 
-SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
+__attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
 {
 	uint32_t done;
-	if (shmap_unlikely(!r || !out))
+	if (!r || !out)
 		return SHMAP_E_INVAL;
 	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
-	if (shmap_unlikely(rc))
+	if (rc)
 		return rc;
-	if (shmap_likely(r->type == SHMAP_RING_SPSC))
+	if (r->type == SHMAP_RING_SPSC)
 		return ring_spsc_pop1(r, out);
 	return ring_pop_once(r, out, 1, &done);
+}
+
+SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
+{
+	if (shmap_likely(r && elem && ring_spsc_gate(r, SHMAP_RING_PRODUCER)))
+		return ring_spsc_push1(r, elem);
+	return ring_push_slow(r, elem);
+}
+
+SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
+{
+	if (shmap_likely(r && out && ring_spsc_gate(r, SHMAP_RING_CONSUMER)))
+		return ring_spsc_pop1(r, out);
+	return ring_pop_slow(r, out);
 }
 
 SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)

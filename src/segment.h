@@ -30,8 +30,10 @@
 #ifndef SHMAP_SEGMENT_INTERNAL_H
 #define SHMAP_SEGMENT_INTERNAL_H
 
+#include <stddef.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -212,6 +214,28 @@ static inline int shmap__seg_check(const struct shmap__seg *seg)
 	if (shmap_unlikely(seg->poisoned))
 		return SHMAP_E_CORRUPT;
 	return SHMAP_OK;
+}
+
+/*
+ * shmap__seg_check() == SHMAP_OK in one load and compare, for fast paths:
+ * fork_gen and poisoned are adjacent u32 fields of the private handle, so
+ * on a little-endian host the pair equals the zero-extended fork counter
+ * exactly when the handle is not forked (fork_gen == counter) and not
+ * poisoned (0). Elsewhere: the two compares.
+ */
+_Static_assert(offsetof(struct shmap__seg, poisoned) == offsetof(struct shmap__seg, fork_gen) + 4u,
+	       "fork_gen and poisoned must be adjacent");
+_Static_assert(offsetof(struct shmap__seg, fork_gen) % 8u == 0, "fork_gen must be 8-byte aligned");
+
+static inline int shmap__seg_ok_fast(const struct shmap__seg *seg)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	uint64_t pair;
+	memcpy(&pair, &seg->fork_gen, 8);
+	return pair == (uint64_t)shmap__fork_counter;
+#else
+	return seg->fork_gen == shmap__fork_counter && !seg->poisoned;
+#endif
 }
 
 /*
