@@ -950,8 +950,17 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		double pr = paired_ratio(x, y, "ops_per_s", &np);
 		bars[nb].ratio = 2 * np >= x->nres ? pr : a / b;
 		bars[nb].have = 1;
-		snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g",
-			 2 * np >= x->nres ? "paired" : "medians", a, b);
+		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g",
+				 2 * np >= x->nres ? "paired" : "medians", a, b);
+		/* informational: the same lookups through get_many() */
+		struct agg *xb = find_agg(aggs, n, "table-get", "batch");
+		double c;
+		if (xb && !xb->failed && agg_metric(xb, "ops_per_s", &c, &mn, &mx)) {
+			int npb;
+			double prb = paired_ratio(xb, y, "ops_per_s", &npb);
+			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
+				 "; table-get-batch (get_many) %.2fx table-baseline", 2 * npb >= xb->nres ? prb : c / b);
+		}
 	}
 	nb++;
 

@@ -11,6 +11,9 @@
  *
  * table-get     one process, uniform random lookups that hit (the same
  *               sequence as table-baseline).
+ * table-get-batch  the same lookups, 16 per shmap_htable_get_many() call
+ *               (informational: no bar; shows what overlapping the misses
+ *               of independent lookups buys).
  * table-get-2p  the same lookups from two processes at once (each its own
  *               sequence); ops_per_s is the total.
  * table-mixed   two processes, 90% get / 10% upsert over the same keys.
@@ -139,6 +142,43 @@ static int get_child(struct bench_run *r, int idx)
 	return 0;
 }
 
+/* table-get-batch: the same lookups as table-get, 16 per shmap_htable_get_many(). */
+#define TABLE_BATCH 16u
+
+static int getmany_child(struct bench_run *r, int idx)
+{
+	shmap_htable *t;
+	if (table_attach(r, &t))
+		return 1;
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
+	uint64_t checksum = 0, keys[TABLE_BATCH], vals[TABLE_BATCH];
+	uint32_t lens[TABLE_BATCH];
+	int rcs[TABLE_BATCH];
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n += TABLE_BATCH) {
+		uint32_t m = r->n - n < TABLE_BATCH ? (uint32_t)(r->n - n) : TABLE_BATCH;
+		for (uint32_t j = 0; j < m; j++)
+			keys[j] = bench_key(bench_below(&rng, r->n2));
+		int got = shmap_htable_get_many(t, m, keys, 8, NULL, vals, 8, lens, rcs);
+		if (got != (int)m)
+			return bench_fail(r, "get_many at lookup %llu: %d of %u found (%s)", (unsigned long long)n,
+					  got, m, got < 0 ? shmap_strerror(got) : "missing keys");
+		for (uint32_t j = 0; j < m; j++) {
+			if (rcs[j] != 0 || lens[j] != 8 || vals[j] != bench_val(keys[j]))
+				return bench_fail(r, "lookup %llu: rc %s, len %u, value %llx, expected %llx",
+						  (unsigned long long)(n + j), shmap_strerror(rcs[j]), lens[j],
+						  (unsigned long long)vals[j],
+						  (unsigned long long)bench_val(keys[j]));
+			checksum += vals[j];
+		}
+	}
+	bench_stop(r);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
+	shmap_htable_close(t);
+	return 0;
+}
+
 static int mixed_child(struct bench_run *r, int idx)
 {
 	shmap_htable *t;
@@ -240,6 +280,9 @@ static int table_finish(struct bench_run *r)
 const struct bench_wl bench_wl_table[] = {
 	{ .name = "table-get", .group = "table", .cross = 0, .nprocs = bench_one_proc,
 	  .prepare = table_prepare, .child = get_child, .finish = table_finish,
+	  .cleanup = table_cleanup },
+	{ .name = "table-get", .variant = "batch", .group = "table", .cross = 0, .nprocs = bench_one_proc,
+	  .prepare = table_prepare, .child = getmany_child, .finish = table_finish,
 	  .cleanup = table_cleanup },
 	{ .name = "table-get-2p", .group = "table", .cross = 1, .nprocs = table_procs,
 	  .prepare = table_prepare, .child = get_child, .finish = table_finish,

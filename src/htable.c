@@ -643,15 +643,10 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
  * in get_e88_next() from the same bucket. A key mismatch seen at v1 means
  * "not K at v1" and needs no validation, as in the general loop.
  */
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len)
+/* The inline home-bucket read of an 8/8 table (see above); the caller
+ * checked the arguments, f_e88 and room for 8 bytes. */
+static inline int get_e88(const struct shmap_htable *t, const void *key, void *val, uint32_t *val_len)
 {
-	/* f_e88: key_max == value_max == 8 and hash8() passed its check:
-	 * every geometry value below is then a constant (stride 32, key word
-	 * +8, slots +16 and +24, version fields at fixed bits). */
-	if (shmap_unlikely(!t || !key || !val || !val_len || klen != 8u || !t->f_e88 || val_cap < 8u ||
-			   !shmap__seg_ok_fast(&t->seg)))
-		return get_checked(t, key, klen, val, val_cap, val_len);
 	uint64_t kw;
 	memcpy(&kw, key, 8);
 	/* The home bucket is read here; a lookup that does not end there
@@ -676,6 +671,92 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 		}
 	}
 	return get_e88_next(t, key, ver, v1, val, val_len);
+}
+
+SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+			       uint32_t *val_len)
+{
+	/* f_e88: key_max == value_max == 8 and hash8() passed its check:
+	 * every geometry value of get_e88() is then a constant (stride 32,
+	 * key word +8, slots +16 and +24, version fields at fixed bits). */
+	if (shmap_unlikely(!t || !key || !val || !val_len || klen != 8u || !t->f_e88 || val_cap < 8u ||
+			   !shmap__seg_ok_fast(&t->seg)))
+		return get_checked(t, key, klen, val, val_cap, val_len);
+	return get_e88(t, key, val, val_len);
+}
+
+/*
+ * get_many(): keys are taken in chunks; for each chunk the home buckets are
+ * computed and prefetched first, then looked up one by one with the same
+ * code as get(), so the chunk's cache misses overlap. Prefetching reads
+ * nothing into a result: a bucket that changes between the prefetch and
+ * the lookup is read under the seqlock like any other.
+ */
+#define HT_MANY_CHUNK 16u
+
+/* One key of get_many(): klen in 1..key_max, arguments checked. */
+static int get_one(const struct shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+		   uint32_t *val_len)
+{
+	if (klen == 8u && val && val_cap >= 8u) {
+		if (t->f_e88)
+			return get_e88(t, key, val, val_len);
+		if (t->fast8)
+			return get_fast8(t, key, val, val_cap, val_len);
+	}
+	return get_general(t, key, klen, val, val_cap, val_len);
+}
+
+SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
+				    int *rcs)
+{
+	if (!t || n > (uint32_t)INT32_MAX)
+		return SHMAP_E_INVAL;
+	if (n == 0)
+		return 0;
+	if (!keys || !val_lens || !rcs || (!vals && val_stride) || (!klens && key_stride == 0))
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&t->seg);
+	if (rc != SHMAP_OK)
+		return rc;
+	const uint8_t *kp = keys;
+	uint8_t *vp = vals;
+	int found = 0;
+	for (uint32_t first = 0; first < n; first += HT_MANY_CHUNK) {
+		const uint32_t m = n - first < HT_MANY_CHUNK ? n - first : HT_MANY_CHUNK;
+		for (uint32_t i = first; i < first + m; i++) {
+			const uint32_t kl = klens ? klens[i] : key_stride;
+			if (kl == 0 || kl > t->key_max)
+				continue;
+			const uint8_t *key = kp + (size_t)i * key_stride;
+			uint64_t h;
+			if (kl == 8u && t->fast8) {
+				uint64_t kw;
+				memcpy(&kw, key, 8);
+				h = hash8(kw, t->f_flip);
+			} else {
+				h = ht_hash(t, key, kl);
+			}
+			__builtin_prefetch(t->buckets + (h & t->mask) * t->stride);
+		}
+		for (uint32_t i = first; i < first + m; i++) {
+			const uint32_t kl = klens ? klens[i] : key_stride;
+			uint32_t vl = 0;
+			int r;
+			if (kl == 0)
+				r = SHMAP_E_INVAL;
+			else if (kl > t->key_max)
+				r = SHMAP_E_TOOBIG;
+			else
+				r = get_one(t, kp + (size_t)i * key_stride, kl, vp ? vp + (size_t)i * val_stride : NULL,
+					    val_stride, &vl);
+			rcs[i] = r;
+			val_lens[i] = r == SHMAP_OK || r == SHMAP_E_BUFSIZE ? vl : 0u;
+			found += r == SHMAP_OK;
+		}
+	}
+	return found;
 }
 
 /* ------------------------------------------------------------------ */

@@ -311,6 +311,107 @@ static void test_get_fast8(void **state)
 	shmap_unlink(name, NULL);
 }
 
+/*
+ * get_many() gives, key by key, what get() gives: on an 8/8 table (the
+ * inline path) and on a wide one with keys of every length, with values
+ * that fit and values that do not, present and absent keys, per-key length
+ * errors; argument errors write nothing.
+ */
+static void many_vs_single(shmap_htable *t, uint32_t n, const uint8_t *keys, uint32_t kstride,
+			   const uint32_t *klens, uint32_t vstride)
+{
+	uint8_t *vals = malloc((size_t)n * vstride + 1), one[256];
+	uint32_t *lens = malloc(n * sizeof *lens), l1;
+	int *rcs = malloc(n * sizeof *rcs);
+	assert_non_null(vals);
+	assert_non_null(lens);
+	assert_non_null(rcs);
+	int got = shmap_htable_get_many(t, n, keys, kstride, klens, vstride ? vals : NULL, vstride, lens, rcs);
+	int ok = 0;
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t kl = klens ? klens[i] : kstride;
+		l1 = 0;
+		int r1 = shmap_htable_get(t, keys + (size_t)i * kstride, kl, vstride ? one : NULL, vstride, &l1);
+		assert_int_equal(rcs[i], r1);
+		if (r1 == SHMAP_OK || r1 == SHMAP_E_BUFSIZE)
+			assert_int_equal(lens[i], l1);
+		else
+			assert_int_equal(lens[i], 0);
+		if (r1 == SHMAP_OK) {
+			assert_memory_equal(vals + (size_t)i * vstride, one, l1);
+			ok++;
+		}
+	}
+	assert_int_equal(got, ok);
+	free(vals);
+	free(lens);
+	free(rcs);
+}
+
+static void test_get_many(void **state)
+{
+	(void)state;
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htmany");
+	/* 8/8: 700 keys of 8 bytes (every 7th value 3 bytes), 300 absent. */
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, 8, 8, NULL, &t), SHMAP_OK);
+	enum { N88 = 1000 };
+	uint64_t k88[N88];
+	for (uint32_t i = 0; i < N88; i++) {
+		k88[i] = (i + 1) * UINT64_C(0x9E3779B97F4A7C15);
+		uint64_t v = ~k88[i];
+		if (i < 700)
+			assert_int_equal(shmap_htable_insert(t, &k88[i], 8, &v, i % 7 ? 8u : 3u), SHMAP_OK);
+	}
+	many_vs_single(t, N88, (const uint8_t *)k88, 8, NULL, 8);
+	many_vs_single(t, N88, (const uint8_t *)k88, 8, NULL, 4); /* BUFSIZE for 8-byte values */
+	many_vs_single(t, 37, (const uint8_t *)k88, 8, NULL, 0);  /* lengths only */
+	/* Per-key errors: length 0 and over key_max. */
+	uint32_t kl[4] = { 8, 0, 9, 8 }, lens[4];
+	uint64_t vals[4];
+	int rcs[4];
+	assert_int_equal(shmap_htable_get_many(t, 4, k88, 8, kl, vals, 8, lens, rcs), 2);
+	assert_int_equal(rcs[0], SHMAP_OK);
+	assert_int_equal(rcs[1], SHMAP_E_INVAL);
+	assert_int_equal(rcs[2], SHMAP_E_TOOBIG);
+	assert_int_equal(rcs[3], SHMAP_OK);
+	assert_int_equal(vals[3], ~k88[3]);
+	/* Argument errors: nothing written. */
+	rcs[0] = 12345;
+	lens[0] = 777;
+	assert_int_equal(shmap_htable_get_many(NULL, 4, k88, 8, NULL, vals, 8, lens, rcs), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get_many(t, 4, NULL, 8, NULL, vals, 8, lens, rcs), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get_many(t, 4, k88, 8, NULL, vals, 8, NULL, rcs), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get_many(t, 4, k88, 8, NULL, vals, 8, lens, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get_many(t, 4, k88, 8, NULL, NULL, 8, lens, rcs), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get_many(t, 4, k88, 0, NULL, vals, 8, lens, rcs), SHMAP_E_INVAL);
+	assert_int_equal(shmap_htable_get_many(t, UINT32_MAX, k88, 8, NULL, vals, 8, lens, rcs), SHMAP_E_INVAL);
+	assert_int_equal(rcs[0], 12345);
+	assert_int_equal(lens[0], 777);
+	assert_int_equal(shmap_htable_get_many(t, 0, NULL, 0, NULL, NULL, 0, NULL, NULL), 0);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+
+	/* Wide: keys of 1..32 bytes in a 32-byte stride, values of 1..64. */
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 512, 32, 64, NULL, &t), SHMAP_OK);
+	enum { NW = 300 };
+	uint8_t kw[NW * 32], v[64];
+	uint32_t klw[NW];
+	for (uint32_t i = 0; i < NW; i++) {
+		klw[i] = 1u + i % 32u;
+		for (uint32_t b = 0; b < 32; b++)
+			kw[i * 32 + b] = (uint8_t)(i * 7u + b * 13u + (i >> 5));
+		memset(v, (int)i, sizeof v);
+		if (i % 3 != 2)
+			assert_int_equal(shmap_htable_upsert(t, kw + i * 32, klw[i], v, 1u + i % 64u), SHMAP_OK);
+	}
+	many_vs_single(t, NW, kw, 32, klw, 64);
+	many_vs_single(t, NW, kw, 32, klw, 20);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 static void test_update(void **state)
 {
 	struct fx *f = *state;
@@ -800,6 +901,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cas, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_cas_erase, fx_setup, fx_teardown),
 		cmocka_unit_test(test_get_fast8),
+		cmocka_unit_test(test_get_many),
 		cmocka_unit_test_setup_teardown(test_update, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_params, fx_setup, fx_teardown),

@@ -457,8 +457,43 @@ static int f8_reader(void *arg)
 		return 70;
 	uint64_t rnd = 0x2545F4914F6CDD1Dull * (uint64_t)(w->idx + 1), kw, n = 0, found = 0;
 	uint8_t val[16];
+	/* The second reader looks its keys up 16 at a time with get_many(),
+	 * under the same checks. */
+	const int many = w->idx == 3;
+	uint64_t mk[16];
+	uint32_t mkl[16], mid[16], mvl[16];
+	uint8_t mval[16 * 8];
+	int mrc[16];
 	while (!__atomic_load_n(&w->sh->stop, __ATOMIC_RELAXED)) {
-		for (int i = 0; i < 1000; i++) {
+		for (int i = 0; many && i < 1000 / 16; i++) {
+			uint64_t r = xorshift64(&rnd);
+			uint32_t cap = (r >> 32) % 16u == 0 ? 4u : 8u;
+			for (int j = 0; j < 16; j++) {
+				mid[j] = (uint32_t)(xorshift64(&rnd) % F8_KEYS);
+				mkl[j] = f8_key(mid[j], &mk[j]);
+			}
+			int got = shmap_htable_get_many(w->t, 16, mk, 8, mkl, mval, cap, mvl, mrc);
+			if (got < 0 || got > 16)
+				return 75;
+			int ok = 0;
+			for (int j = 0; j < 16; j++) {
+				if (mrc[j] == SHMAP_OK) {
+					if (mvl[j] > cap || f8_check(mid[j], mval + j * cap, mvl[j]) != 0)
+						return 71;
+					ok++;
+				} else if (mrc[j] == SHMAP_E_BUFSIZE) {
+					if (cap != 4u || mvl[j] <= cap || mvl[j] > 8u)
+						return 72;
+				} else if (mrc[j] != SHMAP_E_NOTFOUND && mrc[j] != SHMAP_E_BUSY) {
+					return 73;
+				}
+			}
+			if (ok != got)
+				return 76;
+			found += (uint64_t)ok;
+			n += 16;
+		}
+		for (int i = 0; !many && i < 1000; i++) {
 			uint64_t r = xorshift64(&rnd);
 			uint32_t id = (uint32_t)(r % F8_KEYS), kl = f8_key(id, &kw), vl = 0;
 			/* Mostly room for 8 bytes (the fast path), sometimes less. */
@@ -502,7 +537,7 @@ static void test_fast8_reads(void **state)
 		if (!th_ok(st))
 			fail_msg("fast8 child %d: exit %d", p, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	}
-	print_message("fast-path reads: %llu + %llu verified reads beside %llu + %llu writes\n",
+	print_message("fast-path reads: %llu (get) + %llu (get_many) verified reads beside %llu + %llu writes\n",
 		      (unsigned long long)sh->reads[2], (unsigned long long)sh->reads[3],
 		      (unsigned long long)sh->writes[0], (unsigned long long)sh->writes[1]);
 	assert_true(sh->reads[2] > 0 && sh->reads[3] > 0 && sh->writes[0] > 0 && sh->writes[1] > 0);
