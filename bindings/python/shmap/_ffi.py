@@ -86,6 +86,7 @@ _PROTOS = {
     "shmap_htable_fd": (c_int, [vp]),
     "shmap_htable_set_timeout_ms": (c_int, [vp, u32]),
     "shmap_htable_get": (c_int, [vp, cp, u32, vp, u32, P(u32)]),
+    "shmap_htable_get_many": (c_int, [vp, u32, vp, u32, P(u32), vp, u32, P(u32), P(c_int)]),
     "shmap_htable_insert": (c_int, [vp, cp, u32, cp, u32]),
     "shmap_htable_upsert": (c_int, [vp, cp, u32, cp, u32]),
     "shmap_htable_replace": (c_int, [vp, cp, u32, cp, u32]),

@@ -14,6 +14,7 @@ ABORT = 1
 ERASE = 2
 
 _FIRST_BUF = 256  # first guess for a value buffer; grown on SHMAP_E_BUFSIZE
+_MANY_BUF = 1 << 20  # get_many(): bytes of value buffer per C call (at least one key)
 
 
 def _key(k):
@@ -128,6 +129,52 @@ class Table(Handle, MutableMapping):
             check(rc)
             return buf.raw[:n.value]
         raise errors.error(errors.E_BUSY)
+
+    def get_many(self, keys):
+        """Look several keys up at once (shmap_htable_get_many: the keys'
+        buckets are prefetched together, so lookups in a large table overlap
+        their cache misses). Returns a list with, per key, its value (bytes)
+        or None if absent, in the order of keys. Any other per-key status
+        raises as get_value() would: TooBigError if a key is longer than
+        key_max (checked before any lookup), InvalidArgumentError for an
+        empty key, BusyError, CorruptError (the first such key in order);
+        so does a failure of the whole call (ForkedError, ...). Each key is
+        looked up on its own: the results are not a snapshot of one instant.
+        Large batches are split into calls of about 1 MiB of value buffer.
+        """
+        ks = [_key(k) for k in keys]
+        h = self._h
+        if not ks:
+            return []
+        kmax, vmax = self._kmax, self._vmax
+        for k in ks:
+            if len(k) > kmax:  # what the C call reports, without a huge key buffer
+                raise errors.error(errors.E_TOOBIG)
+        stride = max(1, max(len(k) for k in ks))
+        vstride = max(1, vmax)
+        per_call = max(1, min(len(ks), _MANY_BUF // vstride))
+        vbuf = ctypes.create_string_buffer(per_call * vstride)
+        vbase = ctypes.addressof(vbuf)
+        vlens = (ctypes.c_uint32 * per_call)()
+        rcs = (ctypes.c_int * per_call)()
+        out = []
+        for first in range(0, len(ks), per_call):
+            chunk = ks[first:first + per_call]
+            m = len(chunk)
+            kbuf = b"".join(k.ljust(stride, b"\0") for k in chunk)
+            klens = (ctypes.c_uint32 * m)(*map(len, chunk))
+            check(C.htable_get_many(h, m, kbuf, stride, klens, vbuf, vstride, vlens, rcs))
+            for i in range(m):
+                r = rcs[i]
+                if r == errors.OK:
+                    out.append(ctypes.string_at(vbase + i * vstride, vlens[i]))
+                elif r == errors.E_NOTFOUND:
+                    out.append(None)
+                elif r == errors.E_BUFSIZE:  # cannot happen with value_max room; ask alone
+                    out.append(self.get(chunk[i]))
+                else:
+                    check(r)
+        return out
 
     def __getitem__(self, key):
         return self.get_value(key)

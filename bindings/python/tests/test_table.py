@@ -91,6 +91,46 @@ class TestTable(SegmentTest):
         t.modify(b"n", lambda cur: None)
         self.assertNotIn(b"n", t)
 
+    def test_get_many(self):
+        t = self.table(capacity=512, key_max=16, value_max=200)
+        for i in range(0, 300, 2):  # even keys present, odd keys absent
+            t[key(i)] = value(i, 200)
+        present = [key(i) for i in range(0, 300, 2)]
+        absent = [key(i) for i in range(1, 300, 2)]
+        mixed = [key(i) for i in range(300)] + [key(4), "key-6", bytearray(b"key-7")]
+        for keys in (present, absent, mixed):
+            got = t.get_many(keys)
+            self.assertEqual(got, [t.get(k) for k in keys])
+        self.assertEqual(t.get_many(present), [value(i, 200) for i in range(0, 300, 2)])
+        self.assertEqual(t.get_many(absent), [None] * len(absent))
+        self.assertEqual(t.get_many(iter([key(0), key(1)])), [value(0, 200), None])
+        self.assertEqual(t.get_many([]), [])
+        with self.assertRaises(shmap.TooBigError) as cm:
+            t.get_many([key(0), b"k" * (t.key_max + 1), key(1)])
+        self.assertEqual(cm.exception.code, shmap.errors.E_TOOBIG)
+        with self.assertRaises(shmap.TooBigError):   # the same as a single get
+            t[b"k" * (t.key_max + 1)]
+        self.assertEqual(t.get_many([b"k" * t.key_max]), [None])  # key_max itself is fine
+        with self.assertRaises(shmap.InvalidArgumentError):
+            t.get_many([key(0), b""])
+        with self.assertRaises(TypeError):
+            t.get_many([key(0), 3])
+        t.close()
+        with self.assertRaises(ValueError):
+            t.get_many([])
+
+    def test_get_many_large_batch(self):
+        # More than one C call: 1 MiB of value buffer holds 209 values of 5000.
+        t = self.table(capacity=2048, key_max=600, value_max=5000)
+        for i in range(0, 1000, 3):
+            t[key(i)] = value(i, 5000)
+        t[b"k" * 600] = b"long key"
+        keys = [key(i) for i in range(1000)] + [b"k" * 600]
+        got = t.get_many(keys)
+        self.assertEqual(got, [t.get(k) for k in keys])
+        self.assertEqual(sum(v is not None for v in got), 335)
+        self.assertEqual(got[-1], b"long key")
+
     def test_cas_erase(self):
         t = self.table()
         t[b"k"] = b"v1"
