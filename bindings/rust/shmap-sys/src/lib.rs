@@ -175,6 +175,9 @@ extern "C" {
     pub fn shmap_htable_set_timeout_ms(t: *mut shmap_htable, ms: u32) -> c_int;
     pub fn shmap_htable_get(t: *mut shmap_htable, key: *const c_void, klen: u32,
                             val: *mut c_void, val_cap: u32, val_len: *mut u32) -> c_int;
+    pub fn shmap_htable_get_many(t: *mut shmap_htable, n: u32, keys: *const c_void,
+                                 key_stride: u32, klens: *const u32, vals: *mut c_void,
+                                 val_stride: u32, val_lens: *mut u32, rcs: *mut c_int) -> c_int;
     pub fn shmap_htable_insert(t: *mut shmap_htable, key: *const c_void, klen: u32,
                                val: *const c_void, vlen: u32) -> c_int;
     pub fn shmap_htable_upsert(t: *mut shmap_htable, key: *const c_void, klen: u32,

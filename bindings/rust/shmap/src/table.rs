@@ -10,6 +10,8 @@ use crate::error::{check, check_unit, Error, Result, Status};
 use crate::opts::{c_name, OpenMode, Options};
 
 const FIRST_BUF: u32 = 256;
+/// get_many(): bytes of value buffer per C call (at least one key per call).
+const MANY_BUF: usize = 1 << 20;
 
 /// A hash table segment: byte-string keys (1..key_max) to byte-string
 /// values (1..value_max).
@@ -123,6 +125,69 @@ impl Table {
             return Ok(Some(buf));
         }
         Err(Error::Busy)
+    }
+
+    /// Look several keys up at once (`shmap_htable_get_many`: their buckets
+    /// are prefetched together, so lookups in a large table overlap their
+    /// cache misses). Per key, in order: `Some(value)`, or `None` if absent,
+    /// exactly as [`Table::get`] would say. Any other per-key status is
+    /// returned as the error [`Table::get`] would return: `Error::TooBig` if
+    /// a key is longer than key_max (checked before any lookup),
+    /// `Error::Inval` for an empty key, `Error::Busy`, `Error::Corrupt` (the
+    /// first such key in order); so is a failure of the whole call
+    /// (`Error::Forked`, ...). Each key is looked up on its own: the results
+    /// are not a snapshot of one instant. Large batches are split into calls
+    /// of about 1 MiB of value buffer.
+    pub fn get_many<K: AsRef<[u8]>>(&self, keys: &[K]) -> Result<Vec<Option<Vec<u8>>>> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut stride = 1usize;
+        for k in keys {
+            let len = k.as_ref().len();
+            if len > self.key_max as usize {
+                return Err(Error::TooBig);
+            }
+            stride = stride.max(len);
+        }
+        let vstride = (self.value_max as usize).max(1);
+        let per_call = (MANY_BUF / vstride).clamp(1, keys.len());
+        let mut kbuf = vec![0u8; per_call * stride];
+        let mut klens = vec![0u32; per_call];
+        let mut vbuf = vec![0u8; per_call * vstride];
+        let mut vlens = vec![0u32; per_call];
+        let mut rcs: Vec<c_int> = vec![0; per_call];
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(per_call) {
+            for (i, k) in chunk.iter().enumerate() {
+                let k = k.as_ref();
+                kbuf[i * stride..i * stride + k.len()].copy_from_slice(k);
+                klens[i] = k.len() as u32; // <= key_max, a u32
+            }
+            // SAFETY: every buffer has room for chunk.len() <= per_call
+            // entries of its stride; the lengths fit in u32 (key_max,
+            // value_max are u32 and per_call * stride was allocated).
+            let rc = unsafe {
+                sys::shmap_htable_get_many(self.raw, chunk.len() as u32, kbuf.as_ptr().cast(),
+                                           stride as u32, klens.as_ptr(),
+                                           vbuf.as_mut_ptr().cast(), vstride as u32,
+                                           vlens.as_mut_ptr(), rcs.as_mut_ptr())
+            };
+            check(rc)?;
+            for (i, k) in chunk.iter().enumerate() {
+                match rcs[i] {
+                    sys::SHMAP_OK => {
+                        let v = &vbuf[i * vstride..];
+                        out.push(Some(v[..vlens[i] as usize].to_vec()));
+                    }
+                    sys::SHMAP_E_NOTFOUND => out.push(None),
+                    // Cannot happen with value_max bytes of room; ask alone.
+                    sys::SHMAP_E_BUFSIZE => out.push(self.get(k.as_ref())?),
+                    r => return Err(Error::from_code(r)),
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Copy the value of `key` into `buf`; returns its length

@@ -140,6 +140,52 @@ fn table_open_existing_and_threads() {
     assert_eq!(Table::open(&Name::new("missing")).err(), Some(Error::NoEnt));
 }
 
+#[test]
+fn table_get_many() {
+    let n = Name::new("tab");
+    let t = Table::create(&n, 512, 16, 200).unwrap();
+    for i in (0..300).step_by(2) {
+        t.upsert(&key(i), &value(i, 200)).unwrap(); // even keys present, odd absent
+    }
+    let present: Vec<Vec<u8>> = (0..300).step_by(2).map(key).collect();
+    let absent: Vec<Vec<u8>> = (1..300).step_by(2).map(key).collect();
+    let mut mixed: Vec<Vec<u8>> = (0..300).map(key).collect();
+    mixed.extend([key(4), key(7)]);
+    for keys in [&present, &absent, &mixed] {
+        let singles: Vec<Option<Vec<u8>>> = keys.iter().map(|k| t.get(k).unwrap()).collect();
+        assert_eq!(t.get_many(keys).unwrap(), singles);
+    }
+    assert_eq!(t.get_many(&present).unwrap(),
+               (0..300).step_by(2).map(|i| Some(value(i, 200))).collect::<Vec<_>>());
+    assert_eq!(t.get_many(&absent).unwrap(), vec![None; absent.len()]);
+    // &[&[u8]] as in the C-style call, and the empty batch
+    let refs: [&[u8]; 3] = [b"key-0", b"key-1", b"key-2"];
+    assert_eq!(t.get_many(&refs).unwrap(), vec![Some(value(0, 200)), None, Some(value(2, 200))]);
+    assert_eq!(t.get_many::<&[u8]>(&[]).unwrap(), Vec::<Option<Vec<u8>>>::new());
+    // a key longer than key_max: TooBig, as a single get says
+    let long = vec![b'k'; 17];
+    assert_eq!(t.get(&long), Err(Error::TooBig));
+    assert_eq!(t.get_many(&[&key(0)[..], &long[..], &key(1)[..]]), Err(Error::TooBig));
+    assert_eq!(t.get_many(&[&[b'k'; 16][..]]).unwrap(), vec![None]); // key_max itself is fine
+    assert_eq!(t.get(b""), Err(Error::Inval));
+    assert_eq!(t.get_many(&[&key(0)[..], b""]), Err(Error::Inval));
+
+    // more than one C call: 1 MiB of value buffer holds 209 values of 5000
+    let n2 = Name::new("tab");
+    let big = Table::create(&n2, 2048, 600, 5000).unwrap();
+    for i in (0..1000).step_by(3) {
+        big.upsert(&key(i), &value(i, 5000)).unwrap();
+    }
+    big.upsert(&[b'k'; 600], b"long key").unwrap();
+    let mut keys: Vec<Vec<u8>> = (0..1000).map(key).collect();
+    keys.push(vec![b'k'; 600]);
+    let got = big.get_many(&keys).unwrap();
+    let singles: Vec<Option<Vec<u8>>> = keys.iter().map(|k| big.get(k).unwrap()).collect();
+    assert_eq!(got, singles);
+    assert_eq!(got.iter().filter(|v| v.is_some()).count(), 335);
+    assert_eq!(got.last().unwrap().as_deref(), Some(&b"long key"[..]));
+}
+
 fn spsc(n: &str, es: u32, cap: u64) -> (Ring, Ring) {
     let p = Ring::create(n, RingType::Spsc, es, cap, 0, Role::Producer).unwrap();
     let c = Ring::consumer(n).unwrap();
