@@ -188,6 +188,124 @@ func TestTable(t *testing.T) {
 	wantErr(t, err, ErrInval)
 }
 
+// singles is what Get says for each key: the value, or nil if absent.
+func singles(t *testing.T, tb *Table, keys [][]byte) [][]byte {
+	t.Helper()
+	out := make([][]byte, len(keys))
+	for i, k := range keys {
+		v, ok, err := tb.Get(k)
+		must(t, err)
+		if ok {
+			out[i] = v
+		}
+	}
+	return out
+}
+
+func sameValues(t *testing.T, what string, got, want [][]byte) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%s: %d results, want %d", what, len(got), len(want))
+	}
+	for i := range want {
+		if (got[i] == nil) != (want[i] == nil) || !bytes.Equal(got[i], want[i]) {
+			t.Fatalf("%s: result %d is %q, want %q", what, i, got[i], want[i])
+		}
+	}
+}
+
+func TestTableGetMany(t *testing.T) {
+	tb, err := CreateTable(segName(t, "tab"), 512, 16, 200)
+	must(t, err)
+	defer tb.Close()
+	var present, absent, mixed [][]byte
+	for i := uint64(0); i < 300; i++ {
+		if i%2 == 0 { // even keys present, odd keys absent
+			must(t, tb.Put(key(i), value(i, 200)))
+			present = append(present, key(i))
+		} else {
+			absent = append(absent, key(i))
+		}
+		mixed = append(mixed, key(i))
+	}
+	mixed = append(mixed, key(4), key(7))
+	for _, c := range []struct {
+		name string
+		keys [][]byte
+	}{{"present", present}, {"absent", absent}, {"mixed", mixed}} {
+		got, err := tb.GetMany(c.keys)
+		must(t, err)
+		sameValues(t, c.name, got, singles(t, tb, c.keys))
+	}
+	got, err := tb.GetMany(present)
+	must(t, err)
+	for i, v := range got {
+		if !bytes.Equal(v, value(uint64(2*i), 200)) {
+			t.Fatalf("present key %d: %q", 2*i, v)
+		}
+	}
+	got, err = tb.GetMany(absent)
+	must(t, err)
+	for i, v := range got {
+		if v != nil {
+			t.Fatalf("absent key %d: %q", 2*i+1, v)
+		}
+	}
+	got, err = tb.GetMany(nil)
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatal("empty batch", got)
+	}
+	got, err = tb.GetMany([][]byte{})
+	must(t, err)
+	if len(got) != 0 {
+		t.Fatal("empty batch", got)
+	}
+	// a key longer than KeyMax: ErrTooBig, as a single Get says
+	long := bytes.Repeat([]byte("k"), 17)
+	_, _, err = tb.Get(long)
+	wantErr(t, err, ErrTooBig)
+	_, err = tb.GetMany([][]byte{key(0), long, key(1)})
+	wantErr(t, err, ErrTooBig)
+	got, err = tb.GetMany([][]byte{bytes.Repeat([]byte("k"), 16)}) // KeyMax itself is fine
+	must(t, err)
+	sameValues(t, "key of KeyMax bytes", got, [][]byte{nil})
+	_, _, err = tb.Get(nil)
+	wantErr(t, err, ErrInval)
+	_, err = tb.GetMany([][]byte{key(0), {}})
+	wantErr(t, err, ErrInval)
+
+	// more than one C call: 1 MiB of value buffer holds 209 values of 5000
+	big, err := CreateTable(segName(t, "tab"), 2048, 600, 5000)
+	must(t, err)
+	defer big.Close()
+	var keys [][]byte
+	for i := uint64(0); i < 1000; i++ {
+		if i%3 == 0 {
+			must(t, big.Put(key(i), value(i, 5000)))
+		}
+		keys = append(keys, key(i))
+	}
+	lk := bytes.Repeat([]byte("k"), 600)
+	must(t, big.Put(lk, []byte("long key")))
+	keys = append(keys, lk)
+	got, err = big.GetMany(keys)
+	must(t, err)
+	sameValues(t, "large batch", got, singles(t, big, keys))
+	found := 0
+	for _, v := range got {
+		if v != nil {
+			found++
+		}
+	}
+	if found != 335 || string(got[len(got)-1]) != "long key" {
+		t.Fatal("large batch: found", found, string(got[len(got)-1]))
+	}
+	must(t, big.Close())
+	_, err = big.GetMany(nil)
+	wantErr(t, err, ErrInval)
+}
+
 func TestTableGoroutines(t *testing.T) {
 	n := segName(t, "tab")
 	tb, err := CreateTable(n, 4096, 16, 100)

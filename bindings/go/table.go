@@ -15,6 +15,9 @@ import (
 
 const firstBuf = 256
 
+// manyBuf is GetMany's value buffer per C call, in bytes (at least one key).
+const manyBuf = 1 << 20
+
 // Table is a shared-memory hash table of byte-string keys and values.
 //
 // A Table may be used by many goroutines at once (the C handle is
@@ -149,6 +152,11 @@ func (t *Table) Get(key []byte) (value []byte, ok bool, err error) {
 		return nil, false, err
 	}
 	defer t.mu.RUnlock()
+	return t.getLocked(p, key)
+}
+
+// getLocked is Get with the read lock held.
+func (t *Table) getLocked(p *C.shmap_htable, key []byte) (value []byte, ok bool, err error) {
 	size := t.valMax
 	if size > firstBuf {
 		size = firstBuf
@@ -172,6 +180,89 @@ func (t *Table) Get(key []byte) (value []byte, ok bool, err error) {
 		return buf[:n], true, nil
 	}
 	return nil, false, &OpError{Op: "htable_get", Code: ErrBusy}
+}
+
+// GetMany looks several keys up at once (shmap_htable_get_many: their
+// buckets are prefetched together, so lookups in a large table overlap
+// their cache misses). values[i] is key i's value, or nil if it is absent,
+// exactly as Get would say. Any other per-key status is returned as the
+// error Get would return: ErrTooBig if a key is longer than KeyMax (checked
+// before any lookup), ErrInval for an empty key, ErrBusy, ErrCorrupt (the
+// first such key in order); so is a failure of the whole call (ErrForked,
+// ...). Each key is looked up on its own: the results are not a snapshot
+// of one instant. Large batches are split into calls of about 1 MiB of
+// value buffer. Keys and values are passed as flat Go buffers holding no Go
+// pointers.
+func (t *Table) GetMany(keys [][]byte) (values [][]byte, err error) {
+	const op = "htable_get_many"
+	p, err := t.h(op)
+	if err != nil {
+		return nil, err
+	}
+	defer t.mu.RUnlock()
+	if len(keys) == 0 {
+		return [][]byte{}, nil
+	}
+	stride := 1
+	for _, k := range keys {
+		if uint64(len(k)) > uint64(t.keyMax) {
+			return nil, &OpError{Op: op, Code: ErrTooBig}
+		}
+		if len(k) > stride {
+			stride = len(k)
+		}
+	}
+	vstride := int(t.valMax)
+	if vstride < 1 {
+		vstride = 1
+	}
+	perCall := manyBuf / vstride
+	if perCall < 1 {
+		perCall = 1
+	}
+	if perCall > len(keys) {
+		perCall = len(keys)
+	}
+	kbuf := make([]byte, perCall*stride)
+	klens := make([]C.uint32_t, perCall)
+	vbuf := make([]byte, perCall*vstride)
+	vlens := make([]C.uint32_t, perCall)
+	rcs := make([]C.int, perCall)
+	values = make([][]byte, 0, len(keys))
+	for first := 0; first < len(keys); first += perCall {
+		chunk := keys[first:]
+		if len(chunk) > perCall {
+			chunk = chunk[:perCall]
+		}
+		for i, k := range chunk {
+			copy(kbuf[i*stride:], k)
+			klens[i] = C.uint32_t(len(k))
+		}
+		rc := C.shmap_htable_get_many(p, C.uint32_t(len(chunk)), unsafe.Pointer(&kbuf[0]),
+			C.uint32_t(stride), &klens[0], unsafe.Pointer(&vbuf[0]), C.uint32_t(vstride),
+			&vlens[0], &rcs[0])
+		if err := check(op, rc); err != nil {
+			return nil, err
+		}
+		for i := range chunk {
+			switch Errno(rcs[i]) {
+			case 0:
+				off := i * vstride
+				values = append(values, append([]byte(nil), vbuf[off:off+int(vlens[i])]...))
+			case ErrNotFound:
+				values = append(values, nil)
+			case ErrBufSize: // cannot happen with ValueMax bytes of room; ask alone
+				v, _, err := t.getLocked(p, chunk[i])
+				if err != nil {
+					return nil, err
+				}
+				values = append(values, v)
+			default:
+				return nil, &OpError{Op: op, Code: Errno(rcs[i])}
+			}
+		}
+	}
+	return values, nil
 }
 
 func (t *Table) write(op string, fn func(p *C.shmap_htable) C.int) error {
