@@ -263,6 +263,12 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 {
 	uint64_t c = r->pos;
 	if (c >= r->lim) {
+		/* Ask for the element's line together with the start word's:
+		 * a consumer waiting for the producer then gets both lines in
+		 * one transfer time, not one after the other (the copy below
+		 * runs only after the start word said "published"). A
+		 * prefetch reads nothing into the result. */
+		__builtin_prefetch(ring_slot(r, c));
 		/* A2: acquire, pairs with R1: the publication starting at c
 		 * (its start word says where it ends) is written before it. */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]);
