@@ -508,6 +508,27 @@ __attribute__((noinline)) static int get_packed_from(const struct shmap_htable *
 }
 
 /*
+ * 8/8 bucket at ver whose version v1 (read by R1) says FULL with an 8-byte
+ * key and value, and whose key word matched: copy the value out if the
+ * version is still v1. Both slots are loaded, so that no address waits for
+ * v1, and the one v1 names is kept: relaxed word loads inside the seqlock
+ * window, like every payload read. 1 if copied, 0 if the bucket changed.
+ */
+static inline int e88_take(volatile uint64_t *ver, uint64_t v1, void *val, uint32_t *val_len)
+{
+	const uint64_t w0 = shmap_atomic_load_u64(ver + 2);
+	const uint64_t w1 = shmap_atomic_load_u64(ver + 3);
+	const uint64_t w = v_active(v1) ? w1 : w0;
+	/* R2: acquire fence, pairs with W1 in the writers. */
+	shmap_atomic_fence_acquire();
+	if (shmap_unlikely(shmap_atomic_load_u64(ver) != v1))
+		return 0;
+	memcpy(val, &w, 8);
+	*val_len = 8;
+	return 1;
+}
+
+/*
  * The 8/8 fast path after its home bucket (see shmap_htable_get()): v1 is
  * what R1 read at ver. A home bucket that was EMPTY ends the lookup, one
  * that held K but changed under the read is read again, anything else
@@ -540,16 +561,8 @@ __attribute__((noinline)) static int get_e88_next(const struct shmap_htable *t, 
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
 		v1 = shmap_atomic_load_acquire_u64(ver);
 		if ((v1 & HT_E88_MASK) == HT_E88_WANT && shmap_atomic_load_u64(ver + 1) == kw) {
-			const uint64_t w0 = shmap_atomic_load_u64(ver + 2);
-			const uint64_t w1 = shmap_atomic_load_u64(ver + 3);
-			const uint64_t w = v_active(v1) ? w1 : w0;
-			/* R2: acquire fence, pairs with W1 in the writers. */
-			shmap_atomic_fence_acquire();
-			if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
-				memcpy(val, &w, 8);
-				*val_len = 8;
+			if (e88_take(ver, v1, val, val_len))
 				return SHMAP_OK;
-			}
 			break;
 		}
 	}
@@ -655,21 +668,9 @@ static inline int get_e88(const struct shmap_htable *t, const void *key, void *v
 	/* R1: acquire, pairs with W2 (publish) in the writers. */
 	const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
 	memcpy(&kw, key, 8);
-	if (shmap_likely((v1 & HT_E88_MASK) == HT_E88_WANT) && shmap_atomic_load_u64(ver + 1) == kw) {
-		/* Both slots are loaded, so that no address waits for v1,
-		 * and the one v1 names is kept: relaxed word loads inside the
-		 * seqlock window, like every payload read. */
-		const uint64_t w0 = shmap_atomic_load_u64(ver + 2);
-		const uint64_t w1 = shmap_atomic_load_u64(ver + 3);
-		const uint64_t w = v_active(v1) ? w1 : w0;
-		/* R2: acquire fence, pairs with W1 in the writers. */
-		shmap_atomic_fence_acquire();
-		if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
-			memcpy(val, &w, 8);
-			*val_len = 8;
-			return SHMAP_OK;
-		}
-	}
+	if (shmap_likely((v1 & HT_E88_MASK) == HT_E88_WANT) && shmap_atomic_load_u64(ver + 1) == kw &&
+	    shmap_likely(e88_take(ver, v1, val, val_len)))
+		return SHMAP_OK;
 	return get_e88_next(t, key, ver, v1, val, val_len);
 }
 
