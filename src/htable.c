@@ -82,16 +82,20 @@
  * reader into SHMAP_E_BUSY. All payload accesses are word-sized atomics, so
  * ThreadSanitizer needs no suppression.
  *
- * Lookup fast path (8-byte keys of packed tables, output room >= 8): the
+ * Lookup fast paths (8-byte keys of packed tables, output room >= 8): the
  * same seqlock read, restricted to buckets whose version says FULL, key
  * length 8 and value length 8 (one masked compare), key and value one word
- * each; EMPTY ends the chain, TOMB is skipped, and anything else (another
- * length, a version that changed, state 3) hands over to the general loop
- * at the same bucket. The walk uses private bucket pointers wrapped at the
- * private end of the bucket range and a private count of nb. It stores
- * nothing but the result (no spills): see shmap_htable_get(). The hash is
- * XXH3-64 computed by a bit-identical specialisation (hash8()), checked
- * against the general hash at open.
+ * each. A bucket whose version says so and whose key word differs is "not K
+ * at v1" and is stepped over without validation, as in the general loop;
+ * EMPTY ends the chain, TOMB is skipped, and anything else (another length,
+ * state 3, K's bucket whose version changed under the read) hands over to
+ * get_packed_short() at the same bucket, which owns the retry budget. The
+ * walks use private bucket pointers wrapped at the private end of the
+ * bucket range and a private count of nb. Tables with key_max == value_max
+ * == 8 read the home bucket inline with constant geometry (get_e88(), then
+ * get_e88_next()); other packed tables take get_fast8(). The hash is XXH3-64
+ * computed by a bit-identical specialisation (hash8()), checked against the
+ * general hash at open.
  *
  * Hostile peer: every index is masked with the private mask, every loop is
  * bounded by nb or a retry budget, every length read from shared memory is
@@ -530,12 +534,12 @@ static inline int e88_take(volatile uint64_t *ver, uint64_t v1, void *val, uint3
 
 /*
  * The 8/8 fast path after its home bucket (see shmap_htable_get()): v1 is
- * what R1 read at ver. A home bucket that was EMPTY ends the lookup, one
- * that held K but changed under the read is read again, anything else
- * steps on; the walk is bounded by the private bucket count and wraps at
- * the private end of the range. Whatever it does not handle itself (another
- * length, state 3, the retry budget) continues in get_packed_short() at the
- * same bucket.
+ * what R1 read at ver. At each bucket: EMPTY ends the lookup, TOMB and a
+ * FULL/8/8 bucket with another key word are stepped over, the next bucket
+ * is read like the home one; K's bucket whose version changed under the
+ * read, another length or state 3 continue in get_packed_short() at that
+ * bucket (which retries within its budget). The walk is bounded by the
+ * private bucket count and wraps at the private end of the range.
  */
 __attribute__((noinline)) static int get_e88_next(const struct shmap_htable *t, const void *key,
 						  volatile uint64_t *ver, uint64_t v1, void *val, uint32_t *val_len)

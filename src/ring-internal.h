@@ -276,11 +276,13 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 			uint32_t d;
 			return shmap__spsc_pop_n(r, dst, 1, &d); /* EMPTY or CORRUPT */
 		}
-		/* Look ahead: follow the start words that follow in the same
-		 * line (already fetched), so that a consumer behind the
-		 * producer touches the start-word line once per line, not once
-		 * per element. Each word is acquire-loaded like the first. */
-		while ((s & 7u) != 0 && s - c < r->cap) {
+		/* Look ahead: follow the start words that lie in the line of
+		 * c's (just fetched), so that a consumer behind the producer
+		 * touches the start-word line once per line, not once per
+		 * element, and never reaches into the next line (which may be
+		 * the one the producer is writing). Each word is acquire-loaded
+		 * and checked like the first; s grows strictly, so at most 7. */
+		while (((s ^ c) & ~UINT64_C(7)) == 0 && s - c < r->cap) {
 			uint64_t s2 = shmap_atomic_load_acquire_u64(&r->seq[s & r->mask]);
 			if (s2 <= s || s2 - c > r->cap)
 				break;

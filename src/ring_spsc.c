@@ -24,7 +24,11 @@
  *   - a batch of 64 eight-byte elements moves 8 data lines and ONE word:
  *     batch publication is one release store;
  *   - a consumer attaching (takeover, reattach) starts at tail with lim =
- *     head: [tail, head) is published and head is a publication boundary.
+ *     head: [tail, head) is published and head is a publication boundary;
+ *   - pop of one element, on reaching lim, also follows the start words
+ *     that lie in the same line as the one it read (at most 7), and
+ *     prefetches the element's line with the start word, so that a waiting
+ *     consumer receives both lines together.
  *
  * Back channel: the consumer's `tail` (its own cache line), stored with
  * release after the elements were copied out (the consumer never reads a

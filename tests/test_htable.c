@@ -390,6 +390,7 @@ static void test_get_many(void **state)
 	assert_int_equal(rcs[0], 12345);
 	assert_int_equal(lens[0], 777);
 	assert_int_equal(shmap_htable_get_many(t, 0, NULL, 0, NULL, NULL, 0, NULL, NULL), 0);
+	assert_int_equal(shmap_htable_get_many(NULL, 0, NULL, 0, NULL, NULL, 0, NULL, NULL), SHMAP_E_INVAL);
 	shmap_htable_close(t);
 	shmap_unlink(name, NULL);
 

@@ -184,8 +184,8 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  *
  * Flat arrays, no array of pointers (usable from cgo, ctypes and Rust as
  * plain buffers):
- * @param n number of keys, at most INT32_MAX (0 is fine: nothing is read
- *   or written)
+ * @param n number of keys, at most INT32_MAX; 0 returns 0 for any non-NULL
+ *   t, and nothing else is read or written
  * @param keys key i starts at `keys + i * key_stride`
  * @param key_stride bytes from one key to the next
  * @param klens klens[i] is key i's length; NULL: every key is key_stride
@@ -200,8 +200,8 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  *   ::SHMAP_E_INVAL (klens[i] is 0), ::SHMAP_E_TOOBIG, ::SHMAP_E_BUSY,
  *   ::SHMAP_E_CORRUPT
  * @return the number of keys found (rcs[i] == ::SHMAP_OK), or, with nothing
- *   written: ::SHMAP_E_INVAL (n > INT32_MAX; NULL t, keys, val_lens or
- *   rcs with n > 0;
+ *   written: ::SHMAP_E_INVAL (NULL t, also with n 0; n > INT32_MAX; with
+ *   n > 0: NULL keys, val_lens or rcs;
  *   NULL vals with val_stride > 0; klens NULL and key_stride 0),
  *   ::SHMAP_E_FORKED, ::SHMAP_E_CORRUPT (poisoned handle).
  *
