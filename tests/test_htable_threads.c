@@ -96,7 +96,14 @@ static void *thread_main(void *arg)
 			/* Shared key: consistency only. */
 			uint32_t id = (uint32_t)((r >> 8) % SHARED), kl = key_make(key, id);
 			if (op < 9) {
-				rc = shmap_htable_get(c->t, key, kl, val, VCAP, &got);
+				/* every other shared read through get_many() */
+				if (op & 1) {
+					int one = shmap_htable_get_many(c->t, 1, key, kl, NULL, val, VCAP, &got, &rc);
+					if (one != (rc == SHMAP_OK))
+						c->err = 5;
+				} else {
+					rc = shmap_htable_get(c->t, key, kl, val, VCAP, &got);
+				}
 				if (rc == SHMAP_OK ? val_check(val, got, VCAP, id, NULL) != 0 :
 						     rc != SHMAP_E_NOTFOUND && rc != SHMAP_E_BUSY)
 					c->err = 5;
