@@ -283,6 +283,7 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		 * the one the producer is writing). Each word is acquire-loaded
 		 * and checked like the first; s grows strictly, so at most 7. */
 		while (((s ^ c) & ~UINT64_C(7)) == 0 && s - c < r->cap) {
+			/* A2 again: acquire, pairs with R1 of the run starting at s. */
 			uint64_t s2 = shmap_atomic_load_acquire_u64(&r->seq[s & r->mask]);
 			if (s2 <= s || s2 - c > r->cap)
 				break;
