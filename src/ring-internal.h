@@ -136,15 +136,6 @@ static inline uint8_t *ring_slot(const struct shmap_ring *r, uint64_t pos)
 	return r->data + (size_t)(pos & r->mask) * r->esize;
 }
 
-static inline void ring_copy_in(const struct shmap_ring *r, uint64_t pos, const void *src)
-{
-	uint8_t *d = ring_slot(r, pos);
-	if (r->esize == 8)
-		memcpy(d, src, 8);
-	else
-		memcpy(d, src, r->esize);
-}
-
 static inline void ring_copy_out(const struct shmap_ring *r, uint64_t pos, void *dst)
 {
 	const uint8_t *s = ring_slot(r, pos);
@@ -168,6 +159,18 @@ void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst,
 extern int shmap__ring_strong;
 void shmap__ring_heavy_barrier(void);
 
+/* The wake-ups themselves (ring.c), out of line: the single-element paths
+ * below reach them by a tail call, so their fast path needs no stack frame.
+ * Both return SHMAP_OK. */
+int shmap__ring_wake_data(struct shmap_ring *r);
+int shmap__ring_wake_space(struct shmap_ring *r);
+/* One element through push_n/pop_n (the paths' slow cases), and one
+ * element of another size than 8 at a position known free/published. */
+int shmap__spsc_push1_slow(struct shmap_ring *r, const void *src);
+int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst);
+int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src);
+int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst);
+
 /* After the producer published: wake sleeping consumers. */
 static inline void ring_wake_consumers(struct shmap_ring *r)
 {
@@ -175,10 +178,8 @@ static inline void ring_wake_consumers(struct shmap_ring *r)
 		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
 	else
 		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->cons_sleepers) != 0)) {
-		shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
-		shmap__futex_wake(&r->ctl->data_ev, 0x7fffffff);
-	}
+	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->cons_sleepers) != 0))
+		(void)shmap__ring_wake_data(r);
 }
 
 /* After a consumer released slots: wake a sleeping producer. */
@@ -188,10 +189,8 @@ static inline void ring_wake_producer(struct shmap_ring *r)
 		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
 	else
 		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->prod_sleeping) != 0)) {
-		shmap_atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
-		shmap__futex_wake(&r->ctl->space_ev, 0x7fffffff);
-	}
+	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->prod_sleeping) != 0))
+		(void)shmap__ring_wake_space(r);
 }
 
 /* ---- per-type operations (ring_spsc.c, ring_spmc.c, ring_bcast.c) ----
@@ -241,11 +240,11 @@ uint64_t shmap__bcast_drop_dead(struct shmap_ring *r);
 static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 {
 	uint64_t p = r->pos;
-	if (shmap_unlikely(p >= r->lim)) {
-		uint32_t d;
-		return shmap__spsc_push_n(r, src, 1, &d);
-	}
-	ring_copy_in(r, p, src);
+	if (shmap_unlikely(p >= r->lim))
+		return shmap__spsc_push1_slow(r, src);
+	if (shmap_unlikely(r->esize != 8))
+		return shmap__spsc_push1_any(r, p, src);
+	memcpy(ring_slot(r, p), src, 8);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
 	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c):
 	 * start word of the publication [p, p + 1) */
@@ -255,7 +254,13 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	/* R1b: release, pairs with the acquire loads of head at attach and in
 	 * shmap_ring_read_at(); own line, not read on the consumer's fast path */
 	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
-	ring_wake_consumers(r);
+	/* as ring_wake_consumers() */
+	if (shmap_unlikely(shmap__ring_strong))
+		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
+	else
+		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
+	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->cons_sleepers) != 0))
+		return shmap__ring_wake_data(r);
 	return SHMAP_OK;
 }
 
@@ -272,10 +277,8 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		/* A2: acquire, pairs with R1: the publication starting at c
 		 * (its start word says where it ends) is written before it. */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]);
-		if (s <= c || s - c > r->cap) {
-			uint32_t d;
-			return shmap__spsc_pop_n(r, dst, 1, &d); /* EMPTY or CORRUPT */
-		}
+		if (s <= c || s - c > r->cap)
+			return shmap__spsc_pop1_slow(r, dst); /* EMPTY or CORRUPT */
 		/* Look ahead: follow the start words that lie in the line of
 		 * c's (just fetched), so that a consumer behind the producer
 		 * touches the start-word line once per line, not once per
@@ -291,14 +294,22 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		}
 		r->lim = s;
 	}
-	ring_copy_out(r, c, dst);
+	if (shmap_unlikely(r->esize != 8))
+		return shmap__spsc_pop1_any(r, c, dst);
+	memcpy(dst, ring_slot(r, c), 8);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	r->pos = c + 1;
 	/* R2: release, pairs with A1 in spsc_free() (ring_spsc.c): our reads of
 	 * the element complete before the producer may overwrite it. */
 	shmap_atomic_store_release_u64(&r->ctl->tail, c + 1);
 	SHMAP_FAILPOINT("ring.spsc.pop.released");
-	ring_wake_producer(r);
+	/* as ring_wake_producer() */
+	if (shmap_unlikely(shmap__ring_strong))
+		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
+	else
+		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
+	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->prod_sleeping) != 0))
+		return shmap__ring_wake_space(r);
 	return SHMAP_OK;
 }
 

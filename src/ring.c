@@ -415,6 +415,20 @@ SHMAP_API int shmap_ring_fd(const shmap_ring *r)
 
 /* ------------------------------------------------------------ operations */
 
+int shmap__ring_wake_data(struct shmap_ring *r)
+{
+	shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
+	shmap__futex_wake(&r->ctl->data_ev, 0x7fffffff);
+	return SHMAP_OK;
+}
+
+int shmap__ring_wake_space(struct shmap_ring *r)
+{
+	shmap_atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
+	shmap__futex_wake(&r->ctl->space_ev, 0x7fffffff);
+	return SHMAP_OK;
+}
+
 static inline int ring_enter(struct shmap_ring *r, uint32_t role)
 {
 	int rc = shmap__seg_check(&r->seg);

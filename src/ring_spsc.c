@@ -150,6 +150,34 @@ static inline void spsc_consumed(struct shmap_ring *r, uint64_t c, uint64_t k)
 	ring_wake_producer(r);
 }
 
+int shmap__spsc_push1_slow(struct shmap_ring *r, const void *src)
+{
+	uint32_t d;
+	return shmap__spsc_push_n(r, src, 1, &d);
+}
+
+int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst)
+{
+	uint32_t d;
+	return shmap__spsc_pop_n(r, dst, 1, &d);
+}
+
+int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src)
+{
+	memcpy(ring_slot(r, p), src, r->esize);
+	SHMAP_FAILPOINT("ring.spsc.push.copied");
+	spsc_publish(r, p, 1);
+	return SHMAP_OK;
+}
+
+int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst)
+{
+	memcpy(dst, ring_slot(r, c), r->esize);
+	SHMAP_FAILPOINT("ring.spsc.pop.copied");
+	spsc_consumed(r, c, 1);
+	return SHMAP_OK;
+}
+
 int shmap__spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
 {
 	uint64_t p = r->pos;
