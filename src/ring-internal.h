@@ -159,6 +159,19 @@ void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst,
 extern int shmap__ring_strong;
 void shmap__ring_heavy_barrier(void);
 
+/*
+ * After a publish (producer) or a release (consumer): is anyone asleep on
+ * the other side? `w` is cons_sleepers or prod_sleeping.
+ */
+static inline int ring_sleepers(const volatile uint32_t *w)
+{
+	if (shmap_unlikely(shmap__ring_strong))
+		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
+	else
+		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
+	return shmap_atomic_load_u32(w) != 0;
+}
+
 /* The wake-ups themselves (ring.c), out of line: the single-element paths
  * below reach them by a tail call, so their fast path needs no stack frame.
  * Both return SHMAP_OK. */
@@ -174,22 +187,14 @@ int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst);
 /* After the producer published: wake sleeping consumers. */
 static inline void ring_wake_consumers(struct shmap_ring *r)
 {
-	if (shmap_unlikely(shmap__ring_strong))
-		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
-	else
-		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->cons_sleepers) != 0))
+	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
 		(void)shmap__ring_wake_data(r);
 }
 
 /* After a consumer released slots: wake a sleeping producer. */
 static inline void ring_wake_producer(struct shmap_ring *r)
 {
-	if (shmap_unlikely(shmap__ring_strong))
-		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
-	else
-		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->prod_sleeping) != 0))
+	if (shmap_unlikely(ring_sleepers(&r->ctl->prod_sleeping)))
 		(void)shmap__ring_wake_space(r);
 }
 
@@ -254,12 +259,8 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	/* R1b: release, pairs with the acquire loads of head at attach and in
 	 * shmap_ring_read_at(); own line, not read on the consumer's fast path */
 	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
-	/* as ring_wake_consumers() */
-	if (shmap_unlikely(shmap__ring_strong))
-		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
-	else
-		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->cons_sleepers) != 0))
+	/* as ring_wake_consumers(), the wake-up a tail call */
+	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
 		return shmap__ring_wake_data(r);
 	return SHMAP_OK;
 }
@@ -303,12 +304,8 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 	 * the element complete before the producer may overwrite it. */
 	shmap_atomic_store_release_u64(&r->ctl->tail, c + 1);
 	SHMAP_FAILPOINT("ring.spsc.pop.released");
-	/* as ring_wake_producer() */
-	if (shmap_unlikely(shmap__ring_strong))
-		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
-	else
-		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	if (shmap_unlikely(shmap_atomic_load_u32(&r->ctl->prod_sleeping) != 0))
+	/* as ring_wake_producer(), the wake-up a tail call */
+	if (shmap_unlikely(ring_sleepers(&r->ctl->prod_sleeping)))
 		return shmap__ring_wake_space(r);
 	return SHMAP_OK;
 }
