@@ -566,47 +566,40 @@ SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
 	return ring_pop_slow(r, out);
 }
 
-SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+/* push_bytes(_wait): data of len <= esize bytes, zero-padded to an element. */
+static int ring_push_padded(shmap_ring *r, const void *data, uint32_t len, int wait, uint32_t timeout_ms)
 {
 	if (!r || (!data && len))
 		return SHMAP_E_INVAL;
 	if (len > r->esize)
 		return SHMAP_E_TOOBIG;
-	if (len == r->esize)
-		return shmap_ring_push(r, data);
+	const void *elem = data;
 	uint8_t small[256];
-	uint8_t *buf = r->esize <= sizeof small ? small : malloc(r->esize);
-	if (!buf)
-		return SHMAP_E_NOMEM;
-	if (len)
-		memcpy(buf, data, len);
-	memset(buf + len, 0, r->esize - len);
-	int rc = shmap_ring_push(r, buf);
+	uint8_t *buf = NULL;
+	if (len < r->esize) {
+		buf = r->esize <= sizeof small ? small : malloc(r->esize);
+		if (!buf)
+			return SHMAP_E_NOMEM;
+		if (len)
+			memcpy(buf, data, len);
+		memset(buf + len, 0, r->esize - len);
+		elem = buf;
+	}
+	int rc = wait ? shmap_ring_push_wait(r, elem, timeout_ms) : shmap_ring_push(r, elem);
 	if (buf != small)
 		free(buf);
 	return rc;
 }
 
+SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+{
+	return ring_push_padded(r, data, len, 0, 0);
+}
+
 SHMAP_API int shmap_ring_push_bytes_wait(shmap_ring *r, const void *data, uint32_t len,
 					 uint32_t timeout_ms)
 {
-	if (!r || (!data && len))
-		return SHMAP_E_INVAL;
-	if (len > r->esize)
-		return SHMAP_E_TOOBIG;
-	if (len == r->esize)
-		return shmap_ring_push_wait(r, data, timeout_ms);
-	uint8_t small[256];
-	uint8_t *buf = r->esize <= sizeof small ? small : malloc(r->esize);
-	if (!buf)
-		return SHMAP_E_NOMEM;
-	if (len)
-		memcpy(buf, data, len);
-	memset(buf + len, 0, r->esize - len);
-	int rc = shmap_ring_push_wait(r, buf, timeout_ms);
-	if (buf != small)
-		free(buf);
-	return rc;
+	return ring_push_padded(r, data, len, 1, timeout_ms);
 }
 
 SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
