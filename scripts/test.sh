@@ -12,7 +12,7 @@
 set -u
 cd "$(dirname "$0")/.."
 top=$(pwd)
-sh scripts/deps.sh || exit 1
+sh scripts/deps.sh test || exit 1
 
 results=""
 run_meson() { # dir, setup args..., -- test args...

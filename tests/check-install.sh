@@ -12,8 +12,19 @@ trap 'rm -rf "$dest"' EXIT
 meson install -C "$build" --no-rebuild --destdir "$dest" --quiet >/dev/null
 pcfile=$(find "$dest" -name shmap.pc | head -n 1)
 [ -n "$pcfile" ] || { echo "shmap.pc not installed" >&2; exit 1; }
-export PKG_CONFIG_PATH="$(dirname "$pcfile")"
 export PKG_CONFIG_SYSROOT_DIR="$dest"
+# Only the installed shmap.pc is visible: a consumer needs no other -dev
+# package (libatomic_ops and xxHash are build-time, header-only), so neither
+# may be required by shmap.pc, not even privately for --static.
+export PKG_CONFIG_LIBDIR="$(dirname "$pcfile")"
+unset PKG_CONFIG_PATH
+if grep -q '^Requires' "$pcfile"; then
+	echo "shmap.pc requires other packages:" >&2
+	grep '^Requires' "$pcfile" >&2
+	exit 1
+fi
+pkg-config --exists --print-errors shmap
+pkg-config --static --exists --print-errors shmap
 cc=${CC:-cc}
 
 echo "pkg-config --cflags --libs shmap: $(pkg-config --cflags --libs shmap)"
@@ -27,7 +38,8 @@ LD_LIBRARY_PATH="$libdir" ldd "$dest/consumer-shared" | grep -q "$dest.*libshmap
 	exit 1
 }
 
-# Static: link libshmap.a explicitly through the same flags.
+# Static: exactly what pkg-config --static prints, with libshmap.a chosen
+# over the .so by -Bstatic for -lshmap only.
 $cc -o "$dest/consumer-static" "$src" $(pkg-config --cflags shmap) \
 	-Wl,-Bstatic $(pkg-config --static --libs-only-l shmap | sed 's/-pthread//') -Wl,-Bdynamic \
 	$(pkg-config --static --libs-only-L shmap) -pthread
