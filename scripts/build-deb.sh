@@ -5,7 +5,8 @@
 #
 #   sh scripts/build-deb.sh [--check] [OUTDIR]
 #
-# OUTDIR (default build-deb/) receives the .deb files and lintian.txt.
+# OUTDIR (default build-deb/) receives the .deb files, lintian.txt and
+# results.txt (one line per check, "deb-NAME: ok|fail", for the suite).
 # DEB_BUILD_OPTIONS is passed through (nocheck skips the test suite inside
 # the package build). --check then, as root: dpkg -i the packages; builds and
 # runs a C consumer with nothing but `pkg-config --cflags --libs shmap` (and
@@ -31,56 +32,61 @@ else
 	tar --exclude='./build*' --exclude=.git -c . | tar -x -C "$src"
 fi
 rm -f "$out"/*.deb "$out"/*.buildinfo "$out"/*.changes
+results="$out/results.txt"
+: >"$results"
 log="$out/dpkg-buildpackage.log"
 if ! (cd "$src" && dpkg-buildpackage -b -us -uc) >"$log" 2>&1; then
 	tail -n 60 "$log" >&2
 	echo "build-deb: dpkg-buildpackage failed (log: $log)" >&2
+	echo "deb-build: fail" >>"$results"
 	echo "0 passed, 1 failed"
 	exit 1
 fi
 mv "$work"/*.deb "$work"/*.buildinfo "$work"/*.changes "$out"/
 ls "$out"/*.deb
 
+echo "deb-build: ok" >>"$results"
 passed=1
 failed=0
-ok() { passed=$((passed + 1)); echo "build-deb: ok: $1"; }
-ko() { failed=$((failed + 1)); echo "build-deb: FAILED: $1" >&2; }
+# ok|ko CHECK-NAME DESCRIPTION
+ok() { passed=$((passed + 1)); echo "deb-$1: ok" >>"$results"; echo "build-deb: ok: $2"; }
+ko() { failed=$((failed + 1)); echo "deb-$1: fail" >>"$results"; echo "build-deb: FAILED: $2" >&2; }
 
 # lintian: errors fail, warnings are shown.
-lintian --no-tag-display-limit "$out"/*.changes >"$out/lintian.txt" 2>&1 || true
+lintian --tag-display-limit 0 "$out"/*.changes >"$out/lintian.txt" 2>&1 || true
 cat "$out/lintian.txt"
-if grep -q '^E:' "$out/lintian.txt"; then ko "lintian reports errors"; else ok "lintian: no errors"; fi
+if grep -q '^E:' "$out/lintian.txt"; then ko lintian "lintian reports errors"; else ok lintian "lintian: no errors"; fi
 
 if [ "$check" = 1 ]; then
 	pkgs=$(for d in "$out"/*.deb; do dpkg-deb -f "$d" Package; done | tr '\n' ' ')
 	# shellcheck disable=SC2086
 	cleanup() { dpkg -P $pkgs >/dev/null 2>&1 || true; rm -rf "$work"; }
 	trap cleanup EXIT
-	if dpkg -i "$out"/*.deb >"$out/dpkg-i.log" 2>&1; then ok "dpkg -i"; else
-		cat "$out/dpkg-i.log" >&2; ko "dpkg -i"; fi
+	if dpkg -i "$out"/*.deb >"$out/dpkg-i.log" 2>&1; then ok install "dpkg -i"; else
+		cat "$out/dpkg-i.log" >&2; ko install "dpkg -i"; fi
 	# Only the system's pkg-config search path: the installed shmap.pc.
 	unset PKG_CONFIG_PATH PKG_CONFIG_LIBDIR PKG_CONFIG_SYSROOT_DIR LD_LIBRARY_PATH
 	cc=${CC:-cc}
 	# shellcheck disable=SC2046
 	if $cc -o "$work/consumer" tests/consumer.c $(pkg-config --cflags --libs shmap) &&
-		"$work/consumer" && ldd "$work/consumer" | grep -q "/usr/lib/.*libshmap.so"; then
-		ok "consumer built with pkg-config --cflags --libs shmap"
-	else ko "shared consumer"; fi
+		"$work/consumer" && ldd "$work/consumer" | grep -Eq "libshmap.so.[0-9]+ => /(usr/)?lib/"; then
+		ok consumer "consumer built with pkg-config --cflags --libs shmap"
+	else ko consumer "shared consumer"; fi
 	# shellcheck disable=SC2046
 	if $cc -static -o "$work/consumer-static" tests/consumer.c \
 		$(pkg-config --static --cflags --libs shmap) && "$work/consumer-static"; then
-		ok "static consumer built with pkg-config --static"
-	else ko "static consumer"; fi
+		ok consumer-static "static consumer built with pkg-config --static"
+	else ko consumer-static "static consumer"; fi
 	if command -v shmapctl >/dev/null && shmapctl --help >/dev/null; then
-		ok "shmapctl on PATH"
-	else ko "shmapctl on PATH"; fi
+		ok tools "shmapctl on PATH"
+	else ko tools "shmapctl on PATH"; fi
 	lib=$(ls /usr/lib/*/libshmap.so.[0-9]* | head -n 1)
 	unversioned=$(nm -D --defined-only "$lib" | awk '$2 == "T" && $3 !~ /@@?SHMAP_/ { print $3 }')
-	if [ -z "$unversioned" ]; then ok "every exported function is versioned"; else
-		echo "$unversioned" >&2; ko "unversioned exports"; fi
+	if [ -z "$unversioned" ]; then ok versioned "every exported function is versioned"; else
+		echo "$unversioned" >&2; ko versioned "unversioned exports"; fi
 	if man -w shmap_htable_open >/dev/null 2>&1 || [ -e /usr/share/man/man3/shmap_htable_open.3.gz ]; then
-		ok "man3 pages installed"
-	else ko "man3 pages"; fi
+		ok man3 "man3 pages installed"
+	else ko man3 "man3 pages"; fi
 fi
 cd "$top"
 echo "$passed passed, $failed failed"

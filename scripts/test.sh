@@ -7,6 +7,8 @@
 #   4. rebuilds with ThreadSanitizer and runs the threaded tests,
 #   5. builds the libFuzzer targets with clang and runs each for a bounded time,
 #   6. runs the language binding tests (Python, Rust, Go),
+#   7. as root: builds the Debian packages from the committed tree, installs
+#      them, builds a consumer against them and purges them again,
 # and ends with one line "N passed, N failed". Safe to run repeatedly.
 # Environment: SHMAP_TEST_QUICK=1 skips the sanitizer and fuzzer rebuilds.
 set -u
@@ -59,6 +61,12 @@ if [ -x bindings/test.sh ]; then
 	bindings/test.sh "$top/build-test" > build-test/bindings-results.txt
 	cat build-test/bindings-results.txt
 	results="$results build-test/bindings-results.txt"
+fi
+
+if [ "${SHMAP_TEST_QUICK:-0}" != 1 ] && [ "$(id -u)" -eq 0 ]; then
+	echo "== Debian packages (built from a clean export, installed, used, purged)"
+	DEB_BUILD_OPTIONS=nocheck sh scripts/build-deb.sh --check build-deb || true
+	results="$results build-deb/results.txt"
 fi
 
 python3 scripts/count-results.py $results
