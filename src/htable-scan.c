@@ -343,7 +343,7 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 /*
  * Test hook (hidden, reachable only through the static library): move every
  * bucket's sequence number to `below` steps before it wraps, keeping state,
- * active slot and lengths (RELIABILITY.md scenario 27). Quiescent tables only.
+ * active slot and lengths (scenario 27). Quiescent tables only.
  */
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 {

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_htable_kill.c - SIGKILL of hash-table writers (RELIABILITY.md
+ * test_htable_kill.c - SIGKILL of hash-table writers (torture
  * scenarios 13, 14, 27), linked with the failpoint build of the library.
  *
  * A victim process runs a deterministic sequence of operations (upsert,

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_htable_threads.c - one hash-table handle shared by threads
- * (RELIABILITY.md scenario 25; run under ThreadSanitizer too).
+ * (scenario 25; run under ThreadSanitizer too).
  *
  * 8 threads, 10^5 operations each (SHMAP_SOAK: 10^6): every thread owns a
  * set of keys whose exact values it tracks, and all of them also hammer a

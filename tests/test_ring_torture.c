@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_ring_torture.c - rings under SIGKILL (failpoints and random points)
- * and hostile shared fields (RELIABILITY.md scenarios 15, 16, 17, 21).
+ * and hostile shared fields (scenarios 15, 16, 17, 21).
  * Linked against the failpoint copy of the library; white-box (reads the
  * private ring layout to corrupt fields).
  */

@@ -2,7 +2,7 @@
 /*
  * test_segment.c - single-process tests of the storage layer (white-box).
  *
- * RELIABILITY.md scenarios covered here: 3 (short/odd-sized objects),
+ * scenarios covered here: 3 (short/odd-sized objects),
  * 4 (version/layout mismatch), 5 (not-a-shmap / corrupted header), the
  * growth half of 6, 8 (name table), 10 (exact mode under any umask),
  * 11 (create/close/unlink leaks), plus semantics of create/open, the file

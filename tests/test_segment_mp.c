@@ -2,7 +2,7 @@
 /*
  * test_segment_mp.c - multi-process tests of the storage layer (white-box).
  *
- * RELIABILITY.md scenarios: 2 (16-process create/open race), the sealed
+ * scenarios: 2 (16-process create/open race), the sealed
  * memfd part of 6, 7 (tmpfs exhaustion), 9 (squatting and symlink attacks,
  * run as unprivileged uids), 12 (fork after open), and the zombie / pid-reuse
  * part of 19 (liveness comes from the lock, not from the pid).

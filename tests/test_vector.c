@@ -748,7 +748,7 @@ static void t_fork_reattach(void **state)
 /* threads: one handle shared by 8 threads (the TSan configuration)    */
 
 #define TH_APPENDERS 4
-#define TH_PER 100000u /* operations per thread (RELIABILITY.md scenario 25) */
+#define TH_PER 100000u /* operations per thread (scenario 25) */
 #define TH_ESZ 40u
 
 struct th_arg {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_vector_mp.c - the vector under SIGKILL and hostile peers
- * (RELIABILITY.md scenarios 18 and 21). Linked against the failpoint copy
+ * (scenarios 18 and 21). Linked against the failpoint copy
  * of the library.
  *
  *  t_kill_failpoints   an appender/replacer is SIGKILLed at every step of

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * torture_chaos.c - chaos soak (RELIABILITY.md scenario 28).
+ * torture_chaos.c - chaos soak (scenario 28).
  *
  * Eight worker processes with random roles share one hash table, one SPSC
  * ring and one vector:

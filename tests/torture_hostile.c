@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * torture_hostile.c - hostile peers (RELIABILITY.md scenarios 20 and 22).
+ * torture_hostile.c - hostile peers (scenarios 20 and 22).
  *
  * 20, random scribbler: for each structure (hash table, vector, SPSC, SPMC
  * and lossy broadcast rings) four worker processes run mixed operations

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * torture_robust.c - RELIABILITY.md scenario 19, in the style of glibc's
+ * torture_robust.c - scenario 19, in the style of glibc's
  * tst-robust8: lock words whose owners die while holding them.
  *
  * 100 keys of a hash table stand for 100 lock words (every write of a key

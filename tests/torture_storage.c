@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * torture_storage.c - SIGKILL during segment creation (RELIABILITY.md
+ * torture_storage.c - SIGKILL during segment creation (torture
  * scenario 1) and stale cleanup after kills (second half of scenario 11).
  *
  * Linked against the failpoint copy of the library: a child whose

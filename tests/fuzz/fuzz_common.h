@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_common.h - shared bits of the libFuzzer targets (RELIABILITY.md
+ * fuzz_common.h - shared bits of the libFuzzer targets (torture
  * scenarios 23 and 24) and of the seed generator.
  *
  * Input format of the open/inspect targets: one control byte, then the bytes

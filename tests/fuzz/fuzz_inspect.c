@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_inspect.c - libFuzzer target: read-only inspection of arbitrary bytes
- * (shmap_info_open, include/shmap/inspect.h; RELIABILITY.md scenario 23).
+ * (shmap_info_open, include/shmap/inspect.h; scenario 23).
  *
  * The input (after the control byte, see fuzz_common.h: only the checksum
  * and READY bits are used) becomes the content of a memfd, inspected

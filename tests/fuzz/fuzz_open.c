@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_open.c - libFuzzer target: open/validate arbitrary bytes
- * (RELIABILITY.md scenario 23).
+ * (scenario 23).
  *
  * The input (after the control byte, see fuzz_common.h) becomes the whole
  * content of a memfd, which is opened through the public API

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_ops.c - libFuzzer target: differential operation sequences
- * (RELIABILITY.md scenario 24).
+ * (scenario 24).
  *
  * Each input is decoded into a sequence of operations on a fresh vector,
  * hash table and ring (all memfd segments created for this input) and

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Run one libFuzzer target for a bounded time (the CI-sized run of
-# RELIABILITY.md scenarios 23/24), starting from fresh seeds, the committed
+# scenarios 23/24), starting from fresh seeds, the committed
 # corpus (which holds every regression input) and a dictionary.
 #
 # usage: run-fuzz.sh FUZZER NAME SECONDS WORKDIR SRC_CORPUS DICT|- MKSEEDS|-
