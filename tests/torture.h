@@ -18,7 +18,7 @@
  *                                   reports whether the child died of SIGKILL
  *   tt_barrier_*                    pipe barrier: N children block on read();
  *                                   closing the write end releases all at once
- *   tt_rec_*                        value records {key, seq, version, crc32c}:
+ *   tt_rec_*                        value records {key, seq, version, sum}:
  *                                   lost, torn or invented data is detected
  *   tt_lat_*                        latency samples -> p50 / p99 / max
  *   tt_count_shm / tt_count_fds     leak checks (/dev/shm entries with a
@@ -52,6 +52,7 @@
 #include <sys/types.h>
 
 #include "helpers.h"
+#include "test_xxhash.h"
 
 /* ------------------------------------------------------------------ */
 /* sizing                                                              */
@@ -332,30 +333,23 @@ static inline void tt_barrier_release(struct tt_barrier *b)
 /* ------------------------------------------------------------------ */
 /* value records                                                       */
 
-/* CRC32C (Castagnoli), bitwise: small and obviously correct. */
-static inline uint32_t tt_crc32c(const void *data, size_t len, uint32_t crc)
+/* A 32-bit check value of len bytes (the low half of XXH3-64). */
+static inline uint32_t tt_sum32(const void *data, size_t len)
 {
-	const uint8_t *p = data;
-	crc = ~crc;
-	while (len--) {
-		crc ^= *p++;
-		for (int k = 0; k < 8; k++)
-			crc = (crc >> 1) ^ (0x82f63b78u & (0u - (crc & 1u)));
-	}
-	return ~crc;
+	return (uint32_t)XXH3_64bits(data, len);
 }
 
 /*
- * A self-checking record: {key or sequence number, version, payload, crc}.
+ * A self-checking record: {key or sequence number, version, payload, sum}.
  * The payload is derived from (key, version), so a reader can tell a torn
- * record (crc fails), an invented one (payload does not match key/version),
+ * record (the sum fails), an invented one (payload does not match key/version),
  * and a lost one (expected key/seq missing).
  */
 struct tt_rec {
 	uint64_t key;
 	uint64_t version;
 	uint64_t payload[5];
-	uint32_t crc;
+	uint32_t sum; /* tt_sum32 of everything before it */
 	uint32_t pad;
 };
 
@@ -367,13 +361,13 @@ static inline void tt_rec_make(struct tt_rec *r, uint64_t key, uint64_t version)
 	for (int i = 0; i < 5; i++)
 		r->payload[i] = tt_rand(&s);
 	r->pad = 0;
-	r->crc = tt_crc32c(r, offsetof(struct tt_rec, crc), 0);
+	r->sum = tt_sum32(r, offsetof(struct tt_rec, sum));
 }
 
-/* 0 if intact; -1 torn (crc); -2 invented (payload does not derive from key/version). */
+/* 0 if intact; -1 torn (sum); -2 invented (payload does not derive from key/version). */
 static inline int tt_rec_check(const struct tt_rec *r)
 {
-	if (r->crc != tt_crc32c(r, offsetof(struct tt_rec, crc), 0))
+	if (r->sum != tt_sum32(r, offsetof(struct tt_rec, sum)))
 		return -1;
 	struct tt_rec x;
 	tt_rec_make(&x, r->key, r->version);
@@ -503,23 +497,22 @@ static inline int tt_count_fds(void)
 	return n - 1; /* the directory's own descriptor */
 }
 
-/* FNV-1a 64 over a file's whole content via pread (does not move the offset). */
+/* XXH3-64 of a file's whole content, read with pread (the offset does not
+ * move), mixed with its length. */
 static inline uint64_t tt_hash_fd(int fd)
 {
-	uint64_t h = 0xcbf29ce484222325ull;
+	XXH3_state_t st;
 	uint8_t buf[8192];
 	off_t off = 0;
+	XXH3_64bits_reset(&st);
 	for (;;) {
 		ssize_t n = pread(fd, buf, sizeof buf, off);
 		if (n <= 0)
 			break;
-		for (ssize_t i = 0; i < n; i++) {
-			h ^= buf[i];
-			h *= 0x100000001b3ull;
-		}
+		XXH3_64bits_update(&st, buf, (size_t)n);
 		off += n;
 	}
-	return h ^ (uint64_t)off;
+	return XXH3_64bits_digest(&st) ^ (uint64_t)off;
 }
 
 /* Hash of a path's content (O_NOFOLLOW: a symlink hashes as 0). */

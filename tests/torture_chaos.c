@@ -5,7 +5,7 @@
  * Eight worker processes with random roles share one hash table, one SPSC
  * ring and one vector:
  *   table writer   upsert/update/erase of 256 keys with self-checking records
- *   table reader   get + record check (key matches, crc intact)
+ *   table reader   get + record check (key matches, check value intact)
  *   ring producer  pushes records {incarnation, seq} (one producer at a time;
  *                  a new one takes the role over from a dead one)
  *   ring consumer  peek -> record what it saw -> release, so a kill at any
@@ -16,7 +16,7 @@
  * a random role, and SIGSTOPs/SIGCONTs random workers for 10-300 ms.
  *
  * Invariants (any violation fails the test):
- *   - no torn or invented record anywhere (crc + payload derived from key);
+ *   - no torn or invented record anywhere (check value + payload derived from key);
  *   - ring: elements arrive in order; within a producer incarnation seq
  *     numbers are contiguous, except that the element a consumer was
  *     killed on may be delivered again (at-least-once for that one); when a

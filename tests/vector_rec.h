@@ -3,7 +3,7 @@
  * vector_rec.h - self-checking vector elements for the vector tests.
  *
  * An element of any size >= VR_MIN carries {writer, tag, seq}, a byte
- * pattern derived from them, and (last 8 bytes) an FNV-1a hash of all the
+ * pattern derived from them, and (last 8 bytes) the XXH3-64 hash of all the
  * bytes before it. vr_check() rejects zero-filled, torn or invented
  * elements. Sizes below VR_MIN are checked by pattern only.
  */
@@ -13,17 +13,9 @@
 #include <stdint.h>
 #include <string.h>
 
-#define VR_MIN 24u
+#include "test_xxhash.h"
 
-static inline uint64_t vr_fnv(const uint8_t *p, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ull;
-	for (size_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 0x100000001b3ull;
-	}
-	return h ^ (h >> 29);
-}
+#define VR_MIN 24u
 
 /* Fill buf (esz >= VR_MIN bytes). */
 static inline void vr_make(void *buf, uint32_t esz, uint32_t writer, uint32_t tag, uint64_t seq)
@@ -34,7 +26,7 @@ static inline void vr_make(void *buf, uint32_t esz, uint32_t writer, uint32_t ta
 	memcpy(b + 8, &seq, 8);
 	for (uint32_t k = 16; k < esz - 8u; k++)
 		b[k] = (uint8_t)(seq * 31u + writer * 7u + tag * 13u + k);
-	uint64_t h = vr_fnv(b, esz - 8u);
+	uint64_t h = XXH3_64bits(b, esz - 8u);
 	memcpy(b + esz - 8u, &h, 8);
 }
 
@@ -48,7 +40,7 @@ static inline int vr_check(const void *buf, uint32_t esz, uint32_t *writer, uint
 	memcpy(&t, b + 4, 4);
 	memcpy(&s, b + 8, 8);
 	memcpy(&h, b + esz - 8u, 8);
-	if (h != vr_fnv(b, esz - 8u))
+	if (h != XXH3_64bits(b, esz - 8u))
 		return -1;
 	for (uint32_t k = 16; k < esz - 8u; k++)
 		if (b[k] != (uint8_t)(s * 31u + w * 7u + t * 13u + k))
