@@ -12,6 +12,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "hash-internal.h"
 #include "segment.h"
 
 #define HT_EMPTY 0u

@@ -43,6 +43,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "hash-internal.h"
 #include "atomic.h"
 #include "segment.h"
 

@@ -14,6 +14,7 @@
 
 #include "atomic.h"
 #include "internal.h"
+#include "hash-internal.h"
 
 int shmap__backoff_wait(struct shmap__backoff *b, uint64_t deadline_ns)
 {

@@ -26,6 +26,7 @@
 
 #include "torture.h"
 #include "segment_kind.h"
+#include "hash-internal.h"
 
 /* ------------------------------------------------------------------ */
 /* Count the library's object-creating calls: the test executable's     */
