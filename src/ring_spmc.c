@@ -183,25 +183,39 @@ void shmap__spmc_release(struct shmap_ring *r)
 }
 
 /*
- * Reclaim the claim of a dead consumer's record: take the claim by CAS on
- * rec.pos (one reclaimer wins), give back every slot still claimed, count
- * all its elements lost (a CLAIMED claim was never returned, whether or not
- * the dead consumer gave some slots back). Returns elements counted.
+ * Reclaim the claim of a dead consumer's record: give back every slot still
+ * claimed, then take the claim by CAS on rec.pos (one reclaimer wins) and
+ * count all its elements lost (a CLAIMED claim was never returned, whether
+ * or not the dead consumer gave some slots back). Returns elements counted.
+ *
+ * The slots are freed first because freeing is idempotent (each CAS expects
+ * the slot's exact position, which never repeats): a reclaimer killed while
+ * freeing leaves the record naming the claim, and the next one redoes the
+ * work and counts it exactly once. Only a kill between the claim's CAS and
+ * the count ("ring.spmc.reap.won") leaves lost short, by this claim's size:
+ * counter and claim are two words, and no order of two stores survives a
+ * kill between them both ways.
  */
 static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf)
 {
-	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
+	if (!(nf & SPMC_CLAIMED)) {
+		/* an intent whose CAS never happened: nothing was taken */
+		(void)shmap_atomic_cas_full_u64(&rec->pos, pos, 0);
 		return 0;
-	if (!(nf & SPMC_CLAIMED))
-		return 0; /* an intent whose CAS never happened: nothing was taken */
+	}
 	uint64_t k = nf & ~SPMC_CLAIMED;
 	if (k > r->cap)
 		k = r->cap;
 	for (uint64_t i = 0; i < k; i++) {
 		uint64_t x = pos - 1 + i;
+		/* full CAS: the slot goes back to the producer only if it still
+		 * holds position x (claimed, not given back) */
 		shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap);
 	}
 	SHMAP_FAILPOINT("ring.spmc.reap.freed");
+	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
+		return 0; /* another reclaimer counted it */
+	SHMAP_FAILPOINT("ring.spmc.reap.won");
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, k);
 	return k;
 }

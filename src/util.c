@@ -89,6 +89,24 @@ void shmap__random(void *buf, size_t len)
 }
 
 #ifdef SHMAP_FAILPOINTS
+/* The failpoints the code has (failpoints.h). */
+static const char *const known_failpoints[] = {
+#define SHMAP_FP(name, where) name,
+#include "failpoints.h"
+#undef SHMAP_FP
+};
+
+/* An armed name that no failpoint has would never fire: stop the test. */
+static void failpoint_check_known(const char *name)
+{
+	for (size_t i = 0; i < sizeof(known_failpoints) / sizeof(known_failpoints[0]); i++)
+		if (strcmp(known_failpoints[i], name) == 0)
+			return;
+	fprintf(stderr, "shmap: SHMAP_FAILPOINT names no failpoint: '%s' (see src/failpoints.h)\n",
+		name);
+	abort();
+}
+
 void shmap__failpoint(const char *name)
 {
 	static const char *armed;
@@ -112,6 +130,7 @@ void shmap__failpoint(const char *name)
 					target = 1;
 			}
 			armed = buf;
+			failpoint_check_known(armed);
 		}
 	}
 	if (armed && strcmp(armed, name) == 0 && ++hits == target)

@@ -52,7 +52,7 @@ struct shared {
 };
 
 static const char *const failpoints[] = {
-	"htable.w.locked",    "htable.w.claimed",   "htable.w.callback", "htable.w.partial",
+	"htable.w.locked",    "htable.w.claimed",   "htable.w.callback",
 	"htable.w.written",   "htable.w.published", "htable.w.counted",  "htable.w.done",
 	"htable.erase.tomb",  "htable.cleanup.locked", "htable.cleanup.step",
 };

@@ -49,7 +49,8 @@
  * slot, by a consumer taking over the dead one's slot, or by
  * shmap_ring_check() with ::SHMAP_CHECK_REPAIR) and its elements are
  * counted in shmap_ring_lost(), never redelivered. With every dead claim
- * reclaimed: elements pushed == elements returned by pops + lost.
+ * reclaimed: elements pushed == elements returned by pops + lost (exactly,
+ * unless a reclaimer itself died inside a reclaim: see shmap_ring_lost()).
  *
  * Broadcast subscribers start with the first element pushed after they
  * subscribed (open = subscribe, close = unsubscribe).
@@ -428,8 +429,17 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out);
 /** @brief Lossy broadcast subscriber: total elements this handle missed
  *  since it subscribed (grows at each ::SHMAP_E_OVERRUN). 0 otherwise. */
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r);
-/** @brief SPMC: elements claimed by consumers that died before finishing
- *  them (counted when the claim is reclaimed). 0 for other types. */
+/**
+ * @brief SPMC: elements claimed by consumers that died before finishing
+ * them (counted when the claim is reclaimed). 0 for other types.
+ *
+ * Exact, with one exception: the count and the claim it counts are two
+ * words, so a *reclaimer* (producer, record taker or checker) killed
+ * between taking a dead claim and counting it leaves this count short by
+ * that claim's size (one slot for a claim no record names). A reclaimer
+ * killed anywhere else, and any consumer, never makes it wrong.
+ * **Concurrency:** any. **Progress:** wait-free.
+ */
 SHMAP_API uint64_t shmap_ring_lost(const shmap_ring *r);
 
 /**
