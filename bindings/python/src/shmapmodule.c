@@ -86,7 +86,7 @@ typedef struct {
 static int cbuf_get(PyObject *o, cbuf *b, const char *what)
 {
 	b->held = 0;
-	if (PyBytes_Check(o)) {
+	if (Py_IS_TYPE(o, &PyBytes_Type) || PyBytes_Check(o)) { /* exact: no call in the limited API */
 		char *p;
 		if (PyBytes_AsStringAndSize(o, &p, &b->n) < 0)
 			return -1;
