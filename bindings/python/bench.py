@@ -1,11 +1,13 @@
 # SPDX-License-Identifier: MIT
 """Per-call cost of the Python binding next to python3-lmdb, in one run.
 
-    python3 bindings/python/bench.py [--rounds 15] [--keys 10000] [--value 64]
+    python3 bindings/python/bench.py [--rounds 51] [--keys 10000] [--value 64] [--passes 1]
 
-Every case runs once per round, the cases of a round in a rotated order
-(interleaved), and the figure printed is the median over the rounds of the
-per-call (or per-key) time, in ns. Cases:
+Every round runs every case, in a new (seeded random) order each round, so
+the cases are interleaved and none always follows the same one; a case runs
+twice in a row and only the second run is timed (warm caches, whatever ran
+before it). The figure printed is the median over the rounds of the per-call
+(or per-key) time, in ns. Cases:
 
   get           t[k] (a hit)                      vs LMDB txn.get, one read txn per get
                                                      and all gets in one long read txn
@@ -24,6 +26,7 @@ values --value bytes, elements 64 bytes.
 """
 import argparse
 import os
+import random
 import shutil
 import statistics
 import sys
@@ -211,11 +214,11 @@ def run(args):
     cs = {name: repeated(fn, args.passes) for name, fn in cs.items()}
     order = list(cs)
     res = {k: [] for k in order}
-    for name in order:  # warm-up, not recorded
-        cs[name]()
+    rng = random.Random(1)
     for r in range(args.rounds):
-        rot = order[r % len(order):] + order[:r % len(order)]
-        for name in rot:
+        rng.shuffle(order)  # every round in a new order: no case always follows the same one
+        for name in order:
+            cs[name]()  # untimed: the case runs warm, whatever ran before it
             el, ops = cs[name]()
             res[name].append(el / ops)
     t.close()
@@ -231,10 +234,10 @@ def run(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--rounds", type=int, default=51)
     ap.add_argument("--keys", type=int, default=10000)
     ap.add_argument("--value", type=int, default=64)
-    ap.add_argument("--passes", type=int, default=4,
+    ap.add_argument("--passes", type=int, default=1,
                     help="passes over the keys per case and round (longer rounds, less noise)")
     args = ap.parse_args()
     api = "limited (abi3)" if _shmap.LIMITED_API else "full"

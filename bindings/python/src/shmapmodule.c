@@ -669,27 +669,35 @@ static PyObject *Table_update(PyObject *self_, PyObject *const *args, Py_ssize_t
 }
 
 /* get_many: keys packed at a stride, values into one buffer of about
- * MANY_BUF bytes per C call. */
+ * MANY_BUF bytes per C call. A small batch works on the stack. */
 #define MANY_BUF (1u << 20)
+#define MANY_SMALL 32	      /* keys */
+#define MANY_SMALL_BYTES 8192 /* bytes of keys, and of values */
 
 static PyObject *Table_get_many(PyObject *self_, PyObject *keys_in)
 {
 	TableObject *self = (TableObject *)self_;
 	TABLE(self);
-	PyObject *keys = PySequence_List(keys_in);
-	if (!keys)
+	PyObject *keys;
+	if (PyList_CheckExact(keys_in)) { /* items cannot change: no Python code runs below */
+		keys = keys_in;
+		Py_INCREF(keys);
+	} else if (!(keys = PySequence_List(keys_in))) {
 		return NULL;
+	}
 	Py_ssize_t n = PyList_Size(keys);
 	PyObject *out = PyList_New(n);
-	cbuf *kb = NULL;
-	char *kbuf = NULL, *vbuf = NULL;
-	uint32_t *klens = NULL, *vlens = NULL;
-	int *rcs = NULL;
+	cbuf kb_small[MANY_SMALL], *kb = kb_small;
+	char kbuf_small[MANY_SMALL_BYTES], vbuf_small[MANY_SMALL_BYTES];
+	uint32_t klens_small[MANY_SMALL], vlens_small[MANY_SMALL];
+	int rcs_small[MANY_SMALL];
+	char *kbuf = kbuf_small, *vbuf = vbuf_small;
+	uint32_t *klens = klens_small, *vlens = vlens_small;
+	int *rcs = rcs_small;
 	Py_ssize_t got = 0;
 	if (!out || n == 0)
 		goto done;
-	kb = PyMem_Malloc(sizeof(*kb) * (size_t)n);
-	if (!kb)
+	if (n > MANY_SMALL && !(kb = PyMem_Malloc(sizeof(*kb) * (size_t)n)))
 		goto nomem;
 	Py_ssize_t kmax = 1;
 	for (; got < n; got++) {
@@ -708,11 +716,15 @@ static PyObject *Table_get_many(PyObject *self_, PyObject *keys_in)
 		per = 1;
 	if (per > n)
 		per = n;
-	kbuf = PyMem_Malloc((size_t)(kmax * per));
-	vbuf = PyMem_Malloc((size_t)vstride * (size_t)per);
-	klens = PyMem_Malloc(sizeof(uint32_t) * (size_t)per);
-	vlens = PyMem_Malloc(sizeof(uint32_t) * (size_t)per);
-	rcs = PyMem_Malloc(sizeof(int) * (size_t)per);
+	if (per > MANY_SMALL) {
+		klens = PyMem_Malloc(sizeof(uint32_t) * (size_t)per);
+		vlens = PyMem_Malloc(sizeof(uint32_t) * (size_t)per);
+		rcs = PyMem_Malloc(sizeof(int) * (size_t)per);
+	}
+	if (kmax * per > MANY_SMALL_BYTES)
+		kbuf = PyMem_Malloc((size_t)(kmax * per));
+	if ((Py_ssize_t)vstride * per > MANY_SMALL_BYTES)
+		vbuf = PyMem_Malloc((size_t)vstride * (size_t)per);
 	if (!kbuf || !vbuf || !klens || !vlens || !rcs)
 		goto nomem;
 	for (Py_ssize_t first = 0; first < n; first += per) {
@@ -751,12 +763,17 @@ fail:
 done:
 	while (got-- > 0)
 		cbuf_release(&kb[got]);
-	PyMem_Free(kb);
-	PyMem_Free(kbuf);
-	PyMem_Free(vbuf);
-	PyMem_Free(klens);
-	PyMem_Free(vlens);
-	PyMem_Free(rcs);
+	if (kb != kb_small)
+		PyMem_Free(kb);
+	if (kbuf != kbuf_small)
+		PyMem_Free(kbuf);
+	if (vbuf != vbuf_small)
+		PyMem_Free(vbuf);
+	if (klens != klens_small) {
+		PyMem_Free(klens);
+		PyMem_Free(vlens);
+		PyMem_Free(rcs);
+	}
 	Py_DECREF(keys);
 	return out;
 }

@@ -5,7 +5,7 @@
 // cases of a round in a rotated order, the median over rounds of the time
 // per call (or per key / element) in ns.
 //
-//	go run ./cmd/bench [-rounds 15] [-keys 10000] [-value 64] [-passes 4]
+//	go run ./cmd/bench [-rounds 51] [-keys 10000] [-value 64] [-passes 1]
 //
 // Cases: get (Table.Get, a hit), get_many/key (GetMany of 16 keys, per
 // key), len (Table.Len: one cgo call doing almost nothing, the cgo floor),
@@ -26,10 +26,10 @@ import (
 const batch = 16
 
 func main() {
-	rounds := flag.Int("rounds", 15, "interleaved rounds")
+	rounds := flag.Int("rounds", 51, "interleaved rounds")
 	nkeys := flag.Int("keys", 10000, "keys in the table")
 	vlen := flag.Int("value", 64, "value bytes")
-	passes := flag.Int("passes", 4, "passes over the keys per case and round")
+	passes := flag.Int("passes", 1, "passes over the keys per case and round")
 	flag.Parse()
 	if err := run(*rounds, *nkeys, *vlen, *passes); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)

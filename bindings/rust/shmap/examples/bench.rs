@@ -4,7 +4,7 @@
 //! the cases of a round in a rotated order, the median over rounds of the
 //! time per call (or per key / element) in ns.
 //!
-//!   cargo run --release --example bench [-- ROUNDS KEYS VALUE PASSES]
+//!   cargo run --release --example bench [-- ROUNDS KEYS VALUE PASSES]  (51 10000 64 1)
 //!
 //! Cases: get (Table::get, a hit, allocating the value), get_into (into a
 //! reused buffer), get_many/key (16 keys, per key), push+pop (SPSC, per
@@ -20,10 +20,10 @@ type Case<'a> = (&'static str, Box<dyn FnMut() -> (u128, usize) + 'a>);
 
 fn main() {
     let args: Vec<usize> = std::env::args().skip(1).map(|a| a.parse().expect("numbers")).collect();
-    let rounds = *args.first().unwrap_or(&15);
+    let rounds = *args.first().unwrap_or(&51);
     let n = *args.get(1).unwrap_or(&10000);
     let vlen = *args.get(2).unwrap_or(&64);
-    let passes = *args.get(3).unwrap_or(&4);
+    let passes = *args.get(3).unwrap_or(&1);
 
     let tname = format!("/shmap-rsbench-{}", std::process::id());
     let rname = format!("{tname}-r");
