@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: MIT
 
 // Command bench measures the per-call cost of the Go binding the way
-// bindings/python/bench.py measures Python's: every case once per round, the
-// cases of a round in a rotated order, the median over rounds of the time
-// per call (or per key / element) in ns.
+// bindings/python/bench.py measures Python's: every case once per round, in a
+// new (seeded random) order each round, timed on its second run in a row;
+// the median over rounds of the time per call (or per key / element) in ns.
 //
 //	go run ./cmd/bench [-rounds 51] [-keys 10000] [-value 64] [-passes 1]
 //
@@ -16,6 +16,7 @@ package main
 import (
 	"flag"
 	"fmt"
+	"math/rand"
 	"os"
 	"sort"
 	"time"
@@ -125,12 +126,16 @@ func run(rounds, n, vlen, passes int) error {
 		}},
 	}
 	res := make([][]float64, len(cases))
-	for _, bc := range cases { // warm-up
-		bc.fn()
+	order := make([]int, len(cases))
+	for i := range order {
+		order[i] = i
 	}
+	rng := rand.New(rand.NewSource(1))
 	for r := 0; r < rounds; r++ {
-		for j := range cases {
-			i := (j + r) % len(cases)
+		// A new order each round; a case runs twice and the second run is timed.
+		rng.Shuffle(len(order), func(a, b int) { order[a], order[b] = order[b], order[a] })
+		for _, i := range order {
+			cases[i].fn()
 			var el time.Duration
 			ops := 0
 			for k := 0; k < passes; k++ {

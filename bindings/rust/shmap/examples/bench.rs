@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: MIT
 //! Per-call cost of the Rust binding, measured the way
-//! bindings/python/bench.py measures Python's: every case once per round,
-//! the cases of a round in a rotated order, the median over rounds of the
-//! time per call (or per key / element) in ns.
+//! bindings/python/bench.py measures Python's: every case once per round, in
+//! a new (pseudo-random) order each round, timed on its second run in a row;
+//! the median over rounds of the time per call (or per key / element) in ns.
 //!
 //!   cargo run --release --example bench [-- ROUNDS KEYS VALUE PASSES]  (51 10000 64 1)
 //!
@@ -83,12 +83,19 @@ fn main() {
         })),
     ];
     let mut res: Vec<Vec<f64>> = vec![Vec::new(); cases.len()];
-    for case in cases.iter_mut() {
-        (case.1)(); // warm-up
-    }
-    for r in 0..rounds {
-        for j in 0..cases.len() {
-            let i = (j + r) % cases.len();
+    let mut order: Vec<usize> = (0..cases.len()).collect();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for _ in 0..rounds {
+        // A new order each round (Fisher-Yates on a xorshift); a case runs
+        // twice and the second run is timed.
+        for k in (1..order.len()).rev() {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            order.swap(k, (seed % (k as u64 + 1)) as usize);
+        }
+        for &i in &order {
+            (cases[i].1)();
             let (mut el, mut ops) = (0u128, 0usize);
             for _ in 0..passes {
                 let (e, o) = (cases[i].1)();
