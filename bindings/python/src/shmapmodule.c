@@ -291,7 +291,25 @@ typedef struct {
 	shmap_htable *t;
 	char *scratch; /* value_max bytes: get copies here, then into bytes (GIL held) */
 	uint32_t kmax, vmax;
+	int busy; /* calls running without the GIL (changed with the GIL held) */
 } TableObject;
+
+/* A table call that may wait: runs without the GIL; close() refuses while
+ * one is in progress (it would free the handle under it). */
+#define TABLE_NOGIL(self, stmt)                                                                    \
+	do {                                                                                       \
+		(self)->busy++;                                                                    \
+		Py_BEGIN_ALLOW_THREADS                                                             \
+		stmt;                                                                              \
+		Py_END_ALLOW_THREADS                                                               \
+		(self)->busy--;                                                                    \
+	} while (0)
+
+static PyObject *busy_error(const char *what)
+{
+	PyErr_Format(PyExc_RuntimeError, "cannot close a %s while another thread is in one of its calls", what);
+	return NULL;
+}
 
 static PyObject *Table_type;
 
@@ -348,6 +366,8 @@ static void table_close(TableObject *self)
 static PyObject *Table_close(PyObject *self, PyObject *unused)
 {
 	(void)unused;
+	if (((TableObject *)self)->busy)
+		return busy_error("Table");
 	table_close((TableObject *)self);
 	Py_RETURN_NONE;
 }
@@ -489,9 +509,7 @@ static PyObject *table_kv(TableObject *self, PyObject *key, PyObject *val, kv_fn
 		return NULL;
 	}
 	shmap_htable *t = self->t;
-	Py_BEGIN_ALLOW_THREADS
-	rc = fn(t, k.p, len32(k.n), v.p, len32(v.n));
-	Py_END_ALLOW_THREADS
+	TABLE_NOGIL(self, rc = fn(t, k.p, len32(k.n), v.p, len32(v.n)));
 	PyObject *res = rc < 0 ? fail(rc) : PyLong_FromLong(rc);
 	cbuf_release(&v);
 	cbuf_release(&k);
@@ -506,9 +524,7 @@ static PyObject *table_erase(TableObject *self, PyObject *key)
 	if (cbuf_get(key, &k, "keys") < 0)
 		return NULL;
 	shmap_htable *t = self->t;
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_erase(t, k.p, len32(k.n));
-	Py_END_ALLOW_THREADS
+	TABLE_NOGIL(self, rc = shmap_htable_erase(t, k.p, len32(k.n)));
 	PyObject *res = status(rc);
 	cbuf_release(&k);
 	return res;
@@ -559,9 +575,7 @@ static PyObject *Table_cas_erase(PyObject *self_, PyObject *const *args, Py_ssiz
 		return NULL;
 	}
 	shmap_htable *t = self->t;
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_cas_erase(t, k.p, len32(k.n), e.p, len32(e.n));
-	Py_END_ALLOW_THREADS
+	TABLE_NOGIL(self, rc = shmap_htable_cas_erase(t, k.p, len32(k.n), e.p, len32(e.n)));
 	PyObject *res = rc == SHMAP_E_MISMATCH ? (Py_INCREF(Py_False), Py_False)
 		      : rc < 0		      ? fail(rc)
 					      : (Py_INCREF(Py_True), Py_True);
@@ -586,9 +600,8 @@ static PyObject *Table_cas(PyObject *self_, PyObject *const *args, Py_ssize_t na
 		if (cbuf_get(args[got], &b[got], what[got]) < 0)
 			goto out;
 	shmap_htable *t = self->t;
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_cas(t, b[0].p, len32(b[0].n), b[1].p, len32(b[1].n), b[2].p, len32(b[2].n));
-	Py_END_ALLOW_THREADS
+	TABLE_NOGIL(self, rc = shmap_htable_cas(t, b[0].p, len32(b[0].n), b[1].p, len32(b[1].n), b[2].p,
+						 len32(b[2].n)));
 	res = rc == SHMAP_E_MISMATCH ? (Py_INCREF(Py_False), Py_False)
 	      : rc < 0		    ? fail(rc)
 				    : (Py_INCREF(Py_True), Py_True);
@@ -655,9 +668,11 @@ static PyObject *Table_update(PyObject *self_, PyObject *const *args, Py_ssize_t
 		return NULL;
 	struct upd u = {args[1], args[2], NULL, NULL, NULL, NULL, 0, self->vmax};
 	int rc;
+	self->busy++;
 	u.ts = PyEval_SaveThread();
 	rc = shmap_htable_update(self->t, k.p, len32(k.n), upd_cb, &u);
 	PyEval_RestoreThread(u.ts);
+	self->busy--;
 	cbuf_release(&k);
 	if (u.et) {
 		PyErr_Restore(u.et, u.ev, u.etb);
@@ -795,9 +810,7 @@ static PyObject *Table_clear(PyObject *self_, PyObject *unused)
 	TABLE(self);
 	int rc;
 	shmap_htable *t = self->t;
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_clear(t);
-	Py_END_ALLOW_THREADS
+	TABLE_NOGIL(self, rc = shmap_htable_clear(t));
 	return status(rc);
 }
 
@@ -824,9 +837,7 @@ static PyObject *Table_check(PyObject *self_, PyObject *args, PyObject *kw)
 	uint64_t n = 0;
 	int rc;
 	shmap_htable *t = self->t;
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_check(t, repair ? SHMAP_CHECK_REPAIR : 0, &n);
-	Py_END_ALLOW_THREADS
+	TABLE_NOGIL(self, rc = shmap_htable_check(t, repair ? SHMAP_CHECK_REPAIR : 0, &n));
 	if (rc < 0)
 		return fail(rc);
 	return PyLong_FromUnsignedLongLong(n);
@@ -1726,6 +1737,7 @@ typedef struct {
 	PyObject_HEAD
 	shmap_vector *v;
 	uint32_t es;
+	int busy; /* calls running without the GIL, as TableObject's */
 } VectorObject;
 
 #define VECTOR(self)                                                                               \
@@ -1762,20 +1774,26 @@ static PyObject *Vector_open(PyObject *self_, PyObject *args)
 	return PyLong_FromLong(rc);
 }
 
-static PyObject *Vector_close(PyObject *self_, PyObject *unused)
+static void vector_close(VectorObject *self)
 {
-	VectorObject *self = (VectorObject *)self_;
-	(void)unused;
 	if (self->v) {
 		shmap_vector_close(self->v);
 		self->v = NULL;
 	}
+}
+
+static PyObject *Vector_close(PyObject *self, PyObject *unused)
+{
+	(void)unused;
+	if (((VectorObject *)self)->busy)
+		return busy_error("Vector");
+	vector_close((VectorObject *)self);
 	Py_RETURN_NONE;
 }
 
 static void Vector_dealloc(PyObject *self)
 {
-	Vector_close(self, NULL);
+	vector_close((VectorObject *)self);
 	generic_dealloc_tail(self);
 }
 
@@ -1836,10 +1854,12 @@ static PyObject *Vector_index_op(PyObject *self_, PyObject *const *args, Py_ssiz
 		return NULL;
 	int rc;
 	shmap_vector *v = self->v;
-	if (replace) {
-		Py_BEGIN_ALLOW_THREADS /* may wait for a concurrent replacer of the index */
+	if (replace) { /* may wait for a concurrent replacer of the index */
+		self->busy++;
+		Py_BEGIN_ALLOW_THREADS
 		rc = shmap_vector_replace(v, i, d.p);
 		Py_END_ALLOW_THREADS
+		self->busy--;
 	} else {
 		rc = shmap_vector_write(v, i, d.p);
 	}

@@ -262,6 +262,34 @@ class TestGilRelease(SegmentTest):
         self.assertGreater(waited, 0.1)
         self.assertLess(waited, 2.5)
 
+    def test_close_refused_while_a_call_waits(self):
+        # A writer waiting (without the GIL) for a key's lock keeps the
+        # handle: close() from another thread raises instead of freeing it.
+        t = shmap.Table(self.name("gil"), 64, 16, 16, flags=shmap.CREATE)
+        self.addCleanup(t.close)
+        t.set_timeout(5)
+        in_cb, release, writing = threading.Event(), threading.Event(), threading.Event()
+
+        def slow(cur):
+            in_cb.set()
+            release.wait(5)
+            return b"m"
+        th = threading.Thread(target=lambda: t.modify(b"k", slow))
+        th.start()
+        in_cb.wait()
+        with self.assertRaises(RuntimeError):
+            t.close()                         # modify() is inside the C call
+        w = threading.Thread(target=lambda: (writing.set(), t.__setitem__(b"k", b"w")))
+        w.start()
+        writing.wait()
+        time.sleep(0.05)
+        release.set()
+        th.join()
+        w.join()
+        self.assertEqual(t[b"k"], b"w")
+        t.close()
+        self.assertTrue(t.closed)
+
     def test_reader_never_waits(self):
         t = shmap.Table(self.name("gil"), 64, 16, 16, flags=shmap.CREATE)
         self.addCleanup(t.close)
