@@ -5,8 +5,9 @@
 #
 # Makes BUILD_DIR's library visible to Python (SHMAP_LIBRARY), Rust and Go
 # (pkg-config via BUILD_DIR/meson-uninstalled, LD_LIBRARY_PATH), builds the C
-# peer program, then runs: the Python unittest suite, an offline pip install
-# of the Python package, `cargo test --offline` (shmap-sys and shmap),
+# peer program, then runs: the Python unittest suite (against the C extension
+# built in place), an offline pip install of the Python package into a venv,
+# `cargo test --offline` (shmap-sys and shmap),
 # `go test ./...`, and the cross-language rotation (each language writes one
 # table and one reliable broadcast ring while the other two read them).
 #
@@ -65,25 +66,47 @@ cc -std=gnu11 -O1 -Wall -Wextra -Werror -o "$SHMAP_PEER" "$here/c/shmap_peer.c" 
 	echo "bindings: building the C peer failed; cross-process tests will fail"
 
 # --- Python -----------------------------------------------------------------
+# The package is a C extension (shmap._shmap) built with setuptools against
+# the build tree's libshmap (pkg-config above). The unit tests run against
+# an in-place build; the install check builds it again through pip, offline,
+# into a venv that sees the system's setuptools.
 if have python3; then
-	if (cd "$here/python" && run_to 150 python3 -m unittest discover -v -s tests -t .); then
-		result python-unit ok
-	else
-		result python-unit fail
-	fi
-	if python3 -m pip --version >/dev/null 2>&1; then
-		rm -rf "$work/pip-target"
-		if run_to 60 python3 -m pip install --no-index --no-deps --disable-pip-version-check \
-			--target "$work/pip-target" "$here/python" &&
-			(cd / && PYTHONPATH="$work/pip-target" python3 -c \
-				'import shmap, sys; print("installed shmap", shmap.version(), shmap.__file__); sys.exit(0 if "pip-target" in shmap.__file__ else 1)'); then
-			result python-install ok
-		else
-			result python-install fail
-		fi
-	else
-		echo "bindings: python3 has no pip; skipping the install check"
+	rm -f "$here"/python/shmap/_shmap*.so
+	if ! python3 -c 'import setuptools' 2>/dev/null; then
+		echo "bindings: python3 has no setuptools (Debian: python3-setuptools); Python tests NOT run"
+		result python-unit skip
 		result python-install skip
+	else
+		if (cd "$here/python" && run_to 120 python3 setup.py -q build_ext --inplace \
+			--build-temp "$work/py-build") &&
+			(cd "$here/python" && run_to 150 python3 -m unittest discover -v -s tests -t .); then
+			result python-unit ok
+		else
+			result python-unit fail
+		fi
+		venv="$work/py-venv"
+		rm -rf "$venv"
+		if run_to 60 python3 -m venv --system-site-packages "$venv" &&
+			"$venv/bin/python" -m pip --version >/dev/null 2>&1; then
+			if run_to 120 "$venv/bin/python" -m pip install --no-index --no-deps \
+				--no-build-isolation --disable-pip-version-check "$here/python" &&
+				(cd / && "$venv/bin/python" -c 'import shmap, sys
+from shmap import _shmap
+print("installed shmap", shmap.version(), _shmap.__file__, "libshmap", shmap.lib_path)
+n = "/shmap-py-install-check"
+with shmap.Table(n, 16, 8, 8, flags="create") as t:
+    t[b"k"] = bytearray(b"v")
+    ok = t[b"k"] == b"v"
+shmap.unlink(n)
+sys.exit(0 if ok and _shmap.__file__.startswith(sys.prefix) else 1)'); then
+				result python-install ok
+			else
+				result python-install fail
+			fi
+		else
+			echo "bindings: python3 cannot make a venv with pip (Debian: python3-venv); skipping the install check"
+			result python-install skip
+		fi
 	fi
 else
 	echo "bindings: python3 not found; Python binding tests NOT run"

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""shmap: lock-free data structures in shared memory, from Python (ctypes).
+"""shmap: lock-free data structures in shared memory, from Python.
 
     import shmap
     with shmap.Table("/demo", capacity=1024, key_max=64, value_max=256) as t:
@@ -7,31 +7,50 @@
         assert t[b"greeting"] == b"hello"
     shmap.unlink("/demo")
 
-The library is loaded from $SHMAP_LIBRARY or by its soname libshmap.so.0.
+The calls go through a C extension (shmap._shmap) linked against
+libshmap.so.0. $SHMAP_LIBRARY, when set, names the libshmap to use instead
+of the one the dynamic loader would find (a build tree, for example).
 """
-from ._ffi import C as _C, lib_path
-from ._base import (CREATE, OPEN, OPEN_OR_CREATE, BACKEND_SHM, BACKEND_FILE, BACKEND_MEMFD,
-                    OPT_HUGEPAGES, OPT_PREFAULT, Options, unlink)
-from .errors import *  # noqa: F401,F403
-from .errors import ShmapError, RECOVERED
-from .table import Table, Cursor, Abort
-from .ring import Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER, CONSUMER, OBSERVER
-from .vector import Vector
-from .info import info, kind_name, cleanup_stale, reap, FIELD_MAX as INFO_FIELD_MAX
+import os as _os
+
+_path = _os.environ.get("SHMAP_LIBRARY")
+if _path:
+    # Loaded before the extension: the loader then resolves the extension's
+    # libshmap.so.0 to this already loaded copy (same soname). An explicit
+    # path must work: falling back silently would test the wrong library.
+    import ctypes as _ctypes
+    try:
+        _ctypes.CDLL(_path, mode=_os.RTLD_NOW | _os.RTLD_GLOBAL)
+    except OSError as _e:
+        raise ImportError(f"cannot load libshmap from SHMAP_LIBRARY={_path}: {_e}") from None
+
+from . import _shmap  # noqa: E402
+from ._base import (CREATE, OPEN, OPEN_OR_CREATE, BACKEND_SHM, BACKEND_FILE,  # noqa: E402
+                    BACKEND_MEMFD, OPT_HUGEPAGES, OPT_PREFAULT, Options, unlink)
+from .errors import *  # noqa: F401,F403,E402
+from .errors import ShmapError, RECOVERED  # noqa: E402
+from .table import Table, Cursor, Abort  # noqa: E402
+from .ring import (Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER,  # noqa: E402
+                   CONSUMER, OBSERVER)
+from .vector import Vector  # noqa: E402
+from .info import info, kind_name, cleanup_stale, reap, FIELD_MAX as INFO_FIELD_MAX  # noqa: E402
+
+lib_path = _shmap.lib_path()
+"""Path of the libshmap the extension uses."""
 
 
 def version():
     """Version of the loaded C library, e.g. "0.1.0"."""
-    return _C.version_string().decode()
+    return _shmap.version()
 
 
 def layout_version():
     """Segment format version of the loaded C library."""
-    return _C.layout_version()
+    return _shmap.layout_version()
 
 
 def strerror(code):
-    return _C.strerror(code).decode()
+    return _shmap.strerror(code)
 
 
 __version__ = "0.1.0"

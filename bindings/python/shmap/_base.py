@@ -1,11 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Options, open flags and the common handle machinery."""
-import ctypes
 import os
-import weakref
 
-from ._ffi import C
-from .errors import check
+from . import _shmap
 
 CREATE = 1
 OPEN = 2
@@ -57,10 +54,7 @@ class Options:
     (OPT_HUGEPAGES | OPT_PREFAULT).
     """
 
-    _SETTERS = (("backend", "opts_set_backend"), ("mode", "opts_set_mode"),
-                ("owner", "opts_set_owner"), ("fd", "opts_set_fd"),
-                ("timeout_ms", "opts_set_timeout_ms"), ("max_procs", "opts_set_max_procs"),
-                ("flags", "opts_set_flags"))
+    _FIELDS = ("backend", "mode", "owner", "fd", "timeout_ms", "max_procs", "flags")
 
     def __init__(self, backend=None, mode=None, owner=None, fd=None, timeout_ms=None,
                  max_procs=None, flags=None):
@@ -73,7 +67,7 @@ class Options:
         self.flags = flags
 
     def __repr__(self):
-        args = ", ".join(f"{k}={getattr(self, k)!r}" for k, _ in self._SETTERS
+        args = ", ".join(f"{k}={getattr(self, k)!r}" for k in self._FIELDS
                          if getattr(self, k) is not None)
         return f"Options({args})"
 
@@ -84,73 +78,33 @@ class Options:
         if options is None:
             return cls(**kwargs)
         if kwargs:
-            merged = {k: getattr(options, k) for k, _ in cls._SETTERS}
+            merged = {k: getattr(options, k) for k in cls._FIELDS}
             merged.update(kwargs)
             return cls(**merged)
         return options
 
     def _new(self):
-        """A C shmap_opts* holding these settings; the caller frees it."""
-        p = ctypes.c_void_p()
-        check(C.opts_new(ctypes.byref(p)))
-        try:
-            for attr, fn in self._SETTERS:
-                v = getattr(self, attr)
-                if v is not None:
-                    check(getattr(C, fn)(p, v))
-        except BaseException:
-            C.opts_free(p)
-            raise
-        return p
+        """The C options object (shmap_opts) holding these settings; it is
+        freed with the returned object. Invalid settings raise."""
+        return _shmap.Opts(**{k: getattr(self, k) for k in self._FIELDS})
 
 
-def call_with_opts(options, fn):
-    """fn(c_opts_pointer_or_None), freeing the C options afterwards."""
-    if options is None:
-        return fn(None)
-    p = options._new()
-    try:
-        return fn(p)
-    finally:
-        C.opts_free(p)
+def c_opts(options):
+    """None or the C options object of an Options."""
+    return None if options is None else options._new()
 
 
 def unlink(name, options=None, **kwargs):
     """Remove a segment's name (open handles stay valid)."""
-    options = Options.coerce(options, kwargs)
-    return call_with_opts(options, lambda o: check(C.unlink(encode_name(name), o)))
+    return _shmap.unlink(encode_name(name), c_opts(Options.coerce(options, kwargs)))
 
 
 class Handle:
-    """An owned C handle: closed by close(), by ``with``, or by the finalizer."""
+    """Mixin of the handle classes: ``with`` closes the handle. close(),
+    closed and the finalizer (the handle is closed when the object dies)
+    are in the C type."""
 
-    _close_fn = None  # name of the C close function in C
-
-    def _adopt(self, ptr):
-        self._ptr = ptr
-        self._finalizer = weakref.finalize(self, getattr(C, self._close_fn), ptr)
-
-    @property
-    def _h(self):
-        p = getattr(self, "_ptr", None)
-        if p is None:
-            raise ValueError(f"I/O operation on a closed {type(self).__name__}")
-        return p
-
-    @property
-    def closed(self):
-        return getattr(self, "_ptr", None) is None
-
-    def close(self):
-        """Detach and free the handle. Idempotent."""
-        if getattr(self, "_ptr", None) is None:
-            return
-        self._before_close()
-        self._ptr = None
-        self._finalizer()
-
-    def _before_close(self):
-        pass
+    __slots__ = ()
 
     def __enter__(self):
         return self

@@ -10,6 +10,8 @@ built-in TimeoutError, ...).
 """
 import builtins
 
+from . import _shmap
+
 # Pinned values from <shmap/status.h>.
 OK = 0
 RECOVERED = 1
@@ -48,11 +50,10 @@ class ShmapError(Exception):
     """A shmap call failed. Attributes: code (int < 0), name, message, errno."""
 
     def __init__(self, code, message=None, errno=0):
-        from ._ffi import C
         if message is None:
-            message = C.strerror(code).decode()
+            message = _shmap.strerror(code)
         self.code = code
-        self.name = C.errname(code).decode()
+        self.name = _shmap.errname(code)
         self.message = message
         self.sys_errno = errno
         super().__init__(code, message)
@@ -150,6 +151,13 @@ class NotAttachedError(ShmapError):
     """SHMAP_E_NOTATTACHED: the handle does not hold the needed role."""
 
 
+class BufferSizeError(ShmapError, ValueError):
+    """SHMAP_E_BUFSIZE: a caller's buffer is too small (Table.get_into);
+    ``needed`` is the size the value needs."""
+
+    needed = None
+
+
 _BY_CODE = {
     E_INVAL: InvalidArgumentError,
     E_NAMETOOLONG: InvalidArgumentError,
@@ -176,6 +184,7 @@ _BY_CODE = {
     E_NOTSUP: NotSupportedError,
     E_ABORTED: AbortedError,
     E_NOTATTACHED: NotAttachedError,
+    E_BUFSIZE: BufferSizeError,
 }
 
 
@@ -187,6 +196,8 @@ def error(code, errno=0):
 def check(rc):
     """Raise for rc < 0; return rc (0 or RECOVERED) otherwise."""
     if rc < 0:
-        import ctypes
-        raise error(rc, ctypes.get_errno() if rc in (E_SYS, E_NOSPC, E_ACCESS, E_NOENT) else 0)
+        raise error(rc)
     return rc
+
+
+_shmap._register(error)  # the extension raises through error()

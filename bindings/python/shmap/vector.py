@@ -1,11 +1,7 @@
 # SPDX-License-Identifier: MIT
 """The append-only vector."""
-import ctypes
-
-from . import errors
-from ._base import default_flags, CREATE, OPEN, Handle, Options, call_with_opts, encode_name, oflags
-from ._ffi import C
-from .errors import check
+from . import _shmap, errors
+from ._base import default_flags, CREATE, OPEN, Handle, Options, c_opts, encode_name, oflags
 
 SLOT_FREE = 0
 SLOT_RESERVED = 1
@@ -14,7 +10,7 @@ SLOT_REPLACING = 3
 SLOT_HOLE = 4
 
 
-class Vector(Handle):
+class Vector(_shmap.Vector, Handle):
     """An append-only vector of fixed-size elements.
 
     ``Vector(name, elem_size=0, capacity=0, flags=None, options=None,
@@ -23,22 +19,17 @@ class Vector(Handle):
     (RangeError is an IndexError, NotReadyError for an unpublished slot,
     NotFoundError for a hole); ``v[i] = data`` replaces; ``len(v)`` is the
     published prefix; iterating yields the published elements in order,
-    skipping holes. Data shorter than elem_size is padded with zeros.
-    A handle may be shared by threads.
+    skipping holes. Data (bytes, str or any buffer) shorter than elem_size
+    is padded with zeros. A handle may be shared by threads.
     """
-
-    _close_fn = "vector_close"
 
     def __init__(self, name, elem_size=0, capacity=0, flags=None, options=None,
                  **option_kwargs):
         options = Options.coerce(options, option_kwargs)
-        out = ctypes.c_void_p()
-        self.open_status = call_with_opts(options, lambda o: check(C.vector_open(
+        self.open_status = self._open(
             encode_name(name), oflags(default_flags(flags, elem_size, capacity)), elem_size,
-            capacity, o, ctypes.byref(out))))
+            capacity, c_opts(options))
         self.name = name
-        self._adopt(out.value)
-        self.elem_size = C.vector_elem_size(out.value)
 
     @classmethod
     def create(cls, name, elem_size, capacity, **kw):
@@ -53,16 +44,6 @@ class Vector(Handle):
             return f"<shmap.Vector {self.name!r} closed>"
         return f"<shmap.Vector {self.name!r} {len(self)}/{self.capacity}x{self.elem_size}>"
 
-    def _elem(self, data):
-        if isinstance(data, str):
-            data = data.encode("utf-8")
-        data = bytes(data)
-        if len(data) > self.elem_size:
-            raise errors.error(errors.E_TOOBIG)
-        if len(data) < self.elem_size:
-            data += bytes(self.elem_size - len(data))
-        return data
-
     def _index(self, i):
         if i < 0:
             i += len(self)
@@ -70,39 +51,17 @@ class Vector(Handle):
                 raise errors.error(errors.E_RANGE)
         return i
 
-    @property
-    def capacity(self):
-        return C.vector_capacity(self._h)
-
-    @property
-    def reserved(self):
-        return C.vector_reserved(self._h)
-
-    @property
-    def holes(self):
-        return C.vector_holes(self._h)
-
-    def __len__(self):
-        return C.vector_size(self._h)
-
-    def fileno(self):
-        return C.vector_fd(self._h)
-
-    def reattach(self):
-        return check(C.vector_reattach(self._h))
-
-    def push(self, data):
-        """Append one element; returns its index (FullError when full)."""
-        idx = ctypes.c_uint64()
-        check(C.vector_push(self._h, self._elem(data), ctypes.byref(idx)))
-        return idx.value
-
-    append = push
+    # push/append, reserve, write, slot, publish, slot_state, stat, recover,
+    # check, fileno, reattach, len() and the properties are the C type's.
 
     def extend(self, items):
         """Reserve len(items) contiguous slots, write and publish them; returns
         the first index."""
-        items = [self._elem(x) for x in items]
+        items = list(items)
+        for x in items:  # all checked before any slot is reserved
+            n = len(x.encode()) if isinstance(x, str) else memoryview(x).nbytes
+            if n > self.elem_size:
+                raise errors.error(errors.E_TOOBIG)
         if not items:
             return None
         first = self.reserve(len(items))
@@ -111,67 +70,25 @@ class Vector(Handle):
         self.publish(first, len(items))
         return first
 
-    def reserve(self, n):
-        first = ctypes.c_uint64()
-        check(C.vector_reserve(self._h, n, ctypes.byref(first)))
-        return first.value
-
-    def write(self, index, data):
-        check(C.vector_write(self._h, index, self._elem(data)))
-
-    def slot(self, index):
-        """Zero-copy: a writable memoryview of a slot this handle reserved and
-        has not published (elem_size bytes). Do not use it after publish()."""
-        p = ctypes.c_void_p()
-        check(C.vector_slot_ptr(self._h, index, ctypes.byref(p)))
-        return memoryview((ctypes.c_char * self.elem_size).from_address(p.value)).cast("B")
-
-    def publish(self, first, n):
-        check(C.vector_publish(self._h, first, n))
-
     def __getitem__(self, index):
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]
-        buf = ctypes.create_string_buffer(self.elem_size)
-        check(C.vector_get(self._h, self._index(index), buf))
-        return buf.raw
+        return self._get(self._index(index))
 
     def __setitem__(self, index, data):
-        check(C.vector_replace(self._h, self._index(index), self._elem(data)))
+        self._replace(self._index(index), data)
 
     def items(self, start=0):
         """Yield (index, element) over the published prefix, skipping holes;
         stops at the end or at a slot still being written."""
-        cur = ctypes.c_uint64(start)
-        idx = ctypes.c_uint64()
-        buf = ctypes.create_string_buffer(self.elem_size)
+        cur = start
         while True:
-            rc = C.vector_next(self._h, ctypes.byref(cur), buf, ctypes.byref(idx))
-            if rc in (errors.E_EMPTY, errors.E_NOTREADY):
+            r = self._next(cur)
+            if r is None:
                 return
-            check(rc)
-            yield idx.value, buf.raw
+            idx, elem, cur = r
+            yield idx, elem
 
     def __iter__(self):
         for _, e in self.items():
             yield e
-
-    def slot_state(self, index):
-        """(state, owner) of one slot: SLOT_* constant and owner id."""
-        st, ow = ctypes.c_uint32(), ctypes.c_uint32()
-        check(C.vector_slot_state(self._h, index, ctypes.byref(st), ctypes.byref(ow)))
-        return st.value, ow.value
-
-    def stat(self):
-        """(published, pending, holes) over the reserved slots."""
-        a, b, c = ctypes.c_uint64(), ctypes.c_uint64(), ctypes.c_uint64()
-        check(C.vector_stat(self._h, ctypes.byref(a), ctypes.byref(b), ctypes.byref(c)))
-        return a.value, b.value, c.value
-
-    def recover(self):
-        return check(C.vector_recover(self._h))
-
-    def check(self, repair=False):
-        n = ctypes.c_uint64()
-        check(C.vector_check(self._h, 1 if repair else 0, ctypes.byref(n)))
-        return n.value

@@ -56,8 +56,8 @@ class TestErrors(unittest.TestCase):
 
     def test_options(self):
         o = shmap.Options(mode=0o600, timeout_ms=100, max_procs=8)
-        p = o._new()
-        shmap._ffi.C.opts_free(p)
+        p = o._new()  # the C options, freed with the object
+        del p
         with self.assertRaises(shmap.InvalidArgumentError):
             shmap.Options(backend=99)._new()
 
