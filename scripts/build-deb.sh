@@ -77,6 +77,10 @@ if [ "$check" = 1 ]; then
 		$(pkg-config --static --cflags --libs shmap) && "$work/consumer-static"; then
 		ok consumer-static "static consumer built with pkg-config --static"
 	else ko consumer-static "static consumer"; fi
+	# Debian's own python3, from outside the source tree.
+	if (cd / && /usr/bin/python3 -c 'import shmap, sys; t = shmap.Table("/deb-check-py", capacity=8, key_max=8, value_max=8); t[b"k"] = b"v"; assert t[b"k"] == b"v"; t.close(); shmap.unlink("/deb-check-py"); print("python3-shmap ok:", shmap.__file__)'); then
+		ok python "python3 -c 'import shmap' with python3-shmap"
+	else ko python "import shmap"; fi
 	if command -v shmapctl >/dev/null && shmapctl --help >/dev/null; then
 		ok tools "shmapctl on PATH"
 	else ko tools "shmapctl on PATH"; fi

@@ -5,7 +5,8 @@ pkg-config gives the include and library flags of libshmap: an installed
 shmap.pc, or a build tree's shmap-uninstalled.pc (put BUILD/meson-uninstalled
 on PKG_CONFIG_PATH). Library directories outside the system's are also
 recorded as the extension's run path, so a build tree's library is found at
-import.
+import; SHMAP_PY_RPATH=0 records none (distribution packages, whose
+libshmap is found by the loader).
 
 SHMAP_PY_LIMITED_API=0 builds against the full C API instead of the stable
 ABI (abi3, Python 3.11+, the default where the interpreter allows it: it
@@ -46,6 +47,8 @@ def extension():
     library_dirs = [f[2:] for f in libs if f.startswith("-L")]
     rpath = [d for d in library_dirs
              if not any(d == s or d.startswith(s + "/") for s in SYSTEM_LIBDIRS)]
+    if os.environ.get("SHMAP_PY_RPATH", "1") == "0":
+        rpath = []
     limited = limited_api()
     return Extension(
         "shmap._shmap", [os.path.join(HERE, "src", "shmapmodule.c")],
