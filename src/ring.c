@@ -312,11 +312,12 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, 
 	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
 		     role != SHMAP_RING_OBSERVER))
 		return SHMAP_E_INVAL;
-	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
+	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE &&
+	    oflags != (SHMAP_OPEN | SHMAP_OPEN_WAIT))
 		return SHMAP_E_INVAL;
 	if (type > SHMAP_RING_BCAST_RELIABLE)
 		return SHMAP_E_INVAL;
-	int creating = oflags != SHMAP_OPEN;
+	int creating = (oflags & SHMAP_CREATE) != 0;
 	if (creating && (type == 0 || elem_size == 0 || capacity == 0))
 		return SHMAP_E_INVAL;
 	if (elem_size > SHMAP_RING_ELEM_MAX)

@@ -268,9 +268,10 @@ SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem
 {
 	if (!ret)
 		return SHMAP_E_INVAL;
-	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
+	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE &&
+	    oflags != (SHMAP_OPEN | SHMAP_OPEN_WAIT))
 		return SHMAP_E_INVAL;
-	if (oflags != SHMAP_OPEN && (elem_size == 0 || capacity == 0))
+	if ((oflags & SHMAP_CREATE) && (elem_size == 0 || capacity == 0))
 		return SHMAP_E_INVAL;
 	if (elem_size > SHMAP_VECTOR_ELEM_MAX || capacity > SHMAP_VECTOR_CAPACITY_MAX)
 		return SHMAP_E_INVAL;

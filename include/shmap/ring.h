@@ -124,7 +124,9 @@ typedef struct shmap_ring shmap_ring;
  * @brief Create or open a ring and attach to it with one role.
  *
  * @param name     segment name (see segment.h for the rules per backend).
- * @param oflags   ::SHMAP_CREATE, ::SHMAP_OPEN or ::SHMAP_OPEN_OR_CREATE.
+ * @param oflags   ::SHMAP_CREATE, ::SHMAP_OPEN, ::SHMAP_OPEN_OR_CREATE, or
+ *                 `SHMAP_OPEN | SHMAP_OPEN_WAIT` (wait for the ring to be created:
+ *                 a consumer may start before its producer).
  * @param type     ::SHMAP_RING_SPSC, ::SHMAP_RING_SPMC, ::SHMAP_RING_BCAST_LOSSY,
  *                 ::SHMAP_RING_BCAST_RELIABLE; on open, 0 accepts the stored type.
  * @param elem_size element size in bytes, 1..::SHMAP_RING_ELEM_MAX; 0 on open
@@ -151,8 +153,9 @@ typedef struct shmap_ring shmap_ring;
  *
  * Concurrency: any number of processes and threads may open the same ring
  * at once; role attachment is decided by compare-and-swap.
- * Progress: bounded by the open timeout of @p opts (segment creation race)
- * plus one liveness probe per occupied role slot.
+ * Progress: bounded by the open timeout of @p opts (segment creation race,
+ * or with ::SHMAP_OPEN_WAIT the wait for the ring to appear: ::SHMAP_E_TIMEOUT
+ * if it does not) plus one liveness probe per occupied role slot.
  */
 SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type,
 			      uint32_t elem_size, uint64_t capacity, uint32_t max_consumers,

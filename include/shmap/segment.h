@@ -42,6 +42,20 @@ SHMAP_BEGIN_DECLS
 #define SHMAP_CREATE 1u          /**< create; ::SHMAP_E_EXIST if the name exists */
 #define SHMAP_OPEN 2u            /**< open an existing segment; ::SHMAP_E_NOENT if missing */
 #define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; safe when many processes race */
+/**
+ * Added to ::SHMAP_OPEN (`SHMAP_OPEN | SHMAP_OPEN_WAIT`, nothing else): if the
+ * segment does not exist yet, wait for it to be created and become ready, up
+ * to the options' open timeout (shmap_opts_set_timeout_ms(), default 2000 ms),
+ * then open it as ::SHMAP_OPEN does. The wait sleeps on an inotify watch of
+ * the directory holding the name (/dev/shm, or the file's directory), or, where
+ * inotify is unavailable, in a bounded back-off (1 to 64 ms sleeps); it never
+ * spins a CPU. Returns ::SHMAP_E_TIMEOUT if the name never appears in time
+ * (also with a timeout of 0, after one attempt); the other results are those
+ * of ::SHMAP_OPEN. For ::SHMAP_BACKEND_MEMFD there is no name to wait for (the
+ * received descriptor is the segment): the flag means ::SHMAP_OPEN there.
+ * Combined with ::SHMAP_CREATE: ::SHMAP_E_INVAL.
+ */
+#define SHMAP_OPEN_WAIT 4u
 /**@}*/
 
 /** @name Backends (shmap_opts_set_backend()) */

@@ -95,7 +95,8 @@ typedef struct shmap_vector shmap_vector;
  * @brief Create or open a vector.
  * @param[in] name       segment name ("/name"; for the file backend a path;
  *                       for memfd a label, may be NULL)
- * @param[in] oflags     ::SHMAP_CREATE, ::SHMAP_OPEN or ::SHMAP_OPEN_OR_CREATE
+ * @param[in] oflags     ::SHMAP_CREATE, ::SHMAP_OPEN, ::SHMAP_OPEN_OR_CREATE, or
+ *                       `SHMAP_OPEN | SHMAP_OPEN_WAIT` (wait for it to be created)
  * @param[in] elem_size  element size in bytes, 1..::SHMAP_VECTOR_ELEM_MAX
  *                       (0 on open: accept the stored size)
  * @param[in] capacity   number of elements, 1..::SHMAP_VECTOR_CAPACITY_MAX
@@ -110,7 +111,9 @@ typedef struct shmap_vector shmap_vector;
  *         ::SHMAP_E_NOMEM, ::SHMAP_E_SYS (errno kept).
  *
  * **Concurrency:** any number of processes may open the same name at once.
- * **Progress:** may block, bounded by the options' timeout (open-or-create race).
+ * **Progress:** may block, bounded by the options' timeout (open-or-create race,
+ * or with ::SHMAP_OPEN_WAIT the wait for the vector to appear: ::SHMAP_E_TIMEOUT
+ * if it does not).
  * **Ordering:** the vector is fully built before any opener sees it.
  */
 SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem_size,
