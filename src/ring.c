@@ -1022,6 +1022,44 @@ SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
 	return rc;
 }
 
+/*
+ * clear: a consumer-side drain built on peek/release, so each type's own
+ * consumption protocol (SPSC release store, SPMC claims, broadcast cursors)
+ * applies unchanged. At most one capacity's worth is discarded per call, so a
+ * producer that keeps pushing cannot keep it running forever.
+ */
+SHMAP_API int shmap_ring_clear(shmap_ring *r, uint64_t *discarded)
+{
+	if (discarded)
+		*discarded = 0;
+	if (!r)
+		return SHMAP_E_INVAL;
+	uint64_t total = 0;
+	int rc = SHMAP_OK;
+	uint32_t overruns = 0;
+	while (total < r->cap) {
+		const void *ptr;
+		uint32_t got = 0;
+		uint64_t want = r->cap - total;
+		rc = shmap_ring_peek(r, want > UINT32_MAX ? UINT32_MAX : (uint32_t)want, &ptr, &got);
+		if (rc == SHMAP_E_OVERRUN && ++overruns < 4)
+			continue; /* lossy: resynchronised to the oldest element; go on */
+		if (rc != SHMAP_OK)
+			break;
+		rc = shmap_ring_release(r, got);
+		total += got;
+		if (rc == SHMAP_E_OVERRUN)
+			rc = SHMAP_OK; /* discarded anyway; missed() counts the lap */
+		if (rc != SHMAP_OK)
+			break;
+	}
+	if (rc == SHMAP_E_EMPTY || rc == SHMAP_E_OVERRUN)
+		rc = SHMAP_OK;
+	if (discarded)
+		*discarded = total;
+	return rc;
+}
+
 /* ---------------------------------------------------------------- queries */
 
 static uint64_t ring_clamp(uint64_t h, uint64_t t, uint64_t cap)

@@ -1198,3 +1198,16 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 		return SHMAP_OK;
 	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
 }
+
+/*
+ * No clear: indices once published stay published for every reader (they
+ * are cached without locks, and holes are final), so a reset could make a
+ * reader's valid index name another element. See vector.h.
+ */
+SHMAP_API int shmap_vector_clear(shmap_vector *v)
+{
+	if (!v)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&v->seg);
+	return rc ? rc : SHMAP_E_NOTSUP;
+}

@@ -366,6 +366,24 @@ SHMAP_API int shmap_vector_recover(shmap_vector *v);
  */
 SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems);
 
+/**
+ * @brief Clearing a vector is refused: always ::SHMAP_E_NOTSUP.
+ *
+ * A vector is append-only by contract: once an index is published it names
+ * the same element (or its replacement) for every reader for the life of the
+ * segment, and readers rely on it without locks -- they cache indices,
+ * lengths and cursors, and a hole is final. A reset could not be made safe
+ * against a reader in another process holding such an index, nor against a
+ * process attaching during the reset, since attaching takes no lock a
+ * clearing process could hold. To start over, create a new vector under a
+ * new name (or shmap_unlink() the old one and create it again: handles still
+ * open keep the old contents).
+ *
+ * @return ::SHMAP_E_NOTSUP; ::SHMAP_E_INVAL (NULL); ::SHMAP_E_FORKED.
+ * Concurrency: any thread. Never blocks; changes nothing.
+ */
+SHMAP_API int shmap_vector_clear(shmap_vector *v);
+
 SHMAP_END_DECLS
 
 #endif /* SHMAP_VECTOR_H */
