@@ -14,6 +14,10 @@ const (
 	Create       = uint32(C.SHMAP_CREATE)
 	Open         = uint32(C.SHMAP_OPEN)
 	OpenOrCreate = uint32(C.SHMAP_OPEN_OR_CREATE)
+	// OpenWait opens like Open, but first waits (up to the options'
+	// TimeoutMs, default 2000 ms) for another process to create the
+	// segment: ErrTimeout if it never appears. Same as Open for a memfd.
+	OpenWait = uint32(C.SHMAP_OPEN | C.SHMAP_OPEN_WAIT)
 )
 
 // Backends.
