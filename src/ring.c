@@ -1040,8 +1040,9 @@ SHMAP_API int shmap_ring_clear(shmap_ring *r, uint64_t *discarded)
 	while (total < r->cap) {
 		const void *ptr;
 		uint32_t got = 0;
-		uint64_t want = r->cap - total;
-		rc = shmap_ring_peek(r, want > UINT32_MAX ? UINT32_MAX : (uint32_t)want, &ptr, &got);
+		uint64_t left = r->cap - total;
+		uint32_t want = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+		rc = shmap_ring_peek(r, want, &ptr, &got);
 		if (rc == SHMAP_E_OVERRUN && ++overruns < 4)
 			continue; /* lossy: resynchronised to the oldest element; go on */
 		if (rc != SHMAP_OK)

@@ -1047,7 +1047,8 @@ static void appear_watch_wait(struct appear_watch *w, uint64_t deadline)
 		uint64_t ms = w->sleep_ms < left_ms ? w->sleep_ms : left_ms;
 		if (w->sleep_ms < 64)
 			w->sleep_ms *= 2;
-		struct timespec ts = { .tv_sec = (time_t)(ms / 1000u), .tv_nsec = (long)(ms % 1000u) * 1000000L };
+		struct timespec ts = { .tv_sec = (time_t)(ms / 1000u),
+				       .tv_nsec = (long)(ms % 1000u) * 1000000L };
 		nanosleep(&ts, NULL);
 		return;
 	}
@@ -1071,12 +1072,13 @@ static void appear_watch_wait(struct appear_watch *w, uint64_t deadline)
 		bool ours = false;
 		ssize_t n;
 		while ((n = read(w->fd, u.buf, sizeof(u.buf))) > 0) {
-			for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= n;) {
-				const struct inotify_event *ev = (const struct inotify_event *)(u.buf + off);
-				if ((ev->mask & (IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) ||
-				    (ev->len && strcmp(ev->name, w->base) == 0))
+			const uint32_t lost = IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF;
+			const ssize_t evsz = (ssize_t)sizeof(struct inotify_event);
+			for (ssize_t off = 0; off + evsz <= n;) {
+				const struct inotify_event *ev = (const void *)(u.buf + off);
+				if ((ev->mask & lost) || (ev->len && strcmp(ev->name, w->base) == 0))
 					ours = true;
-				off += (ssize_t)sizeof(struct inotify_event) + ev->len;
+				off += evsz + (ssize_t)ev->len;
 			}
 		}
 		if (ours)

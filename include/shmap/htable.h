@@ -59,7 +59,7 @@ typedef struct shmap_htable_cursor shmap_htable_cursor;
 #define SHMAP_HTABLE_COMMIT 0  /**< store `out` (`*out_len` bytes) as the key's value */
 #define SHMAP_HTABLE_ABORT 1   /**< change nothing; shmap_htable_update() returns ::SHMAP_E_ABORTED */
 #define SHMAP_HTABLE_ERASE 2   /**< erase the key (no-op if it does not exist) */
-#define SHMAP_HTABLE_KEEP 3    /**< write nothing; update returns OK, or NOTFOUND for a missing key */
+#define SHMAP_HTABLE_KEEP 3    /**< write nothing: OK, or NOTFOUND for a missing key */
 /**@}*/
 
 #ifndef SHMAP_CHECK_REPAIR
