@@ -387,12 +387,14 @@ SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n);
  * instant; only the consuming side can give elements up without racing the
  * other. A producer that wants an empty ring asks its consumer to clear.
  *
- * @param[out] discarded number of elements discarded (may be NULL); for lossy
- *             broadcast, elements lost to a lap are counted by
+ * @param[out] discarded number of elements discarded (may be NULL; set on
+ *             every return, also when an error stopped the drain midway); for
+ *             lossy broadcast, elements lost to a lap are counted by
  *             shmap_ring_missed() instead.
  * @return ::SHMAP_OK (also when there was nothing to discard);
  *         ::SHMAP_E_NOTATTACHED (producer or observer handle);
- *         ::SHMAP_E_BUSY (a peek is outstanding on this handle);
+ *         ::SHMAP_E_BUSY (a peek is outstanding on this handle; SPMC: other
+ *         consumers' claims kept winning, as for pop);
  *         ::SHMAP_E_INVAL (NULL), ::SHMAP_E_FORKED, ::SHMAP_E_CORRUPT.
  * Concurrency: as shmap_ring_pop() (the handle's one thread; producers and
  * other consumers run concurrently). Progress: never blocks (lock-free, as
