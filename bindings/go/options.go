@@ -39,7 +39,7 @@ type Options struct {
 	Mode      *uint32 // permission bits, default 0600
 	Owner     *int64  // expected owner uid; -1: any
 	Fd        *int    // memfd to open
-	TimeoutMs *uint32 // open wait bound
+	TimeoutMs *uint32 // open wait bound (a segment being built; with OpenWait, one not created yet)
 	MaxProcs  *uint32
 	Flags     *uint32
 }

@@ -79,7 +79,8 @@ impl Options {
         self.fd = Some(fd);
         self
     }
-    /// Bound on waiting for a segment another process is building.
+    /// Bound on waiting for a segment another process is building, and with
+    /// `OpenMode::OpenWait` for it to be created (default 2000 ms).
     pub fn timeout_ms(mut self, ms: u32) -> Self {
         self.timeout_ms = Some(ms);
         self
