@@ -1024,7 +1024,11 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 					break;
 				}
 				ld_copy(w->cur, b_val(t, found, v_active(fver)), cl);
-				uint32_t ol = 0;
+				/* `out` starts as a copy of the current value, so a
+				 * callback may edit it in place and commit. */
+				memcpy(w->out, w->cur, cl);
+				memset(w->out + cl, 0, t->value_max - cl);
+				uint32_t ol = cl;
 				SHMAP_FAILPOINT("htable.w.callback");
 				int r = w->fn(w->cur, cl, 1, w->out, &ol, w->arg);
 				if (r == SHMAP_HTABLE_COMMIT) {
@@ -1033,6 +1037,8 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 						publish_value(t, found, fver, w->out, ol);
 				} else if (r == SHMAP_HTABLE_ERASE) {
 					erase_at(t, found, fver, home);
+				} else if (r == SHMAP_HTABLE_KEEP) {
+					rc = SHMAP_OK;
 				} else {
 					rc = r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
 				}
@@ -1053,10 +1059,12 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 			rc = SHMAP_E_FULL;
 			if (w->op == OP_UPDATE) {
 				uint32_t ol = 0;
+				memset(w->out, 0, t->value_max);
 				SHMAP_FAILPOINT("htable.w.callback");
 				int r = w->fn(NULL, 0, 0, w->out, &ol, w->arg);
 				rc = r == SHMAP_HTABLE_COMMIT ? SHMAP_E_FULL :
 				     r == SHMAP_HTABLE_ERASE ? SHMAP_OK :
+				     r == SHMAP_HTABLE_KEEP ? SHMAP_E_NOTFOUND :
 				     r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
 			}
 			unlock(t, home);
@@ -1082,6 +1090,7 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 		rc = SHMAP_OK;
 		if (w->op == OP_UPDATE) {
 			uint32_t ol = 0;
+			memset(w->out, 0, t->value_max); /* a new key's value starts zeroed */
 			SHMAP_FAILPOINT("htable.w.callback");
 			int r = w->fn(NULL, 0, 0, w->out, &ol, w->arg);
 			if (r == SHMAP_HTABLE_COMMIT) {
@@ -1089,7 +1098,9 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				val = w->out;
 				vlen = ol;
 			} else {
-				rc = r == SHMAP_HTABLE_ERASE ? 1 : r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
+				rc = r == SHMAP_HTABLE_ERASE ? 1 :
+				     r == SHMAP_HTABLE_KEEP ? SHMAP_E_NOTFOUND :
+				     r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
 			}
 		}
 		if (rc == SHMAP_OK) {

@@ -312,11 +312,12 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, 
 	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
 		     role != SHMAP_RING_OBSERVER))
 		return SHMAP_E_INVAL;
-	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
+	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE &&
+	    oflags != (SHMAP_OPEN | SHMAP_OPEN_WAIT))
 		return SHMAP_E_INVAL;
 	if (type > SHMAP_RING_BCAST_RELIABLE)
 		return SHMAP_E_INVAL;
-	int creating = oflags != SHMAP_OPEN;
+	int creating = (oflags & SHMAP_CREATE) != 0;
 	if (creating && (type == 0 || elem_size == 0 || capacity == 0))
 		return SHMAP_E_INVAL;
 	if (elem_size > SHMAP_RING_ELEM_MAX)
@@ -1018,6 +1019,45 @@ SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
 		break;
 	}
 	r->zc = 0;
+	return rc;
+}
+
+/*
+ * clear: a consumer-side drain built on peek/release, so each type's own
+ * consumption protocol (SPSC release store, SPMC claims, broadcast cursors)
+ * applies unchanged. At most one capacity's worth is discarded per call, so a
+ * producer that keeps pushing cannot keep it running forever.
+ */
+SHMAP_API int shmap_ring_clear(shmap_ring *r, uint64_t *discarded)
+{
+	if (discarded)
+		*discarded = 0;
+	if (!r)
+		return SHMAP_E_INVAL;
+	uint64_t total = 0;
+	int rc = SHMAP_OK;
+	uint32_t overruns = 0;
+	while (total < r->cap) {
+		const void *ptr;
+		uint32_t got = 0;
+		uint64_t left = r->cap - total;
+		uint32_t want = left > UINT32_MAX ? UINT32_MAX : (uint32_t)left;
+		rc = shmap_ring_peek(r, want, &ptr, &got);
+		if (rc == SHMAP_E_OVERRUN && ++overruns < 4)
+			continue; /* lossy: resynchronised to the oldest element; go on */
+		if (rc != SHMAP_OK)
+			break;
+		rc = shmap_ring_release(r, got);
+		total += got;
+		if (rc == SHMAP_E_OVERRUN)
+			rc = SHMAP_OK; /* discarded anyway; missed() counts the lap */
+		if (rc != SHMAP_OK)
+			break;
+	}
+	if (rc == SHMAP_E_EMPTY || rc == SHMAP_E_OVERRUN)
+		rc = SHMAP_OK;
+	if (discarded)
+		*discarded = total;
 	return rc;
 }
 

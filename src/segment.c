@@ -38,6 +38,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -513,17 +515,47 @@ static int compute_layout(const struct shmap__params *p, uint64_t *parts_off, ui
 	return SHMAP_OK;
 }
 
-/* Map `total` bytes of fd between two PROT_NONE guard pages. */
+size_t shmap__guard_test_size;
+
+/*
+ * Guard size: the system page size (4 KiB, 16 KiB or 64 KiB), so the shared
+ * mapping placed after the leading guard starts page-aligned. The segment
+ * layout keeps its fixed 4 KiB unit (it is part of the format); only the
+ * mapping arithmetic depends on the host. Tests may force a larger guard.
+ */
+static size_t guard_size(size_t page)
+{
+	size_t g = page;
+	if (shmap__guard_test_size > g)
+		g = SHMAP_ALIGN_UP(shmap__guard_test_size, page);
+	return g;
+}
+
+static size_t page_size(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	return pg > 0 ? (size_t)pg : (size_t)SHMAP__PAGE;
+}
+
+/*
+ * Map `total` bytes of fd between two PROT_NONE guards:
+ *   [res, res + g) guard | [res + g, res + g + round_up(total, page)) segment | g guard
+ * The kernel maps whole pages, so the segment's span is `total` rounded up to
+ * the page size (the bytes past `total` in its last page fault with SIGBUS,
+ * being beyond the end of the object).
+ */
 static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t oflags)
 {
-	size_t len = (size_t)total + 2u * SHMAP__PAGE;
+	const size_t page = page_size();
+	const size_t g = guard_size(page);
+	size_t len = SHMAP_ALIGN_UP((size_t)total, page) + 2u * g;
 	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (res == MAP_FAILED)
 		return shmap__errno_code(errno);
 	int mflags = MAP_SHARED | MAP_FIXED;
 	if (oflags & SHMAP_OPT_PREFAULT)
 		mflags |= MAP_POPULATE;
-	void *m = mmap((uint8_t *)res + SHMAP__PAGE, (size_t)total, PROT_READ | PROT_WRITE, mflags, fd, 0);
+	void *m = mmap((uint8_t *)res + g, (size_t)total, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (m == MAP_FAILED) {
 		int e = errno;
 		munmap(res, len);
@@ -958,10 +990,157 @@ static int attach_while_building(struct shmap__seg *seg, int fd)
 	return rc;
 }
 
+/* ------------------------------------------------------------------ */
+/* open and wait (SHMAP_OPEN_WAIT)                                     */
+
+/*
+ * Waiting for a name to appear: an inotify watch on the directory that will
+ * hold it (/dev/shm for shm, the path's directory for files), set up before
+ * the first attempt so that no creation can fall between an attempt and the
+ * wait. Where inotify is unavailable (no instance left, directory missing)
+ * the wait is a bounded back-off: sleeps from 1 ms doubling to 64 ms. Even
+ * with a watch, one wait never sleeps more than 200 ms before trying again,
+ * so a missed event costs latency, never the whole timeout.
+ */
+struct appear_watch {
+	int fd;              /* inotify descriptor, or -1: back-off */
+	const char *base;    /* last path component, matched against events */
+	uint32_t sleep_ms;   /* next back-off sleep */
+};
+
+static void appear_watch_init(struct appear_watch *w, const char *name, uint32_t backend)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(name, '/');
+	w->sleep_ms = 1;
+	w->base = slash ? slash + 1 : name;
+	if (backend == SHMAP_BACKEND_SHM) {
+		snprintf(dir, sizeof(dir), "/dev/shm");
+	} else if (!slash) {
+		snprintf(dir, sizeof(dir), ".");
+	} else if (slash == name) {
+		snprintf(dir, sizeof(dir), "/");
+	} else if ((size_t)(slash - name) < sizeof(dir)) {
+		memcpy(dir, name, (size_t)(slash - name));
+		dir[slash - name] = '\0';
+	} else {
+		w->fd = -1;
+		return;
+	}
+	int saved = errno;
+	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (w->fd >= 0 && inotify_add_watch(w->fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB |
+					    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+		close(w->fd);
+		w->fd = -1;
+	}
+	errno = saved;
+}
+
+/* Sleep until our name may have appeared, or the deadline, or 200 ms. */
+static void appear_watch_wait(struct appear_watch *w, uint64_t deadline)
+{
+	uint64_t now = shmap__now_ns();
+	if (now >= deadline)
+		return;
+	uint64_t left_ms = (deadline - now + 999999u) / 1000000u;
+	if (w->fd < 0) {
+		uint64_t ms = w->sleep_ms < left_ms ? w->sleep_ms : left_ms;
+		if (w->sleep_ms < 64)
+			w->sleep_ms *= 2;
+		struct timespec ts = { .tv_sec = (time_t)(ms / 1000u),
+				       .tv_nsec = (long)(ms % 1000u) * 1000000L };
+		nanosleep(&ts, NULL);
+		return;
+	}
+	const int cap_ms = 200;
+	int saved = errno;
+	for (;;) {
+		now = shmap__now_ns();
+		if (now >= deadline)
+			break;
+		left_ms = (deadline - now + 999999u) / 1000000u;
+		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
+		int r = poll(&pfd, 1, left_ms < (uint64_t)cap_ms ? (int)left_ms : cap_ms);
+		if (r <= 0)
+			break; /* timeout (try again) or error (EINTR: try again) */
+		/* Drain the events; wake the opener only for our name, a lost
+		 * event (overflow) or a change of the directory itself. */
+		union {
+			struct inotify_event ev;
+			char buf[4096];
+		} u;
+		bool ours = false;
+		ssize_t n;
+		while ((n = read(w->fd, u.buf, sizeof(u.buf))) > 0) {
+			const uint32_t lost = IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF;
+			const ssize_t evsz = (ssize_t)sizeof(struct inotify_event);
+			for (ssize_t off = 0; off + evsz <= n;) {
+				const struct inotify_event *ev = (const void *)(u.buf + off);
+				if ((ev->mask & lost) || (ev->len && strcmp(ev->name, w->base) == 0))
+					ours = true;
+				off += evsz + (ssize_t)ev->len;
+			}
+		}
+		if (ours)
+			break;
+	}
+	errno = saved;
+}
+
+/*
+ * SHMAP_OPEN | SHMAP_OPEN_WAIT: SHMAP_OPEN attempts until the name exists,
+ * all within one deadline (the options' timeout); each attempt gets the time
+ * left, so a segment that appears but is still being built is waited for by
+ * the ordinary open. A memfd has no name to wait for: the descriptor in hand
+ * already is the segment, so the flag means SHMAP_OPEN there.
+ */
+static int seg_open_wait(const char *name, uint32_t oflags, const struct shmap__params *want,
+			 const struct shmap__kind_ops *ops, const struct shmap_opts *opts,
+			 struct shmap__seg *seg)
+{
+	if (oflags != (SHMAP_OPEN | SHMAP_OPEN_WAIT))
+		return SHMAP_E_INVAL;
+	struct shmap_opts o;
+	if (opts)
+		o = *opts;
+	else
+		shmap__opts_defaults(&o);
+	if (o.backend == SHMAP_BACKEND_MEMFD)
+		return shmap__seg_open(name, SHMAP_OPEN, want, ops, &o, seg);
+	int rc = shmap__name_check(name, o.backend);
+	if (rc != SHMAP_OK)
+		return rc;
+	const uint64_t deadline = shmap__now_ns() + (uint64_t)o.timeout_ms * 1000000u;
+	struct appear_watch w;
+	appear_watch_init(&w, name, o.backend);
+	for (;;) {
+		uint64_t now = shmap__now_ns();
+		uint64_t left = deadline > now ? deadline - now : 0;
+		o.timeout_ms = (uint32_t)((left + 999999u) / 1000000u);
+		rc = shmap__seg_open(name, SHMAP_OPEN, want, ops, &o, seg);
+		if (rc != SHMAP_E_NOENT)
+			break;
+		if (shmap__now_ns() >= deadline) {
+			rc = SHMAP_E_TIMEOUT;
+			break;
+		}
+		appear_watch_wait(&w, deadline);
+	}
+	if (w.fd >= 0) {
+		int e = errno;
+		close(w.fd);
+		errno = e;
+	}
+	return rc;
+}
+
 int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__params *want,
 		    const struct shmap__kind_ops *ops, const struct shmap_opts *opts,
 		    struct shmap__seg *seg)
 {
+	if (oflags & SHMAP_OPEN_WAIT)
+		return seg_open_wait(name, oflags, want, ops, opts, seg);
 	struct shmap_opts defaults;
 	if (!opts) {
 		shmap__opts_defaults(&defaults);

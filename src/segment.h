@@ -9,8 +9,10 @@
  *   hdr.data_off (page)      the structure's data region (data_size bytes)
  *   total_size               = data_off + data_size, rounded up to a page
  *
- * The mapping is surrounded by PROT_NONE guard pages, so any access outside
- * [base, base + total_size) faults deterministically.
+ * The mapping is surrounded by PROT_NONE guards of one system page each
+ * (sysconf(_SC_PAGESIZE)), so any access outside [base, base + total_size)
+ * faults deterministically. SHMAP__PAGE is the layout's unit, not the
+ * host's page size.
  *
  * Creation state machine (hdr.state = generation << 8 | state):
  *   UNINIT(0) -> BUILDING(1) -> READY(2)
@@ -183,6 +185,9 @@ struct shmap_opts {
 	uint32_t max_procs;
 	uint32_t flags;
 };
+
+/* Tests only: a guard size larger than the page size (0: page size). */
+extern size_t shmap__guard_test_size;
 
 /* Fill defaults into *o (used when the caller passes NULL opts). */
 void shmap__opts_defaults(struct shmap_opts *o);

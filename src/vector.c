@@ -268,9 +268,10 @@ SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem
 {
 	if (!ret)
 		return SHMAP_E_INVAL;
-	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
+	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE &&
+	    oflags != (SHMAP_OPEN | SHMAP_OPEN_WAIT))
 		return SHMAP_E_INVAL;
-	if (oflags != SHMAP_OPEN && (elem_size == 0 || capacity == 0))
+	if ((oflags & SHMAP_CREATE) && (elem_size == 0 || capacity == 0))
 		return SHMAP_E_INVAL;
 	if (elem_size > SHMAP_VECTOR_ELEM_MAX || capacity > SHMAP_VECTOR_CAPACITY_MAX)
 		return SHMAP_E_INVAL;
@@ -1196,4 +1197,17 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 	if (found == 0)
 		return SHMAP_OK;
 	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+}
+
+/*
+ * No clear: indices once published stay published for every reader (they
+ * are cached without locks, and holes are final), so a reset could make a
+ * reader's valid index name another element. See vector.h.
+ */
+SHMAP_API int shmap_vector_clear(shmap_vector *v)
+{
+	if (!v)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&v->seg);
+	return rc ? rc : SHMAP_E_NOTSUP;
 }

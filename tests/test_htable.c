@@ -451,6 +451,173 @@ static void test_update(void **state)
 	assert_int_equal(check_ok(t), 0);
 }
 
+/* What the callback sees in `out` on entry, and a scribble to leave behind. */
+struct out_probe {
+	uint32_t vmax;
+	int exists;
+	uint32_t out_len_in;
+	uint8_t out_in[6000];
+	int ret;
+};
+
+static int cb_probe(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	(void)cur;
+	(void)cur_len;
+	struct out_probe *p = arg;
+	p->exists = exists;
+	p->out_len_in = *out_len;
+	memcpy(p->out_in, out, p->vmax);
+	/* Leave garbage in the buffer: the next call must not see it. */
+	memset(out, 0xa1, p->vmax);
+	*out_len = p->vmax;
+	return p->ret;
+}
+
+/* A direct port of `v += 1` from a visitor API: edit `out` in place. */
+static int cb_inplace_incr(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len,
+			   void *arg)
+{
+	(void)cur;
+	(void)cur_len;
+	(void)exists;
+	(void)arg;
+	uint64_t v;
+	memcpy(&v, out, 8);
+	v += 1;
+	memcpy(out, &v, 8);
+	*out_len = 8; /* already 8 for an existing key; a new key must set it */
+	return SHMAP_HTABLE_COMMIT;
+}
+
+/* Update-if-exists: KEEP for a missing key, increment otherwise. */
+static int cb_incr_if_exists(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len,
+			     void *arg)
+{
+	if (!exists)
+		return SHMAP_HTABLE_KEEP;
+	return cb_inplace_incr(cur, cur_len, exists, out, out_len, arg);
+}
+
+static int cb_keep(const void *cur, uint32_t cur_len, int exists, void *out, uint32_t *out_len, void *arg)
+{
+	(void)cur;
+	(void)cur_len;
+	(void)exists;
+	(void)arg;
+	memset(out, 0xee, 8); /* KEEP writes nothing, whatever is in out */
+	*out_len = 8;
+	return SHMAP_HTABLE_KEEP;
+}
+
+/* `out` on entry: the current value (zero tail) for an existing key, zeroes
+ * and *out_len 0 for a new key; even after a callback left garbage in it. */
+static void update_out_contents(shmap_htable *t, uint32_t vmax)
+{
+	struct out_probe *p = calloc(1, sizeof(*p));
+	assert_non_null(p);
+	p->vmax = vmax;
+	uint8_t zeros[6000] = { 0 }, val[6000];
+	uint8_t cur[5] = { 1, 2, 3, 4, 5 };
+	assert_int_equal(shmap_htable_upsert(t, "have", 4, cur, 5), SHMAP_OK);
+	for (int round = 0; round < 3; round++) {
+		p->ret = SHMAP_HTABLE_ABORT;
+		assert_int_equal(shmap_htable_update(t, "have", 4, cb_probe, p), SHMAP_E_ABORTED);
+		assert_int_equal(p->exists, 1);
+		assert_int_equal(p->out_len_in, 5);
+		assert_memory_equal(p->out_in, cur, 5);
+		assert_memory_equal(p->out_in + 5, zeros, vmax - 5);
+		p->ret = SHMAP_HTABLE_ABORT;
+		assert_int_equal(shmap_htable_update(t, "none", 4, cb_probe, p), SHMAP_E_ABORTED);
+		assert_int_equal(p->exists, 0);
+		assert_int_equal(p->out_len_in, 0);
+		assert_memory_equal(p->out_in, zeros, vmax);
+	}
+	/* Committing the unchanged buffer with the length on entry rewrites the
+	 * same value (the probe's scribble is what gets committed here). */
+	p->ret = SHMAP_HTABLE_COMMIT;
+	assert_int_equal(shmap_htable_update(t, "have", 4, cb_probe, p), SHMAP_OK);
+	uint32_t len;
+	assert_int_equal(shmap_htable_get(t, "have", 4, val, sizeof val, &len), SHMAP_OK);
+	assert_int_equal(len, vmax);
+	memset(zeros, 0xa1, vmax);
+	assert_memory_equal(val, zeros, vmax);
+	free(p);
+}
+
+static void test_update_out(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	update_out_contents(t, 64);
+
+	/* v += 1 in place, from a missing key: 1, 2, 3. */
+	uint64_t v;
+	uint32_t len;
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(shmap_htable_update(t, "ctr", 3, cb_inplace_incr, NULL), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, "ctr", 3, &v, sizeof v, &len), SHMAP_OK);
+	assert_int_equal(len, 8);
+	assert_int_equal(v, 3);
+	assert_int_equal(check_ok(t), 0);
+}
+
+static void test_update_out_wide(void **state)
+{
+	struct fx *f = *state;
+	update_out_contents(f->t, 5000); /* heap buffer path (value_max over the stack buffer) */
+	assert_int_equal(check_ok(f->t), 0);
+}
+
+static void test_update_keep(void **state)
+{
+	struct fx *f = *state;
+	shmap_htable *t = f->t;
+	uint64_t v = 41;
+	uint32_t len;
+	/* Missing key: NOTFOUND, nothing created. */
+	assert_int_equal(shmap_htable_update(t, "k", 1, cb_keep, NULL), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_get(t, "k", 1, &v, sizeof v, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_size(t), 0);
+	/* Existing key: OK, value unchanged. */
+	v = 41;
+	assert_int_equal(shmap_htable_insert(t, "k", 1, &v, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_update(t, "k", 1, cb_keep, NULL), SHMAP_OK);
+	v = 0;
+	assert_int_equal(shmap_htable_get(t, "k", 1, &v, sizeof v, &len), SHMAP_OK);
+	assert_int_equal(v, 41);
+	/* Update-if-exists. */
+	assert_int_equal(shmap_htable_update(t, "k", 1, cb_incr_if_exists, NULL), SHMAP_OK);
+	assert_int_equal(shmap_htable_update(t, "x", 1, cb_incr_if_exists, NULL), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_get(t, "k", 1, &v, sizeof v, &len), SHMAP_OK);
+	assert_int_equal(v, 42);
+	assert_int_equal(shmap_htable_get(t, "x", 1, &v, sizeof v, &len), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_size(t), 1);
+	assert_int_equal(check_ok(t), 0);
+}
+
+/* KEEP for a missing key in a full table: NOTFOUND, not FULL. */
+static void test_update_keep_full(void **state)
+{
+	(void)state;
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htkeep");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 8, 8, NULL, &t), SHMAP_OK);
+	uint64_t k;
+	for (k = 0; k < 16; k++)
+		assert_int_equal(shmap_htable_insert(t, &k, 8, &k, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_update(t, &k, 8, cb_keep, NULL), SHMAP_E_NOTFOUND);
+	assert_int_equal(shmap_htable_update(t, &k, 8, cb_incr_if_exists, NULL), SHMAP_E_NOTFOUND);
+	uint64_t three = 3, out;
+	uint32_t len;
+	assert_int_equal(shmap_htable_update(t, &three, 8, cb_incr_if_exists, NULL), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, &three, 8, &out, 8, &len), SHMAP_OK);
+	assert_int_equal(out, 4);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 static void test_bad_input(void **state)
 {
 	struct fx *f = *state;
@@ -904,6 +1071,10 @@ int main(void)
 		cmocka_unit_test(test_get_fast8),
 		cmocka_unit_test(test_get_many),
 		cmocka_unit_test_setup_teardown(test_update, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_out, fx_setup, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_out_wide, fx_setup_wide, fx_teardown),
+		cmocka_unit_test_setup_teardown(test_update_keep, fx_setup, fx_teardown),
+		cmocka_unit_test(test_update_keep_full),
 		cmocka_unit_test_setup_teardown(test_bad_input, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_open_params, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_iterate, fx_setup, fx_teardown),

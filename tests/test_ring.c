@@ -363,6 +363,189 @@ static void test_lossy_overrun(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* clear: a consumer-side drain, per type; refused for producers and observers. */
+static void test_clear(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	shmap_ring *p, *c, *c2, *obs;
+	uint64_t v, n = 99;
+	const void *rp;
+	uint32_t got;
+
+	/* SPSC, with a wrapped backlog (two contiguous runs). */
+	th_name(name, sizeof name, "ring-clear");
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &obs), SHMAP_OK);
+	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_OK);
+	assert_int_equal(n, 0);
+	for (v = 0; v < 12; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+	for (v = 12; v < 22; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	n = 99;
+	assert_int_equal(shmap_ring_clear(p, &n), SHMAP_E_NOTATTACHED);
+	assert_int_equal(n, 0);
+	assert_int_equal(shmap_ring_clear(obs, NULL), SHMAP_E_NOTATTACHED);
+	assert_int_equal(shmap_ring_clear(NULL, &n), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_size(c), 14);
+	assert_int_equal(shmap_ring_peek(c, 1, &rp, &got), SHMAP_OK);
+	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_E_BUSY); /* a peek is outstanding */
+	assert_int_equal(shmap_ring_release(c, 0), SHMAP_OK);
+	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_OK);
+	assert_int_equal(n, 14);
+	assert_int_equal(shmap_ring_size(c), 0);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_E_EMPTY);
+	/* The producer has the whole capacity again, and order continues. */
+	for (v = 22; v < 38; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_push(p, &v), SHMAP_E_FULL);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+	assert_int_equal(v, 22);
+	assert_int_equal(shmap_ring_clear(c, NULL), SHMAP_OK);
+	assert_int_equal(shmap_ring_size(c), 0);
+	shmap_ring_close(obs);
+	shmap_ring_close(c);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+
+	/* SPMC: only what no consumer claimed; counts as consumed, not lost. */
+	th_name(name, sizeof name, "ring-clear-spmc");
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
+	for (v = 0; v < 10; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_peek(c, 3, &rp, &got), SHMAP_OK);
+	assert_int_equal(got, 3);
+	assert_int_equal(shmap_ring_clear(c2, &n), SHMAP_OK);
+	assert_int_equal(n, 7);
+	assert_int_equal(((const uint64_t *)rp)[2], 2); /* c's claim untouched */
+	assert_int_equal(shmap_ring_release(c, 3), SHMAP_OK);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_E_EMPTY);
+	assert_int_equal(shmap_ring_pop(c2, &v), SHMAP_E_EMPTY);
+	assert_int_equal(shmap_ring_lost(p), 0);
+	for (v = 10; v < 26; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+	assert_int_equal(v, 10);
+	shmap_ring_close(c2);
+	shmap_ring_close(c);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+
+	/* Reliable broadcast: one subscriber's backlog; the other still reads all. */
+	th_name(name, sizeof name, "ring-clear-rel");
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
+	for (v = 0; v < 8; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_push(p, &v), SHMAP_E_FULL);
+	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_OK);
+	assert_int_equal(n, 8);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_E_EMPTY);
+	assert_int_equal(shmap_ring_push(p, &v), SHMAP_E_FULL); /* c2 still gates */
+	for (uint64_t i = 0; i < 8; i++) {
+		assert_int_equal(shmap_ring_pop(c2, &v), SHMAP_OK);
+		assert_int_equal(v, i);
+	}
+	v = 8;
+	assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+	assert_int_equal(v, 8);
+	shmap_ring_close(c2);
+	shmap_ring_close(c);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+
+	/* Lossy broadcast, lapped subscriber: laps go to missed(), the rest is discarded. */
+	th_name(name, sizeof name, "ring-clear-lossy");
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
+	for (v = 0; v < 20; v++)
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_OK);
+	assert_int_equal(n + shmap_ring_missed(c), 20);
+	assert_true(n > 0);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_E_EMPTY);
+	assert_int_equal(shmap_ring_pop(c2, &v), SHMAP_E_OVERRUN); /* c2 unaffected: lapped on its own */
+	v = 20;
+	assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
+	assert_int_equal(v, 20);
+	shmap_ring_close(c2);
+	shmap_ring_close(c);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* clear against a producer in another process: what is popped plus what is
+ * discarded is exactly what was pushed, in order, with no gap or repeat. */
+struct clear_prod {
+	const char *name;
+	uint64_t n;
+};
+
+static int clear_producer(void *arg)
+{
+	struct clear_prod *cp = arg;
+	shmap_ring *p;
+	if (shmap_ring_open(cp->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
+		return 1;
+	for (uint64_t i = 0; i < cp->n; i++)
+		if (shmap_ring_push_wait(p, &i, 5000) != SHMAP_OK)
+			return 2;
+	shmap_ring_close(p);
+	return 0;
+}
+
+static void clear_mp(uint32_t type)
+{
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-clear-mp");
+	shmap_ring *c;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, 8, 64, type == SHMAP_RING_SPSC ? 0 : 2, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	struct clear_prod cp = { name, tt_soak() ? 5000000 : 200000 };
+	struct tt_proc pp;
+	assert_int_equal(tt_spawn(&pp, clear_producer, &cp, 60), 0);
+	uint64_t expect = 0, discarded = 0, clears = 0, v;
+	while (expect < cp.n) {
+		int rc = shmap_ring_pop_wait(c, &v, 5000);
+		assert_int_equal(rc, SHMAP_OK);
+		assert_int_equal(v, expect);
+		expect++;
+		if (v % 997 == 0) {
+			uint64_t d = 0;
+			assert_int_equal(shmap_ring_clear(c, &d), SHMAP_OK);
+			assert_true(d <= 64);
+			expect += d;
+			discarded += d;
+			clears++;
+		}
+	}
+	assert_int_equal(expect, cp.n);
+	assert_true(th_ok(tt_wait(&pp, 30)));
+	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_E_EMPTY);
+	assert_int_equal(shmap_ring_lost(c), 0);
+	print_message("clear mp (type %u): %llu clears discarded %llu of %llu\n", type,
+		      (unsigned long long)clears, (unsigned long long)discarded, (unsigned long long)cp.n);
+	shmap_ring_close(c);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+static void test_clear_mp(void **state)
+{
+	(void)state;
+	clear_mp(SHMAP_RING_SPSC);
+	clear_mp(SHMAP_RING_SPMC);
+	clear_mp(SHMAP_RING_BCAST_RELIABLE);
+}
+
 /* Reliable broadcast in one process: the slowest subscriber gates the producer. */
 static void test_reliable_gate(void **state)
 {
@@ -1508,6 +1691,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_read_at),
 		cmocka_unit_test(test_check_header),
 		cmocka_unit_test(test_spsc_runs),
+		cmocka_unit_test(test_clear),
 	};
 	const struct CMUnitTest mp[] = {
 		cmocka_unit_test(test_timeouts),
@@ -1520,6 +1704,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_spmc_union),
 		cmocka_unit_test(test_bcast_reliable),
 		cmocka_unit_test(test_bcast_lossy),
+		cmocka_unit_test(test_clear_mp),
 	};
 	const struct CMUnitTest threads[] = {
 		cmocka_unit_test(test_threads_spsc),

@@ -1096,12 +1096,108 @@ static void test_guard_pages(void **state)
 	th_name(name, sizeof name, "guard");
 	struct shmap__params want = tk_params(1000);
 	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &guard_seg), SHMAP_OK);
-	assert_true(guard_seg.map_start + SHMAP__PAGE == guard_seg.base);
+	const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	assert_true(guard_seg.map_start + page == guard_seg.base);
+	assert_int_equal(guard_seg.map_len, 2 * page + SHMAP_ALIGN_UP((size_t)guard_seg.total_size, page));
 	assert_true(tt_expect_fault(touch_before, NULL));
 	assert_true(tt_expect_fault(touch_after, NULL));
 	assert_false(tt_expect_fault(touch_last, NULL));
 	shmap__seg_close(&guard_seg);
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/* Is every page of [a, a + len) mapped with protection `prot` ("---p", "rw-s")? */
+static bool maps_cover(const uint8_t *a, size_t len, const char *prot)
+{
+	FILE *f = fopen("/proc/self/maps", "r");
+	if (!f)
+		return false;
+	uintptr_t want = (uintptr_t)a, end = (uintptr_t)a + len;
+	char line[512];
+	while (want < end && fgets(line, sizeof line, f)) {
+		unsigned long lo, hi;
+		char perms[8];
+		if (sscanf(line, "%lx-%lx %7s", &lo, &hi, perms) != 3)
+			continue;
+		if (lo <= want && want < hi) {
+			if (strcmp(perms, prot) != 0)
+				break;
+			want = hi;
+		}
+	}
+	fclose(f);
+	return want >= end;
+}
+
+static int touch_guard_start(void *a) { (void)a; return *(volatile uint8_t *)guard_seg.map_start; }
+static int touch_guard_end(void *a)
+{
+	(void)a;
+	return *(volatile uint8_t *)(guard_seg.map_start + guard_seg.map_len - 1);
+}
+
+/* A forced 64 KiB guard (as on a kernel with 64 KiB pages): the mapping
+ * starts 64 KiB into the reservation, each guard is 64 KiB of PROT_NONE,
+ * and every structure works in it. With a fixed 4096-byte offset the base
+ * would sit 4 KiB in, and on a 64 KiB-page kernel MAP_FIXED would fail. */
+static void test_guard_forced_64k(void **state)
+{
+	(void)state;
+	const size_t g = 65536, page = (size_t)sysconf(_SC_PAGESIZE);
+	shmap__guard_test_size = g;
+	char name[96];
+	th_name(name, sizeof name, "guard64");
+	struct shmap__params want = tk_params(1000); /* 8000-byte data region: total not a multiple of 64 KiB */
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &guard_seg), SHMAP_OK);
+	size_t span = SHMAP_ALIGN_UP((size_t)guard_seg.total_size, page);
+	assert_true(guard_seg.base == guard_seg.map_start + g);
+	assert_int_equal(guard_seg.map_len, g + span + g);
+	assert_int_equal((uintptr_t)guard_seg.base % page, 0);
+	assert_true(maps_cover(guard_seg.map_start, g, "---p"));
+	assert_true(maps_cover(guard_seg.base, span, "rw-s"));
+	assert_true(maps_cover(guard_seg.base + span, g, "---p"));
+	assert_int_equal(tk_verify(&guard_seg), 0);
+	assert_true(tt_expect_fault(touch_before, NULL));
+	assert_true(tt_expect_fault(touch_after, NULL));
+	assert_true(tt_expect_fault(touch_guard_start, NULL));
+	assert_true(tt_expect_fault(touch_guard_end, NULL));
+	assert_false(tt_expect_fault(touch_last, NULL));
+	/* A second handle (open path) and a reattach-style remap keep it. */
+	struct shmap__seg b;
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, NULL, &b), SHMAP_OK);
+	assert_true(b.base == b.map_start + g);
+	assert_int_equal(tk_verify(&b), 0);
+	shmap__seg_close(&b);
+	shmap__seg_close(&guard_seg);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+
+	/* Every structure through the public API, with 64 KiB guards. */
+	shmap_htable *t;
+	th_name(name, sizeof name, "guard64h");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 100, 8, 8, NULL, &t), SHMAP_OK);
+	uint64_t k = 1, v = 2, out = 0;
+	uint32_t len;
+	assert_int_equal(shmap_htable_insert(t, &k, 8, &v, 8), SHMAP_OK);
+	assert_int_equal(shmap_htable_get(t, &k, 8, &out, 8, &len), SHMAP_OK);
+	assert_int_equal(out, 2);
+	shmap_htable_close(t);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	shmap_ring *r;
+	th_name(name, sizeof name, "guard64r");
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r),
+			 SHMAP_OK);
+	assert_int_equal(shmap_ring_push(r, &v), SHMAP_OK);
+	shmap_ring_close(r);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	shmap_vector *vec;
+	uint64_t idx;
+	th_name(name, sizeof name, "guard64v");
+	assert_int_equal(shmap_vector_open(name, SHMAP_CREATE, 8, 16, NULL, &vec), SHMAP_OK);
+	assert_int_equal(shmap_vector_push(vec, &v, &idx), SHMAP_OK);
+	assert_int_equal(shmap_vector_get(vec, idx, &out), SHMAP_OK);
+	shmap_vector_close(vec);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	shmap__guard_test_size = 0;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1217,6 +1313,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_part_scribble, tt_teardown),
 		cmocka_unit_test_teardown(test_header_rewritten, tt_teardown),
 		cmocka_unit_test_teardown(test_guard_pages, tt_teardown),
+		cmocka_unit_test_teardown(test_guard_forced_64k, tt_teardown),
 		cmocka_unit_test_teardown(test_torture_helpers, tt_teardown),
 		cmocka_unit_test_teardown(test_leaks, tt_teardown),
 	};

@@ -1002,6 +1002,50 @@ static void test_bounded_wait(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* SHMAP_OPEN_WAIT: the name appears, and the segment is still being built
+ * for 400 ms; the opener waits for both, within one deadline. */
+static int late_slow_builder(void *a)
+{
+	usleep(200000);
+	return slow_builder(a);
+}
+
+static void test_open_wait_building(void **state)
+{
+	(void)state;
+	const uint32_t fl = SHMAP_OPEN | SHMAP_OPEN_WAIT;
+	struct shmap__params want = tk_params(0);
+	struct shmap__seg s;
+	for (int k = 0; k < 2; k++) {
+		char name[96];
+		th_name(name, sizeof name, "owslow");
+		struct slow_ctx c = { name };
+		struct tt_proc p = { -1, -1, 0 };
+		assert_int_equal(tt_spawn(&p, late_slow_builder, &c, 20), 0);
+		struct shmap_opts o = opts_default();
+		o.timeout_ms = k ? 400 : 5000;
+		uint64_t t0 = shmap__now_ns();
+		int rc = shmap__seg_open(name, fl, &want, &tk_ops, &o, &s);
+		double ms = (double)(shmap__now_ns() - t0) / 1e6;
+		print_message("# open-wait on a slow build (timeout %u ms): %s after %.1f ms\n", o.timeout_ms,
+			      shmap_errname(rc), ms);
+		if (k == 0) {
+			/* appeared after 200 ms, then READY 400 ms into the build */
+			assert_int_equal(rc, SHMAP_OK);
+			assert_false(s.created);
+			assert_int_equal(tk_verify(&s), 0);
+			assert_true(ms >= 500);
+			shmap__seg_close(&s);
+		} else {
+			/* the deadline falls inside the build: TIMEOUT, on time */
+			assert_int_equal(rc, SHMAP_E_TIMEOUT);
+			assert_true(ms >= 390 && ms < 400 + 300);
+		}
+		assert_true(th_ok(tt_wait(&p, 10)));
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	}
+}
+
 /* ------------------------------------------------------------------ */
 /* a creator whose build fails while others wait                        */
 
@@ -1103,6 +1147,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_teardown(test_fork_after_open, tt_teardown),
 		cmocka_unit_test_teardown(test_nospc, tt_teardown),
 		cmocka_unit_test_teardown(test_bounded_wait, tt_teardown),
+		cmocka_unit_test_teardown(test_open_wait_building, tt_teardown),
 		cmocka_unit_test_teardown(test_failed_build_waiters, tt_teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

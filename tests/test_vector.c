@@ -52,6 +52,21 @@ static shmap_vector *mk_vec(uint32_t esz, uint64_t cap)
 /* ------------------------------------------------------------------ */
 /* unit                                                                */
 
+/* clear is refused (NOTSUP) and changes nothing; NULL is INVAL. */
+static void t_clear_refused(void **state)
+{
+	(void)state;
+	shmap_vector *v = mk_vec(8, 16);
+	uint64_t x = 7, idx, o = 0;
+	assert_int_equal(shmap_vector_push(v, &x, &idx), SHMAP_OK);
+	assert_int_equal(shmap_vector_clear(v), SHMAP_E_NOTSUP);
+	assert_int_equal(shmap_vector_clear(NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_vector_size(v), 1);
+	assert_int_equal(shmap_vector_get(v, idx, &o), SHMAP_OK);
+	assert_int_equal(o, 7);
+	shmap_vector_close(v);
+}
+
 static void t_basic(void **state)
 {
 	(void)state;
@@ -899,6 +914,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test_setup_teardown(t_replace, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_odd_sizes, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_memfd, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_clear_refused, setup, teardown),
 	};
 	const struct CMUnitTest mp[] = {
 		cmocka_unit_test_setup_teardown(t_mp_append, setup, teardown),

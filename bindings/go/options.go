@@ -14,6 +14,10 @@ const (
 	Create       = uint32(C.SHMAP_CREATE)
 	Open         = uint32(C.SHMAP_OPEN)
 	OpenOrCreate = uint32(C.SHMAP_OPEN_OR_CREATE)
+	// OpenWait opens like Open, but first waits (up to the options'
+	// TimeoutMs, default 2000 ms) for another process to create the
+	// segment: ErrTimeout if it never appears. Same as Open for a memfd.
+	OpenWait = uint32(C.SHMAP_OPEN | C.SHMAP_OPEN_WAIT)
 )
 
 // Backends.
@@ -35,7 +39,7 @@ type Options struct {
 	Mode      *uint32 // permission bits, default 0600
 	Owner     *int64  // expected owner uid; -1: any
 	Fd        *int    // memfd to open
-	TimeoutMs *uint32 // open wait bound
+	TimeoutMs *uint32 // open wait bound (a segment being built; with OpenWait, one not created yet)
 	MaxProcs  *uint32
 	Flags     *uint32
 }

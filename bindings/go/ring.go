@@ -232,6 +232,17 @@ func (r *Ring) ReadAt(pos uint64) ([]byte, error) {
 }
 
 // Check verifies (repair: fixes) the ring; returns the problems found.
+// Clear discards the elements waiting for this consumer and returns how
+// many: SPSC the ring, SPMC the unclaimed elements, broadcast this
+// subscriber's backlog only. Producer and observer handles get
+// ErrNotAttached: only the consuming side can give elements up without
+// racing the other side (see shmap_ring_clear(3)).
+func (r *Ring) Clear() (uint64, error) {
+	var n C.uint64_t
+	err := r.do("ring_clear", func(p *C.shmap_ring) C.int { return C.shmap_ring_clear(p, &n) })
+	return uint64(n), err
+}
+
 func (r *Ring) Check(repair bool) (uint64, error) {
 	var n C.uint64_t
 	var fl C.uint32_t

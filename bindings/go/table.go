@@ -334,22 +334,65 @@ func (t *Table) CasErase(key, expected []byte) (bool, error) {
 	return err == nil, err
 }
 
-// Update is a read-modify-write built on Get, Insert, CompareAndSwap and
-// CasErase (Go cannot pass the C update callback): fn gets the current
-// value (nil, false if missing) and returns the new value; ok=false changes
-// nothing (ErrAborted), and a nil newValue with ok=true erases the key
-// (nothing to do if it is missing). Each write only succeeds if the value is
-// still the one fn saw, so the result is atomic; fn may run several times
-// under contention (ErrBusy after 1000 lost races).
+// UpdateResult is what an UpdateWith function decides (the C callback
+// results SHMAP_HTABLE_*).
+type UpdateResult int
+
+const (
+	UpdateCommit = UpdateResult(C.SHMAP_HTABLE_COMMIT) // store newValue (creating the key)
+	UpdateAbort  = UpdateResult(C.SHMAP_HTABLE_ABORT)  // change nothing: ErrAborted
+	UpdateErase  = UpdateResult(C.SHMAP_HTABLE_ERASE)  // erase the key (nothing if missing)
+	// UpdateKeep writes nothing and succeeds: nil if the key exists,
+	// ErrNotFound if not. Returning it when exists is false makes an
+	// update-if-exists.
+	UpdateKeep = UpdateResult(C.SHMAP_HTABLE_KEEP)
+)
+
+// Update is a read-modify-write (see UpdateWith): ok=false changes nothing
+// (ErrAborted), and a nil newValue with ok=true erases the key (nothing to
+// do if it is missing).
 func (t *Table) Update(key []byte, fn func(cur []byte, exists bool) (newValue []byte, ok bool)) error {
+	return t.UpdateWith(key, func(cur []byte, exists bool) ([]byte, UpdateResult) {
+		nv, ok := fn(cur, exists)
+		switch {
+		case !ok:
+			return nil, UpdateAbort
+		case nv == nil:
+			return nil, UpdateErase
+		}
+		return nv, UpdateCommit
+	})
+}
+
+// UpdateWith is a read-modify-write built on Get, Insert, CompareAndSwap and
+// CasErase (Go cannot pass the C update callback): fn gets a copy of the
+// current value (nil, false if missing) and decides with an UpdateResult.
+// Each write only succeeds if the value is still the one fn saw, so the
+// result is atomic; fn may run several times under contention (ErrBusy after
+// 1000 lost races). UpdateCommit with an empty or nil newValue is ErrInval.
+func (t *Table) UpdateWith(key []byte, fn func(cur []byte, exists bool) ([]byte, UpdateResult)) error {
 	for i := 0; i < 1000; i++ {
 		cur, exists, err := t.Get(key)
 		if err != nil {
 			return err
 		}
-		nv, ok := fn(cur, exists)
-		if !ok {
+		nv, res := fn(cur, exists)
+		switch res {
+		case UpdateCommit:
+			if len(nv) == 0 {
+				return &OpError{Op: "htable_update", Code: ErrInval}
+			}
+		case UpdateAbort:
 			return &OpError{Op: "htable_update", Code: ErrAborted}
+		case UpdateKeep:
+			if !exists {
+				return &OpError{Op: "htable_update", Code: ErrNotFound}
+			}
+			return nil
+		case UpdateErase:
+			nv = nil
+		default:
+			return &OpError{Op: "htable_update", Code: ErrInval}
 		}
 		if nv == nil {
 			if !exists {

@@ -246,6 +246,13 @@ func (v *Vector) Recover() error {
 }
 
 // Check verifies (repair: fixes) a quiescent vector; returns problems found.
+// Clear is refused with ErrNotSup: a vector is append-only and a published
+// index stays valid for every reader (see shmap_vector_clear(3)). Create a
+// new vector to start over.
+func (v *Vector) Clear() error {
+	return v.do("vector_clear", func(p *C.shmap_vector) C.int { return C.shmap_vector_clear(p) })
+}
+
 func (v *Vector) Check(repair bool) (uint64, error) {
 	var n C.uint64_t
 	var fl C.uint32_t

@@ -59,6 +59,7 @@ typedef struct shmap_htable_cursor shmap_htable_cursor;
 #define SHMAP_HTABLE_COMMIT 0  /**< store `out` (`*out_len` bytes) as the key's value */
 #define SHMAP_HTABLE_ABORT 1   /**< change nothing; shmap_htable_update() returns ::SHMAP_E_ABORTED */
 #define SHMAP_HTABLE_ERASE 2   /**< erase the key (no-op if it does not exist) */
+#define SHMAP_HTABLE_KEEP 3    /**< write nothing: OK, or NOTFOUND for a missing key */
 /**@}*/
 
 #ifndef SHMAP_CHECK_REPAIR
@@ -79,10 +80,19 @@ typedef struct shmap_htable_cursor shmap_htable_cursor;
  * @param[in] cur current value (a private copy), or NULL if the key is missing
  * @param[in] cur_len length of `cur` (0 if missing)
  * @param[in] exists 1 if the key exists, 0 if not
- * @param[out] out buffer of value_max bytes for the new value
- * @param[in,out] out_len receives the new value's length (1..value_max)
+ * @param[in,out] out buffer of value_max bytes for the new value. On entry it
+ *   holds a copy of the current value (the rest up to value_max zeroed) if
+ *   the key exists, and value_max zero bytes if it does not, so a callback
+ *   may edit it in place: a counter's `v += 1` needs no special case.
+ * @param[in,out] out_len on entry the current value's length (`cur_len`) if
+ *   the key exists, 0 if not; set it to the new value's length
+ *   (1..value_max) before returning ::SHMAP_HTABLE_COMMIT (a new key's
+ *   committed length must be set, since 0 is refused).
  * @param[in] arg the caller's argument
- * @return ::SHMAP_HTABLE_COMMIT, ::SHMAP_HTABLE_ABORT or ::SHMAP_HTABLE_ERASE
+ * @return ::SHMAP_HTABLE_COMMIT, ::SHMAP_HTABLE_ABORT, ::SHMAP_HTABLE_ERASE or
+ *   ::SHMAP_HTABLE_KEEP. An update-if-exists is a callback that returns
+ *   ::SHMAP_HTABLE_KEEP when `exists` is 0; KEEP is also the way to succeed
+ *   without writing (ABORT makes the call fail with ::SHMAP_E_ABORTED).
  *
  * The callback runs while the calling thread holds the key's lock: it must
  * be short, and must not call into the same table (that would wait for its
@@ -104,7 +114,8 @@ typedef int (*shmap_htable_foreach_fn)(const void *key, uint32_t klen, const voi
  * @brief Create, open, or open-or-create a hash table segment.
  *
  * @param[in] name segment name (see segment.h); ignored for a memfd being created
- * @param[in] oflags ::SHMAP_CREATE, ::SHMAP_OPEN or ::SHMAP_OPEN_OR_CREATE
+ * @param[in] oflags ::SHMAP_CREATE, ::SHMAP_OPEN, ::SHMAP_OPEN_OR_CREATE, or
+ *   `SHMAP_OPEN | SHMAP_OPEN_WAIT` (wait for the table to be created)
  * @param[in] capacity number of entries the table must hold (1..2^31);
  *   rounded up to a power of two (at least 16), readable back with
  *   shmap_htable_capacity(). Lookups stay fast up to about 70% of it.
@@ -122,7 +133,8 @@ typedef int (*shmap_htable_foreach_fn)(const void *key, uint32_t klen, const voi
  *
  * Concurrency: any number of processes/threads may open the same table at
  * once. Progress: may block up to the options' open timeout while another
- * process builds the segment. Ordering: the table is fully initialised
+ * process builds the segment, or, with ::SHMAP_OPEN_WAIT, until it is created
+ * (::SHMAP_E_TIMEOUT if it is not). Ordering: the table is fully initialised
  * before any opener returns.
  */
 SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
@@ -295,10 +307,13 @@ SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t 
  * The callback is called exactly once, with the key's lock held, on a
  * private copy of the current value (or NULL if the key is missing). Its
  * result is applied atomically: COMMIT stores the value (creating the key
- * if missing), ERASE removes it, ABORT changes nothing.
+ * if missing), ERASE removes it, ABORT and KEEP change nothing. The
+ * callback's `out` starts as a copy of the current value, or zero-filled
+ * with `*out_len` 0 for a missing key.
  *
  * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_ABORTED (callback
- *   aborted; nothing changed), ::SHMAP_E_FULL (callback committed a new key
+ *   aborted; nothing changed), ::SHMAP_E_NOTFOUND (callback returned KEEP
+ *   for a missing key; nothing changed), ::SHMAP_E_FULL (callback committed a new key
  *   but no bucket was free; nothing changed), ::SHMAP_E_TOOBIG (key too long,
  *   or the callback returned a length above value_max; nothing changed),
  *   ::SHMAP_E_INVAL (also: callback returned length 0 or an unknown code),

@@ -125,7 +125,9 @@ typedef struct shmap_ring shmap_ring;
  * @brief Create or open a ring and attach to it with one role.
  *
  * @param name     segment name (see segment.h for the rules per backend).
- * @param oflags   ::SHMAP_CREATE, ::SHMAP_OPEN or ::SHMAP_OPEN_OR_CREATE.
+ * @param oflags   ::SHMAP_CREATE, ::SHMAP_OPEN, ::SHMAP_OPEN_OR_CREATE, or
+ *                 `SHMAP_OPEN | SHMAP_OPEN_WAIT` (wait for the ring to be created:
+ *                 a consumer may start before its producer).
  * @param type     ::SHMAP_RING_SPSC, ::SHMAP_RING_SPMC, ::SHMAP_RING_BCAST_LOSSY,
  *                 ::SHMAP_RING_BCAST_RELIABLE; on open, 0 accepts the stored type.
  * @param elem_size element size in bytes, 1..::SHMAP_RING_ELEM_MAX; 0 on open
@@ -152,8 +154,9 @@ typedef struct shmap_ring shmap_ring;
  *
  * Concurrency: any number of processes and threads may open the same ring
  * at once; role attachment is decided by compare-and-swap.
- * Progress: bounded by the open timeout of @p opts (segment creation race)
- * plus one liveness probe per occupied role slot.
+ * Progress: bounded by the open timeout of @p opts (segment creation race,
+ * or with ::SHMAP_OPEN_WAIT the wait for the ring to appear: ::SHMAP_E_TIMEOUT
+ * if it does not) plus one liveness probe per occupied role slot.
  */
 SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type,
 			      uint32_t elem_size, uint64_t capacity, uint32_t max_consumers,
@@ -366,6 +369,39 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
  */
 SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n);
 /**@}*/
+
+/**
+ * @brief Discard the elements waiting for this consumer (a consumer-side drain).
+ *
+ * Only a handle holding the consumer role may clear, and it clears only what
+ * it would otherwise have read: SPSC, the whole ring; SPMC, the elements not
+ * yet claimed by any consumer (they count as consumed by this one, as if
+ * popped: pushed == popped + discarded + lost still holds); broadcast, this
+ * subscriber's backlog only -- other subscribers still read every element
+ * (a reliable ring's slots are freed once the slowest subscriber passes
+ * them). Elements pushed while the call runs may be discarded or left; at
+ * most capacity elements are discarded per call.
+ *
+ * Why not a reset of the whole ring: its positions belong to two sides in
+ * different processes (the producer owns the write position, the consumers
+ * their read positions) and each side may be inside a push or pop at any
+ * instant; only the consuming side can give elements up without racing the
+ * other. A producer that wants an empty ring asks its consumer to clear.
+ *
+ * @param[out] discarded number of elements discarded (may be NULL; set on
+ *             every return, also when an error stopped the drain midway); for
+ *             lossy broadcast, elements lost to a lap are counted by
+ *             shmap_ring_missed() instead.
+ * @return ::SHMAP_OK (also when there was nothing to discard);
+ *         ::SHMAP_E_NOTATTACHED (producer or observer handle);
+ *         ::SHMAP_E_BUSY (a peek is outstanding on this handle; SPMC: other
+ *         consumers' claims kept winning, as for pop);
+ *         ::SHMAP_E_INVAL (NULL), ::SHMAP_E_FORKED, ::SHMAP_E_CORRUPT.
+ * Concurrency: as shmap_ring_pop() (the handle's one thread; producers and
+ * other consumers run concurrently). Progress: never blocks (lock-free, as
+ * pop).
+ */
+SHMAP_API int shmap_ring_clear(shmap_ring *r, uint64_t *discarded);
 
 /* ------------------------------------------------------------------ */
 /** @name Queries and inspection (wait-free; safe from any thread holding

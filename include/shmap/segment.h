@@ -29,6 +29,26 @@
  * with one link, owned by the caller's effective uid (or the owner set with
  * shmap_opts_set_owner()), and without group/other permission bits beyond the
  * mode set with shmap_opts_set_mode(); otherwise ::SHMAP_E_ACCESS.
+ *
+ * Waiting for a segment (`SHMAP_OPEN | SHMAP_OPEN_WAIT`, for every structure):
+ * consumers often start before their producer. With this flag an open that
+ * finds no segment under the name waits for one to be created and become
+ * ready, up to the options' open timeout (shmap_opts_set_timeout_ms(),
+ * default 2000 ms, one deadline for the whole call), then opens it exactly as
+ * ::SHMAP_OPEN does (a segment of another kind is still ::SHMAP_E_INCOMPAT,
+ * a dead builder's ::SHMAP_E_NOTREADY). If the name never appears in time:
+ * ::SHMAP_E_TIMEOUT (with a timeout of 0, after one attempt). The wait sleeps
+ * on an inotify watch of the directory that will hold the name (/dev/shm, or
+ * the file's directory), and where no watch can be set (inotify instances
+ * exhausted, the directory does not exist yet) in a bounded back-off of 1 to
+ * 64 ms sleeps; it never spins a CPU, and re-checks at least every 200 ms.
+ * For ::SHMAP_BACKEND_MEMFD there is no name to wait for (the received
+ * descriptor already is the segment): the flag means ::SHMAP_OPEN there.
+ * ::SHMAP_OPEN_WAIT alone or with ::SHMAP_CREATE is ::SHMAP_E_INVAL.
+ *
+ * Guard pages: every mapping is framed by two PROT_NONE guards of one system
+ * page each (sysconf(_SC_PAGESIZE): 4, 16 or 64 KiB), so an access just
+ * outside a segment faults on every page size.
  */
 #ifndef SHMAP_SEGMENT_H
 #define SHMAP_SEGMENT_H
@@ -42,6 +62,7 @@ SHMAP_BEGIN_DECLS
 #define SHMAP_CREATE 1u          /**< create; ::SHMAP_E_EXIST if the name exists */
 #define SHMAP_OPEN 2u            /**< open an existing segment; ::SHMAP_E_NOENT if missing */
 #define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; safe when many processes race */
+#define SHMAP_OPEN_WAIT 4u       /**< with ::SHMAP_OPEN: first wait for the segment to be created */
 /**@}*/
 
 /** @name Backends (shmap_opts_set_backend()) */
@@ -107,7 +128,8 @@ SHMAP_API int shmap_opts_set_fd(shmap_opts *opts, int fd);
 
 /**
  * @brief Bound on how long an open waits for a segment another process is
- * building (default 2000 ms; 0 means do not wait). @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ * building, and with ::SHMAP_OPEN_WAIT for it to be created (default
+ * 2000 ms; 0 means do not wait). @return ::SHMAP_OK or ::SHMAP_E_INVAL.
  */
 SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
 

@@ -95,7 +95,8 @@ typedef struct shmap_vector shmap_vector;
  * @brief Create or open a vector.
  * @param[in] name       segment name ("/name"; for the file backend a path;
  *                       for memfd a label, may be NULL)
- * @param[in] oflags     ::SHMAP_CREATE, ::SHMAP_OPEN or ::SHMAP_OPEN_OR_CREATE
+ * @param[in] oflags     ::SHMAP_CREATE, ::SHMAP_OPEN, ::SHMAP_OPEN_OR_CREATE, or
+ *                       `SHMAP_OPEN | SHMAP_OPEN_WAIT` (wait for it to be created)
  * @param[in] elem_size  element size in bytes, 1..::SHMAP_VECTOR_ELEM_MAX
  *                       (0 on open: accept the stored size)
  * @param[in] capacity   number of elements, 1..::SHMAP_VECTOR_CAPACITY_MAX
@@ -110,7 +111,9 @@ typedef struct shmap_vector shmap_vector;
  *         ::SHMAP_E_NOMEM, ::SHMAP_E_SYS (errno kept).
  *
  * **Concurrency:** any number of processes may open the same name at once.
- * **Progress:** may block, bounded by the options' timeout (open-or-create race).
+ * **Progress:** may block, bounded by the options' timeout (open-or-create race,
+ * or with ::SHMAP_OPEN_WAIT the wait for the vector to appear: ::SHMAP_E_TIMEOUT
+ * if it does not).
  * **Ordering:** the vector is fully built before any opener sees it.
  */
 SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem_size,
@@ -362,6 +365,24 @@ SHMAP_API int shmap_vector_recover(shmap_vector *v);
  * **Progress:** O(capacity), one liveness probe per distinct owner seen.
  */
 SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems);
+
+/**
+ * @brief Clearing a vector is refused: always ::SHMAP_E_NOTSUP.
+ *
+ * A vector is append-only by contract: once an index is published it names
+ * the same element (or its replacement) for every reader for the life of the
+ * segment, and readers rely on it without locks -- they cache indices,
+ * lengths and cursors, and a hole is final. A reset could not be made safe
+ * against a reader in another process holding such an index, nor against a
+ * process attaching during the reset, since attaching takes no lock a
+ * clearing process could hold. To start over, create a new vector under a
+ * new name (or shmap_unlink() the old one and create it again: handles still
+ * open keep the old contents).
+ *
+ * @return ::SHMAP_E_NOTSUP; ::SHMAP_E_INVAL (NULL); ::SHMAP_E_FORKED.
+ * Concurrency: any thread. Never blocks; changes nothing.
+ */
+SHMAP_API int shmap_vector_clear(shmap_vector *v);
 
 SHMAP_END_DECLS
 

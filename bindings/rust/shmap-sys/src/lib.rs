@@ -57,6 +57,7 @@ pub const SHMAP_E_NOTATTACHED: c_int = -1029;
 pub const SHMAP_CREATE: u32 = 1;
 pub const SHMAP_OPEN: u32 = 2;
 pub const SHMAP_OPEN_OR_CREATE: u32 = 3;
+pub const SHMAP_OPEN_WAIT: u32 = 4;
 pub const SHMAP_BACKEND_SHM: u32 = 0;
 pub const SHMAP_BACKEND_FILE: u32 = 1;
 pub const SHMAP_BACKEND_MEMFD: u32 = 2;
@@ -97,6 +98,7 @@ pub const SHMAP_INFO_FIELD_MAX: u32 = 20;
 pub const SHMAP_HTABLE_COMMIT: c_int = 0;
 pub const SHMAP_HTABLE_ABORT: c_int = 1;
 pub const SHMAP_HTABLE_ERASE: c_int = 2;
+pub const SHMAP_HTABLE_KEEP: c_int = 3;
 pub const SHMAP_HTABLE_KEY_MAX_LIMIT: u32 = 65535;
 pub const SHMAP_HTABLE_VALUE_MAX_LIMIT: u32 = 16777216;
 pub const SHMAP_HTABLE_CAPACITY_LIMIT: u64 = 2147483648;
@@ -241,6 +243,7 @@ extern "C" {
     pub fn shmap_ring_peek(r: *mut shmap_ring, n: u32, ptr: *mut *const c_void,
                            got: *mut u32) -> c_int;
     pub fn shmap_ring_release(r: *mut shmap_ring, n: u32) -> c_int;
+    pub fn shmap_ring_clear(r: *mut shmap_ring, discarded: *mut u64) -> c_int;
     pub fn shmap_ring_size(r: *const shmap_ring) -> u64;
     pub fn shmap_ring_capacity(r: *const shmap_ring) -> u64;
     pub fn shmap_ring_elem_size(r: *const shmap_ring) -> u32;
@@ -284,6 +287,7 @@ extern "C" {
                              holes: *mut u64) -> c_int;
     pub fn shmap_vector_recover(v: *mut shmap_vector) -> c_int;
     pub fn shmap_vector_check(v: *mut shmap_vector, flags: u32, problems: *mut u64) -> c_int;
+    pub fn shmap_vector_clear(v: *mut shmap_vector) -> c_int;
 }
 
 #[cfg(test)]
@@ -331,5 +335,9 @@ mod tests {
         assert_eq!(define(&ring, "SHMAP_RING_OBSERVER"), Some(SHMAP_RING_OBSERVER as u64));
         assert_eq!(define(&ring, "SHMAP_RING_PRODUCER"), Some(SHMAP_RING_PRODUCER as u64));
         assert_eq!(define(&ring, "SHMAP_RING_CONSUMER"), Some(SHMAP_RING_CONSUMER as u64));
+        if let (Some(seg), Some(ht)) = (read("segment.h"), read("htable.h")) {
+            assert_eq!(define(&seg, "SHMAP_OPEN_WAIT"), Some(SHMAP_OPEN_WAIT as u64));
+            assert_eq!(define(&ht, "SHMAP_HTABLE_KEEP"), Some(SHMAP_HTABLE_KEEP as u64));
+        }
     }
 }

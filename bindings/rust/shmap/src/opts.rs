@@ -15,6 +15,10 @@ pub enum OpenMode {
     Open,
     /// Open, or create if missing (safe when many processes race).
     OpenOrCreate,
+    /// Open, waiting up to the options' timeout for another process to
+    /// create the segment (`Error::Timeout` if it never appears). For a memfd
+    /// (opened by descriptor) the same as `Open`.
+    OpenWait,
 }
 
 impl OpenMode {
@@ -23,6 +27,7 @@ impl OpenMode {
             OpenMode::Create => sys::SHMAP_CREATE,
             OpenMode::Open => sys::SHMAP_OPEN,
             OpenMode::OpenOrCreate => sys::SHMAP_OPEN_OR_CREATE,
+            OpenMode::OpenWait => sys::SHMAP_OPEN | sys::SHMAP_OPEN_WAIT,
         }
     }
 }
@@ -74,7 +79,8 @@ impl Options {
         self.fd = Some(fd);
         self
     }
-    /// Bound on waiting for a segment another process is building.
+    /// Bound on waiting for a segment another process is building, and with
+    /// `OpenMode::OpenWait` for it to be created (default 2000 ms).
     pub fn timeout_ms(mut self, ms: u32) -> Self {
         self.timeout_ms = Some(ms);
         self

@@ -263,6 +263,17 @@ impl Ring {
     }
 
     /// Verify (and with `repair` fix) the ring; returns the problems found.
+    /// Consumer side: discard the elements waiting for this consumer (SPSC:
+    /// the ring; SPMC: the unclaimed elements; broadcast: this subscriber's
+    /// backlog only) and return how many. A producer or observer handle gets
+    /// `Error::NotAttached`: only the consuming side can give elements up
+    /// without racing the other side (see `shmap_ring_clear(3)`).
+    pub fn clear(&self) -> Result<u64> {
+        let mut n = 0;
+        check(unsafe { sys::shmap_ring_clear(self.raw, &mut n) })?;
+        Ok(n)
+    }
+
     pub fn check(&self, repair: bool) -> Result<u64> {
         let mut n = 0;
         check(unsafe {

@@ -39,6 +39,10 @@ pub enum Update {
     Erase,
     /// Change nothing; `update` returns `Err(Error::Aborted)`.
     Abort,
+    /// Write nothing and succeed: `update` returns `Ok` if the key exists and
+    /// `Err(Error::NotFound)` if not. A closure returning `Keep` for `None`
+    /// is an update-if-exists.
+    Keep,
 }
 
 impl Table {
@@ -305,6 +309,7 @@ impl Table {
                 }
                 Ok(Update::Erase) => sys::SHMAP_HTABLE_ERASE,
                 Ok(Update::Abort) => sys::SHMAP_HTABLE_ABORT,
+                Ok(Update::Keep) => sys::SHMAP_HTABLE_KEEP,
                 Err(p) => {
                     ctx.panic = Some(p);
                     sys::SHMAP_HTABLE_ABORT

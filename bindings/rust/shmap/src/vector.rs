@@ -157,6 +157,13 @@ impl Vector {
         check(unsafe { sys::shmap_vector_recover(self.raw) })
     }
 
+    /// Always `Err(Error::NotSup)`: a vector is append-only, and a published
+    /// index stays valid for every reader (see `shmap_vector_clear(3)`).
+    /// Create a new vector to start over.
+    pub fn clear(&self) -> Result<()> {
+        check(unsafe { sys::shmap_vector_clear(self.raw) }).map(|_| ())
+    }
+
     pub fn check(&self, repair: bool) -> Result<u64> {
         let mut n = 0;
         check(unsafe {

@@ -485,3 +485,106 @@ fn memfd_table_opened_by_fd() {
     t2.upsert(b"second", b"handle").unwrap();
     assert_eq!(t.get(b"second").unwrap().unwrap(), b"handle");
 }
+
+#[test]
+fn table_update_keep() {
+    let n = Name::new("keep");
+    let t = Table::create(&n, 64, 16, 16).unwrap();
+    // Keep on a missing key: NotFound, nothing created.
+    assert_eq!(t.update(b"k", |_| Update::Keep), Err(Error::NotFound));
+    assert_eq!(t.get(b"k").unwrap(), None);
+    t.upsert(b"k", b"41").unwrap();
+    assert!(t.update(b"k", |_| Update::Keep).is_ok());
+    assert_eq!(t.get(b"k").unwrap().unwrap(), b"41");
+    // Update-if-exists.
+    let incr = |cur: Option<&[u8]>| match cur {
+        None => Update::Keep,
+        Some(c) => {
+            let v: u32 = std::str::from_utf8(c).unwrap().parse().unwrap();
+            Update::Commit((v + 1).to_string().into_bytes())
+        }
+    };
+    t.update(b"k", incr).unwrap();
+    assert_eq!(t.update(b"x", incr), Err(Error::NotFound));
+    assert_eq!(t.get(b"k").unwrap().unwrap(), b"42");
+    assert_eq!(t.get(b"x").unwrap(), None);
+    assert_eq!(t.len(), 1);
+}
+
+#[test]
+fn open_wait_for_a_creator() {
+    let opts = Options::new().timeout_ms(10_000);
+    // Table: the opener starts first; the creator appears 200 ms later.
+    let n = Name::new("ow");
+    let name = n.0.clone();
+    let creator = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        let t = Table::create(&name, 64, 8, 8).unwrap();
+        t.upsert(b"k", b"v").unwrap();
+        t
+    });
+    let t0 = Instant::now();
+    let t = Table::open_with(&n, OpenMode::OpenWait, 0, 0, 0, &opts).unwrap();
+    assert!(t0.elapsed() >= Duration::from_millis(150));
+    let _keep = creator.join().unwrap();
+    assert_eq!(t.get(b"k").unwrap().unwrap(), b"v");
+
+    // Ring consumer before its producer.
+    let n = Name::new("ow");
+    let name = n.0.clone();
+    let creator = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        let p = Ring::create(&name, RingType::Spsc, 8, 16, 0, Role::Producer).unwrap();
+        p.push(&7u64.to_le_bytes()).unwrap();
+        p
+    });
+    let c = Ring::open_with(&n, OpenMode::OpenWait, RingParams::default(), Role::Consumer, &opts).unwrap();
+    let _p = creator.join().unwrap();
+    assert_eq!(c.pop_wait(Duration::from_secs(5)).unwrap(), 7u64.to_le_bytes());
+
+    // Vector.
+    let n = Name::new("ow");
+    let name = n.0.clone();
+    let creator = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(200));
+        Vector::create(&name, 8, 16).unwrap()
+    });
+    let v = Vector::open_with(&n, OpenMode::OpenWait, 0, 0, &opts).unwrap();
+    let _c = creator.join().unwrap();
+    assert_eq!(v.elem_size(), 8);
+
+    // Nobody creates it: Timeout after the options' timeout; plain Open: NoEnt.
+    let n = Name::new("ow-never");
+    let short = Options::new().timeout_ms(200);
+    let t0 = Instant::now();
+    assert_eq!(Table::open_with(&n, OpenMode::OpenWait, 0, 0, 0, &short).err(), Some(Error::Timeout));
+    assert!(t0.elapsed() >= Duration::from_millis(190));
+    assert_eq!(
+        Ring::open_with(&n, OpenMode::OpenWait, RingParams::default(), Role::Consumer, &short).err(),
+        Some(Error::Timeout)
+    );
+    assert_eq!(Vector::open_with(&n, OpenMode::OpenWait, 0, 0, &short).err(), Some(Error::Timeout));
+    assert_eq!(Table::open(&n).err(), Some(Error::NoEnt));
+}
+
+#[test]
+fn ring_clear_and_vector_clear() {
+    let n = Name::new("clr");
+    let p = Ring::create(&n, RingType::Spsc, 8, 16, 0, Role::Producer).unwrap();
+    let c = Ring::consumer(&n).unwrap();
+    for i in 0u64..5 {
+        p.push(&i.to_le_bytes()).unwrap();
+    }
+    assert_eq!(p.clear(), Err(Error::NotAttached));
+    assert_eq!(c.clear().unwrap(), 5);
+    assert!(c.is_empty());
+    assert_eq!(c.pop().err(), Some(Error::Empty));
+    p.push(&9u64.to_le_bytes()).unwrap();
+    assert_eq!(c.pop().unwrap(), 9u64.to_le_bytes());
+
+    let n = Name::new("clr");
+    let v = Vector::create(&n, 8, 16).unwrap();
+    v.push(&1u64.to_le_bytes()).unwrap();
+    assert_eq!(v.clear(), Err(Error::NotSup));
+    assert_eq!(v.len(), 1);
+}
