@@ -20,7 +20,9 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/futex.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 
 #include <cmocka.h>
 
@@ -347,6 +349,73 @@ static void test_spurious(void **state)
 	}
 	shmap_ring_close(c);
 	shmap_unlink(name, NULL);
+}
+
+static int thread_count(void)
+{
+	FILE *f = fopen("/proc/self/status", "r");
+	char line[256];
+	int n = -1;
+	while (f && fgets(line, sizeof line, f))
+		if (sscanf(line, "Threads: %d", &n) == 1)
+			break;
+	if (f)
+		fclose(f);
+	return n;
+}
+
+/* Many descriptors: a waiter thread serves up to 127 of them (with
+ * futex_waitv), every one is woken by its own ring, and closing them all
+ * ends the threads. */
+static void test_many(void **state)
+{
+	(void)state;
+	enum { N = 130 };
+	static shmap_ring *p[N], *c[N];
+	static int fd[N];
+	static char names[N][96];
+	int before = thread_count();
+	for (int i = 0; i < N; i++) {
+		th_name(names[i], sizeof names[i], "nt-many");
+		assert_int_equal(shmap_ring_open(names[i], SHMAP_CREATE, SHMAP_RING_SPSC, 8, 2, 0,
+						 SHMAP_RING_PRODUCER, NULL, &p[i]), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(names[i], SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER,
+						 NULL, &c[i]), SHMAP_OK);
+		assert_int_equal(shmap_ring_notify_fd(c[i], &fd[i]), SHMAP_OK);
+		assert_int_equal(shmap_ring_notify_arm(c[i]), SHMAP_OK);
+	}
+	int during = thread_count();
+#ifdef SYS_futex_waitv
+	long probe = syscall(SYS_futex_waitv, NULL, 0u, 0u, NULL, CLOCK_MONOTONIC);
+	int waitv = !(probe < 0 && errno == ENOSYS);
+#else
+	int waitv = 0;
+#endif
+	fprintf(stderr, "%d descriptors: %d more threads (futex_waitv %s)\n", N, during - before,
+		waitv ? "yes" : "no");
+	if (waitv)
+		assert_int_equal(during - before, (N + 126) / 127);
+	else
+		assert_int_equal(during - before, N);
+	for (int i = 0; i < N; i++)
+		assert_false(readable(fd[i], 0));
+	/* wake them in a scattered order; each exactly its own */
+	for (int k = 0; k < N; k++) {
+		int i = (k * 37) % N;
+		uint64_t v = (uint64_t)i, out;
+		assert_int_equal(shmap_ring_push(p[i], &v), SHMAP_OK);
+		assert_true(readable(fd[i], 5000));
+		if (k + 1 < N)
+			assert_false(readable(fd[((k + 1) * 37) % N], 0));
+		assert_int_equal(shmap_ring_pop(c[i], &out), SHMAP_OK);
+		assert_int_equal(out, v);
+	}
+	for (int i = 0; i < N; i++) {
+		shmap_ring_close(c[i]);
+		shmap_ring_close(p[i]);
+		shmap_unlink(names[i], NULL);
+	}
+	assert_int_equal(thread_count(), before);
 }
 
 /* fork: the child's copy never fires and its reattach closes it */
@@ -793,6 +862,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest unit[] = {
 		cmocka_unit_test(test_contract),
 		cmocka_unit_test(test_spurious),
+		cmocka_unit_test(test_many),
 		cmocka_unit_test(test_fork),
 	};
 	const struct CMUnitTest mp[] = {

@@ -113,8 +113,8 @@ func TestPopContext(t *testing.T) {
 }
 
 // Many goroutines wait at once, one ring each: the goroutines hold no OS
-// thread (the only threads added are the library's waiter threads, one per
-// ring descriptor), and every one gets its element.
+// thread (the library's waiter thread exists before the count), and every
+// one gets its element.
 func TestPopContextNoThreadPerWait(t *testing.T) {
 	const k = 24
 	names := make([]string, k)

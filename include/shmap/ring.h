@@ -340,11 +340,14 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
  *
  * Mechanism and cost: the descriptor is an eventfd of this process
  * (O_CLOEXEC, non-blocking; never shared with a peer), written by a waiter
- * thread of the handle that sleeps on the ring's futex word in the segment
- * exactly as the waiting calls do. So a peer's push or pop makes no system
- * call while nobody waits (the descriptor is not armed); while armed, the
- * peer's next push/pop makes one futex wake, and this process pays a thread
- * wake-up and an eventfd write per arm that waits. Works between any
+ * thread of this process that sleeps on the ring's futex word in the
+ * segment exactly as the waiting calls do. So a peer's push or pop makes no
+ * system call while nobody waits (the descriptor is not armed); while
+ * armed, the peer's next push/pop makes one futex wake, and this process
+ * pays a thread wake-up and an eventfd write per arm that waits. One waiter
+ * thread serves up to 127 descriptors of the process (futex_waitv, Linux
+ * 5.16 and later; on older kernels one thread per descriptor); it starts
+ * with the first descriptor and ends with the last. Works between any
  * processes that open the ring, related or not. Each armed sleep of the
  * waiter is bounded (100 ms; 10 ms for SPMC and reliable-broadcast
  * producers), after which it re-checks the ring and the liveness of the
@@ -362,21 +365,23 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
 /**@{*/
 
 /**
- * @brief Get the pollable descriptor of this handle's role, creating it (and
- *        the handle's waiter thread) on the first call.
+ * @brief Get the pollable descriptor of this handle's role, creating it on
+ *        the first call (and the process's waiter thread, if none has room).
  *
  * A new descriptor is readable: begin with a drain, then
  * shmap_ring_notify_arm(). It belongs to the handle: do not close it or
  * read it; shmap_ring_close() closes it and shmap_ring_reattach() closes it
  * too (call this again for a new one). It is O_CLOEXEC; a child after fork
  * inherits a copy that never fires (the waiter thread is not inherited) and
- * that the child's reattach or close closes.
+ * that the child's reattach or close closes. Closing the handle waits for
+ * the waiter thread to let go of it (never longer than one of its rounds).
  * @param[out] fd the descriptor (the same one on every call).
  * @return ::SHMAP_OK; ::SHMAP_E_INVAL (NULL); ::SHMAP_E_NOTATTACHED (an
- *         observer); ::SHMAP_E_FORKED; ::SHMAP_E_NOMEM (the thread could not
- *         be created); ::SHMAP_E_SYS (eventfd failed; errno says why).
+ *         observer); ::SHMAP_E_FORKED; ::SHMAP_E_NOMEM (memory, or the
+ *         waiter thread could not be created); ::SHMAP_E_SYS (eventfd or
+ *         thread creation failed; errno says why).
  * Concurrency: the thread using the handle (as every data call).
- * Progress: never blocks; creates a thread the first time.
+ * Progress: never blocks; may start a thread.
  */
 SHMAP_API int shmap_ring_notify_fd(shmap_ring *r, int *fd);
 
