@@ -266,7 +266,7 @@ static void *nt_hub_main(void *arg)
 		for (uint32_t i = 0; i < h->cap; i++) {
 			if (!nt_visit(h, i, now, &until))
 				continue;
-			struct ring_notify *nt = h->slot[i];
+			struct ring_notify *nt = __atomic_load_n(&h->slot[i], __ATOMIC_RELAXED); /* ours */
 			w[n++] = (struct futex_waitv){ .val = nt->ev_seen,
 						       .uaddr = (uint64_t)(uintptr_t)nt_ev(nt),
 						       .flags = FUTEX_32 };

@@ -331,12 +331,25 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
  * if (rc == SHMAP_E_PEERDEAD) ...       // the producer died (told once)
  * @endcode
  *
- * (A producer pushes until ::SHMAP_E_FULL instead.) The descriptor is
- * readable from the moment the role can make progress until the next arm:
- * a consumer/subscriber has an element (or, lossy broadcast, an overrun) to
- * take, a producer has a free slot. It may also be readable for nothing
- * (a peer woke the ring needlessly, another consumer took the element):
- * the drain then finds EMPTY/FULL at once and the loop arms again.
+ * (A producer pushes until ::SHMAP_E_FULL instead.) shmap_ring_notify_fd()
+ * says when the descriptor is readable, what it costs and how the peer's
+ * death shows.
+ */
+/**@{*/
+
+/**
+ * @brief Get the pollable descriptor of this handle's role, creating it on
+ *        the first call (and the process's waiter thread, if none has room).
+ *
+ * The usage loop, which never loses a wake-up and never spins: add the
+ * descriptor to the event loop for POLLIN (EPOLLIN); when it is readable,
+ * pop until ::SHMAP_E_EMPTY (a producer: push until ::SHMAP_E_FULL), call
+ * shmap_ring_notify_arm(), and wait again. It is readable from the moment
+ * the role can make progress until the next arm: a consumer/subscriber
+ * has an element (or, lossy broadcast, an overrun) to take, a producer has
+ * a free slot. It may also be readable for nothing (a peer woke the ring
+ * needlessly, another consumer took the element): the drain then finds
+ * EMPTY/FULL at once and the loop arms again.
  *
  * Mechanism and cost: the descriptor is an eventfd of this process
  * (O_CLOEXEC, non-blocking; never shared with a peer), written by a waiter
@@ -361,12 +374,6 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
  * SPMC and reliable-broadcast producers are not told: what a dead
  * consumer or subscriber held is reclaimed (by the arm, or the next push),
  * and the descriptor turns readable when that frees room.
- */
-/**@{*/
-
-/**
- * @brief Get the pollable descriptor of this handle's role, creating it on
- *        the first call (and the process's waiter thread, if none has room).
  *
  * A new descriptor is readable: begin with a drain, then
  * shmap_ring_notify_arm(). It belongs to the handle: do not close it or
