@@ -70,10 +70,13 @@ struct ring_notify {
 	/* Words shared by the caller's thread and the hub (GCC __atomic
 	 * builtins: process-private memory). */
 	uint32_t state;   /* NT_*: caller IDLE->ARMED and ->DROP; hub ARMED->IDLE, DROP->GONE */
-	uint32_t fired;   /* 1 once the eventfd was (or is being) written since the last arm */
-	/* The arm's snapshot: written by the caller while IDLE, read by the
-	 * hub after it saw ARMED (the state's release/acquire orders them). */
-	uint64_t pos, lim;
+	/* The handle's position when last armed: written by the caller at
+	 * every arm (also while ARMED: the caller may have taken elements
+	 * after a needless wake-up, and a stale position can look blocked
+	 * forever once the ring wrapped), read by the hub at every look. */
+	uint64_t pos;
+	/* written by the caller while IDLE, read by the hub after it saw
+	 * ARMED (the state's release/acquire orders them) */
 	uint64_t base;    /* dead-peer fingerprint the caller already knows of */
 	/* hub only */
 	int announced;
@@ -146,10 +149,10 @@ static uint64_t nt_dead_peers(struct shmap_ring *r)
 	return fp;
 }
 
+/* Make the descriptor readable. */
 static void nt_write(struct ring_notify *nt)
 {
 	uint64_t one = 1;
-	__atomic_store_n(&nt->fired, 1, __ATOMIC_RELEASE);
 	/* never blocks (EFD_NONBLOCK); a full counter is readable anyway */
 	ssize_t w = write(nt->efd, &one, sizeof one);
 	(void)w;
@@ -213,27 +216,20 @@ static int nt_visit(struct nt_hub *h, uint32_t i, uint64_t now, uint64_t *until)
 		return 0;
 	struct shmap_ring *r = nt->r;
 	volatile uint32_t *ev = nt_ev(nt);
-	int check = 0;
 	if (!nt->announced) {
 		shmap__ring_announce(r); /* W1 + heavy barrier (ring.c) */
 		nt->announced = 1;
 		nt->min_cache = 0;
 		nt->next_check = now + nt_slice(r);
-		check = 1;
-		/* acquire: a wake after this load changes the word, so the
-		 * sleep returns at once (the futex compares it) */
-		nt->ev_seen = shmap_atomic_load_acquire_u32(ev);
-	} else {
-		uint32_t cur = shmap_atomic_load_acquire_u32(ev); /* acquire: as above */
-		if (cur != nt->ev_seen) {
-			nt->ev_seen = cur; /* woken (maybe for another waiter): re-check */
-			check = 1;
-		}
 	}
+	/* acquire: a wake after this load changes the word, so the sleep on
+	 * it returns at once (the futex compares it); then re-check, on every
+	 * look (a few loads): the wake may be for another waiter, or a new
+	 * position may have come with an arm */
+	nt->ev_seen = shmap_atomic_load_acquire_u32(ev);
 	if (now >= nt->next_check) {
-		/* slice over: re-check (even a scribbled sleeper word only
-		 * delays us) and look at the peers */
-		check = 1;
+		/* slice over (even a scribbled sleeper word only delays us):
+		 * look at the peers too */
 		nt->next_check = now + nt_slice(r);
 		uint64_t fp = nt_dead_peers(r);
 		if (fp && fp != nt->base) {
@@ -241,7 +237,10 @@ static int nt_visit(struct nt_hub *h, uint32_t i, uint64_t now, uint64_t *until)
 			return 0;
 		}
 	}
-	if (check && shmap__ring_ready(r, nt->pos, nt->lim, &nt->min_cache) == SHMAP_OK) {
+	/* lim 0: no known-free/ready shortcut, only what shared memory says
+	 * (the caller's arm found nothing below its own bound) */
+	uint64_t pos = __atomic_load_n(&nt->pos, __ATOMIC_RELAXED);
+	if (shmap__ring_ready(r, pos, 0, &nt->min_cache) == SHMAP_OK) {
 		nt_fire(nt);
 		return 0;
 	}
@@ -455,15 +454,23 @@ SHMAP_API int shmap_ring_notify_arm(shmap_ring *r)
 		return SHMAP_E_INVAL;
 	if (r->zc)
 		return SHMAP_E_BUSY;
-	/* Not readable any more. A hub write racing with this read leaves
-	 * the descriptor readable for nothing: one needless wake, no loss. */
-	if (__atomic_exchange_n(&nt->fired, 0, __ATOMIC_ACQ_REL)) {
-		uint64_t v;
-		ssize_t n = read(nt->efd, &v, sizeof v);
-		(void)n;
+	/* Not readable any more: every arm reads the counter (one system
+	 * call; a flag telling whether a write happened cannot be set in the
+	 * same instant as the write). A hub write of an earlier round still
+	 * under way lands after this read: one needless wake-up, after which
+	 * the next arm reads it. */
+	uint64_t v;
+	ssize_t got = read(nt->efd, &v, sizeof v);
+	(void)got;
+	if (__atomic_load_n(&nt->state, __ATOMIC_ACQUIRE) == NT_ARMED) {
+		/* still armed from an earlier call: the hub looks again, from
+		 * where the handle is now */
+		__atomic_store_n(&nt->pos, r->pos, __ATOMIC_RELAXED);
+		nt_kick(nt->hub);
+		if (shmap__ring_ready(r, r->pos, r->lim, &r->min_cache) == SHMAP_OK)
+			nt_write(nt); /* elements below the handle's own bound */
+		return SHMAP_OK;
 	}
-	if (__atomic_load_n(&nt->state, __ATOMIC_ACQUIRE) == NT_ARMED)
-		return SHMAP_OK; /* still armed from an earlier call */
 	if (shmap__ring_ready(r, r->pos, r->lim, &r->min_cache) == SHMAP_OK) {
 		nt_write(nt); /* progress possible now: readable at once */
 		return SHMAP_OK;
@@ -482,8 +489,7 @@ SHMAP_API int shmap_ring_notify_arm(shmap_ring *r)
 		nt_write(nt);
 		return SHMAP_OK;
 	}
-	nt->pos = r->pos;
-	nt->lim = r->lim;
+	__atomic_store_n(&nt->pos, r->pos, __ATOMIC_RELAXED);
 	nt->base = fp;
 	/* release: the snapshot before ARMED; pairs with the hub's acquire */
 	__atomic_store_n(&nt->state, NT_ARMED, __ATOMIC_RELEASE);

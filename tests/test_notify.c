@@ -96,14 +96,20 @@ static int peer_produce(char **a)
 				usleep((useconds_t)((x >> 10) % 50));
 			continue;
 		}
-		if (rc != SHMAP_E_FULL)
+		if (rc != SHMAP_E_FULL) {
+			fprintf(stderr, "producer %s: push_n: %s\n", name, shmap_errname(rc));
 			return 12;
+		}
 		rc = shmap_ring_notify_arm(r);
-		if (rc != SHMAP_OK)
+		if (rc != SHMAP_OK) {
+			fprintf(stderr, "producer %s: arm: %s\n", name, shmap_errname(rc));
 			return 13;
+		}
 		double t0 = th_now();
-		if (!readable(fd, 5000))
+		if (!readable(fd, 5000)) {
+			fprintf(stderr, "producer %s: no room for 5 s at %" PRIu64 "\n", name, i);
 			return 14;
+		}
 		double w = th_now() - t0;
 		waits++;
 		if (w > worst)
