@@ -73,7 +73,9 @@ struct ring_notify {
 	/* The handle's position when last armed: written by the caller at
 	 * every arm (also while ARMED: the caller may have taken elements
 	 * after a needless wake-up, and a stale position can look blocked
-	 * forever once the ring wrapped), read by the hub at every look. */
+	 * forever once the ring wrapped), read by the hub at every look.
+	 * Relaxed: the kick's release increment of the hub's generation and
+	 * the hub's acquire load of it order it. */
 	uint64_t pos;
 	/* written by the caller while IDLE, read by the hub after it saw
 	 * ARMED (the state's release/acquire orders them) */
