@@ -124,6 +124,7 @@ struct shmap_ring {
 	uint32_t zc_kind;       /* 1 reserve, 2 peek */
 	uint64_t zc_pos;        /* start position of the run */
 	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */
+	uint8_t *zbuf;          /* lossy broadcast peek/reserve: private elements (ring_bcast.c) */
 };
 
 static inline uint64_t ring_now(void)

@@ -385,6 +385,7 @@ SHMAP_API void shmap_ring_close(shmap_ring *r)
 	if (shmap__seg_check(&r->seg) == SHMAP_OK)
 		ring_detach(r);
 	shmap__seg_close(&r->seg);
+	free(r->zbuf);
 	free(r);
 }
 
@@ -1153,7 +1154,10 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
 	if (s1 != pos + 1)
 		return SHMAP_E_RANGE;
-	ring_copy_out(r, pos, out);
+	if (r->type == SHMAP_RING_BCAST_LOSSY) /* the producer copies in relaxed atomics too */
+		shmap_atomic_copy_out(out, ring_slot(r, pos), r->esize);
+	else
+		ring_copy_out(r, pos, out);
 	/* acquire fence: the copy's loads complete before the re-checks below */
 	shmap_atomic_fence_acquire();
 	if (shmap_atomic_load_u64(sw) != s1)

@@ -398,12 +398,18 @@ static int advance(shmap_vector *v)
 		}
 		if (end == w)
 			return SHMAP_OK;
-		/* W1: full CAS; its store-load ordering pairs with the fence P2 in publish. */
+		/* W1: full CAS (acquire + release: it is not a store-load fence,
+		 * see atomic.h). */
 		uint64_t got = shmap_atomic_cas_full_u64(&v->ctrl->committed, w, end);
 		if (got == w) {
 			if (end < lim)
 				return SHMAP_OK; /* stopped at an unreadable slot */
 			w = end;
+			/* W3: full fence: our W1 store before the slot loads (W2) of
+			 * the next run; pairs with the fence P2 after a publisher's
+			 * PUB store and its load of the watermark (Dekker: the
+			 * publisher sees our watermark or we see its PUB). */
+			shmap_atomic_fence_full();
 		} else {
 			if (++fails > VEC_CAS_BUDGET)
 				return SHMAP_E_BUSY;
@@ -546,6 +552,9 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 	}
 	if (st == ST_RESV)
 		(void)make_hole(v, i, m, owner); /* no-op if the head recovery covered it */
+	/* H2: full fence: the HOLE CASes (H1, not fences themselves) before the
+	 * watermark and slot loads of advance(); pairs with P2 as W3 does. */
+	shmap_atomic_fence_full();
 	(void)advance(v);
 	return SHMAP_RECOVERED;
 }
@@ -644,7 +653,7 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 #endif
 	publish_slot(v, i);
 	SHMAP_FAILPOINT("vector.push.published");
-	/* P2: full fence: the PUB store before the watermark load in advance(); pairs with W1. */
+	/* P2: full fence: the PUB store before the watermark load in advance(); pairs with W3 / H2. */
 	shmap_atomic_fence_full();
 	/*
 	 * The element is appended whatever advance() says: a corrupt watermark
@@ -720,7 +729,7 @@ SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
 			SHMAP_FAILPOINT("vector.publish.partial");
 	}
 	SHMAP_FAILPOINT("vector.publish.published");
-	/* P2: full fence, pairs with W1 (see push). */
+	/* P2: full fence, pairs with W3 / H2 (see push). */
 	shmap_atomic_fence_full();
 	(void)advance(v); /* published whatever it says (see push) */
 	return SHMAP_OK;
@@ -1054,14 +1063,15 @@ static int cached_alive(shmap_vector *v, struct live_cache *lc, uint32_t owner)
 /*
  * The header's immutable part still says what we validated at open (a peer
  * rewriting it after open changes nothing we do -- every bound is a private
- * copy -- but the checker reports it). Copied word by word first.
+ * copy -- but the checker reports it). Copied in relaxed atomic words first.
  */
 static int header_intact(const shmap_vector *v)
 {
 	struct shmap__hdr h;
-	uint64_t *dst = (uint64_t *)(void *)&h;
-	for (size_t k = 0; k < sizeof(h) / 8u; k++)
-		dst[k] = shmap_atomic_load_u64(word_at(v->seg.base + 8u * k));
+	/* Relaxed atomic words memcpy'd into h: storing them through a
+	 * uint64_t lvalue would break strict aliasing with h's 32-bit fields
+	 * (and let gcc treat those as uninitialized). */
+	shmap_atomic_copy_out(&h, v->seg.base, sizeof(h));
 	return h.magic == SHMAP__MAGIC && h.kind == SHMAP__KIND_VECTOR && h.capacity == v->cap &&
 	       h.elem_size == v->esz && h.data_size == v->seg.p.data_size &&
 	       h.data_off == (uint64_t)(v->seg.data - v->seg.base) &&
