@@ -88,6 +88,8 @@ void shmap__random(void *buf, size_t len)
 }
 
 #ifdef SHMAP_FAILPOINTS
+void (*shmap__test_hook)(const char *point, void *obj, uint64_t arg);
+
 void shmap__failpoint(const char *name)
 {
 	static const char *armed;
