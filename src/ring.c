@@ -1185,9 +1185,7 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 {
 	if (owner == 0)
 		return 0;
-	uint32_t slot = shmap__owner_slot(owner);
-	if (slot >= r->seg.p.nparts)
-		return 0;
+	uint32_t slot = shmap__owner_slot(r->seg.p.nparts, owner);
 	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
 }
 

@@ -988,7 +988,7 @@ static void test_participants(void **state)
 		assert_int_not_equal(pt->start_time, 0);
 		assert_int_equal(pt->start_time, h[0].parts[h[0].slot].start_time);
 		assert_int_not_equal(pt->attach_ns, 0);
-		assert_int_equal(shmap__owner_slot(h[i].owner), h[i].slot);
+		assert_int_equal(shmap__owner_slot(h[i].p.nparts, h[i].owner), h[i].slot);
 		for (int j = 0; j < 3; j++) {
 			assert_true(shmap__seg_owner_alive(&h[j], h[i].owner));
 			assert_true(shmap__seg_slot_alive(&h[j], h[i].slot));
@@ -998,12 +998,12 @@ static void test_participants(void **state)
 	}
 	/* bogus owners are dead */
 	assert_false(shmap__seg_owner_alive(&h[0], 0));
-	assert_false(shmap__seg_owner_alive(&h[0], 4));          /* slot 3 >= nparts */
+	assert_false(shmap__seg_owner_alive(&h[0], 4));          /* slot 0, generation 2 */
 	assert_false(shmap__seg_owner_alive(&h[0], 0xffffffffu));
 	assert_false(shmap__seg_slot_alive(&h[0], 3));
 	assert_false(shmap__seg_slot_alive(&h[0], UINT32_MAX));
 	/* an owner id with a stale generation is dead */
-	uint32_t stale = h[1].owner ^ (1u << SHMAP__OWNER_SLOT_BITS);
+	uint32_t stale = h[1].owner + h[1].p.nparts; /* the slot's next generation */
 	assert_false(shmap__seg_owner_alive(&h[0], stale));
 
 	/* detach frees the slot; the old owner id stays dead after reuse */
@@ -1048,6 +1048,12 @@ static void test_part_scribble(void **state)
 			uint32_t x = ow | ((uint32_t)vals[v] << 12);
 			if (x != a.owner && shmap__seg_owner_alive(&a, x))
 				fail_msg("v=%zu owner %#x (a.owner %#x slot %u) reads alive", v, x, a.owner, a.slot);
+		}
+		/* a generation at the end of the id space retires the slot: no
+		 * attach, rather than an id that may name a dead process's claims */
+		if ((uint32_t)(vals[v] >> 32) >= shmap__owner_gen_max(8)) {
+			assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &b), SHMAP_E_FULL);
+			continue;
 		}
 		/* new handles attach over the scribble, see each other, detach */
 		assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &b), SHMAP_OK);
