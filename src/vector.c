@@ -917,10 +917,11 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 		uint32_t st = m_st(m);
 		if (st == ST_PUB) {
 			/*
-			 * Q1: full CAS claims the slot; pairs with G3 and other
-			 * replacers' Q1. "Full" fences both sides, so the copy
-			 * stores Q2 stay after it: a reader whose copy saw any
-			 * of them sees at least this version at G3 and retries.
+			 * Q1: full CAS (acquire + release) claims the slot; its
+			 * acquire side pairs with Q3/Q3v of the previous replacer
+			 * (so the ver load below sees its store). The copy stores
+			 * Q2 are kept after the claim by the fence Q1F, not by
+			 * the CAS (see atomic.h).
 			 */
 			if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m)
 				break;
