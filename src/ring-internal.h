@@ -125,6 +125,7 @@ struct shmap_ring {
 	uint64_t zc_pos;        /* start position of the run */
 	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */
 	struct ring_notify *nt; /* descriptor waiter (ring_notify.c), NULL none */
+	uint8_t *zbuf;          /* lossy broadcast peek/reserve: private elements (ring_bcast.c) */
 };
 
 static inline uint64_t ring_now(void)

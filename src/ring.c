@@ -412,6 +412,7 @@ SHMAP_API void shmap_ring_close(shmap_ring *r)
 	if (shmap__seg_check(&r->seg) == SHMAP_OK)
 		ring_detach(r);
 	shmap__seg_close(&r->seg);
+	free(r->zbuf);
 	free(r);
 }
 
@@ -1242,7 +1243,10 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
 	if (s1 != pos + 1)
 		return SHMAP_E_RANGE;
-	ring_copy_out(r, pos, out);
+	if (r->type == SHMAP_RING_BCAST_LOSSY) /* the producer copies in relaxed atomics too */
+		shmap_atomic_copy_out(out, ring_slot(r, pos), r->esize);
+	else
+		ring_copy_out(r, pos, out);
 	/* acquire fence: the copy's loads complete before the re-checks below */
 	shmap_atomic_fence_acquire();
 	if (shmap_atomic_load_u64(sw) != s1)
@@ -1270,9 +1274,7 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 {
 	if (owner == 0)
 		return 0;
-	uint32_t slot = shmap__owner_slot(owner);
-	if (slot >= r->seg.p.nparts)
-		return 0;
+	uint32_t slot = shmap__owner_slot(r->seg.p.nparts, owner);
 	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
 }
 

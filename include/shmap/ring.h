@@ -437,8 +437,13 @@ SHMAP_API int shmap_ring_notify_arm(shmap_ring *r);
  * @param[out] ptr  first slot of the run (got x elem_size writable bytes).
  * @param[out] got  number of slots reserved (1..n).
  * @return ::SHMAP_OK, ::SHMAP_E_FULL (no free slot), ::SHMAP_E_INVAL (n == 0),
- *         or a common code. Lossy broadcast: always succeeds; the reserved
- *         slots' old elements are invalidated at once.
+ *         or a common code. Lossy broadcast: never FULL; ::SHMAP_E_NOMEM if
+ *         the handle's staging buffer cannot be allocated.
+ * Lossy broadcast: @p ptr is a staging buffer owned by the handle (at most
+ * 64 KiB of elements, at least one), not the ring's slots: subscribers may be
+ * reading any slot at any time, and the caller's plain stores must not race
+ * with them. shmap_ring_commit() copies the staged elements into the ring
+ * exactly as shmap_ring_push_n() would; nothing in the ring changes before.
  */
 SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
 
@@ -456,8 +461,16 @@ SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n);
  * @param[out] ptr  first element of the run (got x elem_size readable bytes).
  * @param[out] got  number of elements (1..n).
  * @return ::SHMAP_OK, ::SHMAP_E_EMPTY, ::SHMAP_E_OVERRUN (lossy broadcast, as
- *         for pop), ::SHMAP_E_INVAL (n == 0), or a common code. SPMC: the run
- *         is claimed by this consumer until released.
+ *         for pop), ::SHMAP_E_INVAL (n == 0), ::SHMAP_E_NOMEM (lossy
+ *         broadcast: the handle's buffer cannot be allocated), or a common
+ *         code. SPMC: the run is claimed by this consumer until released.
+ * Lossy broadcast: the producer never waits, so no pointer into the ring
+ * could stay valid while the caller reads it (every read through it would
+ * race with the producer, and a torn element could be acted upon before any
+ * later check). Peek therefore copies up to @p n elements (at most 64 KiB,
+ * at least one) into a buffer owned by the handle, validating each as pop
+ * does, and @p ptr points there: what the caller reads is never torn and
+ * never changes until release. It costs the copy pop makes anyway.
  */
 SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
 
@@ -466,10 +479,10 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
  *        SPSC/broadcast: the rest stays unread; SPMC: all `got` elements of
  *        the claim are consumed whatever n is, since they cannot go back).
  *        The pointer from peek must not be used afterwards.
- * @return ::SHMAP_OK; ::SHMAP_E_INVAL (no peek, or n > got); lossy broadcast:
- *         ::SHMAP_E_OVERRUN if the producer overwrote any of the peeked
- *         elements while they were read: the caller must discard what it read
- *         (the subscriber is resynchronised and shmap_ring_missed() grew).
+ * @return ::SHMAP_OK; ::SHMAP_E_INVAL (no peek, or n > got). Lossy
+ *         broadcast: the peeked elements were validated when peek copied
+ *         them, so release never reports an overrun; a lap that happened
+ *         since shows as ::SHMAP_E_OVERRUN at the next pop or peek.
  */
 SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n);
 /**@}*/
