@@ -176,6 +176,7 @@ static const struct shmap__kind_ops ht_ops = {
 	.layout = ht_layout,
 	.init = ht_init,
 };
+const struct shmap__kind_ops *const shmap__htable_kind_ops = &ht_ops; /* for inspection */
 
 /*
  * XXH3-64 of one 8-byte key, bit-identical to ht_hash(): XXH3's 4..8-byte
@@ -220,7 +221,7 @@ static int hash8_selfcheck(uint64_t seed, uint64_t flip)
 /* ------------------------------------------------------------------ */
 /* open / close                                                        */
 
-SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
+static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
 				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
 {
 	if (!ret || capacity > SHMAP_HTABLE_CAPACITY_LIMIT || key_max > SHMAP_HTABLE_KEY_MAX_LIMIT ||
@@ -285,6 +286,24 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	return rc;
 }
 
+SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
+				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	shmap_htable *h = NULL;
+	int rc = shmap_htable_open__body(name, oflags, capacity, key_max, value_max, opts, &h);
+	if (rc < 0)
+		return rc;
+	/* A peer shrank the file while the handle was being set up. */
+	if (shmap__seg_poison(&h->seg)) {
+		shmap_htable_close(h);
+		return SHMAP_E_PEERFAULT;
+	}
+	*ret = h;
+	return rc;
+}
+
 SHMAP_API void shmap_htable_close(shmap_htable *t)
 {
 	if (!t)
@@ -293,11 +312,17 @@ SHMAP_API void shmap_htable_close(shmap_htable *t)
 	free(t);
 }
 
-SHMAP_API int shmap_htable_reattach(shmap_htable *t)
+static inline int shmap_htable_reattach__body(shmap_htable *t)
 {
 	if (!t)
 		return SHMAP_E_INVAL;
 	return shmap__seg_reattach(&t->seg);
+}
+
+SHMAP_API int shmap_htable_reattach(shmap_htable *t)
+{
+	int rc = shmap_htable_reattach__body(t);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
 SHMAP_API int shmap_htable_fd(const shmap_htable *t)
@@ -687,7 +712,7 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
 	return get_one(t, key, klen, val, val_cap, val_len);
 }
 
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+static inline int shmap_htable_get__body(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
 			       uint32_t *val_len)
 {
 	/* f_e88: key_max == value_max == 8 and hash8() passed its check:
@@ -699,6 +724,13 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 	return get_e88(t, key, val, val_len);
 }
 
+SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+			       uint32_t *val_len)
+{
+	int rc = shmap_htable_get__body(t, key, klen, val, val_cap, val_len);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
 /*
  * get_many(): keys are taken in chunks; for each chunk the home buckets are
  * computed and prefetched first, then looked up one by one with the same
@@ -708,7 +740,7 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  */
 #define HT_MANY_CHUNK 16u
 
-SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+static inline int shmap_htable_get_many__body(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
 				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
 				    int *rcs)
 {
@@ -758,6 +790,14 @@ SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *key
 		}
 	}
 	return found;
+}
+
+SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
+				    int *rcs)
+{
+	int rc = shmap_htable_get_many__body(t, n, keys, key_stride, klens, vals, val_stride, val_lens, rcs);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1128,25 +1168,46 @@ static int put_common(shmap_htable *t, const void *key, uint32_t klen, const voi
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_insert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+static inline int shmap_htable_insert__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				  uint32_t vlen)
 {
 	return put_common(t, key, klen, val, vlen, OP_INSERT);
 }
 
-SHMAP_API int shmap_htable_upsert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+SHMAP_API int shmap_htable_insert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+				  uint32_t vlen)
+{
+	int rc = shmap_htable_insert__body(t, key, klen, val, vlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_upsert__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				  uint32_t vlen)
 {
 	return put_common(t, key, klen, val, vlen, OP_UPSERT);
 }
 
-SHMAP_API int shmap_htable_replace(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+SHMAP_API int shmap_htable_upsert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+				  uint32_t vlen)
+{
+	int rc = shmap_htable_upsert__body(t, key, klen, val, vlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_replace__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				   uint32_t vlen)
 {
 	return put_common(t, key, klen, val, vlen, OP_REPLACE);
 }
 
-SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen)
+SHMAP_API int shmap_htable_replace(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+				   uint32_t vlen)
+{
+	int rc = shmap_htable_replace__body(t, key, klen, val, vlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_erase__body(shmap_htable *t, const void *key, uint32_t klen)
 {
 	int rc = write_prologue(t, key, klen);
 	if (rc != SHMAP_OK)
@@ -1155,7 +1216,13 @@ SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen)
+{
+	int rc = shmap_htable_erase__body(t, key, klen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_cas__body(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
 			       uint32_t elen, const void *desired, uint32_t dlen)
 {
 	if (!expected || !desired || elen == 0)
@@ -1172,7 +1239,14 @@ SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, 
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+			       uint32_t elen, const void *desired, uint32_t dlen)
+{
+	int rc = shmap_htable_cas__body(t, key, klen, expected, elen, desired, dlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_cas_erase__body(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
 				     uint32_t elen)
 {
 	if (!expected || elen == 0)
@@ -1186,7 +1260,14 @@ SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t 
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
+SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+				     uint32_t elen)
+{
+	int rc = shmap_htable_cas_erase__body(t, key, klen, expected, elen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_update__body(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
 				  void *arg)
 {
 	if (!fn)
@@ -1207,4 +1288,11 @@ SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t kle
 	if (buf != (uint8_t *)stackbuf)
 		free(buf);
 	return rc;
+}
+
+SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
+				  void *arg)
+{
+	int rc = shmap_htable_update__body(t, key, klen, fn, arg);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }

@@ -121,6 +121,7 @@ static int ring_init(struct shmap__seg *seg)
 static const struct shmap__kind_ops ring_ops_spsc = { SHMAP__KIND_RING_SPSC, ring_layout, ring_init };
 static const struct shmap__kind_ops ring_ops_spmc = { SHMAP__KIND_RING_SPMC, ring_layout, ring_init };
 static const struct shmap__kind_ops ring_ops_bcast = { SHMAP__KIND_RING_BCAST, ring_layout, ring_init };
+const struct shmap__kind_ops *const shmap__ring_kind_ops[3] = { &ring_ops_spsc, &ring_ops_spmc, &ring_ops_bcast };
 
 /* ----------------------------------------------------------------- roles */
 
@@ -305,7 +306,7 @@ static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap_
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
+static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
 			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
 			      const shmap_opts *opts, shmap_ring **ret)
 {
@@ -378,6 +379,25 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, 
 	return rc == SHMAP_RECOVERED || seg_rc == SHMAP_RECOVERED ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
+SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
+			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
+			      const shmap_opts *opts, shmap_ring **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	shmap_ring *h = NULL;
+	int rc = shmap_ring_open__body(name, oflags, type, elem_size, capacity, max_consumers, role, opts, &h);
+	if (rc < 0)
+		return rc;
+	/* A peer shrank the file while the handle was being set up. */
+	if (shmap__seg_poison(&h->seg)) {
+		shmap_ring_close(h);
+		return SHMAP_E_PEERFAULT;
+	}
+	*ret = h;
+	return rc;
+}
+
 SHMAP_API void shmap_ring_close(shmap_ring *r)
 {
 	if (!r)
@@ -388,7 +408,7 @@ SHMAP_API void shmap_ring_close(shmap_ring *r)
 	free(r);
 }
 
-SHMAP_API int shmap_ring_reattach(shmap_ring *r)
+static inline int shmap_ring_reattach__body(shmap_ring *r)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -406,6 +426,12 @@ SHMAP_API int shmap_ring_reattach(shmap_ring *r)
 	r->rec = NULL;
 	r->zc = 0;
 	return ring_attach(r, role);
+}
+
+SHMAP_API int shmap_ring_reattach(shmap_ring *r)
+{
+	int rc = shmap_ring_reattach__body(r);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 SHMAP_API int shmap_ring_fd(const shmap_ring *r)
@@ -552,18 +578,30 @@ __attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
 	return ring_pop_once(r, out, 1, &done);
 }
 
-SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
+static inline int shmap_ring_push__body(shmap_ring *r, const void *elem)
 {
 	if (shmap_likely(r && elem && ring_spsc_gate(r, SHMAP_RING_PRODUCER)))
 		return ring_spsc_push1(r, elem);
 	return ring_push_slow(r, elem);
 }
 
-SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
+SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
+{
+	int rc = shmap_ring_push__body(r, elem);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop__body(shmap_ring *r, void *out)
 {
 	if (shmap_likely(r && out && ring_spsc_gate(r, SHMAP_RING_CONSUMER)))
 		return ring_spsc_pop1(r, out);
 	return ring_pop_slow(r, out);
+}
+
+SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
+{
+	int rc = shmap_ring_pop__body(r, out);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 /* push_bytes(_wait): data of len <= esize bytes, zero-padded to an element. */
@@ -591,18 +629,31 @@ static int ring_push_padded(shmap_ring *r, const void *data, uint32_t len, int w
 	return rc;
 }
 
-SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+static inline int shmap_ring_push_bytes__body(shmap_ring *r, const void *data, uint32_t len)
 {
 	return ring_push_padded(r, data, len, 0, 0);
 }
 
-SHMAP_API int shmap_ring_push_bytes_wait(shmap_ring *r, const void *data, uint32_t len,
+SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+{
+	int rc = shmap_ring_push_bytes__body(r, data, len);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_push_bytes_wait__body(shmap_ring *r, const void *data, uint32_t len,
 					 uint32_t timeout_ms)
 {
 	return ring_push_padded(r, data, len, 1, timeout_ms);
 }
 
-SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
+SHMAP_API int shmap_ring_push_bytes_wait(shmap_ring *r, const void *data, uint32_t len,
+					 uint32_t timeout_ms)
+{
+	int rc = shmap_ring_push_bytes_wait__body(r, data, len, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_bytes__body(shmap_ring *r, void *out, uint32_t out_len)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -611,7 +662,13 @@ SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
 	return shmap_ring_pop(r, out);
 }
 
-SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
+SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
+{
+	int rc = shmap_ring_pop_bytes__body(r, out, out_len);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_push_n__body(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
 {
 	uint32_t d = 0;
 	if (done)
@@ -629,7 +686,13 @@ SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, ui
 	return rc;
 }
 
-SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
+SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
+{
+	int rc = shmap_ring_push_n__body(r, elems, n, done);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_n__body(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
 {
 	uint32_t d = 0;
 	if (done)
@@ -645,6 +708,12 @@ SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *d
 	if (done)
 		*done = d;
 	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
+{
+	int rc = shmap_ring_pop_n__body(r, out, n, done);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 /* ---------------------------------------------------------------- waiting */
@@ -817,7 +886,7 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 	}
 }
 
-SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t timeout_ms)
+static inline int shmap_ring_push_wait__body(shmap_ring *r, const void *elem, uint32_t timeout_ms)
 {
 	if (!r || !elem)
 		return SHMAP_E_INVAL;
@@ -830,7 +899,13 @@ SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t tim
 	return ring_wait_loop(r, &a, timeout_ms);
 }
 
-SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
+SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t timeout_ms)
+{
+	int rc = shmap_ring_push_wait__body(r, elem, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_wait__body(shmap_ring *r, void *out, uint32_t timeout_ms)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -841,7 +916,13 @@ SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
 	return ring_wait_loop(r, &a, timeout_ms);
 }
 
-SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
+SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
+{
+	int rc = shmap_ring_pop_wait__body(r, out, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_push_n_wait__body(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
 				     uint32_t timeout_ms)
 {
 	if (done)
@@ -862,7 +943,14 @@ SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t 
 	return rc;
 }
 
-SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
+SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
+				     uint32_t timeout_ms)
+{
+	int rc = shmap_ring_push_n_wait__body(r, elems, n, done, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_n_wait__body(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
 				    uint32_t timeout_ms)
 {
 	if (done)
@@ -881,7 +969,14 @@ SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32
 	return rc;
 }
 
-SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
+SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
+				    uint32_t timeout_ms)
+{
+	int rc = shmap_ring_pop_n_wait__body(r, out, n, done, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_wait__body(shmap_ring *r, uint32_t timeout_ms)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -899,9 +994,15 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
 	return rc;
 }
 
+SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
+{
+	int rc = shmap_ring_wait__body(r, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 /* -------------------------------------------------------------- zero-copy */
 
-SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+static inline int shmap_ring_reserve__body(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
 {
 	if (!r || !ptr || !got || n == 0)
 		return SHMAP_E_INVAL;
@@ -936,6 +1037,12 @@ SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t
 	return rc;
 }
 
+SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+{
+	int rc = shmap_ring_reserve__body(r, n, ptr, got);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 /*
  * Prologue of commit and release: the handle holds `role` and an outstanding
  * zero-copy run of `kind` (1 reserve, 2 peek) of at least n elements.
@@ -954,7 +1061,7 @@ static int zc_finish_check(shmap_ring *r, uint32_t role, uint32_t kind, uint32_t
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+static inline int shmap_ring_commit__body(shmap_ring *r, uint32_t n)
 {
 	int rc = zc_finish_check(r, SHMAP_RING_PRODUCER, 1, n);
 	if (rc)
@@ -983,7 +1090,13 @@ SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+{
+	int rc = shmap_ring_commit__body(r, n);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_peek__body(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
 {
 	if (!r || !ptr || !got || n == 0)
 		return SHMAP_E_INVAL;
@@ -1001,7 +1114,13 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
 	}
 }
 
-SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
+SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+{
+	int rc = shmap_ring_peek__body(r, n, ptr, got);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_release__body(shmap_ring *r, uint32_t n)
 {
 	int rc = zc_finish_check(r, SHMAP_RING_CONSUMER, 2, n);
 	if (rc)
@@ -1019,6 +1138,12 @@ SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
 	}
 	r->zc = 0;
 	return rc;
+}
+
+SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
+{
+	int rc = shmap_ring_release__body(r, n);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -1115,7 +1240,7 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
  * once the lowest subscriber cursor passed the position: re-reading it
  * after the copy works as the SPSC tail does.
  */
-SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
+static inline int shmap_ring_read_at__body(shmap_ring *r, uint64_t pos, void *out)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -1165,6 +1290,12 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	return SHMAP_OK;
 }
 
+SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
+{
+	int rc = shmap_ring_read_at__body(r, pos, out);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r)
 {
 	return r && r->type == SHMAP_RING_BCAST_LOSSY ? r->missed : 0;
@@ -1187,7 +1318,7 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
 }
 
-SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
+static inline int shmap_ring_stats__body(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
 			       uint32_t *producer_pid, uint32_t *producer_alive)
 {
 	if (!r)
@@ -1214,7 +1345,14 @@ SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, ui
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
+SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
+			       uint32_t *producer_pid, uint32_t *producer_alive)
+{
+	int rc = shmap_ring_stats__body(r, head, tail, lost, producer_pid, producer_alive);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_consumer_info__body(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
 				       uint64_t *cursor, uint64_t *missed)
 {
 	if (!r)
@@ -1251,9 +1389,16 @@ SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *
 	return SHMAP_OK;
 }
 
+SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
+				       uint64_t *cursor, uint64_t *missed)
+{
+	int rc = shmap_ring_consumer_info__body(r, index, pid, alive, cursor, missed);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 /* ---------------------------------------------------------------- checker */
 
-SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems)
+static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t *problems)
 {
 	if (problems)
 		*problems = 0;
@@ -1374,4 +1519,10 @@ SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems
 	if (found == 0)
 		return SHMAP_OK;
 	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+}
+
+SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems)
+{
+	int rc = shmap_ring_check__body(r, flags, problems);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }

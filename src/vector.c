@@ -218,6 +218,7 @@ static const struct shmap__kind_ops vec_ops = {
 	.layout = vec_layout,
 	.init = NULL, /* the zero-filled region is an empty vector */
 };
+const struct shmap__kind_ops *const shmap__vector_kind_ops = &vec_ops; /* for inspection */
 
 /* ------------------------------------------------------------------ */
 /* payload copies                                                      */
@@ -263,7 +264,7 @@ static void copy_in_atomic(uint8_t *dst, const uint8_t *src, uint32_t from, uint
 /* ------------------------------------------------------------------ */
 /* open / close                                                        */
 
-SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem_size,
+static inline int shmap_vector_open__body(const char *name, uint32_t oflags, uint32_t elem_size,
 				uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
 {
 	if (!ret)
@@ -308,6 +309,24 @@ SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem
 	return rc;
 }
 
+SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem_size,
+				uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	shmap_vector *h = NULL;
+	int rc = shmap_vector_open__body(name, oflags, elem_size, capacity, opts, &h);
+	if (rc < 0)
+		return rc;
+	/* A peer shrank the file while the handle was being set up. */
+	if (shmap__seg_poison(&h->seg)) {
+		shmap_vector_close(h);
+		return SHMAP_E_PEERFAULT;
+	}
+	*ret = h;
+	return rc;
+}
+
 SHMAP_API void shmap_vector_close(shmap_vector *v)
 {
 	if (!v)
@@ -316,11 +335,17 @@ SHMAP_API void shmap_vector_close(shmap_vector *v)
 	free(v);
 }
 
-SHMAP_API int shmap_vector_reattach(shmap_vector *v)
+static inline int shmap_vector_reattach__body(shmap_vector *v)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
 	return shmap__seg_reattach(&v->seg);
+}
+
+SHMAP_API int shmap_vector_reattach(shmap_vector *v)
+{
+	int rc = shmap_vector_reattach__body(v);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
 SHMAP_API int shmap_vector_fd(const shmap_vector *v)
@@ -601,7 +626,7 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 	return SHMAP_E_BUSY;
 }
 
-SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
+static inline int shmap_vector_reserve__body(shmap_vector *v, uint64_t n, uint64_t *first)
 {
 	if (!v || !first)
 		return SHMAP_E_INVAL;
@@ -613,6 +638,12 @@ SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 	return do_reserve(v, n, first);
 }
 
+SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
+{
+	int rc = shmap_vector_reserve__body(v, n, first);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* Publish one slot already verified to be ours. */
 static inline void publish_slot(shmap_vector *v, uint64_t i)
 {
@@ -620,7 +651,7 @@ static inline void publish_slot(shmap_vector *v, uint64_t i)
 	shmap_atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, 0));
 }
 
-SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *index)
+static inline int shmap_vector_push__body(shmap_vector *v, const void *elem, uint64_t *index)
 {
 	if (!v || !elem)
 		return SHMAP_E_INVAL;
@@ -657,6 +688,12 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 	return SHMAP_OK;
 }
 
+SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *index)
+{
+	int rc = shmap_vector_push__body(v, elem, index);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* Is slot i reserved by this handle and unpublished? */
 static int own_slot(shmap_vector *v, uint64_t i)
 {
@@ -678,7 +715,7 @@ static int own_check(shmap_vector *v, uint64_t index)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_write(shmap_vector *v, uint64_t index, const void *elem)
+static inline int shmap_vector_write__body(shmap_vector *v, uint64_t index, const void *elem)
 {
 	if (!v || !elem)
 		return SHMAP_E_INVAL;
@@ -689,7 +726,13 @@ SHMAP_API int shmap_vector_write(shmap_vector *v, uint64_t index, const void *el
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_slot_ptr(shmap_vector *v, uint64_t index, void **ptr)
+SHMAP_API int shmap_vector_write(shmap_vector *v, uint64_t index, const void *elem)
+{
+	int rc = shmap_vector_write__body(v, index, elem);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_slot_ptr__body(shmap_vector *v, uint64_t index, void **ptr)
 {
 	if (!v || !ptr)
 		return SHMAP_E_INVAL;
@@ -700,7 +743,13 @@ SHMAP_API int shmap_vector_slot_ptr(shmap_vector *v, uint64_t index, void **ptr)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
+SHMAP_API int shmap_vector_slot_ptr(shmap_vector *v, uint64_t index, void **ptr)
+{
+	int rc = shmap_vector_slot_ptr__body(v, index, ptr);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_publish__body(shmap_vector *v, uint64_t first, uint64_t n)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -724,6 +773,12 @@ SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
 	shmap_atomic_fence_full();
 	(void)advance(v); /* published whatever it says (see push) */
 	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
+{
+	int rc = shmap_vector_publish__body(v, first, n);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -771,7 +826,7 @@ static int do_get(shmap_vector *v, uint64_t i, void *out, int recover)
 	return SHMAP_E_BUSY;
 }
 
-SHMAP_API int shmap_vector_get(shmap_vector *v, uint64_t index, void *out)
+static inline int shmap_vector_get__body(shmap_vector *v, uint64_t index, void *out)
 {
 	if (!v || !out)
 		return SHMAP_E_INVAL;
@@ -784,7 +839,13 @@ SHMAP_API int shmap_vector_get(shmap_vector *v, uint64_t index, void *out)
 	return rc == GET_HOLE ? SHMAP_E_NOTFOUND : rc;
 }
 
-SHMAP_API int shmap_vector_next(shmap_vector *v, uint64_t *cursor, void *out, uint64_t *index)
+SHMAP_API int shmap_vector_get(shmap_vector *v, uint64_t index, void *out)
+{
+	int rc = shmap_vector_get__body(v, index, out);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_next__body(shmap_vector *v, uint64_t *cursor, void *out, uint64_t *index)
 {
 	if (!v || !cursor || !out)
 		return SHMAP_E_INVAL;
@@ -830,7 +891,13 @@ SHMAP_API int shmap_vector_next(shmap_vector *v, uint64_t *cursor, void *out, ui
 	return SHMAP_E_BUSY;
 }
 
-SHMAP_API int shmap_vector_recover(shmap_vector *v)
+SHMAP_API int shmap_vector_next(shmap_vector *v, uint64_t *cursor, void *out, uint64_t *index)
+{
+	int rc = shmap_vector_next__body(v, cursor, out, index);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_recover__body(shmap_vector *v)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -864,10 +931,16 @@ SHMAP_API int shmap_vector_recover(shmap_vector *v)
 	return recovered ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
+SHMAP_API int shmap_vector_recover(shmap_vector *v)
+{
+	int rc = shmap_vector_recover__body(v);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* replace                                                             */
 
-SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *elem)
+static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, const void *elem)
 {
 	if (!v || !elem)
 		return SHMAP_E_INVAL;
@@ -950,10 +1023,16 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 	return took_over ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
+SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *elem)
+{
+	int rc = shmap_vector_replace__body(v, index, elem);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* tools                                                               */
 
-SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t *state,
+static inline int shmap_vector_slot_state__body(shmap_vector *v, uint64_t index, uint32_t *state,
 				      uint32_t *owner)
 {
 	if (!v)
@@ -999,7 +1078,14 @@ SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t 
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
+SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t *state,
+				      uint32_t *owner)
+{
+	int rc = shmap_vector_slot_state__body(v, index, state, owner);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_stat__body(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
 				uint64_t *holes)
 {
 	if (!v)
@@ -1030,6 +1116,13 @@ SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *
 	if (holes)
 		*holes = nh;
 	return corrupt ? SHMAP_E_CORRUPT : SHMAP_OK;
+}
+
+SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
+				uint64_t *holes)
+{
+	int rc = shmap_vector_stat__body(v, published, pending_out, holes);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
 /* Tiny liveness cache for the checker: one probe per distinct owner. */
@@ -1068,7 +1161,7 @@ static int header_intact(const shmap_vector *v)
 	       h.total_size == v->seg.total_size && h.checksum == shmap__hdr_checksum(&h);
 }
 
-SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems)
+static inline int shmap_vector_check__body(shmap_vector *v, uint32_t flags, uint64_t *problems)
 {
 	if (!v || (flags & ~SHMAP_CHECK_REPAIR))
 		return SHMAP_E_INVAL;
@@ -1196,4 +1289,10 @@ SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *prob
 	if (found == 0)
 		return SHMAP_OK;
 	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+}
+
+SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems)
+{
+	int rc = shmap_vector_check__body(v, flags, problems);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }

@@ -55,6 +55,15 @@ SHMAP_BEGIN_DECLS
 /**@{*/
 #define SHMAP_OPT_HUGEPAGES 1u   /**< map with MAP_HUGETLB where the backend allows (memfd) */
 #define SHMAP_OPT_PREFAULT 2u    /**< pre-fault the whole mapping at open (MAP_POPULATE) */
+/**
+ * Do not guard this segment's mapping with shmap's SIGBUS handler, and do
+ * not install the handler on its behalf: a peer that shrinks the backing
+ * file then kills this process with SIGBUS on its next access. For programs
+ * that own SIGBUS themselves. The environment variable
+ * `SHMAP_NO_SIGBUS_GUARD` (set to anything but empty or `0` before the first
+ * segment is opened) does the same for every segment of the process.
+ */
+#define SHMAP_OPT_NO_SIGBUS_GUARD 4u
 /**@}*/
 
 /** Creation and open options. Opaque; set through the functions below. */
@@ -117,7 +126,8 @@ SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
  */
 SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n);
 
-/** @brief Set ::SHMAP_OPT_HUGEPAGES and/or ::SHMAP_OPT_PREFAULT. Unknown bits: ::SHMAP_E_INVAL. */
+/** @brief Set ::SHMAP_OPT_HUGEPAGES, ::SHMAP_OPT_PREFAULT and/or ::SHMAP_OPT_NO_SIGBUS_GUARD.
+ * Unknown bits: ::SHMAP_E_INVAL. */
 SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags);
 
 /**
