@@ -270,8 +270,8 @@ static bool segment_in_use(int fd)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return true;
-	if (st.st_size == 0)
-		return false;
+	if (st.st_size < (off_t)SHMAP__HDR_SIZE)
+		return false; /* empty, or holding only a building mark */
 	struct shmap__hdr h;
 	if (read_full(fd, &h, sizeof(h), 0) != SHMAP_OK)
 		return true;

@@ -849,8 +849,12 @@ int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode)
 	 * and never makes the file shorter than it again. */
 	if (size < sizeof(uint64_t))
 		return SHMAP_E_BADMAGIC;
-	if (head == SHMAP__MARK_BUILDING || head == SHMAP__MAGIC)
+	if (head == SHMAP__MARK_BUILDING)
 		return SHMAP_OK;
+	if (head == SHMAP__MAGIC)
+		/* The magic is written only once the file has its full size: a
+		 * shorter one is a segment someone cut, not a build to redo. */
+		return size >= SHMAP__HDR_SIZE ? SHMAP_OK : SHMAP_E_TRUNCATED;
 	return SHMAP_E_BADMAGIC;
 }
 
@@ -918,9 +922,16 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 		/* READY may have arrived mid-read: treat as not ready (yet). */
 		hdr->state = state;
 		int u = shmap__unfinished(hdr->magic, *st_size, (uint32_t)st.st_mode);
-		if (u == SHMAP_E_BADMAGIC) {
-			/* Not ours: refused whatever its lock, never written. */
-			*rc = SHMAP_E_BADMAGIC;
+		if (u == SHMAP_E_TRUNCATED && tries < 8) {
+			struct stat again;
+			/* The magic with the size of a mark: a build finished
+			 * between our fstat and our pread. Look again. */
+			if (fstat(fd, &again) == 0 && again.st_size != st.st_size)
+				continue;
+		}
+		if (u == SHMAP_E_BADMAGIC || u == SHMAP_E_TRUNCATED) {
+			/* Not ours to build: refused whatever its lock, never written. */
+			*rc = u;
 			return PR_ERROR;
 		}
 		if ((state & 0xffu) > SHMAP__ST_READY) {

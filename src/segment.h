@@ -365,7 +365,8 @@ extern const struct shmap__kind_ops *const shmap__vector_kind_ops;
  * has SHMAP__MODE_NEW. SHMAP_E_NOTREADY: empty without the mode bit -- a
  * creator between its O_EXCL create and its mark on a filesystem that drops
  * the bit, or a foreign empty file; never rebuilt (an opener waits, then
- * refuses). SHMAP_E_BADMAGIC: anything else (not ours).
+ * refuses). SHMAP_E_TRUNCATED: the magic in an object shorter than a header
+ * (a segment someone cut). SHMAP_E_BADMAGIC: anything else (not ours).
  */
 int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode);
 

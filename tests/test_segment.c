@@ -627,17 +627,21 @@ static void test_sizes(void **state)
 		size_t size;
 		int expect_open;
 		int expect_ooc;
+		mode_t mode;
 	} table[] = {
-		{ 0, SHMAP_E_NOTREADY, SHMAP_OK /* empty: nobody built it, we build */ },
-		{ 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ 63, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ SHMAP__HDR_SIZE - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ SHMAP__HDR_SIZE, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ SHMAP__HDR_SIZE + 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ expected / 2, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ expected - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ expected, SHMAP_OK, SHMAP_OK },
-		{ expected + 4096, SHMAP_OK, SHMAP_OK },
+		/* empty, made by a shmap create (creation mode bit): nobody built
+		 * it, we build; an empty object without the bit is not ours */
+		{ 0, SHMAP_E_NOTREADY, SHMAP_OK, 0600 | SHMAP__MODE_NEW },
+		{ 0, SHMAP_E_BADMAGIC, SHMAP_E_BADMAGIC, 0600 },
+		{ 1, SHMAP_E_BADMAGIC, SHMAP_E_BADMAGIC, 0 },
+		{ 63, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ SHMAP__HDR_SIZE - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ SHMAP__HDR_SIZE, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ SHMAP__HDR_SIZE + 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ expected / 2, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ expected - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ expected, SHMAP_OK, SHMAP_OK, 0 },
+		{ expected + 4096, SHMAP_OK, SHMAP_OK, 0 },
 	};
 	struct shmap_opts o = opts_default();
 	o.timeout_ms = 20;
@@ -645,7 +649,7 @@ static void test_sizes(void **state)
 		for (int k = 0; k < 2; k++) {
 			char name[96];
 			th_name(name, sizeof name, "sz");
-			int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+			int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, table[i].mode ? table[i].mode : 0600);
 			assert_true(fd >= 0);
 			size_t sz = table[i].size;
 			assert_int_equal(ftruncate(fd, (off_t)sz), 0);
@@ -670,8 +674,12 @@ static void test_sizes(void **state)
 					assert_false(s.created);
 				shmap__seg_close(&s);
 			}
-			if (sz != 0 && rc < 0)
+			if (rc < 0) {
 				assert_int_equal(tt_hash_fd(fd), before);
+				struct stat now;
+				assert_int_equal(fstat(fd, &now), 0);
+				assert_int_equal((size_t)now.st_size, sz);
+			}
 			close(fd);
 			assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 		}
@@ -808,7 +816,8 @@ static void test_modes(void **state)
 	assert_int_equal(shmap_opts_set_max_procs(po, 0), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_set_max_procs(po, 4097), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_set_backend(po, 3), SHMAP_E_INVAL);
-	assert_int_equal(shmap_opts_set_flags(po, 4), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_flags(po, 8), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_flags(po, SHMAP_OPT_NO_SIGBUS_GUARD), SHMAP_OK);
 	assert_int_equal(shmap_opts_set_owner(po, -3), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_set_fd(po, -1), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_new(NULL), SHMAP_E_INVAL);
