@@ -88,8 +88,12 @@ void shmap__random(void *buf, size_t len)
 }
 
 #ifdef SHMAP_FAILPOINTS
+void (*shmap__failpoint_hook)(const char *name);
+
 void shmap__failpoint(const char *name)
 {
+	if (shmap__failpoint_hook)
+		shmap__failpoint_hook(name);
 	static const char *armed;
 	static unsigned long target, hits;
 	static int parsed_pid;
