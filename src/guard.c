@@ -160,33 +160,27 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		return;
 	}
 	uint32_t *poison = __atomic_load_n(&s->poison, __ATOMIC_RELAXED);
-	if (__atomic_load_n(poison, __ATOMIC_RELAXED) == SHMAP__POISON_PEERFAULT) {
-		/* Another thread's handler already replaced the range (it stores
-		 * the poison after its mmap returned): the access now succeeds. */
-		errno = saved;
-		return;
-	}
 	uint32_t zero = 0;
 	if (!__atomic_compare_exchange_n(&s->remapping, &zero, 1u, false, __ATOMIC_ACQUIRE,
 					 __ATOMIC_RELAXED)) {
-		/* Another thread is replacing it right now: return, and the
-		 * access faults again until its mmap is done. */
+		/* Another thread is replacing the range right now: return, and
+		 * the access faults again until its mmap is done. */
 		errno = saved;
 		return;
 	}
+	/* Poisoned before the range changes: a call in another thread that
+	 * reads the zero pages (and finds nonsense there) must already see the
+	 * poison when it leaves (shmap__seg_leave), not report what it found.
+	 * A remap already done by another thread (poison set, remapping back
+	 * to 0) is simply done again: the range holds nothing we keep. */
+	__atomic_store_n(poison, SHMAP__POISON_PEERFAULT, __ATOMIC_SEQ_CST);
 	uintptr_t a = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
 	uintptr_t e = __atomic_load_n(&s->end, __ATOMIC_RELAXED);
 	void *m = mmap((void *)a, (size_t)(e - a), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
-	if (m == MAP_FAILED) {
-		__atomic_store_n(&s->remapping, 0u, __ATOMIC_RELEASE);
-		chain(sig, si, uc);
-		errno = saved;
-		return;
-	}
-	/* The handle's calls see this on their way out (shmap__seg_leave). */
-	__atomic_store_n(poison, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
 	__atomic_store_n(&s->remapping, 0u, __ATOMIC_RELEASE);
+	if (m == MAP_FAILED)
+		chain(sig, si, uc); /* cannot make the access complete */
 	errno = saved;
 }
 
