@@ -79,7 +79,12 @@ static uint32_t nchunks; /* chunks published so far */
 
 static pthread_once_t install_once = PTHREAD_ONCE_INIT;
 static int guard_state; /* 0 not installed, 1 installed, -1 opted out or failed */
-static struct sigaction prev_action;
+/* The action we chain to: prev[prev_idx]. A re-install (see ensure_front())
+ * fills the other one and then flips the index, so a handler never reads
+ * one that is being written. */
+static struct sigaction prev[2];
+static uint32_t prev_idx;
+static pthread_mutex_t front_lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* ------------------------------------------------------------------ */
 /* the handler                                                         */
@@ -96,7 +101,8 @@ static bool fault_code(int code)
 
 static void chain(int sig, siginfo_t *si, void *uc)
 {
-	const struct sigaction *p = &prev_action;
+	/* H0: acquire, pairs with P0 in ensure_front(). */
+	const struct sigaction *p = &prev[__atomic_load_n(&prev_idx, __ATOMIC_ACQUIRE) & 1u];
 	if (p->sa_flags & SA_SIGINFO) {
 		if (p->sa_sigaction) {
 			p->sa_sigaction(sig, si, uc);
@@ -187,6 +193,14 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 /* ------------------------------------------------------------------ */
 /* installation                                                        */
 
+static void our_action(struct sigaction *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sa_sigaction = on_sigbus;
+	sa->sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa->sa_mask);
+}
+
 static void install(void)
 {
 	const char *off = getenv("SHMAP_NO_SIGBUS_GUARD");
@@ -195,23 +209,51 @@ static void install(void)
 		return;
 	}
 	struct sigaction sa;
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_sigaction = on_sigbus;
-	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
-	sigemptyset(&sa.sa_mask);
-	/* prev_action is written before the handler can run: sigaction() is
-	 * the point after which it may. */
-	if (sigaction(SIGBUS, &sa, &prev_action) != 0) {
+	our_action(&sa);
+	/* prev[0] is written before the handler can run: sigaction() is the
+	 * point after which it may. */
+	if (sigaction(SIGBUS, &sa, &prev[0]) != 0) {
 		guard_state = -1;
 		return;
 	}
 	guard_state = 1;
 }
 
+/*
+ * A program (or a test framework) that installed a SIGBUS handler of its own
+ * after ours replaced it: put ours back in front at the next mapping, and
+ * chain to theirs from then on.
+ */
+static void ensure_front(void)
+{
+	struct sigaction cur;
+	if (sigaction(SIGBUS, NULL, &cur) != 0)
+		return;
+	if ((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)
+		return;
+	pthread_mutex_lock(&front_lock);
+	if (sigaction(SIGBUS, NULL, &cur) == 0 &&
+	    !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_sigbus)) {
+		uint32_t n = (__atomic_load_n(&prev_idx, __ATOMIC_RELAXED) + 1u) & 1u;
+		prev[n] = cur;
+		/* P0: release, pairs with H0: the action is complete before a
+		 * handler can pick it. Ours is not installed yet at this point,
+		 * so no handler of ours runs that could read the old slot. */
+		__atomic_store_n(&prev_idx, n, __ATOMIC_RELEASE);
+		struct sigaction sa;
+		our_action(&sa);
+		(void)sigaction(SIGBUS, &sa, NULL);
+	}
+	pthread_mutex_unlock(&front_lock);
+}
+
 bool shmap__guard_enabled(void)
 {
 	pthread_once(&install_once, install);
-	return guard_state == 1;
+	if (guard_state != 1)
+		return false;
+	ensure_front();
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

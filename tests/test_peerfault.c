@@ -460,10 +460,18 @@ static uint8_t *own_mapping(int *fdp)
 
 static int chain_case(void *a)
 {
-	const int mode = *(const int *)a; /* 0 SA_SIGINFO, 1 plain handler */
+	/* 0 SA_SIGINFO, 1 plain handler, 2 SA_SIGINFO installed after shmap's */
+	const int mode = *(const int *)a;
+	struct target t, t2;
+	set_target(&t, SHMAP_BACKEND_SHM, 0, "pf-chain");
+	set_target(&t2, SHMAP_BACKEND_SHM, 0, "pf-chain2");
+	shmap_opts *o = mkopts(&t, 0);
+	shmap_vector *v, *v2 = NULL;
+	if (mode == 2)
+		CHECK_RC(shmap_vector_open(t.name, SHMAP_CREATE, 32, 1024, o, &v), SHMAP_OK);
 	struct sigaction sa;
 	memset(&sa, 0, sizeof sa);
-	if (mode == 0) {
+	if (mode != 1) {
 		sa.sa_sigaction = prior_siginfo;
 		sa.sa_flags = SA_SIGINFO;
 	} else {
@@ -471,12 +479,12 @@ static int chain_case(void *a)
 	}
 	sigemptyset(&sa.sa_mask);
 	CHECK(sigaction(SIGBUS, &sa, NULL) == 0);
-	/* shmap maps its first segment: its guard goes in front of ours */
-	struct target t;
-	set_target(&t, SHMAP_BACKEND_SHM, 0, "pf-chain");
-	shmap_opts *o = mkopts(&t, 0);
-	shmap_vector *v;
-	CHECK_RC(shmap_vector_open(t.name, SHMAP_CREATE, 32, 1024, o, &v), SHMAP_OK);
+	/* shmap maps its first segment: its guard goes in front of ours; a
+	 * guard that was replaced goes back in front at the next mapping */
+	if (mode != 2)
+		CHECK_RC(shmap_vector_open(t.name, SHMAP_CREATE, 32, 1024, o, &v), SHMAP_OK);
+	else
+		CHECK_RC(shmap_vector_open(t2.name, SHMAP_CREATE, 32, 1024, o, &v2), SHMAP_OK);
 	struct sigaction now;
 	CHECK(sigaction(SIGBUS, NULL, &now) == 0);
 	CHECK((now.sa_flags & SA_SIGINFO) && now.sa_sigaction != prior_siginfo);
@@ -491,7 +499,7 @@ static int chain_case(void *a)
 		return 1;
 	}
 	CHECK(chain_hits == 1);
-	if (mode == 0)
+	if (mode != 1)
 		CHECK(chain_addr == (void *)(m + 4096));
 	/* so does a SIGBUS sent to us */
 	if (sigsetjmp(chain_jmp, 1) == 0) {
@@ -509,6 +517,10 @@ static int chain_case(void *a)
 	CHECK(chain_hits == 2);
 	shmap_vector_close(v);
 	unlink_target(&t);
+	if (v2) {
+		shmap_vector_close(v2);
+		unlink_target(&t2);
+	}
 	munmap(m, 8192);
 	close(fd);
 	shmap_opts_free(o);
@@ -554,6 +566,8 @@ static void test_chain(void **state)
 	run_child(chain_case, &mode, "prior SA_SIGINFO handler");
 	mode = 1;
 	run_child(chain_case, &mode, "prior plain handler");
+	mode = 2;
+	run_child(chain_case, &mode, "handler installed after shmap's");
 	int how = 0;
 	expect_sigbus(default_case, &how, "SIG_DFL, fault outside shmap");
 	how = 1;

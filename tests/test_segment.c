@@ -710,10 +710,13 @@ static void test_grow(void **state)
 }
 
 /*
- * Scenario 6, unsealed shm backend: there is no SIGBUS guard mode
- * (SHMAP_E_PEERFAULT) yet, so a peer shrinking the file makes our next access
- * to the lost pages raise SIGBUS -- and only SIGBUS (documented behaviour;
- * use the memfd backend, whose seals refuse the shrink).
+ * Scenario 6, unsealed shm backend, at the storage layer: a peer shrinking
+ * the file makes our next access to the lost pages fault; the SIGBUS guard
+ * puts anonymous memory there, the access completes, and the handle is
+ * poisoned (SHMAP__POISON_PEERFAULT). With the guard off for the segment
+ * (SHMAP_OPT_NO_SIGBUS_GUARD) the access dies of SIGBUS, and only of SIGBUS.
+ * The module-level behaviour (calls return SHMAP_E_PEERFAULT) is in
+ * test_peerfault.c.
  */
 static struct shmap__seg trunc_seg;
 static int touch_data(void *a)
@@ -728,27 +731,40 @@ static int touch_data(void *a)
 static void test_peer_truncate(void **state)
 {
 	(void)state;
-	char name[96];
-	th_name(name, sizeof name, "trunc");
-	struct shmap__params want = tk_params(4096);
-	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &trunc_seg), SHMAP_OK);
-	assert_false(tt_expect_fault(touch_data, NULL));
-	int fd = shm_fd_of(name);
-	assert_int_equal(ftruncate(fd, (off_t)(trunc_seg.total_size / 2)), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		tt_default_signals();
-		alarm(10);
-		_exit(touch_data(NULL));
+	for (int guarded = 1; guarded >= 0; guarded--) {
+		char name[96];
+		th_name(name, sizeof name, "trunc");
+		struct shmap__params want = tk_params(4096);
+		struct shmap_opts o = opts_default();
+		o.flags = guarded ? 0 : SHMAP_OPT_NO_SIGBUS_GUARD;
+		assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &o, &trunc_seg), SHMAP_OK);
+		assert_false(tt_expect_fault(touch_data, NULL));
+		int fd = shm_fd_of(name);
+		assert_int_equal(ftruncate(fd, (off_t)(trunc_seg.total_size / 2)), 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* the guard's handler, not the test framework's */
+			struct sigaction sa;
+			sigaction(SIGBUS, NULL, &sa);
+			if (!guarded)
+				tt_default_signals();
+			alarm(10);
+			touch_data(NULL);
+			_exit(shmap__seg_poison(&trunc_seg) == SHMAP__POISON_PEERFAULT ? 0 : 2);
+		}
+		int st = th_wait(pid, 10);
+		char b[64];
+		if (guarded && !th_ok(st))
+			fail_msg("after a peer's shrink, guarded: %s (expected a poisoned handle)",
+				 tt_status_str(st, b, sizeof b));
+		if (!guarded && !tt_killed_by(st, SIGBUS))
+			fail_msg("after a peer's shrink, unguarded: %s (expected SIGBUS only)",
+				 tt_status_str(st, b, sizeof b));
+		close(fd);
+		shmap__seg_close(&trunc_seg);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 	}
-	int st = th_wait(pid, 10);
-	char b[64];
-	if (!tt_killed_by(st, SIGBUS))
-		fail_msg("after a peer's shrink: %s (expected SIGBUS only)", tt_status_str(st, b, sizeof b));
-	close(fd);
-	shmap__seg_close(&trunc_seg);
-	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
 /* ------------------------------------------------------------------ */
