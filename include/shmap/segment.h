@@ -29,6 +29,28 @@
  * with one link, owned by the caller's effective uid (or the owner set with
  * shmap_opts_set_owner()), and without group/other permission bits beyond the
  * mode set with shmap_opts_set_mode(); otherwise ::SHMAP_E_ACCESS.
+ *
+ * Objects that are not segments: an existing object is only ever rebuilt by
+ * ::SHMAP_OPEN_OR_CREATE if shmap made it and its builder died -- it carries
+ * the building mark a builder writes first (under its builder lock), or the
+ * segment magic, or it is empty and still has the sticky mode bit a shmap
+ * create gives it until the mark is written. Anything else is refused with
+ * ::SHMAP_E_BADMAGIC (an empty object without the bit only once the open's
+ * timeout has passed, as it may be a creator's about to be marked) and is
+ * never written, on every backend.
+ *
+ * A peer that shrinks the file (shm and file backends; sealed memfds refuse
+ * it): shmap installs a SIGBUS handler when a process maps its first segment
+ * (and puts it back in front of a handler installed later, at the next
+ * open). A fault inside a segment mapping is answered by mapping anonymous
+ * zero pages over that segment, so the access completes; the handle is
+ * poisoned, the call that was running returns ::SHMAP_E_PEERFAULT, and every
+ * later call on the handle returns it too (close it, and open again). Faults
+ * elsewhere go to the handler that was installed before, or kill the process
+ * with SIGBUS if that was the default. Opt out per segment with
+ * ::SHMAP_OPT_NO_SIGBUS_GUARD, or for the whole process by setting the
+ * environment variable `SHMAP_NO_SIGBUS_GUARD` (to anything but empty or
+ * `0`) before the first open; a shrink then kills with SIGBUS.
  */
 #ifndef SHMAP_SEGMENT_H
 #define SHMAP_SEGMENT_H
@@ -41,7 +63,8 @@ SHMAP_BEGIN_DECLS
 /**@{*/
 #define SHMAP_CREATE 1u          /**< create; ::SHMAP_E_EXIST if the name exists */
 #define SHMAP_OPEN 2u            /**< open an existing segment; ::SHMAP_E_NOENT if missing */
-#define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; safe when many processes race */
+#define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; safe when many processes race;
+				    rebuilds only a segment whose shmap builder died, never another object */
 /**@}*/
 
 /** @name Backends (shmap_opts_set_backend()) */
