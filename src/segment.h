@@ -294,8 +294,9 @@ static inline int shmap__seg_ok_fast(const struct shmap__seg *seg)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	/* One relaxed atomic load: `poisoned` may be stored by the SIGBUS
-	 * guard in another thread. */
-	uint64_t pair = __atomic_load_n((const uint64_t *)(const void *)&seg->fork_gen, __ATOMIC_RELAXED);
+	 * guard in another thread (may_alias: the pair is two u32 fields). */
+	typedef uint64_t __attribute__((may_alias)) u64_alias;
+	uint64_t pair = __atomic_load_n((const u64_alias *)(const void *)&seg->fork_gen, __ATOMIC_RELAXED);
 	return pair == (uint64_t)shmap__fork_counter;
 #else
 	return seg->fork_gen == shmap__fork_counter && !shmap__seg_poison(seg);
