@@ -167,6 +167,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	}
 	uint32_t *poison = __atomic_load_n(&s->poison, __ATOMIC_RELAXED);
 	uint32_t zero = 0;
+	/* G0: acquire, pairs with G2: one handler at a time replaces a range. */
 	if (!__atomic_compare_exchange_n(&s->remapping, &zero, 1u, false, __ATOMIC_ACQUIRE,
 					 __ATOMIC_RELAXED)) {
 		/* Another thread is replacing the range right now: return, and
@@ -178,12 +179,16 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	 * reads the zero pages (and finds nonsense there) must already see the
 	 * poison when it leaves (shmap__seg_leave), not report what it found.
 	 * A remap already done by another thread (poison set, remapping back
-	 * to 0) is simply done again: the range holds nothing we keep. */
+	 * to 0) is simply done again: the range holds nothing we keep.
+	 * G1: seq_cst, pairs with the load in shmap__seg_leave() (and the
+	 * handle checks) of any thread; the mmap() below is a system call the
+	 * store is ordered before. */
 	__atomic_store_n(poison, SHMAP__POISON_PEERFAULT, __ATOMIC_SEQ_CST);
 	uintptr_t a = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
 	uintptr_t e = __atomic_load_n(&s->end, __ATOMIC_RELAXED);
 	void *m = mmap((void *)a, (size_t)(e - a), PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+	/* G2: release, pairs with G0. */
 	__atomic_store_n(&s->remapping, 0u, __ATOMIC_RELEASE);
 	if (m == MAP_FAILED)
 		chain(sig, si, uc); /* cannot make the access complete */

@@ -427,6 +427,8 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	shmap__guard_unregister(gid);
 	munmap(m, (size_t)len);
 	close(fd);
+	/* As in shmap__seg_leave(): the guard's handler may have run in this
+	 * thread during the loop above (the fence pairs with it) or in another. */
 	__atomic_signal_fence(__ATOMIC_SEQ_CST);
 	return __atomic_load_n(&poison, __ATOMIC_RELAXED) ? SHMAP_E_PEERFAULT : SHMAP_OK;
 }

@@ -230,14 +230,14 @@ void shmap__seg_close(struct shmap__seg *seg);
 extern volatile uint32_t shmap__fork_counter;
 
 /*
- * Poison values of a handle. PEERFAULT: the SIGBUS guard (guard.c) caught a
+ * Poison value of a handle. PEERFAULT: the SIGBUS guard (guard.c) caught a
  * fault inside the handle's mapping (a peer shrank the file) and put
  * anonymous memory in its place; every call on the handle returns
- * SHMAP_E_PEERFAULT from then on, until it is closed.
- * The guard's signal handler stores the word with a relaxed atomic store,
- * possibly from another thread: every read of it is a relaxed atomic load.
+ * SHMAP_E_PEERFAULT from then on, until it is closed. (A detected
+ * violation of an invariant returns SHMAP_E_CORRUPT and poisons nothing.)
+ * The guard's signal handler stores the word with an atomic store, possibly
+ * from another thread: every read of it is a relaxed atomic load.
  */
-#define SHMAP__POISON_CORRUPT 1u
 #define SHMAP__POISON_PEERFAULT 2u
 
 static inline uint32_t shmap__seg_poison(const struct shmap__seg *seg)
@@ -247,11 +247,12 @@ static inline uint32_t shmap__seg_poison(const struct shmap__seg *seg)
 
 static inline int shmap__poison_code(uint32_t poison)
 {
-	return poison == SHMAP__POISON_PEERFAULT ? SHMAP_E_PEERFAULT : SHMAP_E_CORRUPT;
+	(void)poison; /* the one poison there is */
+	return SHMAP_E_PEERFAULT;
 }
 
 /* SHMAP_E_FORKED if the handle was attached in another process (after fork);
- * SHMAP_E_PEERFAULT (or CORRUPT) if it is poisoned. */
+ * SHMAP_E_PEERFAULT if it is poisoned. */
 static inline int shmap__seg_check(const struct shmap__seg *seg)
 {
 	if (shmap_unlikely(seg->fork_gen != shmap__fork_counter))
@@ -266,9 +267,11 @@ static inline int shmap__seg_check(const struct shmap__seg *seg)
  * The last step of every public call that touched the mapping: if the SIGBUS
  * guard poisoned the handle during the call (in this thread, whose faulting
  * access it let complete on anonymous memory, or in another), the call
- * returns SHMAP_E_PEERFAULT instead of `rc`. The signal fence keeps the
- * compiler from moving the load above the accesses of the call (the guard's
- * handler runs in the middle of them, in this thread).
+ * returns SHMAP_E_PEERFAULT instead of `rc`. The signal fence pairs with
+ * the guard's handler running in this thread (in the middle of the call's
+ * accesses): it keeps the compiler from moving the load above them. A
+ * handler in another thread stores the poison before it replaces the pages
+ * (G1 in guard.c), so a call that read the replacement sees the poison here.
  */
 static inline int shmap__seg_leave(const struct shmap__seg *seg, int rc)
 {
