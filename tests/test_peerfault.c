@@ -20,6 +20,10 @@
  *            truncated; a raised SIGBUS) reaches the handler installed
  *            before shmap's (SA_SIGINFO and plain), or kills with SIGBUS
  *            when that was SIG_DFL.
+ *   random:  scenario 6 proper: mixed table calls while a peer shrinks the
+ *            file to 0 or half, or grows it to double, at a random moment
+ *            (50 runs; 200 with SHMAP_SOAK): shrinks end in PEERFAULT,
+ *            growth changes nothing, nobody dies.
  *   opt-out: SHMAP_NO_SIGBUS_GUARD, or SHMAP_OPT_NO_SIGBUS_GUARD on the
  *            segment: the shrink kills with SIGBUS, as it did before.
  *   sealed:  a memfd segment refuses the peer's shrink (EPERM).
@@ -312,6 +316,99 @@ static void test_kinds(void **state)
 	}
 	print_message("# peer shrink: %u cases (table 8/8 and general, SPSC copy and zero-copy, vector; shm and "
 		      "file; to 0 and to half): PEERFAULT, poisoned, reopen fresh OK\n", runs);
+}
+
+/* ------------------------------------------------------------------ */
+/* RELIABILITY.md scenario 6: a shrink (or growth) at a random moment    */
+
+struct rnd_ctx {
+	struct target t;
+	int how;           /* 0 shrink to 0, 1 to half, 2 grow to double */
+	unsigned delay_us; /* when the peer strikes */
+};
+
+/* Mixed table operations until the peer has struck and a call reported it
+ * (or, for growth, 20 ms after it struck): exit 0 with PEERFAULT seen
+ * (shrink) or not (growth); any other status is a failure. */
+static int rnd_case(void *a)
+{
+	const struct rnd_ctx *c = a;
+	shmap_opts *o = mkopts(&c->t, 0);
+	shmap_htable *h;
+	CHECK_RC(shmap_htable_open(c->t.name, SHMAP_CREATE, 2048, 16, 32, o, &h), SHMAP_OK);
+	fflush(NULL);
+	pid_t peer = fork();
+	if (peer == 0) {
+		usleep(c->delay_us);
+		int fd = obj_fd(&c->t);
+		struct stat st;
+		if (fd < 0 || fstat(fd, &st) != 0)
+			_exit(2);
+		off_t to = c->how == 0 ? 0 : c->how == 1 ? st.st_size / 2 : st.st_size * 2;
+		_exit(ftruncate(fd, to) == 0 ? 0 : 3);
+	}
+	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15u;
+	int rc = SHMAP_OK;
+	double struck = 0;
+	for (unsigned long i = 0;; i++) {
+		rng = rng * 6364136223846793005u + 1442695040888963407u;
+		uint64_t k = (rng >> 33) % 1500, v[4];
+		uint32_t vl;
+		switch ((rng >> 20) % 4) {
+		case 0: rc = shmap_htable_upsert(h, &k, 8, &k, 8); break;
+		case 1: rc = shmap_htable_erase(h, &k, 8); break;
+		default: rc = shmap_htable_get(h, &k, 8, v, sizeof v, &vl); break;
+		}
+		if (rc == SHMAP_E_PEERFAULT)
+			break;
+		CHECK(rc == SHMAP_OK || rc == SHMAP_E_NOTFOUND || rc == SHMAP_E_FULL);
+		if (!struck && (i & 255) == 0 && waitpid(peer, NULL, WNOHANG) == peer)
+			struck = th_now();
+		if (struck && th_now() - struck > 0.02)
+			break;
+	}
+	if (!struck)
+		CHECK(th_ok(th_wait(peer, 10)));
+	if (c->how == 2) {
+		CHECK(rc == SHMAP_OK || rc == SHMAP_E_NOTFOUND || rc == SHMAP_E_FULL); /* no effect */
+	} else {
+		/* a shrink to half may spare every page this run touched */
+		CHECK(rc == SHMAP_E_PEERFAULT || c->how == 1);
+		if (rc == SHMAP_E_PEERFAULT)
+			CHECK_RC(shmap_htable_upsert(h, "k", 1, "v", 1), SHMAP_E_PEERFAULT);
+	}
+	shmap_htable_close(h);
+	unlink_target(&c->t);
+	shmap_opts_free(o);
+	return rc == SHMAP_E_PEERFAULT ? 0 : 10;
+}
+
+static void test_random_shrink(void **state)
+{
+	(void)state;
+	const unsigned runs = getenv("SHMAP_SOAK") ? 200 : 50;
+	uint64_t rng = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
+	unsigned faults = 0, quiet = 0;
+	double t0 = th_now();
+	for (unsigned r = 0; r < runs; r++) {
+		rng = rng * 6364136223846793005u + 1442695040888963407u;
+		struct rnd_ctx c;
+		c.how = (int)(r % 3);
+		c.delay_us = (unsigned)((rng >> 33) % 3000);
+		set_target(&c.t, r % 2 ? SHMAP_BACKEND_FILE : SHMAP_BACKEND_SHM, 0, "pf-rnd");
+		struct child ch = { rnd_case, &c };
+		pid_t pid = th_fork(child_main, &ch, 20);
+		int st = th_wait(pid, 30);
+		if (st == -1 || !WIFEXITED(st) || (WEXITSTATUS(st) != 0 && WEXITSTATUS(st) != 10))
+			fail_msg("run %u (%s, %u us): status %d%s", r, c.how == 0 ? "to 0" : c.how == 1 ? "half" : "double",
+				 c.delay_us, st, st != -1 && WIFSIGNALED(st) ? " (killed by a signal)" : "");
+		if (c.how == 2 && WEXITSTATUS(st) == 0)
+			fail_msg("run %u: growth reported PEERFAULT", r);
+		faults += WEXITSTATUS(st) == 0;
+		quiet += WEXITSTATUS(st) == 10;
+	}
+	print_message("# random shrink/grow: %u runs in %.1f s: %u PEERFAULT (shrinks), %u without (growth, "
+		      "spared halves), 0 deaths\n", runs, th_now() - t0, faults, quiet);
 }
 
 /* ------------------------------------------------------------------ */
@@ -684,7 +781,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kinds), cmocka_unit_test(test_threads), cmocka_unit_test(test_chain),
+		cmocka_unit_test(test_kinds), cmocka_unit_test(test_random_shrink), cmocka_unit_test(test_threads),
+		cmocka_unit_test(test_chain),
 		cmocka_unit_test(test_optout), cmocka_unit_test(test_sealed),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
