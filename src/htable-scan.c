@@ -45,7 +45,7 @@ SHMAP_API int shmap_htable_cursor_new(shmap_htable *t, shmap_htable_cursor **ret
 }
 
 static inline int shmap_htable_cursor_next__body(shmap_htable_cursor *c, void *key, uint32_t key_cap, uint32_t *klen,
-				       void *val, uint32_t val_cap, uint32_t *vlen)
+						 void *val, uint32_t val_cap, uint32_t *vlen)
 {
 	if (!c || !klen || !vlen || (!key && key_cap) || (!val && val_cap))
 		return SHMAP_E_INVAL;
@@ -133,7 +133,7 @@ SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, 
 }
 
 static inline int shmap_htable_stats__body(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
-				 uint64_t *longest_probe)
+					   uint64_t *longest_probe)
 {
 	if (!t)
 		return SHMAP_E_INVAL;

@@ -222,7 +222,7 @@ static int hash8_selfcheck(uint64_t seed, uint64_t flip)
 /* open / close                                                        */
 
 static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
-				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
+					  uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
 {
 	if (!ret || capacity > SHMAP_HTABLE_CAPACITY_LIMIT || key_max > SHMAP_HTABLE_KEY_MAX_LIMIT ||
 	    value_max > SHMAP_HTABLE_VALUE_MAX_LIMIT)
@@ -713,7 +713,7 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
 }
 
 static inline int shmap_htable_get__body(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len)
+					 uint32_t *val_len)
 {
 	/* f_e88: key_max == value_max == 8 and hash8() passed its check:
 	 * every geometry value of get_e88() is then a constant (stride 32,
@@ -741,8 +741,8 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
 #define HT_MANY_CHUNK 16u
 
 static inline int shmap_htable_get_many__body(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
-				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
-				    int *rcs)
+					      const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
+					      int *rcs)
 {
 	if (!t || n > (uint32_t)INT32_MAX)
 		return SHMAP_E_INVAL;
@@ -1169,7 +1169,7 @@ static int put_common(shmap_htable *t, const void *key, uint32_t klen, const voi
 }
 
 static inline int shmap_htable_insert__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
-				  uint32_t vlen)
+					    uint32_t vlen)
 {
 	return put_common(t, key, klen, val, vlen, OP_INSERT);
 }
@@ -1182,7 +1182,7 @@ SHMAP_API int shmap_htable_insert(shmap_htable *t, const void *key, uint32_t kle
 }
 
 static inline int shmap_htable_upsert__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
-				  uint32_t vlen)
+					    uint32_t vlen)
 {
 	return put_common(t, key, klen, val, vlen, OP_UPSERT);
 }
@@ -1195,7 +1195,7 @@ SHMAP_API int shmap_htable_upsert(shmap_htable *t, const void *key, uint32_t kle
 }
 
 static inline int shmap_htable_replace__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
-				   uint32_t vlen)
+					     uint32_t vlen)
 {
 	return put_common(t, key, klen, val, vlen, OP_REPLACE);
 }
@@ -1223,7 +1223,7 @@ SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen
 }
 
 static inline int shmap_htable_cas__body(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
-			       uint32_t elen, const void *desired, uint32_t dlen)
+					 uint32_t elen, const void *desired, uint32_t dlen)
 {
 	if (!expected || !desired || elen == 0)
 		return SHMAP_E_INVAL;
@@ -1247,7 +1247,7 @@ SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, 
 }
 
 static inline int shmap_htable_cas_erase__body(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
-				     uint32_t elen)
+					       uint32_t elen)
 {
 	if (!expected || elen == 0)
 		return SHMAP_E_INVAL;
@@ -1268,7 +1268,7 @@ SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t 
 }
 
 static inline int shmap_htable_update__body(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
-				  void *arg)
+					    void *arg)
 {
 	if (!fn)
 		return SHMAP_E_INVAL;

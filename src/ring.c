@@ -307,8 +307,8 @@ static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap_
 }
 
 static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
-			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
-			      const shmap_opts *opts, shmap_ring **ret)
+					uint64_t capacity, uint32_t max_consumers, uint32_t role,
+					const shmap_opts *opts, shmap_ring **ret)
 {
 	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
 		     role != SHMAP_RING_OBSERVER))
@@ -641,7 +641,7 @@ SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t le
 }
 
 static inline int shmap_ring_push_bytes_wait__body(shmap_ring *r, const void *data, uint32_t len,
-					 uint32_t timeout_ms)
+						   uint32_t timeout_ms)
 {
 	return ring_push_padded(r, data, len, 1, timeout_ms);
 }
@@ -923,7 +923,7 @@ SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
 }
 
 static inline int shmap_ring_push_n_wait__body(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
-				     uint32_t timeout_ms)
+					       uint32_t timeout_ms)
 {
 	if (done)
 		*done = 0;
@@ -951,7 +951,7 @@ SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t 
 }
 
 static inline int shmap_ring_pop_n_wait__body(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
-				    uint32_t timeout_ms)
+					      uint32_t timeout_ms)
 {
 	if (done)
 		*done = 0;
@@ -1319,7 +1319,7 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 }
 
 static inline int shmap_ring_stats__body(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
-			       uint32_t *producer_pid, uint32_t *producer_alive)
+					 uint32_t *producer_pid, uint32_t *producer_alive)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -1353,7 +1353,7 @@ SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, ui
 }
 
 static inline int shmap_ring_consumer_info__body(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
-				       uint64_t *cursor, uint64_t *missed)
+						 uint64_t *cursor, uint64_t *missed)
 {
 	if (!r)
 		return SHMAP_E_INVAL;

@@ -265,7 +265,7 @@ static void copy_in_atomic(uint8_t *dst, const uint8_t *src, uint32_t from, uint
 /* open / close                                                        */
 
 static inline int shmap_vector_open__body(const char *name, uint32_t oflags, uint32_t elem_size,
-				uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
+					  uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
 {
 	if (!ret)
 		return SHMAP_E_INVAL;
@@ -1033,7 +1033,7 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 /* tools                                                               */
 
 static inline int shmap_vector_slot_state__body(shmap_vector *v, uint64_t index, uint32_t *state,
-				      uint32_t *owner)
+						uint32_t *owner)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -1086,7 +1086,7 @@ SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t 
 }
 
 static inline int shmap_vector_stat__body(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
-				uint64_t *holes)
+					  uint64_t *holes)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
