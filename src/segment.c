@@ -27,7 +27,11 @@
  *   - builder lock free:  the builder died (or has not locked yet, in the
  *     microseconds after O_EXCL creation, while the file is still empty).
  *     In open-or-create mode the opener takes the lock itself and rebuilds
- *     with generation + 1; in open mode it reports NOTREADY.
+ *     with generation + 1; in open mode it reports NOTREADY. Only objects
+ *     shmap made are rebuilt (shmap__unfinished(): the building mark, the
+ *     magic, or an empty object with the creation mode bit); the check is
+ *     made again once the lock is taken. Anything else is BADMAGIC.
+ * A peer that shrinks the file later is the SIGBUS guard's (guard.c).
  *
  * Liveness: participant slots with one OFD lock byte each (segment.h).
  */

@@ -17,7 +17,11 @@
  * The builder holds an open-file-description lock (F_OFD_SETLK) on byte
  * SHMAP__LOCK_BUILDER of the segment's file while building. An opener that
  * finds the segment not READY and that lock free knows the builder is gone;
- * in open-or-create mode it takes the lock and rebuilds (generation + 1).
+ * in open-or-create mode it takes the lock and rebuilds (generation + 1) --
+ * but only an object that shmap made: one that carries the building mark
+ * (the builder's first write, see SHMAP__MARK_BUILDING) or the magic, or an
+ * empty one with the creation mode bit (SHMAP__MODE_NEW). Anything else is
+ * SHMAP_E_BADMAGIC and is never written.
  *
  * Liveness: each attached handle owns a participant slot and holds an OFD
  * write lock on byte SHMAP__LOCK_PART0 + slot. The kernel drops it when the
