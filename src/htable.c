@@ -670,7 +670,17 @@ __attribute__((noinline)) static int get_fast8(const struct shmap_htable *t, con
  * "not K at v1" and needs no validation, as in the general loop. The caller
  * checked the arguments, f_e88 and room for 8 bytes.
  */
-static inline int get_e88(const struct shmap_htable *t, const void *key, void *val, uint32_t *val_len)
+/* get_e88_next() and then the SIGBUS guard's check on the way out
+ * (segment.h), out of line: get_e88() reaches it with a tail call. */
+__attribute__((noinline)) static int get_e88_next_leave(const struct shmap_htable *t, const void *key,
+							volatile uint64_t *ver, uint64_t v1, void *val,
+							uint32_t *val_len)
+{
+	return shmap__seg_leave(&t->seg, get_e88_next(t, key, ver, v1, val, val_len));
+}
+
+static inline __attribute__((always_inline)) int get_e88(const struct shmap_htable *t, const void *key, void *val,
+							 uint32_t *val_len)
 {
 	uint64_t kw;
 	memcpy(&kw, key, 8);
@@ -680,8 +690,8 @@ static inline int get_e88(const struct shmap_htable *t, const void *key, void *v
 	memcpy(&kw, key, 8);
 	if (shmap_likely((v1 & HT_E88_MASK) == HT_E88_WANT) && shmap_atomic_load_u64(ver + 1) == kw &&
 	    shmap_likely(e88_take(ver, v1, val, val_len)))
-		return SHMAP_OK;
-	return get_e88_next(t, key, ver, v1, val, val_len);
+		return shmap__seg_leave(&t->seg, SHMAP_OK); /* the SIGBUS guard's check (segment.h) */
+	return get_e88_next_leave(t, key, ver, v1, val, val_len);
 }
 
 /* One lookup, arguments checked (klen in 1..key_max): the path for its
@@ -709,11 +719,13 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
 		return rc;
 	if (klen > t->key_max)
 		return SHMAP_E_TOOBIG;
-	return get_one(t, key, klen, val, val_cap, val_len);
+	return shmap__seg_leave(&t->seg, get_one(t, key, klen, val, val_cap, val_len));
 }
 
-static inline int shmap_htable_get__body(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-					 uint32_t *val_len)
+/* (The SIGBUS guard's check on the way out, shmap__seg_leave(), is made in
+ * get_e88() and get_checked(), so that the fast path needs no stack frame.) */
+SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+			       uint32_t *val_len)
 {
 	/* f_e88: key_max == value_max == 8 and hash8() passed its check:
 	 * every geometry value of get_e88() is then a constant (stride 32,
@@ -722,13 +734,6 @@ static inline int shmap_htable_get__body(shmap_htable *t, const void *key, uint3
 			   !shmap__seg_ok_fast(&t->seg)))
 		return get_checked(t, key, klen, val, val_cap, val_len);
 	return get_e88(t, key, val, val_len);
-}
-
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len)
-{
-	int rc = shmap_htable_get__body(t, key, klen, val, val_cap, val_len);
-	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
 /*

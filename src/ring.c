@@ -562,7 +562,7 @@ __attribute__((noinline)) static int ring_push_slow(shmap_ring *r, const void *e
 		return rc;
 	if (r->type == SHMAP_RING_SPSC)
 		return ring_spsc_push1(r, elem);
-	return ring_push_nb(r, elem, 1, &done);
+	return shmap__seg_leave(&r->seg, ring_push_nb(r, elem, 1, &done));
 }
 
 __attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
@@ -575,33 +575,24 @@ __attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
 		return rc;
 	if (r->type == SHMAP_RING_SPSC)
 		return ring_spsc_pop1(r, out);
-	return ring_pop_once(r, out, 1, &done);
+	return shmap__seg_leave(&r->seg, ring_pop_once(r, out, 1, &done));
 }
 
-static inline int shmap_ring_push__body(shmap_ring *r, const void *elem)
+/* (The SIGBUS guard's check on the way out, shmap__seg_leave(), is made
+ * inside ring_spsc_push1/pop1 and the slow paths, so that the fast paths
+ * keep their tail calls and need no stack frame.) */
+SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
 {
 	if (shmap_likely(r && elem && ring_spsc_gate(r, SHMAP_RING_PRODUCER)))
 		return ring_spsc_push1(r, elem);
 	return ring_push_slow(r, elem);
 }
 
-SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
-{
-	int rc = shmap_ring_push__body(r, elem);
-	return r ? shmap__seg_leave(&r->seg, rc) : rc;
-}
-
-static inline int shmap_ring_pop__body(shmap_ring *r, void *out)
+SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
 {
 	if (shmap_likely(r && out && ring_spsc_gate(r, SHMAP_RING_CONSUMER)))
 		return ring_spsc_pop1(r, out);
 	return ring_pop_slow(r, out);
-}
-
-SHMAP_API int shmap_ring_pop(shmap_ring *r, void *out)
-{
-	int rc = shmap_ring_pop__body(r, out);
-	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 /* push_bytes(_wait): data of len <= esize bytes, zero-padded to an element. */
