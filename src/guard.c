@@ -103,13 +103,19 @@ static void chain(int sig, siginfo_t *si, void *uc)
 {
 	/* H0: acquire, pairs with P0 in ensure_front(). */
 	const struct sigaction *p = &prev[__atomic_load_n(&prev_idx, __ATOMIC_ACQUIRE) & 1u];
-	if (p->sa_flags & SA_SIGINFO) {
-		if (p->sa_sigaction) {
+	const bool custom = (p->sa_flags & SA_SIGINFO) ? p->sa_sigaction != NULL
+						       : (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN);
+	if (custom) {
+		/* Run it with the signals its sa_mask blocks, as the kernel would
+		 * have (SIGBUS itself is blocked already, unless it asked for
+		 * SA_NODEFER, which is not emulated; nor is SA_RESETHAND). */
+		sigset_t old;
+		pthread_sigmask(SIG_BLOCK, &p->sa_mask, &old);
+		if (p->sa_flags & SA_SIGINFO)
 			p->sa_sigaction(sig, si, uc);
-			return;
-		}
-	} else if (p->sa_handler != SIG_DFL && p->sa_handler != SIG_IGN) {
-		p->sa_handler(sig);
+		else
+			p->sa_handler(sig);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 		return;
 	}
 	/* SIG_DFL (or SIG_IGN, which the kernel does not honour for a fault):
