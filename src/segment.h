@@ -44,7 +44,7 @@
 struct shmap__seg;
 
 #define SHMAP__MAGIC UINT64_C(0x3170614d6d685301) /* bytes 01 'S' 'h' 'm' 'M' 'a' 'p' '1' on LE */
-#define SHMAP__LAYOUT_VERSION 1u
+#define SHMAP__LAYOUT_VERSION 2u /* 2: sparse hash tables with a record area */
 #define SHMAP__HDR_SIZE 512u
 #define SHMAP__PAGE 4096u
 
@@ -130,6 +130,9 @@ struct shmap__params {
 	uint32_t nparts;     /* filled from options/header by the storage layer */
 	uint64_t hash_seed;  /* filled by the storage layer */
 	uint64_t data_size;  /* bytes the kind's data region needs */
+	uint64_t data_reserve; /* bytes of it allocated at creation (0: all); the
+				* rest is sized but left sparse for the kind to
+				* allocate (posix_fallocate) as it uses it */
 };
 
 /*
