@@ -56,6 +56,9 @@ static const char *const failpoints[] = {
 	"htable.w.locked",    "htable.w.claimed",   "htable.w.callback", "htable.w.partial",
 	"htable.w.written",   "htable.w.published", "htable.w.counted",  "htable.w.done",
 	"htable.erase.tomb",  "htable.cleanup.locked", "htable.cleanup.step",
+	/* the indirect layout (this table's): record linked, allocator steps
+	 * (carving new blocks: test_kill_no_leak) */
+	"htable.w.linked",    "htable.alloc.popped", "htable.alloc.freed",
 };
 #define NFP (sizeof(failpoints) / sizeof(failpoints[0]))
 
