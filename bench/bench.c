@@ -622,6 +622,7 @@ static const char *const g_order[] = {
 	"spsc-batch-8", "spsc-batch-8-ck", "spsc-batch-8-boost",
 	"spmc-8", "broadcast-8",
 	"table-baseline", "table-get", "table-get-2p", "table-mixed", "table-churn",
+	"table-baseline-var", "table-get-var",
 	"vector-push",
 	NULL
 };

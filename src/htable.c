@@ -276,6 +276,15 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	struct shmap_htable *t = calloc(1, sizeof(*t));
 	if (!t)
 		return SHMAP_E_NOMEM;
+	/* Pre-faulting is done here, not by the mapping: the record area of an
+	 * indirect table is sparse, and faulting it in would allocate it. */
+	struct shmap_opts nopf;
+	const int prefault = opts && (opts->flags & SHMAP_OPT_PREFAULT);
+	if (prefault) {
+		nopf = *opts;
+		nopf.flags &= ~SHMAP_OPT_PREFAULT;
+		opts = &nopf;
+	}
 	int rc = shmap__seg_open(name, oflags, &want, &ht_ops, opts, &t->seg);
 	if (rc < 0) {
 		int e = errno;
@@ -326,6 +335,17 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	t->f_want = HT_FULL | (UINT64_C(8) << 3) | (UINT64_C(8) << (3u + g.kbits));
 	t->f_end = t->buckets + t->nb * g.stride;
 	t->f_e88 = t->fast8 && t->key_max == 8u && t->value_max == 8u;
+	if (prefault) {
+		/* Everything but the area's unallocated part (a read fault maps a
+		 * tmpfs page in, as MAP_POPULATE does for a shared mapping). */
+		uint8_t *end = t->seg.base + t->seg.total_size;
+		if (g.indirect) {
+			uint64_t res = shmap_atomic_load_u64(&t->arena[2]); /* allocated bytes */
+			end = t->area + (res < g.area_max ? res : g.area_max);
+		}
+		for (volatile uint8_t *p = t->seg.base; p < end; p += SHMAP__PAGE)
+			(void)*p;
+	}
 	*ret = t;
 	return rc;
 }
