@@ -66,6 +66,9 @@ struct shmap_htable {
 	uint64_t f_want_mask; /* state, klen and vlen fields of the version */
 	uint64_t f_want;     /* ... equal to FULL, klen 8, vlen 8 */
 	uint8_t *f_end;      /* end of the private bucket range */
+	uint64_t *counts;    /* HT_STRIPES stripes, 8 words apart */
+	uint32_t *locks;
+	uint8_t *buckets;
 	/* indirect layout (htable-var.c); indirect == 0: inline */
 	uint32_t indirect;
 	uint32_t nclass;     /* classes a record of this table can need */
@@ -74,9 +77,6 @@ struct shmap_htable {
 	uint8_t *area;       /* record area */
 	uint64_t *arena;     /* allocator control block (see htable-var.c) */
 	uint64_t *intents;   /* HT_NINTENT slots of 8 words */
-	uint64_t *counts;    /* HT_STRIPES stripes, 8 words apart */
-	uint32_t *locks;
-	uint8_t *buckets;
 };
 
 struct shmap_htable_cursor {
