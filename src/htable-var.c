@@ -493,11 +493,14 @@ static void free_locked(struct shmap_htable *t, uint32_t k, uint32_t f)
 	j_end(t);
 }
 
-/* The allocator lock is short-held; a live holder stopped for longer than
- * this leaves the block leaked (the checker's repair gets it back). */
+/* The allocator lock is held for a few stores (or one fallocate); waits for
+ * it are bounded by the handle's timeout, but at least 100 ms (a timeout of
+ * 0, "try once", must not fail every write that meets another writer's
+ * allocation). A free that times out (a live holder stopped that long)
+ * leaves its block leaked until the checker's repair rebuilds the lists. */
 static uint64_t ar_deadline(const struct shmap_htable *t)
 {
-	return shmap__deadline_ms(t->timeout_ms + 10000u);
+	return shmap__deadline_ms(t->timeout_ms < 100u ? 100u : t->timeout_ms);
 }
 
 static void free_field(struct shmap_htable *t, uint32_t k, uint32_t f)
