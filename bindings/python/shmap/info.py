@@ -16,14 +16,14 @@ KIND_VECTOR = 5
 # SHMAP_INFO_FIELD_MAX of <shmap/inspect.h>: the highest field number (fields
 # run 1..FIELD_MAX). ctypes cannot read a macro, so it is mirrored here; the
 # tests compare it with the header of the source tree. FIELDS names each one.
-FIELD_MAX = 20
+FIELD_MAX = 21
 
 FIELDS = {
     "kind": 1, "kind_flags": 2, "capacity": 3, "key_max": 4, "value_max": 5,
     "elem_size": 6, "max_consumers": 7, "total_size": 8, "data_size": 9,
     "file_size": 10, "created_ns": 11, "creator_uid": 12, "creator_pid": 13,
     "generation": 14, "max_procs": 15, "attached": 16, "mode": 17, "owner_uid": 18,
-    "hash_seed": 19, "layout_version": 20,
+    "hash_seed": 19, "layout_version": 20, "alloc_size": 21,
 }
 
 
