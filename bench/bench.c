@@ -977,6 +977,23 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 	}
 	nb++;
 
+	x = find_agg(aggs, n, "table-get-var", NULL);
+	y = find_agg(aggs, n, "table-baseline-var", NULL);
+	bars[nb] = (struct bar){ .text = "table-get-var allocates <= 2x its keys and values", .target = 2.0,
+				 .le = 1 };
+	if (x && agg_metric(x, "alloc_over_data", &a, &mn, &mx)) {
+		bars[nb].ratio = a;
+		bars[nb].have = 1;
+		double c, d;
+		if (y && agg_metric(y, "ops_per_s", &c, &mn, &mx) && agg_metric(x, "ops_per_s", &d, &mn, &mx) && c > 0) {
+			int np;
+			double pr = paired_ratio(x, y, "ops_per_s", &np);
+			snprintf(bars[nb].note, sizeof bars[nb].note, "lookups %.3g/s, %.2fx table-baseline-var (%s)", d,
+				 2 * np >= x->nres ? pr : d / c, 2 * np >= x->nres ? "paired" : "medians");
+		}
+	}
+	nb++;
+
 	x = find_agg(aggs, n, "spsc-rtt", NULL);
 	y = find_agg(aggs, n, "floor-rtt", NULL);
 	bars[nb] = (struct bar){ .text = "spsc-rtt median <= 1.3x floor-rtt median", .target = 1.3,
