@@ -21,14 +21,15 @@
  * 1 KiB, then eight classes per doubling: at most 12.5% rounding). Each
  * class has a LIFO free list (next pointer in the block's first word);
  * a class with an empty list takes a free block of up to twice its size
- * whole, else carves a new block from the top of the area; when the area
- * is exhausted any larger free block is taken. Blocks never change class
+ * whole, else carves a new block from the top of the area if the file
+ * space there is allocated already, else takes any larger free block
+ * before allocating more of the file (or when the area is exhausted). Blocks never change class
  * and are never split or merged, so the carved part of the area is at
  * most sum over classes c of (peak blocks of c in use) x size(c): a live
  * set whose sizes stay put costs its blocks (<= 12.5% or 15 bytes of
  * rounding each) plus the free blocks of its peak; one whose sizes drift
  * keeps the blocks of each size it went through (measured in the suite's
- * drifting churn: ~4x the peak live bytes after ten size bands). The area's
+ * drifting churn: about 5x the largest live set after ten size bands). The area's
  * size is nb x the sum of the sizes of every class a record can need
  * (capped at 1 TiB): a table holding at most nb entries, whatever their
  * sizes did over time, never runs out of area (it may run out of tmpfs).
@@ -455,6 +456,11 @@ static int alloc_locked(struct shmap_htable *t, uint64_t size, uint32_t k, uint3
 	const uint64_t top = shmap_atomic_load_u64(arw(t, AR_TOP)), sz = hv_csize(c);
 	if (top < 16u || top % 16u || top > t->area_max)
 		return SHMAP_E_CORRUPT;
+	/* Before allocating more of the file: any larger free block. */
+	if (top + sz > shmap_atomic_load_u64(arw(t, AR_RES)))
+		for (uint32_t cc = c + 1u; cc < t->nclass; cc++)
+			if (shmap_atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
+				return pop(t, cc, k, f);
 	if (sz <= t->area_max - top) {
 		int rc = grow(t, top + sz);
 		if (rc != SHMAP_OK)
