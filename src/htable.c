@@ -4,6 +4,13 @@
  *
  * Design notes
  * ------------
+ * Two layouts. Everything below describes the inline one, used when a
+ * bucket (version, key, two value slots) fits one cache line. Larger
+ * entries make the table "indirect" (htable-var.c): 16-byte buckets of a
+ * version (with a hash tag) and a record reference, records in a sparse,
+ * size-classed area; the probe-chain, lock and cleanup rules below hold
+ * for both, the version word and the value switch differ (see there).
+ *
  * Geometry (all private, computed from the validated params, never re-read):
  *   nb = capacity = a power of two >= 16 buckets, linear probing from the
  *   home bucket hash & (nb - 1). The data region holds
@@ -105,6 +112,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "htable-internal.h"
 
@@ -343,8 +351,11 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 			uint64_t res = shmap_atomic_load_u64(&t->arena[2]); /* allocated bytes */
 			end = t->area + (res < g.area_max ? res : g.area_max);
 		}
-		for (volatile uint8_t *p = t->seg.base; p < end; p += SHMAP__PAGE)
-			(void)*p;
+#ifdef MADV_POPULATE_READ
+		if (madvise(t->seg.base, (size_t)(end - t->seg.base), MADV_POPULATE_READ) != 0)
+#endif
+			for (volatile uint8_t *p = t->seg.base; p < end; p += SHMAP__PAGE)
+				(void)*p;
 	}
 	*ret = t;
 	return rc;
