@@ -775,7 +775,12 @@ int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
 			ar_unlock(t);
 		return SHMAP_E_CORRUPT; /* nothing to rebuild from */
 	}
-	struct live_rec *lv = malloc((size_t)t->nb * sizeof(*lv));
+	/* One entry per FULL bucket (counted first: proportional to the live
+	 * set, not to the capacity; a bucket filled meanwhile is skipped). */
+	uint64_t nfull = 0;
+	for (uint64_t i = 0; i < t->nb; i++)
+		nfull += v_state(shmap_atomic_load_u64(b_ver(t, i))) == HT_FULL;
+	struct live_rec *lv = malloc((size_t)(nfull + 1u) * sizeof(*lv));
 	if (!lv) {
 		if (repair)
 			ar_unlock(t);
@@ -784,7 +789,7 @@ int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
 	uint64_t n = 0, live_bytes = 0;
 	for (uint64_t i = 0; i < t->nb; i++) {
 		uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
-		if (v_state(v) != HT_FULL)
+		if (v_state(v) != HT_FULL || n == nfull)
 			continue;
 		uint64_t r = shmap_atomic_load_acquire_u64(b_ref(t, i)), off = 0, roff = 0;
 		uint32_t c = 0, kl = 0, vl = 0;
