@@ -946,6 +946,29 @@ static void test_kill_no_leak(void **state)
 	int rc = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems);
 	assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
 	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+
+	/* Then kills on fresh keys that nobody writes again: the checker's
+	 * repair alone gives every block back. */
+	uint64_t killed2 = 0, dead2 = 0;
+	for (uint32_t r = 0; r < 40; r++) {
+		struct leakv v = { .t = t, .id0 = 1000u + r * 4u, .run = runs + r };
+		snprintf(v.fp, sizeof v.fp, "%s:%u", alloc_fps[r % (NAFP - 1)], 1 + (unsigned)(xorshift64(&seed) % 4));
+		pid_t pid = th_fork(leak_victim, &v, 60);
+		int st = th_wait(pid, 60);
+		killed2 += WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+	}
+	uint64_t leaked2 = shmap__htable_test_leaked(t, &dead2);
+	rc = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems);
+	assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
+	leaked = shmap__htable_test_leaked(t, &dead);
+	print_message("  then %llu kills on fresh keys: %llu bytes leaked and %llu dead intents before the "
+		      "checker's repair, %llu and %llu after\n",
+		      (unsigned long long)killed2, (unsigned long long)leaked2, (unsigned long long)dead2,
+		      (unsigned long long)leaked, (unsigned long long)dead);
+	assert_true(killed2 >= 30);
+	assert_int_equal(leaked, 0);
+	assert_int_equal(dead, 0);
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
 	shmap_htable_close(t);
 	shmap_unlink(name, NULL);
 }
