@@ -622,6 +622,7 @@ static const char *const g_order[] = {
 	"spsc-batch-8", "spsc-batch-8-ck", "spsc-batch-8-boost",
 	"spmc-8", "broadcast-8", "spsc-notify",
 	"table-baseline", "table-get", "table-get-2p", "table-mixed", "table-churn",
+	"table-baseline-var", "table-get-var",
 	"vector-push",
 	NULL
 };
@@ -974,6 +975,23 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		bars[nb].have = 1;
 		if (o->ncpu < 2)
 			snprintf(bars[nb].note, sizeof bars[nb].note, "only 1 CPU: not applicable");
+	}
+	nb++;
+
+	x = find_agg(aggs, n, "table-get-var", NULL);
+	y = find_agg(aggs, n, "table-baseline-var", NULL);
+	bars[nb] = (struct bar){ .text = "table-get-var allocates <= 2x its keys and values", .target = 2.0,
+				 .le = 1 };
+	if (x && agg_metric(x, "alloc_over_data", &a, &mn, &mx)) {
+		bars[nb].ratio = a;
+		bars[nb].have = 1;
+		double c, d;
+		if (y && agg_metric(y, "ops_per_s", &c, &mn, &mx) && agg_metric(x, "ops_per_s", &d, &mn, &mx) && c > 0) {
+			int np;
+			double pr = paired_ratio(x, y, "ops_per_s", &np);
+			snprintf(bars[nb].note, sizeof bars[nb].note, "lookups %.3g/s, %.2fx table-baseline-var (%s)", d,
+				 2 * np >= x->nres ? pr : d / c, 2 * np >= x->nres ? "paired" : "medians");
+		}
 	}
 	nb++;
 

@@ -21,10 +21,26 @@
  *               its own half of the key set: the live set stays at 50% of
  *               capacity; an insert must never return FULL (nor EXIST) and
  *               an erase never NOTFOUND. Afterwards every key is checked.
+ * table-get-var one process, uniform random lookups that hit, in a table
+ *               created the way users size a cache (capacity 200k, keys up
+ *               to 40 bytes, values up to 200) holding 100k entries of
+ *               16-40-byte keys and 100-200-byte values.
+ * table-baseline-var  its baseline: a private open-addressing table (16-byte
+ *               slots: hash, pointer to a malloc'd record) holding the same
+ *               entries, doing the same lookups.
+ * Every table workload also reports the bytes its segment allocates
+ * (st_blocks of the shm object) per live entry; the -var ones also the
+ * allocated bytes over the bytes of the keys and values.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+
+#ifndef XXH_INLINE_ALL
+#define XXH_INLINE_ALL
+#endif
+#include <xxhash.h>
 
 #include <shmap/shmap.h>
 
@@ -255,6 +271,15 @@ static int churn_child(struct bench_run *r, int idx)
 	return 0;
 }
 
+/* Bytes the segment `name` (POSIX shm) allocates; 0 if unknown. */
+static double seg_alloc_bytes(const char *name)
+{
+	char path[256];
+	struct stat st;
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	return stat(path, &st) == 0 ? (double)st.st_blocks * 512.0 : 0.0;
+}
+
 static int table_finish(struct bench_run *r)
 {
 	uint64_t total = 0;
@@ -274,6 +299,177 @@ static int table_finish(struct bench_run *r)
 						  (unsigned long long)r->ctl->slot[i].u[0],
 						  (unsigned long long)r->n2);
 	bench_metric(r, "ops_per_s", (double)total / bench_span_s(r, 0, r->nprocs));
+	bench_metric(r, "bytes_per_entry", seg_alloc_bytes(r->seg[0]) / (double)r->n2);
+	return 0;
+}
+
+/* ---- varied sizes: table-get-var, table-baseline-var ---- */
+
+#define VAR_KEYS 100000u
+#define VAR_CAP 200000u
+#define VAR_KMAX 40u
+#define VAR_VMAX 200u
+
+/* Entry i: a 16-40-byte key starting with bench_key(i), a 100-200-byte value
+ * whose bytes derive from i. */
+static void var_entry(uint64_t i, uint8_t *key, uint32_t *kl, uint8_t *val, uint32_t *vl)
+{
+	uint64_t k = bench_key(i), h = k * 0x9E3779B97F4A7C15ULL;
+	*kl = 16u + (uint32_t)(h % 25u);
+	*vl = 100u + (uint32_t)((h >> 16) % 101u);
+	memset(key, (int)(k >> 56) | 1, *kl);
+	memcpy(key, &k, 8);
+	if (val) {
+		memset(val, (int)(i & 0xff), *vl);
+		memcpy(val, &k, 8);
+	}
+}
+
+static uint64_t var_data_bytes(void)
+{
+	uint8_t key[VAR_KMAX];
+	uint32_t kl, vl;
+	uint64_t sum = 0;
+	for (uint64_t i = 0; i < VAR_KEYS; i++) {
+		var_entry(i, key, &kl, NULL, &vl);
+		sum += kl + vl;
+	}
+	return sum;
+}
+
+static int var_prepare(struct bench_run *r)
+{
+	r->n = bench_table_lookups(r->o);
+	r->n2 = VAR_KEYS;
+	snprintf(r->params, sizeof r->params,
+		 "\"keys\":%u,\"capacity\":%u,\"key_size\":\"16-40\",\"value_size\":\"100-200\","
+		 "\"key_max\":%u,\"value_max\":%u,\"procs\":1,\"per_proc\":%llu,\"per_proc_is\":\"lookups\"",
+		 VAR_KEYS, VAR_CAP, VAR_KMAX, VAR_VMAX, (unsigned long long)r->n);
+	if (strcmp(r->wl->name, "table-baseline-var") == 0)
+		return 0; /* the child builds its private table */
+	shmap_opts *o = topts();
+	shmap_htable *t = NULL;
+	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, VAR_CAP, VAR_KMAX, VAR_VMAX, o, &t);
+	shmap_opts_free(o);
+	if (rc != 0) {
+		fprintf(stderr, "shmap-bench: %s: shmap_htable_open(create): %s\n", r->wl->name, shmap_strerror(rc));
+		return -1;
+	}
+	uint8_t key[VAR_KMAX], val[VAR_VMAX];
+	uint32_t kl, vl;
+	for (uint64_t i = 0; i < r->n2; i++) {
+		var_entry(i, key, &kl, val, &vl);
+		rc = shmap_htable_insert(t, key, kl, val, vl);
+		if (rc != 0) {
+			fprintf(stderr, "shmap-bench: %s: fill: insert of key %llu: %s\n", r->wl->name,
+				(unsigned long long)i, shmap_strerror(rc));
+			shmap_htable_close(t);
+			return -1;
+		}
+	}
+	shmap_htable_close(t);
+	return 0;
+}
+
+static int var_child(struct bench_run *r, int idx)
+{
+	shmap_htable *t;
+	if (table_attach(r, &t))
+		return 1;
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx, checksum = 0;
+	uint8_t key[VAR_KMAX], val[VAR_VMAX];
+	uint32_t kl, vl, got;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t i = bench_below(&rng, r->n2), k;
+		var_entry(i, key, &kl, NULL, &vl);
+		int rc = shmap_htable_get(t, key, kl, val, sizeof val, &got);
+		memcpy(&k, val, 8);
+		if (rc != 0 || got != vl || k != bench_key(i))
+			return bench_fail(r, "lookup %llu: %s, len %u (expected %u)", (unsigned long long)n,
+					  shmap_strerror(rc), got, vl);
+		checksum += val[got - 1];
+	}
+	bench_stop(r);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
+	shmap_htable_close(t);
+	return 0;
+}
+
+/* The baseline: slots of (hash, record pointer), linear probing, records
+ * [u32 klen][u32 vlen][key][value] from malloc. */
+struct var_slot {
+	uint64_t hash;
+	uint8_t *rec;
+};
+
+static int var_base_child(struct bench_run *r, int idx)
+{
+	const uint64_t cap = 262144u, mask = cap - 1u, seed = 0x5eedULL;
+	struct var_slot *tab = calloc(cap, sizeof(*tab));
+	if (!tab)
+		return bench_fail(r, "out of memory");
+	uint8_t key[VAR_KMAX], val[VAR_VMAX];
+	uint32_t kl, vl;
+	for (uint64_t i = 0; i < r->n2; i++) {
+		var_entry(i, key, &kl, val, &vl);
+		uint8_t *rec = malloc(8u + kl + vl);
+		if (!rec)
+			return bench_fail(r, "out of memory");
+		memcpy(rec, &kl, 4);
+		memcpy(rec + 4, &vl, 4);
+		memcpy(rec + 8, key, kl);
+		memcpy(rec + 8 + kl, val, vl);
+		uint64_t h = XXH3_64bits_withSeed(key, kl, seed), p = h & mask;
+		while (tab[p].rec)
+			p = (p + 1) & mask;
+		tab[p] = (struct var_slot){ h, rec };
+	}
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx, checksum = 0, bad = 0;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t i = bench_below(&rng, r->n2), k = 0;
+		var_entry(i, key, &kl, NULL, &vl);
+		uint64_t h = XXH3_64bits_withSeed(key, kl, seed), p = h & mask;
+		uint32_t got = 0;
+		for (uint64_t probes = 0; probes < cap && tab[p].rec; probes++, p = (p + 1) & mask) {
+			uint32_t skl;
+			memcpy(&skl, tab[p].rec, 4);
+			if (tab[p].hash == h && skl == kl && memcmp(tab[p].rec + 8, key, kl) == 0) {
+				memcpy(&got, tab[p].rec + 4, 4);
+				memcpy(val, tab[p].rec + 8 + kl, got);
+				break;
+			}
+		}
+		memcpy(&k, val, 8);
+		bad += got != vl || k != bench_key(i);
+		checksum += val[got ? got - 1 : 0];
+	}
+	bench_stop(r);
+	for (uint64_t p = 0; p < cap; p++)
+		free(tab[p].rec);
+	free(tab);
+	if (bad)
+		return bench_fail(r, "%llu lookups returned a wrong value", (unsigned long long)bad);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
+	return 0;
+}
+
+static int var_finish(struct bench_run *r)
+{
+	if (r->ctl->slot[0].count != r->n)
+		return bench_fail(r, "lookup count mismatch");
+	bench_metric(r, "ops_per_s", (double)r->n / bench_span_s(r, 0, 1));
+	if (strcmp(r->wl->name, "table-get-var") == 0) {
+		const double alloc = seg_alloc_bytes(r->seg[0]);
+		bench_metric(r, "bytes_per_entry", alloc / (double)r->n2);
+		bench_metric(r, "alloc_over_data", alloc / (double)var_data_bytes());
+	} else {
+		/* What the keys and values alone take: the memory baseline. */
+		bench_metric(r, "bytes_per_entry", (double)var_data_bytes() / (double)r->n2);
+	}
 	return 0;
 }
 
@@ -293,5 +489,9 @@ const struct bench_wl bench_wl_table[] = {
 	{ .name = "table-churn", .group = "table", .cross = 1, .nprocs = table_procs,
 	  .prepare = table_prepare, .child = churn_child, .finish = table_finish,
 	  .cleanup = table_cleanup },
+	{ .name = "table-baseline-var", .group = "table", .cross = 0, .nprocs = bench_one_proc,
+	  .prepare = var_prepare, .child = var_base_child, .finish = var_finish },
+	{ .name = "table-get-var", .group = "table", .cross = 0, .nprocs = bench_one_proc,
+	  .prepare = var_prepare, .child = var_child, .finish = var_finish, .cleanup = table_cleanup },
 	{ 0 }
 };

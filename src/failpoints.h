@@ -40,6 +40,13 @@ SHMAP_FP("htable.clear.locked", "clear holds every lock")
 SHMAP_FP("htable.clear.tombed", "clear turned every entry into a tombstone")
 SHMAP_FP("htable.check.locked", "repairing checker holds every lock")
 
+/* hash table, out-of-line records (htable-var.c) */
+SHMAP_FP("htable.alloc.popped", "block popped off a free list, journalled in the intent slot")
+SHMAP_FP("htable.alloc.bumped", "block cut from the area's top, journalled in the intent slot")
+SHMAP_FP("htable.alloc.freed", "block pushed back on its free list")
+SHMAP_FP("htable.alloc.grow", "allocated part of the record area about to grow")
+SHMAP_FP("htable.w.linked", "new record linked into its bucket, version not published")
+
 /* rings: attach (ring.c) */
 SHMAP_FP("ring.attach.producer", "producer word taken, head not repaired")
 SHMAP_FP("ring.attach.consumer", "SPSC consumer word taken, tail not repaired")

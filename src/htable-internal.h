@@ -31,7 +31,16 @@
 /* key_max == value_max == 8: kbits = vbits = 4, stride 32 */
 #define HT_E88_MASK (HT_STATE_MASK | (UINT64_C(15) << 3) | (UINT64_C(15) << 7))
 #define HT_E88_WANT (HT_FULL | (UINT64_C(8) << 3) | (UINT64_C(8) << 7))
-#define HT_FORMAT UINT64_C(0x3162617448706d53) /* "SmpHTab1" */
+#define HT_FORMAT UINT64_C(0x3262617448706d53) /* "SmpHTab2" */
+
+/* The indirect layout (htable-var.c): see the design notes there. */
+#define HT_NCLASS 192u         /* size classes (records up to ~16.1 MiB) */
+#define HT_NINTENT 128u        /* intent slots: writers of records at once */
+#define HT_ISHIFT 19u          /* seq shift of an indirect version word */
+#define HT_INLINE_MAX 64u      /* inline layout while a bucket fits one line */
+#define HT_REF_OFF(r) ((r) & ((UINT64_C(1) << 48) - 1u))
+#define HT_REF_CLASS(r) ((uint32_t)((r) >> 48) & 0xffu)
+#define HT_TAG(h) ((uint32_t)((h) >> 48))
 
 struct shmap_htable {
 	struct shmap__seg seg;
@@ -61,6 +70,14 @@ struct shmap_htable {
 	uint64_t *counts;    /* HT_STRIPES stripes, 8 words apart */
 	uint32_t *locks;
 	uint8_t *buckets;
+	/* indirect layout (htable-var.c); indirect == 0: inline */
+	uint32_t indirect;
+	uint32_t nclass;     /* classes a record of this table can need */
+	uint64_t area_max;   /* bytes of the record area (private bound) */
+	uint64_t area_foff;  /* file offset of the record area */
+	uint8_t *area;       /* record area */
+	uint64_t *arena;     /* allocator control block (see htable-var.c) */
+	uint64_t *intents;   /* HT_NINTENT slots of 8 words */
 };
 
 struct shmap_htable_cursor {
@@ -96,6 +113,17 @@ static inline volatile uint64_t *b_slot(const struct shmap_htable *t, uint64_t i
 static inline volatile uint64_t *b_val(const struct shmap_htable *t, uint64_t i, uint32_t s)
 {
 	return b_slot(t, i, s) + (t->packed ? 0 : 1);
+}
+
+/* Indirect layout: the record reference word of bucket i. */
+static inline volatile uint64_t *b_ref(const struct shmap_htable *t, uint64_t i)
+{
+	return b_ver(t, i) + 1;
+}
+
+static inline uint32_t v_tag(uint64_t v)
+{
+	return (uint32_t)(v >> 3) & 0xffffu;
 }
 
 static inline uint32_t v_state(uint64_t v)
@@ -286,6 +314,46 @@ static inline void unlock_sec(struct shmap_htable *t, uint64_t i, uint64_t home)
  */
 int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_t kcap, uint32_t *klen,
 			  void *vbuf, uint32_t vcap, uint32_t *vlen, uint32_t *budget);
+
+/* Size classes of the indirect layout: 16-byte steps up to 1 KiB, then
+ * eight classes per doubling (at most 12.5% rounding). */
+static inline uint32_t hv_class(uint64_t size)
+{
+	if (size <= 1024u)
+		return size == 0 ? 0u : (uint32_t)((size + 15u) / 16u - 1u);
+	uint32_t e = 63u - (uint32_t)__builtin_clzll(size - 1u); /* >= 10 */
+	uint32_t idx = (uint32_t)((size - 1u) >> (e - 3u));        /* 8..15 */
+	return 64u + (e - 10u) * 8u + (idx - 8u);
+}
+
+static inline uint64_t hv_csize(uint32_t c)
+{
+	if (c < 64u)
+		return 16u * ((uint64_t)c + 1u);
+	uint32_t e = 10u + (c - 64u) / 8u, idx = 8u + (c - 64u) % 8u;
+	return ((uint64_t)idx + 1u) << (e - 3u);
+}
+
+/* Bytes of a record: header word, key in whole words, value. */
+static inline uint64_t hv_recsize(uint32_t klen, uint32_t vlen)
+{
+	return 8u + 8u * (((uint64_t)klen + 7u) / 8u) + vlen;
+}
+
+/* htable-var.c: the indirect layout's reads, writes and allocator. */
+int shmap__hv_read(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_t kcap, uint32_t *klen,
+		   void *vbuf, uint32_t vcap, uint32_t *vlen, uint32_t *budget);
+int shmap__hv_get(const struct shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
+		  uint32_t *val_len);
+int shmap__hv_scan(struct shmap_htable *t, uint64_t home, const void *key, uint32_t klen, uint64_t *found,
+		   uint64_t *fver, uint64_t *free_i);
+uint32_t shmap__hv_value(const struct shmap_htable *t, uint64_t i, const volatile uint64_t **vp);
+int shmap__hv_put(struct shmap_htable *t, uint64_t home, uint64_t i, uint64_t v, const void *key, uint32_t klen,
+		  const void *val, uint32_t vlen, int fresh);
+int shmap__hv_erase(struct shmap_htable *t, uint64_t home, uint64_t i, uint64_t v);
+void shmap__hv_recover_lock(struct shmap_htable *t, uint64_t lock);
+int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems);
+void shmap__hv_init(uint8_t *arena);
 
 /* Test hook (htable-scan.c): sequence numbers just below their wrap. */
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);

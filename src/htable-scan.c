@@ -196,8 +196,10 @@ static int lock_all(struct shmap_htable *t, uint64_t *nrec)
 				unlock(t, i);
 			return rc;
 		}
-		if (rc == SHMAP_RECOVERED)
+		if (rc == SHMAP_RECOVERED) {
 			++*nrec;
+			shmap__hv_recover_lock(t, i);
+		}
 	}
 	return *nrec ? SHMAP_RECOVERED : SHMAP_OK;
 }
@@ -220,12 +222,26 @@ static inline int shmap_htable_clear__body(shmap_htable *t)
 	if (rc < 0)
 		return rc;
 	SHMAP_FAILPOINT("htable.clear.locked");
+	uint8_t *kb = t->indirect ? malloc(t->key_max) : NULL;
+	if (t->indirect && !kb) {
+		unlock_all(t);
+		return SHMAP_E_NOMEM;
+	}
 	/* Phase 1: FULL -> TOMB (each step leaves a valid table). */
 	for (uint64_t i = 0; i < t->nb; i++) {
 		uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
-		if (v_state(v) != HT_EMPTY && v_state(v) != HT_TOMB)
-			shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0)); /* W2 */
+		if (v_state(v) == HT_EMPTY || v_state(v) == HT_TOMB)
+			continue;
+		uint32_t kl = 0, vl = 0, budget = 0;
+		/* Indirect: erased like erase() does, under the intent of the
+		 * key's home lock (we hold it), so that a kill here leaks no
+		 * record. A record that cannot be read is left to check(). */
+		if (kb && shmap__ht_read_bucket(t, i, kb, t->key_max, &kl, NULL, 0, &vl, &budget) == HT_FULL &&
+		    shmap__hv_erase(t, ht_hash(t, kb, kl) & t->mask, i, v) == SHMAP_OK)
+			continue;
+		shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0)); /* W2 */
 	}
+	free(kb);
 	SHMAP_FAILPOINT("htable.clear.tombed");
 	/* Phase 2: no FULL bucket is left, so every TOMB may become EMPTY. */
 	for (uint64_t i = 0; i < t->nb; i++) {
@@ -333,6 +349,15 @@ static inline int shmap_htable_check__body(shmap_htable *t, uint32_t flags, uint
 	}
 	free(kb);
 	free(kb2);
+	if (t->indirect) {
+		/* The allocator: dead intents, leaked or shared blocks. */
+		rc = shmap__hv_check(t, repair, &nprob);
+		if (rc < 0 && rc != SHMAP_E_CORRUPT) {
+			if (repair)
+				unlock_all(t);
+			return rc;
+		}
+	}
 	uint64_t sum = 0;
 	for (uint32_t s = 0; s < HT_STRIPES; s++)
 		sum += shmap_atomic_load_u64(&t->counts[s * 8u]);

@@ -4,6 +4,13 @@
  *
  * Design notes
  * ------------
+ * Two layouts. Everything below describes the inline one, used when a
+ * bucket (version, key, two value slots) fits one cache line. Larger
+ * entries make the table "indirect" (htable-var.c): 16-byte buckets of a
+ * version (with a hash tag) and a record reference, records in a sparse,
+ * size-classed area; the probe-chain, lock and cleanup rules below hold
+ * for both, the version word and the value switch differ (see there).
+ *
  * Geometry (all private, computed from the validated params, never re-read):
  *   nb = capacity = a power of two >= 16 buckets, linear probing from the
  *   home bucket hash & (nb - 1). The data region holds
@@ -108,6 +115,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "htable-internal.h"
 
@@ -117,7 +125,12 @@
 struct ht_geom {
 	uint32_t packed, kbits, vbits, sshift, kwords, vwords, stride;
 	uint64_t locks_off, buckets_off, data_size;
+	/* indirect layout (htable-var.c) */
+	uint32_t indirect, nclass;
+	uint64_t arena_off, intents_off, area_off, area_max;
 };
+
+#define HT_AREA_CAP (UINT64_C(1) << 40) /* address space of one record area */
 
 static uint32_t bitlen32(uint32_t x)
 {
@@ -140,10 +153,32 @@ static int ht_geometry(uint64_t nb, uint32_t key_max, uint32_t value_max, struct
 	g->vwords = (value_max + 7u) / 8u + hdr;
 	uint64_t content = 8u * (1u + (uint64_t)g->kwords + 2u * (uint64_t)g->vwords);
 	uint64_t stride = content <= SHMAP_CACHELINE ? shmap__next_pow2_u64(content) : content;
-	g->stride = (uint32_t)stride;
 	g->locks_off = HT_CTL_SIZE + HT_STRIPES * SHMAP_CACHELINE;
 	g->buckets_off = SHMAP_ALIGN_UP(g->locks_off + nb * 4u, (uint64_t)SHMAP_CACHELINE);
-	g->data_size = g->buckets_off + nb * stride;
+	g->indirect = stride > HT_INLINE_MAX;
+	if (!g->indirect) {
+		g->stride = (uint32_t)stride;
+		g->data_size = g->buckets_off + nb * stride;
+		return SHMAP_OK;
+	}
+	/* Indirect: 16-byte buckets, allocator, intents, then the sparse record
+	 * area, sized so that nb records of any mix of classes fit (see
+	 * htable-var.c). */
+	g->packed = 0;
+	g->kbits = g->vbits = 0;
+	g->sshift = HT_ISHIFT;
+	g->kwords = g->vwords = 0;
+	g->stride = 16u;
+	g->nclass = hv_class(hv_recsize(key_max, value_max)) + 1u;
+	uint64_t sum = 0;
+	for (uint32_t c = 0; c < g->nclass; c++)
+		sum += hv_csize(c);
+	g->arena_off = SHMAP_ALIGN_UP(g->buckets_off + nb * 16u, (uint64_t)SHMAP_CACHELINE);
+	g->intents_off = SHMAP_ALIGN_UP(g->arena_off + 8u * (8u + HT_NCLASS), (uint64_t)SHMAP_CACHELINE);
+	g->area_off = SHMAP_ALIGN_UP(g->intents_off + 64u * HT_NINTENT, (uint64_t)SHMAP__PAGE);
+	uint64_t area = nb > (HT_AREA_CAP - 16u) / sum ? HT_AREA_CAP : nb * sum + 16u;
+	g->area_max = SHMAP_ALIGN_UP(area, (uint64_t)SHMAP__PAGE);
+	g->data_size = g->area_off + g->area_max;
 	return SHMAP_OK;
 }
 
@@ -156,6 +191,8 @@ static int ht_layout(struct shmap__params *p)
 	if (rc != SHMAP_OK)
 		return rc;
 	p->data_size = g.data_size;
+	/* Indirect: only what precedes the record area is allocated now. */
+	p->data_reserve = g.indirect ? g.area_off : 0;
 	return SHMAP_OK;
 }
 
@@ -171,6 +208,13 @@ static int ht_init(struct shmap__seg *seg)
 	ctl[1] = seg->p.capacity;
 	ctl[2] = g.stride;
 	ctl[3] = g.buckets_off;
+	ctl[4] = g.indirect;
+	if (g.indirect) {
+		ctl[5] = g.arena_off;
+		ctl[6] = g.intents_off;
+		ctl[7] = g.area_off;
+		shmap__hv_init(seg->data + g.arena_off);
+	}
 	return SHMAP_OK;
 }
 
@@ -244,6 +288,15 @@ static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uin
 	struct shmap_htable *t = calloc(1, sizeof(*t));
 	if (!t)
 		return SHMAP_E_NOMEM;
+	/* Pre-faulting is done here, not by the mapping: the record area of an
+	 * indirect table is sparse, and faulting it in would allocate it. */
+	struct shmap_opts nopf;
+	const int prefault = opts && (opts->flags & SHMAP_OPT_PREFAULT);
+	if (prefault) {
+		nopf = *opts;
+		nopf.flags &= ~SHMAP_OPT_PREFAULT;
+		opts = &nopf;
+	}
 	int rc = shmap__seg_open(name, oflags, &want, &ht_ops, opts, &t->seg);
 	if (rc < 0) {
 		int e = errno;
@@ -277,7 +330,16 @@ static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uin
 	t->buckets = t->seg.data + g.buckets_off;
 	t->timeout_ms = opts ? opts->timeout_ms : 2000u;
 	t->f_flip = hash8_flip(t->seg.p.hash_seed);
-	t->fast8 = g.packed && t->key_max >= 8u && t->value_max >= 8u &&
+	t->indirect = g.indirect;
+	if (g.indirect) {
+		t->nclass = g.nclass;
+		t->area_max = g.area_max;
+		t->area = t->seg.data + g.area_off;
+		t->area_foff = (uint64_t)(t->area - t->seg.base);
+		t->arena = (uint64_t *)(void *)(t->seg.data + g.arena_off);
+		t->intents = (uint64_t *)(void *)(t->seg.data + g.intents_off);
+	}
+	t->fast8 = !g.indirect && g.packed && t->key_max >= 8u && t->value_max >= 8u &&
 		   hash8_selfcheck(t->seg.p.hash_seed, t->f_flip);
 	t->f_off0 = 8u * (1u + g.kwords);
 	t->f_off1 = 8u * (1u + g.kwords + g.vwords);
@@ -285,6 +347,20 @@ static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uin
 	t->f_want = HT_FULL | (UINT64_C(8) << 3) | (UINT64_C(8) << (3u + g.kbits));
 	t->f_end = t->buckets + t->nb * g.stride;
 	t->f_e88 = t->fast8 && t->key_max == 8u && t->value_max == 8u;
+	if (prefault) {
+		/* Everything but the area's unallocated part (a read fault maps a
+		 * tmpfs page in, as MAP_POPULATE does for a shared mapping). */
+		uint8_t *end = t->seg.base + t->seg.total_size;
+		if (g.indirect) {
+			uint64_t res = shmap_atomic_load_u64(&t->arena[2]); /* allocated bytes */
+			end = t->area + (res < g.area_max ? res : g.area_max);
+		}
+#ifdef MADV_POPULATE_READ
+		if (madvise(t->seg.base, (size_t)(end - t->seg.base), MADV_POPULATE_READ) != 0)
+#endif
+			for (volatile uint8_t *p = t->seg.base; p < end; p += SHMAP__PAGE)
+				(void)*p;
+	}
 	*ret = t;
 	return rc;
 }
@@ -380,6 +456,8 @@ SHMAP_API uint64_t shmap_htable_size(const shmap_htable *t)
 int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_t kcap, uint32_t *klen,
 		       void *vbuf, uint32_t vcap, uint32_t *vlen, uint32_t *budget)
 {
+	if (t->indirect)
+		return shmap__hv_read(t, i, kbuf, kcap, klen, vbuf, vcap, vlen, budget);
 	volatile uint64_t *ver = b_ver(t, i);
 	for (;;) {
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
@@ -474,6 +552,8 @@ __attribute__((noinline)) static int get_packed_short(const struct shmap_htable 
 __attribute__((noinline)) static int get_general(const struct shmap_htable *t, const void *key, uint32_t klen,
 						  void *val, uint32_t val_cap, uint32_t *val_len)
 {
+	if (t->indirect)
+		return shmap__hv_get(t, key, klen, val, val_cap, val_len);
 	const uint64_t home = ht_hash(t, key, klen) & t->mask;
 	/* Short keys compare as one zero-padded word: stored keys are
 	 * zero-padded too (st_copy). */
@@ -833,6 +913,8 @@ struct ht_wop {
 static int scan_chain(struct shmap_htable *t, uint64_t home, const void *key, uint32_t klen, uint64_t *found,
 		      uint64_t *fver, uint64_t *free_i)
 {
+	if (t->indirect)
+		return shmap__hv_scan(t, home, key, klen, found, fver, free_i);
 	*found = HT_NONE;
 	*free_i = HT_NONE;
 	uint32_t budget = 0;
@@ -884,9 +966,14 @@ static int claim_valid(struct shmap_htable *t, uint64_t home, uint64_t target)
 	return 1;
 }
 
-/* Write a new value beside the current one in FULL bucket i and switch. */
-static void publish_value(struct shmap_htable *t, uint64_t i, uint64_t v, const void *val, uint32_t vlen)
+/* Write a new value beside the current one in FULL bucket i (holding K)
+ * and switch. Inline: cannot fail; indirect: SHMAP_E_NOSPC, SHMAP_E_FULL,
+ * SHMAP_E_TIMEOUT, SHMAP_E_CORRUPT (nothing changed). */
+static int publish_value(struct shmap_htable *t, uint64_t home, uint64_t i, uint64_t v, const void *key,
+			 uint32_t klen, const void *val, uint32_t vlen)
 {
+	if (t->indirect)
+		return shmap__hv_put(t, home, i, v, key, klen, val, vlen, 0);
 	uint32_t s = v_active(v) ^ 1u;
 	uint32_t kl = t->packed ? v_klen(t, v, i) : 0;
 	/* W1: release fence, pairs with R2: a reader that sees any byte written
@@ -899,14 +986,18 @@ static void publish_value(struct shmap_htable *t, uint64_t i, uint64_t v, const 
 	/* W2: release, pairs with R1: the slot is complete before it is active. */
 	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_FULL, s, kl, vlen));
 	SHMAP_FAILPOINT("htable.w.published");
+	return SHMAP_OK;
 }
 
-/* Fill free bucket i (caller holds lock[i] and lock[home]) with K -> val. */
-static void publish_new(struct shmap_htable *t, uint64_t i, const void *key, uint32_t klen, const void *val,
-			uint32_t vlen)
+/* Fill free bucket i (caller holds lock[i] and lock[home]) with K -> val.
+ * Errors as publish_value(). */
+static int publish_new(struct shmap_htable *t, uint64_t home, uint64_t i, const void *key, uint32_t klen,
+		       const void *val, uint32_t vlen)
 {
 	/* Acquire, pairs with W2 of the erase/cleanup that freed the bucket. */
 	uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
+	if (t->indirect)
+		return shmap__hv_put(t, home, i, v, key, klen, val, vlen, 1);
 	/* W1: release fence, pairs with R2 (stale readers of the old entry). */
 	shmap_atomic_fence_release();
 	if (!t->packed) {
@@ -919,6 +1010,7 @@ static void publish_new(struct shmap_htable *t, uint64_t i, const void *key, uin
 	/* W2: release, pairs with R1: key and value complete before FULL. */
 	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_FULL, 0, klen, vlen));
 	SHMAP_FAILPOINT("htable.w.published");
+	return SHMAP_OK;
 }
 
 #define HT_CLEAN_SPAN 64u /* longest run the cleanup looks at */
@@ -1001,13 +1093,30 @@ static void cleanup(struct shmap_htable *t, uint64_t b, uint64_t home)
 	}
 }
 
-static void erase_at(struct shmap_htable *t, uint64_t i, uint64_t v, uint64_t home)
+static int erase_at(struct shmap_htable *t, uint64_t i, uint64_t v, uint64_t home)
 {
-	/* W2: release; readers that see TOMB skip the bucket. */
-	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, v_active(v), 0, 0));
-	SHMAP_FAILPOINT("htable.erase.tomb");
+	if (t->indirect) {
+		int rc = shmap__hv_erase(t, home, i, v);
+		if (rc < 0)
+			return rc;
+	} else {
+		/* W2: release; readers that see TOMB skip the bucket. */
+		shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, v_active(v), 0, 0));
+		SHMAP_FAILPOINT("htable.erase.tomb");
+	}
 	count_add(t, home, -1);
 	cleanup(t, i, home);
+	return SHMAP_OK;
+}
+
+/* The current value of FULL bucket i at version v (home lock held): its
+ * words and length (0: a bad length, the bucket is corrupt). */
+static uint32_t cur_value(const struct shmap_htable *t, uint64_t i, uint64_t v, const volatile uint64_t **vp)
+{
+	if (t->indirect)
+		return shmap__hv_value(t, i, vp);
+	*vp = b_val(t, i, v_active(v));
+	return v_vlen(t, v, i);
 }
 
 static int check_len(const struct shmap_htable *t, uint32_t vlen)
@@ -1030,8 +1139,10 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 		int rc = lock_wait(t, home, deadline);
 		if (rc < 0)
 			return rc;
-		if (rc == SHMAP_RECOVERED)
+		if (rc == SHMAP_RECOVERED) {
 			recovered = 1;
+			shmap__hv_recover_lock(t, home);
+		}
 		SHMAP_FAILPOINT("htable.w.locked");
 
 		uint64_t found, fver = 0, free_i;
@@ -1047,15 +1158,16 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				break;
 			case OP_UPSERT:
 			case OP_REPLACE:
-				publish_value(t, found, fver, w->val, w->vlen);
+				rc = publish_value(t, home, found, fver, key, klen, w->val, w->vlen);
 				break;
 			case OP_ERASE:
-				erase_at(t, found, fver, home);
+				rc = erase_at(t, found, fver, home);
 				break;
 			case OP_CAS:
 			case OP_CAS_ERASE:
 			case OP_UPDATE: {
-				uint32_t cl = v_vlen(t, fver, found);
+				const volatile uint64_t *cvp = NULL;
+				uint32_t cl = cur_value(t, found, fver, &cvp);
 				if (cl == 0 || cl > t->value_max) {
 					rc = SHMAP_E_CORRUPT;
 					break;
@@ -1063,15 +1175,15 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				if (w->op == OP_CAS || w->op == OP_CAS_ERASE) {
 					/* The home lock is held (L2): the value at fver
 					 * cannot change while we compare it. */
-					if (cl != w->elen || !ld_equal(b_val(t, found, v_active(fver)), w->exp, cl))
+					if (cl != w->elen || !ld_equal(cvp, w->exp, cl))
 						rc = SHMAP_E_MISMATCH;
 					else if (w->op == OP_CAS)
-						publish_value(t, found, fver, w->val, w->vlen);
+						rc = publish_value(t, home, found, fver, key, klen, w->val, w->vlen);
 					else
-						erase_at(t, found, fver, home);
+						rc = erase_at(t, found, fver, home);
 					break;
 				}
-				ld_copy(w->cur, b_val(t, found, v_active(fver)), cl);
+				ld_copy(w->cur, cvp, cl);
 				/* `out` starts as a copy of the current value, so a
 				 * callback may edit it in place and commit. */
 				memcpy(w->out, w->cur, cl);
@@ -1082,9 +1194,9 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				if (r == SHMAP_HTABLE_COMMIT) {
 					rc = check_len(t, ol);
 					if (rc == SHMAP_OK)
-						publish_value(t, found, fver, w->out, ol);
+						rc = publish_value(t, home, found, fver, key, klen, w->out, ol);
 				} else if (r == SHMAP_HTABLE_ERASE) {
-					erase_at(t, found, fver, home);
+					rc = erase_at(t, found, fver, home);
 				} else if (r == SHMAP_HTABLE_KEEP) {
 					rc = SHMAP_OK;
 				} else {
@@ -1130,8 +1242,10 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				return SHMAP_E_TIMEOUT;
 			continue;
 		}
-		if (rc == SHMAP_RECOVERED)
+		if (rc == SHMAP_RECOVERED) {
 			recovered = 1;
+			shmap__hv_recover_lock(t, free_i);
+		}
 		SHMAP_FAILPOINT("htable.w.claimed");
 		const void *val = w->val;
 		uint32_t vlen = w->vlen;
@@ -1151,8 +1265,9 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 				     r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
 			}
 		}
+		if (rc == SHMAP_OK)
+			rc = publish_new(t, home, free_i, key, klen, val, vlen);
 		if (rc == SHMAP_OK) {
-			publish_new(t, free_i, key, klen, val, vlen);
 			count_add(t, home, 1);
 			SHMAP_FAILPOINT("htable.w.counted");
 		}

@@ -53,6 +53,7 @@ struct info_part {
 struct shmap_info {
 	struct shmap__hdr hdr;
 	uint64_t file_size;
+	uint64_t alloc_size;
 	uint32_t mode;
 	uint32_t owner;
 	uint32_t attached;
@@ -102,6 +103,7 @@ static int snapshot(int fd, struct shmap_info *in)
 	if (!S_ISREG(st.st_mode))
 		return SHMAP_E_ACCESS;
 	in->file_size = (uint64_t)st.st_size;
+	in->alloc_size = (uint64_t)st.st_blocks * 512u;
 	in->mode = (uint32_t)(st.st_mode & 07777);
 	in->owner = (uint32_t)st.st_uid;
 	int rc;
@@ -215,6 +217,7 @@ SHMAP_API uint64_t shmap_info_field(const shmap_info *info, uint32_t field)
 	case SHMAP_INFO_TOTAL_SIZE: return h->total_size;
 	case SHMAP_INFO_DATA_SIZE: return h->data_size;
 	case SHMAP_INFO_FILE_SIZE: return info->file_size;
+	case SHMAP_INFO_ALLOC_SIZE: return info->alloc_size;
 	case SHMAP_INFO_CREATED_NS: return h->created_ns;
 	case SHMAP_INFO_CREATOR_UID: return h->creator_uid;
 	case SHMAP_INFO_CREATOR_PID: return h->creator_pid;

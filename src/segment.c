@@ -487,12 +487,15 @@ int shmap__check_object(const struct stat *st, const struct shmap_opts *o)
 	return SHMAP_OK;
 }
 
-/* posix_fallocate with bounded EINTR retries and a ftruncate fallback. */
-static int reserve_space(int fd, uint64_t size)
+/* Size the file to `size` and allocate its first `alloc` bytes:
+ * posix_fallocate with bounded EINTR retries and a ftruncate fallback. */
+static int reserve_space(int fd, uint64_t size, uint64_t alloc)
 {
+	if (alloc < size && ftruncate(fd, (off_t)size) != 0)
+		return shmap__errno_code(errno);
 	int r = EINTR;
 	for (int i = 0; i < 64 && r == EINTR; i++)
-		r = posix_fallocate(fd, 0, (off_t)size);
+		r = posix_fallocate(fd, 0, (off_t)alloc);
 	if (r == 0)
 		return SHMAP_OK;
 	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV) {
@@ -842,7 +845,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	 * after it (and the file never gets shorter than the mark). */
 	if (ftruncate(fd, (off_t)sizeof(mark)) != 0)
 		return shmap__errno_code(errno);
-	rc = reserve_space(fd, total);
+	rc = reserve_space(fd, total, p.data_reserve && !huge ? data_off + p.data_reserve : total);
 	if (rc != SHMAP_OK)
 		return rc;
 	SHMAP_FAILPOINT("seg.build.after_size");

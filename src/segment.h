@@ -78,7 +78,7 @@ struct shmap__seg;
 /* Limits every header must respect, at open and at inspection alike. */
 #define SHMAP__MAX_PARTS 4000u /* slots; ids slot + 1 + nparts * (gen - 1) in 32 bits: >= 2^20 attaches per slot */
 #define SHMAP__MAX_TOTAL (UINT64_C(1) << 46) /* 64 TiB: refuse absurd sizes */
-#define SHMAP__LAYOUT_VERSION 1u
+#define SHMAP__LAYOUT_VERSION 2u /* 2: sparse hash tables with a record area; 64-bit vector slot versions */
 #define SHMAP__HDR_SIZE 512u
 #define SHMAP__PAGE 4096u
 
@@ -164,6 +164,9 @@ struct shmap__params {
 	uint32_t nparts;     /* filled from options/header by the storage layer */
 	uint64_t hash_seed;  /* filled by the storage layer */
 	uint64_t data_size;  /* bytes the kind's data region needs */
+	uint64_t data_reserve; /* bytes of it allocated at creation (0: all); the
+				* rest is sized but left sparse for the kind to
+				* allocate (posix_fallocate) as it uses it */
 };
 
 /*

@@ -14,6 +14,8 @@
 
 #include "helpers.h"
 
+#include <sys/stat.h>
+
 struct fx {
 	char name[96];
 	shmap_htable *t;
@@ -1062,6 +1064,138 @@ static void test_memfd(void **state)
 	shmap_opts_free(o);
 }
 
+/* ---- memory: the indirect layout ---- */
+
+static uint64_t mem_rnd(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+/* Allocated bytes of a table's POSIX shm object. */
+static uint64_t shm_alloc_bytes(const char *name)
+{
+	char path[160];
+	struct stat st;
+	snprintf(path, sizeof path, "/dev/shm%s", name);
+	assert_int_equal(stat(path, &st), 0);
+	return (uint64_t)st.st_blocks * 512u;
+}
+
+/*
+ * Sized the way users size a cache (capacity 200k, keys up to 40 bytes,
+ * values up to 200) and filled with 100k entries of 16-40-byte keys and
+ * 100-200-byte values, a table allocates at most 2x the bytes of its keys
+ * and values (st_blocks of the shm object). The inline layout took 6.3x.
+ */
+static void test_memory_ratio(void **state)
+{
+	(void)state;
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htmem");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 200000, 40, 200, NULL, &t), SHMAP_OK);
+	const uint64_t empty = shm_alloc_bytes(name);
+	uint64_t seed = 0x5eed5, data = 0;
+	uint8_t k[40], v[200];
+	for (uint32_t i = 0; i < 100000; i++) {
+		uint32_t kl = 16u + (uint32_t)(mem_rnd(&seed) % 25u), vl = 100u + (uint32_t)(mem_rnd(&seed) % 101u);
+		memset(k, 'k', sizeof k);
+		memcpy(k, &i, 4);
+		memset(v, (int)(i & 0xff), sizeof v);
+		assert_int_equal(shmap_htable_insert(t, k, kl, v, vl), SHMAP_OK);
+		data += kl + vl;
+	}
+	const uint64_t alloc = shm_alloc_bytes(name);
+	print_message("200k/40/200 table, 100k entries: %.1f MB of keys and values, %.1f MB allocated "
+		      "(%.1f MB empty): %.2fx\n",
+		      data / 1e6, alloc / 1e6, empty / 1e6, (double)alloc / (double)data);
+	assert_true(alloc <= 2u * data);
+	/* Every entry reads back. */
+	seed = 0x5eed5;
+	for (uint32_t i = 0; i < 100000; i += 7) {
+		uint32_t kl = 16u + (uint32_t)(mem_rnd(&seed) % 25u), vl = 100u + (uint32_t)(mem_rnd(&seed) % 101u), got;
+		for (uint32_t j = 1; j < 7 && i + j < 100000; j++) {
+			mem_rnd(&seed);
+			mem_rnd(&seed);
+		}
+		memset(k, 'k', sizeof k);
+		memcpy(k, &i, 4);
+		assert_int_equal(shmap_htable_get(t, k, kl, v, sizeof v, &got), SHMAP_OK);
+		assert_int_equal(got, vl);
+		assert_int_equal(v[vl - 1], (uint8_t)(i & 0xff));
+	}
+	uint64_t problems;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
+/*
+ * Churn on an indirect table whose value sizes drift from small to large
+ * and back (every size class in turn): with a live set that fits, nothing
+ * reports FULL, every value reads back, and the allocator accounts for
+ * every byte afterwards (check finds no leak).
+ */
+static void test_var_churn(void **state)
+{
+	(void)state;
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htvchurn");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 512, 40, 1000, NULL, &t), SHMAP_OK);
+	enum { NK = 400 };
+	static uint32_t cur[NK]; /* value length, 0 = absent */
+	memset(cur, 0, sizeof cur);
+	uint64_t seed = 0xc4c4;
+	uint8_t k[40], v[1000], g[1000];
+	uint32_t got;
+	const uint32_t ops = 60000;
+	for (uint32_t n = 0; n < ops; n++) {
+		/* The band of value sizes drifts up and down over the run. */
+		uint32_t phase = (n / 2000u) % 20u, band = phase < 10u ? phase : 19u - phase;
+		uint32_t id = (uint32_t)(mem_rnd(&seed) % NK), kl = 8u + id % 33u;
+		memset(k, 0, sizeof k);
+		memcpy(k, &id, 4);
+		if (mem_rnd(&seed) % 4u == 0) {
+			int rc = shmap_htable_erase(t, k, kl);
+			assert_int_equal(rc, cur[id] ? SHMAP_OK : SHMAP_E_NOTFOUND);
+			cur[id] = 0;
+			continue;
+		}
+		uint32_t vl = 1u + band * 99u + (uint32_t)(mem_rnd(&seed) % 100u);
+		memset(v, (int)(id + vl), vl);
+		int rc = shmap_htable_upsert(t, k, kl, v, vl);
+		if (rc != SHMAP_OK)
+			fail_msg("churn op %u: upsert returned %s", n, shmap_errname(rc));
+		cur[id] = vl;
+	}
+	for (uint32_t id = 0; id < NK; id++) {
+		uint32_t kl = 8u + id % 33u;
+		memset(k, 0, sizeof k);
+		memcpy(k, &id, 4);
+		int rc = shmap_htable_get(t, k, kl, g, sizeof g, &got);
+		if (!cur[id]) {
+			assert_int_equal(rc, SHMAP_E_NOTFOUND);
+			continue;
+		}
+		assert_int_equal(rc, SHMAP_OK);
+		assert_int_equal(got, cur[id]);
+		assert_int_equal(g[got - 1], (uint8_t)(id + got));
+	}
+	uint64_t problems;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	print_message("drifting-size churn: %u ops, 0 FULL, %.1f KB allocated for at most %u live entries\n", ops,
+		      shm_alloc_bytes(name) / 1e3, (unsigned)NK);
+	/* clear() gives every record back. */
+	assert_int_equal(shmap_htable_clear(t), SHMAP_OK);
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1081,6 +1215,8 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test_setup_teardown(test_wide, fx_setup_wide, fx_teardown),
 		cmocka_unit_test(test_churn),
+		cmocka_unit_test(test_memory_ratio),
+		cmocka_unit_test(test_var_churn),
 		cmocka_unit_test_setup_teardown(test_check_stale_lock, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_recover_lock, fx_setup, fx_teardown),
 		cmocka_unit_test_setup_teardown(test_forked, fx_setup, fx_teardown),

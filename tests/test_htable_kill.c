@@ -34,6 +34,7 @@
 
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
 void *shmap__htable_test_data(shmap_htable *t, uint64_t *len);
+uint64_t shmap__htable_test_leaked(shmap_htable *t, uint64_t *dead_intents);
 
 #define VCAP 120u
 #define KMAX 24u
@@ -55,6 +56,9 @@ static const char *const failpoints[] = {
 	"htable.w.locked",    "htable.w.claimed",   "htable.w.callback",
 	"htable.w.written",   "htable.w.published", "htable.w.counted",  "htable.w.done",
 	"htable.erase.tomb",  "htable.cleanup.locked", "htable.cleanup.step",
+	/* the indirect layout (this table's): record linked, allocator steps
+	 * (carving new blocks: test_kill_no_leak) */
+	"htable.w.linked",    "htable.alloc.popped", "htable.alloc.freed",
 };
 #define NFP (sizeof(failpoints) / sizeof(failpoints[0]))
 
@@ -777,6 +781,38 @@ static void hostile_fields(const char *tag, uint32_t kmax, uint32_t vmax, void (
 		memcpy(data, snap, len);
 		cases += 2;
 	}
+	if (ctl[4]) {
+		/* Indirect layout: the allocator's words (lock, top, allocated
+		 * bytes, journal, the first free-list heads), the first intent
+		 * slots, and the header word of every live record. */
+		const uint64_t aoff = ctl[5], ioff = ctl[6], roff = ctl[7];
+		for (size_t vi = 0; vi < sizeof vals / sizeof vals[0]; vi++) {
+			for (uint64_t w = 0; w < 8 + 24; w++) {
+				memcpy(data + aoff + w * 8, &vals[vi], 8);
+				ops(t);
+				memcpy(data, snap, len);
+				cases++;
+			}
+			for (uint64_t w = 0; w < 4 * 8; w++) {
+				memcpy(data + ioff + w * 8, &vals[vi], 8);
+				ops(t);
+				memcpy(data, snap, len);
+				cases++;
+			}
+			for (uint64_t b = 0; b < cap; b++) {
+				uint64_t ver, ref;
+				memcpy(&ver, data + boff + b * stride, 8);
+				memcpy(&ref, data + boff + b * stride + 8, 8);
+				uint64_t off = (ref & ((UINT64_C(1) << 48) - 1)) * 16;
+				if ((ver & 3) != 1 || off + 8 > len - roff)
+					continue;
+				memcpy(data + roff + off, &vals[vi], 8);
+			}
+			ops(t);
+			memcpy(data, snap, len);
+			cases++;
+		}
+	}
 	print_message("%u/%u table, targeted corruption: %llu field x value cases, all calls returned "
 		      "defined codes, slowest call %.1f ms\n",
 		      kmax, vmax, (unsigned long long)cases, worst_call * 1e3);
@@ -817,11 +853,132 @@ static void test_hostile_fields_e88(void **state)
 	hostile_fields("hthost88", 8, 8, fill_e88, hostile_ops_e88);
 }
 
+/* ---- kill loops leak no record space ---- */
+
+static const char *const alloc_fps[] = {
+	"htable.alloc.popped", "htable.alloc.bumped", "htable.alloc.freed",
+	"htable.w.written",    "htable.w.linked",     "htable.w.published", "htable.erase.tomb",
+	"htable.alloc.grow", /* hit only when a chunk is allocated: rarely killed */
+};
+#define NAFP (sizeof(alloc_fps) / sizeof(alloc_fps[0]))
+
+struct leakv {
+	shmap_htable *t;
+	char fp[64];
+	uint32_t id0, run;
+};
+
+/* Upserts (values of varied sizes) and erases of four keys. */
+static int leak_victim(void *arg)
+{
+	struct leakv *v = arg;
+	setenv("SHMAP_FAILPOINT", v->fp, 1);
+	if (shmap_htable_reattach(v->t) != SHMAP_OK)
+		return 1;
+	uint8_t key[KMAX], val[VCAP];
+	for (uint32_t n = 0; n < 16; n++) {
+		uint32_t id = v->id0 + n % 4, kl = key_make(key, id);
+		if (n % 5 == 4) {
+			(void)shmap_htable_erase(v->t, key, kl);
+		} else {
+			uint32_t vl = val_make(val, VCAP, id, v->run * 100u + n);
+			if (shmap_htable_upsert(v->t, key, kl, val, vl) < 0)
+				return 2;
+		}
+	}
+	return 0;
+}
+
+/*
+ * A victim killed at every step of the record allocator and of the
+ * indirect write protocol, 300 times, with nothing but later writes of the
+ * same keys to clean up (no checker): afterwards every carved byte of the
+ * area is in a live record or on a free list again and no dead intent is
+ * left. Keys are taken 4 at a time from 800, so that more than the 128
+ * intent slots' worth of dead intents pile up before their keys are
+ * written again (claiming a slot then reclaims dead ones).
+ */
+static void test_kill_no_leak(void **state)
+{
+	(void)state;
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htleak");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	const uint32_t runs = (uint32_t)(300 * soak());
+	uint64_t seed = 0x1ea5, killed = 0, max_dead = 0, dead;
+	for (uint32_t r = 0; r < runs; r++) {
+		struct leakv v = { .t = t, .id0 = (r * 4u) % 800u, .run = r };
+		snprintf(v.fp, sizeof v.fp, "%s:%u", alloc_fps[r % NAFP], 1 + (unsigned)(xorshift64(&seed) % 4));
+		pid_t pid = th_fork(leak_victim, &v, 60);
+		int st = th_wait(pid, 60);
+		assert_true(st != -1);
+		if (WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL)
+			killed++;
+		else
+			assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		(void)shmap__htable_test_leaked(t, &dead);
+		if (dead > max_dead)
+			max_dead = dead;
+	}
+	/* Write every key once more (taking over the dead writers' locks),
+	 * then erase them all. */
+	uint8_t key[KMAX], val[VCAP];
+	for (uint32_t id = 0; id < 800; id++) {
+		uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, 1);
+		int rc = shmap_htable_upsert(t, key, kl, val, vl);
+		assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
+	}
+	for (uint32_t id = 0; id < 800; id++) {
+		uint32_t kl = key_make(key, id);
+		int rc = shmap_htable_erase(t, key, kl);
+		assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED || rc == SHMAP_E_NOTFOUND);
+	}
+	uint64_t leaked = shmap__htable_test_leaked(t, &dead);
+	print_message("kill loop on the record allocator: %llu runs, %llu killed, up to %llu dead intents at once; "
+		      "after rewriting the keys: %llu bytes leaked, %llu dead intents\n",
+		      (unsigned long long)runs, (unsigned long long)killed, (unsigned long long)max_dead,
+		      (unsigned long long)leaked, (unsigned long long)dead);
+	assert_true(killed >= runs * 3 / 4);
+	assert_int_equal(leaked, 0);
+	assert_int_equal(dead, 0);
+	uint64_t problems = 0;
+	int rc = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems);
+	assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+
+	/* Then kills on fresh keys that nobody writes again: the checker's
+	 * repair alone gives every block back. */
+	uint64_t killed2 = 0, dead2 = 0;
+	for (uint32_t r = 0; r < 40; r++) {
+		struct leakv v = { .t = t, .id0 = 1000u + r * 4u, .run = runs + r };
+		snprintf(v.fp, sizeof v.fp, "%s:%u", alloc_fps[r % (NAFP - 1)], 1 + (unsigned)(xorshift64(&seed) % 4));
+		pid_t pid = th_fork(leak_victim, &v, 60);
+		int st = th_wait(pid, 60);
+		killed2 += WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+	}
+	uint64_t leaked2 = shmap__htable_test_leaked(t, &dead2);
+	rc = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &problems);
+	assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
+	leaked = shmap__htable_test_leaked(t, &dead);
+	print_message("  then %llu kills on fresh keys: %llu bytes leaked and %llu dead intents before the "
+		      "checker's repair, %llu and %llu after\n",
+		      (unsigned long long)killed2, (unsigned long long)leaked2, (unsigned long long)dead2,
+		      (unsigned long long)leaked, (unsigned long long)dead);
+	assert_true(killed2 >= 30);
+	assert_int_equal(leaked, 0);
+	assert_int_equal(dead, 0);
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_kill_writers),
 		cmocka_unit_test(test_kill_clear),
+		cmocka_unit_test(test_kill_no_leak),
 		cmocka_unit_test(test_version_wrap),
 		cmocka_unit_test(test_hostile_fields),
 		cmocka_unit_test(test_hostile_fields_e88),

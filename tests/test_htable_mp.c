@@ -20,7 +20,10 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 
 #include <shmap/shmap.h>
 
@@ -734,6 +737,111 @@ static void test_churn_mp(void **state)
 	shmap_unlink(name, NULL);
 }
 
+/* ---- a full tmpfs: SHMAP_E_NOSPC from the write, never SIGBUS ---- */
+
+/* A private tmpfs of `size` on /dev/shm (mount namespace; a user namespace
+ * when not root). 0, or -1 if the system does not allow it. */
+static int private_tmpfs(const char *size)
+{
+	if (geteuid() == 0) {
+		if (unshare(CLONE_NEWNS) != 0)
+			return -1;
+	} else {
+		char buf[64];
+		uid_t uid = getuid();
+		gid_t gid = getgid();
+		if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0)
+			return -1;
+		int fd = open("/proc/self/setgroups", O_WRONLY);
+		if (fd >= 0) {
+			(void)!write(fd, "deny", 4);
+			close(fd);
+		}
+		snprintf(buf, sizeof buf, "0 %d 1", (int)uid);
+		fd = open("/proc/self/uid_map", O_WRONLY);
+		if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
+			return -1;
+		close(fd);
+		snprintf(buf, sizeof buf, "0 %d 1", (int)gid);
+		fd = open("/proc/self/gid_map", O_WRONLY);
+		if (fd < 0 || write(fd, buf, strlen(buf)) < 0)
+			return -1;
+		close(fd);
+	}
+	if (mount("none", "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0)
+		return -1;
+	char opt[64];
+	snprintf(opt, sizeof opt, "size=%s,mode=1777", size);
+	return mount("shmap-test", "/dev/shm", "tmpfs", 0, opt) != 0 ? -1 : 0;
+}
+
+/* exit: 77 no private tmpfs (skip), 0 ok, else the failing step */
+static int nospc_table_child(void *arg)
+{
+	(void)arg;
+	if (private_tmpfs("12m") != 0)
+		return 77;
+	shmap_htable *t;
+	/* 5.3 MB of buckets and locks; the records get what is left. */
+	if (shmap_htable_open("/shmap-t-htnospc", SHMAP_CREATE, 200000, 40, 200, NULL, &t) != SHMAP_OK)
+		return 1;
+	uint8_t k[40], v[200];
+	uint32_t n = 0, got;
+	int rc;
+	for (;; n++) {
+		memset(k, 'k', sizeof k);
+		memcpy(k, &n, 4);
+		memset(v, (int)n, sizeof v);
+		rc = shmap_htable_insert(t, k, 32, v, 200);
+		if (rc != SHMAP_OK)
+			break;
+		if (n > 200000)
+			return 2;
+	}
+	if (rc != SHMAP_E_NOSPC || n < 10000)
+		return 3;
+	/* Every entry written before is intact; replacing one with a value of
+	 * the same class needs no new space; an erase gives its block back. */
+	for (uint32_t i = 0; i < n; i += 97) {
+		memset(k, 'k', sizeof k);
+		memcpy(k, &i, 4);
+		if (shmap_htable_get(t, k, 32, v, sizeof v, &got) != SHMAP_OK || got != 200 || v[199] != (uint8_t)i)
+			return 4;
+	}
+	memset(k, 'k', sizeof k);
+	memcpy(k, &n, 4);
+	if (shmap_htable_insert(t, k, 32, v, 200) != SHMAP_E_NOSPC)
+		return 5;
+	uint32_t zero = 0;
+	memcpy(k, &zero, 4);
+	if (shmap_htable_erase(t, k, 32) != SHMAP_OK)
+		return 6;
+	memcpy(k, &n, 4);
+	if (shmap_htable_insert(t, k, 32, v, 200) != SHMAP_OK)
+		return 7;
+	uint64_t problems;
+	if (shmap_htable_check(t, 0, &problems) != SHMAP_OK)
+		return 8;
+	fprintf(stderr, "# full tmpfs: %u entries fit in 12 MiB, then SHMAP_E_NOSPC, 0 signals\n", n);
+	shmap_htable_close(t);
+	shmap_unlink("/shmap-t-htnospc", NULL);
+	return 0;
+}
+
+static void test_nospc(void **state)
+{
+	(void)state;
+	pid_t pid = th_fork(nospc_table_child, NULL, 60);
+	int st = th_wait(pid, 60);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == 77) {
+		print_message("# no private tmpfs here: skipped\n");
+		skip();
+	}
+	if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+		fail_msg("child: %s %d", WIFSIGNALED(st) ? "signal" : "exit",
+			 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -742,6 +850,7 @@ int main(void)
 		cmocka_unit_test(test_dup_inserts),
 		cmocka_unit_test(test_cas_erase_race),
 		cmocka_unit_test(test_churn_mp),
+		cmocka_unit_test(test_nospc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

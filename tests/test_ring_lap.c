@@ -72,9 +72,10 @@ struct lap_arg {
 	shmap_ring *r;
 	uint64_t n;
 	uint64_t done;      /* producer finished (atomic) */
-	uint64_t accepted;
+	uint64_t accepted;  /* subscriber's counts, read by the producer (atomic) */
 	uint64_t overruns;
 	int rc;
+	struct lap_arg *sub; /* producer: the subscriber it must lap at least once */
 };
 
 static void lap_make(uint8_t *e, uint64_t seq)
@@ -103,8 +104,15 @@ static void *lap_producer(void *a)
 	shmap_ring *p = t->r;
 	t->rc = 1;
 	uint8_t buf[16 * LAP_ESZ];
-	for (uint64_t i = 0; i < t->n;) {
-		uint32_t want = t->n - i < 16 ? (uint32_t)(t->n - i) : 16, done = 0;
+	/* At least n elements, and on until the subscriber has both accepted
+	 * elements and been lapped (on a loaded machine it may start late),
+	 * within 100 n. */
+	for (uint64_t i = 0;;) {
+		if (i >= t->n && (i >= 100 * t->n ||
+				  (__atomic_load_n(&t->sub->accepted, __ATOMIC_RELAXED) > 0 &&
+				   __atomic_load_n(&t->sub->overruns, __ATOMIC_RELAXED) > 0)))
+			break;
+		uint32_t want = 16, done = 0;
 		int rc;
 		if (i % 3 == 0) {
 			lap_make(buf, i);
@@ -155,7 +163,7 @@ static void *lap_subscriber(void *a)
 			rc = shmap_ring_pop_n(c, buf, 8, &got);
 		}
 		if (rc == SHMAP_E_OVERRUN) {
-			t->overruns++;
+			__atomic_fetch_add(&t->overruns, 1, __ATOMIC_RELAXED);
 			continue;
 		}
 		if (rc == SHMAP_E_EMPTY) {
@@ -170,7 +178,7 @@ static void *lap_subscriber(void *a)
 				return NULL; /* torn or out of order */
 			last = seq;
 			any = 1;
-			t->accepted++;
+			__atomic_fetch_add(&t->accepted, 1, __ATOMIC_RELAXED);
 		}
 		if (peeked && shmap_ring_release(c, got) != SHMAP_OK)
 			return NULL;
@@ -198,8 +206,8 @@ static void test_lossy_lapped(void **state)
 					 SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	alias_mapping(c, p);
-	struct lap_arg sa = { c, 0, 0, 0, 0, 1 };
-	struct lap_arg pa = { p, tt_soak() ? 20000000u : 300000u, 0, 0, 0, 1 };
+	struct lap_arg sa = { c, 0, 0, 0, 0, 1, NULL };
+	struct lap_arg pa = { p, tt_soak() ? 20000000u : 300000u, 0, 0, 0, 1, &sa };
 	pthread_t ts, tp;
 	assert_int_equal(pthread_create(&ts, NULL, lap_subscriber, &sa), 0);
 	assert_int_equal(pthread_create(&tp, NULL, lap_producer, &pa), 0);

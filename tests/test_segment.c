@@ -352,6 +352,9 @@ static void recsum(struct shmap__hdr *h)
 
 static void mut_version(struct shmap__hdr *h, int fd) { (void)fd; h->layout_version++; recsum(h); }
 static void mut_version_nosum(struct shmap__hdr *h, int fd) { (void)fd; h->layout_version = 0; }
+/* A segment written by a library of the previous layout (1: before hash
+ * tables had a record area), checksum valid. */
+static void mut_version_prev(struct shmap__hdr *h, int fd) { (void)fd; h->layout_version--; recsum(h); }
 static void mut_desc(struct shmap__hdr *h, int fd) { (void)fd; h->layout_desc ^= 1u << 24; recsum(h); }
 static void mut_desc_endian(struct shmap__hdr *h, int fd) { (void)fd; h->layout_desc ^= 2u; recsum(h); }
 static void mut_magic(struct shmap__hdr *h, int fd) { (void)fd; h->magic ^= 0x100; }
@@ -419,6 +422,7 @@ static void test_validation(void **state)
 	const struct val_case cases[] = {
 		{ "layout version +1", mut_version, SHMAP_E_VERSION },
 		{ "layout version 0, stale checksum", mut_version_nosum, SHMAP_E_VERSION },
+		{ "layout version -1 (an older library's)", mut_version_prev, SHMAP_E_VERSION },
 		{ "descriptor: pointer size", mut_desc, SHMAP_E_VERSION },
 		{ "descriptor: endianness", mut_desc_endian, SHMAP_E_VERSION },
 		{ "bad magic", mut_magic, SHMAP_E_BADMAGIC },

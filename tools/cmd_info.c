@@ -4,6 +4,19 @@
 
 /* ---- info ------------------------------------------------------------ */
 
+/* Allocated bytes of the segment being shown (from its info snapshot). */
+static uint64_t g_info_alloc;
+
+#ifdef SHMAPCTL_HAVE_HTABLE
+static int sum_entry_bytes(const void *key, uint32_t klen, const void *val, uint32_t vlen, void *arg)
+{
+	(void)key;
+	(void)val;
+	*(uint64_t *)arg += (uint64_t)klen + vlen;
+	return 0;
+}
+#endif
+
 static int info_state_json(struct handle *h)
 {
 	int rc = SHMAP_OK;
@@ -41,6 +54,18 @@ static int info_state_json(struct handle *h)
 			jk_u64("longest_probe", probe);
 			j_key("load");
 			j_double(cap ? (double)live / (double)cap : 0.0);
+		}
+		uint64_t data = 0;
+		if (rc >= 0)
+			rc = shmap_htable_foreach(h->t, sum_entry_bytes, &data);
+		if (rc >= 0) {
+			jk_u64("data_bytes", data);
+			jk_u64("allocated_bytes", g_info_alloc);
+			j_key("overhead");
+			if (data)
+				j_double((double)g_info_alloc / (double)data);
+			else
+				j_null();
 		}
 		break;
 	}
@@ -131,6 +156,19 @@ static int info_state_text(struct handle *h)
 			printf("scan      %" PRIu64 " live (load %.1f%%), %" PRIu64
 			       " tombstones, longest probe %" PRIu64 "\n",
 			       live, cap ? 100.0 * (double)live / (double)cap : 0.0, tomb, probe);
+		uint64_t data = 0;
+		if (rc >= 0)
+			rc = shmap_htable_foreach(h->t, sum_entry_bytes, &data);
+		if (rc >= 0) {
+			char d[32], a[32];
+			fmt_size(data, d, sizeof d);
+			fmt_size(g_info_alloc, a, sizeof a);
+			if (data)
+				printf("memory    %s of keys and values, %s allocated: %.2fx\n", d, a,
+				       (double)g_info_alloc / (double)data);
+			else
+				printf("memory    no entries, %s allocated\n", a);
+		}
 		break;
 	}
 #endif
@@ -181,6 +219,7 @@ int cmd_info(int argc, char **argv)
 	if (ex != EX_OK)
 		return ex;
 	uint32_t kind = (uint32_t)shmap_info_field(in, SHMAP_INFO_KIND);
+	g_info_alloc = shmap_info_field(in, SHMAP_INFO_ALLOC_SIZE);
 	struct handle h;
 	int orc = struct_open(&t, kind, &h);
 	int src = orc;

@@ -19,6 +19,7 @@ const (
 	InfoMaxProcs      = uint32(C.SHMAP_INFO_MAX_PROCS)
 	InfoAttached      = uint32(C.SHMAP_INFO_ATTACHED)
 	InfoLayoutVersion = uint32(C.SHMAP_INFO_LAYOUT_VERSION)
+	InfoAllocSize     = uint32(C.SHMAP_INFO_ALLOC_SIZE)
 	// InfoFieldMax is the highest field number (fields run 1..InfoFieldMax).
 	InfoFieldMax = uint32(C.SHMAP_INFO_FIELD_MAX)
 )

@@ -24,6 +24,18 @@
  *   probe chain turn back into empty buckets. A table whose live set stays
  *   under half its capacity accepts inserts forever.
  * - The hash is XXH3-64 seeded with the segment's random seed.
+ * - Memory: when a key and two values of the maximum sizes fit one cache
+ *   line with the bucket's version (key_max + 2 x value_max up to about 56
+ *   bytes), entries live inline in the buckets and the whole table is
+ *   allocated at creation. Otherwise each entry is a record in a size-class
+ *   block of a record area that is sized but sparse and allocated (with
+ *   posix_fallocate) as entries arrive: a table costs about what it holds
+ *   (README: "How a hash table's parameters turn into memory"). A write that
+ *   needs space the file system cannot give returns ::SHMAP_E_NOSPC; no
+ *   access ever faults for lack of space. Blocks a writer killed at any
+ *   instant had taken come back when its key is written again, when space or
+ *   the writers' intent slots run out, or at shmap_htable_check() with
+ *   ::SHMAP_CHECK_REPAIR.
  *
  * Thread safety: a handle may be shared by any number of threads; every call
  * except shmap_htable_close(), shmap_htable_reattach() and
@@ -233,8 +245,11 @@ SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *key
  * @brief Insert a key that must not exist yet.
  * @return ::SHMAP_OK, ::SHMAP_RECOVERED (done, after taking over a dead
  *   writer's lock), ::SHMAP_E_EXIST (key present, nothing changed),
- *   ::SHMAP_E_FULL (no free bucket), ::SHMAP_E_TOOBIG (klen > key_max or
- *   vlen > value_max), ::SHMAP_E_INVAL (NULL, zero length),
+ *   ::SHMAP_E_FULL (no free bucket; or, out-of-line records, the record area
+ *   is exhausted, which a table never holding more than its capacity never
+ *   reaches), ::SHMAP_E_NOSPC (out-of-line records: the file system has no
+ *   room for the record; nothing changed), ::SHMAP_E_TOOBIG (klen > key_max
+ *   or vlen > value_max), ::SHMAP_E_INVAL (NULL, zero length),
  *   ::SHMAP_E_TIMEOUT (a live writer held the key's lock past the timeout),
  *   ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  *
@@ -255,7 +270,8 @@ SHMAP_API int shmap_htable_upsert(shmap_htable *t, const void *key, uint32_t kle
 /**
  * @brief Replace the value of a key that must exist.
  * @return as shmap_htable_insert(), with ::SHMAP_E_NOTFOUND instead of
- *   ::SHMAP_E_EXIST and ::SHMAP_E_FULL.
+ *   ::SHMAP_E_EXIST (::SHMAP_E_FULL and ::SHMAP_E_NOSPC only for out-of-line
+ *   records: the new value needs a new record; nothing changed).
  */
 SHMAP_API int shmap_htable_replace(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				   uint32_t vlen);
@@ -274,6 +290,7 @@ SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen
  * currently equals `expected` (same length and bytes).
  * @return ::SHMAP_OK, ::SHMAP_RECOVERED, ::SHMAP_E_MISMATCH (differs;
  *   nothing changed), ::SHMAP_E_NOTFOUND, ::SHMAP_E_TOOBIG, ::SHMAP_E_INVAL,
+ *   ::SHMAP_E_FULL, ::SHMAP_E_NOSPC (as shmap_htable_replace()),
  *   ::SHMAP_E_TIMEOUT, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  * Concurrency, progress, ordering: as shmap_htable_insert().
  */
@@ -321,6 +338,7 @@ SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t 
  *   but no bucket was free; nothing changed), ::SHMAP_E_TOOBIG (key too long,
  *   or the callback returned a length above value_max; nothing changed),
  *   ::SHMAP_E_INVAL (also: callback returned length 0 or an unknown code),
+ *   ::SHMAP_E_NOSPC (as shmap_htable_insert(); nothing changed),
  *   ::SHMAP_E_NOMEM, ::SHMAP_E_TIMEOUT, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  *
  * Concurrency: any; the callback of one key never runs concurrently with
@@ -411,11 +429,14 @@ SHMAP_API int shmap_htable_clear(shmap_htable *t);
  *
  * Checks: bucket states and lengths within the private limits, every key
  * reachable from its home bucket, no duplicate key, no lock held by a dead
- * process, the size counter. With ::SHMAP_CHECK_REPAIR it takes every lock
+ * process, the size counter; with out-of-line records also: no block taken
+ * by a dead writer, no block used twice, every block of the record area in
+ * a live record or on a free list. With ::SHMAP_CHECK_REPAIR it takes every lock
  * (recovering those of dead owners, never one whose owner is alive), then
  * fixes what it found: releases dead locks, makes unreachable keys reachable,
  * erases duplicates, recounts the size, turns trailing tombstones back into
- * empty buckets.
+ * empty buckets; gives dead writers' blocks back and rebuilds the free lists
+ * from the live records.
  *
  * @param[in] flags 0 or ::SHMAP_CHECK_REPAIR
  * @param[out] problems receives the number of problems found (may be NULL)

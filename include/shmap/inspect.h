@@ -51,8 +51,9 @@ SHMAP_BEGIN_DECLS
 #define SHMAP_INFO_OWNER_UID 18u    /**< owner of the backing object */
 #define SHMAP_INFO_HASH_SEED 19u
 #define SHMAP_INFO_LAYOUT_VERSION 20u
+#define SHMAP_INFO_ALLOC_SIZE 21u   /**< bytes the backing object allocates (st_blocks x 512); a hash table with varied-size entries leaves most of its file sparse */
 /** The highest field number defined by this version of the header (fields run 1..MAX). */
-#define SHMAP_INFO_FIELD_MAX 20u
+#define SHMAP_INFO_FIELD_MAX 21u
 /**@}*/
 
 /** A snapshot of one segment's header and participant table. */

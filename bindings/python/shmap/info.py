@@ -18,7 +18,7 @@ FIELDS = {
     "elem_size": 6, "max_consumers": 7, "total_size": 8, "data_size": 9,
     "file_size": 10, "created_ns": 11, "creator_uid": 12, "creator_pid": 13,
     "generation": 14, "max_procs": 15, "attached": 16, "mode": 17, "owner_uid": 18,
-    "hash_seed": 19, "layout_version": 20,
+    "hash_seed": 19, "layout_version": 20, "alloc_size": 21,
 }
 
 

@@ -92,8 +92,9 @@ pub const SHMAP_INFO_MODE: u32 = 17;
 pub const SHMAP_INFO_OWNER_UID: u32 = 18;
 pub const SHMAP_INFO_HASH_SEED: u32 = 19;
 pub const SHMAP_INFO_LAYOUT_VERSION: u32 = 20;
+pub const SHMAP_INFO_ALLOC_SIZE: u32 = 21;
 /// The highest field number defined by this version of inspect.h (fields run 1..=MAX).
-pub const SHMAP_INFO_FIELD_MAX: u32 = 20;
+pub const SHMAP_INFO_FIELD_MAX: u32 = 21;
 
 // htable.h
 pub const SHMAP_HTABLE_COMMIT: c_int = 0;
