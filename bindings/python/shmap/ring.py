@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Ring buffers: SPSC, SPMC, lossy and reliable broadcast."""
 from . import _shmap
-from ._base import default_flags, Handle, Options, c_opts, encode_name, oflags
+from ._base import default_flags, Handle, Options, c_opts, encode_name, oflags, wait_kw
 
 SPSC = 1
 SPMC = 2
@@ -52,17 +52,22 @@ class Ring(_shmap.Ring, Handle):
         self.name = name
 
     @classmethod
-    def producer(cls, name, **kw):
-        return cls(name, PRODUCER, **kw)
+    def producer(cls, name, wait=None, **kw):
+        """Attach as the producer. wait (also for consumer() and observer()):
+        True waits for another process to create the ring, up to the
+        options' timeout (timeout_ms, default 2 s), seconds sets that
+        timeout; then TimeoutError (flags OPEN | OPEN_WAIT)."""
+        return cls(name, PRODUCER, **wait_kw(wait, kw))
 
     @classmethod
-    def consumer(cls, name, **kw):
-        return cls(name, CONSUMER, **kw)
+    def consumer(cls, name, wait=None, **kw):
+        """Attach as a consumer / subscriber (wait: see producer())."""
+        return cls(name, CONSUMER, **wait_kw(wait, kw))
 
     @classmethod
-    def observer(cls, name, **kw):
+    def observer(cls, name, wait=None, **kw):
         """Attach without a role (inspection only; see the class docstring)."""
-        return cls(name, OBSERVER, **kw)
+        return cls(name, OBSERVER, **wait_kw(wait, kw))
 
     def __repr__(self):
         if self.closed:
@@ -71,7 +76,7 @@ class Ring(_shmap.Ring, Handle):
                 f"{len(self)}/{self.capacity}x{self.elem_size}>")
 
     # push, pop, pop_into, push_many, pop_many, wait, reserve, commit, peek,
-    # release, read_at, stats, consumer_info, consumers, check, fileno,
+    # release, read_at, clear, stats, consumer_info, consumers, check, fileno,
     # reattach, len() and the properties are the C type's.
 
     def __iter__(self):
