@@ -620,7 +620,7 @@ static const char *const g_order[] = {
 	"spsc-8", "spsc-8-ck", "spsc-8-boost",
 	"spsc-64", "spsc-64-ck", "spsc-64-boost",
 	"spsc-batch-8", "spsc-batch-8-ck", "spsc-batch-8-boost",
-	"spmc-8", "broadcast-8",
+	"spmc-8", "broadcast-8", "spsc-notify",
 	"table-baseline", "table-get", "table-get-2p", "table-mixed", "table-churn",
 	"vector-push",
 	NULL
@@ -649,6 +649,7 @@ static void register_all(void)
 	add_table(bench_wl_base);
 #ifdef BENCH_HAVE_RING
 	add_table(bench_wl_ring);
+	add_table(bench_wl_notify);
 #endif
 #ifdef BENCH_HAVE_CK
 	add_table(bench_wl_ck);

@@ -229,6 +229,7 @@ static inline uint64_t bench_table_lookups(const struct bench_opts *o)
 /* Workload tables, one per file. Each ends with a zeroed entry. */
 extern const struct bench_wl bench_wl_base[];
 extern const struct bench_wl bench_wl_ring[];
+extern const struct bench_wl bench_wl_notify[]; /* wl_notify.c, with the ring */
 extern const struct bench_wl bench_wl_table[];
 extern const struct bench_wl bench_wl_vector[];
 extern const struct bench_wl bench_wl_ck[];

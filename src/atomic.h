@@ -8,7 +8,16 @@
  *   (none)    relaxed: atomic, no ordering
  *   _acquire  later loads/stores stay after it
  *   _release  earlier loads/stores stay before it
- *   _full     sequentially consistent fence on both sides
+ *   _full     on a read-modify-write: acquire + release on the accessed
+ *             word, and no more. It is NOT a sequentially consistent fence:
+ *             with gcc and clang libatomic_ops implements CAS_full with
+ *             __atomic_compare_exchange_n(..., __ATOMIC_ACQ_REL, ...), which
+ *             does not order an earlier store before a later load of another
+ *             word (arm64 without LSE emits ldaxr/stlxr and no dmb; x86's
+ *             lock-prefixed instructions happen to be full barriers, C11 does
+ *             not promise it). Code that needs store-load ordering between
+ *             different words (a Dekker pairing) calls
+ *             shmap_atomic_fence_full() explicitly.
  *
  * Cross-process safety: libatomic_ops emulates missing primitives with a
  * process-local lock table, which is NOT atomic between processes. So we
@@ -23,6 +32,7 @@
 #endif
 
 #include <atomic_ops.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #if defined(AO_USE_PTHREAD_DEFS)
@@ -35,6 +45,9 @@
 	!defined(AO_HAVE_fetch_compare_and_swap_acquire) || !defined(AO_HAVE_fetch_compare_and_swap_release) || \
 	!defined(AO_HAVE_nop_full) || !defined(AO_HAVE_or_full) || !defined(AO_HAVE_and_full)
 #error "a word-size atomic primitive shmap needs is not natively lock-free on this target"
+#endif
+#if !defined(AO_HAVE_char_load) || !defined(AO_HAVE_char_store)
+#error "a byte-size atomic load/store shmap needs is not natively lock-free on this target"
 #endif
 #if !defined(AO_HAVE_int_load) || !defined(AO_HAVE_int_load_acquire) || !defined(AO_HAVE_int_store) || \
 	!defined(AO_HAVE_int_store_release) || !defined(AO_HAVE_int_fetch_and_add_full) || \
@@ -130,6 +143,56 @@ static inline uint32_t shmap_atomic_fetch_add_full_u32(volatile uint32_t *p, uin
 static inline uint32_t shmap_atomic_cas_full_u32(volatile uint32_t *p, uint32_t old, uint32_t nv)
 {
 	return (uint32_t)AO_int_fetch_compare_and_swap_full(SHMAP__AO32(p), old, nv);
+}
+
+/* ---- 8-bit ---- */
+static inline uint8_t shmap_atomic_load_u8(const volatile uint8_t *p)
+{
+	return (uint8_t)AO_char_load((const volatile unsigned char *)(const volatile void *)p);
+}
+static inline void shmap_atomic_store_u8(volatile uint8_t *p, uint8_t v)
+{
+	AO_char_store((volatile unsigned char *)(volatile void *)p, v);
+}
+
+/*
+ * Relaxed copies of bytes another process may be writing at the same time
+ * (a seqlock payload: the reader validates afterwards and discards a copy
+ * that raced). Every byte of the shared range is accessed atomically, so
+ * the race is not a C11 data race: aligned 8-byte words inside the range
+ * with 64-bit atomics, the unaligned head and tail byte by byte. Which
+ * width covers a byte depends only on its address and the range, so both
+ * sides of one range always use the same width on the same byte.
+ * `shared` is the address in the mapping; `len` may be any size.
+ */
+static inline void shmap_atomic_copy_out(void *dst, const volatile void *shared, size_t len)
+{
+	const volatile uint8_t *s = (const volatile uint8_t *)shared;
+	uint8_t *d = (uint8_t *)dst;
+	size_t i = 0;
+	for (; i < len && ((uintptr_t)(s + i) & 7u) != 0; i++)
+		d[i] = shmap_atomic_load_u8(s + i);
+	for (; i + 8u <= len; i += 8u) {
+		uint64_t w = shmap_atomic_load_u64((const volatile uint64_t *)(const volatile void *)(s + i));
+		__builtin_memcpy(d + i, &w, 8);
+	}
+	for (; i < len; i++)
+		d[i] = shmap_atomic_load_u8(s + i);
+}
+static inline void shmap_atomic_copy_in(volatile void *shared, const void *src, size_t len)
+{
+	volatile uint8_t *d = (volatile uint8_t *)shared;
+	const uint8_t *s = (const uint8_t *)src;
+	size_t i = 0;
+	for (; i < len && ((uintptr_t)(d + i) & 7u) != 0; i++)
+		shmap_atomic_store_u8(d + i, s[i]);
+	for (; i + 8u <= len; i += 8u) {
+		uint64_t w;
+		__builtin_memcpy(&w, s + i, 8);
+		shmap_atomic_store_u64((volatile uint64_t *)(volatile void *)(d + i), w);
+	}
+	for (; i < len; i++)
+		shmap_atomic_store_u8(d + i, s[i]);
 }
 
 /* ---- fences ---- */

@@ -222,7 +222,19 @@ static inline int lock_wait(struct shmap_htable *t, uint64_t i, uint64_t deadlin
 				return SHMAP_OK;
 		} else if (bo.round >= 10 && !shmap__seg_owner_alive(&t->seg, cur)) {
 			/* Dead holder: take over. Its bucket changes were each one
-			 * atomic store, so there is nothing to repair. */
+			 * atomic store, so there is nothing to repair.
+			 * Ordering (D1): the dead holder never ran its release U1,
+			 * so C11 gives no edge from its last writes to us. The edge
+			 * is the kernel's: owner_alive() says dead only after
+			 * F_OFD_GETLK found the holder's participant lock gone, and
+			 * the kernel drops that lock only when the holder's last
+			 * file description closes during its exit, after its last
+			 * user-space store; the release inside the kernel and our
+			 * lock probe (a system call) synchronise through the
+			 * kernel's own lock on the file's lock list. So every store
+			 * the holder made is visible to the loads we make after the
+			 * probe -- as for robust futexes, outside the C11 model,
+			 * which knows no processes. */
 			/* Full CAS: only one waiter takes the dead holder's lock. */
 			if (shmap_atomic_cas_full_u32(w, cur, me) == cur)
 				return SHMAP_RECOVERED;
@@ -240,6 +252,7 @@ static inline int lock_try(struct shmap_htable *t, uint64_t i, int probe)
 	uint32_t cur = shmap_atomic_load_u32(w);
 	if (cur == 0) /* L1 as in lock_wait(), pairs with U1 */
 		return shmap_atomic_cas_full_u32(w, 0, me) == 0 ? SHMAP_OK : SHMAP_E_BUSY;
+	/* Dead-holder takeover: ordered by the kernel, see D1 in lock_wait(). */
 	if (probe && !shmap__seg_owner_alive(&t->seg, cur) && shmap_atomic_cas_full_u32(w, cur, me) == cur)
 		return SHMAP_RECOVERED;
 	return SHMAP_E_BUSY;

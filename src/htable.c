@@ -51,6 +51,9 @@
  *   A waiter that spun a while probes the holder's liveness and takes a dead
  *   holder's lock over by CAS (the operation returns SHMAP_RECOVERED). Since
  *   every bucket is consistent at every instant, taking over needs no repair.
+ *   The dead holder's writes are visible to the taker through the kernel
+ *   (its lock is released only after its exit), not through C11: see D1 in
+ *   lock_wait() (htable-internal.h).
  *
  * Probe-chain invariant (I1): for every FULL bucket p holding key K, no
  * bucket in [home(K), p) is EMPTY. Lookups stop at the first EMPTY.

@@ -98,6 +98,24 @@ void shmap__failpoint(const char *name);
 #define SHMAP_FAILPOINT(name) ((void)0)
 #endif
 
+/*
+ * Test hooks, in the same private test build only: SHMAP_TEST_HOOK(point,
+ * obj, arg) calls shmap__test_hook when a test has set it, so a test can
+ * act at an exact step of a protocol (e.g. in the middle of a reader's
+ * copy). Neither the hook nor the test-only helpers declared with it exist
+ * in the released library.
+ */
+#ifdef SHMAP_FAILPOINTS
+extern void (*shmap__test_hook)(const char *point, void *obj, uint64_t arg);
+#define SHMAP_TEST_HOOK(point, obj, arg)                          \
+	do {                                                      \
+		if (shmap__test_hook)                             \
+			shmap__test_hook((point), (obj), (arg));  \
+	} while (0)
+#else
+#define SHMAP_TEST_HOOK(point, obj, arg) ((void)0)
+#endif
+
 /* Random bytes from getrandom(); falls back to clock/pid mixing. */
 void shmap__random(void *buf, size_t len);
 

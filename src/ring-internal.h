@@ -124,6 +124,8 @@ struct shmap_ring {
 	uint32_t zc_kind;       /* 1 reserve, 2 peek */
 	uint64_t zc_pos;        /* start position of the run */
 	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */
+	struct ring_notify *nt; /* descriptor waiter (ring_notify.c), NULL none */
+	uint8_t *zbuf;          /* lossy broadcast peek/reserve: private elements (ring_bcast.c) */
 };
 
 static inline uint64_t ring_now(void)
@@ -309,6 +311,19 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		return shmap__ring_wake_space(r);
 	return SHMAP_OK;
 }
+
+/* Waiting (ring.c): announce a sleeper of the handle's role (W1 and the
+ * heavy barrier included), take it back; the indications are counts. */
+void shmap__ring_announce(struct shmap_ring *r);
+void shmap__ring_unannounce(struct shmap_ring *r);
+/* SHMAP_OK if the role can make progress from position p (see ring.c),
+ * else SHMAP_E_FULL / SHMAP_E_EMPTY. */
+int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache);
+/* Producer slow path: reclaim from dead peers (ring.c, as push does). */
+int shmap__ring_maint(struct shmap_ring *r);
+/* Stop the descriptor waiter and close the descriptor (ring_notify.c);
+ * in a forked child only closes the inherited descriptor. */
+void shmap__ring_notify_drop(struct shmap_ring *r);
 
 /* Record helpers (ring.c). */
 static inline uint32_t rec_owner(uint64_t ow)

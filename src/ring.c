@@ -143,12 +143,37 @@ static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 	return SHMAP_E_BUSY;
 }
 
+/*
+ * Decrement a sleeper count unless it is already 0 (a peer may have reset or
+ * scribbled it); a bounded number of tries, since a hostile peer can keep
+ * changing it. Returns 1 if this call took one off.
+ */
+static int ring_count_dec(volatile uint32_t *w)
+{
+	uint32_t o = shmap_atomic_load_u32(w);
+	for (int i = 0; i < 64 && o != 0; i++) {
+		uint32_t seen = shmap_atomic_cas_full_u32(w, o, o - 1);
+		if (seen == o)
+			return 1;
+		o = seen;
+	}
+	return 0;
+}
+
 void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec)
 {
-	if (shmap_atomic_cas_full_u32(&rec->sleeping, 1, 0) == 1)
-		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
-	else
-		shmap_atomic_store_u32(&rec->sleeping, 0);
+	/* take all of the record's sleepers (its owner may have had a waiting
+	 * call and a descriptor waiter asleep at once) off the ring's count */
+	uint32_t n = shmap_atomic_load_u32(&rec->sleeping);
+	for (int i = 0; i < 64 && n != 0; i++) {
+		uint32_t seen = shmap_atomic_cas_full_u32(&rec->sleeping, n, 0);
+		if (seen == n) {
+			shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 0u - n);
+			return;
+		}
+		n = seen;
+	}
+	shmap_atomic_store_u32(&rec->sleeping, 0);
 }
 
 static int ring_take_rec(struct shmap_ring *r)
@@ -383,9 +408,11 @@ SHMAP_API void shmap_ring_close(shmap_ring *r)
 {
 	if (!r)
 		return;
+	shmap__ring_notify_drop(r); /* the descriptor waiter first: it uses the role */
 	if (shmap__seg_check(&r->seg) == SHMAP_OK)
 		ring_detach(r);
 	shmap__seg_close(&r->seg);
+	free(r->zbuf);
 	free(r);
 }
 
@@ -394,6 +421,9 @@ SHMAP_API int shmap_ring_reattach(shmap_ring *r)
 	if (!r)
 		return SHMAP_E_INVAL;
 	uint32_t role = r->role ? r->role : r->want_role;
+	/* a descriptor does not survive: its waiter thread is the parent's
+	 * (after fork), or would watch a role that may change hands */
+	shmap__ring_notify_drop(r);
 	int rc = shmap__seg_reattach(&r->seg);
 	if (rc < 0)
 		return rc;
@@ -449,6 +479,11 @@ static int ring_maint(struct shmap_ring *r)
 	if (r->type == SHMAP_RING_BCAST_RELIABLE)
 		return shmap__bcast_maint(r);
 	return SHMAP_OK;
+}
+
+int shmap__ring_maint(struct shmap_ring *r)
+{
+	return ring_maint(r);
 }
 
 static int ring_push_once(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
@@ -650,14 +685,19 @@ SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *d
 
 /* ---------------------------------------------------------------- waiting */
 
-static void ring_announce(struct shmap_ring *r)
+/*
+ * The sleeper indications are counts, not flags: one handle can have two
+ * sleepers at once, a waiting call and the descriptor waiter of
+ * ring_notify.c. Wakers only test them against 0.
+ */
+void shmap__ring_announce(struct shmap_ring *r)
 {
 	if (r->role == SHMAP_RING_PRODUCER) {
-		shmap_atomic_store_u32(&r->ctl->prod_sleeping, 1);
+		shmap_atomic_fetch_add_full_u32(&r->ctl->prod_sleeping, 1);
 	} else if (r->type == SHMAP_RING_SPSC) {
-		shmap_atomic_store_u32(&r->ctl->cons_sleepers, 1);
+		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
 	} else {
-		shmap_atomic_store_u32(&r->rec->sleeping, 1);
+		shmap_atomic_fetch_add_full_u32(&r->rec->sleeping, 1);
 		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
 	}
 	/* W1: full fence, then the heavy barrier; pairs with W2 in
@@ -666,14 +706,14 @@ static void ring_announce(struct shmap_ring *r)
 	shmap__ring_heavy_barrier();
 }
 
-static void ring_unannounce(struct shmap_ring *r)
+void shmap__ring_unannounce(struct shmap_ring *r)
 {
 	if (r->role == SHMAP_RING_PRODUCER)
-		shmap_atomic_store_u32(&r->ctl->prod_sleeping, 0);
+		ring_count_dec(&r->ctl->prod_sleeping);
 	else if (r->type == SHMAP_RING_SPSC)
-		shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
-	else
-		shmap__ring_rec_unsleep(r, r->rec);
+		ring_count_dec(&r->ctl->cons_sleepers);
+	else if (ring_count_dec(&r->rec->sleeping))
+		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
 }
 
 /* What a waiting call retries: one attempt; `blocked` is FULL or EMPTY. */
@@ -711,14 +751,14 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 		uint64_t now = ring_now();
 		if (now >= deadline)
 			return SHMAP_E_TIMEOUT;
-		ring_announce(r);
+		shmap__ring_announce(r);
 		uint32_t e = shmap_atomic_load_acquire_u32(ev);
 		rc = a->fn(r, a);
 		/* The heavy barrier in ring_announce() can take milliseconds on a
 		 * loaded machine: measure the time left after it, not before. */
 		now = ring_now();
 		if (rc == blocked && now >= deadline) {
-			ring_unannounce(r);
+			shmap__ring_unannounce(r);
 			rc = a->fn(r, a);
 			if (rc != blocked)
 				return rc == SHMAP_OK && recovered ? SHMAP_RECOVERED : rc;
@@ -733,7 +773,7 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 			uint64_t until = now + slice < deadline ? now + slice : deadline;
 			shmap__futex_wait(ev, e, until);
 		}
-		ring_unannounce(r);
+		shmap__ring_unannounce(r);
 		if (rc == blocked)
 			rc = a->fn(r, a);
 		if (rc != blocked)
@@ -774,14 +814,24 @@ static int attempt_pop_n(struct shmap_ring *r, struct ring_attempt *a)
 static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 {
 	(void)a;
-	uint64_t p = r->pos;
+	return shmap__ring_ready(r, r->pos, r->lim, &r->min_cache);
+}
+
+/*
+ * Can the role make progress from position p (the handle's pos; lim its
+ * SPSC bound, min_cache the reliable producer's cursor cache)? Reads only
+ * shared memory and the handle's immutable fields besides the arguments,
+ * so the descriptor waiter (ring_notify.c) runs it on a snapshot.
+ */
+int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
 	uint64_t s;
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
 	case SHMAP_RING_SPMC:
 		if (r->role == SHMAP_RING_PRODUCER) {
 			if (r->type == SHMAP_RING_SPSC) {
-				if (p < r->lim)
+				if (p < lim)
 					return SHMAP_OK;
 				/* acquire: pairs with R2 (ring_spsc.c) */
 				uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
@@ -791,7 +841,7 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 			return s == p ? SHMAP_OK : SHMAP_E_FULL;
 		}
 		if (r->type == SHMAP_RING_SPSC) {
-			if (p < r->lim)
+			if (p < lim)
 				return SHMAP_OK;
 			/* acquire: pairs with R1 (ring_spsc.c) */
 			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
@@ -804,10 +854,10 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 		if (r->role == SHMAP_RING_PRODUCER) {
 			if (r->type == SHMAP_RING_BCAST_LOSSY)
 				return SHMAP_OK;
-			if (r->min_cache + r->cap > p)
+			if (*min_cache + r->cap > p)
 				return SHMAP_OK;
-			r->min_cache = shmap__bcast_min_cursor(r, p);
-			return r->min_cache + r->cap > p ? SHMAP_OK : SHMAP_E_FULL;
+			*min_cache = shmap__bcast_min_cursor(r, p);
+			return *min_cache + r->cap > p ? SHMAP_OK : SHMAP_E_FULL;
 		}
 		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
 		if (s == p + 1)
@@ -1193,7 +1243,10 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
 	if (s1 != pos + 1)
 		return SHMAP_E_RANGE;
-	ring_copy_out(r, pos, out);
+	if (r->type == SHMAP_RING_BCAST_LOSSY) /* the producer copies in relaxed atomics too */
+		shmap_atomic_copy_out(out, ring_slot(r, pos), r->esize);
+	else
+		ring_copy_out(r, pos, out);
 	/* acquire fence: the copy's loads complete before the re-checks below */
 	shmap_atomic_fence_acquire();
 	if (shmap_atomic_load_u64(sw) != s1)
@@ -1221,9 +1274,7 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 {
 	if (owner == 0)
 		return 0;
-	uint32_t slot = shmap__owner_slot(owner);
-	if (slot >= r->seg.p.nparts)
-		return 0;
+	uint32_t slot = shmap__owner_slot(r->seg.p.nparts, owner);
 	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
 }
 
@@ -1399,7 +1450,7 @@ SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems
 	if (r->type != SHMAP_RING_SPSC) {
 		uint32_t n = 0;
 		for (uint32_t i = 0; i < r->max_cons; i++)
-			n += shmap_atomic_load_u32(&r->recs[i].sleeping) ? 1u : 0u;
+			n += shmap_atomic_load_u32(&r->recs[i].sleeping); /* a count */
 		if (shmap_atomic_load_u32(&c->cons_sleepers) > n) {
 			found++;
 			if (repair) {

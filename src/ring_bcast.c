@@ -15,6 +15,13 @@
  *   subscriber: s1 = seq (acquire); if s1 == c + 1: copy; fence(load-load);
  *               s2 = seq; accept only if s2 == s1 (else overwritten during
  *               the copy: lapped).
+ *   Both copies go through relaxed atomics (shmap_atomic_copy_in/out, one
+ *   element at a time on both sides, so every byte is accessed with the
+ *   same width by both): a subscriber racing the producer on a slot is not
+ *   a C11 data race, it only reads bytes it then discards.
+ *   peek and reserve never expose a slot the producer may overwrite: on a
+ *   lossy ring they work on a buffer owned by the handle (peek: a copy
+ *   validated like pop; reserve: staged, copied into the ring at commit).
  *   A slot showing a later position (published or being written) means the
  *   subscriber was lapped: it reads head, jumps to head - cap + 1 (the
  *   oldest element the producer is not about to overwrite), adds the jump to
@@ -40,6 +47,8 @@
  * from slots through the private mask, resynchronisation that would not
  * move forward is SHMAP_E_CORRUPT.
  */
+#include <stdlib.h>
+
 #include "ring-internal.h"
 
 static inline int bcast_lossy(const struct shmap_ring *r)
@@ -102,6 +111,34 @@ static void bcast_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 	ring_wake_consumers(r);
 }
 
+/* Lossy: copy k elements into the ring at p, one relaxed-atomic element at a time. */
+static void bcast_copy_in_relaxed(struct shmap_ring *r, uint64_t p, const uint8_t *src, uint64_t k)
+{
+	for (uint64_t i = 0; i < k; i++)
+		shmap_atomic_copy_in(ring_slot(r, p + i), src + (size_t)i * r->esize, r->esize);
+}
+
+/*
+ * The handle's private element buffer for lossy peek/reserve (allocated on
+ * first use, freed at close): at most RING_ZBUF_BYTES, at least one element.
+ * Returns its capacity in elements, 0 if it cannot be allocated.
+ */
+#define RING_ZBUF_BYTES 65536u
+static uint64_t bcast_zbuf(struct shmap_ring *r)
+{
+	uint64_t cap = RING_ZBUF_BYTES / r->esize;
+	if (cap == 0)
+		cap = 1;
+	if (cap > r->cap)
+		cap = r->cap;
+	if (!r->zbuf) {
+		r->zbuf = malloc((size_t)cap * r->esize);
+		if (!r->zbuf)
+			return 0;
+	}
+	return cap;
+}
+
 int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
 {
 	const uint8_t *s = src;
@@ -116,7 +153,10 @@ int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint3
 			if (k == 0)
 				break;
 		}
-		shmap__ring_copy_in_n(r, p, s + (size_t)total * r->esize, k);
+		if (bcast_lossy(r))
+			bcast_copy_in_relaxed(r, p, s + (size_t)total * r->esize, k);
+		else
+			shmap__ring_copy_in_n(r, p, s + (size_t)total * r->esize, k);
 		SHMAP_FAILPOINT("ring.bcast.push.copied");
 		bcast_publish(r, p, k);
 		total += (uint32_t)k;
@@ -167,43 +207,58 @@ static inline int bcast_slot_state(const struct shmap_ring *r, uint64_t c, uint6
 	return s <= c ? 1 : 2;
 }
 
+/*
+ * Lossy: copy up to n validated elements from the cursor into dst without
+ * moving the cursor. *k gets the count. Returns 0, or 1 with *lapped_s set
+ * when the copy stopped at a slot the producer had moved past (lapped).
+ */
+static int bcast_lossy_read(struct shmap_ring *r, uint8_t *d, uint32_t n, uint32_t *k_out,
+			    uint64_t *lapped_s)
+{
+	uint64_t c = r->pos;
+	uint32_t k = 0;
+	int lapped = 0;
+	while (k < n) {
+		volatile uint64_t *sp = &r->seq[c & r->mask];
+		uint64_t s1 = shmap_atomic_load_acquire_u64(sp); /* pairs with R7 */
+		int st = bcast_slot_state(r, c, s1);
+		if (st == 1)
+			break;
+		if (st == 0) {
+			shmap_atomic_copy_out(d + (size_t)k * r->esize, ring_slot(r, c), r->esize);
+			/* A6: load-load fence, pairs with R5: if the copy saw any
+			 * byte of a newer element, the re-read sees its mark. */
+			shmap_atomic_fence_acquire();
+			uint64_t s2 = shmap_atomic_load_u64(sp);
+			if (s2 == s1) {
+				c++;
+				k++;
+				continue;
+			}
+			s1 = s2; /* overwritten during the copy */
+			if (bcast_slot_state(r, c, s1) != 2)
+				s1 = c + r->cap + 1; /* at least one lap */
+		}
+		lapped = 1;
+		*lapped_s = s1;
+		break;
+	}
+	*k_out = k;
+	return lapped;
+}
+
 int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
 {
 	uint64_t c = r->pos;
-	uint8_t *d = dst;
 	uint32_t k = 0;
-	int lapped = 0;
-	uint64_t lapped_s = 0;
 	if (bcast_lossy(r)) {
-		while (k < n) {
-			volatile uint64_t *sp = &r->seq[c & r->mask];
-			uint64_t s1 = shmap_atomic_load_acquire_u64(sp); /* pairs with R7 */
-			int st = bcast_slot_state(r, c, s1);
-			if (st == 1)
-				break;
-			if (st == 0) {
-				ring_copy_out(r, c, d + (size_t)k * r->esize);
-				/* A6: load-load fence, pairs with R5: if the copy saw any
-				 * byte of a newer element, the re-read sees its mark. */
-				shmap_atomic_fence_acquire();
-				uint64_t s2 = shmap_atomic_load_u64(sp);
-				if (s2 == s1) {
-					c++;
-					k++;
-					continue;
-				}
-				s1 = s2; /* overwritten during the copy */
-				if (bcast_slot_state(r, c, s1) != 2)
-					s1 = c + r->cap + 1; /* at least one lap */
-			}
-			lapped = 1;
-			lapped_s = s1;
-			break;
-		}
+		uint64_t lapped_s = 0;
+		int lapped = bcast_lossy_read(r, dst, n, &k, &lapped_s);
 		if (k == 0 && lapped) {
 			*done = 0;
 			return bcast_resync(r, c, lapped_s);
 		}
+		c += k;
 		r->pos = c;
 		if (k)
 			shmap_atomic_store_u64(&r->rec->pos, c); /* stats only */
@@ -238,12 +293,22 @@ int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
 {
 	uint64_t p = r->pos;
+	if (bcast_lossy(r)) {
+		/* Staged in the handle's buffer: the caller's plain stores never
+		 * race with a lapped subscriber reading the slots. */
+		uint64_t cap = bcast_zbuf(r);
+		if (cap == 0)
+			return SHMAP_E_NOMEM;
+		uint32_t k = n < cap ? n : (uint32_t)cap;
+		*ptr = r->zbuf;
+		*got = k;
+		r->zc = k;
+		r->zc_pos = p;
+		return SHMAP_OK;
+	}
 	uint64_t run = r->cap - (p & r->mask);
 	uint64_t k = n < run ? n : run;
-	if (bcast_lossy(r))
-		bcast_mark(r, p, k);
-	else
-		k = bcast_room(r, p, k);
+	k = bcast_room(r, p, k);
 	if (k == 0)
 		return SHMAP_E_FULL;
 	*ptr = ring_slot(r, p);
@@ -255,6 +320,12 @@ int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t 
 
 void shmap__bcast_commit(struct shmap_ring *r, uint32_t n)
 {
+	if (bcast_lossy(r)) {
+		uint32_t done;
+		if (n)
+			(void)shmap__bcast_push_n(r, r->zbuf, n, &done); /* never FULL */
+		return;
+	}
 	SHMAP_FAILPOINT("ring.bcast.push.copied");
 	if (n)
 		bcast_publish(r, r->zc_pos, n);
@@ -263,6 +334,23 @@ void shmap__bcast_commit(struct shmap_ring *r, uint32_t n)
 int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
 {
 	uint64_t c = r->pos;
+	if (bcast_lossy(r)) {
+		/* A validated copy in the handle's buffer (as pop makes): the
+		 * caller never reads a slot the producer may overwrite. */
+		uint64_t cap = bcast_zbuf(r);
+		if (cap == 0)
+			return SHMAP_E_NOMEM;
+		uint32_t k = 0;
+		uint64_t lapped_s = 0;
+		int lapped = bcast_lossy_read(r, r->zbuf, n < cap ? n : (uint32_t)cap, &k, &lapped_s);
+		if (k == 0)
+			return lapped ? bcast_resync(r, c, lapped_s) : SHMAP_E_EMPTY;
+		*ptr = r->zbuf;
+		*got = k;
+		r->zc = k;
+		r->zc_pos = c;
+		return SHMAP_OK;
+	}
 	uint64_t run = r->cap - (c & r->mask);
 	uint64_t want = n < run ? n : run;
 	uint64_t k = 0, s = 0;
@@ -288,18 +376,8 @@ int shmap__bcast_release(struct shmap_ring *r, uint32_t n)
 {
 	uint64_t c = r->zc_pos;
 	if (bcast_lossy(r)) {
-		/* A6: load-load fence, pairs with R5: the caller's reads of the
-		 * elements are done before we re-validate their slots. */
-		shmap_atomic_fence_acquire();
-		for (uint64_t i = 0; i < r->zc; i++) {
-			uint64_t s = shmap_atomic_load_u64(&r->seq[(c + i) & r->mask]);
-			if (s != c + i + 1) {
-				/* element c + i was overwritten: everything up to it is lost */
-				if (bcast_slot_state(r, c + i, s) != 2)
-					s = c + i + r->cap + 1;
-				return bcast_resync_at(r, c, c + i, s);
-			}
-		}
+		/* The peeked elements were validated when copied (peek): a lap
+		 * since then shows at the next pop. */
 		r->pos = c + n;
 		if (n)
 			shmap_atomic_store_u64(&r->rec->pos, c + n); /* stats only */

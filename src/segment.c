@@ -49,7 +49,7 @@
 #include "atomic.h"
 #include "segment.h"
 
-#define SHMAP__MAX_PARTS 4000u /* owner ids keep slot + 1 in 12 bits */
+#define SHMAP__MAX_PARTS 4000u /* >= 2^20 generations per slot in 32-bit owner ids */
 #define SHMAP__MAX_TOTAL (UINT64_C(1) << 46) /* 64 TiB: refuse absurd sizes */
 #define SHMAP__HUGE_PAGE (2u * 1024u * 1024u)
 
@@ -600,11 +600,16 @@ static int attach_participant(struct shmap__seg *seg)
 		/* We hold the slot's lock: any previous owner is dead or gone. */
 		struct shmap__part *pt = &seg->parts[i];
 		uint64_t w = shmap_atomic_load_u64(&pt->word);
-		uint32_t gen;
+		uint32_t gen = 0;
+		int retired = 0;
 		for (int tries = 0;; tries++) {
+			if ((uint32_t)(w >> 32) >= shmap__owner_gen_max(n)) {
+				/* Every id of this slot was handed out: the next one
+				 * would repeat a dead process's id. Retired for good. */
+				retired = 1;
+				break;
+			}
 			gen = (uint32_t)(w >> 32) + 1u;
-			if ((gen & 0xfffffu) == 0)
-				gen++; /* owner ids never carry generation 0 */
 			/* C1: full CAS; the new generation is visible before any claim
 			 * we make with it (claims are published with release/full ops). */
 			uint64_t seen = shmap_atomic_cas_full_u64(&pt->word, w,
@@ -617,12 +622,16 @@ static int attach_participant(struct shmap__seg *seg)
 				return SHMAP_E_CORRUPT; /* someone keeps scribbling on our slot */
 			}
 		}
+		if (retired) {
+			ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
+			continue;
+		}
 		shmap_atomic_store_u32(&pt->pid, (uint32_t)getpid());
 		shmap_atomic_store_u32(&pt->uid, (uint32_t)geteuid());
 		shmap_atomic_store_u64(&pt->start_time, self_start_time());
 		shmap_atomic_store_u64(&pt->attach_ns, realtime_ns());
 		seg->slot = i;
-		seg->owner = (i + 1u) | ((gen & 0xfffffu) << SHMAP__OWNER_SLOT_BITS);
+		seg->owner = shmap__owner_id(n, i, gen);
 		pthread_once(&atfork_once, register_atfork);
 		seg->fork_gen = shmap__fork_counter;
 		return SHMAP_OK;
@@ -636,7 +645,7 @@ static void detach_participant(struct shmap__seg *seg)
 		return;
 	struct shmap__part *pt = &seg->parts[seg->slot];
 	uint64_t w = shmap_atomic_load_u64(&pt->word);
-	if ((uint32_t)(w >> 32 & 0xfffffu) == (seg->owner >> SHMAP__OWNER_SLOT_BITS)) {
+	if ((uint32_t)(w >> 32) == shmap__owner_gen(seg->p.nparts, seg->owner)) {
 		/* R1: release; our last writes to the structure happen before the
 		 * slot reads as free (pairs with the acquire in owner_alive). */
 		shmap_atomic_cas_release_u64(&pt->word, w, (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE);
@@ -644,6 +653,28 @@ static void detach_participant(struct shmap__seg *seg)
 	ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)seg->slot);
 	seg->owner = 0;
 }
+
+#ifdef SHMAP_FAILPOINTS
+/*
+ * Test build only: set the generation of participant slot `slot` (its state
+ * kept), so that a test reaches the end of a slot's id space, or the value
+ * a narrower generation field would wrap to, without 2^20 real attaches.
+ */
+int shmap__seg_test_set_gen(struct shmap__seg *seg, uint32_t slot, uint32_t gen);
+int shmap__seg_test_set_gen(struct shmap__seg *seg, uint32_t slot, uint32_t gen)
+{
+	if (slot >= seg->p.nparts)
+		return SHMAP_E_INVAL;
+	struct shmap__part *pt = &seg->parts[slot];
+	uint64_t w = shmap_atomic_load_u64(&pt->word);
+	for (;;) {
+		uint64_t seen = shmap_atomic_cas_full_u64(&pt->word, w, (uint64_t)gen << 32 | (uint32_t)w);
+		if (seen == w)
+			return SHMAP_OK;
+		w = seen;
+	}
+}
+#endif
 
 bool shmap__seg_slot_alive(const struct shmap__seg *seg, uint32_t slot)
 {
@@ -658,9 +689,7 @@ bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
 {
 	if (owner == 0)
 		return false;
-	uint32_t slot = shmap__owner_slot(owner);
-	if (slot >= seg->p.nparts)
-		return false;
+	uint32_t slot = shmap__owner_slot(seg->p.nparts, owner);
 	if (owner == seg->owner)
 		return true;
 	if (slot == seg->slot)
@@ -669,7 +698,7 @@ bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
 	uint64_t w = shmap_atomic_load_acquire_u64(&seg->parts[slot].word);
 	if ((uint32_t)w != SHMAP__PART_ATTACHED)
 		return false;
-	if ((uint32_t)((w >> 32) & 0xfffffu) != (owner >> SHMAP__OWNER_SLOT_BITS))
+	if ((uint32_t)(w >> 32) != shmap__owner_gen(seg->p.nparts, owner))
 		return false;
 	return shmap__ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
 }

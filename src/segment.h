@@ -24,10 +24,16 @@
  * Liveness: each attached handle owns a participant slot and holds an OFD
  * write lock on byte SHMAP__LOCK_PART0 + slot. The kernel drops it when the
  * process dies, so "is the owner of slot s alive" is one F_OFD_GETLK probe.
- * An owner id (uint32_t) packs {slot + 1, low 20 bits of the slot's
- * generation}; 0 means "no owner". A claim word in any structure stores an
- * owner id; a waiter that waits too long calls shmap__seg_owner_alive() and
- * recovers the claim if the owner is dead.
+ * An owner id (uint32_t) is slot + 1 + nparts * (generation - 1), where the
+ * slot's generation counts the attaches through it (1, 2, ...); 0 means "no
+ * owner". A claim word in any structure stores an owner id; a waiter that
+ * waits too long calls shmap__seg_owner_alive() and recovers the claim if
+ * the owner is dead. An owner id is never handed out twice in the life of
+ * a segment: a slot whose generation reaches shmap__owner_gen_max() (the
+ * last one whose id fits in 32 bits, about 2^32 / nparts attaches) is
+ * retired and never attached again, instead of wrapping into the id of a
+ * dead process whose claims may still be in place (a new process would
+ * then take a dead holder's lock or reservation for its own).
  */
 #ifndef SHMAP_SEGMENT_INTERNAL_H
 #define SHMAP_SEGMENT_INTERNAL_H
@@ -163,7 +169,7 @@ struct shmap__seg {
 	struct shmap__params p;     /* private copy: never re-read from shared memory */
 	struct shmap__part *parts;  /* base + parts_off */
 	uint32_t slot;              /* our participant slot */
-	uint32_t owner;             /* our owner id (slot + 1 | gen << 12) */
+	uint32_t owner;             /* our owner id (see "Owner ids" below) */
 	uint64_t generation;        /* segment build generation */
 	uint32_t fork_gen;          /* value of the process fork counter at attach */
 	uint32_t poisoned;          /* set after a detected violation */
@@ -254,11 +260,26 @@ int shmap__seg_verify_header(const struct shmap__seg *seg);
 /* In a child after fork(): take a fresh file description and participant slot. */
 int shmap__seg_reattach(struct shmap__seg *seg);
 
-/* Owner ids. */
-#define SHMAP__OWNER_SLOT_BITS 12u
-static inline uint32_t shmap__owner_slot(uint32_t owner)
+/*
+ * Owner ids: owner = slot + 1 + nparts * (gen - 1), gen = 1..gen_max, so
+ * every id of every generation of every slot is distinct and non-zero.
+ * owner 0 means "no owner": the decoders below are meaningful for owner >= 1.
+ */
+static inline uint32_t shmap__owner_gen_max(uint32_t nparts)
 {
-	return (owner & ((1u << SHMAP__OWNER_SLOT_BITS) - 1u)) - 1u;
+	return UINT32_MAX / nparts;
+}
+static inline uint32_t shmap__owner_id(uint32_t nparts, uint32_t slot, uint32_t gen)
+{
+	return slot + 1u + nparts * (gen - 1u);
+}
+static inline uint32_t shmap__owner_slot(uint32_t nparts, uint32_t owner)
+{
+	return (owner - 1u) % nparts;
+}
+static inline uint32_t shmap__owner_gen(uint32_t nparts, uint32_t owner)
+{
+	return (owner - 1u) / nparts + 1u;
 }
 
 /*

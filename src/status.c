@@ -33,7 +33,8 @@
 	X(SHMAP_E_PEERFAULT, "another process shrank the segment")                       \
 	X(SHMAP_E_ABORTED, "aborted by the callback; nothing changed")                   \
 	X(SHMAP_E_MISMATCH, "current value differs from the expected one")               \
-	X(SHMAP_E_NOTATTACHED, "handle does not hold the role this call needs")
+	X(SHMAP_E_NOTATTACHED, "handle does not hold the role this call needs")         \
+	X(SHMAP_E_PEERDEAD, "the peer this ring end waits for died")
 
 SHMAP_API const char *shmap_strerror(int code)
 {

@@ -107,6 +107,8 @@ static void failpoint_check_known(const char *name)
 	abort();
 }
 
+void (*shmap__test_hook)(const char *point, void *obj, uint64_t arg);
+
 void shmap__failpoint(const char *name)
 {
 	static const char *armed;

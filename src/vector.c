@@ -9,16 +9,21 @@
  *
  *   0      struct vec_ctrl (256 bytes): reserve counter, watermark, counters,
  *          each hot word on its own cache line
- *   256    slots: capacity x stride, stride = 8 + esz8 (esz8 = elem_size
- *          rounded up to 8): { uint64_t meta; uint8_t buf0[esz8]; }
+ *   256    slots: capacity x stride, stride = 16 + esz8 (esz8 = elem_size
+ *          rounded up to 8): { uint64_t meta; uint64_t ver; uint8_t buf0[esz8]; }
  *   ...    alt buffers: capacity x esz8 (buf1 of every slot)
  *
  * Slot meta word (64 bits):
  *
  *   bits 63..32  owner id (RESERVED, REPLACING; the dead writer for HOLE)
  *   bits 31..3   aux: HEAD -> n (slots in the reservation);
- *                     PUB/REPL -> version (29 bits, wraps)
+ *                     PUB/REPL -> low 29 bits of the version (informational)
  *   bits  2..0   state
+ *
+ * Slot version word `ver` (64 bits): the number of finished replacements.
+ * It is what readers validate and what selects the current copy, so a
+ * reader can only be fooled by the same 64-bit value coming back, which
+ * takes 2^64 replacements (a 29-bit field in meta came back after 2^29).
  *
  * States and transitions (every transition is one atomic store or CAS):
  *
@@ -30,11 +35,13 @@
  *   REPL(dead, v) --CAS-------> REPL(me, v)          replacer takeover
  *   HEAD/RESV(dead), FREE middle of a dead HEAD --CAS--> HOLE(dead)
  *
- * The current copy of a PUB/REPL slot is buf[version & 1] (buf0 for even
+ * The current copy of a PUB/REPL slot is buf[ver & 1] (buf0 for even
  * versions, the alt buffer for odd ones). A replacer writes the OTHER copy,
  * so neither readers nor a replacer killed mid-write can tear the current
- * one; a reader validates that the version did not change while it copied
- * (a change means a later replacer may have overwritten the copy it read).
+ * one; a reader validates that ver did not change while it copied (a
+ * change means a later replacer may have overwritten the copy it read).
+ * Only the holder of the REPL claim stores ver (ver + 1, with release,
+ * after its copy, before the PUB store), so ver only grows.
  *
  * Reservation (lock-free, owner recorded at the claim):
  *   A1  r = reserve (acquire); FULL if n > capacity - r
@@ -176,11 +183,15 @@ static inline volatile uint64_t *meta_p(const shmap_vector *v, uint64_t i)
 {
 	return (volatile uint64_t *)(void *)(v->slots + i * v->stride);
 }
+static inline volatile uint64_t *ver_p(const shmap_vector *v, uint64_t i)
+{
+	return (volatile uint64_t *)(void *)(v->slots + i * v->stride + 8u);
+}
 static inline uint8_t *buf0_p(const shmap_vector *v, uint64_t i)
 {
-	return v->slots + i * v->stride + 8u;
+	return v->slots + i * v->stride + 16u;
 }
-static inline uint8_t *buf_p(const shmap_vector *v, uint64_t i, uint32_t ver)
+static inline uint8_t *buf_p(const shmap_vector *v, uint64_t i, uint64_t ver)
 {
 	return (ver & 1u) ? v->alt + i * v->esz8 : buf0_p(v, i);
 }
@@ -206,7 +217,7 @@ static int vec_layout(struct shmap__params *p)
 	if (p->key_max || p->value_max || p->max_consumers || p->kind_flags || p->hash_alg)
 		return SHMAP_E_INVAL;
 	uint64_t esz8 = SHMAP_ALIGN_UP((uint64_t)p->elem_size, (uint64_t)8);
-	uint64_t per = 8u + 2u * esz8;
+	uint64_t per = 16u + 2u * esz8;
 	if (p->capacity > (VEC_MAX_DATA - VEC_CTRL_SIZE) / per)
 		return SHMAP_E_INVAL;
 	p->data_size = VEC_CTRL_SIZE + p->capacity * per;
@@ -295,7 +306,7 @@ SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem
 	v->cap = v->seg.p.capacity;
 	v->esz = v->seg.p.elem_size;
 	v->esz8 = (uint32_t)SHMAP_ALIGN_UP((uint64_t)v->esz, (uint64_t)8);
-	v->stride = 8u + v->esz8;
+	v->stride = 16u + v->esz8;
 	v->timeout_ms = opts ? opts->timeout_ms : 0;
 	if (!opts) {
 		struct shmap_opts d;
@@ -399,12 +410,18 @@ static int advance(shmap_vector *v)
 		}
 		if (end == w)
 			return SHMAP_OK;
-		/* W1: full CAS; its store-load ordering pairs with the fence P2 in publish. */
+		/* W1: full CAS (acquire + release: it is not a store-load fence,
+		 * see atomic.h). */
 		uint64_t got = shmap_atomic_cas_full_u64(&v->ctrl->committed, w, end);
 		if (got == w) {
 			if (end < lim)
 				return SHMAP_OK; /* stopped at an unreadable slot */
 			w = end;
+			/* W3: full fence: our W1 store before the slot loads (W2) of
+			 * the next run; pairs with the fence P2 after a publisher's
+			 * PUB store and its load of the watermark (Dekker: the
+			 * publisher sees our watermark or we see its PUB). */
+			shmap_atomic_fence_full();
 		} else {
 			if (++fails > VEC_CAS_BUDGET)
 				return SHMAP_E_BUSY;
@@ -547,6 +564,9 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 	}
 	if (st == ST_RESV)
 		(void)make_hole(v, i, m, owner); /* no-op if the head recovery covered it */
+	/* H2: full fence: the HOLE CASes (H1, not fences themselves) before the
+	 * watermark and slot loads of advance(); pairs with P2 as W3 does. */
+	shmap_atomic_fence_full();
 	(void)advance(v);
 	return SHMAP_RECOVERED;
 }
@@ -645,7 +665,7 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 #endif
 	publish_slot(v, i);
 	SHMAP_FAILPOINT("vector.push.published");
-	/* P2: full fence: the PUB store before the watermark load in advance(); pairs with W1. */
+	/* P2: full fence: the PUB store before the watermark load in advance(); pairs with W3 / H2. */
 	shmap_atomic_fence_full();
 	/*
 	 * The element is appended whatever advance() says: a corrupt watermark
@@ -721,7 +741,7 @@ SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
 			SHMAP_FAILPOINT("vector.publish.partial");
 	}
 	SHMAP_FAILPOINT("vector.publish.published");
-	/* P2: full fence, pairs with W1 (see push). */
+	/* P2: full fence, pairs with W3 / H2 (see push). */
 	shmap_atomic_fence_full();
 	(void)advance(v); /* published whatever it says (see push) */
 	return SHMAP_OK;
@@ -745,16 +765,24 @@ static int do_get(shmap_vector *v, uint64_t i, void *out, int recover)
 		uint64_t m1 = shmap_atomic_load_acquire_u64(mp);
 		uint32_t st = m_st(m1);
 		if (m_readable(st)) {
-			uint32_t ver = m_aux(m1);
-			copy_out_atomic(out, buf_p(v, i, ver), v->esz);
+			/* G1v: acquire, pairs with Q3v: the copy it selects is complete. */
+			uint64_t ver = shmap_atomic_load_acquire_u64(ver_p(v, i));
+			const uint8_t *src = buf_p(v, i, ver);
+			uint32_t half = (v->esz / 2) & ~7u;
+			copy_out_atomic(out, src, half);
+			SHMAP_TEST_HOOK("vector.get.half", v, i);
+			copy_out_atomic((uint8_t *)out + half, src + half, v->esz - half);
 			/* G2: acquire fence: the copy's loads before the re-check G3. */
 			shmap_atomic_fence_acquire();
-			/* G3: pairs with Q1 (claim) / Q3 (switch) of a replacer. */
+			/* G3: pairs with the release fence Q1F of a replacer whose copy
+			 * stores our copy may have seen: then we see its ver store
+			 * chain's successor, never `ver` again (64 bits never wrap). */
+			uint64_t ver2 = shmap_atomic_load_u64(ver_p(v, i));
 			uint64_t m2 = shmap_atomic_load_u64(mp);
-			if (m_readable(m_st(m2)) && m_aux(m2) == ver)
-				return SHMAP_OK;
 			if (!m_readable(m_st(m2)))
 				return SHMAP_E_CORRUPT; /* published slots never go back */
+			if (ver2 == ver)
+				return SHMAP_OK;
 			continue;
 		}
 		if (st == ST_HOLE)
@@ -883,21 +911,20 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 	shmap__backoff_init(&bo);
 	uint64_t deadline = 0;
 	int took_over = 0;
-	uint32_t ver = 0;
 	uint32_t rounds = 0;
 	for (;;) {
 		/* Q0: acquire, pairs with Q3 of the previous replacer and P1. */
 		uint64_t m = shmap_atomic_load_acquire_u64(mp);
 		uint32_t st = m_st(m);
 		if (st == ST_PUB) {
-			ver = m_aux(m);
 			/*
-			 * Q1: full CAS claims the slot; pairs with G3 and other
-			 * replacers' Q1. "Full" fences both sides, so the copy
-			 * stores Q2 stay after it: a reader whose copy saw any
-			 * of them sees at least this version at G3 and retries.
+			 * Q1: full CAS (acquire + release) claims the slot; its
+			 * acquire side pairs with Q3/Q3v of the previous replacer
+			 * (so the ver load below sees its store). The copy stores
+			 * Q2 are kept after the claim by the fence Q1F, not by
+			 * the CAS (see atomic.h).
 			 */
-			if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, ver)) == m)
+			if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m)
 				break;
 			continue;
 		}
@@ -905,9 +932,10 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 			uint32_t o = m_owner(m);
 			int probe = ++rounds % VEC_PROBE_EVERY == 0;
 			if (probe && !shmap__seg_owner_alive(&v->seg, o)) {
-				ver = m_aux(m);
-				/* Q1': take over a dead replacer's claim; its copy is not current. */
-				if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, ver)) == m) {
+				/* Q1': take over a dead replacer's claim; its copy is not
+				 * current (or it stored ver and is: we then write the
+				 * other one, as after any switch). */
+				if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m) {
 					shmap_atomic_fetch_add_u64(&v->ctrl->takeovers, 1);
 					took_over = 1;
 					break;
@@ -938,6 +966,9 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 	 * still read the old version at G3. The fence orders the claim before
 	 * every store below. */
 	shmap_atomic_fence_release();
+	/* Relaxed: ver is stored only by the claim holder; the claim's acquire
+	 * (Q1/Q1') ordered the previous holder's store before this load. */
+	uint64_t ver = shmap_atomic_load_u64(ver_p(v, index));
 	uint8_t *dst = buf_p(v, index, ver + 1u);
 	const uint8_t *src = elem;
 	/* Q2: relaxed atomic stores: a reader of an older version may still be copying dst. */
@@ -946,10 +977,34 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 	SHMAP_FAILPOINT("vector.replace.half");
 	copy_in_atomic(dst, src, half, v->esz);
 	SHMAP_FAILPOINT("vector.replace.written");
-	/* Q3: release switch to the new copy; pairs with G1. */
-	shmap_atomic_store_release_u64(mp, mk(ST_PUB, 0, (ver + 1u) & AUX_MASK));
+	/* Q3v: release switch to the new copy; pairs with G1v. */
+	shmap_atomic_store_release_u64(ver_p(v, index), ver + 1u);
+	/* Q3: release, the slot is free for the next replacer; pairs with Q0/G1. */
+	shmap_atomic_store_release_u64(mp, mk(ST_PUB, 0, (uint32_t)(ver + 1u) & AUX_MASK));
 	return took_over ? SHMAP_RECOVERED : SHMAP_OK;
 }
+
+#ifdef SHMAP_FAILPOINTS
+/*
+ * Test build only: account k replacements of published slot i without
+ * making them (k even, so the current copy stays the same), as a reader
+ * descheduled for that long would see the counters. SHMAP_E_INVAL if the
+ * slot is not PUB.
+ */
+int shmap__vector_test_skip_versions(shmap_vector *v, uint64_t i, uint64_t k);
+int shmap__vector_test_skip_versions(shmap_vector *v, uint64_t i, uint64_t k)
+{
+	if (i >= v->cap || (k & 1u))
+		return SHMAP_E_INVAL;
+	uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, i));
+	if (m_st(m) != ST_PUB)
+		return SHMAP_E_INVAL;
+	uint64_t ver = shmap_atomic_load_u64(ver_p(v, i)) + k;
+	shmap_atomic_store_release_u64(ver_p(v, i), ver);
+	shmap_atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, (uint32_t)ver & AUX_MASK));
+	return SHMAP_OK;
+}
+#endif
 
 /* ------------------------------------------------------------------ */
 /* tools                                                               */
@@ -1055,14 +1110,15 @@ static int cached_alive(shmap_vector *v, struct live_cache *lc, uint32_t owner)
 /*
  * The header's immutable part still says what we validated at open (a peer
  * rewriting it after open changes nothing we do -- every bound is a private
- * copy -- but the checker reports it). Copied word by word first.
+ * copy -- but the checker reports it). Copied in relaxed atomic words first.
  */
 static int header_intact(const shmap_vector *v)
 {
 	struct shmap__hdr h;
-	uint64_t *dst = (uint64_t *)(void *)&h;
-	for (size_t k = 0; k < sizeof(h) / 8u; k++)
-		dst[k] = shmap_atomic_load_u64(word_at(v->seg.base + 8u * k));
+	/* Relaxed atomic words memcpy'd into h: storing them through a
+	 * uint64_t lvalue would break strict aliasing with h's 32-bit fields
+	 * (and let gcc treat those as uninitialized). */
+	shmap_atomic_copy_out(&h, v->seg.base, sizeof(h));
 	return h.magic == SHMAP__MAGIC && h.kind == SHMAP__KIND_VECTOR && h.capacity == v->cap &&
 	       h.elem_size == v->esz && h.data_size == v->seg.p.data_size &&
 	       h.data_off == (uint64_t)(v->seg.data - v->seg.base) &&

@@ -576,7 +576,7 @@ static void t_kill_random(void **state)
 #define OFF_COMMITTED 64u
 #define OFF_HOLES 128u
 #define OFF_SLOTS 256u
-#define STRIDE (8u + ESZ)
+#define STRIDE (16u + ESZ) /* meta, ver, buf0 */
 
 static volatile uint64_t *map_word(void **base, size_t *len, uint64_t off_in_data)
 {
@@ -824,7 +824,7 @@ static void t_header_rewritten(void **state)
 	shmap_vector_close(v);
 }
 
-/* Replacement versions wrap (29 bits): readers never accept a torn copy across the wrap. */
+/* Replacement versions near the ends of their fields (29 bits of meta, 64 of ver): readers never accept a torn copy. */
 static int wrap_reader(void *a)
 {
 	(void)a;
@@ -854,12 +854,14 @@ static void t_version_wrap(void **state)
 		vr_make(e, ESZ, 1, 0, i);
 		assert_int_equal(shmap_vector_push(v, e, NULL), SHMAP_OK);
 	}
-	/* White box: PUB with an even version 12 below the wrap (buffer 0 stays current). */
+	/* White box: PUB with an even version 12 below the wrap of meta's
+	 * 29-bit field and of the 64-bit ver word (buffer 0 stays current). */
 	void *base[2];
 	size_t len[2];
 	for (int i = 0; i < 2; i++) {
 		volatile uint64_t *w = map_word(&base[i], &len[i], OFF_SLOTS + (uint64_t)i * STRIDE);
 		assert_non_null(w);
+		w[1] = UINT64_MAX - 11u; /* ver */
 		*w = (UINT64_C(0x1fffffff) - 11u) << 3 | 3u;
 	}
 	assert_int_equal(shmap_vector_get(v, 0, o), SHMAP_OK);

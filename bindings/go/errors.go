@@ -46,6 +46,7 @@ const (
 	ErrAborted     Errno = -1027
 	ErrMismatch    Errno = -1028
 	ErrNotAttached Errno = -1029
+	ErrPeerDead    Errno = -1030
 )
 
 // Recovered is the informational status SHMAP_RECOVERED.

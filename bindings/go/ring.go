@@ -48,6 +48,7 @@ type Ring struct {
 	mu       sync.Mutex
 	p        *C.shmap_ring
 	elemSize uint32
+	nt       ringNotify // the descriptor for Go's poller (notify.go)
 	// Status is Recovered if the role was taken over from a dead process.
 	Status int
 }
@@ -96,6 +97,7 @@ func OpenObserver(name string) (*Ring, error) {
 func (r *Ring) Close() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.closeNotify()
 	if r.p != nil {
 		C.shmap_ring_close(r.p)
 		r.p = nil
@@ -158,8 +160,12 @@ func (r *Ring) Fd() int {
 }
 
 // Reattach makes an inherited handle usable in a child after fork.
+// It closes the ring's descriptor (NotifyFd gives a new one).
 func (r *Ring) Reattach() error {
-	return r.do("ring_reattach", func(p *C.shmap_ring) C.int { return C.shmap_ring_reattach(p) })
+	return r.do("ring_reattach", func(p *C.shmap_ring) C.int {
+		r.closeNotify()
+		return C.shmap_ring_reattach(p)
+	})
 }
 
 // RingStats are ring-wide counters (see shmap_ring_stats).

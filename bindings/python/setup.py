@@ -11,6 +11,7 @@ import sys
 from setuptools import setup
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "_backend"))
+import shmap_build  # noqa: E402
 import shmap_ext  # noqa: E402
 
-setup(name="shmap", version="0.1.0", packages=["shmap"], ext_modules=[shmap_ext.extension()])
+setup(name="shmap", version=shmap_build.VERSION, packages=["shmap"], ext_modules=[shmap_ext.extension()])

@@ -62,7 +62,8 @@
  * own handle.
  *
  * Waiting calls sleep in the kernel on a futex word in the segment; when no
- * process sleeps, push and pop make no system call.
+ * process sleeps, push and pop make no system call. Event loops wait on a
+ * descriptor instead (shmap_ring_notify_fd()), with the same rule.
  *
  * Trust model: a peer with write access to the segment can destroy the
  * ring's contents, but every index read from shared memory is masked with
@@ -317,6 +318,109 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
 /**@}*/
 
 /* ------------------------------------------------------------------ */
+/** @name Event loops: a pollable descriptor per ring end
+ *
+ * shmap_ring_notify_fd() gives a descriptor that an event loop (poll,
+ * epoll, select, libuv, asyncio, Go's poller, ...) waits on beside sockets
+ * and timers; shmap_ring_notify_arm() re-arms it. The loop never loses a
+ * wake-up and never spins:
+ *
+ * @code
+ * int fd;
+ * shmap_ring_notify_fd(r, &fd);        // readable at first
+ * // add fd to the loop (POLLIN / EPOLLIN), then on every wake-up:
+ * while ((rc = shmap_ring_pop(r, &elem)) == SHMAP_OK || rc == SHMAP_E_OVERRUN)
+ *         handle(&elem);                // drain until SHMAP_E_EMPTY
+ * rc = shmap_ring_notify_arm(r);        // then wait for the fd again
+ * if (rc == SHMAP_E_PEERDEAD) ...       // the producer died (told once)
+ * @endcode
+ *
+ * (A producer pushes until ::SHMAP_E_FULL instead.) shmap_ring_notify_fd()
+ * says when the descriptor is readable, what it costs and how the peer's
+ * death shows.
+ */
+/**@{*/
+
+/**
+ * @brief Get the pollable descriptor of this handle's role, creating it on
+ *        the first call (and the process's waiter thread, if none has room).
+ *
+ * The usage loop, which never loses a wake-up and never spins: add the
+ * descriptor to the event loop for POLLIN (EPOLLIN); when it is readable,
+ * pop until ::SHMAP_E_EMPTY (a producer: push until ::SHMAP_E_FULL), call
+ * shmap_ring_notify_arm(), and wait again. It is readable from the moment
+ * the role can make progress until the next arm: a consumer/subscriber
+ * has an element (or, lossy broadcast, an overrun) to take, a producer has
+ * a free slot. It may also be readable for nothing (a peer woke the ring
+ * needlessly, another consumer took the element): the drain then finds
+ * EMPTY/FULL at once and the loop arms again.
+ *
+ * Mechanism and cost: the descriptor is an eventfd of this process
+ * (O_CLOEXEC, non-blocking; never shared with a peer), written by a waiter
+ * thread of this process that sleeps on the ring's futex word in the
+ * segment exactly as the waiting calls do. So a peer's push or pop makes no
+ * system call while nobody waits (the descriptor is not armed); while
+ * armed, the peer's next push/pop makes one futex wake, and this process
+ * pays a thread wake-up and an eventfd write per arm that waits. One waiter
+ * thread serves up to 127 descriptors of the process (futex_waitv, Linux
+ * 5.16 and later; on older kernels one thread per descriptor); it starts
+ * with the first descriptor and ends with the last. Works between any
+ * processes that open the ring, related or not. Each armed sleep of the
+ * waiter is bounded (100 ms; 10 ms for SPMC and reliable-broadcast
+ * producers), after which it re-checks the ring and the liveness of the
+ * peers the role waits for.
+ *
+ * Death of the peer: when the producer (for a consumer or subscriber) or
+ * the SPSC consumer (for an SPSC producer) dies holding its role, the
+ * descriptor turns readable within one such slice plus the kernel's
+ * release of the dead process's liveness lock (a few ms), and the next arm
+ * that finds the ring blocked returns ::SHMAP_E_PEERDEAD, once per death.
+ * SPMC and reliable-broadcast producers are not told: what a dead
+ * consumer or subscriber held is reclaimed (by the arm, or the next push),
+ * and the descriptor turns readable when that frees room.
+ *
+ * A new descriptor is readable: begin with a drain, then
+ * shmap_ring_notify_arm(). It belongs to the handle: do not close it or
+ * read it; shmap_ring_close() closes it and shmap_ring_reattach() closes it
+ * too (call this again for a new one). It is O_CLOEXEC; a child after fork
+ * inherits a copy that never fires (the waiter thread is not inherited) and
+ * that the child's reattach or close closes. Closing the handle waits for
+ * the waiter thread to let go of it (never longer than one of its rounds).
+ * @param[out] fd the descriptor (the same one on every call).
+ * @return ::SHMAP_OK; ::SHMAP_E_INVAL (NULL); ::SHMAP_E_NOTATTACHED (an
+ *         observer); ::SHMAP_E_FORKED; ::SHMAP_E_NOMEM (memory, or the
+ *         waiter thread could not be created); ::SHMAP_E_SYS (eventfd or
+ *         thread creation failed; errno says why).
+ * Concurrency: the thread using the handle (as every data call).
+ * Progress: never blocks; may start a thread.
+ */
+SHMAP_API int shmap_ring_notify_fd(shmap_ring *r, int *fd);
+
+/**
+ * @brief Re-arm the descriptor after a drain: make it not readable, then
+ *        readable again as soon as the role can make progress.
+ *
+ * If progress is already possible, the descriptor is readable again at once
+ * (arm never waits and never loses a wake-up). Arming twice without a
+ * wake-up in between is a no-op. An SPMC or reliable-broadcast producer's
+ * arm also reclaims what dead consumers or subscribers held.
+ * @return ::SHMAP_OK (armed, or readable at once); ::SHMAP_E_PEERDEAD (the
+ *         ring is blocked and the peer the role waits for died: reported
+ *         once per death, not armed; arm again to keep waiting, e.g. for a
+ *         replacement producer); ::SHMAP_E_INVAL (NULL, or no descriptor:
+ *         call shmap_ring_notify_fd() first); ::SHMAP_E_NOTATTACHED;
+ *         ::SHMAP_E_BUSY (a zero-copy reservation or peek is outstanding);
+ *         ::SHMAP_E_FORKED.
+ * Concurrency: the thread using the handle. Progress: never blocks; at most
+ * a few system calls (an eventfd read, a liveness probe per peer when the
+ * ring is blocked, a futex wake of the waiter thread).
+ * Ordering: an element published (or a slot freed) before the arm, or
+ * after it, makes the descriptor readable.
+ */
+SHMAP_API int shmap_ring_notify_arm(shmap_ring *r);
+/**@}*/
+
+/* ------------------------------------------------------------------ */
 /** @name Zero-copy API
  *
  * Runs are contiguous in memory and never wrap: a run starting at slot i
@@ -333,8 +437,13 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
  * @param[out] ptr  first slot of the run (got x elem_size writable bytes).
  * @param[out] got  number of slots reserved (1..n).
  * @return ::SHMAP_OK, ::SHMAP_E_FULL (no free slot), ::SHMAP_E_INVAL (n == 0),
- *         or a common code. Lossy broadcast: always succeeds; the reserved
- *         slots' old elements are invalidated at once.
+ *         or a common code. Lossy broadcast: never FULL; ::SHMAP_E_NOMEM if
+ *         the handle's staging buffer cannot be allocated.
+ * Lossy broadcast: @p ptr is a staging buffer owned by the handle (at most
+ * 64 KiB of elements, at least one), not the ring's slots: subscribers may be
+ * reading any slot at any time, and the caller's plain stores must not race
+ * with them. shmap_ring_commit() copies the staged elements into the ring
+ * exactly as shmap_ring_push_n() would; nothing in the ring changes before.
  */
 SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
 
@@ -352,8 +461,16 @@ SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n);
  * @param[out] ptr  first element of the run (got x elem_size readable bytes).
  * @param[out] got  number of elements (1..n).
  * @return ::SHMAP_OK, ::SHMAP_E_EMPTY, ::SHMAP_E_OVERRUN (lossy broadcast, as
- *         for pop), ::SHMAP_E_INVAL (n == 0), or a common code. SPMC: the run
- *         is claimed by this consumer until released.
+ *         for pop), ::SHMAP_E_INVAL (n == 0), ::SHMAP_E_NOMEM (lossy
+ *         broadcast: the handle's buffer cannot be allocated), or a common
+ *         code. SPMC: the run is claimed by this consumer until released.
+ * Lossy broadcast: the producer never waits, so no pointer into the ring
+ * could stay valid while the caller reads it (every read through it would
+ * race with the producer, and a torn element could be acted upon before any
+ * later check). Peek therefore copies up to @p n elements (at most 64 KiB,
+ * at least one) into a buffer owned by the handle, validating each as pop
+ * does, and @p ptr points there: what the caller reads is never torn and
+ * never changes until release. It costs the copy pop makes anyway.
  */
 SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
 
@@ -362,10 +479,10 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
  *        SPSC/broadcast: the rest stays unread; SPMC: all `got` elements of
  *        the claim are consumed whatever n is, since they cannot go back).
  *        The pointer from peek must not be used afterwards.
- * @return ::SHMAP_OK; ::SHMAP_E_INVAL (no peek, or n > got); lossy broadcast:
- *         ::SHMAP_E_OVERRUN if the producer overwrote any of the peeked
- *         elements while they were read: the caller must discard what it read
- *         (the subscriber is resynchronised and shmap_ring_missed() grew).
+ * @return ::SHMAP_OK; ::SHMAP_E_INVAL (no peek, or n > got). Lossy
+ *         broadcast: the peeked elements were validated when peek copied
+ *         them, so release never reports an overrun; a lap that happened
+ *         since shows as ::SHMAP_E_OVERRUN at the next pop or peek.
  */
 SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n);
 /**@}*/

@@ -136,6 +136,11 @@ SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
 /**
  * @brief Number of participant slots (processes attached at once) in a
  * created segment: 1..4000, default 128. @return ::SHMAP_OK or ::SHMAP_E_INVAL.
+ * Each attach takes an owner id that is never given out again in the
+ * segment's life (so a dead process's locks and reservations can never be
+ * mistaken for a new process's own); a slot serves about 2^32 / n attaches,
+ * then retires, and opens return ::SHMAP_E_FULL once every slot is busy or
+ * retired.
  */
 SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n);
 

@@ -56,7 +56,8 @@ enum shmap_status {
 	SHMAP_E_PEERFAULT = -1026,  /**< another process shrank the backing file under us */
 	SHMAP_E_ABORTED = -1027,    /**< an update callback aborted; nothing changed */
 	SHMAP_E_MISMATCH = -1028,   /**< compare-and-swap: current value differs from expected */
-	SHMAP_E_NOTATTACHED = -1029 /**< the handle holds no role needed by this call */
+	SHMAP_E_NOTATTACHED = -1029,/**< the handle holds no role needed by this call */
+	SHMAP_E_PEERDEAD = -1030    /**< the peer a ring end waits for died (reported once per death) */
 };
 
 /**

@@ -39,13 +39,14 @@
  *    alive;
  *  - ::SHMAP_E_NOTFOUND: a hole (its writer died before publishing).
  *
- * Memory: each slot holds an 8-byte state word and two copies of the element
- * (rounded up to 8 bytes): replace writes the copy that readers are not
- * using and then switches, so a replacer killed mid-write leaves the old
- * element intact. Segment data size is about capacity * (8 + 2 * round8(elem_size)).
- * Readers validate a copy against a 29-bit replacement version: a reader
- * would have to stall for a multiple of 2^29 replacements of one element,
- * inside one 8-byte-word copy loop, to accept a torn copy.
+ * Memory: each slot holds an 8-byte state word, an 8-byte version and two
+ * copies of the element (rounded up to 8 bytes): replace writes the copy
+ * that readers are not using and then switches, so a replacer killed
+ * mid-write leaves the old element intact. Segment data size is about
+ * capacity * (16 + 2 * round8(elem_size)).
+ * Readers validate a copy against the slot's 64-bit replacement version,
+ * which never comes back to a value it had: no stall of a reader, however
+ * long, lets it accept a torn copy.
  *
  * Thread safety: a handle may be used by several threads at once. Slot
  * ownership (reservations, replace claims) belongs to the handle, not to

@@ -12,6 +12,7 @@ import base64
 import hashlib
 import io
 import os
+import re
 import sys
 import sysconfig
 import tarfile
@@ -22,8 +23,20 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import shmap_ext  # noqa: E402
 
 NAME = "shmap"
-VERSION = "0.1.0"
 HERE = shmap_ext.HERE
+
+
+def _project_version():
+    """The version pyproject.toml declares (the one place it is written here)."""
+    with open(os.path.join(HERE, "pyproject.toml"), encoding="utf-8") as f:
+        for line in f:
+            m = re.match(r'\s*version\s*=\s*"([^"]+)"', line)
+            if m:
+                return m.group(1)
+    raise SystemExit("shmap: no version in pyproject.toml")
+
+
+VERSION = _project_version()
 DIST_INFO = f"{NAME}-{VERSION}.dist-info"
 
 METADATA = f"""Metadata-Version: 2.1

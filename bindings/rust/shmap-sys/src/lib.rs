@@ -52,6 +52,7 @@ pub const SHMAP_E_PEERFAULT: c_int = -1026;
 pub const SHMAP_E_ABORTED: c_int = -1027;
 pub const SHMAP_E_MISMATCH: c_int = -1028;
 pub const SHMAP_E_NOTATTACHED: c_int = -1029;
+pub const SHMAP_E_PEERDEAD: c_int = -1030;
 
 // segment.h
 pub const SHMAP_CREATE: u32 = 1;
@@ -237,6 +238,8 @@ extern "C" {
     pub fn shmap_ring_pop_n_wait(r: *mut shmap_ring, out: *mut c_void, n: u32, done: *mut u32,
                                  timeout_ms: u32) -> c_int;
     pub fn shmap_ring_wait(r: *mut shmap_ring, timeout_ms: u32) -> c_int;
+    pub fn shmap_ring_notify_fd(r: *mut shmap_ring, fd: *mut c_int) -> c_int;
+    pub fn shmap_ring_notify_arm(r: *mut shmap_ring) -> c_int;
     pub fn shmap_ring_reserve(r: *mut shmap_ring, n: u32, ptr: *mut *mut c_void,
                               got: *mut u32) -> c_int;
     pub fn shmap_ring_commit(r: *mut shmap_ring, n: u32) -> c_int;

@@ -39,6 +39,7 @@ pub enum Error {
     Aborted,
     Mismatch,
     NotAttached,
+    PeerDead,
     Other(i32),
 }
 
@@ -75,6 +76,7 @@ const TABLE: &[(i32, Error)] = &[
     (sys::SHMAP_E_ABORTED, Error::Aborted),
     (sys::SHMAP_E_MISMATCH, Error::Mismatch),
     (sys::SHMAP_E_NOTATTACHED, Error::NotAttached),
+    (sys::SHMAP_E_PEERDEAD, Error::PeerDead),
 ];
 
 impl Error {

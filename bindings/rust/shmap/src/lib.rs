@@ -27,7 +27,8 @@ mod vector;
 pub use error::{Error, Result, Status};
 pub use info::{cleanup_stale, info, info_with, kind_name, reap, reap_with, Info, Participant};
 pub use opts::{unlink, unlink_with, Backend, OpenMode, Options};
-pub use ring::{ConsumerInfo, Drain, Peek, Reservation, Ring, RingParams, RingStats, RingType, Role};
+pub use ring::{ConsumerInfo, Drain, Notifier, Peek, Reservation, Ring, RingParams, RingStats, RingType,
+               Role};
 pub use shmap_sys as sys;
 pub use table::{Iter as TableIter, Table, Update};
 pub use vector::{Iter as VectorIter, Vector};

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: MIT
 use std::ops::{Deref, DerefMut};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::ptr;
 use std::time::Duration;
 
@@ -390,6 +391,25 @@ impl Ring {
         check_unit(unsafe { sys::shmap_ring_wait(self.raw, ms(timeout)) })
     }
 
+    /// The pollable descriptor of this ring end (`shmap_ring_notify_fd`),
+    /// for an event loop: readable when the role can make progress (an
+    /// element to pop, a free slot to push into). It starts readable; the
+    /// loop is: wait for it, drain until `Empty` (push until `Full`), then
+    /// [`Notifier::arm`], then wait again. The descriptor belongs to the
+    /// ring (closed with it); the borrow keeps it from outliving the ring
+    /// or a `reattach`.
+    pub fn notifier(&self) -> Result<Notifier<'_>> {
+        let mut fd: std::os::raw::c_int = -1;
+        check_unit(unsafe { sys::shmap_ring_notify_fd(self.raw, &mut fd) })?;
+        Ok(Notifier { ring: self, fd })
+    }
+
+    /// Re-arm this ring end's descriptor (`shmap_ring_notify_arm`); see
+    /// [`Notifier::arm`].
+    pub fn notify_arm(&self) -> Result<()> {
+        check_unit(unsafe { sys::shmap_ring_notify_arm(self.raw) })
+    }
+
     /// Iterate by popping until the ring is empty (each item a `Result`:
     /// a lossy subscriber sees `Err(Error::Overrun)` and iteration goes on).
     pub fn drain(&self) -> Drain<'_> {
@@ -422,6 +442,38 @@ impl Ring {
     }
 
     pub fn close(self) {}
+}
+
+/// The pollable descriptor of a ring end (see [`Ring::notifier`]): use it
+/// with poll/epoll through [`AsFd`] / [`AsRawFd`] (or register it with an
+/// async reactor). Not `Send`: it borrows the ring.
+pub struct Notifier<'a> {
+    ring: &'a Ring,
+    fd: RawFd,
+}
+
+impl Notifier<'_> {
+    /// After a drain: not readable until the role can make progress again
+    /// (readable at once if it already can). `Err(Error::PeerDead)`: the
+    /// ring is blocked and the peer the role waits for died (told once per
+    /// death; arm again to keep waiting, e.g. for a replacement).
+    pub fn arm(&self) -> Result<()> {
+        self.ring.notify_arm()
+    }
+}
+
+impl AsRawFd for Notifier<'_> {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd
+    }
+}
+
+impl AsFd for Notifier<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        // SAFETY: the descriptor stays open while the ring lives and is not
+        // reattached; the borrow of the ring guarantees both.
+        unsafe { BorrowedFd::borrow_raw(self.fd) }
+    }
 }
 
 impl Drop for Ring {

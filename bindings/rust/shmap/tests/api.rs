@@ -587,4 +587,50 @@ fn ring_clear_and_vector_clear() {
     v.push(&1u64.to_le_bytes()).unwrap();
     assert_eq!(v.clear(), Err(Error::NotSup));
     assert_eq!(v.len(), 1);
+fn notifier_contract() {
+    use std::os::fd::{AsFd, AsRawFd};
+    use std::os::raw::{c_int, c_short, c_ulong};
+    #[repr(C)]
+    struct PollFd {
+        fd: c_int,
+        events: c_short,
+        revents: c_short,
+    }
+    extern "C" {
+        fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
+    }
+    fn readable(fd: c_int, ms: c_int) -> bool {
+        let mut p = PollFd { fd, events: 1, revents: 0 };
+        unsafe { poll(&mut p, 1, ms) == 1 && p.revents & 1 != 0 }
+    }
+    assert_eq!(Error::from_code(-1030), Error::PeerDead);
+    let n = Name::new("notify");
+    let p = Ring::create(&n, RingType::Spsc, 8, 4, 0, Role::Producer).unwrap();
+    let c = Ring::consumer(&n).unwrap();
+    assert_eq!(c.notify_arm(), Err(Error::Inval)); // no descriptor yet
+    let o = Ring::observer(&n).unwrap();
+    assert_eq!(o.notifier().err(), Some(Error::NotAttached));
+    let cn = c.notifier().unwrap();
+    let fd = cn.as_raw_fd();
+    assert_eq!(cn.as_fd().as_raw_fd(), fd);
+    assert!(readable(fd, 0));
+    cn.arm().unwrap();
+    assert!(!readable(fd, 20));
+    let t = thread::spawn(move || {
+        thread::sleep(Duration::from_millis(30));
+        p.push(&7u64.to_le_bytes()).unwrap();
+        p
+    });
+    assert!(readable(fd, 5000));
+    assert_eq!(c.pop().unwrap(), 7u64.to_le_bytes());
+    cn.arm().unwrap();
+    assert!(!readable(fd, 0));
+    // the producer's descriptor: readable while a slot is free
+    let p = t.join().unwrap();
+    let pn = p.notifier().unwrap();
+    while p.push(&1u64.to_le_bytes()).is_ok() {}
+    pn.arm().unwrap();
+    assert!(!readable(pn.as_raw_fd(), 20));
+    c.pop().unwrap();
+    assert!(readable(pn.as_raw_fd(), 5000));
 }

@@ -120,3 +120,82 @@ fn vector_shared_with_c() {
         assert_eq!(r.unwrap(), (k as u64, elem(k as u64, 24)));
     }
 }
+
+mod notify_poll {
+    use std::os::fd::AsRawFd;
+    use std::os::raw::{c_int, c_short, c_ulong};
+
+    #[repr(C)]
+    struct PollFd {
+        fd: c_int,
+        events: c_short,
+        revents: c_short,
+    }
+    extern "C" {
+        fn poll(fds: *mut PollFd, nfds: c_ulong, timeout: c_int) -> c_int;
+    }
+
+    /// poll(2) on one descriptor for POLLIN, up to `ms`.
+    pub fn readable(fd: &impl AsRawFd, ms: i32) -> bool {
+        let mut p = PollFd { fd: fd.as_raw_fd(), events: 1, revents: 0 };
+        unsafe { poll(&mut p, 1, ms) == 1 && p.revents & 1 != 0 }
+    }
+}
+
+/// A Rust consumer in a poll loop on its ring descriptor while the C peer
+/// (another process) pushes; then the peer is SIGKILLed mid-stream and the
+/// consumer learns of it through the descriptor.
+#[test]
+fn notifier_with_c_producer() {
+    use notify_poll::readable;
+    let n = Name::new("xnotify");
+    let c = Ring::create(&n, RingType::Spsc, 32, 16, 0, Role::Consumer).unwrap();
+    let nt = c.notifier().unwrap();
+    assert!(readable(&nt, 0)); // starts readable
+    let child = spawn_peer(&["ring-push", &n, &N.to_string()]);
+    let mut got = 0u64;
+    while got < N {
+        assert!(readable(&nt, 10_000), "no wake-up after {got} elements");
+        loop {
+            match c.pop() {
+                Ok(e) => {
+                    assert_eq!(e, elem(got, 32), "element {got}");
+                    got += 1;
+                }
+                Err(Error::Empty) => break,
+                Err(e) => panic!("pop: {e}"),
+            }
+        }
+        nt.arm().unwrap();
+    }
+    wait_peer(child).unwrap();
+    assert!(!readable(&nt, 0));
+
+    // the producer killed while the consumer waits on the descriptor
+    let mut child = spawn_peer(&["ring-push", &n, "1000000000"]);
+    let t0 = std::time::Instant::now();
+    loop {
+        assert!(readable(&nt, 10_000));
+        while c.pop().is_ok() {}
+        if t0.elapsed() > Duration::from_millis(100) {
+            break;
+        }
+        nt.arm().unwrap();
+    }
+    nt.arm().unwrap();
+    child.kill().unwrap();
+    let killed = std::time::Instant::now();
+    let _ = child.wait();
+    loop {
+        assert!(readable(&nt, 5000), "no event after the producer's death");
+        while c.pop().is_ok() {}
+        match nt.arm() {
+            Ok(()) => continue,
+            Err(Error::PeerDead) => break,
+            Err(e) => panic!("arm: {e}"),
+        }
+    }
+    assert!(killed.elapsed() < Duration::from_secs(1), "took {:?}", killed.elapsed());
+    nt.arm().unwrap(); // told once
+    assert!(!readable(&nt, 200));
+}
