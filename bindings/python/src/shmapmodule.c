@@ -1169,8 +1169,13 @@ static PyObject *Ring_close(PyObject *self_, PyObject *unused)
 	if (!self->r)
 		Py_RETURN_NONE;
 	ring_lock(self);
-	if (self->r) {
-		shmap_ring_close(self->r);
+	shmap_ring *r = self->r;
+	if (r) {
+		/* may wait for the library's descriptor thread to let go of the
+		 * handle (one of its rounds at most): without the GIL */
+		Py_BEGIN_ALLOW_THREADS
+		shmap_ring_close(r);
+		Py_END_ALLOW_THREADS
 		self->r = NULL;
 	}
 	RING_LEAVE(self);
@@ -1517,7 +1522,7 @@ RING_GETTER(Ring_get_role, RQ_ROLE)
 RING_GETTER(Ring_get_max_consumers, RQ_MAXC)
 RING_GETTER(Ring_get_missed, RQ_MISSED)
 RING_GETTER(Ring_get_lost, RQ_LOST)
-RING_METHOD0(Ring_fileno, RQ_FD)
+RING_METHOD0(Ring_segment_fd, RQ_FD)
 RING_METHOD0(Ring_consumers, RQ_CONSUMERS)
 RING_METHOD0(Ring_reattach, RQ_REATTACH)
 
@@ -1609,6 +1614,32 @@ static PyObject *Ring_check(PyObject *self_, PyObject *args, PyObject *kw)
 	RING_ENTER(self);
 	int rc = shmap_ring_check(self->r, repair ? SHMAP_CHECK_REPAIR : 0, &n);
 	PyObject *res = rc < 0 ? fail(rc) : PyLong_FromUnsignedLongLong(n);
+	RING_LEAVE(self);
+	return res;
+}
+
+/* fileno(): the handle's pollable descriptor (shmap_ring_notify_fd), made
+ * on the first call; never blocks (may start the library's waiter thread). */
+static PyObject *Ring_fileno(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	int fd = -1;
+	RING_ENTER(self);
+	int rc = shmap_ring_notify_fd(self->r, &fd);
+	PyObject *res = rc < 0 ? fail(rc) : PyLong_FromLong(fd);
+	RING_LEAVE(self);
+	return res;
+}
+
+/* notify_arm(): re-arm the descriptor after a drain; never blocks. */
+static PyObject *Ring_notify_arm(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	RING_ENTER(self);
+	int rc = shmap_ring_notify_arm(self->r);
+	PyObject *res = rc < 0 ? fail(rc) : (Py_INCREF(Py_None), Py_None);
 	RING_LEAVE(self);
 	return res;
 }
@@ -1716,7 +1747,19 @@ static PyMethodDef Ring_methods[] = {
 	 "pop_many(n, timeout=None): pop up to n elements in one C call; returns a list (empty if "
 	 "none, without timeout)."},
 	{"wait", Ring_wait, METH_O, "wait(timeout): wait (without the GIL) until the next operation can make progress."},
-	{"fileno", Ring_fileno, METH_NOARGS, NULL},
+	{"fileno", Ring_fileno, METH_NOARGS,
+	 "The pollable descriptor of this ring end (shmap_ring_notify_fd), for selectors, select, "
+	 "poll and asyncio's add_reader: readable when the role can make progress (an element to "
+	 "pop; for a producer, a free slot). It starts readable. Loop: wait until readable, pop "
+	 "until EmptyError (push until FullError), notify_arm(), wait again. Made on the first "
+	 "call, the same on every call, closed with the handle (and by reattach()); do not read or "
+	 "close it. NotAttachedError for an observer."},
+	{"notify_arm", Ring_notify_arm, METH_NOARGS,
+	 "Re-arm fileno() after a drain: not readable until the role can make progress again "
+	 "(readable at once if it already can). PeerDeadError: the ring is blocked and the peer "
+	 "this end waits for died (told once per death; arm again to keep waiting). Never blocks."},
+	{"segment_fd", Ring_segment_fd, METH_NOARGS,
+	 "The segment's memfd to pass to peers (memfd backend), else -1."},
 	{"consumers", Ring_consumers, METH_NOARGS,
 	 "Number of attached, live consumers/subscribers (observers do not count; a dead one not yet "
 	 "reclaimed is not counted)."},
