@@ -290,6 +290,26 @@ class TestAsyncio(PeerTest):
 
             self.assertEqual(asyncio.run(main()), [b"1", b"2", b"3"])
 
+    def test_both_ends_in_one_loop(self):
+        # A producer and a consumer coroutine on a 4-slot ring: each waits
+        # for the other in turn, through both descriptors.
+        n = self.name("aio2")
+        count = 2000
+        with shmap.Ring.consumer(n, type="spsc", elem_size=16, capacity=4) as c, \
+                shmap.Ring.producer(n) as p:
+            async def produce():
+                for i in range(count):
+                    await p.push_async(elem(i, 16), timeout=20)
+
+            async def consume():
+                for i in range(count):
+                    self.assertEqual(await c.pop_async(timeout=20), elem(i, 16))
+
+            async def main():
+                await asyncio.gather(produce(), consume())
+
+            asyncio.run(main())
+
     def test_cancel_and_close(self):
         n = self.name("aioc")
         c = shmap.Ring.consumer(n, type="spsc", elem_size=8, capacity=4)
