@@ -82,6 +82,21 @@ class TestDescriptor(SegmentTest):
         with self.assertRaises(ValueError):
             c.fileno()
 
+    def test_segment_fd_of_a_memfd_ring(self):
+        with shmap.Ring(None, "producer", type="spsc", elem_size=8, capacity=4,
+                        flags=shmap.CREATE, backend=shmap.BACKEND_MEMFD) as p:
+            mfd = p.segment_fd()
+            self.assertGreaterEqual(mfd, 0)
+            self.assertNotEqual(p.fileno(), mfd)
+            with shmap.Ring(None, "consumer", flags=shmap.OPEN, backend=shmap.BACKEND_MEMFD,
+                            fd=mfd) as c:
+                p.push(b"m")
+
+                async def main():
+                    return await c.pop_async(timeout=10)
+
+                self.assertEqual(asyncio.run(main()), b"m".ljust(8, b"\0"))
+
     def test_arm_before_fileno_is_invalid(self):
         n = self.name("fd")
         with shmap.Ring.consumer(n, type="spsc", elem_size=8, capacity=4) as c:
