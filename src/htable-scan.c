@@ -44,8 +44,8 @@ SHMAP_API int shmap_htable_cursor_new(shmap_htable *t, shmap_htable_cursor **ret
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_htable_cursor_next(shmap_htable_cursor *c, void *key, uint32_t key_cap, uint32_t *klen,
-				       void *val, uint32_t val_cap, uint32_t *vlen)
+static inline int shmap_htable_cursor_next__body(shmap_htable_cursor *c, void *key, uint32_t key_cap, uint32_t *klen,
+						 void *val, uint32_t val_cap, uint32_t *vlen)
 {
 	if (!c || !klen || !vlen || (!key && key_cap) || (!val && val_cap))
 		return SHMAP_E_INVAL;
@@ -72,6 +72,13 @@ SHMAP_API int shmap_htable_cursor_next(shmap_htable_cursor *c, void *key, uint32
 	return SHMAP_E_NOTFOUND;
 }
 
+SHMAP_API int shmap_htable_cursor_next(shmap_htable_cursor *c, void *key, uint32_t key_cap, uint32_t *klen,
+				       void *val, uint32_t val_cap, uint32_t *vlen)
+{
+	int rc = shmap_htable_cursor_next__body(c, key, key_cap, klen, val, val_cap, vlen);
+	return c ? shmap__seg_leave(&c->t->seg, rc) : rc;
+}
+
 SHMAP_API int shmap_htable_cursor_reset(shmap_htable_cursor *c)
 {
 	if (!c)
@@ -85,7 +92,7 @@ SHMAP_API void shmap_htable_cursor_free(shmap_htable_cursor *c)
 	free(c);
 }
 
-SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
+static inline int shmap_htable_foreach__body(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
 {
 	if (!t || !fn)
 		return SHMAP_E_INVAL;
@@ -119,8 +126,14 @@ SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, 
 	return rc;
 }
 
-SHMAP_API int shmap_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
-				 uint64_t *longest_probe)
+SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
+{
+	int rc = shmap_htable_foreach__body(t, fn, arg);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_stats__body(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
+					   uint64_t *longest_probe)
 {
 	if (!t)
 		return SHMAP_E_INVAL;
@@ -162,6 +175,13 @@ SHMAP_API int shmap_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t
 	return rc;
 }
 
+SHMAP_API int shmap_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
+				 uint64_t *longest_probe)
+{
+	int rc = shmap_htable_stats__body(t, live, tombstones, longest_probe);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* clear, check                                                        */
 
@@ -188,7 +208,7 @@ static void unlock_all(struct shmap_htable *t)
 		unlock(t, i);
 }
 
-SHMAP_API int shmap_htable_clear(shmap_htable *t)
+static inline int shmap_htable_clear__body(shmap_htable *t)
 {
 	if (!t)
 		return SHMAP_E_INVAL;
@@ -219,7 +239,13 @@ SHMAP_API int shmap_htable_clear(shmap_htable *t)
 	return rc;
 }
 
-SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *problems)
+SHMAP_API int shmap_htable_clear(shmap_htable *t)
+{
+	int rc = shmap_htable_clear__body(t);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_check__body(shmap_htable *t, uint32_t flags, uint64_t *problems)
 {
 	if (!t || (flags & ~SHMAP_CHECK_REPAIR))
 		return SHMAP_E_INVAL;
@@ -338,6 +364,12 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 	if (nprob)
 		return repair ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
 	return busy ? SHMAP_E_BUSY : SHMAP_OK;
+}
+
+SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *problems)
+{
+	int rc = shmap_htable_check__body(t, flags, problems);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
 /*

@@ -179,6 +179,7 @@ static const struct shmap__kind_ops ht_ops = {
 	.layout = ht_layout,
 	.init = ht_init,
 };
+const struct shmap__kind_ops *const shmap__htable_kind_ops = &ht_ops; /* for inspection */
 
 /*
  * XXH3-64 of one 8-byte key, bit-identical to ht_hash(): XXH3's 4..8-byte
@@ -223,8 +224,8 @@ static int hash8_selfcheck(uint64_t seed, uint64_t flip)
 /* ------------------------------------------------------------------ */
 /* open / close                                                        */
 
-SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
-				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
+static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
+					  uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
 {
 	if (!ret || capacity > SHMAP_HTABLE_CAPACITY_LIMIT || key_max > SHMAP_HTABLE_KEY_MAX_LIMIT ||
 	    value_max > SHMAP_HTABLE_VALUE_MAX_LIMIT)
@@ -288,6 +289,24 @@ SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capa
 	return rc;
 }
 
+SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
+				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	shmap_htable *h = NULL;
+	int rc = shmap_htable_open__body(name, oflags, capacity, key_max, value_max, opts, &h);
+	if (rc < 0)
+		return rc;
+	/* A peer shrank the file while the handle was being set up. */
+	if (shmap__seg_poison(&h->seg)) {
+		shmap_htable_close(h);
+		return SHMAP_E_PEERFAULT;
+	}
+	*ret = h;
+	return rc;
+}
+
 SHMAP_API void shmap_htable_close(shmap_htable *t)
 {
 	if (!t)
@@ -296,11 +315,17 @@ SHMAP_API void shmap_htable_close(shmap_htable *t)
 	free(t);
 }
 
-SHMAP_API int shmap_htable_reattach(shmap_htable *t)
+static inline int shmap_htable_reattach__body(shmap_htable *t)
 {
 	if (!t)
 		return SHMAP_E_INVAL;
 	return shmap__seg_reattach(&t->seg);
+}
+
+SHMAP_API int shmap_htable_reattach(shmap_htable *t)
+{
+	int rc = shmap_htable_reattach__body(t);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
 SHMAP_API int shmap_htable_fd(const shmap_htable *t)
@@ -648,7 +673,17 @@ __attribute__((noinline)) static int get_fast8(const struct shmap_htable *t, con
  * "not K at v1" and needs no validation, as in the general loop. The caller
  * checked the arguments, f_e88 and room for 8 bytes.
  */
-static inline int get_e88(const struct shmap_htable *t, const void *key, void *val, uint32_t *val_len)
+/* get_e88_next() and then the SIGBUS guard's check on the way out
+ * (segment.h), out of line: get_e88() reaches it with a tail call. */
+__attribute__((noinline)) static int get_e88_next_leave(const struct shmap_htable *t, const void *key,
+							volatile uint64_t *ver, uint64_t v1, void *val,
+							uint32_t *val_len)
+{
+	return shmap__seg_leave(&t->seg, get_e88_next(t, key, ver, v1, val, val_len));
+}
+
+static inline __attribute__((always_inline)) int get_e88(const struct shmap_htable *t, const void *key, void *val,
+							 uint32_t *val_len)
 {
 	uint64_t kw;
 	memcpy(&kw, key, 8);
@@ -658,8 +693,8 @@ static inline int get_e88(const struct shmap_htable *t, const void *key, void *v
 	memcpy(&kw, key, 8);
 	if (shmap_likely((v1 & HT_E88_MASK) == HT_E88_WANT) && shmap_atomic_load_u64(ver + 1) == kw &&
 	    shmap_likely(e88_take(ver, v1, val, val_len)))
-		return SHMAP_OK;
-	return get_e88_next(t, key, ver, v1, val, val_len);
+		return shmap__seg_leave(&t->seg, SHMAP_OK); /* the SIGBUS guard's check (segment.h) */
+	return get_e88_next_leave(t, key, ver, v1, val, val_len);
 }
 
 /* One lookup, arguments checked (klen in 1..key_max): the path for its
@@ -687,9 +722,11 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
 		return rc;
 	if (klen > t->key_max)
 		return SHMAP_E_TOOBIG;
-	return get_one(t, key, klen, val, val_cap, val_len);
+	return shmap__seg_leave(&t->seg, get_one(t, key, klen, val, val_cap, val_len));
 }
 
+/* (The SIGBUS guard's check on the way out, shmap__seg_leave(), is made in
+ * get_e88() and get_checked(), so that the fast path needs no stack frame.) */
 SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
 			       uint32_t *val_len)
 {
@@ -711,9 +748,9 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  */
 #define HT_MANY_CHUNK 16u
 
-SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
-				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
-				    int *rcs)
+static inline int shmap_htable_get_many__body(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+					      const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
+					      int *rcs)
 {
 	if (!t || n > (uint32_t)INT32_MAX)
 		return SHMAP_E_INVAL;
@@ -761,6 +798,14 @@ SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *key
 		}
 	}
 	return found;
+}
+
+SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
+				    int *rcs)
+{
+	int rc = shmap_htable_get_many__body(t, n, keys, key_stride, klens, vals, val_stride, val_lens, rcs);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1142,25 +1187,46 @@ static int put_common(shmap_htable *t, const void *key, uint32_t klen, const voi
 	return ht_write(t, key, klen, &w);
 }
 
+static inline int shmap_htable_insert__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+					    uint32_t vlen)
+{
+	return put_common(t, key, klen, val, vlen, OP_INSERT);
+}
+
 SHMAP_API int shmap_htable_insert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				  uint32_t vlen)
 {
-	return put_common(t, key, klen, val, vlen, OP_INSERT);
+	int rc = shmap_htable_insert__body(t, key, klen, val, vlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_upsert__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+					    uint32_t vlen)
+{
+	return put_common(t, key, klen, val, vlen, OP_UPSERT);
 }
 
 SHMAP_API int shmap_htable_upsert(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				  uint32_t vlen)
 {
-	return put_common(t, key, klen, val, vlen, OP_UPSERT);
+	int rc = shmap_htable_upsert__body(t, key, klen, val, vlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_replace__body(shmap_htable *t, const void *key, uint32_t klen, const void *val,
+					     uint32_t vlen)
+{
+	return put_common(t, key, klen, val, vlen, OP_REPLACE);
 }
 
 SHMAP_API int shmap_htable_replace(shmap_htable *t, const void *key, uint32_t klen, const void *val,
 				   uint32_t vlen)
 {
-	return put_common(t, key, klen, val, vlen, OP_REPLACE);
+	int rc = shmap_htable_replace__body(t, key, klen, val, vlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
-SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen)
+static inline int shmap_htable_erase__body(shmap_htable *t, const void *key, uint32_t klen)
 {
 	int rc = write_prologue(t, key, klen);
 	if (rc != SHMAP_OK)
@@ -1169,8 +1235,14 @@ SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
-			       uint32_t elen, const void *desired, uint32_t dlen)
+SHMAP_API int shmap_htable_erase(shmap_htable *t, const void *key, uint32_t klen)
+{
+	int rc = shmap_htable_erase__body(t, key, klen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_cas__body(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+					 uint32_t elen, const void *desired, uint32_t dlen)
 {
 	if (!expected || !desired || elen == 0)
 		return SHMAP_E_INVAL;
@@ -1186,8 +1258,15 @@ SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, 
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
-				     uint32_t elen)
+SHMAP_API int shmap_htable_cas(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+			       uint32_t elen, const void *desired, uint32_t dlen)
+{
+	int rc = shmap_htable_cas__body(t, key, klen, expected, elen, desired, dlen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_cas_erase__body(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+					       uint32_t elen)
 {
 	if (!expected || elen == 0)
 		return SHMAP_E_INVAL;
@@ -1200,8 +1279,15 @@ SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t 
 	return ht_write(t, key, klen, &w);
 }
 
-SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
-				  void *arg)
+SHMAP_API int shmap_htable_cas_erase(shmap_htable *t, const void *key, uint32_t klen, const void *expected,
+				     uint32_t elen)
+{
+	int rc = shmap_htable_cas_erase__body(t, key, klen, expected, elen);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
+}
+
+static inline int shmap_htable_update__body(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
+					    void *arg)
 {
 	if (!fn)
 		return SHMAP_E_INVAL;
@@ -1221,4 +1307,11 @@ SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t kle
 	if (buf != (uint8_t *)stackbuf)
 		free(buf);
 	return rc;
+}
+
+SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t klen, shmap_htable_update_fn fn,
+				  void *arg)
+{
+	int rc = shmap_htable_update__body(t, key, klen, fn, arg);
+	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }

@@ -31,7 +31,17 @@ _Static_assert(SHMAP_KIND_RING_SPMC == SHMAP__KIND_RING_SPMC, "kind ids");
 _Static_assert(SHMAP_KIND_RING_BCAST == SHMAP__KIND_RING_BCAST, "kind ids");
 _Static_assert(SHMAP_KIND_VECTOR == SHMAP__KIND_VECTOR, "kind ids");
 
-#define INSPECT_MAX_PARTS 4096u
+const struct shmap__kind_ops *shmap__kind_ops_of(uint32_t kind)
+{
+	switch (kind) {
+	case SHMAP__KIND_HTABLE: return shmap__htable_kind_ops;
+	case SHMAP__KIND_RING_SPSC: return shmap__ring_kind_ops[0];
+	case SHMAP__KIND_RING_SPMC: return shmap__ring_kind_ops[1];
+	case SHMAP__KIND_RING_BCAST: return shmap__ring_kind_ops[2];
+	case SHMAP__KIND_VECTOR: return shmap__vector_kind_ops;
+	default: return NULL;
+	}
+}
 
 struct info_part {
 	uint64_t word;
@@ -94,31 +104,32 @@ static int snapshot(int fd, struct shmap_info *in)
 	in->file_size = (uint64_t)st.st_size;
 	in->mode = (uint32_t)(st.st_mode & 07777);
 	in->owner = (uint32_t)st.st_uid;
-	if (in->file_size < SHMAP__HDR_SIZE) {
-		if (in->file_size == 0 || shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
-			return SHMAP_E_NOTREADY;
-		return SHMAP_E_TRUNCATED;
-	}
-	int rc = read_full(fd, &in->hdr, sizeof(in->hdr), 0);
-	if (rc != SHMAP_OK)
-		return rc;
+	int rc;
 	const struct shmap__hdr *h = &in->hdr;
-	if ((h->state & 0xffu) != SHMAP__ST_READY) {
-		if (h->magic != 0 && h->magic != SHMAP__MAGIC)
-			return SHMAP_E_BADMAGIC;
+	if (in->file_size < SHMAP__HDR_SIZE) {
+		if (in->file_size >= sizeof(in->hdr.magic) &&
+		    (rc = read_full(fd, &in->hdr.magic, sizeof(in->hdr.magic), 0)) != SHMAP_OK)
+			return rc;
+	} else if ((rc = read_full(fd, &in->hdr, sizeof(in->hdr), 0)) != SHMAP_OK) {
+		return rc;
+	}
+	if (in->file_size < SHMAP__HDR_SIZE || (h->state & 0xffu) != SHMAP__ST_READY) {
+		/* Not READY: what an open would rebuild is NOTREADY; anything
+		 * else is not a segment (the same rule as open). */
+		rc = shmap__unfinished(h->magic, in->file_size, (uint32_t)st.st_mode);
+		if (rc == SHMAP_E_NOTREADY) /* empty, no creation mode bit */
+			return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
+		if (rc != SHMAP_OK)
+			return rc;
+		if ((h->state & 0xffu) > SHMAP__ST_READY)
+			return SHMAP_E_CORRUPT;
 		return SHMAP_E_NOTREADY;
 	}
-	if (h->magic != SHMAP__MAGIC)
-		return SHMAP_E_BADMAGIC;
-	if (h->layout_version != SHMAP__LAYOUT_VERSION || h->layout_desc != shmap__layout_desc())
-		return SHMAP_E_VERSION;
-	if (h->checksum != shmap__hdr_checksum(h))
-		return SHMAP_E_CORRUPT;
-	if (h->total_size > in->file_size)
-		return SHMAP_E_TRUNCATED;
-	if (h->nparts == 0 || h->nparts > INSPECT_MAX_PARTS || h->parts_off != SHMAP__HDR_SIZE ||
-	    h->parts_off + (uint64_t)h->nparts * sizeof(struct shmap__part) > h->total_size)
-		return SHMAP_E_CORRUPT;
+	/* The validation of every open, with the stored kind's own checks. */
+	struct shmap__params p;
+	rc = shmap__hdr_validate(h, in->file_size, shmap__kind_ops_of(h->kind), &p);
+	if (rc != SHMAP_OK)
+		return rc;
 
 	struct shmap__part *raw = calloc(h->nparts, sizeof(*raw));
 	in->parts = calloc(h->nparts, sizeof(*in->parts));
@@ -259,15 +270,15 @@ static bool segment_in_use(int fd)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return true;
-	if (st.st_size == 0)
-		return false;
+	if (st.st_size < (off_t)SHMAP__HDR_SIZE)
+		return false; /* empty, or holding only a building mark */
 	struct shmap__hdr h;
 	if (read_full(fd, &h, sizeof(h), 0) != SHMAP_OK)
 		return true;
 	if ((h.state & 0xffu) != SHMAP__ST_READY)
 		return false;
 	uint32_t n = h.nparts;
-	if (n == 0 || n > INSPECT_MAX_PARTS)
+	if (n == 0 || n > SHMAP__MAX_PARTS)
 		return true; /* cannot tell: keep it */
 	for (uint32_t i = 0; i < n; i++)
 		if (shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i))
@@ -305,10 +316,9 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		struct stat st;
 		bool stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !segment_in_use(fd);
 		if (stale && rc == SHMAP_E_NOTREADY) {
-			/* Unfinished: only if it carries no foreign magic (checked
-			 * by info_open) and is not sized as something else. */
-			stale = st.st_size == 0 || st.st_size >= (off_t)SHMAP__HDR_SIZE;
-			/* An empty object may be a creator between its O_EXCL
+			/* Unfinished: info_open found the building mark, the magic,
+			 * or an empty object made by a shmap create.
+			 * An empty object may be a creator between its O_EXCL
 			 * create and its builder lock (microseconds): look again a
 			 * little later before calling it abandoned. */
 			if (stale && st.st_size == 0) {
@@ -385,6 +395,14 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 		close(fd);
 		return rc;
 	}
+	/* A peer may shrink the file while we look: guard the mapping. */
+	uint32_t poison = 0;
+	const int gid = (o.flags & SHMAP_OPT_NO_SIGBUS_GUARD) ? 0 : shmap__guard_register(m, (size_t)len, &poison);
+	if (gid < 0) {
+		munmap(m, (size_t)len);
+		close(fd);
+		return SHMAP_E_NOMEM;
+	}
 	struct shmap__part *parts = (struct shmap__part *)((uint8_t *)m + parts_off);
 	for (uint32_t i = 0; i < nparts; i++) {
 		uint64_t w = shmap_atomic_load_u64(&parts[i].word);
@@ -406,7 +424,11 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 		fl.l_type = F_UNLCK;
 		(void)fcntl(fd, F_OFD_SETLK, &fl);
 	}
+	shmap__guard_unregister(gid);
 	munmap(m, (size_t)len);
 	close(fd);
-	return SHMAP_OK;
+	/* As in shmap__seg_leave(): the guard's handler may have run in this
+	 * thread during the loop above (the fence pairs with it) or in another. */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	return __atomic_load_n(&poison, __ATOMIC_RELAXED) ? SHMAP_E_PEERFAULT : SHMAP_OK;
 }

@@ -93,6 +93,8 @@ int shmap__futex_wake(volatile uint32_t *addr, int n);
  */
 #ifdef SHMAP_FAILPOINTS
 void shmap__failpoint(const char *name);
+/* Tests only: called at every failpoint before the kill check, when set. */
+extern void (*shmap__failpoint_hook)(const char *name);
 #define SHMAP_FAILPOINT(name) shmap__failpoint(name)
 #else
 #define SHMAP_FAILPOINT(name) ((void)0)

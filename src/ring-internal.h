@@ -239,6 +239,29 @@ void shmap__bcast_subscribe(struct shmap_ring *r);
 uint64_t shmap__bcast_drop_dead(struct shmap_ring *r);
 
 /*
+ * The slow and wake-up exits of the fast paths below, each followed by the
+ * SIGBUS guard's check on the way out (shmap__seg_leave()), out of line so
+ * that the fast paths reach them with a tail call and need no stack frame.
+ */
+#define RING_LEAVE_EXIT(name, call, ...)                                                            \
+	static __attribute__((noinline, unused)) int name(struct shmap_ring *r, __VA_ARGS__)         \
+	{                                                                                           \
+		return shmap__seg_leave(&r->seg, call);                                             \
+	}
+RING_LEAVE_EXIT(ring_push1_slow_leave, shmap__spsc_push1_slow(r, src), const void *src)
+RING_LEAVE_EXIT(ring_push1_any_leave, shmap__spsc_push1_any(r, p, src), uint64_t p, const void *src)
+RING_LEAVE_EXIT(ring_pop1_slow_leave, shmap__spsc_pop1_slow(r, dst), void *dst)
+RING_LEAVE_EXIT(ring_pop1_any_leave, shmap__spsc_pop1_any(r, c, dst), uint64_t c, void *dst)
+static __attribute__((noinline, unused)) int ring_wake_data_leave(struct shmap_ring *r)
+{
+	return shmap__seg_leave(&r->seg, shmap__ring_wake_data(r));
+}
+static __attribute__((noinline, unused)) int ring_wake_space_leave(struct shmap_ring *r)
+{
+	return shmap__seg_leave(&r->seg, shmap__ring_wake_space(r));
+}
+
+/*
  * SPSC single-element fast paths, inlined into shmap_ring_push/pop. They
  * repeat the steps of shmap__spsc_push_n/pop_n (same failpoints, same
  * barriers) for the case where the slot is already known free/ready, and
@@ -248,9 +271,9 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 {
 	uint64_t p = r->pos;
 	if (shmap_unlikely(p >= r->lim))
-		return shmap__spsc_push1_slow(r, src);
+		return ring_push1_slow_leave(r, src);
 	if (shmap_unlikely(r->esize != 8))
-		return shmap__spsc_push1_any(r, p, src);
+		return ring_push1_any_leave(r, p, src);
 	memcpy(ring_slot(r, p), src, 8);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
 	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c):
@@ -263,8 +286,9 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
 	/* as ring_wake_consumers(), the wake-up a tail call */
 	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
-		return shmap__ring_wake_data(r);
-	return SHMAP_OK;
+		return ring_wake_data_leave(r);
+	/* the SIGBUS guard's check on the way out (segment.h) */
+	return shmap__seg_leave(&r->seg, SHMAP_OK);
 }
 
 static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
@@ -281,7 +305,7 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		 * (its start word says where it ends) is written before it. */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]);
 		if (s <= c || s - c > r->cap)
-			return shmap__spsc_pop1_slow(r, dst); /* EMPTY or CORRUPT */
+			return ring_pop1_slow_leave(r, dst); /* EMPTY or CORRUPT */
 		/* Look ahead: follow the start words that lie in the line of
 		 * c's (just fetched), so that a consumer behind the producer
 		 * touches the start-word line once per line, not once per
@@ -298,7 +322,7 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		r->lim = s;
 	}
 	if (shmap_unlikely(r->esize != 8))
-		return shmap__spsc_pop1_any(r, c, dst);
+		return ring_pop1_any_leave(r, c, dst);
 	memcpy(dst, ring_slot(r, c), 8);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	r->pos = c + 1;
@@ -308,8 +332,9 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 	SHMAP_FAILPOINT("ring.spsc.pop.released");
 	/* as ring_wake_producer(), the wake-up a tail call */
 	if (shmap_unlikely(ring_sleepers(&r->ctl->prod_sleeping)))
-		return shmap__ring_wake_space(r);
-	return SHMAP_OK;
+		return ring_wake_space_leave(r);
+	/* the SIGBUS guard's check on the way out (segment.h) */
+	return shmap__seg_leave(&r->seg, SHMAP_OK);
 }
 
 /* Waiting (ring.c): announce a sleeper of the handle's role (W1 and the

@@ -121,6 +121,7 @@ static int ring_init(struct shmap__seg *seg)
 static const struct shmap__kind_ops ring_ops_spsc = { SHMAP__KIND_RING_SPSC, ring_layout, ring_init };
 static const struct shmap__kind_ops ring_ops_spmc = { SHMAP__KIND_RING_SPMC, ring_layout, ring_init };
 static const struct shmap__kind_ops ring_ops_bcast = { SHMAP__KIND_RING_BCAST, ring_layout, ring_init };
+const struct shmap__kind_ops *const shmap__ring_kind_ops[3] = { &ring_ops_spsc, &ring_ops_spmc, &ring_ops_bcast };
 
 /* ----------------------------------------------------------------- roles */
 
@@ -330,9 +331,9 @@ static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap_
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
-			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
-			      const shmap_opts *opts, shmap_ring **ret)
+static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
+					uint64_t capacity, uint32_t max_consumers, uint32_t role,
+					const shmap_opts *opts, shmap_ring **ret)
 {
 	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
 		     role != SHMAP_RING_OBSERVER))
@@ -404,6 +405,25 @@ SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, 
 	return rc == SHMAP_RECOVERED || seg_rc == SHMAP_RECOVERED ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
+SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
+			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
+			      const shmap_opts *opts, shmap_ring **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	shmap_ring *h = NULL;
+	int rc = shmap_ring_open__body(name, oflags, type, elem_size, capacity, max_consumers, role, opts, &h);
+	if (rc < 0)
+		return rc;
+	/* A peer shrank the file while the handle was being set up. */
+	if (shmap__seg_poison(&h->seg)) {
+		shmap_ring_close(h);
+		return SHMAP_E_PEERFAULT;
+	}
+	*ret = h;
+	return rc;
+}
+
 SHMAP_API void shmap_ring_close(shmap_ring *r)
 {
 	if (!r)
@@ -416,7 +436,7 @@ SHMAP_API void shmap_ring_close(shmap_ring *r)
 	free(r);
 }
 
-SHMAP_API int shmap_ring_reattach(shmap_ring *r)
+static inline int shmap_ring_reattach__body(shmap_ring *r)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -437,6 +457,12 @@ SHMAP_API int shmap_ring_reattach(shmap_ring *r)
 	r->rec = NULL;
 	r->zc = 0;
 	return ring_attach(r, role);
+}
+
+SHMAP_API int shmap_ring_reattach(shmap_ring *r)
+{
+	int rc = shmap_ring_reattach__body(r);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 SHMAP_API int shmap_ring_fd(const shmap_ring *r)
@@ -572,7 +598,7 @@ __attribute__((noinline)) static int ring_push_slow(shmap_ring *r, const void *e
 		return rc;
 	if (r->type == SHMAP_RING_SPSC)
 		return ring_spsc_push1(r, elem);
-	return ring_push_nb(r, elem, 1, &done);
+	return shmap__seg_leave(&r->seg, ring_push_nb(r, elem, 1, &done));
 }
 
 __attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
@@ -585,9 +611,12 @@ __attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
 		return rc;
 	if (r->type == SHMAP_RING_SPSC)
 		return ring_spsc_pop1(r, out);
-	return ring_pop_once(r, out, 1, &done);
+	return shmap__seg_leave(&r->seg, ring_pop_once(r, out, 1, &done));
 }
 
+/* (The SIGBUS guard's check on the way out, shmap__seg_leave(), is made
+ * inside ring_spsc_push1/pop1 and the slow paths, so that the fast paths
+ * keep their tail calls and need no stack frame.) */
 SHMAP_API int shmap_ring_push(shmap_ring *r, const void *elem)
 {
 	if (shmap_likely(r && elem && ring_spsc_gate(r, SHMAP_RING_PRODUCER)))
@@ -627,18 +656,31 @@ static int ring_push_padded(shmap_ring *r, const void *data, uint32_t len, int w
 	return rc;
 }
 
-SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+static inline int shmap_ring_push_bytes__body(shmap_ring *r, const void *data, uint32_t len)
 {
 	return ring_push_padded(r, data, len, 0, 0);
+}
+
+SHMAP_API int shmap_ring_push_bytes(shmap_ring *r, const void *data, uint32_t len)
+{
+	int rc = shmap_ring_push_bytes__body(r, data, len);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_push_bytes_wait__body(shmap_ring *r, const void *data, uint32_t len,
+						   uint32_t timeout_ms)
+{
+	return ring_push_padded(r, data, len, 1, timeout_ms);
 }
 
 SHMAP_API int shmap_ring_push_bytes_wait(shmap_ring *r, const void *data, uint32_t len,
 					 uint32_t timeout_ms)
 {
-	return ring_push_padded(r, data, len, 1, timeout_ms);
+	int rc = shmap_ring_push_bytes_wait__body(r, data, len, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
-SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
+static inline int shmap_ring_pop_bytes__body(shmap_ring *r, void *out, uint32_t out_len)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -647,7 +689,13 @@ SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
 	return shmap_ring_pop(r, out);
 }
 
-SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
+SHMAP_API int shmap_ring_pop_bytes(shmap_ring *r, void *out, uint32_t out_len)
+{
+	int rc = shmap_ring_pop_bytes__body(r, out, out_len);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_push_n__body(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
 {
 	uint32_t d = 0;
 	if (done)
@@ -665,7 +713,13 @@ SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, ui
 	return rc;
 }
 
-SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
+SHMAP_API int shmap_ring_push_n(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done)
+{
+	int rc = shmap_ring_push_n__body(r, elems, n, done);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_n__body(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
 {
 	uint32_t d = 0;
 	if (done)
@@ -681,6 +735,12 @@ SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *d
 	if (done)
 		*done = d;
 	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *done)
+{
+	int rc = shmap_ring_pop_n__body(r, out, n, done);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 /* ---------------------------------------------------------------- waiting */
@@ -868,7 +928,7 @@ int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 	}
 }
 
-SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t timeout_ms)
+static inline int shmap_ring_push_wait__body(shmap_ring *r, const void *elem, uint32_t timeout_ms)
 {
 	if (!r || !elem)
 		return SHMAP_E_INVAL;
@@ -881,7 +941,13 @@ SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t tim
 	return ring_wait_loop(r, &a, timeout_ms);
 }
 
-SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
+SHMAP_API int shmap_ring_push_wait(shmap_ring *r, const void *elem, uint32_t timeout_ms)
+{
+	int rc = shmap_ring_push_wait__body(r, elem, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_wait__body(shmap_ring *r, void *out, uint32_t timeout_ms)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -892,8 +958,14 @@ SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
 	return ring_wait_loop(r, &a, timeout_ms);
 }
 
-SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
-				     uint32_t timeout_ms)
+SHMAP_API int shmap_ring_pop_wait(shmap_ring *r, void *out, uint32_t timeout_ms)
+{
+	int rc = shmap_ring_pop_wait__body(r, out, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_push_n_wait__body(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
+					       uint32_t timeout_ms)
 {
 	if (done)
 		*done = 0;
@@ -913,8 +985,15 @@ SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t 
 	return rc;
 }
 
-SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
-				    uint32_t timeout_ms)
+SHMAP_API int shmap_ring_push_n_wait(shmap_ring *r, const void *elems, uint32_t n, uint32_t *done,
+				     uint32_t timeout_ms)
+{
+	int rc = shmap_ring_push_n_wait__body(r, elems, n, done, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_pop_n_wait__body(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
+					      uint32_t timeout_ms)
 {
 	if (done)
 		*done = 0;
@@ -932,7 +1011,14 @@ SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32
 	return rc;
 }
 
-SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
+SHMAP_API int shmap_ring_pop_n_wait(shmap_ring *r, void *out, uint32_t n, uint32_t *done,
+				    uint32_t timeout_ms)
+{
+	int rc = shmap_ring_pop_n_wait__body(r, out, n, done, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_wait__body(shmap_ring *r, uint32_t timeout_ms)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -950,9 +1036,15 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
 	return rc;
 }
 
+SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms)
+{
+	int rc = shmap_ring_wait__body(r, timeout_ms);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 /* -------------------------------------------------------------- zero-copy */
 
-SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+static inline int shmap_ring_reserve__body(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
 {
 	if (!r || !ptr || !got || n == 0)
 		return SHMAP_E_INVAL;
@@ -987,6 +1079,12 @@ SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t
 	return rc;
 }
 
+SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+{
+	int rc = shmap_ring_reserve__body(r, n, ptr, got);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 /*
  * Prologue of commit and release: the handle holds `role` and an outstanding
  * zero-copy run of `kind` (1 reserve, 2 peek) of at least n elements.
@@ -1005,7 +1103,7 @@ static int zc_finish_check(shmap_ring *r, uint32_t role, uint32_t kind, uint32_t
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+static inline int shmap_ring_commit__body(shmap_ring *r, uint32_t n)
 {
 	int rc = zc_finish_check(r, SHMAP_RING_PRODUCER, 1, n);
 	if (rc)
@@ -1034,7 +1132,13 @@ SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+SHMAP_API int shmap_ring_commit(shmap_ring *r, uint32_t n)
+{
+	int rc = shmap_ring_commit__body(r, n);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_peek__body(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
 {
 	if (!r || !ptr || !got || n == 0)
 		return SHMAP_E_INVAL;
@@ -1052,7 +1156,13 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
 	}
 }
 
-SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
+SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+{
+	int rc = shmap_ring_peek__body(r, n, ptr, got);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_release__body(shmap_ring *r, uint32_t n)
 {
 	int rc = zc_finish_check(r, SHMAP_RING_CONSUMER, 2, n);
 	if (rc)
@@ -1109,6 +1219,12 @@ SHMAP_API int shmap_ring_clear(shmap_ring *r, uint64_t *discarded)
 	if (discarded)
 		*discarded = total;
 	return rc;
+}
+
+SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
+{
+	int rc = shmap_ring_release__body(r, n);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
 /* ---------------------------------------------------------------- queries */
@@ -1205,7 +1321,7 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
  * once the lowest subscriber cursor passed the position: re-reading it
  * after the copy works as the SPSC tail does.
  */
-SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
+static inline int shmap_ring_read_at__body(shmap_ring *r, uint64_t pos, void *out)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -1258,6 +1374,12 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 	return SHMAP_OK;
 }
 
+SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
+{
+	int rc = shmap_ring_read_at__body(r, pos, out);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r)
 {
 	return r && r->type == SHMAP_RING_BCAST_LOSSY ? r->missed : 0;
@@ -1278,8 +1400,8 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
 }
 
-SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
-			       uint32_t *producer_pid, uint32_t *producer_alive)
+static inline int shmap_ring_stats__body(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
+					 uint32_t *producer_pid, uint32_t *producer_alive)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -1305,8 +1427,15 @@ SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, ui
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
-				       uint64_t *cursor, uint64_t *missed)
+SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
+			       uint32_t *producer_pid, uint32_t *producer_alive)
+{
+	int rc = shmap_ring_stats__body(r, head, tail, lost, producer_pid, producer_alive);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
+static inline int shmap_ring_consumer_info__body(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
+						 uint64_t *cursor, uint64_t *missed)
 {
 	if (!r)
 		return SHMAP_E_INVAL;
@@ -1342,9 +1471,16 @@ SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *
 	return SHMAP_OK;
 }
 
+SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
+				       uint64_t *cursor, uint64_t *missed)
+{
+	int rc = shmap_ring_consumer_info__body(r, index, pid, alive, cursor, missed);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
+}
+
 /* ---------------------------------------------------------------- checker */
 
-SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems)
+static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t *problems)
 {
 	if (problems)
 		*problems = 0;
@@ -1465,4 +1601,10 @@ SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems
 	if (found == 0)
 		return SHMAP_OK;
 	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+}
+
+SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems)
+{
+	int rc = shmap_ring_check__body(r, flags, problems);
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }

@@ -446,7 +446,7 @@ SHMAP_API int shmap_ring_notify_fd(shmap_ring *r, int *fd)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_notify_arm(shmap_ring *r)
+static int notify_arm_body(shmap_ring *r)
 {
 	int rc = nt_enter(r);
 	if (rc)
@@ -497,4 +497,11 @@ SHMAP_API int shmap_ring_notify_arm(shmap_ring *r)
 	__atomic_store_n(&nt->state, NT_ARMED, __ATOMIC_RELEASE);
 	nt_kick(nt->hub);
 	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_notify_arm(shmap_ring *r)
+{
+	int rc = notify_arm_body(r);
+	/* the readiness probe reads the mapping: a peer's shrink poisons */
+	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }

@@ -27,7 +27,11 @@
  *   - builder lock free:  the builder died (or has not locked yet, in the
  *     microseconds after O_EXCL creation, while the file is still empty).
  *     In open-or-create mode the opener takes the lock itself and rebuilds
- *     with generation + 1; in open mode it reports NOTREADY.
+ *     with generation + 1; in open mode it reports NOTREADY. Only objects
+ *     shmap made are rebuilt (shmap__unfinished(): the building mark, the
+ *     magic, or an empty object with the creation mode bit); the check is
+ *     made again once the lock is taken. Anything else is BADMAGIC.
+ * A peer that shrinks the file later is the SIGBUS guard's (guard.c).
  *
  * Liveness: participant slots with one OFD lock byte each (segment.h).
  */
@@ -49,8 +53,6 @@
 #include "atomic.h"
 #include "segment.h"
 
-#define SHMAP__MAX_PARTS 4000u /* >= 2^20 generations per slot in 32-bit owner ids */
-#define SHMAP__MAX_TOTAL (UINT64_C(1) << 46) /* 64 TiB: refuse absurd sizes */
 #define SHMAP__HUGE_PAGE (2u * 1024u * 1024u)
 
 volatile uint32_t shmap__fork_counter;
@@ -77,8 +79,12 @@ static int seg_private_fd(struct shmap__seg *seg)
 	int nfd = open(path, O_RDWR | O_CLOEXEC);
 	if (nfd < 0)
 		return shmap__errno_code(errno);
-	void *m = mmap(seg->base, (size_t)seg->total_size, PROT_READ | PROT_WRITE,
-		       MAP_SHARED | MAP_FIXED, nfd, 0);
+	/* A handle the SIGBUS guard poisoned keeps its anonymous pages: the
+	 * file behind them is shorter than the mapping. */
+	void *m = shmap__seg_poison(seg) == SHMAP__POISON_PEERFAULT
+			  ? (void *)seg->base
+			  : mmap(seg->base, (size_t)seg->total_size, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_FIXED, nfd, 0);
 	if (m == MAP_FAILED) {
 		int e = errno;
 		close(nfd);
@@ -151,8 +157,10 @@ static void on_fork_child(void)
 			close(*p->fd);
 		if (p->seg->share_fd >= 0)
 			close(p->seg->share_fd);
-		if (p->seg->map_start)
+		if (p->seg->map_start) {
+			shmap__guard_unregister(p->seg->guard_id);
 			munmap(p->seg->map_start, p->seg->map_len);
+		}
 	}
 	pending_list = NULL;
 	pthread_mutex_unlock(&seg_list_lock);
@@ -268,7 +276,7 @@ SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n)
 
 SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags)
 {
-	if (!opts || (flags & ~(SHMAP_OPT_HUGEPAGES | SHMAP_OPT_PREFAULT)))
+	if (!opts || (flags & ~(SHMAP_OPT_HUGEPAGES | SHMAP_OPT_PREFAULT | SHMAP_OPT_NO_SIGBUS_GUARD)))
 		return SHMAP_E_INVAL;
 	opts->flags = flags;
 	return SHMAP_OK;
@@ -564,6 +572,17 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 	}
 	if ((oflags & SHMAP_OPT_HUGEPAGES) && seg->backend != SHMAP_BACKEND_MEMFD)
 		(void)madvise(m, (size_t)total, MADV_HUGEPAGE);
+	/* Guard the mapping before anything reads it (guard.c). */
+	int gid = 0;
+	if (!(oflags & SHMAP_OPT_NO_SIGBUS_GUARD)) {
+		gid = shmap__guard_register(m, (size_t)total, &seg->poisoned);
+		if (gid < 0) {
+			munmap(res, len);
+			errno = ENOMEM;
+			return SHMAP_E_NOMEM;
+		}
+	}
+	seg->guard_id = gid;
 	seg->map_start = res;
 	seg->map_len = len;
 	seg->base = m;
@@ -574,6 +593,9 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 static void unmap_segment(struct shmap__seg *seg)
 {
 	if (seg->map_start) {
+		/* Out of the guard's registry before the range can be reused. */
+		shmap__guard_unregister(seg->guard_id);
+		seg->guard_id = 0;
 		munmap(seg->map_start, seg->map_len);
 		seg->map_start = NULL;
 		seg->base = NULL;
@@ -722,9 +744,8 @@ static void params_from_hdr(const struct shmap__hdr *h, struct shmap__params *p)
 	p->data_size = h->data_size;
 }
 
-/* Validate a READY header read with pread(); fill *out with its params. */
-static int validate_hdr(const struct shmap__hdr *h, uint64_t st_size, const struct shmap__params *want,
-			const struct shmap__kind_ops *ops, struct shmap__params *out)
+int shmap__hdr_validate(const struct shmap__hdr *h, uint64_t st_size, const struct shmap__kind_ops *ops,
+			struct shmap__params *out)
 {
 	if (h->magic != SHMAP__MAGIC)
 		return SHMAP_E_BADMAGIC;
@@ -747,12 +768,26 @@ static int validate_hdr(const struct shmap__hdr *h, uint64_t st_size, const stru
 		    h->total_size != t2)
 			return SHMAP_E_CORRUPT;
 	}
+	if (ops && h->kind == ops->kind) {
+		/* The stored parameters must describe a layout the kind can build. */
+		struct shmap__params chk = *out;
+		if (ops->layout(&chk) != SHMAP_OK || chk.data_size != out->data_size)
+			return SHMAP_E_CORRUPT;
+	}
+	return SHMAP_OK;
+}
+
+/* Validate a READY header read with pread() for an open of `want` (the same
+ * checks as inspection, then the kind and parameters asked for); fill *out
+ * with its params. */
+static int validate_hdr(const struct shmap__hdr *h, uint64_t st_size, const struct shmap__params *want,
+			const struct shmap__kind_ops *ops, struct shmap__params *out)
+{
+	int rc = shmap__hdr_validate(h, st_size, ops, out);
+	if (rc != SHMAP_OK)
+		return rc;
 	if (h->kind != want->kind)
 		return SHMAP_E_INCOMPAT;
-	/* The stored parameters must describe a layout the kind can build. */
-	struct shmap__params chk = *out;
-	if (ops->layout(&chk) != SHMAP_OK || chk.data_size != out->data_size)
-		return SHMAP_E_CORRUPT;
 	if ((want->kind_flags && want->kind_flags != out->kind_flags) ||
 	    (want->capacity && want->capacity != out->capacity) ||
 	    (want->key_max && want->key_max != out->key_max) ||
@@ -787,11 +822,25 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	if (rc != SHMAP_OK)
 		return rc;
 
-	SHMAP_FAILPOINT("seg.build.before_size");
+	/* B1: the building mark is the first thing written, under the builder
+	 * lock: from here on the object is recognisably an unfinished segment
+	 * (shmap__unfinished()). Over an object that already carries it (a dead
+	 * build we take over) this rewrites the same bytes. */
+	const uint64_t mark = SHMAP__MARK_BUILDING;
+	ssize_t wn;
+	do {
+		wn = pwrite(fd, &mark, sizeof(mark), 0);
+	} while (wn < 0 && errno == EINTR);
+	if (wn != (ssize_t)sizeof(mark))
+		return wn < 0 ? shmap__errno_code(errno) : SHMAP_E_SYS;
+	/* The exact mode; this also clears SHMAP__MODE_NEW, which the mark
+	 * now stands in for. */
 	if (o->backend != SHMAP_BACKEND_MEMFD && fchmod(fd, (mode_t)o->mode) != 0)
 		return shmap__errno_code(errno);
-	/* Start from an empty file: a dead builder may have left anything. */
-	if (ftruncate(fd, 0) != 0)
+	SHMAP_FAILPOINT("seg.build.before_size");
+	/* Start from the mark alone: a dead builder may have left anything
+	 * after it (and the file never gets shorter than the mark). */
+	if (ftruncate(fd, (off_t)sizeof(mark)) != 0)
 		return shmap__errno_code(errno);
 	rc = reserve_space(fd, total);
 	if (rc != SHMAP_OK)
@@ -840,6 +889,8 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 		}
 	}
 	SHMAP_FAILPOINT("seg.build.after_init");
+	/* The magic replaces the building mark (one aligned 8-byte store: a
+	 * pread() sees one or the other). */
 	h->magic = SHMAP__MAGIC;
 	h->checksum = shmap__hdr_checksum(h);
 	seg->hdr_checksum = h->checksum;
@@ -854,12 +905,48 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 /* ------------------------------------------------------------------ */
 /* open                                                                */
 
-enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_ERROR };
+enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_WAIT_EMPTY, PR_ERROR };
+
+int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode)
+{
+	if (size == 0)
+		return (mode & SHMAP__MODE_NEW) ? SHMAP_OK : SHMAP_E_NOTREADY;
+	/* A builder writes the 8-byte mark into the empty file in one write,
+	 * and never makes the file shorter than it again. */
+	if (size < sizeof(uint64_t))
+		return SHMAP_E_BADMAGIC;
+	if (head == SHMAP__MARK_BUILDING)
+		return SHMAP_OK;
+	if (head == SHMAP__MAGIC)
+		/* The magic is written only once the file has its full size: a
+		 * shorter one is a segment someone cut, not a build to redo. */
+		return size >= SHMAP__HDR_SIZE ? SHMAP_OK : SHMAP_E_TRUNCATED;
+	return SHMAP_E_BADMAGIC;
+}
+
+/* pread() all of len bytes at off; 1 on a short read (the file shrank). */
+static int pread_all(int fd, void *buf, size_t len, off_t off, int *rc)
+{
+	ssize_t n;
+	do {
+		n = pread(fd, buf, len, off);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		*rc = shmap__errno_code(errno);
+		return -1;
+	}
+	return n == (ssize_t)len ? 0 : 1;
+}
 
 /*
  * Look at an open object without mapping it. Fills *hdr on PR_READY.
- * PR_WAIT_BUILDER: a live builder holds the lock. PR_BUILDER_GONE: not
- * ready and nobody builds. PR_ERROR: *rc holds the code.
+ * PR_WAIT_BUILDER: a live builder holds the lock. PR_BUILDER_GONE: an
+ * unfinished segment (shmap__unfinished()) nobody builds. PR_WAIT_EMPTY: an
+ * empty object without the creation mode bit, whose builder lock is free:
+ * never ours to build; it may still become a segment (a creator about to
+ * lock it), so it is waited for, then refused. PR_ERROR: *rc holds the code
+ * -- SHMAP_E_BADMAGIC for anything that is neither READY nor unfinished,
+ * which is never written.
  */
 static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
 {
@@ -873,6 +960,8 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 		}
 		*st_size = (uint64_t)st.st_size;
 		memset(hdr, 0, sizeof(*hdr));
+		uint64_t state = 0;
+		int r = 0;
 		if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
 			/* Read the state word on its own first: one pread() of the whole
 			 * header is not atomic against a concurrent builder, so it could
@@ -880,48 +969,45 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			 * state after READY was published -- a torn "READY" header that
 			 * fails validation. Once a pread() has seen READY (R2), a later
 			 * pread() sees every header byte written before it. */
-			uint64_t state = 0;
-			ssize_t n;
-			do {
-				n = pread(fd, &state, sizeof(state),
-					  offsetof(struct shmap__hdr, state));
-			} while (n < 0 && errno == EINTR);
-			if (n < 0) {
-				*rc = shmap__errno_code(errno);
-				return PR_ERROR;
-			}
-			do {
-				n = pread(fd, hdr, sizeof(*hdr), 0);
-			} while (n < 0 && errno == EINTR);
-			if (n < 0) {
-				*rc = shmap__errno_code(errno);
-				return PR_ERROR;
-			}
-			if (n != (ssize_t)sizeof(*hdr)) {
-				if (tries < 8)
-					continue;
-				*rc = SHMAP_E_TRUNCATED;
-				return PR_ERROR;
-			}
-			if ((state & 0xffu) == SHMAP__ST_READY)
-				return PR_READY;
-			/* READY may have arrived mid-read: treat as not ready (yet). */
-			hdr->state = state;
-			if (hdr->magic != 0 && hdr->magic != SHMAP__MAGIC) {
-				*rc = SHMAP_E_BADMAGIC;
-				return PR_ERROR;
-			}
-			if ((state & 0xffu) > SHMAP__ST_READY) {
-				/* No builder ever writes this: not a dead build we may redo. */
-				*rc = SHMAP_E_CORRUPT;
-				return PR_ERROR;
-			}
-		} else if (st.st_size > 0 && !shmap__ofd_held(fd, SHMAP__LOCK_BUILDER)) {
-			/* A builder never leaves a file shorter than a header. */
+			r = pread_all(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state), rc);
+			if (r == 0)
+				r = pread_all(fd, hdr, sizeof(*hdr), 0, rc);
+		} else if (st.st_size >= (off_t)sizeof(hdr->magic)) {
+			r = pread_all(fd, &hdr->magic, sizeof(hdr->magic), 0, rc);
+		}
+		if (r < 0)
+			return PR_ERROR;
+		if (r > 0) {
+			if (tries < 8)
+				continue;
 			*rc = SHMAP_E_TRUNCATED;
 			return PR_ERROR;
 		}
-		return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? PR_WAIT_BUILDER : PR_BUILDER_GONE;
+		if ((state & 0xffu) == SHMAP__ST_READY)
+			return PR_READY;
+		/* READY may have arrived mid-read: treat as not ready (yet). */
+		hdr->state = state;
+		int u = shmap__unfinished(hdr->magic, *st_size, (uint32_t)st.st_mode);
+		if (u == SHMAP_E_TRUNCATED && tries < 8) {
+			struct stat again;
+			/* The magic with the size of a mark: a build finished
+			 * between our fstat and our pread. Look again. */
+			if (fstat(fd, &again) == 0 && again.st_size != st.st_size)
+				continue;
+		}
+		if (u == SHMAP_E_BADMAGIC || u == SHMAP_E_TRUNCATED) {
+			/* Not ours to build: refused whatever its lock, never written. */
+			*rc = u;
+			return PR_ERROR;
+		}
+		if ((state & 0xffu) > SHMAP__ST_READY) {
+			/* No builder ever writes this: not a dead build we may redo. */
+			*rc = SHMAP_E_CORRUPT;
+			return PR_ERROR;
+		}
+		if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
+			return PR_WAIT_BUILDER;
+		return u == SHMAP_OK ? PR_BUILDER_GONE : PR_WAIT_EMPTY;
 	}
 }
 
@@ -1274,7 +1360,10 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 	for (;;) {
 		if (fd < 0) {
 			if (may_create) {
-				fd = shmap__open_object(name, o, O_CREAT | O_EXCL, (mode_t)(o->mode & 0600u));
+				/* SHMAP__MODE_NEW marks the empty object as ours
+				 * until the build writes its mark. */
+				fd = shmap__open_object(name, o, O_CREAT | O_EXCL,
+							(mode_t)(o->mode & 0600u) | SHMAP__MODE_NEW);
 				if (fd >= 0) {
 					we_created = true;
 				} else if (errno != EEXIST) {
@@ -1377,6 +1466,16 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
 					continue; /* finished just before we locked */
 				}
+				if (pr == PR_WAIT_EMPTY) {
+					/* Lost its mark between our probes (a racer's
+					 * build failed and truncated?): not ours now. */
+					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
+					if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
+						rc = SHMAP_E_BADMAGIC;
+						goto fail;
+					}
+					continue;
+				}
 				if (pr == PR_ERROR && rc != SHMAP_E_BADMAGIC && rc != SHMAP_E_TRUNCATED) {
 					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
 					goto fail;
@@ -1415,7 +1514,9 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 			goto fail;
 		}
 		if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
-			rc = pr == PR_WAIT_BUILDER ? SHMAP_E_TIMEOUT : SHMAP_E_NOTREADY;
+			rc = pr == PR_WAIT_BUILDER ? SHMAP_E_TIMEOUT
+			     : pr == PR_WAIT_EMPTY ? SHMAP_E_BADMAGIC
+						   : SHMAP_E_NOTREADY;
 			goto fail;
 		}
 	}
@@ -1433,6 +1534,11 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 	}
 	seg->fd = fd;
 	rc = seg->owner ? SHMAP_OK : attach_participant(seg);
+	if (rc == SHMAP_OK && shmap__seg_poison(seg)) {
+		/* A peer shrank the file while we built or validated it. */
+		detach_participant(seg);
+		rc = SHMAP_E_PEERFAULT;
+	}
 	if (rc != SHMAP_OK) {
 		int e = errno;
 		unmap_segment(seg);

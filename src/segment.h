@@ -19,7 +19,11 @@
  * The builder holds an open-file-description lock (F_OFD_SETLK) on byte
  * SHMAP__LOCK_BUILDER of the segment's file while building. An opener that
  * finds the segment not READY and that lock free knows the builder is gone;
- * in open-or-create mode it takes the lock and rebuilds (generation + 1).
+ * in open-or-create mode it takes the lock and rebuilds (generation + 1) --
+ * but only an object that shmap made: one that carries the building mark
+ * (the builder's first write, see SHMAP__MARK_BUILDING) or the magic, or an
+ * empty one with the creation mode bit (SHMAP__MODE_NEW). Anything else is
+ * SHMAP_E_BADMAGIC and is never written.
  *
  * Liveness: each attached handle owns a participant slot and holds an OFD
  * write lock on byte SHMAP__LOCK_PART0 + slot. The kernel drops it when the
@@ -52,6 +56,28 @@
 struct shmap__seg;
 
 #define SHMAP__MAGIC UINT64_C(0x3170614d6d685301) /* bytes 01 'S' 'h' 'm' 'M' 'a' 'p' '1' on LE */
+/*
+ * The building mark: the first bytes a builder writes into a segment's file,
+ * under the builder lock, before it sizes the file or writes anything else
+ * (bytes 02 'S' 'h' 'm' 'B' 'l' 'd' '1' on LE). The header's magic field
+ * holds it until the build replaces it with SHMAP__MAGIC just before READY.
+ * An unfinished object is ours to rebuild only if its first 8 bytes are the
+ * mark or the magic -- or if it is empty and carries SHMAP__MODE_NEW (see
+ * below); anything else is refused and never written. See shmap__unfinished().
+ */
+#define SHMAP__MARK_BUILDING UINT64_C(0x31646c426d685302)
+/*
+ * Mode bit an object gets from shmap's own O_CREAT|O_EXCL create, atomically
+ * with its creation (umask never clears it): it marks an empty object as
+ * "made by a shmap creator that has not written the building mark yet". The
+ * build clears it (fchmod) right after writing the mark. A regular file with
+ * the sticky bit is otherwise meaningless on Linux, so no other program
+ * leaves one that shmap could mistake for its own.
+ */
+#define SHMAP__MODE_NEW S_ISVTX
+/* Limits every header must respect, at open and at inspection alike. */
+#define SHMAP__MAX_PARTS 4000u /* slots; ids slot + 1 + nparts * (gen - 1) in 32 bits: >= 2^20 attaches per slot */
+#define SHMAP__MAX_TOTAL (UINT64_C(1) << 46) /* 64 TiB: refuse absurd sizes */
 #define SHMAP__LAYOUT_VERSION 1u
 #define SHMAP__HDR_SIZE 512u
 #define SHMAP__PAGE 4096u
@@ -172,12 +198,13 @@ struct shmap__seg {
 	uint32_t owner;             /* our owner id (see "Owner ids" below) */
 	uint64_t generation;        /* segment build generation */
 	uint32_t fork_gen;          /* value of the process fork counter at attach */
-	uint32_t poisoned;          /* set after a detected violation */
+	uint32_t poisoned;          /* SHMAP__POISON_*: written by the SIGBUS guard (any thread) */
 	bool created;               /* this handle built the segment */
 	bool recovered_build;       /* this handle rebuilt after a dead builder */
 	char *name;                 /* copy of the name (NULL for memfd) */
 	uint64_t hdr_checksum;      /* checksum of the header validated at open */
 	uint32_t fd_fork_gen;       /* fork counter when fd + mapping were last made ours */
+	int guard_id;               /* SIGBUS guard registration of the mapping, or -1 */
 	struct shmap__seg *next;    /* process-wide list of open segments (fork handling) */
 	struct shmap__seg *prev;
 };
@@ -217,14 +244,57 @@ void shmap__seg_close(struct shmap__seg *seg);
 /* Process-wide fork counter, bumped in the pthread_atfork child handler. */
 extern volatile uint32_t shmap__fork_counter;
 
-/* SHMAP_E_FORKED if the handle was attached in another process (after fork). */
+/*
+ * Poison value of a handle. PEERFAULT: the SIGBUS guard (guard.c) caught a
+ * fault inside the handle's mapping (a peer shrank the file) and put
+ * anonymous memory in its place; every call on the handle returns
+ * SHMAP_E_PEERFAULT from then on, until it is closed. (A detected
+ * violation of an invariant returns SHMAP_E_CORRUPT and poisons nothing.)
+ * The guard's signal handler stores the word with an atomic store, possibly
+ * from another thread: every read of it is a relaxed atomic load.
+ */
+#define SHMAP__POISON_PEERFAULT 2u
+
+static inline uint32_t shmap__seg_poison(const struct shmap__seg *seg)
+{
+	return __atomic_load_n(&seg->poisoned, __ATOMIC_RELAXED);
+}
+
+static inline int shmap__poison_code(uint32_t poison)
+{
+	(void)poison; /* the one poison there is */
+	return SHMAP_E_PEERFAULT;
+}
+
+/* SHMAP_E_FORKED if the handle was attached in another process (after fork);
+ * SHMAP_E_PEERFAULT if it is poisoned. */
 static inline int shmap__seg_check(const struct shmap__seg *seg)
 {
 	if (shmap_unlikely(seg->fork_gen != shmap__fork_counter))
 		return SHMAP_E_FORKED;
-	if (shmap_unlikely(seg->poisoned))
-		return SHMAP_E_CORRUPT;
+	uint32_t poison = shmap__seg_poison(seg);
+	if (shmap_unlikely(poison))
+		return shmap__poison_code(poison);
 	return SHMAP_OK;
+}
+
+/*
+ * The last step of every public call that touched the mapping: if the SIGBUS
+ * guard poisoned the handle during the call (in this thread, whose faulting
+ * access it let complete on anonymous memory, or in another), the call
+ * returns SHMAP_E_PEERFAULT instead of `rc`. The signal fence pairs with
+ * the guard's handler running in this thread (in the middle of the call's
+ * accesses): it keeps the compiler from moving the load above them. A
+ * handler in another thread stores the poison before it replaces the pages
+ * (G1 in guard.c), so a call that read the replacement sees the poison here.
+ */
+static inline int shmap__seg_leave(const struct shmap__seg *seg, int rc)
+{
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	uint32_t poison = shmap__seg_poison(seg);
+	if (shmap_unlikely(poison))
+		return shmap__poison_code(poison);
+	return rc;
 }
 
 /*
@@ -241,11 +311,13 @@ _Static_assert(offsetof(struct shmap__seg, fork_gen) % 8u == 0, "fork_gen must b
 static inline int shmap__seg_ok_fast(const struct shmap__seg *seg)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-	uint64_t pair;
-	memcpy(&pair, &seg->fork_gen, 8);
+	/* One relaxed atomic load: `poisoned` may be stored by the SIGBUS
+	 * guard in another thread (may_alias: the pair is two u32 fields). */
+	typedef uint64_t __attribute__((may_alias)) u64_alias;
+	uint64_t pair = __atomic_load_n((const u64_alias *)(const void *)&seg->fork_gen, __ATOMIC_RELAXED);
 	return pair == (uint64_t)shmap__fork_counter;
 #else
-	return seg->fork_gen == shmap__fork_counter && !seg->poisoned;
+	return seg->fork_gen == shmap__fork_counter && !shmap__seg_poison(seg);
 #endif
 }
 
@@ -299,6 +371,56 @@ int shmap__name_check(const char *name, uint32_t backend);
 
 /* Layout descriptor: pointer size, cache line, slot size, endianness. */
 uint32_t shmap__layout_desc(void);
+
+/*
+ * Validate a header read with pread() from an object of st_size bytes whose
+ * state is READY: magic, layout version and descriptor, checksum, size
+ * against the file, participant table and data region offsets and sizes
+ * (the limits above), and -- when `ops` is given -- that the kind's own
+ * layout of the stored parameters gives the stored data_size. Fills *out
+ * with the stored parameters. Open (with its kind's ops) and inspection
+ * (with the ops of the stored kind, NULL for a kind this library does not
+ * know) both use it. Returns SHMAP_OK, SHMAP_E_BADMAGIC, SHMAP_E_VERSION,
+ * SHMAP_E_CORRUPT or SHMAP_E_TRUNCATED.
+ */
+int shmap__hdr_validate(const struct shmap__hdr *h, uint64_t st_size, const struct shmap__kind_ops *ops,
+			struct shmap__params *out);
+
+/* The kind ops of a library kind (SHMAP__KIND_*), NULL for any other. */
+const struct shmap__kind_ops *shmap__kind_ops_of(uint32_t kind);
+extern const struct shmap__kind_ops *const shmap__htable_kind_ops;
+extern const struct shmap__kind_ops *const shmap__ring_kind_ops[3]; /* spsc, spmc, bcast */
+extern const struct shmap__kind_ops *const shmap__vector_kind_ops;
+
+/*
+ * Is an object that is not READY an unfinished shmap segment we may rebuild?
+ * `head` holds its first min(size, 8) bytes (zero-padded), `mode` its st_mode.
+ * SHMAP_OK: it carries the building mark or the magic, or it is empty and
+ * has SHMAP__MODE_NEW. SHMAP_E_NOTREADY: empty without the mode bit -- a
+ * creator between its O_EXCL create and its mark on a filesystem that drops
+ * the bit, or a foreign empty file; never rebuilt (an opener waits, then
+ * refuses). SHMAP_E_TRUNCATED: the magic in an object shorter than a header
+ * (a segment someone cut). SHMAP_E_BADMAGIC: anything else (not ours).
+ */
+int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode);
+
+/*
+ * The SIGBUS guard (guard.c). A process-wide SIGBUS handler, installed when
+ * the first guarded mapping is registered unless the environment variable
+ * SHMAP_NO_SIGBUS_GUARD is set (to anything but "" or "0"), recognises faults
+ * inside registered ranges, maps anonymous memory over the whole range
+ * (MAP_FIXED) so the faulting access completes, and stores
+ * SHMAP__POISON_PEERFAULT into *poison. Faults anywhere else go to the
+ * handler that was installed before (or kill the process as SIG_DFL would).
+ * Registration and removal are lock-free and async-signal-safe.
+ * register: returns a registration id > 0; 0 when the guard is off (opted
+ *   out: the range is simply not guarded); -1 when the registry is full
+ *   (the caller reports SHMAP_E_NOMEM).
+ * unregister: call before the range is unmapped. An id <= 0 is a no-op.
+ */
+int shmap__guard_register(void *start, size_t len, uint32_t *poison);
+void shmap__guard_unregister(int id);
+bool shmap__guard_enabled(void);
 
 /* Shared by segment.c and inspect.c. */
 bool shmap__ofd_held(int fd, off_t byte);                   /* another description locks `byte` */

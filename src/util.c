@@ -109,8 +109,12 @@ static void failpoint_check_known(const char *name)
 
 void (*shmap__test_hook)(const char *point, void *obj, uint64_t arg);
 
+void (*shmap__failpoint_hook)(const char *name);
+
 void shmap__failpoint(const char *name)
 {
+	if (shmap__failpoint_hook)
+		shmap__failpoint_hook(name);
 	static const char *armed;
 	static unsigned long target, hits;
 	static int parsed_pid;

@@ -229,6 +229,7 @@ static const struct shmap__kind_ops vec_ops = {
 	.layout = vec_layout,
 	.init = NULL, /* the zero-filled region is an empty vector */
 };
+const struct shmap__kind_ops *const shmap__vector_kind_ops = &vec_ops; /* for inspection */
 
 /* ------------------------------------------------------------------ */
 /* payload copies                                                      */
@@ -274,8 +275,8 @@ static void copy_in_atomic(uint8_t *dst, const uint8_t *src, uint32_t from, uint
 /* ------------------------------------------------------------------ */
 /* open / close                                                        */
 
-SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem_size,
-				uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
+static inline int shmap_vector_open__body(const char *name, uint32_t oflags, uint32_t elem_size,
+					  uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
 {
 	if (!ret)
 		return SHMAP_E_INVAL;
@@ -320,6 +321,24 @@ SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem
 	return rc;
 }
 
+SHMAP_API int shmap_vector_open(const char *name, uint32_t oflags, uint32_t elem_size,
+				uint64_t capacity, const shmap_opts *opts, shmap_vector **ret)
+{
+	if (!ret)
+		return SHMAP_E_INVAL;
+	shmap_vector *h = NULL;
+	int rc = shmap_vector_open__body(name, oflags, elem_size, capacity, opts, &h);
+	if (rc < 0)
+		return rc;
+	/* A peer shrank the file while the handle was being set up. */
+	if (shmap__seg_poison(&h->seg)) {
+		shmap_vector_close(h);
+		return SHMAP_E_PEERFAULT;
+	}
+	*ret = h;
+	return rc;
+}
+
 SHMAP_API void shmap_vector_close(shmap_vector *v)
 {
 	if (!v)
@@ -328,11 +347,17 @@ SHMAP_API void shmap_vector_close(shmap_vector *v)
 	free(v);
 }
 
-SHMAP_API int shmap_vector_reattach(shmap_vector *v)
+static inline int shmap_vector_reattach__body(shmap_vector *v)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
 	return shmap__seg_reattach(&v->seg);
+}
+
+SHMAP_API int shmap_vector_reattach(shmap_vector *v)
+{
+	int rc = shmap_vector_reattach__body(v);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
 SHMAP_API int shmap_vector_fd(const shmap_vector *v)
@@ -622,7 +647,7 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 	return SHMAP_E_BUSY;
 }
 
-SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
+static inline int shmap_vector_reserve__body(shmap_vector *v, uint64_t n, uint64_t *first)
 {
 	if (!v || !first)
 		return SHMAP_E_INVAL;
@@ -634,6 +659,12 @@ SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 	return do_reserve(v, n, first);
 }
 
+SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
+{
+	int rc = shmap_vector_reserve__body(v, n, first);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* Publish one slot already verified to be ours. */
 static inline void publish_slot(shmap_vector *v, uint64_t i)
 {
@@ -641,7 +672,7 @@ static inline void publish_slot(shmap_vector *v, uint64_t i)
 	shmap_atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, 0));
 }
 
-SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *index)
+static inline int shmap_vector_push__body(shmap_vector *v, const void *elem, uint64_t *index)
 {
 	if (!v || !elem)
 		return SHMAP_E_INVAL;
@@ -678,6 +709,12 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 	return SHMAP_OK;
 }
 
+SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *index)
+{
+	int rc = shmap_vector_push__body(v, elem, index);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* Is slot i reserved by this handle and unpublished? */
 static int own_slot(shmap_vector *v, uint64_t i)
 {
@@ -699,7 +736,7 @@ static int own_check(shmap_vector *v, uint64_t index)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_write(shmap_vector *v, uint64_t index, const void *elem)
+static inline int shmap_vector_write__body(shmap_vector *v, uint64_t index, const void *elem)
 {
 	if (!v || !elem)
 		return SHMAP_E_INVAL;
@@ -710,7 +747,13 @@ SHMAP_API int shmap_vector_write(shmap_vector *v, uint64_t index, const void *el
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_slot_ptr(shmap_vector *v, uint64_t index, void **ptr)
+SHMAP_API int shmap_vector_write(shmap_vector *v, uint64_t index, const void *elem)
+{
+	int rc = shmap_vector_write__body(v, index, elem);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_slot_ptr__body(shmap_vector *v, uint64_t index, void **ptr)
 {
 	if (!v || !ptr)
 		return SHMAP_E_INVAL;
@@ -721,7 +764,13 @@ SHMAP_API int shmap_vector_slot_ptr(shmap_vector *v, uint64_t index, void **ptr)
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
+SHMAP_API int shmap_vector_slot_ptr(shmap_vector *v, uint64_t index, void **ptr)
+{
+	int rc = shmap_vector_slot_ptr__body(v, index, ptr);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_publish__body(shmap_vector *v, uint64_t first, uint64_t n)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -745,6 +794,12 @@ SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
 	shmap_atomic_fence_full();
 	(void)advance(v); /* published whatever it says (see push) */
 	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_vector_publish(shmap_vector *v, uint64_t first, uint64_t n)
+{
+	int rc = shmap_vector_publish__body(v, first, n);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
 /* ------------------------------------------------------------------ */
@@ -800,7 +855,7 @@ static int do_get(shmap_vector *v, uint64_t i, void *out, int recover)
 	return SHMAP_E_BUSY;
 }
 
-SHMAP_API int shmap_vector_get(shmap_vector *v, uint64_t index, void *out)
+static inline int shmap_vector_get__body(shmap_vector *v, uint64_t index, void *out)
 {
 	if (!v || !out)
 		return SHMAP_E_INVAL;
@@ -813,7 +868,13 @@ SHMAP_API int shmap_vector_get(shmap_vector *v, uint64_t index, void *out)
 	return rc == GET_HOLE ? SHMAP_E_NOTFOUND : rc;
 }
 
-SHMAP_API int shmap_vector_next(shmap_vector *v, uint64_t *cursor, void *out, uint64_t *index)
+SHMAP_API int shmap_vector_get(shmap_vector *v, uint64_t index, void *out)
+{
+	int rc = shmap_vector_get__body(v, index, out);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_next__body(shmap_vector *v, uint64_t *cursor, void *out, uint64_t *index)
 {
 	if (!v || !cursor || !out)
 		return SHMAP_E_INVAL;
@@ -859,7 +920,13 @@ SHMAP_API int shmap_vector_next(shmap_vector *v, uint64_t *cursor, void *out, ui
 	return SHMAP_E_BUSY;
 }
 
-SHMAP_API int shmap_vector_recover(shmap_vector *v)
+SHMAP_API int shmap_vector_next(shmap_vector *v, uint64_t *cursor, void *out, uint64_t *index)
+{
+	int rc = shmap_vector_next__body(v, cursor, out, index);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_recover__body(shmap_vector *v)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -893,10 +960,16 @@ SHMAP_API int shmap_vector_recover(shmap_vector *v)
 	return recovered ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
+SHMAP_API int shmap_vector_recover(shmap_vector *v)
+{
+	int rc = shmap_vector_recover__body(v);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* replace                                                             */
 
-SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *elem)
+static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, const void *elem)
 {
 	if (!v || !elem)
 		return SHMAP_E_INVAL;
@@ -1006,11 +1079,17 @@ int shmap__vector_test_skip_versions(shmap_vector *v, uint64_t i, uint64_t k)
 }
 #endif
 
+SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *elem)
+{
+	int rc = shmap_vector_replace__body(v, index, elem);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
 /* ------------------------------------------------------------------ */
 /* tools                                                               */
 
-SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t *state,
-				      uint32_t *owner)
+static inline int shmap_vector_slot_state__body(shmap_vector *v, uint64_t index, uint32_t *state,
+						uint32_t *owner)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -1055,8 +1134,15 @@ SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t 
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
-				uint64_t *holes)
+SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t *state,
+				      uint32_t *owner)
+{
+	int rc = shmap_vector_slot_state__body(v, index, state, owner);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
+}
+
+static inline int shmap_vector_stat__body(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
+					  uint64_t *holes)
 {
 	if (!v)
 		return SHMAP_E_INVAL;
@@ -1086,6 +1172,13 @@ SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *
 	if (holes)
 		*holes = nh;
 	return corrupt ? SHMAP_E_CORRUPT : SHMAP_OK;
+}
+
+SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
+				uint64_t *holes)
+{
+	int rc = shmap_vector_stat__body(v, published, pending_out, holes);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
 /* Tiny liveness cache for the checker: one probe per distinct owner. */
@@ -1125,7 +1218,7 @@ static int header_intact(const shmap_vector *v)
 	       h.total_size == v->seg.total_size && h.checksum == shmap__hdr_checksum(&h);
 }
 
-SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems)
+static inline int shmap_vector_check__body(shmap_vector *v, uint32_t flags, uint64_t *problems)
 {
 	if (!v || (flags & ~SHMAP_CHECK_REPAIR))
 		return SHMAP_E_INVAL;
@@ -1266,4 +1359,10 @@ SHMAP_API int shmap_vector_clear(shmap_vector *v)
 		return SHMAP_E_INVAL;
 	int rc = shmap__seg_check(&v->seg);
 	return rc ? rc : SHMAP_E_NOTSUP;
+}
+
+SHMAP_API int shmap_vector_check(shmap_vector *v, uint32_t flags, uint64_t *problems)
+{
+	int rc = shmap_vector_check__body(v, flags, problems);
+	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }

@@ -652,17 +652,21 @@ static void test_sizes(void **state)
 		size_t size;
 		int expect_open;
 		int expect_ooc;
+		mode_t mode;
 	} table[] = {
-		{ 0, SHMAP_E_NOTREADY, SHMAP_OK /* empty: nobody built it, we build */ },
-		{ 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ 63, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ SHMAP__HDR_SIZE - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ SHMAP__HDR_SIZE, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ SHMAP__HDR_SIZE + 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ expected / 2, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ expected - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED },
-		{ expected, SHMAP_OK, SHMAP_OK },
-		{ expected + 4096, SHMAP_OK, SHMAP_OK },
+		/* empty, made by a shmap create (creation mode bit): nobody built
+		 * it, we build; an empty object without the bit is not ours */
+		{ 0, SHMAP_E_NOTREADY, SHMAP_OK, 0600 | SHMAP__MODE_NEW },
+		{ 0, SHMAP_E_BADMAGIC, SHMAP_E_BADMAGIC, 0600 },
+		{ 1, SHMAP_E_BADMAGIC, SHMAP_E_BADMAGIC, 0 },
+		{ 63, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ SHMAP__HDR_SIZE - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ SHMAP__HDR_SIZE, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ SHMAP__HDR_SIZE + 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ expected / 2, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ expected - 1, SHMAP_E_TRUNCATED, SHMAP_E_TRUNCATED, 0 },
+		{ expected, SHMAP_OK, SHMAP_OK, 0 },
+		{ expected + 4096, SHMAP_OK, SHMAP_OK, 0 },
 	};
 	struct shmap_opts o = opts_default();
 	o.timeout_ms = 20;
@@ -670,7 +674,7 @@ static void test_sizes(void **state)
 		for (int k = 0; k < 2; k++) {
 			char name[96];
 			th_name(name, sizeof name, "sz");
-			int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+			int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, table[i].mode ? table[i].mode : 0600);
 			assert_true(fd >= 0);
 			size_t sz = table[i].size;
 			assert_int_equal(ftruncate(fd, (off_t)sz), 0);
@@ -695,8 +699,12 @@ static void test_sizes(void **state)
 					assert_false(s.created);
 				shmap__seg_close(&s);
 			}
-			if (sz != 0 && rc < 0)
+			if (rc < 0) {
 				assert_int_equal(tt_hash_fd(fd), before);
+				struct stat now;
+				assert_int_equal(fstat(fd, &now), 0);
+				assert_int_equal((size_t)now.st_size, sz);
+			}
 			close(fd);
 			assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 		}
@@ -727,10 +735,13 @@ static void test_grow(void **state)
 }
 
 /*
- * Scenario 6, unsealed shm backend: there is no SIGBUS guard mode
- * (SHMAP_E_PEERFAULT) yet, so a peer shrinking the file makes our next access
- * to the lost pages raise SIGBUS -- and only SIGBUS (documented behaviour;
- * use the memfd backend, whose seals refuse the shrink).
+ * Scenario 6, unsealed shm backend, at the storage layer: a peer shrinking
+ * the file makes our next access to the lost pages fault; the SIGBUS guard
+ * puts anonymous memory there, the access completes, and the handle is
+ * poisoned (SHMAP__POISON_PEERFAULT). With the guard off for the segment
+ * (SHMAP_OPT_NO_SIGBUS_GUARD) the access dies of SIGBUS, and only of SIGBUS.
+ * The module-level behaviour (calls return SHMAP_E_PEERFAULT) is in
+ * test_peerfault.c.
  */
 static struct shmap__seg trunc_seg;
 static int touch_data(void *a)
@@ -745,27 +756,40 @@ static int touch_data(void *a)
 static void test_peer_truncate(void **state)
 {
 	(void)state;
-	char name[96];
-	th_name(name, sizeof name, "trunc");
-	struct shmap__params want = tk_params(4096);
-	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, NULL, &trunc_seg), SHMAP_OK);
-	assert_false(tt_expect_fault(touch_data, NULL));
-	int fd = shm_fd_of(name);
-	assert_int_equal(ftruncate(fd, (off_t)(trunc_seg.total_size / 2)), 0);
-	fflush(NULL);
-	pid_t pid = fork();
-	if (pid == 0) {
-		tt_default_signals();
-		alarm(10);
-		_exit(touch_data(NULL));
+	for (int guarded = 1; guarded >= 0; guarded--) {
+		char name[96];
+		th_name(name, sizeof name, "trunc");
+		struct shmap__params want = tk_params(4096);
+		struct shmap_opts o = opts_default();
+		o.flags = guarded ? 0 : SHMAP_OPT_NO_SIGBUS_GUARD;
+		assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &o, &trunc_seg), SHMAP_OK);
+		assert_false(tt_expect_fault(touch_data, NULL));
+		int fd = shm_fd_of(name);
+		assert_int_equal(ftruncate(fd, (off_t)(trunc_seg.total_size / 2)), 0);
+		fflush(NULL);
+		pid_t pid = fork();
+		if (pid == 0) {
+			/* the guard's handler, not the test framework's */
+			struct sigaction sa;
+			sigaction(SIGBUS, NULL, &sa);
+			if (!guarded)
+				tt_default_signals();
+			alarm(10);
+			touch_data(NULL);
+			_exit(shmap__seg_poison(&trunc_seg) == SHMAP__POISON_PEERFAULT ? 0 : 2);
+		}
+		int st = th_wait(pid, 10);
+		char b[64];
+		if (guarded && !th_ok(st))
+			fail_msg("after a peer's shrink, guarded: %s (expected a poisoned handle)",
+				 tt_status_str(st, b, sizeof b));
+		if (!guarded && !tt_killed_by(st, SIGBUS))
+			fail_msg("after a peer's shrink, unguarded: %s (expected SIGBUS only)",
+				 tt_status_str(st, b, sizeof b));
+		close(fd);
+		shmap__seg_close(&trunc_seg);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 	}
-	int st = th_wait(pid, 10);
-	char b[64];
-	if (!tt_killed_by(st, SIGBUS))
-		fail_msg("after a peer's shrink: %s (expected SIGBUS only)", tt_status_str(st, b, sizeof b));
-	close(fd);
-	shmap__seg_close(&trunc_seg);
-	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
 /* ------------------------------------------------------------------ */
@@ -833,7 +857,8 @@ static void test_modes(void **state)
 	assert_int_equal(shmap_opts_set_max_procs(po, 0), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_set_max_procs(po, 4097), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_set_backend(po, 3), SHMAP_E_INVAL);
-	assert_int_equal(shmap_opts_set_flags(po, 4), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_flags(po, 8), SHMAP_E_INVAL);
+	assert_int_equal(shmap_opts_set_flags(po, SHMAP_OPT_NO_SIGBUS_GUARD), SHMAP_OK);
 	assert_int_equal(shmap_opts_set_owner(po, -3), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_set_fd(po, -1), SHMAP_E_INVAL);
 	assert_int_equal(shmap_opts_new(NULL), SHMAP_E_INVAL);

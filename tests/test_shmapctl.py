@@ -432,8 +432,8 @@ def t_hostile_files():
         "random": (os.urandom(4096), 3),
         "shorthdr": (good[:100], 1),            # truncated header
         "shortbody": (good[:600], 1),           # valid header, body cut
-        "zeros": (b"\0" * 4096, 1),             # looks like an unfinished segment
-        "empty": (b"", 1),
+        "zeros": (b"\0" * 4096, 3),             # no building mark: not a segment
+        "empty": (b"", 3),                      # not made by a shmap create either
     }
     names = {}
     for tag, (data, _) in files.items():
@@ -461,7 +461,7 @@ def t_hostile_files():
     _, _, _, d = run("list", "--json", MINE, rc=0, js=True, timeout=10)
     listed = {r["name"]: r for r in d["segments"]}
     check(all(r.startswith("/" + PREFIX) for r in listed), "pattern filters the scan", listed)
-    for n in (names["random"], names["shorthdr"], names["empty"], fifo, link):
+    for n in (names["random"], names["shorthdr"], names["empty"], names["zeros"], fifo, link):
         check(n not in listed, "list skips " + n, listed.get(n))
     check(listed[names["shortbody"]]["status"] == "SHMAP_E_TRUNCATED", "truncated listed", listed)
     # explicit names are reported with their error
@@ -474,7 +474,10 @@ def t_hostile_files():
     check(not os.path.exists(shm_path(names["random"])), "forced removal")
     run("rm", link, rc=1)
     check(os.path.lexists(shm_path(link)), "symlink kept")
-    run("rm", names["shortbody"], names["zeros"], rc=0)
+    run("rm", names["shortbody"], rc=0)
+    run("rm", names["zeros"], rc=3)
+    check(os.path.exists(shm_path(names["zeros"])), "zero-filled foreign object kept")
+    run("rm", "--force", names["zeros"], rc=0)
     for n in (names["shorthdr"], names["empty"], fifo, link):
         os.unlink(shm_path(n))
     run("rm", seg, rc=0)

@@ -40,7 +40,7 @@
 static const char *const fps[] = {
 	"seg.open.after_open",   /* O_EXCL done, builder lock not taken: empty file */
 	"seg.create.locked",     /* lock held, nothing written */
-	"seg.build.before_size", /* mode set, not sized */
+	"seg.build.before_size", /* building mark written, mode set, not sized */
 	"seg.build.after_size",  /* sized, zero-filled, state UNINIT */
 	"seg.build.building",    /* state BUILDING, header not written */
 	"seg.build.after_init",  /* data initialised, no magic/checksum */

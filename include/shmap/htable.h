@@ -38,7 +38,10 @@
  * Common return codes of every call taking a handle: ::SHMAP_E_INVAL (NULL
  * handle or bad argument, nothing changed), ::SHMAP_E_FORKED (handle used in
  * a child after fork(); call shmap_htable_reattach()), ::SHMAP_E_CORRUPT (a
- * shared field violates an invariant; the handle may be poisoned).
+ * shared field violates an invariant; the handle stays usable),
+ * ::SHMAP_E_PEERFAULT (a peer shrank the segment's file and this call, or an
+ * earlier one on the handle, touched the lost pages: the handle is poisoned,
+ * every later call returns this code; close it; see segment.h).
  */
 #ifndef SHMAP_HTABLE_H
 #define SHMAP_HTABLE_H
@@ -129,7 +132,8 @@ typedef int (*shmap_htable_foreach_fn)(const void *key, uint32_t klen, const voi
  *   ::SHMAP_E_NOENT, ::SHMAP_E_INCOMPAT (another kind, or other sizes),
  *   ::SHMAP_E_VERSION, ::SHMAP_E_BADMAGIC, ::SHMAP_E_TRUNCATED,
  *   ::SHMAP_E_CORRUPT, ::SHMAP_E_NOTREADY, ::SHMAP_E_TIMEOUT,
- *   ::SHMAP_E_ACCESS, ::SHMAP_E_NOSPC, ::SHMAP_E_SYS (errno kept).
+ *   ::SHMAP_E_ACCESS, ::SHMAP_E_NOSPC, ::SHMAP_E_SYS (errno kept),
+ *   ::SHMAP_E_PEERFAULT (a peer shrank the file during the open).
  *
  * Concurrency: any number of processes/threads may open the same table at
  * once. Progress: may block up to the options' open timeout while another
@@ -215,7 +219,7 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  *   written: ::SHMAP_E_INVAL (NULL t, also with n 0; n > INT32_MAX; with
  *   n > 0: NULL keys, val_lens or rcs;
  *   NULL vals with val_stride > 0; klens NULL and key_stride 0),
- *   ::SHMAP_E_FORKED, ::SHMAP_E_CORRUPT (poisoned handle).
+ *   ::SHMAP_E_FORKED, ::SHMAP_E_PEERFAULT (poisoned handle).
  *
  * Concurrency: any, as shmap_htable_get(). Progress: never blocks, never
  * writes shared memory. Each key is looked up on its own: the results are

@@ -5,7 +5,9 @@
  * attached processes; removing segments whose users are all gone.
  *
  * Inspection never maps the segment: it reads the header and the participant
- * table with pread(), validates them like an open does, and probes each
+ * table with pread(), validates them with the same checks and limits as an
+ * open (magic, version, checksum, sizes and offsets against each other and
+ * the file, at most 4000 participants, the kind's own layout), and probes each
  * participant's kernel-held liveness lock. It is therefore safe to point at
  * any file, including a hostile or truncated one, and it never changes the
  * segment. Tools (shmapctl) and monitoring code use it.
@@ -65,9 +67,11 @@ typedef struct shmap_info shmap_info;
  * @param[out] ret the snapshot; untouched on failure.
  * @return ::SHMAP_OK; ::SHMAP_E_INVAL / ::SHMAP_E_NAMETOOLONG (bad name),
  * ::SHMAP_E_NOENT, ::SHMAP_E_ACCESS (not a regular file, symlink, no read
- * permission), ::SHMAP_E_BADMAGIC (not a shmap segment), ::SHMAP_E_VERSION,
- * ::SHMAP_E_CORRUPT (checksum or offsets wrong), ::SHMAP_E_TRUNCATED,
- * ::SHMAP_E_NOTREADY (being built, or its builder died), ::SHMAP_E_NOMEM,
+ * permission), ::SHMAP_E_BADMAGIC (not a shmap segment: also a short or empty
+ * object without shmap's building mark or creation mode bit), ::SHMAP_E_VERSION,
+ * ::SHMAP_E_CORRUPT (checksum, sizes or offsets wrong), ::SHMAP_E_TRUNCATED,
+ * ::SHMAP_E_NOTREADY (being built, or its builder died: what an
+ * open-or-create would rebuild), ::SHMAP_E_NOMEM,
  * ::SHMAP_E_SYS (errno kept).
  *
  * Concurrency: safe from any thread or process, concurrently with any use of
@@ -134,7 +138,8 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed);
  *                 POSIX shm with the default checks
  * @param[out] reaped number of slots freed (may be NULL)
  * @return ::SHMAP_OK, or the codes of shmap_info_open() (the segment is
- * validated first), ::SHMAP_E_ACCESS (no write access).
+ * validated first), ::SHMAP_E_ACCESS (no write access), ::SHMAP_E_PEERFAULT
+ * (a peer shrank the file while it was being reaped; nothing is left mapped).
  *
  * Concurrency: safe while other processes attach, detach and use the
  * segment. Progress: one lock attempt per registered slot; never waits.

@@ -151,7 +151,8 @@ typedef struct shmap_ring shmap_ring;
  *         consumer slots are taken); ::SHMAP_E_INCOMPAT (stored type or
  *         parameters differ from non-zero arguments); every error of the
  *         segment layer (::SHMAP_E_EXIST, ::SHMAP_E_NOENT, ::SHMAP_E_ACCESS,
- *         ::SHMAP_E_CORRUPT, ::SHMAP_E_NOTREADY, ::SHMAP_E_NOSPC, ...).
+ *         ::SHMAP_E_CORRUPT, ::SHMAP_E_NOTREADY, ::SHMAP_E_NOSPC,
+ *         ::SHMAP_E_BADMAGIC, ::SHMAP_E_PEERFAULT, ...).
  *
  * Concurrency: any number of processes and threads may open the same ring
  * at once; role attachment is decided by compare-and-swap.
@@ -195,7 +196,11 @@ SHMAP_API int shmap_ring_fd(const shmap_ring *r);
  * Common return codes of the calls below: ::SHMAP_E_INVAL (NULL argument),
  * ::SHMAP_E_NOTATTACHED (the handle does not hold the needed role),
  * ::SHMAP_E_FORKED (use after fork without reattach), ::SHMAP_E_CORRUPT
- * (shared state violates an invariant; the handle may be poisoned),
+ * (shared state violates an invariant; the handle stays usable),
+ * ::SHMAP_E_PEERFAULT (a peer shrank the segment's file and this call, or an
+ * earlier one on the handle -- or the caller's own code through a zero-copy
+ * pointer -- touched the lost pages: the handle is poisoned, every later call
+ * returns this code; close it; see segment.h),
  * ::SHMAP_E_BUSY (a zero-copy reservation/peek is outstanding on this handle).
  *
  * Ordering: everything the producer wrote before a push happens-before

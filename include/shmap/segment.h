@@ -49,6 +49,28 @@
  * Guard pages: every mapping is framed by two PROT_NONE guards of one system
  * page each (sysconf(_SC_PAGESIZE): 4, 16 or 64 KiB), so an access just
  * outside a segment faults on every page size.
+ *
+ * Objects that are not segments: an existing object is only ever rebuilt by
+ * ::SHMAP_OPEN_OR_CREATE if shmap made it and its builder died -- it carries
+ * the building mark a builder writes first (under its builder lock), or the
+ * segment magic, or it is empty and still has the sticky mode bit a shmap
+ * create gives it until the mark is written. Anything else is refused with
+ * ::SHMAP_E_BADMAGIC (an empty object without the bit only once the open's
+ * timeout has passed, as it may be a creator's about to be marked) and is
+ * never written, on every backend.
+ *
+ * A peer that shrinks the file (shm and file backends; sealed memfds refuse
+ * it): shmap installs a SIGBUS handler when a process maps its first segment
+ * (and puts it back in front of a handler installed later, at the next
+ * open). A fault inside a segment mapping is answered by mapping anonymous
+ * zero pages over that segment, so the access completes; the handle is
+ * poisoned, the call that was running returns ::SHMAP_E_PEERFAULT, and every
+ * later call on the handle returns it too (close it, and open again). Faults
+ * elsewhere go to the handler that was installed before, or kill the process
+ * with SIGBUS if that was the default. Opt out per segment with
+ * ::SHMAP_OPT_NO_SIGBUS_GUARD, or for the whole process by setting the
+ * environment variable `SHMAP_NO_SIGBUS_GUARD` (to anything but empty or
+ * `0`) before the first open; a shrink then kills with SIGBUS.
  */
 #ifndef SHMAP_SEGMENT_H
 #define SHMAP_SEGMENT_H
@@ -61,7 +83,7 @@ SHMAP_BEGIN_DECLS
 /**@{*/
 #define SHMAP_CREATE 1u          /**< create; ::SHMAP_E_EXIST if the name exists */
 #define SHMAP_OPEN 2u            /**< open an existing segment; ::SHMAP_E_NOENT if missing */
-#define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; safe when many processes race */
+#define SHMAP_OPEN_OR_CREATE 3u  /**< open, or create if missing; never rebuilds an object shmap did not make */
 #define SHMAP_OPEN_WAIT 4u       /**< with ::SHMAP_OPEN: first wait for the segment to be created */
 /**@}*/
 
@@ -76,6 +98,15 @@ SHMAP_BEGIN_DECLS
 /**@{*/
 #define SHMAP_OPT_HUGEPAGES 1u   /**< map with MAP_HUGETLB where the backend allows (memfd) */
 #define SHMAP_OPT_PREFAULT 2u    /**< pre-fault the whole mapping at open (MAP_POPULATE) */
+/**
+ * Do not guard this segment's mapping with shmap's SIGBUS handler, and do
+ * not install the handler on its behalf: a peer that shrinks the backing
+ * file then kills this process with SIGBUS on its next access. For programs
+ * that own SIGBUS themselves. The environment variable
+ * `SHMAP_NO_SIGBUS_GUARD` (set to anything but empty or `0` before the first
+ * segment is opened) does the same for every segment of the process.
+ */
+#define SHMAP_OPT_NO_SIGBUS_GUARD 4u
 /**@}*/
 
 /** Creation and open options. Opaque; set through the functions below. */
@@ -144,7 +175,8 @@ SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
  */
 SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n);
 
-/** @brief Set ::SHMAP_OPT_HUGEPAGES and/or ::SHMAP_OPT_PREFAULT. Unknown bits: ::SHMAP_E_INVAL. */
+/** @brief Set ::SHMAP_OPT_HUGEPAGES, ::SHMAP_OPT_PREFAULT and/or ::SHMAP_OPT_NO_SIGBUS_GUARD.
+ * Unknown bits: ::SHMAP_E_INVAL. */
 SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags);
 
 /**

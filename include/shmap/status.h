@@ -53,7 +53,7 @@ enum shmap_status {
 	SHMAP_E_NAMETOOLONG = -1023,/**< segment name too long */
 	SHMAP_E_BUFSIZE = -1024,    /**< output buffer too small */
 	SHMAP_E_NOTSUP = -1025,     /**< operation not supported by this kind or platform */
-	SHMAP_E_PEERFAULT = -1026,  /**< another process shrank the backing file under us */
+	SHMAP_E_PEERFAULT = -1026,  /**< another process shrank the backing file under us; the handle is poisoned */
 	SHMAP_E_ABORTED = -1027,    /**< an update callback aborted; nothing changed */
 	SHMAP_E_MISMATCH = -1028,   /**< compare-and-swap: current value differs from expected */
 	SHMAP_E_NOTATTACHED = -1029,/**< the handle holds no role needed by this call */

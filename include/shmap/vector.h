@@ -57,7 +57,10 @@
  * against the capacity this handle validated at open; a peer that scribbles
  * on the segment can destroy its data (calls then return ::SHMAP_E_CORRUPT),
  * but cannot make a call read or write outside the mapping or loop without
- * bound.
+ * bound. A peer that shrinks the segment's file poisons the handle: the call
+ * that touched the lost pages (or the next call, when the caller's own code
+ * touched them through shmap_vector_slot_ptr()) and every later call on the
+ * handle return ::SHMAP_E_PEERFAULT; close it (see segment.h).
  */
 #ifndef SHMAP_VECTOR_H
 #define SHMAP_VECTOR_H
@@ -109,7 +112,8 @@ typedef struct shmap_vector shmap_vector;
  *         ::SHMAP_E_INCOMPAT (another kind, or other parameters), ::SHMAP_E_CORRUPT,
  *         ::SHMAP_E_VERSION, ::SHMAP_E_BADMAGIC, ::SHMAP_E_TRUNCATED,
  *         ::SHMAP_E_NOTREADY, ::SHMAP_E_TIMEOUT, ::SHMAP_E_ACCESS, ::SHMAP_E_NOSPC,
- *         ::SHMAP_E_NOMEM, ::SHMAP_E_SYS (errno kept).
+ *         ::SHMAP_E_NOMEM, ::SHMAP_E_SYS (errno kept), ::SHMAP_E_PEERFAULT (a
+ *         peer shrank the file during the open).
  *
  * **Concurrency:** any number of processes may open the same name at once.
  * **Progress:** may block, bounded by the options' timeout (open-or-create race,
