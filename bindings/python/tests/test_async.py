@@ -325,6 +325,27 @@ class TestAsyncio(PeerTest):
 
             asyncio.run(main())
 
+    def test_lossy_subscriber_overrun(self):
+        # As pop(): a lapped subscriber gets OverrunError once, then goes on.
+        n = self.name("aiol")
+        with shmap.Ring.producer(n, type="bcast_lossy", elem_size=8, capacity=4,
+                                 max_consumers=2) as p, shmap.Ring.consumer(n) as s:
+            async def main():
+                t = asyncio.create_task(s.pop_async(timeout=10))
+                await asyncio.sleep(0.05)
+                p.push(b"0")
+                first = await t
+                for i in range(1, 11):
+                    p.push(b"%d" % i)
+                with self.assertRaises(shmap.OverrunError):
+                    await s.pop_async(timeout=10)
+                return first, await s.pop_async(timeout=10)
+
+            first, after = asyncio.run(main())
+            self.assertEqual(first, b"0".ljust(8, b"\0"))
+            self.assertGreater(s.missed, 0)
+            self.assertIn(after.rstrip(b"\0"), [b"%d" % i for i in range(7, 11)])
+
     def test_cancel_and_close(self):
         n = self.name("aioc")
         c = shmap.Ring.consumer(n, type="spsc", elem_size=8, capacity=4)
