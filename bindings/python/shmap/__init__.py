@@ -25,11 +25,11 @@ if _path:
         raise ImportError(f"cannot load libshmap from SHMAP_LIBRARY={_path}: {_e}") from None
 
 from . import _shmap  # noqa: E402
-from ._base import (CREATE, OPEN, OPEN_OR_CREATE, BACKEND_SHM, BACKEND_FILE,  # noqa: E402
-                    BACKEND_MEMFD, OPT_HUGEPAGES, OPT_PREFAULT, Options, unlink)
+from ._base import (CREATE, OPEN, OPEN_OR_CREATE, OPEN_WAIT, BACKEND_SHM,  # noqa: E402
+                    BACKEND_FILE, BACKEND_MEMFD, OPT_HUGEPAGES, OPT_PREFAULT, Options, unlink)
 from .errors import *  # noqa: F401,F403,E402
 from .errors import ShmapError, RECOVERED  # noqa: E402
-from .table import Table, Cursor, Abort  # noqa: E402
+from .table import Table, Cursor, Abort, KEEP  # noqa: E402
 from .ring import (Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER,  # noqa: E402
                    CONSUMER, OBSERVER)
 from .vector import Vector  # noqa: E402

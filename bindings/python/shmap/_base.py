@@ -7,6 +7,11 @@ from . import _shmap
 CREATE = 1
 OPEN = 2
 OPEN_OR_CREATE = 3
+OPEN_WAIT = _shmap.OPEN_WAIT
+"""With OPEN (``OPEN | OPEN_WAIT``, or the string "open_wait"): wait for
+another process to create the segment and finish building it, up to the
+options' timeout_ms (default 2000), then open it; TimeoutError if it never
+appears. The wait sleeps (inotify, else a bounded back-off) without the GIL."""
 
 BACKEND_SHM = 0
 BACKEND_FILE = 1
@@ -15,11 +20,13 @@ BACKEND_MEMFD = 2
 OPT_HUGEPAGES = 1
 OPT_PREFAULT = 2
 
-_FLAGS = {"create": CREATE, "open": OPEN, "open_or_create": OPEN_OR_CREATE}
+_FLAGS = {"create": CREATE, "open": OPEN, "open_or_create": OPEN_OR_CREATE,
+          "open_wait": OPEN | OPEN_WAIT}
 
 
 def oflags(value):
-    """Accept CREATE/OPEN/OPEN_OR_CREATE or "create"/"open"/"open_or_create"."""
+    """Accept CREATE/OPEN/OPEN_OR_CREATE (OPEN | OPEN_WAIT) or "create"/"open"/
+    "open_or_create"/"open_wait"."""
     if isinstance(value, str):
         try:
             return _FLAGS[value]
@@ -33,6 +40,29 @@ def default_flags(flags, *params):
     if flags is None:
         return OPEN_OR_CREATE if any(params) else OPEN
     return flags
+
+
+def wait_kw(wait, kw):
+    """The keyword arguments of an opening classmethod given its wait=:
+    None or False: unchanged (the class's default flags); True: flags
+    OPEN | OPEN_WAIT, waiting up to the options' timeout_ms; a number of
+    seconds: the same, and it sets timeout_ms."""
+    if wait is None or wait is False:
+        return kw
+    if kw.get("flags") is not None:
+        raise TypeError("give wait= or flags=, not both")
+    if wait is not True:
+        if isinstance(wait, bool) or not isinstance(wait, (int, float)) or not wait >= 0:
+            raise ValueError("wait must be True, False, None or a number of seconds >= 0")
+        if kw.get("timeout_ms") is not None:
+            raise TypeError("give wait=seconds or timeout_ms=, not both")
+        ms = 0xFFFFFFFF if wait * 1000 >= 0xFFFFFFFF else int(wait * 1000)
+        if kw.get("options") is not None:
+            kw["options"] = Options.coerce(kw["options"], {"timeout_ms": ms})
+        else:
+            kw["timeout_ms"] = ms
+    kw["flags"] = OPEN | OPEN_WAIT
+    return kw
 
 
 def encode_name(name):

@@ -44,6 +44,7 @@ E_PEERFAULT = -1026
 E_ABORTED = -1027
 E_MISMATCH = -1028
 E_NOTATTACHED = -1029
+E_PEERDEAD = -1030
 
 
 class ShmapError(Exception):
@@ -151,6 +152,11 @@ class NotAttachedError(ShmapError):
     """SHMAP_E_NOTATTACHED: the handle does not hold the needed role."""
 
 
+class PeerDeadError(ShmapError):
+    """SHMAP_E_PEERDEAD: the peer a ring end waits for died (Ring.notify_arm(),
+    pop_async(), push_async(); reported once per death)."""
+
+
 class BufferSizeError(ShmapError, ValueError):
     """SHMAP_E_BUFSIZE: a caller's buffer is too small (Table.get_into);
     ``needed`` is the size the value needs."""
@@ -184,6 +190,7 @@ _BY_CODE = {
     E_NOTSUP: NotSupportedError,
     E_ABORTED: AbortedError,
     E_NOTATTACHED: NotAttachedError,
+    E_PEERDEAD: PeerDeadError,
     E_BUFSIZE: BufferSizeError,
 }
 

@@ -1,7 +1,9 @@
 # SPDX-License-Identifier: MIT
 """Ring buffers: SPSC, SPMC, lossy and reliable broadcast."""
-from . import _shmap
-from ._base import default_flags, Handle, Options, c_opts, encode_name, oflags
+import asyncio
+
+from . import _shmap, errors
+from ._base import default_flags, Handle, Options, c_opts, encode_name, oflags, wait_kw
 
 SPSC = 1
 SPMC = 2
@@ -37,6 +39,11 @@ class Ring(_shmap.Ring, Handle):
     consumer pops until the ring is empty. The C handle must not be used by
     two threads at once, so calls on one Ring are serialised by a lock (a
     blocking pop holds it); open one handle per thread for parallelism.
+
+    Event loops: fileno() is the ring end's pollable descriptor (selectors,
+    select, poll, asyncio's add_reader; see notify_arm()), and the
+    coroutines pop_async()/push_async() wait on it in the running asyncio
+    loop. segment_fd() is the memfd of the segment (memfd backend).
     """
 
     def __init__(self, name, role, type=0, elem_size=0, capacity=0, max_consumers=0,
@@ -52,17 +59,22 @@ class Ring(_shmap.Ring, Handle):
         self.name = name
 
     @classmethod
-    def producer(cls, name, **kw):
-        return cls(name, PRODUCER, **kw)
+    def producer(cls, name, wait=None, **kw):
+        """Attach as the producer. wait (also for consumer() and observer()):
+        True waits for another process to create the ring, up to the
+        options' timeout (timeout_ms, default 2 s), seconds sets that
+        timeout; then TimeoutError (flags OPEN | OPEN_WAIT)."""
+        return cls(name, PRODUCER, **wait_kw(wait, kw))
 
     @classmethod
-    def consumer(cls, name, **kw):
-        return cls(name, CONSUMER, **kw)
+    def consumer(cls, name, wait=None, **kw):
+        """Attach as a consumer / subscriber (wait: see producer())."""
+        return cls(name, CONSUMER, **wait_kw(wait, kw))
 
     @classmethod
-    def observer(cls, name, **kw):
+    def observer(cls, name, wait=None, **kw):
         """Attach without a role (inspection only; see the class docstring)."""
-        return cls(name, OBSERVER, **kw)
+        return cls(name, OBSERVER, **wait_kw(wait, kw))
 
     def __repr__(self):
         if self.closed:
@@ -71,8 +83,71 @@ class Ring(_shmap.Ring, Handle):
                 f"{len(self)}/{self.capacity}x{self.elem_size}>")
 
     # push, pop, pop_into, push_many, pop_many, wait, reserve, commit, peek,
-    # release, read_at, stats, consumer_info, consumers, check, fileno,
+    # release, read_at, clear, stats, consumer_info, consumers, check, fileno,
     # reattach, len() and the properties are the C type's.
+
+    def close(self):
+        """Detach and free the handle (releasing its role). Idempotent. A
+        pop_async()/push_async() waiting on it raises ValueError; close from
+        the thread of the event loop they run in."""
+        st = getattr(self, "_aw", None)
+        if st is not None:
+            st.abort(ValueError("I/O operation on a closed Ring"))
+        _shmap.Ring.close(self)
+
+    # --- asyncio ------------------------------------------------------------
+    async def pop_async(self, timeout=None):
+        """Pop one element, waiting in the running asyncio loop (on fileno())
+        without blocking it. timeout: seconds (None: no bound), then
+        shmap.TimeoutError. PeerDeadError when the ring is empty and its
+        producer died (told once per death: awaiting again waits for a
+        replacement producer); OverrunError as pop() for a lapped lossy
+        subscriber. Several coroutines of one loop may await the same
+        ring; one ring is awaited in one loop at a time."""
+        return await self._async_op(self.pop, errors.EmptyError, timeout)
+
+    async def push_async(self, data, timeout=None):
+        """Push one element (padded as push()), waiting in the running asyncio
+        loop for a free slot. timeout, PeerDeadError (an SPSC consumer that
+        died with the ring full) as pop_async()."""
+        return await self._async_op(lambda: self.push(data), errors.FullError, timeout)
+
+    async def _async_op(self, op, blocked, timeout):
+        # The documented loop: try (drain), arm once blocked, wait for the
+        # descriptor, try again. arm() makes the descriptor readable at once
+        # if progress became possible before it, so no wake-up is lost, and
+        # unreadable otherwise, so the loop never spins.
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + max(timeout, 0.0)
+        self.fileno()  # arm needs the descriptor; it starts readable
+        while True:
+            try:
+                return op()
+            except blocked:
+                pass
+            self.notify_arm()
+            await self._readable(loop, deadline)
+
+    async def _readable(self, loop, deadline):
+        st = getattr(self, "_aw", None)
+        if st is None:
+            st = self._aw = _LoopWaiters(self, loop, self.fileno())
+        elif st.loop is not loop:
+            raise RuntimeError("a Ring is awaited in one event loop at a time")
+        fut = st.add()
+        try:
+            if deadline is None:
+                await fut
+                return
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise errors.error(errors.E_TIMEOUT)
+            try:
+                await asyncio.wait_for(fut, remaining)
+            except asyncio.TimeoutError:
+                raise errors.error(errors.E_TIMEOUT) from None
+        finally:
+            st.discard(fut)
 
     def __iter__(self):
         """Pop elements until the ring is empty (consumer)."""
@@ -91,3 +166,47 @@ class Ring(_shmap.Ring, Handle):
                 yield self.pop(timeout)
             except TimeoutError:
                 return
+
+
+class _LoopWaiters:
+    """The coroutines of one event loop waiting for a ring's descriptor: one
+    reader callback for all of them (add_reader keeps one per descriptor),
+    removed when it fires or when the last waiter gives up."""
+
+    def __init__(self, ring, loop, fd):
+        self.ring, self.loop, self.fd = ring, loop, fd
+        self.futs = []
+        loop.add_reader(fd, self.wake)
+
+    def add(self):
+        fut = self.loop.create_future()
+        self.futs.append(fut)
+        return fut
+
+    def _detach(self):
+        if self.ring._aw is self:
+            self.ring._aw = None
+            self.loop.remove_reader(self.fd)
+
+    def wake(self):
+        self._detach()
+        for f in self.futs:
+            if not f.done():
+                f.set_result(None)
+        self.futs = []
+
+    def discard(self, fut):
+        if fut in self.futs:
+            self.futs.remove(fut)
+        if not self.futs:
+            self._detach()
+
+    def abort(self, exc):
+        try:
+            self._detach()
+        except Exception:  # a closed loop: nothing to remove
+            self.ring._aw = None
+        for f in self.futs:
+            if not f.done():
+                f.set_exception(exc)
+        self.futs = []

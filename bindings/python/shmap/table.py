@@ -4,7 +4,8 @@ import weakref
 from collections.abc import ItemsView, MutableMapping
 
 from . import _shmap
-from ._base import default_flags, CREATE, OPEN, Handle, Options, c_opts, encode_name, oflags
+from ._base import (default_flags, CREATE, OPEN, Handle, Options, c_opts, encode_name, oflags,
+                    wait_kw)
 
 COMMIT = 0
 ABORT = 1
@@ -13,6 +14,24 @@ ERASE = 2
 
 class Abort(Exception):
     """Raise inside a Table.modify() function to change nothing."""
+
+
+class _Keep:
+    """The type of KEEP (one instance)."""
+
+    __slots__ = ()
+
+    def __repr__(self):
+        return "shmap.KEEP"
+
+    def __reduce__(self):
+        return "KEEP"
+
+
+KEEP = _Keep()
+"""Return it from a Table.modify() function to write nothing: modify()
+then succeeds if the key exists and raises NotFoundError if it does not (an
+update-if-exists returns KEEP when it is given None)."""
 
 
 class _Items(ItemsView):
@@ -53,8 +72,14 @@ class Table(_shmap.Table, Handle, MutableMapping):
         return cls(name, capacity, key_max, value_max, flags=CREATE, **kw)
 
     @classmethod
-    def open(cls, name, **kw):
-        return cls(name, flags=OPEN, **kw)
+    def open(cls, name, wait=None, **kw):
+        """Open an existing table, accepting its stored parameters. wait=True
+        waits for another process to create it, up to the options' timeout
+        (timeout_ms, default 2 s); wait=seconds sets that timeout; then
+        TimeoutError. Without wait, NoSegmentError if it does not exist."""
+        if wait is None or wait is False:
+            return cls(name, flags=OPEN, **kw)
+        return cls(name, **wait_kw(wait, kw))
 
     def close(self):
         """Detach and free the handle (and its cursors). Idempotent."""
@@ -73,11 +98,15 @@ class Table(_shmap.Table, Handle, MutableMapping):
 
     def modify(self, key, fn):
         """Atomic read-modify-write: fn(current bytes or None) returns the new
-        value (bytes/str/buffer), or None to erase the key; raise Abort to
-        change nothing (AbortedError is raised). fn runs with the key's lock
-        held: keep it short and do not touch this table from it. Exceptions
-        raised by fn abort the update and are re-raised."""
-        return self._update(key, fn, Abort)
+        value (bytes/str/buffer), None to erase the key, or KEEP to write
+        nothing (modify() then returns normally if the key exists and raises
+        NotFoundError, a KeyError, if it does not: an update-if-exists is an
+        fn returning KEEP for None); raise Abort to change nothing and make
+        modify() raise AbortedError. fn runs with the key's lock held: keep
+        it short and do not touch this table from it. Exceptions raised by
+        fn abort the update and are re-raised. Returns 0, or RECOVERED when
+        a dead writer's lock on the key was taken over."""
+        return self._update(key, fn, Abort, KEEP)
 
     # --- iteration --------------------------------------------------------
     def cursor(self):

@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The append-only vector."""
 from . import _shmap, errors
-from ._base import default_flags, CREATE, OPEN, Handle, Options, c_opts, encode_name, oflags
+from ._base import (default_flags, CREATE, OPEN, Handle, Options, c_opts, encode_name, oflags,
+                    wait_kw)
 
 SLOT_FREE = 0
 SLOT_RESERVED = 1
@@ -36,8 +37,11 @@ class Vector(_shmap.Vector, Handle):
         return cls(name, elem_size, capacity, flags=CREATE, **kw)
 
     @classmethod
-    def open(cls, name, **kw):
-        return cls(name, flags=OPEN, **kw)
+    def open(cls, name, wait=None, **kw):
+        """Open an existing vector; wait as Table.open()."""
+        if wait is None or wait is False:
+            return cls(name, flags=OPEN, **kw)
+        return cls(name, **wait_kw(wait, kw))
 
     def __repr__(self):
         if self.closed:
@@ -52,7 +56,8 @@ class Vector(_shmap.Vector, Handle):
         return i
 
     # push/append, reserve, write, slot, publish, slot_state, stat, recover,
-    # check, fileno, reattach, len() and the properties are the C type's.
+    # check, clear (always NotSupportedError), fileno, reattach, len() and
+    # the properties are the C type's.
 
     def extend(self, items):
         """Reserve len(items) contiguous slots, write and publish them; returns

@@ -613,7 +613,7 @@ out:
 
 /* modify(): the callback runs Python, so it takes the GIL back. */
 struct upd {
-	PyObject *fn, *abort_cls;
+	PyObject *fn, *abort_cls, *keep; /* keep: the sentinel fn returns for SHMAP_HTABLE_KEEP */
 	PyThreadState *ts;
 	PyObject *et, *ev, *etb; /* exception raised by fn (re-raised after) */
 	int rc;			 /* a status to raise instead (bad new value) */
@@ -635,6 +635,8 @@ static int upd_cb(const void *cur, uint32_t cur_len, int exists, void *out, uint
 			PyErr_Fetch(&u->et, &u->ev, &u->etb);
 	} else if (nv == Py_None) {
 		ret = SHMAP_HTABLE_ERASE;
+	} else if (nv == u->keep) {
+		ret = SHMAP_HTABLE_KEEP;
 	} else {
 		cbuf v;
 		if (cbuf_get(nv, &v, "values") < 0) {
@@ -658,15 +660,15 @@ static int upd_cb(const void *cur, uint32_t cur_len, int exists, void *out, uint
 static PyObject *Table_update(PyObject *self_, PyObject *const *args, Py_ssize_t nargs)
 {
 	TableObject *self = (TableObject *)self_;
-	if (nargs != 3) {
-		PyErr_SetString(PyExc_TypeError, "_update(key, fn, abort_cls)");
+	if (nargs != 4) {
+		PyErr_SetString(PyExc_TypeError, "_update(key, fn, abort_cls, keep)");
 		return NULL;
 	}
 	TABLE(self);
 	cbuf k;
 	if (cbuf_get(args[0], &k, "keys") < 0)
 		return NULL;
-	struct upd u = {args[1], args[2], NULL, NULL, NULL, NULL, 0, self->vmax};
+	struct upd u = {args[1], args[2], args[3], NULL, NULL, NULL, NULL, 0, self->vmax};
 	int rc;
 	self->busy++;
 	u.ts = PyEval_SaveThread();
@@ -1167,8 +1169,13 @@ static PyObject *Ring_close(PyObject *self_, PyObject *unused)
 	if (!self->r)
 		Py_RETURN_NONE;
 	ring_lock(self);
-	if (self->r) {
-		shmap_ring_close(self->r);
+	shmap_ring *r = self->r;
+	if (r) {
+		/* may wait for the library's descriptor thread to let go of the
+		 * handle (one of its rounds at most): without the GIL */
+		Py_BEGIN_ALLOW_THREADS
+		shmap_ring_close(r);
+		Py_END_ALLOW_THREADS
 		self->r = NULL;
 	}
 	RING_LEAVE(self);
@@ -1515,7 +1522,7 @@ RING_GETTER(Ring_get_role, RQ_ROLE)
 RING_GETTER(Ring_get_max_consumers, RQ_MAXC)
 RING_GETTER(Ring_get_missed, RQ_MISSED)
 RING_GETTER(Ring_get_lost, RQ_LOST)
-RING_METHOD0(Ring_fileno, RQ_FD)
+RING_METHOD0(Ring_segment_fd, RQ_FD)
 RING_METHOD0(Ring_consumers, RQ_CONSUMERS)
 RING_METHOD0(Ring_reattach, RQ_REATTACH)
 
@@ -1611,6 +1618,60 @@ static PyObject *Ring_check(PyObject *self_, PyObject *args, PyObject *kw)
 	return res;
 }
 
+/* fileno(): the handle's pollable descriptor (shmap_ring_notify_fd), made
+ * on the first call; never blocks (may start the library's waiter thread). */
+static PyObject *Ring_fileno(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	int fd = -1;
+	RING_ENTER(self);
+	int rc = shmap_ring_notify_fd(self->r, &fd);
+	PyObject *res = rc < 0 ? fail(rc) : PyLong_FromLong(fd);
+	RING_LEAVE(self);
+	return res;
+}
+
+/* notify_arm(): re-arm the descriptor after a drain; never blocks. */
+static PyObject *Ring_notify_arm(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	RING_ENTER(self);
+	int rc = shmap_ring_notify_arm(self->r);
+	PyObject *res = rc < 0 ? fail(rc) : (Py_INCREF(Py_None), Py_None);
+	RING_LEAVE(self);
+	return res;
+}
+
+/* clear(): a consumer-side drain; the number discarded. The C call sets it
+ * on every return, so a failure midway (BUSY) carries it as .discarded. */
+static PyObject *Ring_clear(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	uint64_t n = 0;
+	RING_ENTER(self);
+	int rc = shmap_ring_clear(self->r, &n);
+	PyObject *res;
+	if (rc < 0) {
+		fail(rc);
+		PyObject *t, *v, *tb;
+		PyErr_Fetch(&t, &v, &tb);
+		PyErr_NormalizeException(&t, &v, &tb);
+		PyObject *d = PyLong_FromUnsignedLongLong(n);
+		if (v && d)
+			PyObject_SetAttrString(v, "discarded", d);
+		Py_XDECREF(d);
+		PyErr_Restore(t, v, tb);
+		res = NULL;
+	} else {
+		res = PyLong_FromUnsignedLongLong(n);
+	}
+	RING_LEAVE(self);
+	return res;
+}
+
 /* reserve/peek: a memoryview over the slots in shared memory. */
 static PyObject *ring_span(RingObject *self, PyObject *nobj, int write)
 {
@@ -1686,7 +1747,19 @@ static PyMethodDef Ring_methods[] = {
 	 "pop_many(n, timeout=None): pop up to n elements in one C call; returns a list (empty if "
 	 "none, without timeout)."},
 	{"wait", Ring_wait, METH_O, "wait(timeout): wait (without the GIL) until the next operation can make progress."},
-	{"fileno", Ring_fileno, METH_NOARGS, NULL},
+	{"fileno", Ring_fileno, METH_NOARGS,
+	 "The pollable descriptor of this ring end (shmap_ring_notify_fd), for selectors, select, "
+	 "poll and asyncio's add_reader: readable when the role can make progress (an element to "
+	 "pop; for a producer, a free slot). It starts readable. Loop: wait until readable, pop "
+	 "until EmptyError (push until FullError), notify_arm(), wait again. Made on the first "
+	 "call, the same on every call, closed with the handle (and by reattach()); do not read or "
+	 "close it. NotAttachedError for an observer."},
+	{"notify_arm", Ring_notify_arm, METH_NOARGS,
+	 "Re-arm fileno() after a drain: not readable until the role can make progress again "
+	 "(readable at once if it already can). PeerDeadError: the ring is blocked and the peer "
+	 "this end waits for died (told once per death; arm again to keep waiting). Never blocks."},
+	{"segment_fd", Ring_segment_fd, METH_NOARGS,
+	 "The segment's memfd to pass to peers (memfd backend), else -1."},
 	{"consumers", Ring_consumers, METH_NOARGS,
 	 "Number of attached, live consumers/subscribers (observers do not count; a dead one not yet "
 	 "reclaimed is not counted)."},
@@ -1698,6 +1771,11 @@ static PyMethodDef Ring_methods[] = {
 	 "Copy the element at absolute position pos without consuming it (any role); RangeError if "
 	 "pos is outside the live window, OverrunError if overwritten during the copy."},
 	{"check", (PyCFunction)(void (*)(void))Ring_check, METH_VARARGS | METH_KEYWORDS, NULL},
+	{"clear", Ring_clear, METH_NOARGS,
+	 "Consumer side: discard the elements waiting for this handle and return how many (SPSC: "
+	 "the ring; SPMC: the elements no consumer has claimed; broadcast: this subscriber's backlog "
+	 "only). Never blocks. NotAttachedError for a producer or an observer; BusyError while a "
+	 "peek() is outstanding (the exception's .discarded says how many went before it)."},
 	{"reserve", FASTCALL(Ring_reserve),
 	 "reserve(n=1): a writable memoryview of got*elem_size bytes, valid until commit()."},
 	{"commit", Ring_commit, METH_O, NULL},
@@ -2067,6 +2145,18 @@ static PyObject *Vector_check(PyObject *self_, PyObject *args, PyObject *kw)
 	return PyLong_FromUnsignedLongLong(n);
 }
 
+/* clear(): refused by the library (a vector is append-only). */
+static PyObject *Vector_clear(PyObject *self_, PyObject *unused)
+{
+	VectorObject *self = (VectorObject *)self_;
+	(void)unused;
+	VECTOR(self);
+	int rc = shmap_vector_clear(self->v);
+	if (rc < 0)
+		return fail(rc);
+	Py_RETURN_NONE;
+}
+
 static PyMethodDef Vector_methods[] = {
 	{"_open", Vector_open, METH_VARARGS, NULL},
 	{"close", Vector_close, METH_NOARGS, "Detach and free the handle. Idempotent."},
@@ -2087,6 +2177,9 @@ static PyMethodDef Vector_methods[] = {
 	{"slot_state", Vector_slot_state, METH_O, "(state, owner) of one slot: SLOT_* constant and owner id."},
 	{"stat", Vector_stat, METH_NOARGS, "(published, pending, holes) over the reserved slots."},
 	{"check", (PyCFunction)(void (*)(void))Vector_check, METH_VARARGS | METH_KEYWORDS, NULL},
+	{"clear", Vector_clear, METH_NOARGS,
+	 "Always raises NotSupportedError: a vector is append-only and a published index stays "
+	 "valid for every reader. Create a new vector (or unlink and re-create) to start over."},
 	{NULL, NULL, 0, NULL},
 };
 static PyGetSetDef Vector_getset[] = {
@@ -2330,6 +2423,7 @@ PyMODINIT_FUNC PyInit__shmap(void)
 	    add_type(m, "Ring", &Ring_spec, &ring_type) < 0 ||
 	    add_type(m, "Vector", &Vector_spec, &vector_type) < 0 ||
 	    PyModule_AddIntConstant(m, "INFO_FIELD_MAX", SHMAP_INFO_FIELD_MAX) < 0 ||
+	    PyModule_AddIntConstant(m, "OPEN_WAIT", SHMAP_OPEN_WAIT) < 0 ||
 #ifdef Py_LIMITED_API
 	    PyModule_AddIntConstant(m, "LIMITED_API", Py_LIMITED_API) < 0
 #else

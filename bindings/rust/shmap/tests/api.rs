@@ -587,6 +587,9 @@ fn ring_clear_and_vector_clear() {
     v.push(&1u64.to_le_bytes()).unwrap();
     assert_eq!(v.clear(), Err(Error::NotSup));
     assert_eq!(v.len(), 1);
+}
+
+#[test]
 fn notifier_contract() {
     use std::os::fd::{AsFd, AsRawFd};
     use std::os::raw::{c_int, c_short, c_ulong};
