@@ -580,7 +580,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* workload registry and selection */
 
-#define MAX_WL 64
+#define MAX_WL 128
 static const struct bench_wl *g_all[MAX_WL];
 static int g_nall;
 
@@ -592,6 +592,12 @@ static const struct bench_wl g_missing_ck[] = {
 	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
 	{ .name = "spsc-batch-8-ck", .group = "competitor",
 	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	{ .name = "spsc-256-ck", .group = "competitor",
+	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	{ .name = "spsc-1024-ck", .group = "competitor",
+	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	{ .name = "spsc-4096-ck", .group = "competitor",
+	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
 	{ 0 }
 };
 #endif
@@ -602,6 +608,12 @@ static const struct bench_wl g_missing_boost[] = {
 	{ .name = "spsc-64-boost", .group = "competitor",
 	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
 	{ .name = "spsc-batch-8-boost", .group = "competitor",
+	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	{ .name = "spsc-256-boost", .group = "competitor",
+	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	{ .name = "spsc-1024-boost", .group = "competitor",
+	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	{ .name = "spsc-4096-boost", .group = "competitor",
 	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
 	{ 0 }
 };
@@ -618,7 +630,10 @@ static void add_table(const struct bench_wl *t)
 static const char *const g_order[] = {
 	"floor-rtt", "spsc-rtt",
 	"spsc-8", "spsc-8-ck", "spsc-8-boost",
-	"spsc-64", "spsc-64-ck", "spsc-64-boost",
+	"spsc-64", "spsc-64-ck", "spsc-64-boost", "uds-64",
+	"spsc-256", "spsc-256-ck", "spsc-256-boost",
+	"spsc-1024", "spsc-1024-ck", "spsc-1024-boost",
+	"spsc-4096", "spsc-4096-ck", "spsc-4096-boost", "uds-4096",
 	"spsc-batch-8", "spsc-batch-8-ck", "spsc-batch-8-boost",
 	"spmc-8", "broadcast-8",
 	"table-baseline", "table-get", "table-get-2p", "table-mixed", "table-churn",
@@ -649,7 +664,9 @@ static void register_all(void)
 	add_table(bench_wl_base);
 #ifdef BENCH_HAVE_RING
 	add_table(bench_wl_ring);
+	add_table(bench_wl_msg);
 #endif
+	add_table(bench_wl_uds);
 #ifdef BENCH_HAVE_CK
 	add_table(bench_wl_ck);
 #else
@@ -806,7 +823,7 @@ static void fmt_num(char *buf, size_t len, double v)
 	else if (a >= 100 || v == floor(v))
 		snprintf(buf, len, "%.0f", v);
 	else
-		snprintf(buf, len, "%.1f", v);
+		snprintf(buf, len, "%.3g", v);
 }
 
 static void machine(char *model, size_t mlen, char *kernel, size_t klen)
@@ -1192,7 +1209,9 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shmap-bench [--quick] [--json] [--runs N] [--rt] [--list] [WORKLOAD ...]\n"
+		"usage: shmap-bench [--quick] [--json] [--runs N] [--rt] [--list] [--keys N]\n"
+		"                   [--key-size B] [--value-size B] [--elem-size B] [--capacity N]\n"
+		"                   [WORKLOAD ...]\n"
 		"  --quick    shrink every count about tenfold\n"
 		"  --json     one JSON object per line on stdout (else one aligned table)\n"
 		"  --runs N   repeat each workload N times; report median, min and max over the\n"
@@ -1200,11 +1219,83 @@ static void usage(FILE *f)
 		"  --list     list the workloads and exit\n"
 		"  --rt       run the pinned processes SCHED_FIFO (root or CAP_SYS_NICE) so\n"
 		"             other load on a shared machine cannot preempt them\n"
+		"Your own case (--list shows which workloads honour which; JSON params record them):\n"
+		"  --keys N         number of keys in the table workloads (default 1000000)\n"
+		"  --key-size B     key size in bytes, 8..1024 (table workloads; default 8)\n"
+		"  --value-size B   value size in bytes, 8..65536 (table workloads; default 8)\n"
+		"  --elem-size B    message size in bytes, a multiple of 8 (message workloads)\n"
+		"  --capacity N     ring capacity (power of two; default 4096) or table capacity\n"
+		"                   (default twice the keys)\n"
 		"With no workload, runs them all. Progress goes to stderr.\n");
+}
+
+/* The options that describe the user's own case. */
+static const struct {
+	const char *name;
+	unsigned bit;
+	uint64_t min, max;
+	const char *what;
+} g_user_opts[] = {
+	{ "--keys", BENCH_OPT_KEYS, 1, 1ull << 32, "number of keys in the table workloads" },
+	{ "--key-size", BENCH_OPT_KEY_SIZE, 8, 1024, "key size in bytes (table workloads)" },
+	{ "--value-size", BENCH_OPT_VALUE_SIZE, 8, 65536, "value size in bytes (table workloads)" },
+	{ "--elem-size", BENCH_OPT_ELEM_SIZE, 8, 1u << 20, "message size in bytes, a multiple of 8" },
+	{ "--capacity", BENCH_OPT_CAPACITY, 2, 1ull << 32,
+	  "ring capacity in elements (a power of two) / table capacity in keys" },
+};
+#define N_USER_OPTS (sizeof g_user_opts / sizeof g_user_opts[0])
+
+/* --keys N and the like (also --keys=N): 1 if argv[*i] is one (then *bad
+ * says whether its value was refused), 0 if not. */
+static int user_opt(int argc, char **argv, int *i, struct bench_opts *o, int *bad)
+{
+	*bad = 0;
+	for (size_t k = 0; k < N_USER_OPTS; k++) {
+		size_t l = strlen(g_user_opts[k].name);
+		if (strncmp(argv[*i], g_user_opts[k].name, l) != 0 ||
+		    (argv[*i][l] != 0 && argv[*i][l] != '='))
+			continue;
+		const char *v = argv[*i][l] == '=' ? argv[*i] + l + 1 : (*i + 1 < argc ? argv[++*i] : "");
+		char *end;
+		unsigned long long n = strtoull(v, &end, 10);
+		unsigned bit = g_user_opts[k].bit;
+		if (*v == 0 || *end || n < g_user_opts[k].min || n > g_user_opts[k].max ||
+		    (bit == BENCH_OPT_ELEM_SIZE && n % 8)) {
+			fprintf(stderr, "shmap-bench: %s needs a number from %llu to %llu%s\n",
+				g_user_opts[k].name, (unsigned long long)g_user_opts[k].min,
+				(unsigned long long)g_user_opts[k].max,
+				bit == BENCH_OPT_ELEM_SIZE ? ", a multiple of 8" : "");
+			*bad = 1;
+			return 1;
+		}
+		if (bit == BENCH_OPT_KEYS)
+			o->keys = n;
+		else if (bit == BENCH_OPT_CAPACITY)
+			o->capacity = n;
+		else if (bit == BENCH_OPT_KEY_SIZE)
+			o->key_size = (uint32_t)n;
+		else if (bit == BENCH_OPT_VALUE_SIZE)
+			o->value_size = (uint32_t)n;
+		else
+			o->elem_size = (uint32_t)n;
+		return 1;
+	}
+	return 0;
+}
+
+/* "--elem-size --capacity" for a workload's BENCH_OPT_* bits */
+static void opts_text(unsigned bits, char *buf, size_t len)
+{
+	size_t l = 0;
+	buf[0] = 0;
+	for (size_t k = 0; k < N_USER_OPTS && l < len; k++)
+		if (bits & g_user_opts[k].bit)
+			l += (size_t)snprintf(buf + l, len - l, "%s%s", l ? " " : "", g_user_opts[k].name);
 }
 
 int main(int argc, char **argv)
 {
+	int bad;
 	struct bench_opts o;
 	memset(&o, 0, sizeof o);
 	o.runs = 1;
@@ -1229,6 +1320,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.runs = (int)n;
+		} else if (user_opt(argc, argv, &i, &o, &bad)) {
+			if (bad)
+				return 2;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
@@ -1256,11 +1350,17 @@ int main(int argc, char **argv)
 
 	register_all();
 	if (list) {
+		/* one line per workload: its name, then the options it honours */
 		for (int i = 0; i < g_nall; i++) {
-			char name[96];
+			char name[96], ot[128];
 			full_name(g_all[i], name, sizeof name);
-			printf("%s%s%s\n", name, g_all[i]->unavailable ? "  (" : "",
-			       g_all[i]->unavailable ? "not available)" : "");
+			opts_text(g_all[i]->opts, ot, sizeof ot);
+			if (g_all[i]->unavailable)
+				printf("%s  (not available)\n", name);
+			else if (ot[0])
+				printf("%-20s  %s\n", name, ot);
+			else
+				printf("%s\n", name);
 		}
 		return 0;
 	}

@@ -60,7 +60,21 @@ struct bench_opts {
 	int rt;                /* --rt: children run SCHED_FIFO */
 	int ncpu;              /* CPUs available to the process */
 	int cpus[BENCH_MAX_PROCS];
+	/* the user's own case (0: the workload's default); see BENCH_OPT_* */
+	uint64_t keys;         /* --keys N */
+	uint64_t capacity;     /* --capacity N */
+	uint32_t key_size;     /* --key-size B */
+	uint32_t value_size;   /* --value-size B */
+	uint32_t elem_size;    /* --elem-size B */
 };
+
+/* Which of the user's options a workload honours (struct bench_wl.opts):
+ * --list prints them, and the JSON params record the values used. */
+#define BENCH_OPT_KEYS 1u
+#define BENCH_OPT_KEY_SIZE 2u
+#define BENCH_OPT_VALUE_SIZE 4u
+#define BENCH_OPT_ELEM_SIZE 8u
+#define BENCH_OPT_CAPACITY 16u
 
 /* One metric of one run. */
 struct bench_metric {
@@ -84,6 +98,7 @@ struct bench_wl {
 	const char *unavailable; /* non-NULL: why this workload cannot run here */
 	int variant_is_param;  /* 1: JSON names it `name` (the variant is in params,
 				* e.g. broadcast-8's policy); 0: `name-variant` */
+	unsigned opts;         /* BENCH_OPT_* the workload honours */
 };
 
 /* The per-run context. */
@@ -193,6 +208,57 @@ static inline uint64_t bench_batch_items(const struct bench_opts *o)
 {
 	return o->quick ? 4000000u : 40000000u;
 }
+/* The ring capacity of shmap's ring workloads: --capacity, else 4096. */
+static inline uint64_t bench_ring_cap(const struct bench_opts *o)
+{
+	return o->capacity ? o->capacity : BENCH_RING_CAP;
+}
+
+/*
+ * Messages of any size (the message-size workloads spsc-256 .. spsc-4096,
+ * their zero-copy variants, their competitors and the Unix-socket
+ * baselines): a message of `size` bytes (a multiple of 8) carries
+ * seq * 64 + j in the first word of each of its cache lines j and ~seq in
+ * its last word. Producers write those words, consumers check them all, so
+ * every line of every message crosses from one CPU to the other.
+ */
+static inline void bench_msg_fill(void *msg, size_t size, uint64_t seq)
+{
+	uint64_t *w = (uint64_t *)msg;
+	for (size_t j = 0; j * 8 < size; j += 8)
+		w[j] = seq * 64 + j / 8;
+	if (size >= 16)
+		w[size / 8 - 1] = ~seq;
+}
+static inline int bench_msg_ok(const void *msg, size_t size, uint64_t seq)
+{
+	const uint64_t *w = (const uint64_t *)msg;
+	uint64_t bad = 0;
+	for (size_t j = 0; j * 8 < size; j += 8)
+		bad |= w[j] ^ (seq * 64 + j / 8);
+	if (size >= 16)
+		bad |= w[size / 8 - 1] ^ ~seq;
+	return bad == 0;
+}
+/* Messages per run at a size: about 1 GiB (100 MiB with --quick), at most
+ * the count of spsc-8; sockets a quarter of that. */
+static inline uint64_t bench_msg_items(const struct bench_opts *o, size_t size, int socket)
+{
+	uint64_t bytes = (o->quick ? 100u : 1024u) << 20, cap = o->quick ? 2000000u : 20000000u;
+	if (socket) {
+		bytes /= 4;
+		cap /= 10;
+	}
+	uint64_t n = bytes / (size ? size : 1);
+	n = n < cap ? n : cap;
+	return n < 1000 ? 1000 : n;
+}
+/* The size of a message-size workload: --elem-size, else the number in its
+ * name ("spsc-1024", "uds-64", "spsc-256-ck"). */
+size_t bench_msg_size(const struct bench_run *r);
+/* Shared finish of the message workloads: items_per_s and gb_per_s. */
+int bench_msg_finish(struct bench_run *r);
+
 /* Shared finish of the SPSC throughput workloads: consumer is child 1 and
  * must have counted r->n items; metric items_per_s over both processes. */
 int bench_spsc_finish(struct bench_run *r);
@@ -233,5 +299,7 @@ extern const struct bench_wl bench_wl_table[];
 extern const struct bench_wl bench_wl_vector[];
 extern const struct bench_wl bench_wl_ck[];
 extern const struct bench_wl bench_wl_boost[];
+extern const struct bench_wl bench_wl_msg[];
+extern const struct bench_wl bench_wl_uds[];
 
 #endif /* SHMAP_BENCH_H */
