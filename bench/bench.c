@@ -915,6 +915,7 @@ struct bar {
 	double ratio;
 	double target;
 	int le;            /* 1: ratio must be <= target */
+	int info;          /* 1: reported only (the bar's condition does not hold in this run) */
 	int have;
 	char note[320];
 };
@@ -957,7 +958,10 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 
 	x = find_agg(aggs, n, "table-get", NULL);
 	y = find_agg(aggs, n, "table-baseline", NULL);
-	bars[nb] = (struct bar){ .text = "table-get >= 0.7x table-baseline", .target = 0.7 };
+	/* BENCH.md: 0.8x with both tables far beyond any L3 (--keys 8000000);
+	 * at smaller sizes the ratio is reported, not judged */
+	bars[nb] = (struct bar){ .text = "table-get >= 0.8x table-baseline (--keys 8000000)",
+				 .target = 0.8, .info = o->keys < 8000000 };
 	if (x && y && agg_metric(x, "ops_per_s", &a, &mn, &mx) &&
 	    agg_metric(y, "ops_per_s", &b, &mn, &mx)) {
 		/* paired when every run has both: the k-th runs of the two
@@ -993,10 +997,12 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 	}
 	nb++;
 
+	/* BENCH.md: against the floor of any two-ring round trip (one line per
+	 * direction); the one-line floor is reported beside it */
 	x = find_agg(aggs, n, "spsc-rtt", NULL);
-	y = find_agg(aggs, n, "floor-rtt", NULL);
-	bars[nb] = (struct bar){ .text = "spsc-rtt median <= 1.3x floor-rtt median", .target = 1.3,
-				 .le = 1 };
+	y = find_agg(aggs, n, "floor-rtt", "2line");
+	bars[nb] = (struct bar){ .text = "spsc-rtt median <= 1.2x floor-rtt-2line median",
+				 .target = 1.2, .le = 1 };
 	if (x && y && agg_metric(x, "rtt_ns", &a, &mn, &mx) && agg_metric(y, "rtt_ns", &b, &mn, &mx)) {
 		int np;
 		double pr = paired_ratio(x, y, "rtt_ns", &np);
@@ -1004,20 +1010,22 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		bars[nb].have = 1;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
 				 2 * np >= x->nres ? "paired" : "medians", a, b);
-		struct agg *y2 = find_agg(aggs, n, "floor-rtt", "2line");
+		struct agg *y1 = find_agg(aggs, n, "floor-rtt", NULL);
 		double c;
-		if (y2 && !y2->failed && agg_metric(y2, "rtt_ns", &c, &mn, &mx) && c > 0)
+		if (y1 && !y1->failed && agg_metric(y1, "rtt_ns", &c, &mn, &mx) && c > 0)
 			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
-				 "; two-line floor %.0f ns, spsc-rtt %.2fx it", c, a / c);
+				 "; one-line floor %.0f ns, spsc-rtt %.2fx it", c, a / c);
 	}
 	nb++;
 
 	static const struct {
 		const char *ours, *text;
 		double target;
+		int zc; /* 1: the zero-copy variant counts too (BENCH.md allows it) */
 	} rings[] = {
-		{ "spsc-8", "spsc-8 >= 1.5x fastest packaged SPSC ring", 1.5 },
-		{ "spsc-batch-8", "spsc-batch-8 >= 1.2x fastest packaged SPSC ring", 1.2 },
+		{ "spsc-8", "spsc-8 >= 0.95x fastest packaged SPSC ring", 0.95, 0 },
+		{ "spsc-64", "spsc-64 >= 1.2x fastest packaged SPSC ring", 1.2, 0 },
+		{ "spsc-batch-8", "spsc-batch-8 >= 1.0x fastest packaged SPSC ring", 1.0, 1 },
 	};
 	for (size_t i = 0; i < sizeof rings / sizeof rings[0]; i++) {
 		static const char *const sfx[] = { "ck", "boost", NULL };
@@ -1025,7 +1033,7 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		/* ours: the plain workload, or its zero-copy variant (BENCH.md allows
 		 * either API for the batch workload): the better of the two counts */
 		struct agg *ours[2] = { find_agg(aggs, n, rings[i].ours, NULL),
-					find_agg(aggs, n, rings[i].ours, "zc") };
+					rings[i].zc ? find_agg(aggs, n, rings[i].ours, "zc") : NULL };
 		size_t l = 0;
 		int any = 0, unavail = 0;
 		double best_ours = 0;
@@ -1078,14 +1086,62 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 	return nb;
 }
 
+/*
+ * The message-size bars of BENCH.md: shmap's ring against a Unix-domain
+ * stream socket moving the same messages (copy API; the zero-copy ratio is
+ * in the note).
+ */
+static int compute_msg_bars(struct agg *aggs, int n, struct bar *bars)
+{
+	static const struct {
+		const char *ours, *uds, *text;
+		double target;
+	} b[] = {
+		{ "spsc-64", "uds-64", "spsc-64 >= 10x uds-64", 10 },
+		{ "spsc-4096", "uds-4096", "spsc-4096 >= 5x uds-4096", 5 },
+	};
+	int nb = 0;
+	for (size_t i = 0; i < sizeof b / sizeof b[0]; i++, nb++) {
+		double a, c, mn, mx;
+		struct agg *x = find_agg(aggs, n, b[i].ours, NULL), *y = find_agg(aggs, n, b[i].uds, NULL);
+		bars[nb] = (struct bar){ .text = b[i].text, .target = b[i].target };
+		if (!x || !y || x->failed || y->failed || !agg_metric(x, "items_per_s", &a, &mn, &mx) ||
+		    !agg_metric(y, "items_per_s", &c, &mn, &mx))
+			continue;
+		int np;
+		double pr = paired_ratio(x, y, "items_per_s", &np);
+		bars[nb].ratio = 2 * np >= x->nres ? pr : a / c;
+		bars[nb].have = 1;
+		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g messages/s",
+				 2 * np >= x->nres ? "paired" : "medians", a, c);
+		struct agg *z = find_agg(aggs, n, b[i].ours, "zc");
+		if (z && !z->failed && agg_metric(z, "items_per_s", &a, &mn, &mx)) {
+			pr = paired_ratio(z, y, "items_per_s", &np);
+			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
+				 "; zero-copy %.2fx", 2 * np >= z->nres ? pr : a / c);
+		}
+	}
+	return nb;
+}
+
+static const char *bar_verdict(const struct bar *b)
+{
+	if (b->info)
+		return "reported";
+	int met = b->le ? b->ratio <= b->target : b->ratio >= b->target;
+	return met ? "met" : "NOT MET";
+}
+
 static void print_bars_json(struct bar *bars, int nb)
 {
 	for (int i = 0; i < nb; i++) {
 		if (!bars[i].have)
 			continue;
-		int met = bars[i].le ? bars[i].ratio <= bars[i].target : bars[i].ratio >= bars[i].target;
-		printf("{\"bar\":\"%s\",\"ratio\":%.3f,\"target\":%.2f,\"met\":%s%s%s%s}\n", bars[i].text,
-		       bars[i].ratio, bars[i].target, met ? "true" : "false",
+		const char *v = bar_verdict(&bars[i]);
+		printf("{\"bar\":\"%s\",\"ratio\":%.3f,\"target\":%.2f,\"met\":%s%s%s%s%s}\n",
+		       bars[i].text, bars[i].ratio, bars[i].target,
+		       v[0] == 'r' ? "null" : v[0] == 'm' ? "true" : "false",
+		       v[0] == 'r' ? ",\"applies\":false" : "",
 		       bars[i].note[0] ? ",\"note\":\"" : "", bars[i].note, bars[i].note[0] ? "\"" : "");
 	}
 }
@@ -1198,8 +1254,7 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 				printf("  %-46s  %s\n", bars[i].text, bars[i].note);
 			continue;
 		}
-		int met = bars[i].le ? bars[i].ratio <= bars[i].target : bars[i].ratio >= bars[i].target;
-		printf("  %-46s  %6.2fx  %-7s %s\n", bars[i].text, bars[i].ratio, met ? "met" : "NOT MET",
+		printf("  %-46s  %6.2fx  %-8s %s\n", bars[i].text, bars[i].ratio, bar_verdict(&bars[i]),
 		       bars[i].note);
 	}
 }
@@ -1445,8 +1500,9 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < ntodo; i++)
 		choose_level(&aggs[i]);
-	struct bar bars[8];
+	struct bar bars[16];
 	int nb = compute_bars(aggs, ntodo, &o, bars);
+	nb += compute_msg_bars(aggs, ntodo, bars + nb);
 	if (o.json) {
 		print_json(aggs, ntodo, &o);
 		print_bars_json(bars, nb);
