@@ -197,10 +197,14 @@ static inline void spsc_ahead(const struct shmap_ring *r, uint64_t pos, uint64_t
 		memcpy(dst, src, es);                                            \
 	} while (0)
 
-int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src)
+/* One element into slot p / out of slot c (the caller owns the position). */
+static inline void spsc_in1(const struct shmap_ring *r, uint64_t p, const void *src)
 {
 	uint8_t *dst = ring_slot(r, p);
 	switch (r->esize) {
+	case 8:
+		memcpy(dst, src, 8);
+		break;
 	case 16:
 		SPSC_COPY1(r, p, dst, src, 16, 1);
 		break;
@@ -220,15 +224,15 @@ int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src)
 		memcpy(dst, src, r->esize);
 		break;
 	}
-	SHMAP_FAILPOINT("ring.spsc.push.copied");
-	spsc_publish(r, p, 1);
-	return SHMAP_OK;
 }
 
-int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst)
+static inline void spsc_out1(const struct shmap_ring *r, uint64_t c, void *dst)
 {
 	const uint8_t *src = ring_slot(r, c);
 	switch (r->esize) {
+	case 8:
+		memcpy(dst, src, 8);
+		break;
 	case 16:
 		SPSC_COPY1(r, c, dst, src, 16, 0);
 		break;
@@ -248,6 +252,19 @@ int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst)
 		memcpy(dst, src, r->esize);
 		break;
 	}
+}
+
+int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src)
+{
+	spsc_in1(r, p, src);
+	SHMAP_FAILPOINT("ring.spsc.push.copied");
+	spsc_publish(r, p, 1);
+	return SHMAP_OK;
+}
+
+int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst)
+{
+	spsc_out1(r, c, dst);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	spsc_consumed(r, c, 1);
 	return SHMAP_OK;
@@ -262,8 +279,8 @@ int shmap__spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32
 	*done = (uint32_t)k;
 	if (k == 0)
 		return bad ? SHMAP_E_CORRUPT : SHMAP_E_FULL;
-	if (k == 1 && r->esize == 8)
-		memcpy(ring_slot(r, p), src, 8);
+	if (k == 1)
+		spsc_in1(r, p, src);
 	else
 		shmap__ring_copy_in_n(r, p, src, k);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
@@ -280,8 +297,8 @@ int shmap__spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *don
 	*done = (uint32_t)k;
 	if (k == 0)
 		return bad ? SHMAP_E_CORRUPT : SHMAP_E_EMPTY;
-	if (k == 1 && r->esize == 8)
-		memcpy(dst, ring_slot(r, c), 8);
+	if (k == 1)
+		spsc_out1(r, c, dst);
 	else
 		shmap__ring_copy_out_n(r, c, dst, k);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
