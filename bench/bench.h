@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define BENCH_MAX_PROCS 64
@@ -218,26 +219,28 @@ static inline uint64_t bench_ring_cap(const struct bench_opts *o)
  * Messages of any size (the message-size workloads spsc-256 .. spsc-4096,
  * their zero-copy variants, their competitors and the Unix-socket
  * baselines): a message of `size` bytes (a multiple of 8) carries
- * seq * 64 + j in the first word of each of its cache lines j and ~seq in
- * its last word. Producers write those words, consumers check them all, so
+ * seq * 64 + j in the first word of each of its cache lines j (but the
+ * last word) and ~seq in its last word. Producers write those words, consumers check them all, so
  * every line of every message crosses from one CPU to the other.
  */
 static inline void bench_msg_fill(void *msg, size_t size, uint64_t seq)
 {
 	uint64_t *w = (uint64_t *)msg;
-	for (size_t j = 0; j * 8 < size; j += 8)
+	size_t last = size / 8 - 1;
+	for (size_t j = 0; j < last || j == 0; j += 8)
 		w[j] = seq * 64 + j / 8;
-	if (size >= 16)
-		w[size / 8 - 1] = ~seq;
+	if (last)
+		w[last] = ~seq;
 }
 static inline int bench_msg_ok(const void *msg, size_t size, uint64_t seq)
 {
 	const uint64_t *w = (const uint64_t *)msg;
+	size_t last = size / 8 - 1;
 	uint64_t bad = 0;
-	for (size_t j = 0; j * 8 < size; j += 8)
+	for (size_t j = 0; j < last || j == 0; j += 8)
 		bad |= w[j] ^ (seq * 64 + j / 8);
-	if (size >= 16)
-		bad |= w[size / 8 - 1] ^ ~seq;
+	if (last)
+		bad |= w[last] ^ ~seq;
 	return bad == 0;
 }
 /* Messages per run at a size: about 1 GiB (100 MiB with --quick), at most
@@ -286,6 +289,51 @@ static inline uint64_t bench_val(uint64_t key)
 {
 	return (key * 0xD6E8FEB86659FD93ULL) ^ 0xA5A5A5A5A5A5A5A5ULL;
 }
+/* The table workloads' sizes: --keys (default 1M), --capacity (default
+ * twice the keys), --key-size and --value-size (default 8). */
+static inline uint64_t bench_table_keys(const struct bench_opts *o)
+{
+	return o->keys ? o->keys : BENCH_TABLE_KEYS;
+}
+static inline uint64_t bench_table_cap(const struct bench_opts *o)
+{
+	return o->capacity ? o->capacity : 2 * bench_table_keys(o);
+}
+static inline uint32_t bench_key_size(const struct bench_opts *o)
+{
+	return o->key_size ? o->key_size : 8;
+}
+static inline uint32_t bench_value_size(const struct bench_opts *o)
+{
+	return o->value_size ? o->value_size : 8;
+}
+/* Keys and values of other sizes than 8: the first 8 bytes are key i's
+ * bench_key() (its value's: bench_val()), the rest are derived from them,
+ * so every byte of a value can be checked against its key. */
+static inline void bench_key_bytes(uint8_t *out, uint32_t size, uint64_t k)
+{
+	memcpy(out, &k, 8);
+	for (uint32_t j = 8; j < size; j++)
+		out[j] = (uint8_t)((k >> (8 * (j % 8))) ^ j);
+}
+static inline void bench_val_bytes(uint8_t *out, uint32_t size, uint64_t k)
+{
+	uint64_t v = bench_val(k);
+	memcpy(out, &v, 8);
+	for (uint32_t j = 8; j < size; j++)
+		out[j] = (uint8_t)((v >> (8 * (j % 8))) + j);
+}
+/* A value of `size` bytes belongs to key k: its first and last 8 bytes. */
+static inline int bench_val_ok(const uint8_t *v, uint32_t size, uint64_t k)
+{
+	uint8_t want[16];
+	uint64_t w = bench_val(k);
+	memcpy(want, &w, 8);
+	for (uint32_t j = size - 8, i = 8; j < size; j++, i++)
+		want[i] = j < 8 ? want[j] : (uint8_t)((w >> (8 * (j % 8))) + j);
+	return memcmp(v, want, 8) == 0 && memcmp(v + size - 8, want + 8, 8) == 0;
+}
+
 /* Number of lookups per process for table-get and table-baseline. */
 static inline uint64_t bench_table_lookups(const struct bench_opts *o)
 {
