@@ -110,9 +110,11 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		return want;
 	if (r->lim < c)
 		r->lim = c;
+	uint64_t last = r->lim; /* position of the last start word read */
 	for (uint64_t i = 0; i < want && r->lim < c + want; i++) {
 		/* A2: acquire, pairs with R1 in spsc_publish()/ring_spsc_push1():
 		 * the run's elements are written before its start word. */
+		last = r->lim;
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
 		if (s <= r->lim)
 			break; /* an older lap's word: not published yet */
@@ -121,6 +123,18 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 				*bad = 1; /* hostile or corrupt start word */
 			break;
 		}
+		r->lim = s;
+	}
+	/* Look ahead, as ring_spsc_pop1() does: follow the start words that lie
+	 * in the line of the last one read (already fetched), so that a
+	 * consumer taking one element per call (peek(1), pop_n(1)) touches the
+	 * start-word line once per line, not once per element. Same checks as
+	 * above; lim grows strictly, so at most 7 more words. */
+	while (r->lim > last && ((r->lim ^ last) & ~UINT64_C(7)) == 0 && r->lim - c < r->cap) {
+		/* A2 again: acquire, pairs with R1 of the run starting at lim. */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
+		if (s <= r->lim || s - c > r->cap)
+			break;
 		r->lim = s;
 	}
 	return r->lim - c < want ? r->lim - c : want;
