@@ -179,35 +179,12 @@ int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst)
 /*
  * Single elements of the common sizes, with the size known to the compiler:
  * inline moves instead of a generic memcpy() call per element (above 256
- * bytes the call's cost is small beside the copy's own).
- *
- * While streaming, each call also asks for the lines of the element about
- * 256 bytes further on (`d` positions ahead), so that several line
- * transfers between the CPUs are in flight at once instead of one per call.
- * Only positions the caller already owns are touched: the producer
- * prefetches, for writing, a slot below its lim (one the consumer has
- * released); the consumer prefetches a slot below its lim (published, and
- * not written again by the producer before the consumer releases it). A
- * prefetch reads nothing into any result. Only the private esize and
- * positions decide what is touched, never a value read from shared memory.
+ * bytes the call's cost is small beside the copy's own), and while
+ * streaming, the look-ahead of ring_spsc_ahead() about 256 bytes further on.
  */
-static inline void spsc_ahead(const struct shmap_ring *r, uint64_t pos, uint64_t d, uint32_t es,
-			      int write)
-{
-	if (pos + d >= r->lim)
-		return;
-	const uint8_t *s = ring_slot(r, pos + d);
-	for (uint32_t off = 0; off < es; off += SHMAP_CACHELINE) {
-		if (write)
-			__builtin_prefetch(s + off, 1);
-		else
-			__builtin_prefetch(s + off, 0);
-	}
-}
-
 #define SPSC_COPY1(r, pos, dst, src, es, write)                                  \
 	do {                                                                     \
-		spsc_ahead(r, pos, 256u / (es), es, write);                      \
+		ring_spsc_ahead(r, pos, 256u / (es), es, write);                      \
 		memcpy(dst, src, es);                                            \
 	} while (0)
 
