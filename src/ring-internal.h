@@ -269,7 +269,9 @@ static inline void ring_spsc_ahead(const struct shmap_ring *r, uint64_t pos, uin
  * 8- and 64-byte elements are copied here; other sizes by the out-of-line
  * paths (shmap__spsc_push1_any/pop1_any, fixed-size copies for 16-256).
  */
-static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
+/* always inlined into shmap_ring_push/pop (and nowhere else is hot): the
+ * caller's gate and this path are one leaf function */
+__attribute__((always_inline)) static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 {
 	uint64_t p = r->pos;
 	if (shmap_unlikely(p >= r->lim))
@@ -297,7 +299,7 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	return SHMAP_OK;
 }
 
-static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
+__attribute__((always_inline)) static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 {
 	uint64_t c = r->pos;
 	if (c >= r->lim) {
