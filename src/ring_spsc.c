@@ -110,6 +110,11 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		return want;
 	if (r->lim < c)
 		r->lim = c;
+	/* As ring_spsc_pop1(): when the next start word decides, ask for the
+	 * element's line with it, so a waiting consumer (peek, pop_n) gets
+	 * both lines in one transfer time. A prefetch reads nothing. */
+	if (r->lim == c)
+		__builtin_prefetch(ring_slot(r, c));
 	uint64_t last = r->lim; /* position of the last start word read */
 	for (uint64_t i = 0; i < want && r->lim < c + want; i++) {
 		/* A2: acquire, pairs with R1 in spsc_publish()/ring_spsc_push1():
@@ -306,6 +311,8 @@ int shmap__spsc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *
 	uint64_t k = spsc_free(r, p, want, &bad);
 	if (k == 0)
 		return bad ? SHMAP_E_CORRUPT : SHMAP_E_FULL;
+	if (r->esize <= 256) /* streaming one run after another: look ahead */
+		ring_spsc_ahead(r, p + k - 1, 256u / r->esize, r->esize, 1);
 	*ptr = ring_slot(r, p);
 	*got = (uint32_t)k;
 	r->zc = (uint32_t)k;
@@ -329,6 +336,8 @@ int shmap__spsc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_
 	uint64_t k = spsc_ready(r, c, want, &bad);
 	if (k == 0)
 		return bad ? SHMAP_E_CORRUPT : SHMAP_E_EMPTY;
+	if (r->esize <= 256) /* streaming one run after another: look ahead */
+		ring_spsc_ahead(r, c + k - 1, 256u / r->esize, r->esize, 0);
 	*ptr = ring_slot(r, c);
 	*got = (uint32_t)k;
 	r->zc = (uint32_t)k;
