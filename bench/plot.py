@@ -72,7 +72,7 @@ def fmt(v):
         return f"{v / 1e6:.3g} M"
     if abs(v) >= 1e4:
         return f"{v / 1e3:.3g} k"
-    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.1f}"
+    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.3g}"
 
 
 def verdict(b):
