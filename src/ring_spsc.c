@@ -187,10 +187,10 @@ int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst)
  * bytes the call's cost is small beside the copy's own), and while
  * streaming, the look-ahead of ring_spsc_ahead() about 256 bytes further on.
  */
-#define SPSC_COPY1(r, pos, dst, src, es, write)                                  \
-	do {                                                                     \
-		ring_spsc_ahead(r, pos, 256u / (es), es, write);                      \
-		memcpy(dst, src, es);                                            \
+#define SPSC_COPY1(r, pos, dst, src, es, write)                          \
+	do {                                                             \
+		ring_spsc_ahead(r, pos, 256u / (es), es, write);         \
+		memcpy(dst, src, es);                                    \
 	} while (0)
 
 /* One element into slot p / out of slot c (the caller owns the position). */
