@@ -193,6 +193,23 @@ int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst)
 		memcpy(dst, src, es);                                    \
 	} while (0)
 
+/*
+ * Elements of 1 KiB and more: one string move. On x86-64 (fast string moves
+ * since Ivy Bridge and Zen) `rep movsb` streams whole lines, where the
+ * library's vector loop measured up to 2x slower for 1 KiB elements moved
+ * between two CPUs; elsewhere memcpy().
+ */
+#define SPSC_BIG 1024u
+
+static inline void spsc_copy_big(void *dst, const void *src, size_t n)
+{
+#if defined(__x86_64__)
+	__asm__ volatile("rep movsb" : "+D"(dst), "+S"(src), "+c"(n) : : "memory");
+#else
+	memcpy(dst, src, n);
+#endif
+}
+
 /* One element into slot p / out of slot c (the caller owns the position). */
 static inline void spsc_in1(const struct shmap_ring *r, uint64_t p, const void *src)
 {
@@ -217,7 +234,10 @@ static inline void spsc_in1(const struct shmap_ring *r, uint64_t p, const void *
 		SPSC_COPY1(r, p, dst, src, 256, 1);
 		break;
 	default:
-		memcpy(dst, src, r->esize);
+		if (r->esize >= SPSC_BIG)
+			spsc_copy_big(dst, src, r->esize);
+		else
+			memcpy(dst, src, r->esize);
 		break;
 	}
 }
@@ -245,7 +265,10 @@ static inline void spsc_out1(const struct shmap_ring *r, uint64_t c, void *dst)
 		SPSC_COPY1(r, c, dst, src, 256, 0);
 		break;
 	default:
-		memcpy(dst, src, r->esize);
+		if (r->esize >= SPSC_BIG)
+			spsc_copy_big(dst, src, r->esize);
+		else
+			memcpy(dst, src, r->esize);
 		break;
 	}
 }
