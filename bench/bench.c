@@ -1224,6 +1224,14 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 	printf("shmap-bench: %d CPU(s) (%s, Linux %s)%s, %s%s\n", o->ncpu, model, kernel,
 	       o->ncpu > 1 ? ", one process per CPU" : "", o->quick ? "quick sizes" : "full sizes",
 	       o->rt ? ", SCHED_FIFO" : "");
+	if (o->keys || o->capacity || o->key_size || o->value_size || o->elem_size)
+		printf("your case:%s%.0llu%s%.0llu%s%.0u%s%.0u%s%.0u (workload names stay; "
+		       "--list shows which honour what)\n",
+		       o->keys ? " --keys " : "", (unsigned long long)o->keys,
+		       o->capacity ? " --capacity " : "", (unsigned long long)o->capacity,
+		       o->key_size ? " --key-size " : "", o->key_size,
+		       o->value_size ? " --value-size " : "", o->value_size,
+		       o->elem_size ? " --elem-size " : "", o->elem_size);
 	for (int i = 0; i < nr; i++) {
 		for (int k = 0; k < 7; k++) {
 			if (k < 2 || k == 6)
