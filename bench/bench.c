@@ -580,7 +580,7 @@ out:
 /* ------------------------------------------------------------------ */
 /* workload registry and selection */
 
-#define MAX_WL 64
+#define MAX_WL 128
 static const struct bench_wl *g_all[MAX_WL];
 static int g_nall;
 
@@ -592,6 +592,12 @@ static const struct bench_wl g_missing_ck[] = {
 	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
 	{ .name = "spsc-batch-8-ck", .group = "competitor",
 	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	{ .name = "spsc-256-ck", .group = "competitor",
+	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	{ .name = "spsc-1024-ck", .group = "competitor",
+	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	{ .name = "spsc-4096-ck", .group = "competitor",
+	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
 	{ 0 }
 };
 #endif
@@ -602,6 +608,12 @@ static const struct bench_wl g_missing_boost[] = {
 	{ .name = "spsc-64-boost", .group = "competitor",
 	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
 	{ .name = "spsc-batch-8-boost", .group = "competitor",
+	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	{ .name = "spsc-256-boost", .group = "competitor",
+	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	{ .name = "spsc-1024-boost", .group = "competitor",
+	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	{ .name = "spsc-4096-boost", .group = "competitor",
 	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
 	{ 0 }
 };
@@ -618,7 +630,10 @@ static void add_table(const struct bench_wl *t)
 static const char *const g_order[] = {
 	"floor-rtt", "spsc-rtt",
 	"spsc-8", "spsc-8-ck", "spsc-8-boost",
-	"spsc-64", "spsc-64-ck", "spsc-64-boost",
+	"spsc-64", "spsc-64-ck", "spsc-64-boost", "uds-64",
+	"spsc-256", "spsc-256-ck", "spsc-256-boost",
+	"spsc-1024", "spsc-1024-ck", "spsc-1024-boost",
+	"spsc-4096", "spsc-4096-ck", "spsc-4096-boost", "uds-4096",
 	"spsc-batch-8", "spsc-batch-8-ck", "spsc-batch-8-boost",
 	"spmc-8", "broadcast-8", "spsc-notify",
 	"table-baseline", "table-get", "table-get-2p", "table-mixed", "table-churn",
@@ -651,7 +666,9 @@ static void register_all(void)
 #ifdef BENCH_HAVE_RING
 	add_table(bench_wl_ring);
 	add_table(bench_wl_notify);
+	add_table(bench_wl_msg);
 #endif
+	add_table(bench_wl_uds);
 #ifdef BENCH_HAVE_CK
 	add_table(bench_wl_ck);
 #else
@@ -808,7 +825,7 @@ static void fmt_num(char *buf, size_t len, double v)
 	else if (a >= 100 || v == floor(v))
 		snprintf(buf, len, "%.0f", v);
 	else
-		snprintf(buf, len, "%.1f", v);
+		snprintf(buf, len, "%.3g", v);
 }
 
 static void machine(char *model, size_t mlen, char *kernel, size_t klen)
@@ -900,6 +917,7 @@ struct bar {
 	double ratio;
 	double target;
 	int le;            /* 1: ratio must be <= target */
+	int info;          /* 1: reported only (the bar's condition does not hold in this run) */
 	int have;
 	char note[320];
 };
@@ -942,7 +960,10 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 
 	x = find_agg(aggs, n, "table-get", NULL);
 	y = find_agg(aggs, n, "table-baseline", NULL);
-	bars[nb] = (struct bar){ .text = "table-get >= 0.7x table-baseline", .target = 0.7 };
+	/* BENCH.md: 0.8x with both tables far beyond any L3 (--keys 8000000);
+	 * at smaller sizes the ratio is reported, not judged */
+	bars[nb] = (struct bar){ .text = "table-get >= 0.8x table-baseline (--keys 8000000)",
+				 .target = 0.8, .info = o->keys < 8000000 };
 	if (x && y && agg_metric(x, "ops_per_s", &a, &mn, &mx) &&
 	    agg_metric(y, "ops_per_s", &b, &mn, &mx)) {
 		/* paired when every run has both: the k-th runs of the two
@@ -995,10 +1016,12 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 	}
 	nb++;
 
+	/* BENCH.md: against the floor of any two-ring round trip (one line per
+	 * direction); the one-line floor is reported beside it */
 	x = find_agg(aggs, n, "spsc-rtt", NULL);
-	y = find_agg(aggs, n, "floor-rtt", NULL);
-	bars[nb] = (struct bar){ .text = "spsc-rtt median <= 1.3x floor-rtt median", .target = 1.3,
-				 .le = 1 };
+	y = find_agg(aggs, n, "floor-rtt", "2line");
+	bars[nb] = (struct bar){ .text = "spsc-rtt median <= 1.2x floor-rtt-2line median",
+				 .target = 1.2, .le = 1 };
 	if (x && y && agg_metric(x, "rtt_ns", &a, &mn, &mx) && agg_metric(y, "rtt_ns", &b, &mn, &mx)) {
 		int np;
 		double pr = paired_ratio(x, y, "rtt_ns", &np);
@@ -1006,20 +1029,22 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		bars[nb].have = 1;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
 				 2 * np >= x->nres ? "paired" : "medians", a, b);
-		struct agg *y2 = find_agg(aggs, n, "floor-rtt", "2line");
+		struct agg *y1 = find_agg(aggs, n, "floor-rtt", NULL);
 		double c;
-		if (y2 && !y2->failed && agg_metric(y2, "rtt_ns", &c, &mn, &mx) && c > 0)
+		if (y1 && !y1->failed && agg_metric(y1, "rtt_ns", &c, &mn, &mx) && c > 0)
 			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
-				 "; two-line floor %.0f ns, spsc-rtt %.2fx it", c, a / c);
+				 "; one-line floor %.0f ns, spsc-rtt %.2fx it", c, a / c);
 	}
 	nb++;
 
 	static const struct {
 		const char *ours, *text;
 		double target;
+		int zc; /* 1: the zero-copy variant counts too (BENCH.md allows it) */
 	} rings[] = {
-		{ "spsc-8", "spsc-8 >= 1.5x fastest packaged SPSC ring", 1.5 },
-		{ "spsc-batch-8", "spsc-batch-8 >= 1.2x fastest packaged SPSC ring", 1.2 },
+		{ "spsc-8", "spsc-8 >= 0.95x fastest packaged SPSC ring", 0.95, 0 },
+		{ "spsc-64", "spsc-64 >= 1.2x fastest packaged SPSC ring", 1.2, 0 },
+		{ "spsc-batch-8", "spsc-batch-8 >= 1.0x fastest packaged SPSC ring", 1.0, 1 },
 	};
 	for (size_t i = 0; i < sizeof rings / sizeof rings[0]; i++) {
 		static const char *const sfx[] = { "ck", "boost", NULL };
@@ -1027,7 +1052,7 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 		/* ours: the plain workload, or its zero-copy variant (BENCH.md allows
 		 * either API for the batch workload): the better of the two counts */
 		struct agg *ours[2] = { find_agg(aggs, n, rings[i].ours, NULL),
-					find_agg(aggs, n, rings[i].ours, "zc") };
+					rings[i].zc ? find_agg(aggs, n, rings[i].ours, "zc") : NULL };
 		size_t l = 0;
 		int any = 0, unavail = 0;
 		double best_ours = 0;
@@ -1080,14 +1105,62 @@ static int compute_bars(struct agg *aggs, int n, const struct bench_opts *o, str
 	return nb;
 }
 
+/*
+ * The message-size bars of BENCH.md: shmap's ring against a Unix-domain
+ * stream socket moving the same messages (copy API; the zero-copy ratio is
+ * in the note).
+ */
+static int compute_msg_bars(struct agg *aggs, int n, struct bar *bars)
+{
+	static const struct {
+		const char *ours, *uds, *text;
+		double target;
+	} b[] = {
+		{ "spsc-64", "uds-64", "spsc-64 >= 10x uds-64", 10 },
+		{ "spsc-4096", "uds-4096", "spsc-4096 >= 5x uds-4096", 5 },
+	};
+	int nb = 0;
+	for (size_t i = 0; i < sizeof b / sizeof b[0]; i++, nb++) {
+		double a, c, mn, mx;
+		struct agg *x = find_agg(aggs, n, b[i].ours, NULL), *y = find_agg(aggs, n, b[i].uds, NULL);
+		bars[nb] = (struct bar){ .text = b[i].text, .target = b[i].target };
+		if (!x || !y || x->failed || y->failed || !agg_metric(x, "items_per_s", &a, &mn, &mx) ||
+		    !agg_metric(y, "items_per_s", &c, &mn, &mx))
+			continue;
+		int np;
+		double pr = paired_ratio(x, y, "items_per_s", &np);
+		bars[nb].ratio = 2 * np >= x->nres ? pr : a / c;
+		bars[nb].have = 1;
+		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g messages/s",
+				 2 * np >= x->nres ? "paired" : "medians", a, c);
+		struct agg *z = find_agg(aggs, n, b[i].ours, "zc");
+		if (z && !z->failed && agg_metric(z, "items_per_s", &a, &mn, &mx)) {
+			pr = paired_ratio(z, y, "items_per_s", &np);
+			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
+				 "; zero-copy %.2fx", 2 * np >= z->nres ? pr : a / c);
+		}
+	}
+	return nb;
+}
+
+static const char *bar_verdict(const struct bar *b)
+{
+	if (b->info)
+		return "reported";
+	int met = b->le ? b->ratio <= b->target : b->ratio >= b->target;
+	return met ? "met" : "NOT MET";
+}
+
 static void print_bars_json(struct bar *bars, int nb)
 {
 	for (int i = 0; i < nb; i++) {
 		if (!bars[i].have)
 			continue;
-		int met = bars[i].le ? bars[i].ratio <= bars[i].target : bars[i].ratio >= bars[i].target;
-		printf("{\"bar\":\"%s\",\"ratio\":%.3f,\"target\":%.2f,\"met\":%s%s%s%s}\n", bars[i].text,
-		       bars[i].ratio, bars[i].target, met ? "true" : "false",
+		const char *v = bar_verdict(&bars[i]);
+		printf("{\"bar\":\"%s\",\"ratio\":%.3f,\"target\":%.2f,\"met\":%s%s%s%s%s}\n",
+		       bars[i].text, bars[i].ratio, bars[i].target,
+		       v[0] == 'r' ? "null" : v[0] == 'm' ? "true" : "false",
+		       v[0] == 'r' ? ",\"applies\":false" : "",
 		       bars[i].note[0] ? ",\"note\":\"" : "", bars[i].note, bars[i].note[0] ? "\"" : "");
 	}
 }
@@ -1170,6 +1243,14 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 	printf("shmap-bench: %d CPU(s) (%s, Linux %s)%s, %s%s\n", o->ncpu, model, kernel,
 	       o->ncpu > 1 ? ", one process per CPU" : "", o->quick ? "quick sizes" : "full sizes",
 	       o->rt ? ", SCHED_FIFO" : "");
+	if (o->keys || o->capacity || o->key_size || o->value_size || o->elem_size)
+		printf("your case:%s%.0llu%s%.0llu%s%.0u%s%.0u%s%.0u (workload names stay; "
+		       "--list shows which honour what)\n",
+		       o->keys ? " --keys " : "", (unsigned long long)o->keys,
+		       o->capacity ? " --capacity " : "", (unsigned long long)o->capacity,
+		       o->key_size ? " --key-size " : "", o->key_size,
+		       o->value_size ? " --value-size " : "", o->value_size,
+		       o->elem_size ? " --elem-size " : "", o->elem_size);
 	for (int i = 0; i < nr; i++) {
 		for (int k = 0; k < 7; k++) {
 			if (k < 2 || k == 6)
@@ -1200,8 +1281,7 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 				printf("  %-46s  %s\n", bars[i].text, bars[i].note);
 			continue;
 		}
-		int met = bars[i].le ? bars[i].ratio <= bars[i].target : bars[i].ratio >= bars[i].target;
-		printf("  %-46s  %6.2fx  %-7s %s\n", bars[i].text, bars[i].ratio, met ? "met" : "NOT MET",
+		printf("  %-46s  %6.2fx  %-8s %s\n", bars[i].text, bars[i].ratio, bar_verdict(&bars[i]),
 		       bars[i].note);
 	}
 }
@@ -1211,7 +1291,9 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, str
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: shmap-bench [--quick] [--json] [--runs N] [--rt] [--list] [WORKLOAD ...]\n"
+		"usage: shmap-bench [--quick] [--json] [--runs N] [--rt] [--list] [--keys N]\n"
+		"                   [--key-size B] [--value-size B] [--elem-size B] [--capacity N]\n"
+		"                   [WORKLOAD ...]\n"
 		"  --quick    shrink every count about tenfold\n"
 		"  --json     one JSON object per line on stdout (else one aligned table)\n"
 		"  --runs N   repeat each workload N times; report median, min and max over the\n"
@@ -1219,11 +1301,83 @@ static void usage(FILE *f)
 		"  --list     list the workloads and exit\n"
 		"  --rt       run the pinned processes SCHED_FIFO (root or CAP_SYS_NICE) so\n"
 		"             other load on a shared machine cannot preempt them\n"
+		"Your own case (--list shows which workloads honour which; JSON params record them):\n"
+		"  --keys N         number of keys in the table workloads (default 1000000)\n"
+		"  --key-size B     key size in bytes, 8..1024 (table workloads; default 8)\n"
+		"  --value-size B   value size in bytes, 8..65536 (table workloads; default 8)\n"
+		"  --elem-size B    message size in bytes, a multiple of 8 (message workloads)\n"
+		"  --capacity N     ring capacity (power of two; default 4096) or table capacity\n"
+		"                   (default twice the keys)\n"
 		"With no workload, runs them all. Progress goes to stderr.\n");
+}
+
+/* The options that describe the user's own case. */
+static const struct {
+	const char *name;
+	unsigned bit;
+	uint64_t min, max;
+	const char *what;
+} g_user_opts[] = {
+	{ "--keys", BENCH_OPT_KEYS, 1, 1ull << 32, "number of keys in the table workloads" },
+	{ "--key-size", BENCH_OPT_KEY_SIZE, 8, 1024, "key size in bytes (table workloads)" },
+	{ "--value-size", BENCH_OPT_VALUE_SIZE, 8, 65536, "value size in bytes (table workloads)" },
+	{ "--elem-size", BENCH_OPT_ELEM_SIZE, 8, 1u << 20, "message size in bytes, a multiple of 8" },
+	{ "--capacity", BENCH_OPT_CAPACITY, 2, 1ull << 32,
+	  "ring capacity in elements (a power of two) / table capacity in keys" },
+};
+#define N_USER_OPTS (sizeof g_user_opts / sizeof g_user_opts[0])
+
+/* --keys N and the like (also --keys=N): 1 if argv[*i] is one (then *bad
+ * says whether its value was refused), 0 if not. */
+static int user_opt(int argc, char **argv, int *i, struct bench_opts *o, int *bad)
+{
+	*bad = 0;
+	for (size_t k = 0; k < N_USER_OPTS; k++) {
+		size_t l = strlen(g_user_opts[k].name);
+		if (strncmp(argv[*i], g_user_opts[k].name, l) != 0 ||
+		    (argv[*i][l] != 0 && argv[*i][l] != '='))
+			continue;
+		const char *v = argv[*i][l] == '=' ? argv[*i] + l + 1 : (*i + 1 < argc ? argv[++*i] : "");
+		char *end;
+		unsigned long long n = strtoull(v, &end, 10);
+		unsigned bit = g_user_opts[k].bit;
+		if (*v == 0 || *end || n < g_user_opts[k].min || n > g_user_opts[k].max ||
+		    (bit == BENCH_OPT_ELEM_SIZE && n % 8)) {
+			fprintf(stderr, "shmap-bench: %s needs a number from %llu to %llu%s\n",
+				g_user_opts[k].name, (unsigned long long)g_user_opts[k].min,
+				(unsigned long long)g_user_opts[k].max,
+				bit == BENCH_OPT_ELEM_SIZE ? ", a multiple of 8" : "");
+			*bad = 1;
+			return 1;
+		}
+		if (bit == BENCH_OPT_KEYS)
+			o->keys = n;
+		else if (bit == BENCH_OPT_CAPACITY)
+			o->capacity = n;
+		else if (bit == BENCH_OPT_KEY_SIZE)
+			o->key_size = (uint32_t)n;
+		else if (bit == BENCH_OPT_VALUE_SIZE)
+			o->value_size = (uint32_t)n;
+		else
+			o->elem_size = (uint32_t)n;
+		return 1;
+	}
+	return 0;
+}
+
+/* "--elem-size --capacity" for a workload's BENCH_OPT_* bits */
+static void opts_text(unsigned bits, char *buf, size_t len)
+{
+	size_t l = 0;
+	buf[0] = 0;
+	for (size_t k = 0; k < N_USER_OPTS && l < len; k++)
+		if (bits & g_user_opts[k].bit)
+			l += (size_t)snprintf(buf + l, len - l, "%s%s", l ? " " : "", g_user_opts[k].name);
 }
 
 int main(int argc, char **argv)
 {
+	int bad;
 	struct bench_opts o;
 	memset(&o, 0, sizeof o);
 	o.runs = 1;
@@ -1248,6 +1402,9 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			o.runs = (int)n;
+		} else if (user_opt(argc, argv, &i, &o, &bad)) {
+			if (bad)
+				return 2;
 		} else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
 			usage(stdout);
 			return 0;
@@ -1275,11 +1432,17 @@ int main(int argc, char **argv)
 
 	register_all();
 	if (list) {
+		/* one line per workload: its name, then the options it honours */
 		for (int i = 0; i < g_nall; i++) {
-			char name[96];
+			char name[96], ot[128];
 			full_name(g_all[i], name, sizeof name);
-			printf("%s%s%s\n", name, g_all[i]->unavailable ? "  (" : "",
-			       g_all[i]->unavailable ? "not available)" : "");
+			opts_text(g_all[i]->opts, ot, sizeof ot);
+			if (g_all[i]->unavailable)
+				printf("%s  (not available)\n", name);
+			else if (ot[0])
+				printf("%-20s  %s\n", name, ot);
+			else
+				printf("%s\n", name);
 		}
 		return 0;
 	}
@@ -1364,8 +1527,9 @@ int main(int argc, char **argv)
 	}
 	for (int i = 0; i < ntodo; i++)
 		choose_level(&aggs[i]);
-	struct bar bars[8];
+	struct bar bars[16];
 	int nb = compute_bars(aggs, ntodo, &o, bars);
+	nb += compute_msg_bars(aggs, ntodo, bars + nb);
 	if (o.json) {
 		print_json(aggs, ntodo, &o);
 		print_bars_json(bars, nb);

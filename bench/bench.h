@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <sys/types.h>
 
 #define BENCH_MAX_PROCS 64
@@ -60,7 +61,21 @@ struct bench_opts {
 	int rt;                /* --rt: children run SCHED_FIFO */
 	int ncpu;              /* CPUs available to the process */
 	int cpus[BENCH_MAX_PROCS];
+	/* the user's own case (0: the workload's default); see BENCH_OPT_* */
+	uint64_t keys;         /* --keys N */
+	uint64_t capacity;     /* --capacity N */
+	uint32_t key_size;     /* --key-size B */
+	uint32_t value_size;   /* --value-size B */
+	uint32_t elem_size;    /* --elem-size B */
 };
+
+/* Which of the user's options a workload honours (struct bench_wl.opts):
+ * --list prints them, and the JSON params record the values used. */
+#define BENCH_OPT_KEYS 1u
+#define BENCH_OPT_KEY_SIZE 2u
+#define BENCH_OPT_VALUE_SIZE 4u
+#define BENCH_OPT_ELEM_SIZE 8u
+#define BENCH_OPT_CAPACITY 16u
 
 /* One metric of one run. */
 struct bench_metric {
@@ -84,6 +99,7 @@ struct bench_wl {
 	const char *unavailable; /* non-NULL: why this workload cannot run here */
 	int variant_is_param;  /* 1: JSON names it `name` (the variant is in params,
 				* e.g. broadcast-8's policy); 0: `name-variant` */
+	unsigned opts;         /* BENCH_OPT_* the workload honours */
 };
 
 /* The per-run context. */
@@ -193,6 +209,59 @@ static inline uint64_t bench_batch_items(const struct bench_opts *o)
 {
 	return o->quick ? 4000000u : 40000000u;
 }
+/* The ring capacity of shmap's ring workloads: --capacity, else 4096. */
+static inline uint64_t bench_ring_cap(const struct bench_opts *o)
+{
+	return o->capacity ? o->capacity : BENCH_RING_CAP;
+}
+
+/*
+ * Messages of any size (the message-size workloads spsc-256 .. spsc-4096,
+ * their zero-copy variants, their competitors and the Unix-socket
+ * baselines): a message of `size` bytes (a multiple of 8) carries
+ * seq * 64 + j in the first word of each of its cache lines j (but the
+ * last word) and ~seq in its last word. Producers write those words, consumers check them all, so
+ * every line of every message crosses from one CPU to the other.
+ */
+static inline void bench_msg_fill(void *msg, size_t size, uint64_t seq)
+{
+	uint64_t *w = (uint64_t *)msg;
+	size_t last = size / 8 - 1;
+	for (size_t j = 0; j < last || j == 0; j += 8)
+		w[j] = seq * 64 + j / 8;
+	if (last)
+		w[last] = ~seq;
+}
+static inline int bench_msg_ok(const void *msg, size_t size, uint64_t seq)
+{
+	const uint64_t *w = (const uint64_t *)msg;
+	size_t last = size / 8 - 1;
+	uint64_t bad = 0;
+	for (size_t j = 0; j < last || j == 0; j += 8)
+		bad |= w[j] ^ (seq * 64 + j / 8);
+	if (last)
+		bad |= w[last] ^ ~seq;
+	return bad == 0;
+}
+/* Messages per run at a size: about 1 GiB (100 MiB with --quick), at most
+ * the count of spsc-8; sockets a quarter of that. */
+static inline uint64_t bench_msg_items(const struct bench_opts *o, size_t size, int socket)
+{
+	uint64_t bytes = (o->quick ? 100u : 1024u) << 20, cap = o->quick ? 2000000u : 20000000u;
+	if (socket) {
+		bytes /= 4;
+		cap /= 10;
+	}
+	uint64_t n = bytes / (size ? size : 1);
+	n = n < cap ? n : cap;
+	return n < 1000 ? 1000 : n;
+}
+/* The size of a message-size workload: --elem-size, else the number in its
+ * name ("spsc-1024", "uds-64", "spsc-256-ck"). */
+size_t bench_msg_size(const struct bench_run *r);
+/* Shared finish of the message workloads: items_per_s and gb_per_s. */
+int bench_msg_finish(struct bench_run *r);
+
 /* Shared finish of the SPSC throughput workloads: consumer is child 1 and
  * must have counted r->n items; metric items_per_s over both processes. */
 int bench_spsc_finish(struct bench_run *r);
@@ -220,6 +289,51 @@ static inline uint64_t bench_val(uint64_t key)
 {
 	return (key * 0xD6E8FEB86659FD93ULL) ^ 0xA5A5A5A5A5A5A5A5ULL;
 }
+/* The table workloads' sizes: --keys (default 1M), --capacity (default
+ * twice the keys), --key-size and --value-size (default 8). */
+static inline uint64_t bench_table_keys(const struct bench_opts *o)
+{
+	return o->keys ? o->keys : BENCH_TABLE_KEYS;
+}
+static inline uint64_t bench_table_cap(const struct bench_opts *o)
+{
+	return o->capacity ? o->capacity : 2 * bench_table_keys(o);
+}
+static inline uint32_t bench_key_size(const struct bench_opts *o)
+{
+	return o->key_size ? o->key_size : 8;
+}
+static inline uint32_t bench_value_size(const struct bench_opts *o)
+{
+	return o->value_size ? o->value_size : 8;
+}
+/* Keys and values of other sizes than 8: the first 8 bytes are key i's
+ * bench_key() (its value's: bench_val()), the rest are derived from them,
+ * so every byte of a value can be checked against its key. */
+static inline void bench_key_bytes(uint8_t *out, uint32_t size, uint64_t k)
+{
+	memcpy(out, &k, 8);
+	for (uint32_t j = 8; j < size; j++)
+		out[j] = (uint8_t)((k >> (8 * (j % 8))) ^ j);
+}
+static inline void bench_val_bytes(uint8_t *out, uint32_t size, uint64_t k)
+{
+	uint64_t v = bench_val(k);
+	memcpy(out, &v, 8);
+	for (uint32_t j = 8; j < size; j++)
+		out[j] = (uint8_t)((v >> (8 * (j % 8))) + j);
+}
+/* A value of `size` bytes belongs to key k: its first and last 8 bytes. */
+static inline int bench_val_ok(const uint8_t *v, uint32_t size, uint64_t k)
+{
+	uint8_t want[16];
+	uint64_t w = bench_val(k);
+	memcpy(want, &w, 8);
+	for (uint32_t j = size - 8, i = 8; j < size; j++, i++)
+		want[i] = j < 8 ? want[j] : (uint8_t)((w >> (8 * (j % 8))) + j);
+	return memcmp(v, want, 8) == 0 && memcmp(v + size - 8, want + 8, 8) == 0;
+}
+
 /* Number of lookups per process for table-get and table-baseline. */
 static inline uint64_t bench_table_lookups(const struct bench_opts *o)
 {
@@ -234,5 +348,7 @@ extern const struct bench_wl bench_wl_table[];
 extern const struct bench_wl bench_wl_vector[];
 extern const struct bench_wl bench_wl_ck[];
 extern const struct bench_wl bench_wl_boost[];
+extern const struct bench_wl bench_wl_msg[];
+extern const struct bench_wl bench_wl_uds[];
 
 #endif /* SHMAP_BENCH_H */

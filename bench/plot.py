@@ -11,14 +11,23 @@ own colours). Right: round-trip latency percentiles of spsc-rtt beside
 floor-rtt, the hardware floor measured in the same run. The bars of BENCH.md
 (ratios) are printed under the title.
 
+When the run holds the message-size workloads (spsc-64 .. spsc-4096, their
+zero-copy variants, the packaged rings at those sizes, uds-64 and uds-4096),
+a second PNG beside the first (name ending in -sizes.png) draws the
+message-size curve: throughput against message size for shmap's copy API,
+shmap's zero-copy API, the faster packaged ring at each size and the
+Unix-domain socket, in GB/s and in messages/s.
+
 Needs matplotlib (Debian: python3-matplotlib). With --markdown it prints the
-run as a Markdown table instead (no matplotlib needed).
+run as Markdown tables instead (no matplotlib needed).
 """
 import argparse
 import json
+import os
+import re
 import sys
 
-THROUGHPUT = ("items_per_s", "ops_per_s")
+THROUGHPUT = ("items_per_s", "ops_per_s")  # gb_per_s goes to the message-size plot
 RTT = [("rtt_ns", "median\n(block)"), ("rtt_p50_ns", "p50"), ("rtt_p90_ns", "p90"),
        ("rtt_p99_ns", "p99"), ("rtt_p999_ns", "p99.9")]
 
@@ -63,7 +72,85 @@ def fmt(v):
         return f"{v / 1e6:.3g} M"
     if abs(v) >= 1e4:
         return f"{v / 1e3:.3g} k"
-    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.1f}"
+    return f"{v:.0f}" if abs(v) >= 100 or v == int(v) else f"{v:.3g}"
+
+
+def verdict(b):
+    if b.get("met") is None:
+        return "reported"
+    return "met" if b["met"] else "NOT MET"
+
+
+SIZE_KINDS = (("copy", "shmap copy (push/pop)", "#2f6db5"),
+              ("zc", "shmap zero-copy (reserve/commit, peek/release)", "#6fa8e8"),
+              ("ring", "faster packaged ring (ck_ring, boost spsc_queue)", "#9a9a9a"),
+              ("uds", "Unix-domain stream socket", "#e0a030"))
+
+
+def size_points(rows):
+    """{kind: {size: (messages_per_s, gb_per_s, workload)}} from the items_per_s rows."""
+    pts = {k: {} for k, _, _ in SIZE_KINDS}
+    for r in rows:
+        if r["metric"] != "items_per_s":
+            continue
+        w = r["workload"]
+        m = (re.fullmatch(r"spsc-(\d+)", w) or re.fullmatch(r"spsc-(\d+)-(zc|ck|boost)", w)
+             or re.fullmatch(r"uds-(\d+)", w))
+        if not m:
+            continue
+        kind = ("uds" if w.startswith("uds-") else "copy" if m.lastindex == 1
+                else "zc" if m.group(2) == "zc" else "ring")
+        size = int(r.get("params", {}).get("elem_size", m.group(1)))
+        v = (r["median"], r["median"] * size * 1e-9, w)
+        if kind != "ring" or size not in pts[kind] or v[0] > pts[kind][size][0]:
+            pts[kind][size] = v
+    if not pts["zc"] and not pts["uds"] and len(pts["copy"]) < 3:
+        return None  # no message-size workloads in this run
+    return pts
+
+
+def markdown_sizes(pts):
+    sizes = sorted({s for k in pts.values() for s in k})
+    print("| message size | " + " | ".join(t for _, t, _ in SIZE_KINDS) + " |")
+    print("| ---: |" + " ---: |" * len(SIZE_KINDS))
+    for sz in sizes:
+        cells = []
+        for k, _, _ in SIZE_KINDS:
+            v = pts[k].get(sz)
+            if not v:
+                cells.append("")
+                continue
+            who = f" ({v[2].rsplit('-', 1)[1]})" if k == "ring" else ""
+            cells.append(f"{fmt(v[0])}/s, {v[1]:.3g} GB/s{who}")
+        print(f"| {sz} B | " + " | ".join(cells) + " |")
+
+
+def plot_sizes(pts, output, title):
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(13, 5))
+    for ax, idx, ylabel in ((axes[0], 1, "GB/s (1e9 bytes/s)"), (axes[1], 0, "messages/s")):
+        for k, text, col in SIZE_KINDS:
+            xs = sorted(pts[k])
+            if not xs:
+                continue
+            ys = [pts[k][x][idx] for x in xs]
+            ax.plot(xs, ys, marker="o", label=text, color=col)
+            for x, y in zip(xs, ys):
+                ax.annotate(f"{y:.3g}" if idx else fmt(y), (x, y), textcoords="offset points",
+                            xytext=(0, 5), ha="center", fontsize=6)
+        ax.set_xscale("log", base=2)
+        ax.set_yscale("log")
+        ax.set_xlabel("message size, bytes")
+        ax.set_ylabel(ylabel)
+        ax.grid(which="both", alpha=0.3)
+    axes[0].set_title("throughput against message size")
+    axes[1].set_title("messages per second")
+    axes[0].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(output, dpi=110)
+    print(f"plot.py: wrote {output}")
 
 
 def markdown(rows, bars):
@@ -82,7 +169,11 @@ def markdown(rows, bars):
             cmp_ = "<=" if "<=" in b["bar"] else ">="
             note = f" ({b['note']})" if b.get("note") else ""
             print(f"| {b['bar']}{note} | {b['ratio']:.2f} | {cmp_} {b['target']:.2f} | "
-                  f"{'met' if b['met'] else 'NOT MET'} |")
+                  f"{verdict(b)} |")
+    pts = size_points(rows)
+    if pts:
+        print()
+        markdown_sizes(pts)
 
 
 def main():
@@ -170,12 +261,18 @@ def main():
     runs = max((r.get("runs", 1) for r in rows), default=1)
     title += f" ({runs} run{'s' if runs != 1 else ''})"
     if bars:
-        lines = [f"{b['bar']}: {b['ratio']:.2f}x {'met' if b['met'] else 'NOT MET'}" for b in bars]
+        lines = [f"{b['bar']}: {b['ratio']:.2f}x {verdict(b)}" for b in bars]
         title += "\n" + "\n".join(lines)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()  # leaves room for the suptitle (matplotlib >= 3.3)
     fig.savefig(args.output, dpi=110)
     print(f"plot.py: wrote {args.output}")
+
+    pts = size_points(rows)
+    if pts:
+        stem, ext = os.path.splitext(args.output)
+        plot_sizes(pts, f"{stem}-sizes{ext or '.png'}",
+                   f"shmap-bench: message sizes ({runs} run{'s' if runs != 1 else ''}; medians)")
 
 
 if __name__ == "__main__":

@@ -130,24 +130,101 @@ struct bslot {
 
 #define BASELINE_SEED 0x243F6A8885A308D3ULL
 
+/* slots: the capacity rounded up to a power of two (what a plain table
+ * does, and the cheapest index computation: a mask) */
+static uint64_t baseline_slots(const struct bench_opts *o)
+{
+	uint64_t cap = 1;
+	while (cap < bench_table_cap(o))
+		cap <<= 1;
+	return cap;
+}
+
 static int baseline_prepare(struct bench_run *r)
 {
 	r->n = bench_table_lookups(r->o);
-	r->n2 = BENCH_TABLE_KEYS;
+	r->n2 = bench_table_keys(r->o);
 	snprintf(r->params, sizeof r->params,
-		 "\"keys\":%u,\"capacity\":%u,\"key_size\":8,\"value_size\":8,\"lookups\":%llu,"
-		 "\"slots\":2097152,\"hash\":\"xxh3-64\",\"probing\":\"linear\"",
-		 BENCH_TABLE_KEYS, BENCH_TABLE_CAP, (unsigned long long)r->n);
+		 "\"keys\":%llu,\"capacity\":%llu,\"key_size\":%u,\"value_size\":%u,\"lookups\":%llu,"
+		 "\"slots\":%llu,\"hash\":\"xxh3-64\",\"probing\":\"linear\"",
+		 (unsigned long long)r->n2, (unsigned long long)bench_table_cap(r->o),
+		 bench_key_size(r->o), bench_value_size(r->o), (unsigned long long)r->n,
+		 (unsigned long long)baseline_slots(r->o));
+	if (r->n2 >= baseline_slots(r->o)) {
+		fprintf(stderr, "shmap-bench: %s: %llu keys do not fit in capacity %llu\n", r->wl->name,
+			(unsigned long long)r->n2, (unsigned long long)bench_table_cap(r->o));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The same plain table for keys and values of other sizes: slots of
+ * key_size + value_size bytes, a key compared with memcmp, the value copied
+ * out and its first and last 8 bytes checked (what table-get checks).
+ */
+static int baseline_var_child(struct bench_run *r, int idx)
+{
+	const uint32_t ks = bench_key_size(r->o), vs = bench_value_size(r->o);
+	const size_t stride = (size_t)ks + vs;
+	const uint64_t cap = baseline_slots(r->o), mask = cap - 1;
+	size_t bytes = cap * stride;
+	uint8_t *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	uint8_t *key = malloc(ks), *val = malloc(vs);
+	if (t == MAP_FAILED || !key || !val)
+		return bench_fail(r, "out of memory for the baseline table");
+	memset(t, 0, bytes);
+	memset(val, 0, vs);
+	for (uint64_t i = 0; i < r->n2; i++) {
+		uint64_t k = bench_key(i), e;
+		bench_key_bytes(key, ks, k);
+		uint64_t p = XXH3_64bits_withSeed(key, ks, BASELINE_SEED) & mask;
+		for (;; p = (p + 1) & mask) {
+			memcpy(&e, t + p * stride, 8);
+			if (e == 0)
+				break; /* empty: keys never start with 8 zero bytes */
+		}
+		memcpy(t + p * stride, key, ks);
+		bench_val_bytes(t + p * stride + ks, vs, k);
+	}
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
+	uint64_t bad = 0, checksum = 0;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t k = bench_key(bench_below(&rng, r->n2)), e;
+		bench_key_bytes(key, ks, k);
+		uint64_t p = XXH3_64bits_withSeed(key, ks, BASELINE_SEED) & mask;
+		int found = 0;
+		for (uint64_t probes = 0; probes < cap; probes++, p = (p + 1) & mask) {
+			const uint8_t *sl = t + p * stride;
+			if (memcmp(sl, key, ks) == 0) {
+				memcpy(val, sl + ks, vs);
+				found = 1;
+				break;
+			}
+			memcpy(&e, sl, 8);
+			if (e == 0)
+				break;
+		}
+		bad += !found || !bench_val_ok(val, vs, k);
+		checksum += val[0];
+	}
+	bench_stop(r);
+	munmap(t, bytes);
+	free(key);
+	free(val);
+	if (bad)
+		return bench_fail(r, "%llu lookups returned a wrong value", (unsigned long long)bad);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
 	return 0;
 }
 
 static int baseline_child(struct bench_run *r, int idx)
 {
-	/* capacity: 2M rounded up to a power of two (what a plain table does,
-	 * and the cheapest index computation: a mask) */
-	uint64_t cap = 1;
-	while (cap < BENCH_TABLE_CAP)
-		cap <<= 1;
+	if (bench_key_size(r->o) != 8 || bench_value_size(r->o) != 8)
+		return baseline_var_child(r, idx);
+	uint64_t cap = baseline_slots(r->o);
 	const uint64_t mask = cap - 1;
 	size_t bytes = cap * sizeof(struct bslot);
 	struct bslot *t = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -240,6 +317,7 @@ const struct bench_wl bench_wl_base[] = {
 		.prepare = baseline_prepare,
 		.child = baseline_child,
 		.finish = baseline_finish,
+		.opts = BENCH_OPT_KEYS | BENCH_OPT_KEY_SIZE | BENCH_OPT_VALUE_SIZE | BENCH_OPT_CAPACITY,
 	},
 	{ 0 }
 };

@@ -27,6 +27,12 @@ namespace {
 typedef boost::lockfree::spsc_queue<uint64_t, boost::lockfree::capacity<BENCH_RING_CAP>> q8_t;
 typedef boost::lockfree::spsc_queue<bench_e64, boost::lockfree::capacity<BENCH_RING_CAP>> q64_t;
 
+// message-size workloads (the messages of wl_msg.c): one queue type per size
+template <size_t S> struct msg_t {
+	uint64_t w[S / 8];
+};
+template <size_t S> using qm_t = boost::lockfree::spsc_queue<msg_t<S>, boost::lockfree::capacity<BENCH_RING_CAP>>;
+
 bool is64(const bench_run *r)
 {
 	return std::strstr(r->wl->name, "-64-") != nullptr;
@@ -37,29 +43,50 @@ bool isbatch(const bench_run *r)
 	return std::strstr(r->wl->name, "batch") != nullptr;
 }
 
+// message size of the message-size workloads, 0 for the others
+size_t msgsize(const bench_run *r)
+{
+	size_t m = bench_msg_size(r);
+	return m > 64 ? m : 0;
+}
+
 size_t qlen(const bench_run *r)
 {
-	size_t s = is64(r) ? sizeof(q64_t) : sizeof(q8_t);
+	size_t s;
+	switch (msgsize(r)) {
+	case 256: s = sizeof(qm_t<256>); break;
+	case 1024: s = sizeof(qm_t<1024>); break;
+	case 4096: s = sizeof(qm_t<4096>); break;
+	default: s = is64(r) ? sizeof(q64_t) : sizeof(q8_t); break;
+	}
 	return (s + 4095) & ~static_cast<size_t>(4095);
 }
 
 int boost_prepare(bench_run *r)
 {
 	bool e64 = is64(r), batch = isbatch(r);
-	r->n = batch ? bench_batch_items(r->o) : bench_spsc_items(r->o, e64 ? 64 : 8);
+	size_t m = msgsize(r);
+	r->n = batch ? bench_batch_items(r->o)
+	     : m ? bench_msg_items(r->o, m, 0) : bench_spsc_items(r->o, e64 ? 64 : 8);
 	std::snprintf(r->params, sizeof r->params,
-		      "\"elem_size\":%d,\"capacity\":%u,\"batch\":%u,\"impl\":\"boost::lockfree::spsc_queue %s\"",
-		      e64 ? 64 : 8, BENCH_RING_CAP, batch ? BENCH_BATCH : 1u,
+		      "\"elem_size\":%zu,\"capacity\":%u,\"batch\":%u,\"impl\":\"boost::lockfree::spsc_queue %s\"",
+		      m ? m : e64 ? (size_t)64 : (size_t)8, BENCH_RING_CAP, batch ? BENCH_BATCH : 1u,
 		      batch ? "range push/pop" : "push/pop");
 	if (bench_shm_create(r->seg[0], qlen(r)) != 0)
 		return -1;
 	void *p = bench_shm_map(r->seg[0], qlen(r));
 	if (!p)
 		return -1;
-	if (e64)
-		new (p) q64_t();
-	else
-		new (p) q8_t();
+	switch (m) {
+	case 256: new (p) qm_t<256>(); break;
+	case 1024: new (p) qm_t<1024>(); break;
+	case 4096: new (p) qm_t<4096>(); break;
+	default:
+		if (e64)
+			new (p) q64_t();
+		else
+			new (p) q8_t();
+	}
 	munmap(p, qlen(r));
 	return 0;
 }
@@ -179,17 +206,55 @@ int boostbatch_child(bench_run *r, int idx)
 	return 0;
 }
 
+// spsc-256-boost, spsc-1024-boost, spsc-4096-boost
+template <size_t S> int boostmsg_child(bench_run *r, int idx)
+{
+	size_t len = qlen(r);
+	void *p = bench_shm_map(r->seg[0], len);
+	if (!p)
+		return bench_fail(r, "cannot map the boost queue");
+	qm_t<S> *q = static_cast<qm_t<S> *>(p);
+	const uint64_t n = r->n;
+	unsigned spins = 0;
+	static msg_t<S> e;
+	bench_start(r);
+	if (idx == 0) {
+		for (uint64_t i = 0; i < n; i++) {
+			bench_msg_fill(&e, S, i);
+			while (!q->push(e))
+				bench_relax(&spins);
+		}
+	} else {
+		for (uint64_t i = 0; i < n; i++) {
+			while (!q->pop(e))
+				bench_relax(&spins);
+			if (!bench_msg_ok(&e, S, i))
+				return bench_fail(r, "message %llu: wrong contents", (unsigned long long)i);
+		}
+		r->ctl->slot[1].count = n;
+	}
+	bench_stop(r);
+	munmap(p, len);
+	return 0;
+}
+
 } // namespace
 
 extern "C" {
 extern const struct bench_wl bench_wl_boost[];
 const struct bench_wl bench_wl_boost[] = {
 	{ "spsc-8-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
-	  boost8_child, bench_spsc_finish, boost_cleanup, nullptr, 0 },
+	  boost8_child, bench_spsc_finish, boost_cleanup, nullptr, 0, 0 },
 	{ "spsc-64-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
-	  boost64_child, bench_spsc_finish, boost_cleanup, nullptr, 0 },
+	  boost64_child, bench_spsc_finish, boost_cleanup, nullptr, 0, 0 },
 	{ "spsc-batch-8-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
-	  boostbatch_child, bench_spsc_finish, boost_cleanup, nullptr, 0 },
-	{ nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0 },
+	  boostbatch_child, bench_spsc_finish, boost_cleanup, nullptr, 0, 0 },
+	{ "spsc-256-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
+	  boostmsg_child<256>, bench_msg_finish, boost_cleanup, nullptr, 0, 0 },
+	{ "spsc-1024-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
+	  boostmsg_child<1024>, bench_msg_finish, boost_cleanup, nullptr, 0, 0 },
+	{ "spsc-4096-boost", nullptr, "competitor", 1, bench_two_procs, nullptr, boost_prepare,
+	  boostmsg_child<4096>, bench_msg_finish, boost_cleanup, nullptr, 0, 0 },
+	{ nullptr, nullptr, nullptr, 0, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, nullptr, 0, 0 },
 };
 }

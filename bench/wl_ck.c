@@ -26,24 +26,46 @@
 
 CK_RING_PROTOTYPE(e64, bench_e64)
 
+/* message-size workloads: one ring type per size (ck copies by type) */
+struct ck_m256 {
+	uint64_t w[256 / 8];
+};
+struct ck_m1024 {
+	uint64_t w[1024 / 8];
+};
+struct ck_m4096 {
+	uint64_t w[4096 / 8];
+};
+CK_RING_PROTOTYPE(m256, ck_m256)
+CK_RING_PROTOTYPE(m1024, ck_m1024)
+CK_RING_PROTOTYPE(m4096, ck_m4096)
+
 struct ck_shared {
 	struct ck_ring ring;
 };
 
+static size_t ck_elem(struct bench_run *r)
+{
+	if (strstr(r->wl->name, "-64-"))
+		return sizeof(struct bench_e64);
+	size_t m = bench_msg_size(r);
+	return m > 64 ? m : sizeof(void *);
+}
+
 static size_t ck_len(struct bench_run *r)
 {
-	size_t elem = strstr(r->wl->name, "-64-") ? sizeof(struct bench_e64) : sizeof(void *);
-	return CK_HDR + (size_t)BENCH_RING_CAP * elem;
+	return CK_HDR + (size_t)BENCH_RING_CAP * ck_elem(r);
 }
 
 static int ck_prepare(struct bench_run *r)
 {
-	int e64 = strstr(r->wl->name, "-64-") != NULL;
+	size_t elem = ck_elem(r);
 	int batch = strstr(r->wl->name, "batch") != NULL;
-	r->n = batch ? bench_batch_items(r->o) : bench_spsc_items(r->o, e64 ? 64 : 8);
+	r->n = batch ? bench_batch_items(r->o)
+	     : elem > 64 ? bench_msg_items(r->o, elem, 0) : bench_spsc_items(r->o, elem == 64 ? 64 : 8);
 	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":%d,\"capacity\":%u,\"batch\":%u,\"impl\":\"ck_ring %s\"",
-		 e64 ? 64 : 8, BENCH_RING_CAP, batch ? BENCH_BATCH : 1,
+		 "\"elem_size\":%zu,\"capacity\":%u,\"batch\":%u,\"impl\":\"ck_ring %s\"",
+		 elem == sizeof(void *) ? (size_t)8 : elem, BENCH_RING_CAP, batch ? BENCH_BATCH : 1,
 		 batch ? "spsc, 64 single ops per batch (no batch API)" : "spsc");
 	if (bench_shm_create(r->seg[0], ck_len(r)) != 0)
 		return -1;
@@ -159,6 +181,44 @@ static int ckbatch_child(struct bench_run *r, int idx)
 	return 0;
 }
 
+/* spsc-256-ck, spsc-1024-ck, spsc-4096-ck: the messages of wl_msg.c */
+#define CK_MSG_CHILD(S)                                                                          \
+	static int ck##S##_child(struct bench_run *r, int idx)                                   \
+	{                                                                                        \
+		size_t len = ck_len(r);                                                          \
+		char *base = bench_shm_map(r->seg[0], len);                                      \
+		if (!base)                                                                       \
+			return bench_fail(r, "cannot map the ck ring");                          \
+		struct ck_ring *ring = (struct ck_ring *)base;                                   \
+		struct ck_m##S *buf = (struct ck_m##S *)(base + CK_HDR);                         \
+		const uint64_t n = r->n;                                                         \
+		unsigned spins = 0;                                                              \
+		static struct ck_m##S e;                                                         \
+		bench_start(r);                                                                  \
+		if (idx == 0) {                                                                  \
+			for (uint64_t i = 0; i < n; i++) {                                       \
+				bench_msg_fill(&e, S, i);                                        \
+				while (!ck_ring_enqueue_spsc_m##S(ring, buf, &e))                \
+					bench_relax(&spins);                                     \
+			}                                                                        \
+		} else {                                                                         \
+			for (uint64_t i = 0; i < n; i++) {                                       \
+				while (!ck_ring_dequeue_spsc_m##S(ring, buf, &e))                \
+					bench_relax(&spins);                                     \
+				if (!bench_msg_ok(&e, S, i))                                     \
+					return bench_fail(r, "message %llu: wrong contents",     \
+							  (unsigned long long)i);        \
+			}                                                                        \
+			r->ctl->slot[1].count = n;                                               \
+		}                                                                                \
+		bench_stop(r);                                                                   \
+		munmap(base, len);                                                               \
+		return 0;                                                                        \
+	}
+CK_MSG_CHILD(256)
+CK_MSG_CHILD(1024)
+CK_MSG_CHILD(4096)
+
 const struct bench_wl bench_wl_ck[] = {
 	{ .name = "spsc-8-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
 	  .prepare = ck_prepare, .child = ck8_child, .finish = bench_spsc_finish,
@@ -168,6 +228,15 @@ const struct bench_wl bench_wl_ck[] = {
 	  .cleanup = ck_cleanup },
 	{ .name = "spsc-batch-8-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
 	  .prepare = ck_prepare, .child = ckbatch_child, .finish = bench_spsc_finish,
+	  .cleanup = ck_cleanup },
+	{ .name = "spsc-256-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
+	  .prepare = ck_prepare, .child = ck256_child, .finish = bench_msg_finish,
+	  .cleanup = ck_cleanup },
+	{ .name = "spsc-1024-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
+	  .prepare = ck_prepare, .child = ck1024_child, .finish = bench_msg_finish,
+	  .cleanup = ck_cleanup },
+	{ .name = "spsc-4096-ck", .group = "competitor", .cross = 1, .nprocs = bench_two_procs,
+	  .prepare = ck_prepare, .child = ck4096_child, .finish = bench_msg_finish,
 	  .cleanup = ck_cleanup },
 	{ 0 }
 };

@@ -73,36 +73,69 @@ static uint64_t ops_for(const struct bench_run *r)
 	return bench_table_lookups(r->o);
 }
 
+/* key and value sizes of this workload (--key-size/--value-size where it honours them) */
+static uint32_t tks(const struct bench_run *r)
+{
+	return (r->wl->opts & BENCH_OPT_KEY_SIZE) ? bench_key_size(r->o) : 8;
+}
+
+static uint32_t tvs(const struct bench_run *r)
+{
+	return (r->wl->opts & BENCH_OPT_VALUE_SIZE) ? bench_value_size(r->o) : 8;
+}
+
 static int table_prepare(struct bench_run *r)
 {
+	const uint32_t ks = tks(r), vs = tvs(r);
+	const uint64_t cap = bench_table_cap(r->o);
 	r->n = ops_for(r);
-	r->n2 = BENCH_TABLE_KEYS;
+	r->n2 = bench_table_keys(r->o);
 	const char *what = strcmp(r->wl->name, "table-churn") == 0 ? "erase+insert pairs"
 			 : strcmp(r->wl->name, "table-mixed") == 0 ? "ops (90% get, 10% upsert)"
 								   : "lookups";
 	snprintf(r->params, sizeof r->params,
-		 "\"keys\":%u,\"capacity\":%u,\"key_size\":8,\"value_size\":8,\"procs\":%d,"
+		 "\"keys\":%llu,\"capacity\":%llu,\"key_size\":%u,\"value_size\":%u,\"procs\":%d,"
 		 "\"per_proc\":%llu,\"per_proc_is\":\"%s\"",
-		 BENCH_TABLE_KEYS, BENCH_TABLE_CAP, r->nprocs, (unsigned long long)r->n, what);
+		 (unsigned long long)r->n2, (unsigned long long)cap, ks, vs, r->nprocs,
+		 (unsigned long long)r->n, what);
 	shmap_opts *o = topts();
 	shmap_htable *t = NULL;
-	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, BENCH_TABLE_CAP, 8, 8, o, &t);
+	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, cap, ks, vs, o, &t);
 	shmap_opts_free(o);
 	if (rc != 0) {
-		fprintf(stderr, "shmap-bench: %s: shmap_htable_open(create): %s\n", r->wl->name,
-			shmap_strerror(rc));
+		fprintf(stderr, "shmap-bench: %s: shmap_htable_open(create, capacity %llu, %u/%u bytes): %s\n",
+			r->wl->name, (unsigned long long)cap, ks, vs, shmap_strerror(rc));
 		return -1;
 	}
+	uint8_t *kb = malloc(ks), *vb = malloc(vs);
+	if (!kb || !vb) {
+		free(kb);
+		free(vb);
+		shmap_htable_close(t);
+		return -1;
+	}
+	if (r->n2 > BENCH_TABLE_KEYS)
+		fprintf(stderr, "(filling %llu keys) ", (unsigned long long)r->n2);
 	for (uint64_t i = 0; i < r->n2; i++) {
 		uint64_t k = bench_key(i), v = bench_val(k);
-		rc = shmap_htable_insert(t, &k, 8, &v, 8);
+		if (ks == 8 && vs == 8) {
+			rc = shmap_htable_insert(t, &k, 8, &v, 8);
+		} else {
+			bench_key_bytes(kb, ks, k);
+			bench_val_bytes(vb, vs, k);
+			rc = shmap_htable_insert(t, kb, ks, vb, vs);
+		}
 		if (rc != 0) {
 			fprintf(stderr, "shmap-bench: %s: fill: insert of key %llu: %s\n", r->wl->name,
 				(unsigned long long)i, shmap_strerror(rc));
+			free(kb);
+			free(vb);
 			shmap_htable_close(t);
 			return -1;
 		}
 	}
+	free(kb);
+	free(vb);
 	if (shmap_htable_size(t) != r->n2) {
 		fprintf(stderr, "shmap-bench: %s: fill: size %llu, expected %llu\n", r->wl->name,
 			(unsigned long long)shmap_htable_size(t), (unsigned long long)r->n2);
@@ -128,11 +161,44 @@ static int table_attach(struct bench_run *r, shmap_htable **t)
 	return 0;
 }
 
+/* table-get and table-get-2p with keys or values of other sizes than 8 */
+static int get_var_child(struct bench_run *r, int idx, shmap_htable *t)
+{
+	const uint32_t ks = tks(r), vs = tvs(r);
+	uint8_t *kb = malloc(ks), *vb = malloc(vs);
+	if (!kb || !vb)
+		return bench_fail(r, "out of memory");
+	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
+	uint64_t checksum = 0;
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n++) {
+		uint64_t k = bench_key(bench_below(&rng, r->n2));
+		uint32_t vlen;
+		bench_key_bytes(kb, ks, k);
+		int rc = shmap_htable_get(t, kb, ks, vb, vs, &vlen);
+		if (rc != 0)
+			return bench_fail(r, "lookup %llu: %s", (unsigned long long)n, shmap_strerror(rc));
+		if (vlen != vs || !bench_val_ok(vb, vs, k))
+			return bench_fail(r, "lookup %llu: len %u, not the value of its key",
+					  (unsigned long long)n, vlen);
+		checksum += vb[0];
+	}
+	bench_stop(r);
+	free(kb);
+	free(vb);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum + rng;
+	shmap_htable_close(t);
+	return 0;
+}
+
 static int get_child(struct bench_run *r, int idx)
 {
 	shmap_htable *t;
 	if (table_attach(r, &t))
 		return 1;
+	if (tks(r) != 8 || tvs(r) != 8)
+		return get_var_child(r, idx, t);
 	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
 	uint64_t checksum = 0;
 	int rc;
@@ -161,11 +227,50 @@ static int get_child(struct bench_run *r, int idx)
 /* table-get-batch: the same lookups as table-get, 16 per shmap_htable_get_many(). */
 #define TABLE_BATCH 16u
 
+/* table-get-batch with keys or values of other sizes than 8 */
+static int getmany_var_child(struct bench_run *r, int idx, shmap_htable *t)
+{
+	const uint32_t ks = tks(r), vs = tvs(r);
+	uint8_t *kb = malloc((size_t)ks * TABLE_BATCH), *vb = malloc((size_t)vs * TABLE_BATCH);
+	uint64_t keys[TABLE_BATCH], checksum = 0, rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
+	uint32_t lens[TABLE_BATCH];
+	int rcs[TABLE_BATCH];
+	if (!kb || !vb)
+		return bench_fail(r, "out of memory");
+	bench_start(r);
+	for (uint64_t n = 0; n < r->n; n += TABLE_BATCH) {
+		uint32_t m = r->n - n < TABLE_BATCH ? (uint32_t)(r->n - n) : TABLE_BATCH;
+		for (uint32_t j = 0; j < m; j++) {
+			keys[j] = bench_key(bench_below(&rng, r->n2));
+			bench_key_bytes(kb + (size_t)j * ks, ks, keys[j]);
+		}
+		int got = shmap_htable_get_many(t, m, kb, ks, NULL, vb, vs, lens, rcs);
+		if (got != (int)m)
+			return bench_fail(r, "get_many at lookup %llu: %d of %u found", (unsigned long long)n,
+					  got, m);
+		for (uint32_t j = 0; j < m; j++) {
+			if (rcs[j] != 0 || lens[j] != vs || !bench_val_ok(vb + (size_t)j * vs, vs, keys[j]))
+				return bench_fail(r, "lookup %llu: not the value of its key",
+						  (unsigned long long)(n + j));
+			checksum += vb[(size_t)j * vs];
+		}
+	}
+	bench_stop(r);
+	free(kb);
+	free(vb);
+	r->ctl->slot[idx].count = r->n;
+	r->ctl->slot[idx].u[0] = checksum;
+	shmap_htable_close(t);
+	return 0;
+}
+
 static int getmany_child(struct bench_run *r, int idx)
 {
 	shmap_htable *t;
 	if (table_attach(r, &t))
 		return 1;
+	if (tks(r) != 8 || tvs(r) != 8)
+		return getmany_var_child(r, idx, t);
 	uint64_t rng = BENCH_TABLE_LOOKUP_SEED + (uint64_t)idx;
 	uint64_t checksum = 0, keys[TABLE_BATCH], vals[TABLE_BATCH];
 	uint32_t lens[TABLE_BATCH];
@@ -473,22 +578,27 @@ static int var_finish(struct bench_run *r)
 	return 0;
 }
 
+/* the options each table workload honours (the 8/8 ones keep 8-byte keys and
+ * values: their checks live in the value's 8 bytes) */
+#define TABLE_OPTS_8 (BENCH_OPT_KEYS | BENCH_OPT_CAPACITY)
+#define TABLE_OPTS_ALL (TABLE_OPTS_8 | BENCH_OPT_KEY_SIZE | BENCH_OPT_VALUE_SIZE)
+
 const struct bench_wl bench_wl_table[] = {
 	{ .name = "table-get", .group = "table", .cross = 0, .nprocs = bench_one_proc,
 	  .prepare = table_prepare, .child = get_child, .finish = table_finish,
-	  .cleanup = table_cleanup },
+	  .cleanup = table_cleanup, .opts = TABLE_OPTS_ALL },
 	{ .name = "table-get", .variant = "batch", .group = "table", .cross = 0, .nprocs = bench_one_proc,
 	  .prepare = table_prepare, .child = getmany_child, .finish = table_finish,
-	  .cleanup = table_cleanup },
+	  .cleanup = table_cleanup, .opts = TABLE_OPTS_ALL },
 	{ .name = "table-get-2p", .group = "table", .cross = 1, .nprocs = table_procs,
 	  .prepare = table_prepare, .child = get_child, .finish = table_finish,
-	  .cleanup = table_cleanup },
+	  .cleanup = table_cleanup, .opts = TABLE_OPTS_ALL },
 	{ .name = "table-mixed", .group = "table", .cross = 1, .nprocs = table_procs,
 	  .prepare = table_prepare, .child = mixed_child, .finish = table_finish,
-	  .cleanup = table_cleanup },
+	  .cleanup = table_cleanup, .opts = TABLE_OPTS_8 },
 	{ .name = "table-churn", .group = "table", .cross = 1, .nprocs = table_procs,
 	  .prepare = table_prepare, .child = churn_child, .finish = table_finish,
-	  .cleanup = table_cleanup },
+	  .cleanup = table_cleanup, .opts = TABLE_OPTS_8 },
 	{ .name = "table-baseline-var", .group = "table", .cross = 0, .nprocs = bench_one_proc,
 	  .prepare = var_prepare, .child = var_base_child, .finish = var_finish },
 	{ .name = "table-get-var", .group = "table", .cross = 0, .nprocs = bench_one_proc,

@@ -262,19 +262,53 @@ static __attribute__((noinline, unused)) int ring_wake_space_leave(struct shmap_
 }
 
 /*
+ * SPSC streaming look-ahead (single elements of up to 256 bytes): ask now
+ * for the lines of the element at pos + d (about 256 bytes further on), so
+ * that several line transfers between the CPUs are in flight at once
+ * instead of one per call. Only a position the caller already owns is
+ * touched: the producer prefetches, for writing, a slot below its lim (one
+ * the consumer has released); the consumer prefetches a slot below its lim
+ * (published, and not written again before the consumer releases it). A
+ * prefetch reads nothing into any result; only private fields (lim, mask,
+ * esize) decide the address.
+ */
+static inline void ring_spsc_ahead(const struct shmap_ring *r, uint64_t pos, uint64_t d, uint32_t es,
+				   int write)
+{
+	if (pos + d >= r->lim)
+		return;
+	const uint8_t *s = ring_slot(r, pos + d);
+	for (uint32_t off = 0; off < es; off += SHMAP_CACHELINE) {
+		if (write)
+			__builtin_prefetch(s + off, 1);
+		else
+			__builtin_prefetch(s + off, 0);
+	}
+}
+
+/*
  * SPSC single-element fast paths, inlined into shmap_ring_push/pop. They
  * repeat the steps of shmap__spsc_push_n/pop_n (same failpoints, same
  * barriers) for the case where the slot is already known free/ready, and
  * fall back to those for everything else (probing, EMPTY/FULL, CORRUPT).
+ * 8- and 64-byte elements are copied here; other sizes by the out-of-line
+ * paths (shmap__spsc_push1_any/pop1_any, fixed-size copies for 16-256).
  */
-static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
+/* always inlined into shmap_ring_push/pop (and nowhere else is hot): the
+ * caller's gate and this path are one leaf function */
+__attribute__((always_inline)) static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 {
 	uint64_t p = r->pos;
 	if (shmap_unlikely(p >= r->lim))
 		return ring_push1_slow_leave(r, src);
-	if (shmap_unlikely(r->esize != 8))
+	if (shmap_likely(r->esize == 8)) {
+		memcpy(ring_slot(r, p), src, 8);
+	} else if (r->esize == 64) {
+		ring_spsc_ahead(r, p, 4, 64, 1);
+		memcpy(ring_slot(r, p), src, 64);
+	} else {
 		return ring_push1_any_leave(r, p, src);
-	memcpy(ring_slot(r, p), src, 8);
+	}
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
 	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c):
 	 * start word of the publication [p, p + 1) */
@@ -291,7 +325,7 @@ static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
 	return shmap__seg_leave(&r->seg, SHMAP_OK);
 }
 
-static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
+__attribute__((always_inline)) static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 {
 	uint64_t c = r->pos;
 	if (c >= r->lim) {
@@ -321,9 +355,14 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 		}
 		r->lim = s;
 	}
-	if (shmap_unlikely(r->esize != 8))
+	if (shmap_likely(r->esize == 8)) {
+		memcpy(dst, ring_slot(r, c), 8);
+	} else if (r->esize == 64) {
+		ring_spsc_ahead(r, c, 4, 64, 0);
+		memcpy(dst, ring_slot(r, c), 64);
+	} else {
 		return ring_pop1_any_leave(r, c, dst);
-	memcpy(dst, ring_slot(r, c), 8);
+	}
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	r->pos = c + 1;
 	/* R2: release, pairs with A1 in spsc_free() (ring_spsc.c): our reads of

@@ -1395,6 +1395,202 @@ static void test_timeout_precision(void **state)
 }
 
 
+/*
+ * SPSC single elements of every size class the copy paths distinguish (the
+ * fixed sizes, their neighbours, and sizes past the fixed ones), in a small
+ * ring so that positions wrap and the producer and consumer look ahead
+ * across the end of the ring: every byte of every element arrives, nothing
+ * is written past an element in the caller's buffer, and the single calls
+ * interleave with push_n/pop_n and reserve/peek on the same ring.
+ */
+static uint8_t size_byte(uint64_t seq, uint32_t j)
+{
+	return (uint8_t)(seq * 131u + j * 7u + (j >> 8) + 1u);
+}
+
+static void size_fill(uint8_t *e, uint32_t es, uint64_t seq)
+{
+	for (uint32_t j = 0; j < es; j++)
+		e[j] = size_byte(seq, j);
+}
+
+static int size_ok(const uint8_t *e, uint32_t es, uint64_t seq)
+{
+	for (uint32_t j = 0; j < es; j++)
+		if (e[j] != size_byte(seq, j))
+			return 0;
+	return 1;
+}
+
+static void test_spsc_elem_sizes(void **state)
+{
+	(void)state;
+	static const uint32_t sizes[] = { 8, 16, 24, 32, 40, 48, 56, 64, 72, 96, 128, 136, 256, 264, 1000, 4096 };
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		const uint32_t es = sizes[si];
+		const uint64_t cap = 16;
+		char name[NAMELEN];
+		th_name(name, sizeof name, "ring-sizes");
+		shmap_ring *p, *c;
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, es, cap, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		uint8_t *buf = malloc((size_t)es * 4 + 64);
+		assert_non_null(buf);
+		uint64_t next_in = 0, next_out = 0, rs = 0x5151 + es;
+		uint32_t done, got;
+		for (int round = 0; round < 600; round++) {
+			/* producer: singles mostly (the fixed-size paths), sometimes a batch or a reserve */
+			uint64_t room = cap - (next_in - next_out);
+			uint32_t k = room ? 1 + (uint32_t)(tt_rand(&rs) % room) : 0;
+			int kind = (int)(tt_rand(&rs) % 6);
+			if (k && kind <= 3) {
+				for (uint32_t i = 0; i < k; i++) {
+					size_fill(buf, es, next_in);
+					assert_int_equal(shmap_ring_push(p, buf), SHMAP_OK);
+					next_in++;
+				}
+			} else if (k && kind == 4) {
+				uint32_t b = k < 4 ? k : 4;
+				for (uint32_t i = 0; i < b; i++)
+					size_fill(buf + (size_t)i * es, es, next_in + i);
+				assert_int_equal(shmap_ring_push_n(p, buf, b, &done), SHMAP_OK);
+				assert_int_equal(done, b);
+				next_in += b;
+			} else if (k) {
+				void *wp;
+				assert_int_equal(shmap_ring_reserve(p, k, &wp, &got), SHMAP_OK);
+				assert_true(got >= 1 && got <= k);
+				for (uint32_t i = 0; i < got; i++)
+					size_fill((uint8_t *)wp + (size_t)i * es, es, next_in + i);
+				assert_int_equal(shmap_ring_commit(p, got), SHMAP_OK);
+				next_in += got;
+			}
+			if (next_in - next_out == cap) {
+				size_fill(buf, es, next_in);
+				assert_int_equal(shmap_ring_push(p, buf), SHMAP_E_FULL);
+			}
+			/* consumer: singles into a guarded buffer, sometimes a batch or a peek */
+			uint64_t avail = next_in - next_out;
+			uint64_t take = avail ? 1 + tt_rand(&rs) % avail : 0;
+			kind = (int)(tt_rand(&rs) % 6);
+			if (kind <= 3) {
+				for (uint64_t i = 0; i < take; i++) {
+					memset(buf, 0xA5, (size_t)es + 64);
+					assert_int_equal(shmap_ring_pop(c, buf), SHMAP_OK);
+					assert_true(size_ok(buf, es, next_out));
+					for (uint32_t g = 0; g < 64; g++)
+						assert_int_equal(buf[es + g], 0xA5);
+					next_out++;
+				}
+			} else if (kind == 4 && take) {
+				uint32_t b = take < 4 ? (uint32_t)take : 4;
+				assert_int_equal(shmap_ring_pop_n(c, buf, b, &done), SHMAP_OK);
+				assert_int_equal(done, b);
+				for (uint32_t i = 0; i < b; i++)
+					assert_true(size_ok(buf + (size_t)i * es, es, next_out + i));
+				next_out += b;
+			} else if (take) {
+				const void *rp;
+				assert_int_equal(shmap_ring_peek(c, (uint32_t)take, &rp, &got), SHMAP_OK);
+				assert_true(got >= 1 && got <= take);
+				for (uint32_t i = 0; i < got; i++)
+					assert_true(size_ok((const uint8_t *)rp + (size_t)i * es, es, next_out + i));
+				assert_int_equal(shmap_ring_release(c, got), SHMAP_OK);
+				next_out += got;
+			}
+			if (next_in == next_out)
+				assert_int_equal(shmap_ring_pop(c, buf), SHMAP_E_EMPTY);
+		}
+		assert_true(next_out > 1000);
+		free(buf);
+		shmap_ring_close(c);
+		shmap_ring_close(p);
+		shmap_unlink(name, NULL);
+	}
+}
+
+/*
+ * The same single-element calls (push and pop, spinning on FULL and EMPTY)
+ * between two processes, streaming: the
+ * producer fills every byte, the consumer checks every byte, for sizes with
+ * a fixed-size path (64, 256) and without (1024), in a ring small enough to
+ * wrap many times while both sides look ahead.
+ */
+struct sizes_arg {
+	const char *name;
+	uint32_t es;
+	uint64_t n;
+};
+
+static int sizes_consumer(void *a)
+{
+	struct sizes_arg *s = a;
+	shmap_ring *c;
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+		return 30;
+	tt_ack(1);
+	uint8_t *buf = malloc(s->es);
+	if (!buf)
+		return 31;
+	for (uint64_t i = 0; i < s->n; i++) {
+		int rc;
+		while ((rc = shmap_ring_pop(c, buf)) == SHMAP_E_EMPTY)
+			sched_yield();
+		if (rc != SHMAP_OK)
+			return 32;
+		if (!size_ok(buf, s->es, i))
+			return 33;
+	}
+	free(buf);
+	shmap_ring_close(c);
+	return 0;
+}
+
+static void test_spsc_sizes_stream(void **state)
+{
+	(void)state;
+	static const uint32_t sizes[] = { 64, 256, 1024 };
+	for (size_t si = 0; si < sizeof sizes / sizeof sizes[0]; si++) {
+		char name[NAMELEN];
+		th_name(name, sizeof name, "ring-sizes-mp");
+		struct sizes_arg a = { name, sizes[si], (tt_soak() ? 2000000u : 200000u) / (sizes[si] / 64) };
+		shmap_ring *p;
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, a.es, 64, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		struct tt_proc cons;
+		assert_int_equal(tt_spawn(&cons, sizes_consumer, &a, 120), 0);
+		uint64_t v;
+		assert_int_equal(tt_read_ack(&cons, &v, 10000), 0);
+		uint8_t *buf = malloc(a.es);
+		assert_non_null(buf);
+		for (uint64_t i = 0; i < a.n; i++) {
+			size_fill(buf, a.es, i);
+			int rc;
+			double t0 = 0;
+			while ((rc = shmap_ring_push(p, buf)) == SHMAP_E_FULL) {
+				/* a consumer that failed a check stops popping: do not spin forever */
+				if (t0 == 0)
+					t0 = th_now();
+				else if (th_now() - t0 > 20)
+					break;
+				sched_yield();
+			}
+			if (rc != SHMAP_OK) {
+				int st = tt_wait(&cons, 1);
+				char b0[64];
+				fail_msg("%u-byte elements: push %llu: %s; consumer %s", a.es, (unsigned long long)i,
+					 shmap_strerror(rc), tt_status_str(st, b0, sizeof b0));
+			}
+		}
+		free(buf);
+		int st = tt_wait(&cons, 120);
+		char b1[64];
+		if (!th_ok(st))
+			fail_msg("%u-byte elements: consumer %s", a.es, tt_status_str(st, b1, sizeof b1));
+		shmap_ring_close(p);
+		shmap_unlink(name, NULL);
+	}
+}
+
 /* SPSC publication runs: batches, singles and commits mixed, across the wrap,
  * with consumers re-attaching in the middle of a run. */
 static void test_spsc_runs(void **state)
@@ -1712,6 +1908,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_check_header),
 		cmocka_unit_test(test_spsc_runs),
 		cmocka_unit_test(test_clear),
+		cmocka_unit_test(test_spsc_elem_sizes),
 	};
 	const struct CMUnitTest mp[] = {
 		cmocka_unit_test(test_timeouts),
@@ -1721,6 +1918,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_takeover),
 		cmocka_unit_test(test_fork),
 		cmocka_unit_test(test_spsc_stream),
+		cmocka_unit_test(test_spsc_sizes_stream),
 		cmocka_unit_test(test_spmc_union),
 		cmocka_unit_test(test_bcast_reliable),
 		cmocka_unit_test(test_bcast_lossy),
