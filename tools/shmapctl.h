@@ -38,9 +38,6 @@
 #include <shmap/ring.h>
 #endif
 
-#ifndef SHMAP_CHECK_REPAIR
-#define SHMAP_CHECK_REPAIR 1u
-#endif
 #ifdef SHMAPCTL_HAVE_RING
 _Static_assert(SHMAP_RING_PRODUCER == 1u && SHMAP_RING_CONSUMER == 2u, "--role values");
 #endif

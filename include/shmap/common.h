@@ -26,4 +26,11 @@
 #define SHMAP_END_DECLS
 #endif
 
+/**
+ * Flag of every structure's checker (shmap_htable_check(),
+ * shmap_ring_check(), shmap_vector_check()): also repair what dead
+ * processes left behind.
+ */
+#define SHMAP_CHECK_REPAIR 1u
+
 #endif /* SHMAP_COMMON_H */

@@ -77,10 +77,6 @@ typedef struct shmap_htable_cursor shmap_htable_cursor;
 #define SHMAP_HTABLE_KEEP 3    /**< write nothing: OK, or NOTFOUND for a missing key */
 /**@}*/
 
-#ifndef SHMAP_CHECK_REPAIR
-/** Flag of the checkers: repair what dead processes left behind. */
-#define SHMAP_CHECK_REPAIR 1u
-#endif
 
 /** Largest key_max a table accepts. */
 #define SHMAP_HTABLE_KEY_MAX_LIMIT 65535u

@@ -117,10 +117,6 @@ typedef struct shmap_ring shmap_ring;
 #define SHMAP_RING_CONSUMERS_MAX 1024u           /**< largest max_consumers */
 /**@}*/
 
-#ifndef SHMAP_CHECK_REPAIR
-/** shmap_ring_check() flag: also repair what dead processes left behind. */
-#define SHMAP_CHECK_REPAIR 1u
-#endif
 
 /**
  * @brief Create or open a ring and attach to it with one role.

@@ -90,10 +90,6 @@ typedef struct shmap_vector shmap_vector;
 #define SHMAP_VECTOR_SLOT_HOLE 4u      /**< its writer died before publishing: no element */
 /**@}*/
 
-#ifndef SHMAP_CHECK_REPAIR
-/** shmap_*_check() flag: repair what dead processes left behind. */
-#define SHMAP_CHECK_REPAIR 1u
-#endif
 
 /**
  * @brief Create or open a vector.
