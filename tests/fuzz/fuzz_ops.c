@@ -509,8 +509,10 @@ static void ring_op(shmap_ring *p, shmap_ring *c, struct rmodel *m, uint8_t op, 
 			if (got < 1 || got > n)
 				diverge("ring reserve got", got, n);
 			uint32_t commit = (arg & 0x40) ? got : got - 1u;
-			if (lossy && m->head + got > m->cap && m->head + got - m->cap > m->lost_below)
-				m->lost_below = m->head + got - m->cap;
+			/* lossy: reserve writes into the handle's staging buffer, so
+			 * only the committed elements overwrite the ring */
+			if (lossy && m->head + commit > m->cap && m->head + commit - m->cap > m->lost_below)
+				m->lost_below = m->head + commit - m->cap;
 			for (uint32_t i = 0; i < got; i++) {
 				uint64_t s = m->head + i;
 				memcpy((uint8_t *)ptr + (size_t)i * 8u, &s, 8);
