@@ -231,6 +231,7 @@ extern const struct bench_wl bench_wl_base[];
 extern const struct bench_wl bench_wl_ring[];
 extern const struct bench_wl bench_wl_table[];
 extern const struct bench_wl bench_wl_vector[];
+extern const struct bench_wl bench_wl_rec[];
 extern const struct bench_wl bench_wl_ck[];
 extern const struct bench_wl bench_wl_boost[];
 
