@@ -53,6 +53,7 @@
 #endif
 #ifdef SHMAPCTL_HAVE_RING
 #include <shmap/ring.h>
+#include <shmap/ring_rec.h>
 #endif
 
 #ifndef SHMAP_CHECK_REPAIR
@@ -473,7 +474,7 @@ struct handle {
 static int is_ring(uint32_t kind)
 {
 	return kind == SHMAP_KIND_RING_SPSC || kind == SHMAP_KIND_RING_SPMC ||
-	       kind == SHMAP_KIND_RING_BCAST;
+	       kind == SHMAP_KIND_RING_BCAST || kind == SHMAP_KIND_RING_REC;
 }
 
 /* Open the structure of kind `kind` behind t (attaches this process). */
@@ -497,6 +498,7 @@ static int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC:
 		/*
 		 * An observer: attached without a role (role 0), unless the user
 		 * asked for a role with --role (dump reads an SPSC ring through
@@ -505,6 +507,10 @@ static int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 		 * role the user asked for, knowing that taking a role may take
 		 * over a dead process's role.
 		 */
+		if (kind == SHMAP_KIND_RING_REC) { /* a ring of records (ring_rec.h) */
+			rc = shmap_ring_open_rec(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role, t->opts, &h->r);
+			break;
+		}
 		rc = opt.ring_role ? SHMAP_E_INVAL
 				   : shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
 		if (rc == SHMAP_E_INVAL && opt.ring_role)
@@ -557,7 +563,8 @@ static int struct_fill(struct handle *h, uint64_t *used, uint64_t *cap)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: {
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: {
 		uint64_t head = 0, tail = 0;
 		int rc = shmap_ring_stats(h->r, &head, &tail, NULL, NULL, NULL);
 		if (rc < 0)
@@ -610,6 +617,11 @@ static void fmt_params(const shmap_info *in, char *buf, size_t len)
 	case SHMAP_KIND_VECTOR:
 		snprintf(buf, len, "elem=%" PRIu64 " cap=%" PRIu64,
 			 shmap_info_field(in, SHMAP_INFO_ELEM_SIZE), cap);
+		break;
+	case SHMAP_KIND_RING_REC:
+		snprintf(buf, len, "rec<=%" PRIu64 " bytes=%" PRIu64 " cons<=%" PRIu64,
+			 shmap_info_field(in, SHMAP_INFO_ELEM_SIZE), cap,
+			 shmap_info_field(in, SHMAP_INFO_MAX_CONSUMERS));
 		break;
 	default: snprintf(buf, len, "-");
 	}
@@ -1054,7 +1066,8 @@ static int info_state_json(struct handle *h)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: {
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: {
 		uint64_t head = 0, tail = 0, lost = 0;
 		uint32_t ppid = 0, palive = 0;
 		rc = shmap_ring_stats(h->r, &head, &tail, &lost, &ppid, &palive);
@@ -1143,7 +1156,8 @@ static int info_state_text(struct handle *h)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: {
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: {
 		uint64_t head = 0, tail = 0, lost = 0;
 		uint32_t ppid = 0, palive = 0;
 		rc = shmap_ring_stats(h->r, &head, &tail, &lost, &ppid, &palive);
@@ -1633,7 +1647,8 @@ static int struct_check(struct handle *h, uint32_t flags, uint64_t *problems)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: return shmap_ring_check(h->r, flags, problems);
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: return shmap_ring_check(h->r, flags, problems);
 #endif
 	default: return SHMAP_E_NOTSUP;
 	}
