@@ -334,7 +334,7 @@ struct rec_attempt {
 	struct ring_attempt a;
 	const uint32_t *lens_in;
 	uint32_t *lens_out;
-	uint64_t len;
+	uint64_t len;  /* pop: out_len; push: bytes of the records already pushed */
 };
 
 static int attempt_push(struct shmap_ring *r, struct ring_attempt *ra)
@@ -342,10 +342,9 @@ static int attempt_push(struct shmap_ring *r, struct ring_attempt *ra)
 	struct rec_attempt *a = (struct rec_attempt *)(void *)ra;
 	uint32_t d = 0;
 	const uint8_t *src = ra->src;
-	uint64_t off = 0;
-	for (uint32_t i = 0; i < ra->done; i++)
-		off += a->lens_in[i];
-	int rc = rec_push_once(r, src + off, a->lens_in + ra->done, ra->n - ra->done, &d);
+	int rc = rec_push_once(r, src + a->len, a->lens_in + ra->done, ra->n - ra->done, &d);
+	for (uint32_t i = 0; i < d; i++)
+		a->len += a->lens_in[ra->done + i];
 	ra->done += d;
 	if (rc == SHMAP_OK && ra->done < ra->n)
 		return SHMAP_E_FULL; /* keep waiting for the rest */
