@@ -173,8 +173,12 @@ static int ring_take_rec(struct shmap_ring *r)
 		shmap__ring_rec_unsleep(r, rec);
 		if (r->type == SHMAP_RING_SPMC) {
 			/* a dead holder's claim is reclaimed and counted lost */
-			if (rc == SHMAP_RECOVERED)
-				shmap__spmc_reap_dead_rec(r, rec);
+			if (rc == SHMAP_RECOVERED) {
+				if (r->rmode)
+					shmap__rec_reap_dead_rec(r, rec);
+				else
+					shmap__spmc_reap_dead_rec(r, rec);
+			}
 			shmap_atomic_store_u32(&rec->n, 0);
 			shmap_atomic_store_release_u64(&rec->pos, 0);
 			shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
@@ -250,6 +254,8 @@ static void ring_detach(struct shmap_ring *r)
 		if (r->type == SHMAP_RING_SPMC)
 			shmap__spmc_release(r); /* a claim cannot go back: consumed */
 	}
+	if (r->rmode)
+		shmap__rec_detach(r);
 	r->zc = 0;
 	if (r->role == SHMAP_RING_PRODUCER) {
 		shmap_atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
@@ -1321,7 +1327,8 @@ SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems
 
 	/* SPMC: claims of dead consumers, then their records */
 	if (r->type == SHMAP_RING_SPMC && repair) {
-		uint64_t reaped = shmap__spmc_reap_all(r); /* reclaimed elements are counted lost */
+		/* reclaimed elements are counted lost */
+		uint64_t reaped = r->rmode ? shmap__rec_reap_all(r) : shmap__spmc_reap_all(r);
 		found += reaped;
 		fixed += reaped;
 	}
@@ -1350,7 +1357,10 @@ SHMAP_API int shmap_ring_check(shmap_ring *r, uint32_t flags, uint64_t *problems
 					    shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 						continue;
 					/* reclaim what is left of its claim, free the record */
-					shmap__spmc_reap_dead_rec(r, rec);
+					if (r->rmode)
+						shmap__rec_reap_dead_rec(r, rec);
+					else
+						shmap__spmc_reap_dead_rec(r, rec);
 					if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
 						shmap_atomic_store_release_u64(&rec->pos, 0);
 						shmap__ring_rec_unsleep(r, rec);

@@ -12,7 +12,7 @@
  *                          subscriber cursors count BYTES
  *   struct ring_rec[max_consumers]   subscriber records, as for broadcast
  *   struct rec_line        one line written by the producer (lossy: intent,
- *                          latest)
+ *                          latest; SPMC: free cursor)
  *   data[cap]              the byte ring, cap a power of two
  *
  * Positions are 64-bit byte counts, multiples of 8, that never wrap in
@@ -46,7 +46,8 @@
 
 /* The producer's own line (after the subscriber records). */
 struct rec_line {
-	uint64_t intent;  /* lossy: highest position the producer started to write */
+	uint64_t intent;  /* lossy: highest position the producer started to write;
+			   * SPMC: the producer's free cursor (ring_rec_spmc.c) */
 	uint64_t latest;  /* lossy: start of the last record published */
 	uint64_t pad[6];
 };
@@ -75,6 +76,18 @@ static inline volatile uint64_t *rec_word(const struct shmap_ring *r, uint64_t p
 static inline uint8_t *rec_payload(const struct shmap_ring *r, uint64_t pos)
 {
 	return r->data + rec_off(r, pos) + REC_HDR;
+}
+
+/* SPMC: a unit consumed (or reclaimed) is marked in its first word with
+ * the inverted tag and the unit's length (padding included). */
+static inline uint64_t rec_done_hw(uint64_t pos, uint32_t unit_len)
+{
+	return (uint64_t)(uint32_t)~(uint32_t)(pos >> 3) << 32 | unit_len;
+}
+
+static inline int rec_is_done(uint64_t hw, uint64_t pos)
+{
+	return (uint32_t)(hw >> 32) == (uint32_t)~(uint32_t)(pos >> 3);
 }
 
 /* Where a record of len bytes goes when the producer is at p: padding
@@ -144,6 +157,21 @@ void shmap__recs_release(struct shmap_ring *r);
 uint64_t shmap__recs_repair_head(struct shmap_ring *r);
 int shmap__recs_probe(struct shmap_ring *r);
 uint64_t shmap__recs_check(struct shmap_ring *r);
+
+int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+		       uint32_t *done);
+int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+		      uint32_t *done, uint32_t *need);
+int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
+void shmap__recm_commit(struct shmap_ring *r, uint32_t len);
+int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
+void shmap__recm_release(struct shmap_ring *r);
+uint64_t shmap__recm_repair_head(struct shmap_ring *r);
+int shmap__recm_probe(struct shmap_ring *r);
+int shmap__recm_maint(struct shmap_ring *r);
+uint64_t shmap__recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
+uint64_t shmap__recm_reap_all(struct shmap_ring *r);
+uint64_t shmap__recm_check(struct shmap_ring *r);
 
 int shmap__recb_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done);

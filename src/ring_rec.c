@@ -3,7 +3,8 @@
  * ring_rec.c - rings of variable-length records: layout, open, the public
  * *_rec calls, and the hooks ring.c calls for a record ring (takeover,
  * maintenance, wait probe, checker). The algorithms are in
- * ring_rec_spsc.c and ring_rec_bcast.c, the layout in ring_rec-internal.h.
+ * ring_rec_spsc.c, ring_rec_spmc.c and ring_rec_bcast.c, the layout in
+ * ring_rec-internal.h.
  *
  * A record ring is a struct shmap_ring with rmode != 0: roles, liveness,
  * takeover, waiting and inspection are ring.c's, unchanged; ring.c's
@@ -11,18 +12,6 @@
  * calls here refuse a fixed-slot one. Its segment has its own kind
  * (SHMAP__KIND_RING_REC, kind_flags = the ring type), so neither kind of
  * ring can be opened as the other.
- *
- * SPMC is not offered: the fixed-slot SPMC claim protocol does not carry
- * over. Its consumers claim a run by CAS on a shared index whose end they
- * compute from slot counts, and give slots back out of order through
- * per-slot sequence words that the producer checks slot by slot. With
- * records, a claim's end comes from the header (read before the CAS, so a
- * racing claimer can read a header that is being rewritten), and the
- * producer would have to walk the record chain to learn which bytes are
- * free again, reclaiming records of dead consumers by walking it too: a
- * different protocol (Agrona's one-to-many is built the same way as its
- * many-to-one: with a separate per-record state), to be designed and
- * tested on its own.
  */
 #include <stdlib.h>
 
@@ -60,7 +49,8 @@ static int rec_layout(struct shmap__params *p)
 	if (p->kind_flags == SHMAP_RING_SPSC) {
 		if (p->max_consumers != 1)
 			return SHMAP_E_INVAL;
-	} else if (p->kind_flags != SHMAP_RING_BCAST_LOSSY && p->kind_flags != SHMAP_RING_BCAST_RELIABLE) {
+	} else if (p->kind_flags != SHMAP_RING_SPMC && p->kind_flags != SHMAP_RING_BCAST_LOSSY &&
+		   p->kind_flags != SHMAP_RING_BCAST_RELIABLE) {
 		return SHMAP_E_INVAL;
 	}
 	if (p->key_max || p->value_max)
@@ -99,10 +89,7 @@ SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t ty
 		return SHMAP_E_INVAL;
 	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
 		return SHMAP_E_INVAL;
-	if (type == SHMAP_RING_SPMC)
-		return SHMAP_E_NOTSUP;
-	if (type != 0 && type != SHMAP_RING_SPSC && type != SHMAP_RING_BCAST_LOSSY &&
-	    type != SHMAP_RING_BCAST_RELIABLE)
+	if (type > SHMAP_RING_BCAST_RELIABLE)
 		return SHMAP_E_INVAL;
 	int creating = oflags != SHMAP_OPEN;
 	if (creating && (type == 0 || max_record == 0 || capacity == 0))
@@ -156,21 +143,47 @@ uint64_t shmap__rec_repair_head(struct shmap_ring *r)
 	r->rx.z_kind = 0;
 	if (r->type == SHMAP_RING_SPSC)
 		return shmap__recs_repair_head(r);
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_repair_head(r);
 	return shmap__recb_repair_head(r);
 }
 
 int shmap__rec_maint(struct shmap_ring *r)
 {
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_maint(r);
 	return r->type == SHMAP_RING_BCAST_RELIABLE ? shmap__recb_maint(r) : SHMAP_OK;
+}
+
+uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
+{
+	return shmap__recm_reap_dead_rec(r, rec);
+}
+
+uint64_t shmap__rec_reap_all(struct shmap_ring *r)
+{
+	return shmap__recm_reap_all(r);
+}
+
+void shmap__rec_detach(struct shmap_ring *r)
+{
+	/* an SPMC consumer's peeked record cannot go back: it is consumed */
+	if (r->rx.z_kind == 2 && r->type == SHMAP_RING_SPMC && r->role == SHMAP_RING_CONSUMER)
+		shmap__recm_release(r);
+	r->rx.z_kind = 0;
 }
 
 int shmap__rec_probe(struct shmap_ring *r)
 {
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_probe(r);
 	return r->type == SHMAP_RING_SPSC ? shmap__recs_probe(r) : shmap__recb_probe(r);
 }
 
 uint64_t shmap__rec_check(struct shmap_ring *r)
 {
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_check(r);
 	return r->type == SHMAP_RING_SPSC ? shmap__recs_check(r) : shmap__recb_check(r);
 }
 
@@ -204,6 +217,8 @@ static inline int rec_push_once(struct shmap_ring *r, const uint8_t *src, const 
 {
 	if (r->type == SHMAP_RING_SPSC)
 		return shmap__recs_push_n(r, src, lens, n, done);
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_push_n(r, src, lens, n, done);
 	return shmap__recb_push_n(r, src, lens, n, done);
 }
 
@@ -212,6 +227,8 @@ static inline int rec_pop_once(struct shmap_ring *r, uint8_t *out, uint64_t out_
 {
 	if (r->type == SHMAP_RING_SPSC)
 		return shmap__recs_pop_n(r, out, out_len, lens, n, done, need);
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_pop_n(r, out, out_len, lens, n, done, need);
 	return shmap__recb_pop_n(r, out, out_len, lens, n, done, need);
 }
 
@@ -225,7 +242,7 @@ static int rec_push_nb(struct shmap_ring *r, const uint8_t *src, const uint32_t 
 		r->full_since = 0;
 		return rc;
 	}
-	if (r->type != SHMAP_RING_BCAST_RELIABLE)
+	if (r->type != SHMAP_RING_BCAST_RELIABLE && r->type != SHMAP_RING_SPMC)
 		return rc;
 	uint64_t now = ring_now();
 	if (r->full_since == 0) {
@@ -235,7 +252,7 @@ static int rec_push_nb(struct shmap_ring *r, const uint8_t *src, const uint32_t 
 	if (now - r->full_since < RING_STUCK_NS)
 		return rc;
 	r->full_since = now;
-	if (shmap__recb_maint(r) != SHMAP_RECOVERED)
+	if (shmap__rec_maint(r) != SHMAP_RECOVERED)
 		return rc;
 	rc = rec_push_once(r, src, lens, n, done);
 	if (rc == SHMAP_OK)
@@ -463,14 +480,15 @@ SHMAP_API int shmap_ring_reserve_rec(shmap_ring *r, uint32_t len, void **ptr)
 	if (rc)
 		return rc;
 	for (int again = 0; again < 2; again++) {
-		rc = r->type == SHMAP_RING_SPSC ? shmap__recs_reserve(r, len, ptr)
-						: shmap__recb_reserve(r, len, ptr);
+		rc = r->type == SHMAP_RING_SPSC   ? shmap__recs_reserve(r, len, ptr)
+		     : r->type == SHMAP_RING_SPMC ? shmap__recm_reserve(r, len, ptr)
+						  : shmap__recb_reserve(r, len, ptr);
 		if (rc == SHMAP_OK) {
 			r->full_since = 0;
 			r->rx.z_kind = 1;
 			return again ? SHMAP_RECOVERED : SHMAP_OK;
 		}
-		if (rc != SHMAP_E_FULL || r->type != SHMAP_RING_BCAST_RELIABLE)
+		if (rc != SHMAP_E_FULL || r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_BCAST_LOSSY)
 			return rc;
 		/* same slow path as push: drop dead subscribers after a while */
 		uint64_t now = ring_now();
@@ -481,7 +499,7 @@ SHMAP_API int shmap_ring_reserve_rec(shmap_ring *r, uint32_t len, void **ptr)
 		if (now - r->full_since < RING_STUCK_NS)
 			return rc;
 		r->full_since = now;
-		if (shmap__recb_maint(r) != SHMAP_RECOVERED)
+		if (shmap__rec_maint(r) != SHMAP_RECOVERED)
 			return rc;
 	}
 	return rc;
@@ -512,6 +530,8 @@ SHMAP_API int shmap_ring_commit_rec(shmap_ring *r, uint32_t len)
 		return SHMAP_E_INVAL;
 	if (r->type == SHMAP_RING_SPSC)
 		shmap__recs_commit(r, len);
+	else if (r->type == SHMAP_RING_SPMC)
+		shmap__recm_commit(r, len);
 	else
 		shmap__recb_commit(r, len);
 	r->rx.z_kind = 0;
@@ -525,7 +545,9 @@ SHMAP_API int shmap_ring_peek_rec(shmap_ring *r, const void **ptr, uint32_t *len
 	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
 		return rc;
-	rc = r->type == SHMAP_RING_SPSC ? shmap__recs_peek(r, ptr, len) : shmap__recb_peek(r, ptr, len);
+	rc = r->type == SHMAP_RING_SPSC   ? shmap__recs_peek(r, ptr, len)
+	     : r->type == SHMAP_RING_SPMC ? shmap__recm_peek(r, ptr, len)
+					  : shmap__recb_peek(r, ptr, len);
 	if (rc == SHMAP_OK)
 		r->rx.z_kind = 2;
 	return rc;
@@ -538,6 +560,8 @@ SHMAP_API int shmap_ring_release_rec(shmap_ring *r)
 		return rc;
 	if (r->type == SHMAP_RING_SPSC)
 		shmap__recs_release(r);
+	else if (r->type == SHMAP_RING_SPMC)
+		shmap__recm_release(r);
 	else
 		rc = shmap__recb_release(r);
 	r->rx.z_kind = 0;

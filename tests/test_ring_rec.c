@@ -83,8 +83,8 @@ static void test_api_errors(void **state)
 	char name[NAMELEN];
 	shmap_ring *p = NULL, *c = NULL, *x = NULL;
 	th_name(name, sizeof name, "rr-err");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 100, 4096, 2,
-					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_E_NOTSUP);
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, 7, 100, 4096, 2, SHMAP_RING_PRODUCER, NULL,
+					     &p), SHMAP_E_INVAL);
 	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 0, 4096, 0,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_E_INVAL);
 	/* two records of max_record must fit */
@@ -500,6 +500,95 @@ static void test_bcast_lossy(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* SPMC in one process: two consumers take turns with every call; each
+ * record goes to exactly one of them, in order; a peek closed unreleased
+ * counts as consumed. */
+static void test_spmc_unit(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	shmap_ring *p, *c[2];
+	th_name(name, sizeof name, "rr-spmc");
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 4096, 4,
+					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_type(p), SHMAP_RING_SPMC);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &c[i]), SHMAP_OK);
+	assert_int_equal(shmap_ring_consumers(p), 2);
+	static uint8_t buf[16 * 300], out[16 * 300];
+	uint32_t lens[16], olens[16];
+	uint64_t ps = 0, cs = 0, rs = g_rs, n = 20000;
+	while (cs < n) {
+		if (ps < n) {
+			uint32_t k = (uint32_t)(tt_rand(&rs) % 6) + 1, d = 0;
+			uint64_t off = 0;
+			for (uint32_t i = 0; i < k; i++) {
+				lens[i] = rlen(ps + i, 1, 300);
+				rfill(buf + off, ps + i, lens[i]);
+				off += lens[i];
+			}
+			if (tt_rand(&rs) % 2) {
+				int rc = shmap_ring_push_rec_n(p, buf, lens, k, &d);
+				assert_true(rc == SHMAP_OK || rc == SHMAP_E_FULL);
+			} else {
+				void *wp;
+				int rc = shmap_ring_reserve_rec(p, 300, &wp);
+				assert_true(rc == SHMAP_OK || rc == SHMAP_E_FULL);
+				if (rc == SHMAP_OK) {
+					memcpy(wp, buf, lens[0]);
+					assert_int_equal(shmap_ring_commit_rec(p, lens[0]), SHMAP_OK);
+					d = 1;
+				}
+			}
+			ps += d;
+		}
+		shmap_ring *h = c[tt_rand(&rs) % 2];
+		unsigned how = (unsigned)(tt_rand(&rs) % 3);
+		uint32_t l = 0, d = 0;
+		int rc;
+		if (how == 0) {
+			rc = shmap_ring_pop_rec(h, out, 300, &l);
+			if (rc == SHMAP_OK) {
+				assert_true(rcheck(out, cs, l, 1, 300));
+				cs++;
+			}
+		} else if (how == 1) {
+			rc = shmap_ring_pop_rec_n(h, out, sizeof out, olens, 16, &d);
+			uint64_t off = 0;
+			for (uint32_t i = 0; i < d; i++, cs++) {
+				assert_true(rcheck(out + off, cs, olens[i], 1, 300));
+				off += olens[i];
+			}
+		} else {
+			const void *rp;
+			rc = shmap_ring_peek_rec(h, &rp, &l);
+			if (rc == SHMAP_OK) {
+				assert_true(rcheck(rp, cs, l, 1, 300));
+				assert_int_equal(shmap_ring_release_rec(h), SHMAP_OK);
+				cs++;
+			}
+		}
+		assert_true(rc == SHMAP_OK || rc == SHMAP_E_EMPTY);
+	}
+	assert_int_equal(shmap_ring_lost(p), 0);
+	/* a short buffer: the length, nothing claimed */
+	assert_int_equal(shmap_ring_push_rec(p, buf, 50), SHMAP_OK);
+	uint32_t l;
+	assert_int_equal(shmap_ring_pop_rec(c[0], out, 10, &l), SHMAP_E_BUFSIZE);
+	assert_int_equal(l, 50);
+	/* a peek left open at close is consumed */
+	const void *rp;
+	assert_int_equal(shmap_ring_peek_rec(c[0], &rp, &l), SHMAP_OK);
+	shmap_ring_close(c[0]);
+	assert_int_equal(shmap_ring_pop_rec(c[1], out, 300, &l), SHMAP_E_EMPTY);
+	uint64_t problems = 1;
+	assert_int_equal(shmap_ring_check(p, 0, &problems), SHMAP_OK);
+	assert_int_equal(problems, 0);
+	shmap_ring_close(c[1]);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* ============================================================ processes */
 
 struct mp_ctx {
@@ -507,6 +596,8 @@ struct mp_ctx {
 	uint64_t n;
 	uint32_t lo, hi;
 	int lossy;
+	volatile uint8_t *seen;   /* SPMC: times each record was received */
+	volatile uint64_t *total; /* SPMC: records received by all consumers */
 };
 
 static int mp_producer(void *a)
@@ -576,20 +667,24 @@ static int mp_consumer(void *a)
 	uint64_t rs = g_rs ^ (uint64_t)getpid(), last = 0;
 	uint64_t s = 0, overruns = 0;
 	int have = 0;
+	/* SPMC: the others may have taken the last records: short waits */
+	const uint32_t wt = x->seen ? 50 : 5000;
 	while (s < x->n) {
 		int rc;
 		uint32_t d = 0;
+		if (x->seen && __atomic_load_n(x->total, __ATOMIC_SEQ_CST) >= x->n)
+			break;
 		switch (tt_rand(&rs) % 3) {
 		case 0:
-			rc = shmap_ring_pop_rec_wait(c, out, x->hi, &lens[0], 5000);
+			rc = shmap_ring_pop_rec_wait(c, out, x->hi, &lens[0], wt);
 			d = rc == SHMAP_OK;
 			break;
 		case 1:
-			rc = shmap_ring_pop_rec_n_wait(c, out, (uint64_t)x->hi * 16, lens, 16, &d, 5000);
+			rc = shmap_ring_pop_rec_n_wait(c, out, (uint64_t)x->hi * 16, lens, 16, &d, wt);
 			break;
 		default: {
 			const void *rp;
-			rc = shmap_ring_wait(c, 5000);
+			rc = shmap_ring_wait(c, wt);
 			if (rc == SHMAP_OK)
 				rc = shmap_ring_peek_rec(c, &rp, &lens[0]);
 			if (rc == SHMAP_OK) {
@@ -603,13 +698,26 @@ static int mp_consumer(void *a)
 			overruns++;
 			continue;
 		}
+		if ((rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_EMPTY) && x->seen)
+			continue; /* another consumer took it; re-check the total */
 		if (rc == SHMAP_E_TIMEOUT && x->lossy)
 			break; /* the producer finished */
 		if (rc < 0)
 			return 21;
 		uint64_t off = 0;
 		for (uint32_t i = 0; i < d; i++) {
-			if (x->lossy) {
+			if (x->seen) { /* SPMC: records are self-describing, any order across consumers */
+				uint64_t sq;
+				if (!rcheck_self(out + off, lens[i], x->lo, x->hi, &sq) || sq >= x->n)
+					return 25;
+				if (have && sq <= last)
+					return 26; /* one consumer sees its records in order */
+				last = sq;
+				have = 1;
+				x->seen[sq]++;
+				if (__atomic_add_fetch(x->total, 1, __ATOMIC_SEQ_CST) >= x->n)
+					s = x->n;
+			} else if (x->lossy) {
 				uint64_t sq = 0;
 				if (!rcheck_self(out + off, lens[i], x->lo, x->hi, &sq))
 					return 22;
@@ -637,7 +745,12 @@ static void run_mp(uint32_t type, uint32_t nsubs, uint32_t lo, uint32_t hi, uint
 	shmap_ring *o;
 	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, type, hi, cap, type == SHMAP_RING_SPSC ? 0 : 4,
 					     SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
-	struct mp_ctx x = { name, n, lo, hi, type == SHMAP_RING_BCAST_LOSSY };
+	struct mp_ctx x = { name, n, lo, hi, type == SHMAP_RING_BCAST_LOSSY, NULL, NULL };
+	if (type == SHMAP_RING_SPMC) {
+		x.seen = mmap(NULL, n + 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+		x.total = (volatile uint64_t *)(void *)(x.seen + ((n + 63) & ~(uint64_t)63));
+		assert_true((void *)x.seen != MAP_FAILED);
+	}
 	struct tt_proc cs[4], pp;
 	uint64_t v;
 	for (uint32_t i = 0; i < nsubs; i++) {
@@ -656,6 +769,14 @@ static void run_mp(uint32_t type, uint32_t nsubs, uint32_t lo, uint32_t hi, uint
 	}
 	uint64_t problems = 1;
 	assert_int_equal(shmap_ring_check(o, 0, &problems), SHMAP_OK);
+	if (x.seen) {
+		/* every record to exactly one consumer */
+		for (uint64_t i = 0; i < n; i++)
+			if (x.seen[i] != 1)
+				fail_msg("record %llu received %u times", (unsigned long long)i, x.seen[i]);
+		assert_int_equal(shmap_ring_lost(o), 0);
+		munmap((void *)x.seen, n + 4096);
+	}
 	shmap_ring_close(o);
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
@@ -665,6 +786,12 @@ static void test_mp_spsc(void **state)
 	(void)state;
 	run_mp(SHMAP_RING_SPSC, 1, 1, 256, 4096, 200000);
 	run_mp(SHMAP_RING_SPSC, 1, 64, 4096, 65536, 30000);
+}
+
+static void test_mp_spmc(void **state)
+{
+	(void)state;
+	run_mp(SHMAP_RING_SPMC, 3, 8, 300, 8192, 100000);
 }
 
 static void test_mp_bcast(void **state)
@@ -1259,9 +1386,11 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_density),
 		cmocka_unit_test(test_bcast_reliable),
 		cmocka_unit_test(test_bcast_lossy),
+		cmocka_unit_test(test_spmc_unit),
 	};
 	const struct CMUnitTest mp[] = {
 		cmocka_unit_test(test_mp_spsc),
+		cmocka_unit_test(test_mp_spmc),
 		cmocka_unit_test(test_mp_bcast),
 	};
 	const struct CMUnitTest threads[] = {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file ring_rec.h
- * @brief Rings of variable-length records: SPSC and broadcast (lossy,
+ * @brief Rings of variable-length records: SPSC, SPMC and broadcast (lossy,
  *        reliable), with the record's length carried by the ring.
  *
  * A record ring is a byte ring of `capacity` bytes (a power of two) holding
@@ -28,11 +28,14 @@
  *
  * Types: ::SHMAP_RING_SPSC (in order, exactly once, at-least-once for the
  * records of a call a consumer was killed in before it released them, as
- * for the fixed-slot ring), ::SHMAP_RING_BCAST_LOSSY (a lapped subscriber
- * gets ::SHMAP_E_OVERRUN once and continues with the newest record; its
- * missed count grows by the bytes it skipped), ::SHMAP_RING_BCAST_RELIABLE
- * (the producer is gated by the slowest live subscriber; dead subscribers
- * are dropped). ::SHMAP_RING_SPMC is not offered (::SHMAP_E_NOTSUP).
+ * for the fixed-slot ring), ::SHMAP_RING_SPMC (each record to exactly one
+ * consumer; the records a consumer claimed and never finished because it
+ * died are reclaimed and counted in shmap_ring_lost(), in records, never
+ * redelivered: pushed == popped + lost), ::SHMAP_RING_BCAST_LOSSY (a
+ * lapped subscriber gets ::SHMAP_E_OVERRUN once and continues with the
+ * newest record; its missed count grows by the bytes it skipped),
+ * ::SHMAP_RING_BCAST_RELIABLE (the producer is gated by the slowest live
+ * subscriber; dead subscribers are dropped).
  *
  * No torn or partial record is ever returned: a push (a batch too, for
  * SPSC and reliable broadcast) becomes visible at once, a lossy subscriber
@@ -48,10 +51,12 @@
  * ::SHMAP_E_FORKED, ::SHMAP_E_CORRUPT, ::SHMAP_E_BUSY (a zero-copy
  * reservation/peek is outstanding on this handle).
  * Concurrency: one handle must not be used by two threads at once.
- * Progress: non-waiting calls are wait-free (reliable broadcast: one scan
- * of the subscriber records when the cached lowest cursor is too low, and
- * after RING_STUCK of FULL one liveness probe round); waiting calls block
- * at most their timeout (+ scheduling latency).
+ * Progress: non-waiting calls are wait-free for SPSC and lossy broadcast,
+ * lock-free for SPMC (claim retries bounded by a private budget) and
+ * reliable broadcast (one scan of the subscriber records when the cached
+ * lowest cursor is too low); after FULL has lasted a while, one push probes
+ * the liveness of the peers holding it back; waiting calls block at most
+ * their timeout (+ scheduling latency).
  */
 #ifndef SHMAP_RING_REC_H
 #define SHMAP_RING_REC_H
@@ -68,16 +73,15 @@ SHMAP_BEGIN_DECLS
 /**
  * @brief Create or open a record ring and attach to it with one role.
  *
- * @param type     ::SHMAP_RING_SPSC, ::SHMAP_RING_BCAST_LOSSY or
- *                 ::SHMAP_RING_BCAST_RELIABLE; on open, 0 accepts the stored type.
+ * @param type     ::SHMAP_RING_SPSC, ::SHMAP_RING_SPMC, ::SHMAP_RING_BCAST_LOSSY
+ *                 or ::SHMAP_RING_BCAST_RELIABLE; on open, 0 accepts the stored type.
  * @param max_record largest record in bytes, 1..::SHMAP_RING_REC_MAX; 0 on
  *                 open accepts the stored value.
  * @param capacity ring size in bytes, rounded up to a power of two, at least
  *                 2 x SHMAP_RING_REC_SIZE(max_record) (and 64), at most
  *                 ::SHMAP_RING_DATA_MAX; 0 on open accepts the stored value.
  * @param max_consumers as for shmap_ring_open().
- * Other parameters and return codes as shmap_ring_open(), plus
- * ::SHMAP_E_NOTSUP for ::SHMAP_RING_SPMC. Opening a fixed-slot ring's
+ * Other parameters and return codes as shmap_ring_open(). Opening a fixed-slot ring's
  * segment with this call (or a record ring's with shmap_ring_open()) is
  * ::SHMAP_E_INCOMPAT.
  * Concurrency and progress: as shmap_ring_open().
@@ -89,7 +93,8 @@ SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t ty
 /**
  * @brief Push one record of @p len bytes (1..max_record).
  * @return ::SHMAP_OK; ::SHMAP_E_FULL (no room; never for lossy broadcast);
- *         ::SHMAP_RECOVERED (pushed after dropping a dead subscriber);
+ *         ::SHMAP_RECOVERED (pushed after reclaiming records a dead SPMC
+ *         consumer held, or dropping a dead subscriber);
  *         ::SHMAP_E_TOOBIG (len > max_record); a common code.
  */
 SHMAP_API int shmap_ring_push_rec(shmap_ring *r, const void *data, uint32_t len);
@@ -128,8 +133,8 @@ SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len
  * @return ::SHMAP_OK if at least one (or n == 0) was pushed, ::SHMAP_E_FULL
  *         if none could be; ::SHMAP_E_INVAL/::SHMAP_E_TOOBIG if a length is
  *         0/over max_record (nothing pushed); a common code.
- * Ordering: SPSC and reliable broadcast publish the records pushed by one
- * call together (a consumer sees all of them or none); lossy broadcast
+ * Ordering: SPSC, SPMC and reliable broadcast publish the records pushed by
+ * one call together (a consumer sees all of them or none); lossy broadcast
  * publishes them one by one.
  */
 SHMAP_API int shmap_ring_push_rec_n(shmap_ring *r, const void *data, const uint32_t *lens, uint32_t n,
@@ -188,7 +193,8 @@ SHMAP_API int shmap_ring_commit_rec(shmap_ring *r, uint32_t len);
  * @brief Look at the next record in place without consuming it.
  * @param[out] ptr its first byte; @param[out] len its length.
  * @return ::SHMAP_OK, ::SHMAP_E_EMPTY, ::SHMAP_E_OVERRUN (lossy, as for pop),
- *         or a common code.
+ *         or a common code. SPMC: the record is claimed by this consumer
+ *         until released (shmap_ring_close() then counts it consumed).
  */
 SHMAP_API int shmap_ring_peek_rec(shmap_ring *r, const void **ptr, uint32_t *len);
 
