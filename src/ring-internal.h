@@ -94,7 +94,8 @@ struct ring_rec {
 	uint32_t n;             /* SPMC: claim length */
 	uint32_t sleeping;      /* 1 while this record's owner sleeps in a wait */
 	uint64_t missed;        /* lossy: elements missed (stats) */
-	uint64_t pad[4];
+	uint64_t nrec;          /* record-ring SPMC: records in the claim (ring_rec_spmc.c) */
+	uint64_t pad[3];
 };
 _Static_assert(sizeof(struct ring_rec) == 64, "ring rec size");
 

@@ -18,7 +18,8 @@
  *              CAS tail t -> e                       (the claim; full barrier)
  *              rec.n |= CLAIMED
  *              copy the records out
- *              each unit's first word = done(unit length) (release, R4r)
+ *              each unit's first word = done(unit length) (release, R4r),
+ *                the last unit first
  *              rec.pos = 0                           (claim finished)
  *
  * A header read before the CAS can be stale (another consumer claimed t,
@@ -55,6 +56,7 @@
 
 #define RECM_CLAIMED 0x80000000u
 #define RECM_CLAIM_MAX 0x40000000u
+#define RECM_UNITS 64u /* units per claim: a pop_n returns at most this many */
 
 /* The unit at x as the producer or a reclaimer sees it: its length (pad
  * included) if published (*st = 1) or done (*st = 2); 0 otherwise. */
@@ -180,10 +182,12 @@ void shmap__recm_commit(struct shmap_ring *r, uint32_t len)
  * bytes (one unit if out_len is 0 and only_one). On success *t..*e is ours.
  * Returns OK, EMPTY, BUFSIZE (*need), CORRUPT.
  */
-static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64_t *tp, uint64_t *ep,
-		      uint32_t *need)
+static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64_t *units, uint32_t *kp,
+		      uint64_t *ep, uint32_t *need)
 {
 	struct ring_rec *me = r->rec;
+	if (n > RECM_UNITS)
+		n = RECM_UNITS;
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
 		/* acquire: pairs with the claim CAS of the consumer that moved it */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
@@ -216,7 +220,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 				break;
 			}
 			used += len;
-			k++;
+			units[k++] = c;
 			c = end;
 		}
 		if (k == 0) {
@@ -225,6 +229,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 			return bad ? SHMAP_E_CORRUPT : SHMAP_E_EMPTY;
 		}
 		shmap_atomic_store_u32(&me->n, (uint32_t)(c - t));
+		shmap_atomic_store_u64(&me->nrec, k);
 		/* Intent before the claim: the CAS below is a full barrier, so a
 		 * reclaimer that sees tail past t also sees this record. */
 		shmap_atomic_store_release_u64(&me->pos, t + 1);
@@ -232,7 +237,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.cas");
 			shmap_atomic_store_release_u32(&me->n, (uint32_t)(c - t) | RECM_CLAIMED);
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.claimed");
-			*tp = t;
+			*kp = k;
 			*ep = c;
 			return SHMAP_OK;
 		}
@@ -243,18 +248,18 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 	return SHMAP_E_EMPTY;
 }
 
-/* Mark the units of our claim [t, e) done, then drop the intent. */
-static void recm_give_back(struct shmap_ring *r, uint64_t t, uint64_t e)
+/*
+ * Mark the k units of our claim (ending at e) done, the LAST first: the
+ * producer cannot pass the claim's first unit before all of it is done,
+ * so a reclaimer after our death finds the claim intact, then drop the
+ * intent.
+ */
+static void recm_give_back(struct shmap_ring *r, const uint64_t *units, uint32_t k, uint64_t e)
 {
-	uint64_t c = t;
-	for (uint64_t i = 0; i < r->cap / 8u && c < e; i++) {
-		int st;
-		uint64_t len = recm_unit(r, c, &st);
-		if (st != 1)
-			break; /* reclaimed meanwhile (we were taken for dead) */
+	for (uint32_t i = k; i-- > 0;) {
+		uint64_t c = units[i], end = i + 1 < k ? units[i + 1] : e;
 		/* R4r: release, pairs with A3r: our reads of the unit completed */
-		shmap_atomic_store_release_u64(rec_word(r, c), rec_done_hw(c, (uint32_t)len));
-		c += len;
+		shmap_atomic_store_release_u64(rec_word(r, c), rec_done_hw(c, (uint32_t)(end - c)));
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.released");
 	/* release: the units are done before the claim disappears */
@@ -265,40 +270,38 @@ static void recm_give_back(struct shmap_ring *r, uint64_t t, uint64_t e)
 int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
 		      uint32_t *done, uint32_t *need)
 {
-	uint64_t t, e;
+	uint64_t units[RECM_UNITS], e, used = 0;
+	uint32_t k = 0, got = 0;
 	*done = 0;
-	int rc = recm_claim(r, n, out_len, &t, &e, need);
+	int rc = recm_claim(r, n, out_len, units, &k, &e, need);
 	if (rc != SHMAP_OK)
 		return rc;
-	uint64_t c = t, used = 0;
-	uint32_t k = 0;
-	while (c < e) {
+	for (uint32_t i = 0; i < k; i++) {
 		/* ours now: the headers cannot change */
-		uint64_t hw = shmap_atomic_load_u64(rec_word(r, c)), rec;
+		uint64_t c = units[i], hw = shmap_atomic_load_u64(rec_word(r, c)), rec;
 		uint32_t len;
 		if (rec_parse(r, c, hw, 0, &rec, &len) != 0 || len > out_len - used)
 			break; /* cannot happen unless scribbled */
 		memcpy(out + used, rec_payload(r, rec), len);
 		used += len;
-		lens[k++] = len;
-		c = rec + rec_size(len);
+		lens[got++] = len;
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.copied");
-	recm_give_back(r, t, e);
-	*done = k;
-	return k ? SHMAP_OK : SHMAP_E_CORRUPT;
+	recm_give_back(r, units, k, e);
+	*done = got;
+	return got ? SHMAP_OK : SHMAP_E_CORRUPT;
 }
 
 int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 {
 	uint64_t t, e, rec;
-	uint32_t need = 0;
-	int rc = recm_claim(r, 1, UINT64_MAX, &t, &e, &need);
+	uint32_t need = 0, k = 0;
+	int rc = recm_claim(r, 1, UINT64_MAX, &t, &k, &e, &need);
 	if (rc != SHMAP_OK)
 		return rc;
 	uint64_t hw = shmap_atomic_load_u64(rec_word(r, t));
 	if (rec_parse(r, t, hw, 0, &rec, len) != 0) {
-		recm_give_back(r, t, e);
+		recm_give_back(r, &t, 1, e);
 		return SHMAP_E_CORRUPT;
 	}
 	r->rx.z_pos = t;
@@ -311,7 +314,8 @@ int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 void shmap__recm_release(struct shmap_ring *r)
 {
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.copied");
-	recm_give_back(r, r->rx.z_pos, r->rx.z_rec + rec_size(r->rx.z_len));
+	uint64_t t = r->rx.z_pos;
+	recm_give_back(r, &t, 1, r->rx.z_rec + rec_size(r->rx.z_len));
 }
 
 /*
@@ -325,18 +329,27 @@ static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 		return 0;
 	if (!(nf & RECM_CLAIMED))
 		return 0; /* an intent whose CAS never happened: nothing was taken */
-	uint64_t c = pos - 1, e = c + (nf & ~RECM_CLAIMED), lost = 0;
+	uint64_t c = pos - 1, e = c + (nf & ~RECM_CLAIMED);
+	/* every record of the claim is lost, also those the dead consumer
+	 * marked done (it never returned them) */
+	uint64_t lost = shmap_atomic_load_u64(&rec->nrec);
+	if (lost > (nf & ~RECM_CLAIMED) / 16u)
+		lost = (nf & ~RECM_CLAIMED) / 16u; /* scribbled: a record takes 16 bytes at least */
 	if (c & 7u)
 		return 0;
+	/* give back what is still claimed (units are marked done last first,
+	 * so the producer has not passed the claim's start unless all of it
+	 * is done: then the walk may stop at a rewritten word) */
 	for (uint64_t i = 0; i < r->cap / 8u && c < e; i++) {
 		int st;
 		uint64_t len = recm_unit(r, c, &st);
 		if (st == 0)
 			break;
-		if (st == 1)
-			shmap_atomic_cas_full_u64(rec_word(r, c), shmap_atomic_load_u64(rec_word(r, c)),
-						  rec_done_hw(c, (uint32_t)len));
-		lost++;
+		if (st == 1) {
+			uint64_t hw = rec_hw(c, 0) & ~UINT64_C(0xffffffff);
+			hw |= shmap_atomic_load_u64(rec_word(r, c)) & 0xffffffffu;
+			shmap_atomic_cas_full_u64(rec_word(r, c), hw, rec_done_hw(c, (uint32_t)len));
+		}
 		c += len;
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.freed");

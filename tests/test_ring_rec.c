@@ -1113,6 +1113,157 @@ static void test_kill_spsc_consumer(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* SPMC consumer killed at each failpoint of its claim: nothing stalls the
+ * producer (it reclaims the dead claim, RECOVERED), no record is delivered
+ * twice, and records pushed == delivered + lost (random kills: a call
+ * killed after it finished but before its caller logged it loses up to 8
+ * records uncounted). */
+static int spmc_victim(void *a)
+{
+	struct kill_ctx *x = a;
+	shmap_ring *c;
+	if (open_rec(x->name, SHMAP_RING_CONSUMER, &c) < 0)
+		return 20;
+	static uint8_t out[8 * 300];
+	uint32_t lens[8];
+	uint64_t rs = g_rs ^ (uint64_t)getpid();
+	for (uint64_t i = 0; i < x->limit; i++) {
+		uint32_t d = 0;
+		int rc;
+		switch (tt_rand(&rs) % 3) {
+		case 0:
+			rc = shmap_ring_pop_rec(c, out, 300, &lens[0]);
+			d = rc == SHMAP_OK;
+			break;
+		case 1:
+			rc = shmap_ring_pop_rec_n(c, out, sizeof out, lens, (uint32_t)(tt_rand(&rs) % 8) + 1, &d);
+			break;
+		default: {
+			const void *rp;
+			rc = shmap_ring_peek_rec(c, &rp, &lens[0]);
+			if (rc == SHMAP_OK) {
+				memcpy(out, rp, lens[0]);
+				rc = shmap_ring_release_rec(c);
+				d = 1;
+			}
+		}
+		}
+		if (rc == SHMAP_E_EMPTY)
+			break;
+		if (rc != SHMAP_OK)
+			return 21;
+		uint64_t off = 0;
+		for (uint32_t k = 0; k < d; k++) {
+			uint64_t sq = 0;
+			if (!rcheck_self(out + off, lens[k], 8, 300, &sq))
+				return 22;
+			x->log[1 + x->log[0]] = sq;
+			x->log[0]++;
+			off += lens[k];
+		}
+	}
+	shmap_ring_close(c);
+	return 0;
+}
+
+static void test_kill_spmc_consumer(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "rr-kill-m");
+	shmap_ring *p, *c;
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 4096, 4,
+					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &c), SHMAP_OK);
+	const char *fps[] = { "ring.rec.spmc.pop.cas", "ring.rec.spmc.pop.claimed", "ring.rec.spmc.pop.copied",
+			      "ring.rec.spmc.pop.released", NULL };
+	unsigned runs = tt_iters(100, 600);
+	size_t maxrec = (size_t)runs * 200 + 1000;
+	uint8_t *seen = calloc(maxrec, 1);
+	volatile uint64_t *log = shared_alloc(1u << 20);
+	uint64_t pushed = 0, kills = 0, random_kills = 0, recovered = 0;
+	static uint8_t b[300], out[300];
+	for (unsigned run = 0; run < runs; run++) {
+		for (;;) { /* fill */
+			uint32_t l = rlen(pushed, 8, 300);
+			rfill(b, pushed, l);
+			if (shmap_ring_push_rec(p, b, l) != SHMAP_OK)
+				break;
+			pushed++;
+		}
+		log[0] = 0;
+		struct kill_ctx x = { name, NULL, log, 8, 300, 40 };
+		const char *fp = fps[run % 5];
+		unsigned nth = (unsigned)(tt_rand(&g_rs) % 6) + 1;
+		int code = 0;
+		int o = tt_kill_at(fp, nth, spmc_victim, &x, fp ? 0 : (unsigned)(tt_rand(&g_rs) % 1500) + 1, 20,
+				   &code);
+		if (o == TT_EXITED)
+			assert_int_equal(code, 0);
+		else
+			assert_int_equal(o, TT_KILLED);
+		kills += o == TT_KILLED;
+		random_kills += o == TT_KILLED && !fp;
+		for (uint64_t i = 0; i < log[0]; i++) {
+			assert_true(log[1 + i] < pushed);
+			if (seen[log[1 + i]]++)
+				fail_msg("run %u: record %llu delivered twice", run, (unsigned long long)log[1 + i]);
+		}
+		/* keep the ring moving: the producer must get past the dead claim */
+		for (int i = 0; i < 40; i++) {
+			uint32_t l2;
+			while (shmap_ring_pop_rec(c, out, sizeof out, &l2) == SHMAP_OK) {
+				uint64_t sq = 0;
+				assert_true(rcheck_self(out, l2, 8, 300, &sq));
+				if (seen[sq]++)
+					fail_msg("run %u: record %llu delivered twice", run, (unsigned long long)sq);
+			}
+			uint32_t l = rlen(pushed, 8, 300);
+			rfill(b, pushed, l);
+			int rc = shmap_ring_push_rec_wait(p, b, l, 5000);
+			if (rc != SHMAP_OK && rc != SHMAP_RECOVERED) {
+				uint64_t f = p->min_cache, w = *(volatile uint64_t *)(void *)(p->data + (f & (4096 - 8)));
+				fprintf(stderr, "pos %llu head %llu tail %llu free %llu/%llu word %#llx\n",
+					(unsigned long long)p->pos, (unsigned long long)p->ctl->head,
+					(unsigned long long)p->ctl->tail, (unsigned long long)f,
+					(unsigned long long)p->rx.line->intent, (unsigned long long)w);
+				for (int q = 0; q < 4; q++)
+					fprintf(stderr, "rec %d ow %#llx pos %llu n %#x nrec %llu\n", q,
+						(unsigned long long)p->recs[q].ow, (unsigned long long)p->recs[q].pos,
+						p->recs[q].n, (unsigned long long)p->recs[q].nrec);
+				fail_msg("run %u (%s:%u): push: %s", run, fp ? fp : "random", nth, shmap_errname(rc));
+			}
+			recovered += rc == SHMAP_RECOVERED;
+			pushed++;
+		}
+	}
+	/* claims never reached by the producer: the checker reclaims them */
+	uint64_t problems = 0;
+	assert_true(shmap_ring_check(p, SHMAP_CHECK_REPAIR, &problems) >= 0);
+	uint32_t l2;
+	while (shmap_ring_pop_rec(c, out, sizeof out, &l2) == SHMAP_OK) {
+		uint64_t sq = 0;
+		assert_true(rcheck_self(out, l2, 8, 300, &sq));
+		assert_int_equal(seen[sq]++, 0);
+	}
+	uint64_t delivered = 0;
+	for (uint64_t i = 0; i < pushed; i++)
+		delivered += seen[i];
+	uint64_t lost = shmap_ring_lost(p);
+	print_message("record spmc consumer kills: %llu of %u runs (%llu random), %llu pushed, %llu delivered, "
+		      "%llu lost, %llu pushes RECOVERED\n", (unsigned long long)kills, runs,
+		      (unsigned long long)random_kills, (unsigned long long)pushed, (unsigned long long)delivered,
+		      (unsigned long long)lost, (unsigned long long)recovered);
+	assert_true(delivered + lost <= pushed);
+	assert_true(pushed - (delivered + lost) <= 8 * random_kills);
+	assert_true(recovered > 0);
+	assert_int_equal(shmap_ring_check(p, 0, &problems), SHMAP_OK);
+	free(seen);
+	shmap_ring_close(c);
+	shmap_ring_close(p);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* Broadcast producer killed at each failpoint: subscribers see an exact
  * prefix with no torn record (reliable) / intact records in order (lossy);
  * the next producer continues. A subscriber killed holding the reliable
@@ -1262,15 +1413,16 @@ static int hostile_ops(shmap_ring *p, shmap_ring *c, uint32_t hi)
 static int hostile_child(void *a)
 {
 	(void)a;
-	const uint32_t types[] = { SHMAP_RING_SPSC, SHMAP_RING_BCAST_LOSSY, SHMAP_RING_BCAST_RELIABLE };
+	const uint32_t types[] = { SHMAP_RING_SPSC, SHMAP_RING_BCAST_LOSSY, SHMAP_RING_BCAST_RELIABLE,
+				   SHMAP_RING_SPMC };
 	const uint64_t cap = 1024;
 	const uint32_t hi = 200;
 	const uint64_t vals[] = { 0, 1, 7, 8, cap - 8, cap, cap + 8, 1ull << 31, 1ull << 32, 1ull << 63,
 				  UINT64_MAX, 0x7fffffffull, 0x80000000ull };
 	enum { F_HEAD, F_TAIL, F_INTENT, F_LATEST, F_HDR_LEN, F_HDR_RAW, F_HDR_PAD, F_HDR_ALL, F_NEXT,
-	       F_REC_POS, F_REC_OW, F_COUNT };
+	       F_REC_POS, F_REC_OW, F_REC_N, F_DONE, F_COUNT };
 	unsigned combos = 0;
-	for (int t = 0; t < 3; t++) {
+	for (int t = 0; t < 4; t++) {
 		for (int f = 0; f < F_COUNT; f++) {
 			for (size_t vi = 0; vi < sizeof vals / sizeof vals[0]; vi++) {
 				char name[NAMELEN];
@@ -1308,6 +1460,14 @@ static int hostile_child(void *a)
 					break;
 				case F_REC_POS: if (t) p->recs[0].pos = v; break;
 				case F_REC_OW: if (t) p->recs[0].ow = v; break;
+				case F_REC_N:
+					p->recs[0].n = (uint32_t)v;
+					p->recs[0].nrec = v;
+					break;
+				case F_DONE: /* the first unit looks consumed, with length v */
+					*(volatile uint64_t *)(void *)p->data =
+						(uint64_t)(uint32_t)~0u << 32 | (uint32_t)v;
+					break;
 				}
 				for (int k = 0; k < 2; k++) {
 					int r = hostile_ops(p, c, hi);
@@ -1333,7 +1493,7 @@ static int hostile_child(void *a)
 		}
 	}
 	/* random scribbles over the whole data region */
-	for (int t = 0; t < 3; t++) {
+	for (int t = 0; t < 4; t++) {
 		for (int round = 0; round < 60; round++) {
 			char name[NAMELEN];
 			th_name(name, sizeof name, "rr-hostile-r");
@@ -1399,6 +1559,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest torture[] = {
 		cmocka_unit_test(test_kill_spsc_producer),
 		cmocka_unit_test(test_kill_spsc_consumer),
+		cmocka_unit_test(test_kill_spmc_consumer),
 		cmocka_unit_test(test_kill_bcast),
 		cmocka_unit_test(test_hostile),
 	};

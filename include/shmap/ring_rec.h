@@ -143,7 +143,8 @@ SHMAP_API int shmap_ring_push_rec_n(shmap_ring *r, const void *data, const uint3
 /**
  * @brief Pop up to @p n records into @p out (@p out_len bytes), packed one
  *        after the other; record i's length goes to lens[i]. Stops before a
- *        record that does not fit in what is left of @p out.
+ *        record that does not fit in what is left of @p out (SPMC: also
+ *        after 64 records, the most one claim takes).
  * @param[out] done records popped (0..n); may be NULL.
  * @return ::SHMAP_OK if at least one (or n == 0) was popped; ::SHMAP_E_EMPTY;
  *         ::SHMAP_E_BUFSIZE (the first record does not fit: nothing popped,
