@@ -847,6 +847,92 @@ static void *th_cons(void *a)
 	return NULL;
 }
 
+/* SPMC: one producer thread, three consumer threads, each record once. */
+struct thm_arg {
+	shmap_ring *h;
+	uint64_t n;
+	uint8_t *seen;
+	uint64_t *total;
+	int fail;
+};
+
+static void *thm_cons(void *a)
+{
+	struct thm_arg *t = a;
+	uint8_t b[512 * 8];
+	uint32_t lens[8];
+	while (__atomic_load_n(t->total, __ATOMIC_SEQ_CST) < t->n) {
+		uint32_t d = 0;
+		int rc = shmap_ring_pop_rec_n_wait(t->h, b, sizeof b, lens, 8, &d, 20);
+		if (rc == SHMAP_E_TIMEOUT)
+			continue;
+		if (rc != SHMAP_OK) {
+			t->fail = 1;
+			break;
+		}
+		uint64_t off = 0;
+		for (uint32_t i = 0; i < d; i++) {
+			uint64_t sq = 0;
+			if (!rcheck_self(b + off, lens[i], 8, 512, &sq) || sq >= t->n) {
+				t->fail = 2;
+				return NULL;
+			}
+			__atomic_add_fetch(&t->seen[sq], 1, __ATOMIC_RELAXED);
+			__atomic_add_fetch(t->total, 1, __ATOMIC_SEQ_CST);
+			off += lens[i];
+		}
+	}
+	return NULL;
+}
+
+static void *thm_prod(void *a)
+{
+	struct thm_arg *t = a;
+	uint8_t b[512];
+	for (uint64_t s = 0; s < t->n; s++) {
+		uint32_t l = rlen(s, 8, 512);
+		rfill(b, s, l);
+		if (shmap_ring_push_rec_wait(t->h, b, l, 10000) != SHMAP_OK) {
+			t->fail = 1;
+			break;
+		}
+	}
+	return NULL;
+}
+
+static void test_threads_spmc(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "rr-thm");
+	const uint64_t n = 60000;
+	uint8_t *seen = calloc(n, 1);
+	uint64_t total = 0;
+	struct thm_arg a[4];
+	for (int i = 0; i < 4; i++)
+		a[i] = (struct thm_arg){ NULL, n, seen, &total, 0 };
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 512, 8192, 4,
+					     SHMAP_RING_PRODUCER, NULL, &a[0].h), SHMAP_OK);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &a[i].h), SHMAP_OK);
+	pthread_t th[4];
+	assert_int_equal(pthread_create(&th[0], NULL, thm_prod, &a[0]), 0);
+	for (int i = 1; i < 4; i++)
+		assert_int_equal(pthread_create(&th[i], NULL, thm_cons, &a[i]), 0);
+	for (int i = 0; i < 4; i++)
+		pthread_join(th[i], NULL);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(a[i].fail, 0);
+	for (uint64_t i = 0; i < n; i++)
+		if (seen[i] != 1)
+			fail_msg("record %llu received %u times", (unsigned long long)i, seen[i]);
+	assert_int_equal(shmap_ring_lost(a[0].h), 0);
+	for (int i = 0; i < 4; i++)
+		shmap_ring_close(a[i].h);
+	free(seen);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 static void test_threads_spsc(void **state)
 {
 	(void)state;
@@ -1555,6 +1641,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest threads[] = {
 		cmocka_unit_test(test_threads_spsc),
+		cmocka_unit_test(test_threads_spmc),
 	};
 	const struct CMUnitTest torture[] = {
 		cmocka_unit_test(test_kill_spsc_producer),
