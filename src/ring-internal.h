@@ -327,6 +327,7 @@ static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
 
 /* ---- record rings (ring_rec.c): entry points ring.c dispatches to ---- */
 uint64_t shmap__rec_repair_head(struct shmap_ring *r);
+uint64_t shmap__rec_repair_tail(struct shmap_ring *r);
 int shmap__rec_maint(struct shmap_ring *r);
 uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
 uint64_t shmap__rec_reap_all(struct shmap_ring *r);

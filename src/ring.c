@@ -218,7 +218,7 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		SHMAP_FAILPOINT("ring.attach.consumer");
 		if (rc == SHMAP_RECOVERED)
 			shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
-		r->pos = shmap__ring_repair_tail(r);
+		r->pos = r->rmode ? shmap__rec_repair_tail(r) : shmap__ring_repair_tail(r);
 		/* [tail, head) is published and head is a publication boundary:
 		 * from there on the start words lead the way (ring_spsc.c) */
 		r->lim = shmap_atomic_load_acquire_u64(&r->ctl->head); /* pairs with R1b */

@@ -148,6 +148,21 @@ uint64_t shmap__rec_repair_head(struct shmap_ring *r)
 	return shmap__recb_repair_head(r);
 }
 
+/*
+ * SPSC consumer takeover: tail is the end of what was consumed, a unit
+ * boundary, and stays authoritative even past the stored head (a producer
+ * killed before storing head published what the dead consumer took), so
+ * nothing is delivered twice. Only an impossible tail is clamped.
+ */
+uint64_t shmap__rec_repair_tail(struct shmap_ring *r)
+{
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if ((t & 7u) || (t > h && t - h > r->cap))
+		t = h & ~UINT64_C(7);
+	return t;
+}
+
 int shmap__rec_maint(struct shmap_ring *r)
 {
 	if (r->type == SHMAP_RING_SPMC)
