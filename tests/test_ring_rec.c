@@ -1129,6 +1129,72 @@ static void test_kill_spsc_producer(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* A producer killed between publishing and storing head, then the consumer
+ * takes the records and is replaced: the new consumer starts after them
+ * (tail is authoritative past the stored head), a new producer after them
+ * too; nothing twice, nothing lost. */
+static void test_spsc_takeover_past_head(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "rr-past-head");
+	shmap_ring *c;
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 300, 4096, 0,
+					     SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	fflush(NULL);
+	pid_t a = fork();
+	if (a == 0) {
+		alarm(10);
+		setenv("SHMAP_FAILPOINT", "ring.rec.spsc.push.published", 1);
+		shmap_ring *p;
+		if (open_rec(name, SHMAP_RING_PRODUCER, &p) < 0)
+			_exit(1);
+		uint8_t b[300];
+		uint32_t lens[5];
+		uint64_t off = 0;
+		for (uint64_t i = 0; i < 5; i++) {
+			lens[i] = rlen(i, 8, 300);
+			rfill(b + off, i, lens[i]);
+			off += lens[i];
+		}
+		uint32_t d;
+		shmap_ring_push_rec_n(p, b, lens, 5, &d); /* killed after publishing */
+		_exit(2);
+	}
+	int st;
+	assert_int_equal(waitpid(a, &st, 0), a);
+	assert_true(WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL);
+	uint8_t out[300 * 5];
+	uint32_t ol[5], d = 0;
+	assert_int_equal(shmap_ring_pop_rec_n(c, out, sizeof out, ol, 3, &d), SHMAP_OK);
+	assert_int_equal(d, 3);
+	uint64_t head = 9, tail = 0;
+	assert_int_equal(shmap_ring_stats(c, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
+	assert_int_equal(head, 0); /* the dead producer never stored it */
+	assert_true(tail > head);
+	shmap_ring_close(c);
+	assert_true(open_rec(name, SHMAP_RING_CONSUMER, &c) >= 0);
+	uint32_t l;
+	uint64_t sq = 0;
+	assert_int_equal(shmap_ring_pop_rec(c, out, sizeof out, &l), SHMAP_OK);
+	assert_true(rcheck_self(out, l, 8, 300, &sq));
+	assert_int_equal(sq, 3); /* not 0 again */
+	shmap_ring *p;
+	assert_true(open_rec(name, SHMAP_RING_PRODUCER, &p) >= 0);
+	l = rlen(5, 8, 300);
+	rfill(out, 5, l);
+	assert_int_equal(shmap_ring_push_rec(p, out, l), SHMAP_OK);
+	for (uint64_t i = 4; i < 6; i++) {
+		assert_int_equal(shmap_ring_pop_rec(c, out, sizeof out, &l), SHMAP_OK);
+		assert_true(rcheck_self(out, l, 8, 300, &sq));
+		assert_int_equal(sq, i);
+	}
+	assert_int_equal(shmap_ring_pop_rec(c, out, sizeof out, &l), SHMAP_E_EMPTY);
+	shmap_ring_close(p);
+	shmap_ring_close(c);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* SPSC consumer killed at each failpoint: records of the killed call are
  * delivered again (killed before releasing) or lost with that call (after);
  * never a gap elsewhere, never a torn record. */
@@ -1647,6 +1713,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kill_spsc_producer),
 		cmocka_unit_test(test_kill_spsc_consumer),
 		cmocka_unit_test(test_kill_spmc_consumer),
+		cmocka_unit_test(test_spsc_takeover_past_head),
 		cmocka_unit_test(test_kill_bcast),
 		cmocka_unit_test(test_hostile),
 	};
