@@ -109,6 +109,7 @@ struct ring_recx {
 	uint64_t z_pos;         /* start of the reservation / peeked unit (pad included) */
 	uint64_t z_rec;         /* position of the reserved / peeked record's header */
 	uint64_t ihi;           /* lossy producer: highest intent stored */
+	uint64_t free;          /* SPMC producer: free cursor (ring_rec_spmc.c) */
 };
 
 struct shmap_ring {

@@ -140,7 +140,6 @@ SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t ty
 
 uint64_t shmap__rec_repair_head(struct shmap_ring *r)
 {
-	r->rx.z_kind = 0;
 	if (r->type == SHMAP_RING_SPSC)
 		return shmap__recs_repair_head(r);
 	if (r->type == SHMAP_RING_SPMC)

@@ -88,7 +88,7 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 {
 	if (shmap_likely(upto <= r->lim))
 		return 1;
-	uint64_t f = r->min_cache;
+	uint64_t f = r->rx.free;
 	for (uint64_t i = 0; i < r->cap / 8u && upto > f + r->cap && f < p; i++) {
 		int st;
 		uint64_t len = recm_unit(r, f, &st);
@@ -96,10 +96,10 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 			break;
 		f += len;
 	}
-	if (f != r->min_cache) {
+	if (f != r->rx.free) {
 		/* stored before we write into the space freed (takeover resumes here) */
 		shmap_atomic_store_release_u64(&r->rx.line->intent, f);
-		r->min_cache = f;
+		r->rx.free = f;
 	}
 	r->lim = f + r->cap;
 	return upto <= r->lim;
@@ -418,7 +418,7 @@ int shmap__recm_maint(struct shmap_ring *r)
 	uint64_t got = 0;
 	for (uint64_t i = 0; i < r->cap / 8u; i++) {
 		(void)recm_room(r, r->pos, UINT64_MAX); /* past everything done */
-		uint64_t f = r->min_cache;
+		uint64_t f = r->rx.free;
 		if (f >= r->pos)
 			break;
 		uint64_t k = recm_reap(r, f);
@@ -465,8 +465,7 @@ uint64_t shmap__recm_repair_head(struct shmap_ring *r)
 		h += len;
 	}
 	shmap_atomic_store_release_u64(&r->ctl->head, h);
-	r->min_cache = f;
-	r->lim = f; /* the first room check walks from f */
+	r->rx.free = f; /* the first room check (lim = head) walks from f */
 	return h;
 }
 

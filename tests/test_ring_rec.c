@@ -1077,16 +1077,16 @@ static void *shared_alloc(size_t len)
 
 /* SPSC producer killed at each failpoint (and at random points): the
  * consumer sees an exact prefix, a new producer continues right after. */
-static void test_kill_spsc_producer(void **state)
+static void run_kill_producer(uint32_t type, const char *fp_copied, const char *fp_published)
 {
-	(void)state;
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-kill-p");
 	shmap_ring *c;
-	/* room for every record a child pushes (it runs alone) */
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 300, 65536, 0,
-					     SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
-	const char *fps[] = { "ring.rec.spsc.push.copied", "ring.rec.spsc.push.published", NULL };
+	/* room for every record a child pushes (it runs alone); many laps */
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, type, 300, 65536,
+					     type == SHMAP_RING_SPSC ? 0 : 2, SHMAP_RING_CONSUMER, NULL, &c),
+			 SHMAP_OK);
+	const char *fps[] = { fp_copied, fp_published, NULL };
 	volatile uint64_t *next = shared_alloc(4096);
 	unsigned runs = tt_iters(150, 1000);
 	uint64_t expect = 0, kills = 0;
@@ -1118,8 +1118,9 @@ static void test_kill_spsc_producer(void **state)
 		assert_true(expect >= *next);
 		*next = expect;
 	}
-	print_message("record spsc producer kills: %llu of %u runs, %llu records\n", (unsigned long long)kills,
-		      runs, (unsigned long long)expect);
+	print_message("record %s producer kills: %llu of %u runs, %llu records\n",
+		      type == SHMAP_RING_SPSC ? "spsc" : "spmc", (unsigned long long)kills, runs,
+		      (unsigned long long)expect);
 	shmap_ring *p;
 	assert_true(open_rec(name, SHMAP_RING_PRODUCER, &p) >= 0);
 	uint64_t problems = 1;
@@ -1127,6 +1128,20 @@ static void test_kill_spsc_producer(void **state)
 	shmap_ring_close(p);
 	shmap_ring_close(c);
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+static void test_kill_spsc_producer(void **state)
+{
+	(void)state;
+	run_kill_producer(SHMAP_RING_SPSC, "ring.rec.spsc.push.copied", "ring.rec.spsc.push.published");
+}
+
+/* The same for SPMC (one consumer: in order): the takeover resumes the
+ * free cursor and head after many laps. */
+static void test_kill_spmc_producer(void **state)
+{
+	(void)state;
+	run_kill_producer(SHMAP_RING_SPMC, "ring.rec.spmc.push.copied", "ring.rec.spmc.push.published");
 }
 
 /* A producer killed between publishing and storing head, then the consumer
@@ -1711,6 +1726,7 @@ int main(int argc, char **argv)
 	};
 	const struct CMUnitTest torture[] = {
 		cmocka_unit_test(test_kill_spsc_producer),
+		cmocka_unit_test(test_kill_spmc_producer),
 		cmocka_unit_test(test_kill_spsc_consumer),
 		cmocka_unit_test(test_kill_spmc_consumer),
 		cmocka_unit_test(test_spsc_takeover_past_head),
