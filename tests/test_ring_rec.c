@@ -1164,7 +1164,7 @@ static void test_spsc_takeover_past_head(void **state)
 		shmap_ring *p;
 		if (open_rec(name, SHMAP_RING_PRODUCER, &p) < 0)
 			_exit(1);
-		uint8_t b[300];
+		uint8_t b[5 * 300];
 		uint32_t lens[5];
 		uint64_t off = 0;
 		for (uint64_t i = 0; i < 5; i++) {
