@@ -179,7 +179,8 @@ void shmap__recm_commit(struct shmap_ring *r, uint32_t len)
 
 /*
  * Claim up to n published units from tail whose records fit in out_len
- * bytes (one unit if out_len is 0 and only_one). On success *t..*e is ours.
+ * bytes, at most RECM_UNITS. On success the claim [units[0], *ep) of *kp units
+ * is ours.
  * Returns OK, EMPTY, BUFSIZE (*need), CORRUPT.
  */
 static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64_t *units, uint32_t *kp,
