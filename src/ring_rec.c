@@ -415,8 +415,10 @@ SHMAP_API int shmap_ring_push_rec_wait(shmap_ring *r, const void *data, uint32_t
 	rc = rec_len_ok(r, len);
 	if (rc)
 		return rc;
-	if (timeout_ms == 0)
-		return shmap_ring_push_rec(r, data, len);
+	uint32_t done;
+	rc = rec_push_nb(r, data, &len, 1, &done); /* the common case: room at once */
+	if (rc != SHMAP_E_FULL || timeout_ms == 0)
+		return rc;
 	return rec_push_wait(r, data, &len, 1, NULL, timeout_ms);
 }
 
@@ -460,7 +462,12 @@ SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len
 	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
 		return rc;
-	rc = rec_pop_wait(r, out, out_len, &l, 1, NULL, timeout_ms);
+	uint32_t done, need = 0;
+	rc = rec_pop_once(r, out, out_len, &l, 1, &done, &need); /* the common case: a record at once */
+	if (rc == SHMAP_E_BUFSIZE)
+		l = need;
+	else if (rc == SHMAP_E_EMPTY && timeout_ms)
+		rc = rec_pop_wait(r, out, out_len, &l, 1, NULL, timeout_ms);
 	if (rc == SHMAP_OK || rc == SHMAP_E_BUFSIZE)
 		*len = l;
 	return rc;

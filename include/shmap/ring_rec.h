@@ -114,13 +114,15 @@ SHMAP_API int shmap_ring_pop_rec(shmap_ring *r, void *out, uint32_t out_len, uin
  * @brief shmap_ring_push_rec() waiting up to @p timeout_ms for room (as
  *        shmap_ring_push_wait(): spins, then sleeps on a futex; the
  *        producer drops dead subscribers meanwhile).
+ * timeout_ms 0 behaves like shmap_ring_push_rec().
  * @return as shmap_ring_push_rec(), ::SHMAP_E_TIMEOUT instead of ::SHMAP_E_FULL.
  */
 SHMAP_API int shmap_ring_push_rec_wait(shmap_ring *r, const void *data, uint32_t len,
 				       uint32_t timeout_ms);
 
 /**
- * @brief shmap_ring_pop_rec() waiting up to @p timeout_ms for a record.
+ * @brief shmap_ring_pop_rec() waiting up to @p timeout_ms for a record
+ *        (timeout_ms 0 behaves like shmap_ring_pop_rec()).
  * @return as shmap_ring_pop_rec(), ::SHMAP_E_TIMEOUT instead of ::SHMAP_E_EMPTY.
  */
 SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len, uint32_t *len,
