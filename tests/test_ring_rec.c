@@ -1431,6 +1431,120 @@ static void test_kill_spmc_consumer(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/* SPMC chaos: a producer process and two consumer processes run at once;
+ * consumers are SIGKILLed at random moments and replaced, so the producer
+ * reclaims dead claims while live consumers keep claiming. No record is
+ * delivered twice or torn, and delivered + lost accounts for everything
+ * pushed except what killed consumers took without logging (one call each). */
+struct chaos_ctx {
+	const char *name;
+	uint64_t n;
+	volatile uint8_t *seen;     /* times each record was logged */
+	volatile uint64_t *pushed;  /* producer: records pushed */
+};
+
+static int chaos_producer(void *a)
+{
+	struct chaos_ctx *x = a;
+	shmap_ring *p;
+	if (open_rec(x->name, SHMAP_RING_PRODUCER, &p) < 0)
+		return 10;
+	uint8_t b[300];
+	for (uint64_t s = 0; s < x->n; s++) {
+		uint32_t l = rlen(s, 8, 300);
+		rfill(b, s, l);
+		int rc = shmap_ring_push_rec_wait(p, b, l, 10000);
+		if (rc != SHMAP_OK && rc != SHMAP_RECOVERED)
+			return 11;
+		__atomic_store_n(x->pushed, s + 1, __ATOMIC_SEQ_CST);
+	}
+	shmap_ring_close(p);
+	return 0;
+}
+
+static int chaos_consumer(void *a)
+{
+	struct chaos_ctx *x = a;
+	shmap_ring *c;
+	if (open_rec(x->name, SHMAP_RING_CONSUMER, &c) < 0)
+		return 20;
+	static uint8_t out[8 * 300];
+	uint32_t lens[8];
+	for (;;) {
+		uint32_t d = 0;
+		int rc = shmap_ring_pop_rec_n_wait(c, out, sizeof out, lens, 8, &d, 100);
+		if (rc == SHMAP_E_TIMEOUT || rc == SHMAP_E_EMPTY)
+			continue;
+		if (rc != SHMAP_OK)
+			return 21;
+		uint64_t off = 0;
+		for (uint32_t k = 0; k < d; k++) {
+			uint64_t sq = 0;
+			if (!rcheck_self(out + off, lens[k], 8, 300, &sq) || sq >= x->n)
+				return 22;
+			x->seen[sq]++;
+			off += lens[k];
+		}
+	}
+}
+
+static void test_spmc_chaos(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "rr-chaos");
+	shmap_ring *o;
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 8192, 8,
+					     SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
+	const uint64_t n = tt_soak() ? 2000000 : 300000;
+	struct chaos_ctx x = { name, n, shared_alloc(n + 4096), NULL };
+	x.pushed = (volatile uint64_t *)(void *)(x.seen + ((n + 63) & ~(uint64_t)63));
+	struct tt_proc prod, cons[2];
+	assert_int_equal(tt_spawn(&prod, chaos_producer, &x, 120), 0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(tt_spawn(&cons[i], chaos_consumer, &x, 120), 0);
+	unsigned kills = 0;
+	double t0 = th_now();
+	while (__atomic_load_n(x.pushed, __ATOMIC_SEQ_CST) < n) {
+		if (th_now() - t0 > 90)
+			fail_msg("producer stalled at %llu", (unsigned long long)*x.pushed);
+		usleep((useconds_t)(tt_rand(&g_rs) % 20000) + 1000);
+		int i = (int)(tt_rand(&g_rs) % 2);
+		kill(cons[i].pid, SIGKILL);
+		tt_wait(&cons[i], 10);
+		kills++;
+		assert_int_equal(tt_spawn(&cons[i], chaos_consumer, &x, 120), 0);
+	}
+	char b[64];
+	int st = tt_wait(&prod, 60);
+	if (!th_ok(st))
+		fail_msg("producer: %s", tt_status_str(st, b, sizeof b));
+	usleep(300000); /* let the consumers drain */
+	for (int i = 0; i < 2; i++) {
+		kill(cons[i].pid, SIGKILL);
+		tt_wait(&cons[i], 10);
+	}
+	uint64_t problems = 0;
+	assert_true(shmap_ring_check(o, SHMAP_CHECK_REPAIR, &problems) >= 0);
+	uint64_t delivered = 0, dup = 0;
+	for (uint64_t i = 0; i < n; i++) {
+		delivered += x.seen[i] != 0;
+		dup += x.seen[i] > 1;
+	}
+	uint64_t lost = shmap_ring_lost(o), head = 0, tail = 0;
+	assert_int_equal(shmap_ring_stats(o, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
+	print_message("record spmc chaos: %u consumer kills, %llu pushed, %llu delivered, %llu lost, "
+		      "%llu bytes unclaimed\n", kills, (unsigned long long)n, (unsigned long long)delivered,
+		      (unsigned long long)lost, (unsigned long long)(head - tail));
+	assert_int_equal(dup, 0);
+	assert_true(head == tail); /* everything was claimed */
+	assert_true(delivered + lost <= n);
+	assert_true(n - (delivered + lost) <= 8u * (kills + 2));
+	munmap((void *)x.seen, n + 4096);
+	shmap_ring_close(o);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 /* Broadcast producer killed at each failpoint: subscribers see an exact
  * prefix with no torn record (reliable) / intact records in order (lossy);
  * the next producer continues. A subscriber killed holding the reliable
@@ -1729,6 +1843,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_kill_spmc_producer),
 		cmocka_unit_test(test_kill_spsc_consumer),
 		cmocka_unit_test(test_kill_spmc_consumer),
+		cmocka_unit_test(test_spmc_chaos),
 		cmocka_unit_test(test_spsc_takeover_past_head),
 		cmocka_unit_test(test_kill_bcast),
 		cmocka_unit_test(test_hostile),
