@@ -636,6 +636,8 @@ static const char *const g_order[] = {
 	"spsc-4096", "spsc-4096-ck", "spsc-4096-boost", "uds-4096",
 	"spsc-batch-8", "spsc-batch-8-ck", "spsc-batch-8-boost",
 	"spmc-8", "broadcast-8", "spsc-notify",
+	"spsc-var-small", "spsc-fixed-var-small", "seqpacket-var-small",
+	"spsc-var-large", "spsc-fixed-var-large", "seqpacket-var-large",
 	"table-baseline", "table-get", "table-get-2p", "table-mixed", "table-churn",
 	"table-baseline-var", "table-get-var",
 	"vector-push",
@@ -684,6 +686,9 @@ static void register_all(void)
 #endif
 #ifdef BENCH_HAVE_VECTOR
 	add_table(bench_wl_vector);
+#endif
+#ifdef BENCH_HAVE_REC
+	add_table(bench_wl_rec);
 #endif
 	qsort(g_all, (size_t)g_nall, sizeof g_all[0], cmp_wl);
 }

@@ -346,6 +346,7 @@ extern const struct bench_wl bench_wl_ring[];
 extern const struct bench_wl bench_wl_notify[]; /* wl_notify.c, with the ring */
 extern const struct bench_wl bench_wl_table[];
 extern const struct bench_wl bench_wl_vector[];
+extern const struct bench_wl bench_wl_rec[];
 extern const struct bench_wl bench_wl_ck[];
 extern const struct bench_wl bench_wl_boost[];
 extern const struct bench_wl bench_wl_msg[];

@@ -29,6 +29,7 @@ _Static_assert(SHMAP_KIND_HTABLE == SHMAP__KIND_HTABLE, "kind ids");
 _Static_assert(SHMAP_KIND_RING_SPSC == SHMAP__KIND_RING_SPSC, "kind ids");
 _Static_assert(SHMAP_KIND_RING_SPMC == SHMAP__KIND_RING_SPMC, "kind ids");
 _Static_assert(SHMAP_KIND_RING_BCAST == SHMAP__KIND_RING_BCAST, "kind ids");
+_Static_assert(SHMAP_KIND_RING_REC == SHMAP__KIND_RING_REC, "kind ids");
 _Static_assert(SHMAP_KIND_VECTOR == SHMAP__KIND_VECTOR, "kind ids");
 
 const struct shmap__kind_ops *shmap__kind_ops_of(uint32_t kind)
@@ -259,6 +260,7 @@ SHMAP_API const char *shmap_kind_name(uint32_t kind)
 	case SHMAP_KIND_RING_SPMC: return "ring-spmc";
 	case SHMAP_KIND_RING_BCAST: return "ring-bcast";
 	case SHMAP_KIND_VECTOR: return "vector";
+	case SHMAP_KIND_RING_REC: return "ring-rec";
 	default: return "unknown";
 	}
 }

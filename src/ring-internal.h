@@ -94,9 +94,23 @@ struct ring_rec {
 	uint32_t n;             /* SPMC: claim length */
 	uint32_t sleeping;      /* 1 while this record's owner sleeps in a wait */
 	uint64_t missed;        /* lossy: elements missed (stats) */
-	uint64_t pad[4];
+	uint64_t nrec;          /* record-ring SPMC: records in the claim (ring_rec_spmc.c) */
+	uint64_t pad[3];
 };
 _Static_assert(sizeof(struct ring_rec) == 64, "ring rec size");
+
+/* Private state of a record ring handle (ring_rec.c, ring_rec_*.c). */
+struct ring_recx {
+	struct rec_line *line;  /* shared: the producer's record line (intent, latest) */
+	uint32_t max_rec;       /* private max_record */
+	uint32_t z_len;         /* outstanding reserve (bytes asked) / peek (record length) */
+	uint32_t z_kind;        /* 0 none, 1 reserve, 2 peek */
+	uint32_t pad;
+	uint64_t z_pos;         /* start of the reservation / peeked unit (pad included) */
+	uint64_t z_rec;         /* position of the reserved / peeked record's header */
+	uint64_t ihi;           /* lossy producer: highest intent stored */
+	uint64_t free;          /* SPMC producer: free cursor (ring_rec_spmc.c) */
+};
 
 struct shmap_ring {
 	struct shmap__seg seg;
@@ -121,11 +135,13 @@ struct shmap_ring {
 	uint64_t full_since;    /* first FULL of the current streak (ns), 0 none */
 	uint64_t missed;        /* lossy subscriber: total missed */
 	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
+	uint32_t rmode;         /* record ring (ring_rec.c): its type; 0 fixed slots */
 	uint32_t zc_kind;       /* 1 reserve, 2 peek */
 	uint64_t zc_pos;        /* start position of the run */
 	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */
 	struct ring_notify *nt; /* descriptor waiter (ring_notify.c), NULL none */
 	uint8_t *zbuf;          /* lossy broadcast peek/reserve: private elements (ring_bcast.c) */
+	struct ring_recx rx;    /* record rings only (ring_rec.c) */
 };
 
 static inline uint64_t ring_now(void)
@@ -388,6 +404,31 @@ int shmap__ring_maint(struct shmap_ring *r);
 /* Stop the descriptor waiter and close the descriptor (ring_notify.c);
  * in a forked child only closes the inherited descriptor. */
 void shmap__ring_notify_drop(struct shmap_ring *r);
+
+/* ---- record rings (ring_rec.c): entry points ring.c dispatches to ---- */
+uint64_t shmap__rec_repair_head(struct shmap_ring *r);
+uint64_t shmap__rec_repair_tail(struct shmap_ring *r);
+int shmap__rec_maint(struct shmap_ring *r);
+uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
+uint64_t shmap__rec_reap_all(struct shmap_ring *r);
+void shmap__rec_detach(struct shmap_ring *r);
+int shmap__rec_probe(struct shmap_ring *r);
+uint64_t shmap__rec_check(struct shmap_ring *r);
+
+/* Waiting (ring.c), shared with the record rings: what a waiting call
+ * retries is one attempt; `blocked` is FULL (producer) or EMPTY (consumer).
+ * A record ring's attempt embeds it as its first member. */
+struct ring_attempt {
+	int (*fn)(struct shmap_ring *r, struct ring_attempt *a);
+	const void *src;
+	void *dst;
+	uint32_t n;
+	uint32_t done;
+};
+int shmap__ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms);
+/* Open helpers (ring.c) for ring_rec.c. */
+void shmap__ring_mb_register(void);
+int shmap__ring_attach(struct shmap_ring *r, uint32_t role);
 
 /* Record helpers (ring.c). */
 static inline uint32_t rec_owner(uint64_t ow)

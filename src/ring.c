@@ -199,8 +199,12 @@ static int ring_take_rec(struct shmap_ring *r)
 		shmap__ring_rec_unsleep(r, rec);
 		if (r->type == SHMAP_RING_SPMC) {
 			/* a dead holder's claim is reclaimed and counted lost */
-			if (rc == SHMAP_RECOVERED)
-				shmap__spmc_reap_dead_rec(r, rec);
+			if (rc == SHMAP_RECOVERED) {
+				if (r->rmode)
+					shmap__rec_reap_dead_rec(r, rec);
+				else
+					shmap__spmc_reap_dead_rec(r, rec);
+			}
 			shmap_atomic_store_u32(&rec->n, 0);
 			shmap_atomic_store_release_u64(&rec->pos, 0);
 			shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
@@ -220,6 +224,7 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		r->role = 0;
 		r->rec = NULL;
 		r->zc = 0;
+		r->rx.z_kind = 0;
 		return SHMAP_OK;
 	}
 	if (role == SHMAP_RING_PRODUCER) {
@@ -229,7 +234,7 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		SHMAP_FAILPOINT("ring.attach.producer");
 		if (rc == SHMAP_RECOVERED)
 			shmap_atomic_store_u32(&r->ctl->prod_sleeping, 0);
-		r->pos = shmap__ring_repair_head(r);
+		r->pos = r->rmode ? shmap__rec_repair_head(r) : shmap__ring_repair_head(r);
 		r->lim = r->pos;
 		r->min_cache = 0;
 	} else if (r->type == SHMAP_RING_SPSC) {
@@ -239,7 +244,7 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		SHMAP_FAILPOINT("ring.attach.consumer");
 		if (rc == SHMAP_RECOVERED)
 			shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
-		r->pos = shmap__ring_repair_tail(r);
+		r->pos = r->rmode ? shmap__rec_repair_tail(r) : shmap__ring_repair_tail(r);
 		/* [tail, head) is published and head is a publication boundary:
 		 * from there on the start words lead the way (ring_spsc.c) */
 		r->lim = shmap_atomic_load_acquire_u64(&r->ctl->head); /* pairs with R1b */
@@ -252,8 +257,19 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 	}
 	r->role = role;
 	r->zc = 0;
+	r->rx.z_kind = 0;
 	r->full_since = 0;
 	return rc;
+}
+
+void shmap__ring_mb_register(void)
+{
+	ring_mb_register();
+}
+
+int shmap__ring_attach(struct shmap_ring *r, uint32_t role)
+{
+	return ring_attach(r, role);
 }
 
 static void ring_detach(struct shmap_ring *r)
@@ -264,6 +280,8 @@ static void ring_detach(struct shmap_ring *r)
 		if (r->type == SHMAP_RING_SPMC)
 			shmap__spmc_release(r); /* a claim cannot go back: consumed */
 	}
+	if (r->rmode)
+		shmap__rec_detach(r);
 	r->zc = 0;
 	if (r->role == SHMAP_RING_PRODUCER) {
 		shmap_atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
@@ -491,6 +509,8 @@ static inline int ring_enter(struct shmap_ring *r, uint32_t role)
 	int rc = shmap__seg_check(&r->seg);
 	if (shmap_unlikely(rc))
 		return rc;
+	if (shmap_unlikely(r->rmode))
+		return SHMAP_E_NOTSUP; /* a record ring: the *_rec calls (ring_rec.c) */
 	if (shmap_unlikely(r->role != role))
 		return SHMAP_E_NOTATTACHED;
 	if (shmap_unlikely(r->zc))
@@ -500,6 +520,8 @@ static inline int ring_enter(struct shmap_ring *r, uint32_t role)
 
 static int ring_maint(struct shmap_ring *r)
 {
+	if (r->rmode)
+		return shmap__rec_maint(r);
 	if (r->type == SHMAP_RING_SPMC)
 		return shmap__spmc_maint(r);
 	if (r->type == SHMAP_RING_BCAST_RELIABLE)
@@ -571,10 +593,13 @@ static int ring_pop_once(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *
  * The SPSC fast paths of push and pop check the handle in three compares:
  * ring_enter()'s fork and poison checks in one (shmap__seg_ok_fast()), the
  * type and the role held in one (adjacent u32 fields, compared as a pair),
- * and no outstanding zero-copy run. Anything else takes the full path.
+ * and no outstanding zero-copy run and no record ring in one (zc and rmode,
+ * adjacent, as a pair). Anything else takes the full path.
  */
 _Static_assert(offsetof(struct shmap_ring, role) == offsetof(struct shmap_ring, type) + 4u,
 	       "type and role must be adjacent");
+_Static_assert(offsetof(struct shmap_ring, rmode) == offsetof(struct shmap_ring, zc) + 4u,
+	       "zc and rmode must be adjacent");
 
 static inline int ring_spsc_gate(const struct shmap_ring *r, uint32_t role)
 {
@@ -582,10 +607,14 @@ static inline int ring_spsc_gate(const struct shmap_ring *r, uint32_t role)
 	uint64_t pair;
 	memcpy(&pair, &r->type, 8);
 	const int spsc_role = pair == ((uint64_t)role << 32 | SHMAP_RING_SPSC);
+	uint64_t zr;
+	memcpy(&zr, &r->zc, 8);
+	const int plain = zr == 0;
 #else
 	const int spsc_role = r->type == SHMAP_RING_SPSC && r->role == role;
+	const int plain = r->zc == 0 && r->rmode == 0;
 #endif
-	return shmap__seg_ok_fast(&r->seg) && spsc_role && r->zc == 0;
+	return shmap__seg_ok_fast(&r->seg) && spsc_role && plain;
 }
 
 __attribute__((noinline)) static int ring_push_slow(shmap_ring *r, const void *elem)
@@ -776,14 +805,7 @@ void shmap__ring_unannounce(struct shmap_ring *r)
 		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
 }
 
-/* What a waiting call retries: one attempt; `blocked` is FULL or EMPTY. */
-struct ring_attempt {
-	int (*fn)(struct shmap_ring *r, struct ring_attempt *a);
-	const void *src;
-	void *dst;
-	uint32_t n;
-	uint32_t done;
-};
+/* What a waiting call retries: struct ring_attempt (ring-internal.h). */
 
 static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
 {
@@ -841,6 +863,11 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 	}
 }
 
+int shmap__ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
+{
+	return ring_wait_loop(r, a, timeout_ms);
+}
+
 static int attempt_push1(struct shmap_ring *r, struct ring_attempt *a)
 {
 	uint32_t d;
@@ -886,6 +913,8 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
 int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
 	uint64_t s;
+	if (r->rmode)
+		return shmap__rec_probe(r);
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
 	case SHMAP_RING_SPMC:
@@ -1027,7 +1056,7 @@ static inline int shmap_ring_wait__body(shmap_ring *r, uint32_t timeout_ms)
 		return rc;
 	if (!r->role)
 		return SHMAP_E_NOTATTACHED;
-	if (r->zc)
+	if (r->zc || r->rx.z_kind)
 		return SHMAP_E_BUSY;
 	struct ring_attempt a = { attempt_probe, NULL, NULL, 0, 0 };
 	rc = ring_wait_loop(r, &a, timeout_ms);
@@ -1328,6 +1357,8 @@ static inline int shmap_ring_read_at__body(shmap_ring *r, uint64_t pos, void *ou
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
+	if (r->rmode)
+		return SHMAP_E_NOTSUP; /* records have no element positions */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	uint64_t lo;
 	switch (r->type) {
@@ -1502,7 +1533,10 @@ static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t
 		found++;
 		if (repair && shmap_atomic_cas_full_u32(&c->prod_owner, o, 0) == o) {
 			shmap_atomic_store_u32(&c->prod_sleeping, 0);
-			shmap__ring_repair_head(r);
+			if (r->rmode)
+				shmap__rec_repair_head(r);
+			else
+				shmap__ring_repair_head(r);
 			fixed++;
 		}
 	}
@@ -1520,7 +1554,8 @@ static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t
 
 	/* SPMC: claims of dead consumers, then their records */
 	if (r->type == SHMAP_RING_SPMC && repair) {
-		uint64_t reaped = shmap__spmc_reap_all(r); /* reclaimed elements are counted lost */
+		/* reclaimed elements are counted lost */
+		uint64_t reaped = r->rmode ? shmap__rec_reap_all(r) : shmap__spmc_reap_all(r);
 		found += reaped;
 		fixed += reaped;
 	}
@@ -1549,7 +1584,10 @@ static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t
 					    shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 						continue;
 					/* reclaim what is left of its claim, free the record */
-					shmap__spmc_reap_dead_rec(r, rec);
+					if (r->rmode)
+						shmap__rec_reap_dead_rec(r, rec);
+					else
+						shmap__spmc_reap_dead_rec(r, rec);
 					if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
 						shmap_atomic_store_release_u64(&rec->pos, 0);
 						shmap__ring_rec_unsleep(r, rec);
@@ -1564,7 +1602,9 @@ static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t
 
 	/* indices and slots */
 	uint64_t h = shmap_atomic_load_acquire_u64(&c->head);
-	if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC) {
+	if (r->rmode) {
+		found += shmap__rec_check(r); /* indices and record headers */
+	} else if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC) {
 		uint64_t t = shmap_atomic_load_acquire_u64(&c->tail);
 		if (t > h || h - t > r->cap)
 			found++;

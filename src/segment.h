@@ -97,6 +97,7 @@ struct shmap__seg;
 #define SHMAP__KIND_RING_SPMC 3u
 #define SHMAP__KIND_RING_BCAST 4u
 #define SHMAP__KIND_VECTOR 5u
+#define SHMAP__KIND_RING_REC 6u
 
 /* Participant slot states (low 32 bits of part.word); high 32 = generation. */
 #define SHMAP__PART_FREE 0u

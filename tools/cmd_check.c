@@ -16,7 +16,8 @@ static int struct_check(struct handle *h, uint32_t flags, uint64_t *problems)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: return shmap_ring_check(h->r, flags, problems);
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: return shmap_ring_check(h->r, flags, problems);
 #endif
 	default: return SHMAP_E_NOTSUP;
 	}

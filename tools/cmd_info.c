@@ -73,7 +73,8 @@ static int info_state_json(struct handle *h)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: {
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: {
 		uint64_t head = 0, tail = 0, lost = 0;
 		uint32_t ppid = 0, palive = 0;
 		rc = shmap_ring_stats(h->r, &head, &tail, &lost, &ppid, &palive);
@@ -175,7 +176,8 @@ static int info_state_text(struct handle *h)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: {
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: {
 		uint64_t head = 0, tail = 0, lost = 0;
 		uint32_t ppid = 0, palive = 0;
 		rc = shmap_ring_stats(h->r, &head, &tail, &lost, &ppid, &palive);

@@ -201,7 +201,7 @@ const char *backend_name(uint32_t b)
 int is_ring(uint32_t kind)
 {
 	return kind == SHMAP_KIND_RING_SPSC || kind == SHMAP_KIND_RING_SPMC ||
-	       kind == SHMAP_KIND_RING_BCAST;
+	       kind == SHMAP_KIND_RING_BCAST || kind == SHMAP_KIND_RING_REC;
 }
 
 /* Open the structure of kind `kind` behind t (attaches this process). */
@@ -225,6 +225,7 @@ int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC:
 		/*
 		 * An observer: attached without a role (role 0), unless the user
 		 * asked for a role with --role (dump reads an SPSC ring through
@@ -233,6 +234,10 @@ int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 		 * role the user asked for, knowing that taking a role may take
 		 * over a dead process's role.
 		 */
+		if (kind == SHMAP_KIND_RING_REC) { /* a ring of records (ring_rec.h) */
+			rc = shmap_ring_open_rec(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role, t->opts, &h->r);
+			break;
+		}
 		rc = opt.ring_role ? SHMAP_E_INVAL
 				   : shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
 		if (rc == SHMAP_E_INVAL && opt.ring_role)
@@ -285,7 +290,8 @@ int struct_fill(struct handle *h, uint64_t *used, uint64_t *cap)
 #ifdef SHMAPCTL_HAVE_RING
 	case SHMAP_KIND_RING_SPSC:
 	case SHMAP_KIND_RING_SPMC:
-	case SHMAP_KIND_RING_BCAST: {
+	case SHMAP_KIND_RING_BCAST:
+	case SHMAP_KIND_RING_REC: {
 		uint64_t head = 0, tail = 0;
 		int rc = shmap_ring_stats(h->r, &head, &tail, NULL, NULL, NULL);
 		if (rc < 0)
@@ -338,6 +344,11 @@ void fmt_params(const shmap_info *in, char *buf, size_t len)
 	case SHMAP_KIND_VECTOR:
 		snprintf(buf, len, "elem=%" PRIu64 " cap=%" PRIu64,
 			 shmap_info_field(in, SHMAP_INFO_ELEM_SIZE), cap);
+		break;
+	case SHMAP_KIND_RING_REC:
+		snprintf(buf, len, "rec<=%" PRIu64 " bytes=%" PRIu64 " cons<=%" PRIu64,
+			 shmap_info_field(in, SHMAP_INFO_ELEM_SIZE), cap,
+			 shmap_info_field(in, SHMAP_INFO_MAX_CONSUMERS));
 		break;
 	default: snprintf(buf, len, "-");
 	}

@@ -36,6 +36,7 @@
 #endif
 #ifdef SHMAPCTL_HAVE_RING
 #include <shmap/ring.h>
+#include <shmap/ring_rec.h>
 #endif
 
 #ifdef SHMAPCTL_HAVE_RING

@@ -27,6 +27,7 @@ SHMAP_BEGIN_DECLS
 #define SHMAP_KIND_RING_SPMC 3u
 #define SHMAP_KIND_RING_BCAST 4u
 #define SHMAP_KIND_VECTOR 5u
+#define SHMAP_KIND_RING_REC 6u  /**< ring of variable-length records (ring_rec.h) */
 /**@}*/
 
 /** @name Fields readable with shmap_info_field() */

@@ -18,5 +18,6 @@
 #include <shmap/vector.h>
 #include <shmap/htable.h>
 #include <shmap/ring.h>
+#include <shmap/ring_rec.h>
 
 #endif /* SHMAP_SHMAP_H */

@@ -265,6 +265,31 @@ extern "C" {
                                     missed: *mut u64) -> c_int;
     pub fn shmap_ring_check(r: *mut shmap_ring, flags: u32, problems: *mut u64) -> c_int;
 
+    // ring_rec.h
+    pub fn shmap_ring_open_rec(name: *const c_char, oflags: u32, type_: u32, max_record: u32,
+                               capacity: u64, max_consumers: u32, role: u32,
+                               opts: *const shmap_opts, ret: *mut *mut shmap_ring) -> c_int;
+    pub fn shmap_ring_push_rec(r: *mut shmap_ring, data: *const c_void, len: u32) -> c_int;
+    pub fn shmap_ring_pop_rec(r: *mut shmap_ring, out: *mut c_void, out_len: u32,
+                              len: *mut u32) -> c_int;
+    pub fn shmap_ring_push_rec_wait(r: *mut shmap_ring, data: *const c_void, len: u32,
+                                    timeout_ms: u32) -> c_int;
+    pub fn shmap_ring_pop_rec_wait(r: *mut shmap_ring, out: *mut c_void, out_len: u32,
+                                   len: *mut u32, timeout_ms: u32) -> c_int;
+    pub fn shmap_ring_push_rec_n(r: *mut shmap_ring, data: *const c_void, lens: *const u32,
+                                 n: u32, done: *mut u32) -> c_int;
+    pub fn shmap_ring_pop_rec_n(r: *mut shmap_ring, out: *mut c_void, out_len: u64,
+                                lens: *mut u32, n: u32, done: *mut u32) -> c_int;
+    pub fn shmap_ring_push_rec_n_wait(r: *mut shmap_ring, data: *const c_void, lens: *const u32,
+                                      n: u32, done: *mut u32, timeout_ms: u32) -> c_int;
+    pub fn shmap_ring_pop_rec_n_wait(r: *mut shmap_ring, out: *mut c_void, out_len: u64,
+                                     lens: *mut u32, n: u32, done: *mut u32,
+                                     timeout_ms: u32) -> c_int;
+    pub fn shmap_ring_reserve_rec(r: *mut shmap_ring, len: u32, ptr: *mut *mut c_void) -> c_int;
+    pub fn shmap_ring_commit_rec(r: *mut shmap_ring, len: u32) -> c_int;
+    pub fn shmap_ring_peek_rec(r: *mut shmap_ring, ptr: *mut *const c_void, len: *mut u32) -> c_int;
+    pub fn shmap_ring_release_rec(r: *mut shmap_ring) -> c_int;
+
     // vector.h
     pub fn shmap_vector_open(name: *const c_char, oflags: u32, elem_size: u32, capacity: u64,
                              opts: *const shmap_opts, ret: *mut *mut shmap_vector) -> c_int;

@@ -20,6 +20,7 @@
 mod error;
 mod info;
 mod opts;
+mod rec_ring;
 mod ring;
 mod table;
 mod vector;
@@ -27,6 +28,7 @@ mod vector;
 pub use error::{Error, Result, Status};
 pub use info::{cleanup_stale, info, info_with, kind_name, reap, reap_with, Info, Participant};
 pub use opts::{unlink, unlink_with, Backend, OpenMode, Options};
+pub use rec_ring::RecRing;
 pub use ring::{ConsumerInfo, Drain, Notifier, Peek, Reservation, Ring, RingParams, RingStats, RingType,
                Role};
 pub use shmap_sys as sys;

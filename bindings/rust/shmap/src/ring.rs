@@ -23,7 +23,7 @@ pub enum RingType {
 }
 
 impl RingType {
-    fn raw(self) -> u32 {
+    pub(crate) fn raw(self) -> u32 {
         match self {
             RingType::Spsc => sys::SHMAP_RING_SPSC,
             RingType::Spmc => sys::SHMAP_RING_SPMC,
@@ -31,7 +31,7 @@ impl RingType {
             RingType::BcastReliable => sys::SHMAP_RING_BCAST_RELIABLE,
         }
     }
-    fn from_raw(v: u32) -> Option<RingType> {
+    pub(crate) fn from_raw(v: u32) -> Option<RingType> {
         match v {
             sys::SHMAP_RING_SPSC => Some(RingType::Spsc),
             sys::SHMAP_RING_SPMC => Some(RingType::Spmc),
@@ -56,7 +56,7 @@ pub enum Role {
 }
 
 impl Role {
-    fn raw(self) -> u32 {
+    pub(crate) fn raw(self) -> u32 {
         match self {
             Role::Producer => sys::SHMAP_RING_PRODUCER,
             Role::Consumer => sys::SHMAP_RING_CONSUMER,

@@ -1,0 +1,590 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ring_rec.c - rings of variable-length records: layout, open, the public
+ * *_rec calls, and the hooks ring.c calls for a record ring (takeover,
+ * maintenance, wait probe, checker). The algorithms are in
+ * ring_rec_spsc.c, ring_rec_spmc.c and ring_rec_bcast.c, the layout in
+ * ring_rec-internal.h.
+ *
+ * A record ring is a struct shmap_ring with rmode != 0: roles, liveness,
+ * takeover, waiting and inspection are ring.c's, unchanged; ring.c's
+ * fixed-slot data calls refuse such a handle (SHMAP_E_NOTSUP) and the
+ * calls here refuse a fixed-slot one. Its segment has its own kind
+ * (SHMAP__KIND_RING_REC, kind_flags = the ring type), so neither kind of
+ * ring can be opened as the other.
+ */
+#include <stdlib.h>
+
+#include <shmap/ring_rec.h>
+
+#include "ring_rec-internal.h"
+
+/* ---------------------------------------------------------------- layout */
+
+static uint64_t rec_line_off(uint32_t mc)
+{
+	return SHMAP_ALIGN_UP((uint64_t)sizeof(struct ring_ctl) + (uint64_t)mc * sizeof(struct ring_rec),
+			      (uint64_t)SHMAP_CACHELINE);
+}
+
+static uint64_t rec_data_off(uint32_t mc)
+{
+	return rec_line_off(mc) + sizeof(struct rec_line);
+}
+
+static int rec_cap_ok(uint64_t cap, uint32_t max_rec)
+{
+	return cap >= 64 && shmap__is_pow2_u64(cap) && cap <= SHMAP_RING_DATA_MAX &&
+	       cap >= 2 * SHMAP_RING_REC_SIZE(max_rec);
+}
+
+static int rec_layout(struct shmap__params *p)
+{
+	if (p->elem_size == 0 || p->elem_size > SHMAP_RING_REC_MAX)
+		return SHMAP_E_INVAL;
+	if (!rec_cap_ok(p->capacity, p->elem_size))
+		return SHMAP_E_INVAL;
+	if (p->max_consumers == 0 || p->max_consumers > SHMAP_RING_CONSUMERS_MAX)
+		return SHMAP_E_INVAL;
+	if (p->kind_flags == SHMAP_RING_SPSC) {
+		if (p->max_consumers != 1)
+			return SHMAP_E_INVAL;
+	} else if (p->kind_flags != SHMAP_RING_SPMC && p->kind_flags != SHMAP_RING_BCAST_LOSSY &&
+		   p->kind_flags != SHMAP_RING_BCAST_RELIABLE) {
+		return SHMAP_E_INVAL;
+	}
+	if (p->key_max || p->value_max)
+		return SHMAP_E_INVAL;
+	uint64_t sz = rec_data_off(p->max_consumers) + p->capacity;
+	p->data_size = SHMAP_ALIGN_UP(sz, (uint64_t)SHMAP__PAGE);
+	return SHMAP_OK;
+}
+
+/* zero-filled: no header written, the word at position 0 says "nothing" */
+static const struct shmap__kind_ops rec_ops = { SHMAP__KIND_RING_REC, rec_layout, NULL };
+
+static void rec_bind(struct shmap_ring *r)
+{
+	const struct shmap__params *p = &r->seg.p;
+	r->type = p->kind_flags;
+	r->rmode = p->kind_flags;
+	r->esize = p->elem_size;
+	r->cap = p->capacity;
+	r->mask = p->capacity - 8u;
+	r->max_cons = p->max_consumers;
+	r->ctl = (struct ring_ctl *)(void *)r->seg.data;
+	r->recs = (struct ring_rec *)(void *)(r->seg.data + sizeof(struct ring_ctl));
+	r->seq = NULL;
+	r->rx.line = (struct rec_line *)(void *)(r->seg.data + rec_line_off(r->max_cons));
+	r->rx.max_rec = p->elem_size;
+	r->data = r->seg.data + rec_data_off(r->max_cons);
+}
+
+SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t type, uint32_t max_record,
+				  uint64_t capacity, uint32_t max_consumers, uint32_t role,
+				  const shmap_opts *opts, shmap_ring **ret)
+{
+	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
+		     role != SHMAP_RING_OBSERVER))
+		return SHMAP_E_INVAL;
+	if (oflags != SHMAP_CREATE && oflags != SHMAP_OPEN && oflags != SHMAP_OPEN_OR_CREATE)
+		return SHMAP_E_INVAL;
+	if (type > SHMAP_RING_BCAST_RELIABLE)
+		return SHMAP_E_INVAL;
+	int creating = oflags != SHMAP_OPEN;
+	if (creating && (type == 0 || max_record == 0 || capacity == 0))
+		return SHMAP_E_INVAL;
+	if (max_record > SHMAP_RING_REC_MAX)
+		return SHMAP_E_TOOBIG;
+	if (capacity > SHMAP_RING_DATA_MAX || max_consumers > SHMAP_RING_CONSUMERS_MAX)
+		return SHMAP_E_INVAL;
+	if (type == SHMAP_RING_SPSC && max_consumers > 1)
+		return SHMAP_E_INVAL;
+	if (capacity) {
+		capacity = shmap__next_pow2_u64(capacity < 64 ? 64 : capacity);
+		if (max_record && !rec_cap_ok(capacity, max_record))
+			return SHMAP_E_INVAL;
+	}
+	if (creating)
+		max_consumers = type == SHMAP_RING_SPSC ? 1 : max_consumers ? max_consumers : 16;
+	shmap__ring_mb_register();
+
+	struct shmap_ring *r = calloc(1, sizeof(*r));
+	if (!r)
+		return SHMAP_E_NOMEM;
+	struct shmap__params want = { 0 };
+	want.kind = SHMAP__KIND_RING_REC;
+	want.kind_flags = type;
+	want.capacity = capacity;
+	want.elem_size = max_record;
+	want.max_consumers = max_consumers;
+	int rc = shmap__seg_open(name, oflags, &want, &rec_ops, opts, &r->seg);
+	if (rc < 0) {
+		free(r);
+		return rc;
+	}
+	int seg_rc = rc;
+	rec_bind(r);
+	r->want_role = role;
+	rc = shmap__ring_attach(r, role);
+	if (rc < 0) {
+		shmap__seg_close(&r->seg);
+		free(r);
+		return rc;
+	}
+	*ret = r;
+	return rc == SHMAP_RECOVERED || seg_rc == SHMAP_RECOVERED ? SHMAP_RECOVERED : SHMAP_OK;
+}
+
+/* ------------------------------------------------------ hooks for ring.c */
+
+uint64_t shmap__rec_repair_head(struct shmap_ring *r)
+{
+	if (r->type == SHMAP_RING_SPSC)
+		return shmap__recs_repair_head(r);
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_repair_head(r);
+	return shmap__recb_repair_head(r);
+}
+
+/*
+ * SPSC consumer takeover: tail is the end of what was consumed, a unit
+ * boundary, and stays authoritative even past the stored head (a producer
+ * killed before storing head published what the dead consumer took), so
+ * nothing is delivered twice. Only an impossible tail is clamped.
+ */
+uint64_t shmap__rec_repair_tail(struct shmap_ring *r)
+{
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if ((t & 7u) || (t > h && t - h > r->cap))
+		t = h & ~UINT64_C(7);
+	return t;
+}
+
+int shmap__rec_maint(struct shmap_ring *r)
+{
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_maint(r);
+	return r->type == SHMAP_RING_BCAST_RELIABLE ? shmap__recb_maint(r) : SHMAP_OK;
+}
+
+uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
+{
+	return shmap__recm_reap_dead_rec(r, rec);
+}
+
+uint64_t shmap__rec_reap_all(struct shmap_ring *r)
+{
+	return shmap__recm_reap_all(r);
+}
+
+void shmap__rec_detach(struct shmap_ring *r)
+{
+	/* an SPMC consumer's peeked record cannot go back: it is consumed */
+	if (r->rx.z_kind == 2 && r->type == SHMAP_RING_SPMC && r->role == SHMAP_RING_CONSUMER)
+		shmap__recm_release(r);
+	r->rx.z_kind = 0;
+}
+
+int shmap__rec_probe(struct shmap_ring *r)
+{
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_probe(r);
+	return r->type == SHMAP_RING_SPSC ? shmap__recs_probe(r) : shmap__recb_probe(r);
+}
+
+uint64_t shmap__rec_check(struct shmap_ring *r)
+{
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_check(r);
+	return r->type == SHMAP_RING_SPSC ? shmap__recs_check(r) : shmap__recb_check(r);
+}
+
+/* ------------------------------------------------------------ data calls */
+
+static inline int rec_enter(struct shmap_ring *r, uint32_t role)
+{
+	int rc = shmap__seg_check(&r->seg);
+	if (shmap_unlikely(rc))
+		return rc;
+	if (shmap_unlikely(!r->rmode))
+		return SHMAP_E_NOTSUP;
+	if (shmap_unlikely(r->role != role))
+		return SHMAP_E_NOTATTACHED;
+	if (shmap_unlikely(r->rx.z_kind))
+		return SHMAP_E_BUSY;
+	return SHMAP_OK;
+}
+
+static inline int rec_len_ok(const struct shmap_ring *r, uint32_t len)
+{
+	if (shmap_unlikely(len == 0))
+		return SHMAP_E_INVAL;
+	if (shmap_unlikely(len > r->rx.max_rec))
+		return SHMAP_E_TOOBIG;
+	return SHMAP_OK;
+}
+
+static inline int rec_push_once(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+				uint32_t *done)
+{
+	if (r->type == SHMAP_RING_SPSC)
+		return shmap__recs_push_n(r, src, lens, n, done);
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_push_n(r, src, lens, n, done);
+	return shmap__recb_push_n(r, src, lens, n, done);
+}
+
+static inline int rec_pop_once(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens,
+			       uint32_t n, uint32_t *done, uint32_t *need)
+{
+	if (r->type == SHMAP_RING_SPSC)
+		return shmap__recs_pop_n(r, out, out_len, lens, n, done, need);
+	if (r->type == SHMAP_RING_SPMC)
+		return shmap__recm_pop_n(r, out, out_len, lens, n, done, need);
+	return shmap__recb_pop_n(r, out, out_len, lens, n, done, need);
+}
+
+/* Non-waiting push with the FULL slow path of ring.c's ring_push_nb(): after
+ * RING_STUCK_NS of FULL, drop dead subscribers (reliable) once. */
+static int rec_push_nb(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+		       uint32_t *done)
+{
+	int rc = rec_push_once(r, src, lens, n, done);
+	if (shmap_likely(rc != SHMAP_E_FULL)) {
+		r->full_since = 0;
+		return rc;
+	}
+	if (r->type != SHMAP_RING_BCAST_RELIABLE && r->type != SHMAP_RING_SPMC)
+		return rc;
+	uint64_t now = ring_now();
+	if (r->full_since == 0) {
+		r->full_since = now;
+		return rc;
+	}
+	if (now - r->full_since < RING_STUCK_NS)
+		return rc;
+	r->full_since = now;
+	if (shmap__rec_maint(r) != SHMAP_RECOVERED)
+		return rc;
+	rc = rec_push_once(r, src, lens, n, done);
+	if (rc == SHMAP_OK)
+		rc = SHMAP_RECOVERED;
+	r->full_since = 0;
+	return rc;
+}
+
+static int rec_lens_ok(const struct shmap_ring *r, const uint32_t *lens, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		int rc = rec_len_ok(r, lens[i]);
+		if (rc)
+			return rc;
+	}
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_push_rec(shmap_ring *r, const void *data, uint32_t len)
+{
+	uint32_t done;
+	if (!r || !data)
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	rc = rec_len_ok(r, len);
+	if (rc)
+		return rc;
+	return rec_push_nb(r, data, &len, 1, &done);
+}
+
+SHMAP_API int shmap_ring_pop_rec(shmap_ring *r, void *out, uint32_t out_len, uint32_t *len)
+{
+	uint32_t done, l = 0, need = 0;
+	if (!r || !len || (!out && out_len))
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	rc = rec_pop_once(r, out, out_len, &l, 1, &done, &need);
+	if (rc == SHMAP_OK)
+		*len = l;
+	else if (rc == SHMAP_E_BUFSIZE)
+		*len = need;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_push_rec_n(shmap_ring *r, const void *data, const uint32_t *lens, uint32_t n,
+				    uint32_t *done)
+{
+	uint32_t d = 0;
+	if (done)
+		*done = 0;
+	if (!r || (n && (!data || !lens)))
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	rc = rec_lens_ok(r, lens, n);
+	if (rc)
+		return rc;
+	rc = rec_push_nb(r, data, lens, n, &d);
+	if (done)
+		*done = d;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_rec_n(shmap_ring *r, void *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+				   uint32_t *done)
+{
+	uint32_t d = 0, need = 0;
+	if (done)
+		*done = 0;
+	if (!r || (n && !lens) || (!out && out_len))
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	rc = rec_pop_once(r, out, out_len, lens, n, &d, &need);
+	if (rc == SHMAP_E_BUFSIZE)
+		lens[0] = need;
+	if (done)
+		*done = d;
+	return rc;
+}
+
+/* ---------------------------------------------------------------- waiting */
+
+/* A waiting call's attempt (ring.c's, first) with the record call's arguments. */
+struct rec_attempt {
+	struct ring_attempt a;
+	const uint32_t *lens_in;
+	uint32_t *lens_out;
+	uint64_t len;  /* pop: out_len; push: bytes of the records already pushed */
+};
+
+static int attempt_push(struct shmap_ring *r, struct ring_attempt *ra)
+{
+	struct rec_attempt *a = (struct rec_attempt *)(void *)ra;
+	uint32_t d = 0;
+	const uint8_t *src = ra->src;
+	int rc = rec_push_once(r, src + a->len, a->lens_in + ra->done, ra->n - ra->done, &d);
+	for (uint32_t i = 0; i < d; i++)
+		a->len += a->lens_in[ra->done + i];
+	ra->done += d;
+	if (rc == SHMAP_OK && ra->done < ra->n)
+		return SHMAP_E_FULL; /* keep waiting for the rest */
+	return rc;
+}
+
+static int attempt_pop(struct shmap_ring *r, struct ring_attempt *ra)
+{
+	struct rec_attempt *a = (struct rec_attempt *)(void *)ra;
+	uint32_t d = 0, need = 0;
+	int rc = rec_pop_once(r, ra->dst, a->len, a->lens_out, ra->n, &d, &need);
+	if (rc == SHMAP_E_BUFSIZE)
+		a->lens_out[0] = need;
+	ra->done = d;
+	return rc;
+}
+
+static int rec_push_wait(shmap_ring *r, const void *data, const uint32_t *lens, uint32_t n, uint32_t *done,
+			 uint32_t timeout_ms)
+{
+	struct rec_attempt a = { { attempt_push, data, NULL, n, 0 }, lens, NULL, 0 };
+	int rc = shmap__ring_wait_loop(r, &a.a, timeout_ms);
+	if (done)
+		*done = a.a.done;
+	if (rc == SHMAP_E_FULL && timeout_ms)
+		rc = SHMAP_E_TIMEOUT;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_push_rec_wait(shmap_ring *r, const void *data, uint32_t len, uint32_t timeout_ms)
+{
+	if (!r || !data)
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	rc = rec_len_ok(r, len);
+	if (rc)
+		return rc;
+	uint32_t done;
+	rc = rec_push_nb(r, data, &len, 1, &done); /* the common case: room at once */
+	if (rc != SHMAP_E_FULL || timeout_ms == 0)
+		return rc;
+	return rec_push_wait(r, data, &len, 1, NULL, timeout_ms);
+}
+
+SHMAP_API int shmap_ring_push_rec_n_wait(shmap_ring *r, const void *data, const uint32_t *lens, uint32_t n,
+					 uint32_t *done, uint32_t timeout_ms)
+{
+	if (done)
+		*done = 0;
+	if (!r || (n && (!data || !lens)))
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	rc = rec_lens_ok(r, lens, n);
+	if (rc)
+		return rc;
+	rc = rec_push_wait(r, data, lens, n, done, timeout_ms);
+	if (rc == SHMAP_E_FULL && done && *done)
+		rc = SHMAP_E_TIMEOUT;
+	return rc;
+}
+
+static int rec_pop_wait(shmap_ring *r, void *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+			uint32_t *done, uint32_t timeout_ms)
+{
+	struct rec_attempt a = { { attempt_pop, NULL, out, n, 0 }, NULL, lens, out_len };
+	int rc = shmap__ring_wait_loop(r, &a.a, timeout_ms);
+	if (done)
+		*done = a.a.done;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len, uint32_t *len,
+				      uint32_t timeout_ms)
+{
+	uint32_t l = 0;
+	if (!r || !len || (!out && out_len))
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	uint32_t done, need = 0;
+	rc = rec_pop_once(r, out, out_len, &l, 1, &done, &need); /* the common case: a record at once */
+	if (rc == SHMAP_E_BUFSIZE)
+		l = need;
+	else if (rc == SHMAP_E_EMPTY && timeout_ms)
+		rc = rec_pop_wait(r, out, out_len, &l, 1, NULL, timeout_ms);
+	if (rc == SHMAP_OK || rc == SHMAP_E_BUFSIZE)
+		*len = l;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_pop_rec_n_wait(shmap_ring *r, void *out, uint64_t out_len, uint32_t *lens,
+					uint32_t n, uint32_t *done, uint32_t timeout_ms)
+{
+	if (done)
+		*done = 0;
+	if (!r || (n && !lens) || (!out && out_len))
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	return rec_pop_wait(r, out, out_len, lens, n, done, timeout_ms);
+}
+
+/* -------------------------------------------------------------- zero-copy */
+
+SHMAP_API int shmap_ring_reserve_rec(shmap_ring *r, uint32_t len, void **ptr)
+{
+	if (!r || !ptr)
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_PRODUCER);
+	if (rc)
+		return rc;
+	rc = rec_len_ok(r, len);
+	if (rc)
+		return rc;
+	for (int again = 0; again < 2; again++) {
+		rc = r->type == SHMAP_RING_SPSC   ? shmap__recs_reserve(r, len, ptr)
+		     : r->type == SHMAP_RING_SPMC ? shmap__recm_reserve(r, len, ptr)
+						  : shmap__recb_reserve(r, len, ptr);
+		if (rc == SHMAP_OK) {
+			r->full_since = 0;
+			r->rx.z_kind = 1;
+			return again ? SHMAP_RECOVERED : SHMAP_OK;
+		}
+		if (rc != SHMAP_E_FULL || r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_BCAST_LOSSY)
+			return rc;
+		/* same slow path as push: drop dead subscribers after a while */
+		uint64_t now = ring_now();
+		if (r->full_since == 0) {
+			r->full_since = now;
+			return rc;
+		}
+		if (now - r->full_since < RING_STUCK_NS)
+			return rc;
+		r->full_since = now;
+		if (shmap__rec_maint(r) != SHMAP_RECOVERED)
+			return rc;
+	}
+	return rc;
+}
+
+static int rec_finish_check(shmap_ring *r, uint32_t role, uint32_t kind)
+{
+	if (!r)
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&r->seg);
+	if (rc)
+		return rc;
+	if (!r->rmode)
+		return SHMAP_E_NOTSUP;
+	if (r->role != role)
+		return SHMAP_E_NOTATTACHED;
+	if (r->rx.z_kind != kind)
+		return SHMAP_E_INVAL;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_commit_rec(shmap_ring *r, uint32_t len)
+{
+	int rc = rec_finish_check(r, SHMAP_RING_PRODUCER, 1);
+	if (rc)
+		return rc;
+	if (len > r->rx.z_len)
+		return SHMAP_E_INVAL;
+	if (r->type == SHMAP_RING_SPSC)
+		shmap__recs_commit(r, len);
+	else if (r->type == SHMAP_RING_SPMC)
+		shmap__recm_commit(r, len);
+	else
+		shmap__recb_commit(r, len);
+	r->rx.z_kind = 0;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_ring_peek_rec(shmap_ring *r, const void **ptr, uint32_t *len)
+{
+	if (!r || !ptr || !len)
+		return SHMAP_E_INVAL;
+	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	rc = r->type == SHMAP_RING_SPSC   ? shmap__recs_peek(r, ptr, len)
+	     : r->type == SHMAP_RING_SPMC ? shmap__recm_peek(r, ptr, len)
+					  : shmap__recb_peek(r, ptr, len);
+	if (rc == SHMAP_OK)
+		r->rx.z_kind = 2;
+	return rc;
+}
+
+SHMAP_API int shmap_ring_release_rec(shmap_ring *r)
+{
+	int rc = rec_finish_check(r, SHMAP_RING_CONSUMER, 2);
+	if (rc)
+		return rc;
+	if (r->type == SHMAP_RING_SPSC)
+		shmap__recs_release(r);
+	else if (r->type == SHMAP_RING_SPMC)
+		shmap__recm_release(r);
+	else
+		rc = shmap__recb_release(r);
+	r->rx.z_kind = 0;
+	return rc;
+}
