@@ -74,6 +74,7 @@
  * it may touch an unallocated page of the area (tmpfs then allocates it).
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
@@ -411,6 +412,15 @@ static int grow(struct shmap_htable *t, uint64_t need)
 	if (nres > t->area_max)
 		nres = t->area_max;
 	SHMAP_FAILPOINT("htable.alloc.grow");
+	/* A peer that shrank the file must not be healed by our growth: the
+	 * allocation would extend it again with zero pages where the buckets
+	 * were, turning the fault the guard reports into silent data loss.
+	 * Growth is rare (chunks), so one fstat() here is cheap. */
+	struct stat st;
+	if (fstat(t->seg.fd, &st) == 0 && (uint64_t)st.st_size < t->seg.total_size) {
+		__atomic_store_n(&t->seg.poisoned, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
+		return SHMAP_E_PEERFAULT;
+	}
 	int r = EINTR;
 	for (int i = 0; i < 64 && r == EINTR; i++)
 		r = posix_fallocate(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res));
