@@ -64,11 +64,9 @@ static int open_readonly(const char *name, const struct shmap_opts *o)
 {
 	int fd;
 	if (o->backend == SHMAP_BACKEND_MEMFD) {
-		char path[64];
 		if (o->fd < 0)
 			return -EINVAL;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = shmap__reopen_fd(o->fd, O_RDONLY);
 	} else if (o->backend == SHMAP_BACKEND_SHM) {
 		/* O_NONBLOCK: a FIFO planted in /dev/shm must not block a
 		 * read-only open (fstat then rejects it as not regular). */
@@ -361,9 +359,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	if (o.backend == SHMAP_BACKEND_MEMFD) {
 		if (o.fd < 0)
 			return SHMAP_E_INVAL;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", o.fd);
-		fd = open(path, O_RDWR | O_CLOEXEC);
+		fd = shmap__reopen_fd(o.fd, O_RDWR);
 	} else {
 		int rc = shmap__name_check(name, o.backend);
 		if (rc != SHMAP_OK)

@@ -430,6 +430,7 @@ bool shmap__ofd_held(int fd, off_t byte);                   /* another descripti
 int shmap__errno_code(int e);                               /* errno -> SHMAP_E_* */
 int shmap__check_object(const struct stat *st, const struct shmap_opts *o); /* squatting checks */
 int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode);
+int shmap__reopen_fd(int fd, int flags); /* our own description of fd (O_CLOEXEC added) */
 uint64_t shmap__hdr_checksum(const struct shmap__hdr *h);
 
 #endif /* SHMAP_SEGMENT_INTERNAL_H */
