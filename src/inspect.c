@@ -116,14 +116,10 @@ static int snapshot(int fd, struct shmap_info *in)
 	if (in->file_size < SHMAP__HDR_SIZE || (h->state & 0xffu) != SHMAP__ST_READY) {
 		/* Not READY: what an open would rebuild is NOTREADY; anything
 		 * else is not a segment (the same rule as open). */
-		rc = shmap__unfinished(h->magic, in->file_size, (uint32_t)st.st_mode);
+		rc = shmap__unfinished(h->magic, h->state, in->file_size, (uint32_t)st.st_mode);
 		if (rc == SHMAP_E_NOTREADY) /* empty, no creation mode bit */
 			return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
-		if (rc != SHMAP_OK)
-			return rc;
-		if ((h->state & 0xffu) > SHMAP__ST_READY)
-			return SHMAP_E_CORRUPT;
-		return SHMAP_E_NOTREADY;
+		return rc == SHMAP_OK ? SHMAP_E_NOTREADY : rc;
 	}
 	/* The validation of every open, with the stored kind's own checks. */
 	struct shmap__params p;
@@ -278,10 +274,10 @@ static bool segment_in_use(int fd)
 		return true;
 	if ((h.state & 0xffu) != SHMAP__ST_READY)
 		return false;
-	uint32_t n = h.nparts;
-	if (n == 0 || n > SHMAP__MAX_PARTS)
+	struct shmap__params p;
+	if (shmap__hdr_validate(&h, (uint64_t)st.st_size, NULL, &p) != SHMAP_OK)
 		return true; /* cannot tell: keep it */
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < p.nparts; i++)
 		if (shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i))
 			return true;
 	return false;

@@ -908,7 +908,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 
 enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_WAIT_EMPTY, PR_ERROR };
 
-int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode)
+int shmap__unfinished(uint64_t head, uint64_t state, uint64_t size, uint32_t mode)
 {
 	if (size == 0)
 		return (mode & SHMAP__MODE_NEW) ? SHMAP_OK : SHMAP_E_NOTREADY;
@@ -916,13 +916,15 @@ int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode)
 	 * and never makes the file shorter than it again. */
 	if (size < sizeof(uint64_t))
 		return SHMAP_E_BADMAGIC;
-	if (head == SHMAP__MARK_BUILDING)
-		return SHMAP_OK;
-	if (head == SHMAP__MAGIC)
-		/* The magic is written only once the file has its full size: a
-		 * shorter one is a segment someone cut, not a build to redo. */
-		return size >= SHMAP__HDR_SIZE ? SHMAP_OK : SHMAP_E_TRUNCATED;
-	return SHMAP_E_BADMAGIC;
+	if (head != SHMAP__MARK_BUILDING && head != SHMAP__MAGIC)
+		return SHMAP_E_BADMAGIC;
+	/* The magic is written only once the file has its full size: a
+	 * shorter one is a segment someone cut, not a build to redo. */
+	if (head == SHMAP__MAGIC && size < SHMAP__HDR_SIZE)
+		return SHMAP_E_TRUNCATED;
+	/* No builder ever writes a state above READY: not a dead build we
+	 * may redo. */
+	return (state & 0xffu) > SHMAP__ST_READY ? SHMAP_E_CORRUPT : SHMAP_OK;
 }
 
 /* pread() all of len bytes at off; 1 on a short read (the file shrank). */
@@ -988,7 +990,7 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			return PR_READY;
 		/* READY may have arrived mid-read: treat as not ready (yet). */
 		hdr->state = state;
-		int u = shmap__unfinished(hdr->magic, *st_size, (uint32_t)st.st_mode);
+		int u = shmap__unfinished(hdr->magic, state, *st_size, (uint32_t)st.st_mode);
 		if (u == SHMAP_E_TRUNCATED && tries < 8) {
 			struct stat again;
 			/* The magic with the size of a mark: a build finished
@@ -996,14 +998,9 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			if (fstat(fd, &again) == 0 && again.st_size != st.st_size)
 				continue;
 		}
-		if (u == SHMAP_E_BADMAGIC || u == SHMAP_E_TRUNCATED) {
+		if (u != SHMAP_OK && u != SHMAP_E_NOTREADY) {
 			/* Not ours to build: refused whatever its lock, never written. */
 			*rc = u;
-			return PR_ERROR;
-		}
-		if ((state & 0xffu) > SHMAP__ST_READY) {
-			/* No builder ever writes this: not a dead build we may redo. */
-			*rc = SHMAP_E_CORRUPT;
 			return PR_ERROR;
 		}
 		if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))

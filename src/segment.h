@@ -397,15 +397,18 @@ extern const struct shmap__kind_ops *const shmap__vector_kind_ops;
 
 /*
  * Is an object that is not READY an unfinished shmap segment we may rebuild?
- * `head` holds its first min(size, 8) bytes (zero-padded), `mode` its st_mode.
+ * `head` holds its first min(size, 8) bytes (zero-padded), `state` its state
+ * word (0 if it is shorter than a header), `mode` its st_mode. Open and
+ * inspection both decide with it.
  * SHMAP_OK: it carries the building mark or the magic, or it is empty and
  * has SHMAP__MODE_NEW. SHMAP_E_NOTREADY: empty without the mode bit -- a
  * creator between its O_EXCL create and its mark on a filesystem that drops
  * the bit, or a foreign empty file; never rebuilt (an opener waits, then
  * refuses). SHMAP_E_TRUNCATED: the magic in an object shorter than a header
- * (a segment someone cut). SHMAP_E_BADMAGIC: anything else (not ours).
+ * (a segment someone cut). SHMAP_E_CORRUPT: a state no builder writes.
+ * SHMAP_E_BADMAGIC: anything else (not ours).
  */
-int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode);
+int shmap__unfinished(uint64_t head, uint64_t state, uint64_t size, uint32_t mode);
 
 /*
  * The SIGBUS guard (guard.c). A process-wide SIGBUS handler, installed when
