@@ -33,6 +33,14 @@
  *     made again once the lock is taken. Anything else is BADMAGIC.
  * A peer that shrinks the file later is the SIGBUS guard's (guard.c).
  *
+ * The open path, in order: shmap__seg_open() checks its arguments (with the
+ * backend's prepare hook), settle() runs the state machine above as a loop
+ * over SETTLE_* states -- obtain the object through the backend's hooks
+ * (new object, existing object), then created -> build, or wait / take over
+ * -> ready -- and seg_open_attach() verifies what it did not build (the
+ * backend's verify hook) and takes a participant slot. Every failure leaves
+ * through one tail.
+ *
  * Liveness: participant slots with one OFD lock byte each (segment.h).
  */
 #include <errno.h>
