@@ -104,15 +104,10 @@ static int snapshot(int fd, struct shmap_info *in)
 	in->alloc_size = (uint64_t)st.st_blocks * 512u;
 	in->mode = (uint32_t)(st.st_mode & 07777);
 	in->owner = (uint32_t)st.st_uid;
-	int rc;
 	const struct shmap__hdr *h = &in->hdr;
-	if (in->file_size < SHMAP__HDR_SIZE) {
-		if (in->file_size >= sizeof(in->hdr.magic) &&
-		    (rc = read_full(fd, &in->hdr.magic, sizeof(in->hdr.magic), 0)) != SHMAP_OK)
-			return rc;
-	} else if ((rc = read_full(fd, &in->hdr, sizeof(in->hdr), 0)) != SHMAP_OK) {
+	int rc = shmap__hdr_read(fd, in->file_size, &in->hdr);
+	if (rc != SHMAP_OK)
 		return rc;
-	}
 	if (in->file_size < SHMAP__HDR_SIZE || (h->state & 0xffu) != SHMAP__ST_READY) {
 		/* Not READY: what an open would rebuild is NOTREADY; anything
 		 * else is not a segment (the same rule as open). */

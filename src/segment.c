@@ -935,18 +935,38 @@ int shmap__unfinished(uint64_t head, uint64_t state, uint64_t size, uint32_t mod
 	return (state & 0xffu) > SHMAP__ST_READY ? SHMAP_E_CORRUPT : SHMAP_OK;
 }
 
-/* pread() all of len bytes at off; 1 on a short read (the file shrank). */
-static int pread_all(int fd, void *buf, size_t len, off_t off, int *rc)
+/* pread() all of len bytes at off: SHMAP_OK, SHMAP_E_TRUNCATED on a short
+ * read (the file shrank), or the errno's code. */
+static int pread_all(int fd, void *buf, size_t len, off_t off)
 {
 	ssize_t n;
 	do {
 		n = pread(fd, buf, len, off);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		*rc = shmap__errno_code(errno);
-		return -1;
-	}
-	return n == (ssize_t)len ? 0 : 1;
+	if (n < 0)
+		return shmap__errno_code(errno);
+	return n == (ssize_t)len ? SHMAP_OK : SHMAP_E_TRUNCATED;
+}
+
+int shmap__hdr_read(int fd, uint64_t size, struct shmap__hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (size < SHMAP__HDR_SIZE)
+		return size >= sizeof(h->magic) ? pread_all(fd, &h->magic, sizeof(h->magic), 0) : SHMAP_OK;
+	/* Read the state word on its own first: one pread() of the whole
+	 * header is not atomic against a concurrent builder, so it could copy
+	 * the low (immutable) bytes before they were written and the state
+	 * after READY was published -- a torn "READY" header that fails
+	 * validation. Once a pread() has seen READY (R2), a later pread() sees
+	 * every header byte written before it. */
+	uint64_t state = 0;
+	int rc = pread_all(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state));
+	if (rc == SHMAP_OK)
+		rc = pread_all(fd, h, sizeof(*h), 0);
+	/* READY may have arrived mid-read: the first look decides. */
+	if (rc == SHMAP_OK)
+		h->state = state;
+	return rc;
 }
 
 /*
@@ -970,34 +990,16 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			return PR_ERROR;
 		}
 		*st_size = (uint64_t)st.st_size;
-		memset(hdr, 0, sizeof(*hdr));
-		uint64_t state = 0;
-		int r = 0;
-		if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
-			/* Read the state word on its own first: one pread() of the whole
-			 * header is not atomic against a concurrent builder, so it could
-			 * copy the low (immutable) bytes before they were written and the
-			 * state after READY was published -- a torn "READY" header that
-			 * fails validation. Once a pread() has seen READY (R2), a later
-			 * pread() sees every header byte written before it. */
-			r = pread_all(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state), rc);
-			if (r == 0)
-				r = pread_all(fd, hdr, sizeof(*hdr), 0, rc);
-		} else if (st.st_size >= (off_t)sizeof(hdr->magic)) {
-			r = pread_all(fd, &hdr->magic, sizeof(hdr->magic), 0, rc);
-		}
-		if (r < 0)
-			return PR_ERROR;
-		if (r > 0) {
-			if (tries < 8)
-				continue;
-			*rc = SHMAP_E_TRUNCATED;
+		int r = shmap__hdr_read(fd, *st_size, hdr);
+		if (r == SHMAP_E_TRUNCATED && tries < 8)
+			continue;
+		if (r != SHMAP_OK) {
+			*rc = r;
 			return PR_ERROR;
 		}
+		const uint64_t state = hdr->state;
 		if ((state & 0xffu) == SHMAP__ST_READY)
 			return PR_READY;
-		/* READY may have arrived mid-read: treat as not ready (yet). */
-		hdr->state = state;
 		int u = shmap__unfinished(hdr->magic, state, *st_size, (uint32_t)st.st_mode);
 		if (u == SHMAP_E_TRUNCATED && tries < 8) {
 			struct stat again;

@@ -396,6 +396,16 @@ extern const struct shmap__kind_ops *const shmap__ring_kind_ops[3]; /* spsc, spm
 extern const struct shmap__kind_ops *const shmap__vector_kind_ops;
 
 /*
+ * Read the header of an object of `size` bytes without mapping it: all of it
+ * when size >= SHMAP__HDR_SIZE, else only its first 8 bytes (if it has that
+ * many); the rest of *h is zeroed. h->state is the state word as read before
+ * the rest (see segment.c). SHMAP_OK, SHMAP_E_TRUNCATED on a short read (the
+ * file shrank meanwhile) or an errno's code. Open and inspection both read
+ * with it.
+ */
+int shmap__hdr_read(int fd, uint64_t size, struct shmap__hdr *h);
+
+/*
  * Is an object that is not READY an unfinished shmap segment we may rebuild?
  * `head` holds its first min(size, 8) bytes (zero-padded), `state` its state
  * word (0 if it is shorter than a header), `mode` its st_mode. Open and
