@@ -109,7 +109,7 @@ struct vec_ctrl {
 _Static_assert(sizeof(struct vec_ctrl) == 256, "vector control block");
 
 #define VEC_CTRL_SIZE 256u
-#define VEC_MAX_DATA (UINT64_C(1) << 46)
+#define VEC_MAX_DATA SHMAP__MAX_TOTAL /* the segment's bound on any data region */
 
 #define ST_FREE 0u
 #define ST_HEAD 1u
