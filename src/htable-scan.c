@@ -261,6 +261,126 @@ SHMAP_API int shmap_htable_clear(shmap_htable *t)
 	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
+/* What a check has found so far. */
+struct hcheck {
+	int repair;       /* SHMAP_CHECK_REPAIR: every lock is held */
+	int busy;         /* a live writer was seen: counts may be in flight */
+	uint64_t nprob;
+	uint64_t live;    /* FULL buckets */
+	uint8_t *kb;      /* key_max bytes each */
+	uint8_t *kb2;
+};
+
+/* Repair: bucket i becomes a tombstone. */
+static void check_tomb(shmap_htable *t, uint64_t i)
+{
+	uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
+	/* W2: release, pairs with R1 of readers. */
+	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
+}
+
+/* Locks: take them all to repair; otherwise count those left by the dead. */
+static int check_locks(shmap_htable *t, struct hcheck *c)
+{
+	if (c->repair) {
+		int rc = lock_all(t, &c->nprob);
+		if (rc < 0)
+			return rc == SHMAP_E_TIMEOUT ? SHMAP_E_BUSY : rc;
+		SHMAP_FAILPOINT("htable.check.locked");
+		return SHMAP_OK;
+	}
+	for (uint64_t i = 0; i < t->nb; i++) {
+		uint32_t o = shmap_atomic_load_u32(lk(t, i));
+		if (o == 0)
+			continue;
+		if (shmap__seg_owner_alive(&t->seg, o))
+			c->busy = 1;
+		else
+			c->nprob++; /* a lock left by a dead process */
+	}
+	return SHMAP_OK;
+}
+
+/* I1 for the key in c->kb (kl bytes) at FULL bucket i: no EMPTY between
+ * home and i; no copy of the key before i. */
+static void check_chain(shmap_htable *t, uint64_t i, uint32_t kl, struct hcheck *c)
+{
+	const uint64_t home = ht_hash(t, c->kb, kl) & t->mask;
+	const uint64_t dist = (i - home) & t->mask;
+	for (uint64_t n = 0; n < dist; n++) {
+		const uint64_t j = (home + n) & t->mask;
+		uint32_t kl2 = 0, vl2 = 0, b2 = 0;
+		int r2 = shmap__ht_read_bucket(t, j, c->kb2, t->key_max, &kl2, NULL, 0, &vl2, &b2);
+		if (r2 == HT_EMPTY) {
+			c->nprob++;
+			if (c->repair)
+				check_tomb(t, j);
+		} else if (r2 == HT_FULL && kl2 == kl && memcmp(c->kb, c->kb2, kl) == 0) {
+			c->nprob++; /* duplicate: the later copy is unreachable anyway */
+			if (c->repair) {
+				check_tomb(t, i);
+				c->live--;
+			}
+			break;
+		}
+	}
+}
+
+static void check_buckets(shmap_htable *t, struct hcheck *c)
+{
+	for (uint64_t i = 0; i < t->nb; i++) {
+		uint32_t kl = 0, vl = 0, budget = 0;
+		int r = shmap__ht_read_bucket(t, i, c->kb, t->key_max, &kl, NULL, 0, &vl, &budget);
+		if (r == SHMAP_E_BUSY) {
+			c->busy = 1;
+			continue;
+		}
+		if (r < 0) {
+			/* Bad state or lengths: the entry cannot be trusted. */
+			c->nprob++;
+			if (c->repair)
+				check_tomb(t, i);
+			continue;
+		}
+		if (r != HT_FULL)
+			continue;
+		c->live++;
+		check_chain(t, i, kl, c);
+	}
+}
+
+/* The striped entry counts against the FULL buckets seen. */
+static void check_counts(shmap_htable *t, struct hcheck *c)
+{
+	uint64_t sum = 0;
+	for (uint32_t s = 0; s < HT_STRIPES; s++)
+		sum += shmap_atomic_load_u64(&t->counts[s * 8u]);
+	if (sum == c->live || c->busy)
+		return;
+	c->nprob++;
+	if (c->repair) {
+		for (uint32_t s = 0; s < HT_STRIPES; s++)
+			shmap_atomic_store_u64(&t->counts[s * 8u], s == 0 ? c->live : 0);
+	}
+}
+
+/* Maintenance: trailing tombstones back to EMPTY (we hold every lock). */
+static void trim_tombs(shmap_htable *t)
+{
+	for (uint64_t i = 0; i < t->nb; i++) {
+		if (v_state(shmap_atomic_load_u64(b_ver(t, i))) != HT_EMPTY)
+			continue;
+		uint64_t q = (i - 1) & t->mask;
+		for (uint64_t n = 0; n + 1 < t->nb; n++, q = (q - 1) & t->mask) {
+			uint64_t v = shmap_atomic_load_u64(b_ver(t, q));
+			if (v_state(v) != HT_TOMB)
+				break;
+			/* W2: release, pairs with R1 of readers. */
+			shmap_atomic_store_release_u64(b_ver(t, q), v_next(t, v, HT_EMPTY, 0, 0, 0));
+		}
+	}
+}
+
 static inline int shmap_htable_check__body(shmap_htable *t, uint32_t flags, uint64_t *problems)
 {
 	if (!t || (flags & ~SHMAP_CHECK_REPAIR))
@@ -274,121 +394,41 @@ static inline int shmap_htable_check__body(shmap_htable *t, uint32_t flags, uint
 			*problems = 1;
 		return SHMAP_E_CORRUPT;
 	}
-	const int repair = (flags & SHMAP_CHECK_REPAIR) != 0;
-	uint64_t nprob = 0, live = 0;
-	int busy = 0;
-	if (repair) {
-		rc = lock_all(t, &nprob);
-		if (rc < 0)
-			return rc == SHMAP_E_TIMEOUT ? SHMAP_E_BUSY : rc;
-		SHMAP_FAILPOINT("htable.check.locked");
+	struct hcheck c = { .repair = (flags & SHMAP_CHECK_REPAIR) != 0 };
+	rc = check_locks(t, &c);
+	if (rc != SHMAP_OK)
+		return rc;
+	c.kb = malloc(t->key_max);
+	c.kb2 = malloc(t->key_max);
+	if (c.kb && c.kb2) {
+		check_buckets(t, &c);
+		rc = SHMAP_OK;
 	} else {
-		for (uint64_t i = 0; i < t->nb; i++) {
-			uint32_t o = shmap_atomic_load_u32(lk(t, i));
-			if (o == 0)
-				continue;
-			if (shmap__seg_owner_alive(&t->seg, o))
-				busy = 1;
-			else
-				nprob++; /* a lock left by a dead process */
-		}
+		rc = SHMAP_E_NOMEM;
 	}
-	uint8_t *kb = malloc(t->key_max), *kb2 = malloc(t->key_max);
-	if (!kb || !kb2) {
-		free(kb);
-		free(kb2);
-		if (repair)
-			unlock_all(t);
-		return SHMAP_E_NOMEM;
-	}
-	for (uint64_t i = 0; i < t->nb; i++) {
-		uint32_t kl = 0, vl = 0, budget = 0;
-		int r = shmap__ht_read_bucket(t, i, kb, t->key_max, &kl, NULL, 0, &vl, &budget);
-		if (r == SHMAP_E_BUSY) {
-			busy = 1;
-			continue;
-		}
-		if (r < 0) {
-			/* Bad state or lengths: the entry cannot be trusted. */
-			nprob++;
-			if (repair) {
-				uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
-				/* W2: release, pairs with R1 of readers. */
-				shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
-			}
-			continue;
-		}
-		if (r != HT_FULL)
-			continue;
-		live++;
-		/* I1: no EMPTY between home and i; no copy of the key before i. */
-		const uint64_t home = ht_hash(t, kb, kl) & t->mask;
-		const uint64_t dist = (i - home) & t->mask;
-		for (uint64_t n = 0; n < dist; n++) {
-			const uint64_t j = (home + n) & t->mask;
-			uint32_t kl2 = 0, vl2 = 0, b2 = 0;
-			int r2 = shmap__ht_read_bucket(t, j, kb2, t->key_max, &kl2, NULL, 0, &vl2, &b2);
-			if (r2 == HT_EMPTY) {
-				nprob++;
-				if (repair) {
-					uint64_t v = shmap_atomic_load_u64(b_ver(t, j));
-					/* W2: release, pairs with R1 of readers. */
-					shmap_atomic_store_release_u64(b_ver(t, j), v_next(t, v, HT_TOMB, 0, 0, 0));
-				}
-			} else if (r2 == HT_FULL && kl2 == kl && memcmp(kb, kb2, kl) == 0) {
-				nprob++; /* duplicate: the later copy is unreachable anyway */
-				if (repair) {
-					uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
-					/* W2: release, pairs with R1 of readers. */
-					shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
-					live--;
-				}
-				break;
-			}
-		}
-	}
-	free(kb);
-	free(kb2);
-	if (t->indirect) {
+	free(c.kb);
+	free(c.kb2);
+	if (rc == SHMAP_OK && t->indirect) {
 		/* The allocator: dead intents, leaked or shared blocks. */
-		rc = shmap__hv_check(t, repair, &nprob);
-		if (rc < 0 && rc != SHMAP_E_CORRUPT) {
-			if (repair)
-				unlock_all(t);
-			return rc;
-		}
+		rc = shmap__hv_check(t, c.repair, &c.nprob);
+		if (rc == SHMAP_E_CORRUPT)
+			rc = SHMAP_OK;
 	}
-	uint64_t sum = 0;
-	for (uint32_t s = 0; s < HT_STRIPES; s++)
-		sum += shmap_atomic_load_u64(&t->counts[s * 8u]);
-	if (sum != live && !busy) {
-		nprob++;
-		if (repair) {
-			for (uint32_t s = 0; s < HT_STRIPES; s++)
-				shmap_atomic_store_u64(&t->counts[s * 8u], s == 0 ? live : 0);
-		}
+	if (rc < 0) {
+		if (c.repair)
+			unlock_all(t);
+		return rc;
 	}
-	if (repair) {
-		/* Maintenance: trailing tombstones back to EMPTY (we hold every lock). */
-		for (uint64_t i = 0; i < t->nb; i++) {
-			if (v_state(shmap_atomic_load_u64(b_ver(t, i))) != HT_EMPTY)
-				continue;
-			uint64_t q = (i - 1) & t->mask;
-			for (uint64_t n = 0; n + 1 < t->nb; n++, q = (q - 1) & t->mask) {
-				uint64_t v = shmap_atomic_load_u64(b_ver(t, q));
-				if (v_state(v) != HT_TOMB)
-					break;
-				/* W2: release, pairs with R1 of readers. */
-				shmap_atomic_store_release_u64(b_ver(t, q), v_next(t, v, HT_EMPTY, 0, 0, 0));
-			}
-		}
+	check_counts(t, &c);
+	if (c.repair) {
+		trim_tombs(t);
 		unlock_all(t);
 	}
 	if (problems)
-		*problems = nprob;
-	if (nprob)
-		return repair ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
-	return busy ? SHMAP_E_BUSY : SHMAP_OK;
+		*problems = c.nprob;
+	if (c.nprob)
+		return c.repair ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+	return c.busy ? SHMAP_E_BUSY : SHMAP_OK;
 }
 
 SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *problems)

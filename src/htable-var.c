@@ -743,60 +743,45 @@ static int cmp_rec(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/*
- * The allocator's half of shmap_htable_check() (caller holds every bucket
- * lock if repair): dead intents, the journal, and the blocks: every carved
- * byte must be in a live record or on a free list. With repair: recover
- * dead intents, drop records overlapping others, rebuild every free list
- * from the gaps between live records.
- */
-int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
+/* Dead intents (recovered with repair) and a journal left by a dead
+ * allocator; with repair the area lock is taken once to recover it. */
+static int hv_check_intents(struct shmap_htable *t, int repair, uint64_t *nprob)
 {
-	uint64_t nprob = 0;
-	int rc = SHMAP_OK;
 	if (repair) {
-		rc = ar_lock(t, ar_deadline(t));
+		int rc = ar_lock(t, ar_deadline(t));
 		if (rc < 0)
 			return rc;
 		if (rc == SHMAP_RECOVERED)
-			nprob++;
+			(*nprob)++;
 		ar_unlock(t);
 	}
 	for (uint32_t k = 0; k < HT_NINTENT; k++) {
 		uint64_t o = shmap_atomic_load_acquire_u64(inw(t, k, IN_OWNER));
 		if (o == 0 || shmap__seg_owner_alive(&t->seg, (uint32_t)o))
 			continue;
-		nprob++;
+		(*nprob)++;
 		if (repair && shmap_atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
 			intent_recover(t, k);
 	}
 	if (!repair && shmap_atomic_load_u64(arw(t, AR_JINFO)) != 0 &&
 	    !shmap__seg_owner_alive(&t->seg, shmap_atomic_load_u32((volatile uint32_t *)(void *)arw(t, AR_LOCK))))
-		nprob++;
-	if (repair) {
-		rc = ar_lock(t, ar_deadline(t));
-		if (rc < 0)
-			return rc;
-	}
-	const uint64_t top = shmap_atomic_load_u64(arw(t, AR_TOP));
-	if (top < 16u || top % 16u || top > t->area_max) {
-		*problems += nprob + 1u;
-		if (repair)
-			ar_unlock(t);
-		return SHMAP_E_CORRUPT; /* nothing to rebuild from */
-	}
+		(*nprob)++;
+	return SHMAP_OK;
+}
+
+/* The blocks of the FULL buckets whose records look sound, sorted by
+ * offset (*count of them); NULL if out of memory. */
+static struct live_rec *hv_live_records(struct shmap_htable *t, uint64_t top, uint64_t *count)
+{
 	/* One entry per FULL bucket (counted first: proportional to the live
 	 * set, not to the capacity; a bucket filled meanwhile is skipped). */
 	uint64_t nfull = 0;
 	for (uint64_t i = 0; i < t->nb; i++)
 		nfull += v_state(shmap_atomic_load_u64(b_ver(t, i))) == HT_FULL;
 	struct live_rec *lv = malloc((size_t)(nfull + 1u) * sizeof(*lv));
-	if (!lv) {
-		if (repair)
-			ar_unlock(t);
-		return SHMAP_E_NOMEM;
-	}
-	uint64_t n = 0, live_bytes = 0;
+	if (!lv)
+		return NULL;
+	uint64_t n = 0;
 	for (uint64_t i = 0; i < t->nb; i++) {
 		uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
 		if (v_state(v) != HT_FULL || n == nfull)
@@ -809,11 +794,20 @@ int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
 		lv[n++] = (struct live_rec){ off, hv_csize(c), i };
 	}
 	qsort(lv, (size_t)n, sizeof(*lv), cmp_rec);
+	*count = n;
+	return lv;
+}
+
+/* Records sharing a block: the later one is dropped (a tombstone with
+ * repair). Leaves the disjoint ones first in lv; returns their count. */
+static uint64_t hv_drop_shared(struct shmap_htable *t, struct live_rec *lv, uint64_t n, int repair,
+			       uint64_t *nprob, uint64_t *live_bytes)
+{
 	uint64_t end = 16u, m = 0;
 	for (uint64_t j = 0; j < n; j++) {
 		if (lv[j].off < end) {
 			/* Two buckets share a block: the later one is dropped. */
-			nprob++;
+			(*nprob)++;
 			if (repair) {
 				uint64_t v = shmap_atomic_load_u64(b_ver(t, lv[j].bucket));
 				/* W2: release, pairs with R1 of readers. */
@@ -823,47 +817,91 @@ int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
 		}
 		lv[m++] = lv[j];
 		end = lv[j].off + lv[j].size;
-		live_bytes += lv[j].size;
+		*live_bytes += lv[j].size;
 	}
-	/* Free bytes on the lists (bounded walk: a block is at least 16 bytes). */
-	uint64_t free_bytes = 0, steps = 0;
-	int bad_list = 0;
-	for (uint32_t c = 0; c < t->nclass && !bad_list; c++) {
+	return m;
+}
+
+/* Free bytes on the lists (bounded walk: a block is at least 16 bytes);
+ * false if a list is broken. */
+static bool hv_free_bytes(struct shmap_htable *t, uint64_t top, uint64_t *free_bytes)
+{
+	uint64_t steps = 0;
+	for (uint32_t c = 0; c < t->nclass; c++) {
 		uint64_t r = shmap_atomic_load_u64(arw(t, AR_HEADS + c)), off;
 		uint32_t rc2;
 		while (r != 0) {
-			if (!ref_ok(t, r, &off, &rc2) || rc2 != c || off + hv_csize(c) > top || ++steps > top / 16u) {
-				bad_list = 1;
-				break;
-			}
-			free_bytes += hv_csize(c);
+			if (!ref_ok(t, r, &off, &rc2) || rc2 != c || off + hv_csize(c) > top || ++steps > top / 16u)
+				return false;
+			*free_bytes += hv_csize(c);
 			r = shmap_atomic_load_u64(blk(t, off));
 		}
 	}
-	if (bad_list || free_bytes + live_bytes != top - 16u) {
-		nprob++;
-		if (repair) {
-			/* Rebuild: every gap between live records, carved into
-			 * blocks of the largest class that fits. */
-			for (uint32_t c = 0; c < HT_NCLASS; c++)
-				shmap_atomic_store_release_u64(arw(t, AR_HEADS + c), 0);
-			uint64_t pos = 16u;
-			for (uint64_t j = 0; j <= m; j++) {
-				const uint64_t gap_end = j < m ? lv[j].off : top;
-				while (pos < gap_end) {
-					uint64_t g = gap_end - pos;
-					uint32_t c = hv_class(g);
-					if (c >= t->nclass)
-						c = t->nclass - 1u;
-					while (hv_csize(c) > g)
-						c--;
-					push_block(t, mkref(pos, c), pos, c);
-					pos += hv_csize(c);
-				}
-				if (j < m)
-					pos = lv[j].off + lv[j].size;
-			}
+	return true;
+}
+
+/* Rebuild: every gap between the m live records, carved into blocks of
+ * the largest class that fits. */
+static void hv_rebuild_lists(struct shmap_htable *t, const struct live_rec *lv, uint64_t m, uint64_t top)
+{
+	for (uint32_t c = 0; c < HT_NCLASS; c++)
+		shmap_atomic_store_release_u64(arw(t, AR_HEADS + c), 0);
+	uint64_t pos = 16u;
+	for (uint64_t j = 0; j <= m; j++) {
+		const uint64_t gap_end = j < m ? lv[j].off : top;
+		while (pos < gap_end) {
+			uint64_t g = gap_end - pos;
+			uint32_t c = hv_class(g);
+			if (c >= t->nclass)
+				c = t->nclass - 1u;
+			while (hv_csize(c) > g)
+				c--;
+			push_block(t, mkref(pos, c), pos, c);
+			pos += hv_csize(c);
 		}
+		if (j < m)
+			pos = lv[j].off + lv[j].size;
+	}
+}
+
+/*
+ * The allocator's half of shmap_htable_check() (caller holds every bucket
+ * lock if repair): dead intents, the journal, and the blocks: every carved
+ * byte must be in a live record or on a free list. With repair: recover
+ * dead intents, drop records overlapping others, rebuild every free list
+ * from the gaps between live records.
+ */
+int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
+{
+	uint64_t nprob = 0;
+	int rc = hv_check_intents(t, repair, &nprob);
+	if (rc < 0)
+		return rc;
+	if (repair) {
+		rc = ar_lock(t, ar_deadline(t));
+		if (rc < 0)
+			return rc;
+	}
+	const uint64_t top = shmap_atomic_load_u64(arw(t, AR_TOP));
+	if (top < 16u || top % 16u || top > t->area_max) {
+		*problems += nprob + 1u;
+		if (repair)
+			ar_unlock(t);
+		return SHMAP_E_CORRUPT; /* nothing to rebuild from */
+	}
+	uint64_t n = 0, live_bytes = 0, free_bytes = 0;
+	struct live_rec *lv = hv_live_records(t, top, &n);
+	if (!lv) {
+		if (repair)
+			ar_unlock(t);
+		return SHMAP_E_NOMEM;
+	}
+	const uint64_t m = hv_drop_shared(t, lv, n, repair, &nprob, &live_bytes);
+	bool lists_ok = hv_free_bytes(t, top, &free_bytes);
+	if (!lists_ok || free_bytes + live_bytes != top - 16u) {
+		nprob++;
+		if (repair)
+			hv_rebuild_lists(t, lv, m, top);
 	}
 	free(lv);
 	if (repair)

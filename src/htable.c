@@ -1126,6 +1126,117 @@ static int check_len(const struct shmap_htable *t, uint32_t vlen)
 	return vlen > t->value_max ? SHMAP_E_TOOBIG : SHMAP_OK;
 }
 
+/* OP_UPDATE's callback on a key that is absent: `out` starts zeroed (a new
+ * key's value), *ol at 0. */
+static int update_absent_cb(const struct shmap_htable *t, struct ht_wop *w, uint32_t *ol)
+{
+	*ol = 0;
+	memset(w->out, 0, t->value_max);
+	SHMAP_FAILPOINT("htable.w.callback");
+	return w->fn(NULL, 0, 0, w->out, ol, w->arg);
+}
+
+/* CAS, CAS-erase or update of the key at FULL bucket `found`, version fver
+ * (home lock held). */
+static int write_found_value(struct shmap_htable *t, uint64_t home, uint64_t found, uint64_t fver,
+			     const void *key, uint32_t klen, struct ht_wop *w)
+{
+	const volatile uint64_t *cvp = NULL;
+	uint32_t cl = cur_value(t, found, fver, &cvp);
+	if (cl == 0 || cl > t->value_max)
+		return SHMAP_E_CORRUPT;
+	if (w->op == OP_CAS || w->op == OP_CAS_ERASE) {
+		/* The home lock is held (L2): the value at fver cannot change
+		 * while we compare it. */
+		if (cl != w->elen || !ld_equal(cvp, w->exp, cl))
+			return SHMAP_E_MISMATCH;
+		if (w->op == OP_CAS)
+			return publish_value(t, home, found, fver, key, klen, w->val, w->vlen);
+		return erase_at(t, found, fver, home);
+	}
+	ld_copy(w->cur, cvp, cl);
+	/* `out` starts as a copy of the current value, so a callback may edit
+	 * it in place and commit. */
+	memcpy(w->out, w->cur, cl);
+	memset(w->out + cl, 0, t->value_max - cl);
+	uint32_t ol = cl;
+	SHMAP_FAILPOINT("htable.w.callback");
+	int r = w->fn(w->cur, cl, 1, w->out, &ol, w->arg);
+	if (r == SHMAP_HTABLE_COMMIT) {
+		int rc = check_len(t, ol);
+		return rc == SHMAP_OK ? publish_value(t, home, found, fver, key, klen, w->out, ol) : rc;
+	}
+	if (r == SHMAP_HTABLE_ERASE)
+		return erase_at(t, found, fver, home);
+	if (r == SHMAP_HTABLE_KEEP)
+		return SHMAP_OK;
+	return r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
+}
+
+/* The operation on the key found at bucket `found`, version fver (home lock held). */
+static int write_found(struct shmap_htable *t, uint64_t home, uint64_t found, uint64_t fver,
+		       const void *key, uint32_t klen, struct ht_wop *w)
+{
+	switch (w->op) {
+	case OP_INSERT:
+		return SHMAP_E_EXIST;
+	case OP_UPSERT:
+	case OP_REPLACE:
+		return publish_value(t, home, found, fver, key, klen, w->val, w->vlen);
+	case OP_ERASE:
+		return erase_at(t, found, fver, home);
+	case OP_CAS:
+	case OP_CAS_ERASE:
+	case OP_UPDATE:
+		break;
+	}
+	return write_found_value(t, home, found, fver, key, klen, w);
+}
+
+/* A key absent from a table with no free bucket in its chain. */
+static int write_absent_full(const struct shmap_htable *t, struct ht_wop *w)
+{
+	if (w->op != OP_UPDATE)
+		return SHMAP_E_FULL;
+	uint32_t ol;
+	int r = update_absent_cb(t, w, &ol);
+	return r == SHMAP_HTABLE_COMMIT ? SHMAP_E_FULL :
+	       r == SHMAP_HTABLE_ERASE ? SHMAP_OK :
+	       r == SHMAP_HTABLE_KEEP ? SHMAP_E_NOTFOUND :
+	       r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
+}
+
+/* Insert the absent key into the claimed bucket free_i (home and free_i
+ * locked); > 0: nothing to write (an update callback erased a key that is
+ * not there). */
+static int write_new(struct shmap_htable *t, uint64_t home, uint64_t free_i, const void *key,
+		     uint32_t klen, struct ht_wop *w)
+{
+	const void *val = w->val;
+	uint32_t vlen = w->vlen;
+	int rc = SHMAP_OK;
+	if (w->op == OP_UPDATE) {
+		uint32_t ol;
+		int r = update_absent_cb(t, w, &ol);
+		if (r == SHMAP_HTABLE_COMMIT) {
+			rc = check_len(t, ol);
+			val = w->out;
+			vlen = ol;
+		} else {
+			rc = r == SHMAP_HTABLE_ERASE ? 1 :
+			     r == SHMAP_HTABLE_KEEP ? SHMAP_E_NOTFOUND :
+			     r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
+		}
+	}
+	if (rc == SHMAP_OK)
+		rc = publish_new(t, home, free_i, key, klen, val, vlen);
+	if (rc == SHMAP_OK) {
+		count_add(t, home, 1);
+		SHMAP_FAILPOINT("htable.w.counted");
+	}
+	return rc;
+}
+
 /* The one write path: lock home, find, act; see the design notes. */
 static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, struct ht_wop *w)
 {
@@ -1152,59 +1263,7 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 			return rc;
 		}
 		if (found != HT_NONE) {
-			switch (w->op) {
-			case OP_INSERT:
-				rc = SHMAP_E_EXIST;
-				break;
-			case OP_UPSERT:
-			case OP_REPLACE:
-				rc = publish_value(t, home, found, fver, key, klen, w->val, w->vlen);
-				break;
-			case OP_ERASE:
-				rc = erase_at(t, found, fver, home);
-				break;
-			case OP_CAS:
-			case OP_CAS_ERASE:
-			case OP_UPDATE: {
-				const volatile uint64_t *cvp = NULL;
-				uint32_t cl = cur_value(t, found, fver, &cvp);
-				if (cl == 0 || cl > t->value_max) {
-					rc = SHMAP_E_CORRUPT;
-					break;
-				}
-				if (w->op == OP_CAS || w->op == OP_CAS_ERASE) {
-					/* The home lock is held (L2): the value at fver
-					 * cannot change while we compare it. */
-					if (cl != w->elen || !ld_equal(cvp, w->exp, cl))
-						rc = SHMAP_E_MISMATCH;
-					else if (w->op == OP_CAS)
-						rc = publish_value(t, home, found, fver, key, klen, w->val, w->vlen);
-					else
-						rc = erase_at(t, found, fver, home);
-					break;
-				}
-				ld_copy(w->cur, cvp, cl);
-				/* `out` starts as a copy of the current value, so a
-				 * callback may edit it in place and commit. */
-				memcpy(w->out, w->cur, cl);
-				memset(w->out + cl, 0, t->value_max - cl);
-				uint32_t ol = cl;
-				SHMAP_FAILPOINT("htable.w.callback");
-				int r = w->fn(w->cur, cl, 1, w->out, &ol, w->arg);
-				if (r == SHMAP_HTABLE_COMMIT) {
-					rc = check_len(t, ol);
-					if (rc == SHMAP_OK)
-						rc = publish_value(t, home, found, fver, key, klen, w->out, ol);
-				} else if (r == SHMAP_HTABLE_ERASE) {
-					rc = erase_at(t, found, fver, home);
-				} else if (r == SHMAP_HTABLE_KEEP) {
-					rc = SHMAP_OK;
-				} else {
-					rc = r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
-				}
-				break;
-			}
-			}
+			rc = write_found(t, home, found, fver, key, klen, w);
 			SHMAP_FAILPOINT("htable.w.done");
 			unlock(t, home);
 			return rc < 0 ? rc : recovered ? SHMAP_RECOVERED : SHMAP_OK;
@@ -1216,17 +1275,7 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 			return SHMAP_E_NOTFOUND;
 		}
 		if (free_i == HT_NONE) {
-			rc = SHMAP_E_FULL;
-			if (w->op == OP_UPDATE) {
-				uint32_t ol = 0;
-				memset(w->out, 0, t->value_max);
-				SHMAP_FAILPOINT("htable.w.callback");
-				int r = w->fn(NULL, 0, 0, w->out, &ol, w->arg);
-				rc = r == SHMAP_HTABLE_COMMIT ? SHMAP_E_FULL :
-				     r == SHMAP_HTABLE_ERASE ? SHMAP_OK :
-				     r == SHMAP_HTABLE_KEEP ? SHMAP_E_NOTFOUND :
-				     r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
-			}
+			rc = write_absent_full(t, w);
 			unlock(t, home);
 			return rc < 0 ? rc : recovered ? SHMAP_RECOVERED : SHMAP_OK;
 		}
@@ -1247,30 +1296,7 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 			shmap__hv_recover_lock(t, free_i);
 		}
 		SHMAP_FAILPOINT("htable.w.claimed");
-		const void *val = w->val;
-		uint32_t vlen = w->vlen;
-		rc = SHMAP_OK;
-		if (w->op == OP_UPDATE) {
-			uint32_t ol = 0;
-			memset(w->out, 0, t->value_max); /* a new key's value starts zeroed */
-			SHMAP_FAILPOINT("htable.w.callback");
-			int r = w->fn(NULL, 0, 0, w->out, &ol, w->arg);
-			if (r == SHMAP_HTABLE_COMMIT) {
-				rc = check_len(t, ol);
-				val = w->out;
-				vlen = ol;
-			} else {
-				rc = r == SHMAP_HTABLE_ERASE ? 1 :
-				     r == SHMAP_HTABLE_KEEP ? SHMAP_E_NOTFOUND :
-				     r == SHMAP_HTABLE_ABORT ? SHMAP_E_ABORTED : SHMAP_E_INVAL;
-			}
-		}
-		if (rc == SHMAP_OK)
-			rc = publish_new(t, home, free_i, key, klen, val, vlen);
-		if (rc == SHMAP_OK) {
-			count_add(t, home, 1);
-			SHMAP_FAILPOINT("htable.w.counted");
-		}
+		rc = write_new(t, home, free_i, key, klen, w);
 		unlock_sec(t, free_i, home);
 		unlock(t, home);
 		return rc < 0 ? rc : recovered ? SHMAP_RECOVERED : SHMAP_OK;

@@ -65,11 +65,9 @@ static int open_readonly(const char *name, const struct shmap_opts *o)
 {
 	int fd;
 	if (o->backend == SHMAP_BACKEND_MEMFD) {
-		char path[64];
 		if (o->fd < 0)
 			return -EINVAL;
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
+		fd = shmap__reopen_fd(o->fd, O_RDONLY);
 	} else if (o->backend == SHMAP_BACKEND_SHM) {
 		/* O_NONBLOCK: a FIFO planted in /dev/shm must not block a
 		 * read-only open (fstat then rejects it as not regular). */
@@ -107,26 +105,17 @@ static int snapshot(int fd, struct shmap_info *in)
 	in->alloc_size = (uint64_t)st.st_blocks * 512u;
 	in->mode = (uint32_t)(st.st_mode & 07777);
 	in->owner = (uint32_t)st.st_uid;
-	int rc;
 	const struct shmap__hdr *h = &in->hdr;
-	if (in->file_size < SHMAP__HDR_SIZE) {
-		if (in->file_size >= sizeof(in->hdr.magic) &&
-		    (rc = read_full(fd, &in->hdr.magic, sizeof(in->hdr.magic), 0)) != SHMAP_OK)
-			return rc;
-	} else if ((rc = read_full(fd, &in->hdr, sizeof(in->hdr), 0)) != SHMAP_OK) {
+	int rc = shmap__hdr_read(fd, in->file_size, &in->hdr);
+	if (rc != SHMAP_OK)
 		return rc;
-	}
 	if (in->file_size < SHMAP__HDR_SIZE || (h->state & 0xffu) != SHMAP__ST_READY) {
 		/* Not READY: what an open would rebuild is NOTREADY; anything
 		 * else is not a segment (the same rule as open). */
-		rc = shmap__unfinished(h->magic, in->file_size, (uint32_t)st.st_mode);
+		rc = shmap__unfinished(h->magic, h->state, in->file_size, (uint32_t)st.st_mode);
 		if (rc == SHMAP_E_NOTREADY) /* empty, no creation mode bit */
 			return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
-		if (rc != SHMAP_OK)
-			return rc;
-		if ((h->state & 0xffu) > SHMAP__ST_READY)
-			return SHMAP_E_CORRUPT;
-		return SHMAP_E_NOTREADY;
+		return rc == SHMAP_OK ? SHMAP_E_NOTREADY : rc;
 	}
 	/* The validation of every open, with the stored kind's own checks. */
 	struct shmap__params p;
@@ -282,10 +271,10 @@ static bool segment_in_use(int fd)
 		return true;
 	if ((h.state & 0xffu) != SHMAP__ST_READY)
 		return false;
-	uint32_t n = h.nparts;
-	if (n == 0 || n > SHMAP__MAX_PARTS)
+	struct shmap__params p;
+	if (shmap__hdr_validate(&h, (uint64_t)st.st_size, NULL, &p) != SHMAP_OK)
 		return true; /* cannot tell: keep it */
-	for (uint32_t i = 0; i < n; i++)
+	for (uint32_t i = 0; i < p.nparts; i++)
 		if (shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i))
 			return true;
 	return false;
@@ -363,9 +352,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	if (o.backend == SHMAP_BACKEND_MEMFD) {
 		if (o.fd < 0)
 			return SHMAP_E_INVAL;
-		char path[64];
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", o.fd);
-		fd = open(path, O_RDWR | O_CLOEXEC);
+		fd = shmap__reopen_fd(o.fd, O_RDWR);
 	} else {
 		int rc = shmap__name_check(name, o.backend);
 		if (rc != SHMAP_OK)

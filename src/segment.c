@@ -33,6 +33,14 @@
  *     made again once the lock is taken. Anything else is BADMAGIC.
  * A peer that shrinks the file later is the SIGBUS guard's (guard.c).
  *
+ * The open path, in order: shmap__seg_open() checks its arguments (with the
+ * backend's prepare hook), settle() runs the state machine above as a loop
+ * over SETTLE_* states -- obtain the object through the backend's hooks
+ * (new object, existing object), then created -> build, or wait / take over
+ * -> ready -- and seg_open_attach() verifies what it did not build (the
+ * backend's verify hook) and takes a participant slot. Every failure leaves
+ * through one tail.
+ *
  * Liveness: participant slots with one OFD lock byte each (segment.h).
  */
 #include <errno.h>
@@ -74,9 +82,7 @@ static struct shmap__seg *seg_list;
  * through it, in place; then drop the inherited descriptor. */
 static int seg_private_fd(struct shmap__seg *seg)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", seg->fd);
-	int nfd = open(path, O_RDWR | O_CLOEXEC);
+	int nfd = shmap__reopen_fd(seg->fd, O_RDWR);
 	if (nfd < 0)
 		return shmap__errno_code(errno);
 	/* A handle the SIGBUS guard poisoned keeps its anonymous pages: the
@@ -910,7 +916,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 
 enum probe_result { PR_READY, PR_WAIT_BUILDER, PR_BUILDER_GONE, PR_WAIT_EMPTY, PR_ERROR };
 
-int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode)
+int shmap__unfinished(uint64_t head, uint64_t state, uint64_t size, uint32_t mode)
 {
 	if (size == 0)
 		return (mode & SHMAP__MODE_NEW) ? SHMAP_OK : SHMAP_E_NOTREADY;
@@ -918,27 +924,49 @@ int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode)
 	 * and never makes the file shorter than it again. */
 	if (size < sizeof(uint64_t))
 		return SHMAP_E_BADMAGIC;
-	if (head == SHMAP__MARK_BUILDING)
-		return SHMAP_OK;
-	if (head == SHMAP__MAGIC)
-		/* The magic is written only once the file has its full size: a
-		 * shorter one is a segment someone cut, not a build to redo. */
-		return size >= SHMAP__HDR_SIZE ? SHMAP_OK : SHMAP_E_TRUNCATED;
-	return SHMAP_E_BADMAGIC;
+	if (head != SHMAP__MARK_BUILDING && head != SHMAP__MAGIC)
+		return SHMAP_E_BADMAGIC;
+	/* The magic is written only once the file has its full size: a
+	 * shorter one is a segment someone cut, not a build to redo. */
+	if (head == SHMAP__MAGIC && size < SHMAP__HDR_SIZE)
+		return SHMAP_E_TRUNCATED;
+	/* No builder ever writes a state above READY: not a dead build we
+	 * may redo. */
+	return (state & 0xffu) > SHMAP__ST_READY ? SHMAP_E_CORRUPT : SHMAP_OK;
 }
 
-/* pread() all of len bytes at off; 1 on a short read (the file shrank). */
-static int pread_all(int fd, void *buf, size_t len, off_t off, int *rc)
+/* pread() all of len bytes at off: SHMAP_OK, SHMAP_E_TRUNCATED on a short
+ * read (the file shrank), or the errno's code. */
+static int pread_all(int fd, void *buf, size_t len, off_t off)
 {
 	ssize_t n;
 	do {
 		n = pread(fd, buf, len, off);
 	} while (n < 0 && errno == EINTR);
-	if (n < 0) {
-		*rc = shmap__errno_code(errno);
-		return -1;
-	}
-	return n == (ssize_t)len ? 0 : 1;
+	if (n < 0)
+		return shmap__errno_code(errno);
+	return n == (ssize_t)len ? SHMAP_OK : SHMAP_E_TRUNCATED;
+}
+
+int shmap__hdr_read(int fd, uint64_t size, struct shmap__hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	if (size < SHMAP__HDR_SIZE)
+		return size >= sizeof(h->magic) ? pread_all(fd, &h->magic, sizeof(h->magic), 0) : SHMAP_OK;
+	/* Read the state word on its own first: one pread() of the whole
+	 * header is not atomic against a concurrent builder, so it could copy
+	 * the low (immutable) bytes before they were written and the state
+	 * after READY was published -- a torn "READY" header that fails
+	 * validation. Once a pread() has seen READY (R2), a later pread() sees
+	 * every header byte written before it. */
+	uint64_t state = 0;
+	int rc = pread_all(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state));
+	if (rc == SHMAP_OK)
+		rc = pread_all(fd, h, sizeof(*h), 0);
+	/* READY may have arrived mid-read: the first look decides. */
+	if (rc == SHMAP_OK)
+		h->state = state;
+	return rc;
 }
 
 /*
@@ -962,35 +990,17 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			return PR_ERROR;
 		}
 		*st_size = (uint64_t)st.st_size;
-		memset(hdr, 0, sizeof(*hdr));
-		uint64_t state = 0;
-		int r = 0;
-		if (st.st_size >= (off_t)SHMAP__HDR_SIZE) {
-			/* Read the state word on its own first: one pread() of the whole
-			 * header is not atomic against a concurrent builder, so it could
-			 * copy the low (immutable) bytes before they were written and the
-			 * state after READY was published -- a torn "READY" header that
-			 * fails validation. Once a pread() has seen READY (R2), a later
-			 * pread() sees every header byte written before it. */
-			r = pread_all(fd, &state, sizeof(state), offsetof(struct shmap__hdr, state), rc);
-			if (r == 0)
-				r = pread_all(fd, hdr, sizeof(*hdr), 0, rc);
-		} else if (st.st_size >= (off_t)sizeof(hdr->magic)) {
-			r = pread_all(fd, &hdr->magic, sizeof(hdr->magic), 0, rc);
-		}
-		if (r < 0)
-			return PR_ERROR;
-		if (r > 0) {
-			if (tries < 8)
-				continue;
-			*rc = SHMAP_E_TRUNCATED;
+		int r = shmap__hdr_read(fd, *st_size, hdr);
+		if (r == SHMAP_E_TRUNCATED && tries < 8)
+			continue;
+		if (r != SHMAP_OK) {
+			*rc = r;
 			return PR_ERROR;
 		}
+		const uint64_t state = hdr->state;
 		if ((state & 0xffu) == SHMAP__ST_READY)
 			return PR_READY;
-		/* READY may have arrived mid-read: treat as not ready (yet). */
-		hdr->state = state;
-		int u = shmap__unfinished(hdr->magic, *st_size, (uint32_t)st.st_mode);
+		int u = shmap__unfinished(hdr->magic, state, *st_size, (uint32_t)st.st_mode);
 		if (u == SHMAP_E_TRUNCATED && tries < 8) {
 			struct stat again;
 			/* The magic with the size of a mark: a build finished
@@ -998,14 +1008,9 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			if (fstat(fd, &again) == 0 && again.st_size != st.st_size)
 				continue;
 		}
-		if (u == SHMAP_E_BADMAGIC || u == SHMAP_E_TRUNCATED) {
+		if (u != SHMAP_OK && u != SHMAP_E_NOTREADY) {
 			/* Not ours to build: refused whatever its lock, never written. */
 			*rc = u;
-			return PR_ERROR;
-		}
-		if ((state & 0xffu) > SHMAP__ST_READY) {
-			/* No builder ever writes this: not a dead build we may redo. */
-			*rc = SHMAP_E_CORRUPT;
 			return PR_ERROR;
 		}
 		if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
@@ -1066,46 +1071,388 @@ int shmap__seg_verify_header(const struct shmap__seg *seg)
 	return SHMAP_OK;
 }
 
-static void cleanup_created(const char *name, const struct shmap_opts *o, int fd)
+/* ------------------------------------------------------------------ */
+/* open: one open in progress                                          */
+
+/* The states of settle(), below. */
+enum settle_state {
+	SETTLE_OBTAIN,   /* no descriptor yet: create the object, or open the one there */
+	SETTLE_CREATED,  /* our create made it: build it, unless a racer took over */
+	SETTLE_PROBE,    /* look at the object without mapping it */
+	SETTLE_TAKEOVER, /* unfinished and nobody builds it: lock and rebuild */
+	SETTLE_WAIT,     /* someone builds it (or may): back off, then op->after_wait */
+	SETTLE_READY,    /* READY: validate it and map it */
+	SETTLE_DONE,     /* mapped: built by us, or validated */
+	SETTLE_FAILED,   /* op->rc holds the code */
+};
+
+struct seg_backend;
+
+struct seg_open {
+	const char *name;
+	const struct shmap__params *want;
+	const struct shmap__kind_ops *ops;
+	const struct shmap_opts *o;
+	struct shmap__seg *seg;
+	const struct seg_backend *be;
+	bool may_create;
+	bool may_open;
+	bool we_created;           /* our create made the object, and nobody else builds it */
+	int fd;                    /* our own description of the object, or -1 */
+	int rc;                    /* the code, once settle() ends in SETTLE_FAILED */
+	uint64_t deadline;
+	struct shmap__backoff bo;
+	struct shmap__hdr hdr;     /* what the last probe read */
+	uint64_t st_size;          /* and the size it saw */
+	int wait_rc;               /* SETTLE_WAIT's code at the deadline */
+	enum settle_state after_wait;
+};
+
+/* ------------------------------------------------------------------ */
+/* open: backends                                                      */
+
+int shmap__reopen_fd(int fd, int flags)
 {
-	if (o->backend == SHMAP_BACKEND_MEMFD || !name)
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	return open(path, flags | O_CLOEXEC);
+}
+
+/*
+ * How each backend comes by its object. shm and files have a name: create
+ * it with O_EXCL, or open what is there and check it. A memfd created here
+ * has no name, and one received from a peer is only ever opened.
+ */
+struct seg_backend {
+	/* Check the name (or memfd label) against the open flags. */
+	int (*prepare)(const struct seg_open *op);
+	/* Make a new object into op->fd. SHMAP_E_EXIST: the name is taken.
+	 * NULL: this backend never creates. */
+	int (*new_object)(struct seg_open *op);
+	/* Open the existing object into op->fd and check it (squatting, owner,
+	 * mode). SHMAP_E_NOENT: the name is gone. NULL: never opens. */
+	int (*existing_object)(struct seg_open *op);
+	/* The last check of an object this open did not build, once mapped. */
+	int (*verify_object)(const struct seg_open *op);
+	/* The object has a name (that may be removed under us). */
+	bool named;
+};
+
+static int check_opened(int fd, const struct shmap_opts *o)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return shmap__errno_code(errno);
+	return shmap__check_object(&st, o);
+}
+
+static int named_prepare(const struct seg_open *op)
+{
+	return shmap__name_check(op->name, op->o->backend);
+}
+
+static int named_new(struct seg_open *op)
+{
+	/* SHMAP__MODE_NEW marks the empty object as ours until the build
+	 * writes its mark. */
+	op->fd = shmap__open_object(op->name, op->o, O_CREAT | O_EXCL,
+				    (mode_t)(op->o->mode & 0600u) | SHMAP__MODE_NEW);
+	if (op->fd >= 0)
+		return SHMAP_OK;
+	return errno == EEXIST ? SHMAP_E_EXIST : shmap__errno_code(errno);
+}
+
+static int named_existing(struct seg_open *op)
+{
+	op->fd = shmap__open_object(op->name, op->o, 0, 0);
+	if (op->fd < 0)
+		return errno == EINVAL ? SHMAP_E_ACCESS : shmap__errno_code(errno);
+	return check_opened(op->fd, op->o);
+}
+
+static int memfd_new_prepare(const struct seg_open *op)
+{
+	if (!op->may_create)
+		return SHMAP_E_INVAL;
+	return shmap__name_check(op->name ? op->name : "shmap", SHMAP_BACKEND_MEMFD);
+}
+
+static int memfd_new(struct seg_open *op)
+{
+	unsigned mfl = MFD_CLOEXEC | MFD_ALLOW_SEALING;
+	if (op->o->flags & SHMAP_OPT_HUGEPAGES)
+		mfl |= MFD_HUGETLB;
+	int mfd = memfd_create(op->name ? op->name : "shmap", mfl);
+	if (mfd < 0)
+		return errno == EINVAL ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
+	/* Our locks live on a description of our own, not on the one we hand
+	 * out: a peer holding the passed fd must not keep our liveness lock
+	 * alive after we die. */
+	op->seg->share_fd = mfd;
+	op->fd = shmap__reopen_fd(mfd, O_RDWR);
+	return op->fd < 0 ? shmap__errno_code(errno) : SHMAP_OK;
+}
+
+static int memfd_adopt_prepare(const struct seg_open *op)
+{
+	return op->may_open ? SHMAP_OK : SHMAP_E_INVAL;
+}
+
+/* A received memfd: open our own description of it (as above). */
+static int memfd_adopt(struct seg_open *op)
+{
+	op->fd = shmap__reopen_fd(op->o->fd, O_RDWR);
+	if (op->fd < 0)
+		return shmap__errno_code(errno);
+	return check_opened(op->fd, op->o);
+}
+
+static int memfd_adopt_verify(const struct seg_open *op)
+{
+	/* A memfd received from a peer must be sealed against shrinking, or
+	 * that peer could truncate it under us (SIGBUS on our next access).
+	 * Ours are sealed at build; refuse anything else. */
+	int seals = fcntl(op->fd, F_GET_SEALS);
+	return seals < 0 || !(seals & F_SEAL_SHRINK) ? SHMAP_E_ACCESS : SHMAP_OK;
+}
+
+static const struct seg_backend named_backend = {
+	.prepare = named_prepare,
+	.new_object = named_new,
+	.existing_object = named_existing,
+	.named = true,
+};
+
+static const struct seg_backend memfd_new_backend = {
+	.prepare = memfd_new_prepare,
+	.new_object = memfd_new,
+};
+
+static const struct seg_backend memfd_adopt_backend = {
+	.prepare = memfd_adopt_prepare,
+	.existing_object = memfd_adopt,
+	.verify_object = memfd_adopt_verify,
+};
+
+static const struct seg_backend *backend_of(const struct shmap_opts *o)
+{
+	if (o->backend != SHMAP_BACKEND_MEMFD)
+		return &named_backend;
+	return o->fd >= 0 ? &memfd_adopt_backend : &memfd_new_backend;
+}
+
+/* Remove the name of an object we created, only if it still refers to it. */
+static void cleanup_created(const struct seg_open *op)
+{
+	if (!op->be->named)
 		return;
-	/* Remove the name only if it still refers to the object we created. */
 	struct stat a, b;
 	int saved = errno;
-	if (fstat(fd, &a) == 0) {
+	if (fstat(op->fd, &a) == 0) {
 		int r;
-		if (o->backend == SHMAP_BACKEND_SHM) {
+		if (op->o->backend == SHMAP_BACKEND_SHM) {
 			char path[PATH_MAX];
-			snprintf(path, sizeof(path), "/dev/shm%s", name);
+			snprintf(path, sizeof(path), "/dev/shm%s", op->name);
 			r = lstat(path, &b);
 			if (r != 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
-				shm_unlink(name);
+				shm_unlink(op->name);
 		} else {
-			r = lstat(name, &b);
+			r = lstat(op->name, &b);
 			if (r == 0 && a.st_ino == b.st_ino && a.st_dev == b.st_dev)
-				unlink(name);
+				unlink(op->name);
 		}
 	}
 	errno = saved;
 }
 
-/*
- * A builder attaches before it drops the builder lock, so that at no instant
- * is a finished segment held by nobody: shmap_cleanup_stale() treats a READY
- * segment with no builder and no participant lock as unused.
- */
-static int attach_while_building(struct shmap__seg *seg, int fd)
+/* ------------------------------------------------------------------ */
+/* open: settle (created -> build / wait / take over -> ready)         */
+
+static enum settle_state settle_fail(struct seg_open *op, int rc)
 {
-	seg->fd = fd;
-	int rc = attach_participant(seg);
-	if (rc != SHMAP_OK) {
-		int e = errno;
-		unmap_segment(seg);
-		seg->fd = -1;
-		errno = e;
+	op->rc = rc;
+	return SETTLE_FAILED;
+}
+
+static enum settle_state settle_wait_then(struct seg_open *op, int rc_at_deadline, enum settle_state next)
+{
+	op->wait_rc = rc_at_deadline;
+	op->after_wait = next;
+	return SETTLE_WAIT;
+}
+
+static enum settle_state settle_obtain(struct seg_open *op)
+{
+	int rc = SHMAP_E_EXIST;
+	if (op->may_create && op->be->new_object) {
+		rc = op->be->new_object(op);
+		if (rc == SHMAP_OK)
+			op->we_created = true;
+		else if (rc != SHMAP_E_EXIST || !op->may_open)
+			return settle_fail(op, rc);
 	}
-	return rc;
+	if (rc != SHMAP_OK) {
+		rc = op->be->existing_object(op);
+		if (rc == SHMAP_E_NOENT && op->may_create && op->be->new_object)
+			return SETTLE_OBTAIN; /* removed meanwhile: try to create again */
+		if (rc != SHMAP_OK)
+			return settle_fail(op, rc);
+	}
+	SHMAP_FAILPOINT("seg.open.after_open");
+	return op->we_created ? SETTLE_CREATED : SETTLE_PROBE;
+}
+
+/*
+ * Build generation `gen` under the builder lock we hold, attach, and drop
+ * the lock. A builder attaches before it drops the builder lock, so that at
+ * no instant is a finished segment held by nobody: shmap_cleanup_stale()
+ * treats a READY segment with no builder and no participant lock as unused.
+ */
+static enum settle_state build_locked(struct seg_open *op, uint64_t gen)
+{
+	int rc = build(op->seg, op->fd, op->want, op->ops, op->o, gen);
+	if (rc == SHMAP_OK) {
+		op->seg->fd = op->fd;
+		rc = attach_participant(op->seg);
+	} else if (op->we_created) {
+		/* On failure remove the name BEFORE dropping the lock: a waiter
+		 * that then gets the lock must find the object unlinked, not
+		 * build a segment nobody can open. */
+		cleanup_created(op);
+	}
+	ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+	if (rc != SHMAP_OK)
+		return settle_fail(op, rc);
+	op->seg->created = true;
+	return SETTLE_DONE;
+}
+
+static enum settle_state settle_created(struct seg_open *op)
+{
+	/* We made the name: build, unless a racer already took over. */
+	int lr = ofd_trylock(op->fd, SHMAP__LOCK_BUILDER);
+	struct stat cst;
+	if (lr == 0 && fstat(op->fd, &cst) == 0 && cst.st_size != 0) {
+		/* Between our O_EXCL create and this lock, an opener saw an
+		 * empty file with a free lock, took over and built (or began
+		 * to): never build over it. */
+		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+		lr = EAGAIN;
+	}
+	if (lr == 0) {
+		SHMAP_FAILPOINT("seg.create.locked");
+		return build_locked(op, 1);
+	}
+	if (lr != EAGAIN) {
+		errno = lr;
+		return settle_fail(op, SHMAP_E_SYS);
+	}
+	op->we_created = false; /* another process is building it */
+	return SETTLE_PROBE;
+}
+
+/* SETTLE_WAIT's code at the deadline, after a probe that found no READY. */
+static int wait_code(enum probe_result pr)
+{
+	return pr == PR_WAIT_BUILDER ? SHMAP_E_TIMEOUT : pr == PR_WAIT_EMPTY ? SHMAP_E_BADMAGIC : SHMAP_E_NOTREADY;
+}
+
+static enum settle_state settle_probe(struct seg_open *op)
+{
+	int rc = SHMAP_E_SYS;
+	enum probe_result pr = probe_object(op->fd, &op->hdr, &op->st_size, &rc);
+	if (pr == PR_ERROR)
+		return settle_fail(op, rc);
+	if (pr == PR_READY)
+		return SETTLE_READY;
+	if (pr == PR_BUILDER_GONE && op->may_create)
+		return SETTLE_TAKEOVER;
+	if (pr == PR_BUILDER_GONE && op->st_size != 0)
+		return settle_fail(op, SHMAP_E_NOTREADY); /* open-only: the builder died */
+	return settle_wait_then(op, wait_code(pr), SETTLE_PROBE);
+}
+
+static enum settle_state settle_takeover(struct seg_open *op)
+{
+	/* Take over: the lock is free, so the builder is dead (or has not
+	 * started); whoever gets the lock builds. */
+	int lr = ofd_trylock(op->fd, SHMAP__LOCK_BUILDER);
+	if (lr == EAGAIN) /* someone else took over; wait for them */
+		return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_PROBE);
+	if (lr != 0) {
+		errno = lr;
+		return settle_fail(op, SHMAP_E_SYS);
+	}
+	SHMAP_FAILPOINT("seg.takeover.locked");
+	struct stat lst;
+	if (op->be->named && fstat(op->fd, &lst) == 0 && lst.st_nlink == 0) {
+		/* The name is gone (a failed creator removed it, or stale
+		 * cleanup did): building here would make a segment nobody can
+		 * find. Start again from the name, within the same deadline. */
+		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+		close(op->fd);
+		op->fd = -1;
+		return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_OBTAIN);
+	}
+	int rc = SHMAP_E_SYS;
+	enum probe_result pr = probe_object(op->fd, &op->hdr, &op->st_size, &rc);
+	if (pr == PR_READY || pr == PR_WAIT_EMPTY || pr == PR_ERROR) {
+		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+		if (pr == PR_READY)
+			return SETTLE_PROBE; /* finished just before we locked */
+		if (pr == PR_WAIT_EMPTY)
+			/* Lost its mark between our probes (a racer's build
+			 * failed and truncated?): not ours now. */
+			return settle_wait_then(op, SHMAP_E_BADMAGIC, SETTLE_PROBE);
+		/* Garbage in a segment nobody finished (or a failure to look):
+		 * refuse, never overwrite what may not be ours. */
+		return settle_fail(op, rc);
+	}
+	/* A dead builder that got as far as sizing the file was building
+	 * generation 1 even if it never wrote the state word: a rebuild
+	 * always gets a higher generation. */
+	bool recovered = op->hdr.state != 0 || op->st_size != 0;
+	uint64_t gen = (op->hdr.state >> 8) + 1;
+	if (recovered && gen < 2)
+		gen = 2;
+	enum settle_state next = build_locked(op, gen);
+	op->seg->recovered_build = next == SETTLE_DONE && recovered;
+	return next;
+}
+
+static enum settle_state settle_ready(struct seg_open *op)
+{
+	int rc = attach_existing(op->seg, op->fd, &op->hdr, op->st_size, op->want, op->ops, op->o);
+	return rc == SHMAP_OK ? SETTLE_DONE : settle_fail(op, rc);
+}
+
+static enum settle_state settle_wait(struct seg_open *op)
+{
+	if (shmap__backoff_wait(&op->bo, op->deadline) != SHMAP_OK)
+		return settle_fail(op, op->wait_rc);
+	return op->after_wait;
+}
+
+/*
+ * From no descriptor to a mapped, validated segment: created -> build (we
+ * made the object), or wait (someone builds it) / take over (its builder
+ * died) -> ready. Each state's step returns the next state.
+ */
+static int settle(struct seg_open *op)
+{
+	enum settle_state s = SETTLE_OBTAIN;
+	for (;;) {
+		switch (s) {
+		case SETTLE_OBTAIN: s = settle_obtain(op); break;
+		case SETTLE_CREATED: s = settle_created(op); break;
+		case SETTLE_PROBE: s = settle_probe(op); break;
+		case SETTLE_TAKEOVER: s = settle_takeover(op); break;
+		case SETTLE_WAIT: s = settle_wait(op); break;
+		case SETTLE_READY: s = settle_ready(op); break;
+		case SETTLE_DONE: return SHMAP_OK;
+		case SETTLE_FAILED: return op->rc;
+		}
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -1253,6 +1600,37 @@ static int seg_open_wait(const char *name, uint32_t oflags, const struct shmap__
 	return rc;
 }
 
+/* The name and the parameters, before anything is touched. */
+static int seg_open_args(const struct seg_open *op)
+{
+	int rc = op->be->prepare(op);
+	if (rc != SHMAP_OK || !op->may_create || !op->be->new_object)
+		return rc;
+	/* Validate the caller's parameters before touching anything. */
+	struct shmap__params chk = *op->want;
+	chk.nparts = op->o->max_procs;
+	return op->ops->layout(&chk);
+}
+
+/* Take a participant slot in the mapped segment (a builder has one already). */
+static int seg_open_attach(struct seg_open *op)
+{
+	struct shmap__seg *seg = op->seg;
+	if (!seg->created && op->be->verify_object) {
+		int rc = op->be->verify_object(op);
+		if (rc != SHMAP_OK)
+			return rc;
+	}
+	seg->fd = op->fd;
+	int rc = seg->owner ? SHMAP_OK : attach_participant(seg);
+	if (rc == SHMAP_OK && shmap__seg_poison(seg)) {
+		/* A peer shrank the file while we built or validated it. */
+		detach_participant(seg);
+		rc = SHMAP_E_PEERFAULT;
+	}
+	return rc;
+}
+
 int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__params *want,
 		    const struct shmap__kind_ops *ops, const struct shmap_opts *opts,
 		    struct shmap__seg *seg)
@@ -1267,308 +1645,50 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 	if (!want || !ops || !seg || oflags == 0 || (oflags & ~SHMAP_OPEN_OR_CREATE) ||
 	    !ops->layout || want->kind != ops->kind)
 		return SHMAP_E_INVAL;
-	const bool may_create = (oflags & SHMAP_CREATE) != 0;
-	const bool may_open = (oflags & SHMAP_OPEN) != 0;
-	const struct shmap_opts *o = opts;
-
 	memset(seg, 0, sizeof(*seg));
 	seg->fd = -1;
 	seg->share_fd = -1;
-	seg->backend = o->backend;
-
-	if (o->backend == SHMAP_BACKEND_MEMFD) {
-		if (o->fd >= 0) {
-			if (!may_open)
-				return SHMAP_E_INVAL;
-		} else {
-			if (!may_create)
-				return SHMAP_E_INVAL;
-			int rc = shmap__name_check(name ? name : "shmap", SHMAP_BACKEND_MEMFD);
-			if (rc != SHMAP_OK)
-				return rc;
-		}
-	} else {
-		int rc = shmap__name_check(name, o->backend);
-		if (rc != SHMAP_OK)
-			return rc;
-	}
-
-	/* Validate the caller's parameters before touching anything. */
-	if (may_create && !(o->backend == SHMAP_BACKEND_MEMFD && o->fd >= 0)) {
-		struct shmap__params chk = *want;
-		chk.nparts = o->max_procs;
-		int rc = ops->layout(&chk);
-		if (rc != SHMAP_OK)
-			return rc;
-	}
-
-	if (o->backend != SHMAP_BACKEND_MEMFD) {
+	seg->backend = opts->backend;
+	struct seg_open op = { .name = name, .want = want, .ops = ops, .o = opts, .seg = seg,
+			       .be = backend_of(opts), .fd = -1,
+			       .may_create = (oflags & SHMAP_CREATE) != 0,
+			       .may_open = (oflags & SHMAP_OPEN) != 0 };
+	int rc = seg_open_args(&op);
+	if (rc != SHMAP_OK)
+		return rc;
+	if (op.be->named) {
 		seg->name = strdup(name);
 		if (!seg->name)
 			return SHMAP_E_NOMEM;
 	}
-
-	const uint64_t deadline = shmap__now_ns() + (uint64_t)o->timeout_ms * 1000000u;
-	struct shmap__backoff bo;
-	shmap__backoff_init(&bo);
-	int rc = SHMAP_E_SYS;
-	int fd = -1;
-	struct open_pending pend = { .fd = &fd, .seg = seg };
+	op.deadline = shmap__now_ns() + (uint64_t)opts->timeout_ms * 1000000u;
+	shmap__backoff_init(&op.bo);
+	struct open_pending pend = { .fd = &op.fd, .seg = seg };
 	pthread_once(&atfork_once, register_atfork);
 	pending_add(&pend);
-	bool we_created = false;
 
-	/* memfd: create, or open our own description of a received fd. */
-	if (o->backend == SHMAP_BACKEND_MEMFD) {
-		if (o->fd >= 0) {
-			char path[64];
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", o->fd);
-			fd = open(path, O_RDWR | O_CLOEXEC);
-			if (fd < 0) {
-				rc = shmap__errno_code(errno);
-				goto fail;
-			}
-			struct stat st;
-			if (fstat(fd, &st) != 0) {
-				rc = shmap__errno_code(errno);
-				goto fail;
-			}
-			if ((rc = shmap__check_object(&st, o)) != SHMAP_OK)
-				goto fail;
-		} else {
-			unsigned mfl = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-			if (o->flags & SHMAP_OPT_HUGEPAGES)
-				mfl |= MFD_HUGETLB;
-			int mfd = memfd_create(name ? name : "shmap", mfl);
-			if (mfd < 0) {
-				rc = errno == EINVAL ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
-				goto fail;
-			}
-			/* Our locks live on a description of our own, not on the one
-			 * we hand out: a peer holding the passed fd must not keep our
-			 * liveness lock alive after we die. */
-			char path[64];
-			snprintf(path, sizeof(path), "/proc/self/fd/%d", mfd);
-			fd = open(path, O_RDWR | O_CLOEXEC);
-			if (fd < 0) {
-				rc = shmap__errno_code(errno);
-				close(mfd);
-				goto fail;
-			}
-			seg->share_fd = mfd;
-			we_created = true;
-		}
-	}
-
-	for (;;) {
-		if (fd < 0) {
-			if (may_create) {
-				/* SHMAP__MODE_NEW marks the empty object as ours
-				 * until the build writes its mark. */
-				fd = shmap__open_object(name, o, O_CREAT | O_EXCL,
-							(mode_t)(o->mode & 0600u) | SHMAP__MODE_NEW);
-				if (fd >= 0) {
-					we_created = true;
-				} else if (errno != EEXIST) {
-					rc = shmap__errno_code(errno);
-					goto fail;
-				} else if (!may_open) {
-					rc = SHMAP_E_EXIST;
-					goto fail;
-				}
-			}
-			if (fd < 0) {
-				fd = shmap__open_object(name, o, 0, 0);
-				if (fd < 0) {
-					if (errno == ENOENT && may_create)
-						continue; /* removed meanwhile: try to create again */
-					rc = errno == EINVAL ? SHMAP_E_ACCESS : shmap__errno_code(errno);
-					goto fail;
-				}
-				struct stat st;
-				if (fstat(fd, &st) != 0) {
-					rc = shmap__errno_code(errno);
-					goto fail;
-				}
-				if ((rc = shmap__check_object(&st, o)) != SHMAP_OK)
-					goto fail;
-			}
-			SHMAP_FAILPOINT("seg.open.after_open");
-		}
-
-		if (we_created && !seg->base) {
-			/* We made the name: build, unless a racer already took over. */
-			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
-			struct stat cst;
-			if (lr == 0 && fstat(fd, &cst) == 0 && cst.st_size != 0) {
-				/* Between our O_EXCL create and this lock, an opener
-				 * saw an empty file with a free lock, took over and
-				 * built (or began to): never build over it. */
-				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-				lr = EAGAIN;
-			}
-			if (lr == 0) {
-				SHMAP_FAILPOINT("seg.create.locked");
-				rc = build(seg, fd, want, ops, o, 1);
-				/* On failure remove the name BEFORE dropping the lock:
-				 * a waiter that then gets the lock must find the object
-				 * unlinked, not build a segment nobody can open. */
-				if (rc != SHMAP_OK)
-					cleanup_created(name, o, fd);
-				else
-					rc = attach_while_building(seg, fd);
-				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-				if (rc != SHMAP_OK)
-					goto fail;
-				seg->created = true;
-				break;
-			}
-			if (lr != EAGAIN) {
-				errno = lr;
-				rc = SHMAP_E_SYS;
-				goto fail;
-			}
-			we_created = false; /* another process is building it */
-		}
-
-		struct shmap__hdr hdr;
-		uint64_t st_size;
-		enum probe_result pr = probe_object(fd, &hdr, &st_size, &rc);
-		if (pr == PR_ERROR)
-			goto fail;
-		if (pr == PR_READY) {
-			rc = attach_existing(seg, fd, &hdr, st_size, want, ops, o);
-			if (rc != SHMAP_OK)
-				goto fail;
-			break;
-		}
-		if (pr == PR_BUILDER_GONE && may_create) {
-			/* Take over: the lock is free, so the builder is dead (or has
-			 * not started); whoever gets the lock builds. */
-			int lr = ofd_trylock(fd, SHMAP__LOCK_BUILDER);
-			if (lr == 0) {
-				SHMAP_FAILPOINT("seg.takeover.locked");
-				struct stat lst;
-				if (o->backend != SHMAP_BACKEND_MEMFD && fstat(fd, &lst) == 0 &&
-				    lst.st_nlink == 0) {
-					/* The name is gone (a failed creator removed it,
-					 * or stale cleanup did): building here would make
-					 * a segment nobody can find. Start again from the
-					 * name, within the same deadline. */
-					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-					close(fd);
-					fd = -1;
-					if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
-						rc = SHMAP_E_NOTREADY;
-						goto fail;
-					}
-					continue;
-				}
-				pr = probe_object(fd, &hdr, &st_size, &rc);
-				if (pr == PR_READY) {
-					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-					continue; /* finished just before we locked */
-				}
-				if (pr == PR_WAIT_EMPTY) {
-					/* Lost its mark between our probes (a racer's
-					 * build failed and truncated?): not ours now. */
-					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-					if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
-						rc = SHMAP_E_BADMAGIC;
-						goto fail;
-					}
-					continue;
-				}
-				if (pr == PR_ERROR && rc != SHMAP_E_BADMAGIC && rc != SHMAP_E_TRUNCATED) {
-					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-					goto fail;
-				}
-				if (pr == PR_ERROR) {
-					/* Garbage in a segment nobody finished: refuse,
-					 * never overwrite what may not be ours. */
-					ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-					goto fail;
-				}
-				/* A dead builder that got as far as sizing the file was
-				 * building generation 1 even if it never wrote the state
-				 * word: a rebuild always gets a higher generation. */
-				bool recovered = hdr.state != 0 || st_size != 0;
-				uint64_t gen = (hdr.state >> 8) + 1;
-				if (recovered && gen < 2)
-					gen = 2;
-				rc = build(seg, fd, want, ops, o, gen);
-				if (rc == SHMAP_OK)
-					rc = attach_while_building(seg, fd);
-				ofd_unlock(fd, SHMAP__LOCK_BUILDER);
-				if (rc != SHMAP_OK)
-					goto fail;
-				seg->created = true;
-				seg->recovered_build = recovered;
-				break;
-			}
-			if (lr != EAGAIN) {
-				errno = lr;
-				rc = SHMAP_E_SYS;
-				goto fail;
-			}
-			/* Someone else took over; wait for them. */
-		} else if (pr == PR_BUILDER_GONE && st_size != 0) {
-			rc = SHMAP_E_NOTREADY; /* open-only: the builder died */
-			goto fail;
-		}
-		if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK) {
-			rc = pr == PR_WAIT_BUILDER ? SHMAP_E_TIMEOUT
-			     : pr == PR_WAIT_EMPTY ? SHMAP_E_BADMAGIC
-						   : SHMAP_E_NOTREADY;
-			goto fail;
-		}
-	}
-
-	if (o->backend == SHMAP_BACKEND_MEMFD && !seg->created) {
-		/* A memfd received from a peer must be sealed against shrinking,
-		 * or that peer could truncate it under us (SIGBUS on our next
-		 * access). Ours are sealed at build; refuse anything else. */
-		int seals = fcntl(fd, F_GET_SEALS);
-		if (seals < 0 || !(seals & F_SEAL_SHRINK)) {
-			unmap_segment(seg);
-			rc = SHMAP_E_ACCESS;
-			goto fail;
-		}
-	}
-	seg->fd = fd;
-	rc = seg->owner ? SHMAP_OK : attach_participant(seg);
-	if (rc == SHMAP_OK && shmap__seg_poison(seg)) {
-		/* A peer shrank the file while we built or validated it. */
-		detach_participant(seg);
-		rc = SHMAP_E_PEERFAULT;
-	}
+	rc = settle(&op);
+	if (rc == SHMAP_OK)
+		rc = seg_open_attach(&op);
+	pending_del(&pend);
 	if (rc != SHMAP_OK) {
+		/* The one way out of a failed open: errno kept for the caller. */
 		int e = errno;
+		if (op.fd >= 0)
+			close(op.fd);
+		if (seg->share_fd >= 0)
+			close(seg->share_fd);
 		unmap_segment(seg);
+		free(seg->name);
+		memset(seg, 0, sizeof(*seg));
 		seg->fd = -1;
+		seg->share_fd = -1;
 		errno = e;
-		goto fail;
+		return rc;
 	}
 	seg->fd_fork_gen = shmap__fork_counter;
-	pending_del(&pend);
 	seg_list_add(seg);
 	return seg->recovered_build ? SHMAP_RECOVERED : SHMAP_OK;
-
-fail: {
-	int e = errno;
-	pending_del(&pend);
-	if (fd >= 0)
-		close(fd);
-	if (seg->share_fd >= 0)
-		close(seg->share_fd);
-	unmap_segment(seg);
-	free(seg->name);
-	memset(seg, 0, sizeof(*seg));
-	seg->fd = -1;
-	seg->share_fd = -1;
-	errno = e;
-	return rc;
-}
 }
 
 void shmap__seg_close(struct shmap__seg *seg)

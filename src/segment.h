@@ -397,16 +397,29 @@ extern const struct shmap__kind_ops *const shmap__ring_kind_ops[3]; /* spsc, spm
 extern const struct shmap__kind_ops *const shmap__vector_kind_ops;
 
 /*
+ * Read the header of an object of `size` bytes without mapping it: all of it
+ * when size >= SHMAP__HDR_SIZE, else only its first 8 bytes (if it has that
+ * many); the rest of *h is zeroed. h->state is the state word as read before
+ * the rest (see segment.c). SHMAP_OK, SHMAP_E_TRUNCATED on a short read (the
+ * file shrank meanwhile) or an errno's code. Open and inspection both read
+ * with it.
+ */
+int shmap__hdr_read(int fd, uint64_t size, struct shmap__hdr *h);
+
+/*
  * Is an object that is not READY an unfinished shmap segment we may rebuild?
- * `head` holds its first min(size, 8) bytes (zero-padded), `mode` its st_mode.
+ * `head` holds its first min(size, 8) bytes (zero-padded), `state` its state
+ * word (0 if it is shorter than a header), `mode` its st_mode. Open and
+ * inspection both decide with it.
  * SHMAP_OK: it carries the building mark or the magic, or it is empty and
  * has SHMAP__MODE_NEW. SHMAP_E_NOTREADY: empty without the mode bit -- a
  * creator between its O_EXCL create and its mark on a filesystem that drops
  * the bit, or a foreign empty file; never rebuilt (an opener waits, then
  * refuses). SHMAP_E_TRUNCATED: the magic in an object shorter than a header
- * (a segment someone cut). SHMAP_E_BADMAGIC: anything else (not ours).
+ * (a segment someone cut). SHMAP_E_CORRUPT: a state no builder writes.
+ * SHMAP_E_BADMAGIC: anything else (not ours).
  */
-int shmap__unfinished(uint64_t head, uint64_t size, uint32_t mode);
+int shmap__unfinished(uint64_t head, uint64_t state, uint64_t size, uint32_t mode);
 
 /*
  * The SIGBUS guard (guard.c). A process-wide SIGBUS handler, installed when
@@ -431,6 +444,7 @@ bool shmap__ofd_held(int fd, off_t byte);                   /* another descripti
 int shmap__errno_code(int e);                               /* errno -> SHMAP_E_* */
 int shmap__check_object(const struct stat *st, const struct shmap_opts *o); /* squatting checks */
 int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode);
+int shmap__reopen_fd(int fd, int flags); /* our own description of fd (O_CLOEXEC added) */
 uint64_t shmap__hdr_checksum(const struct shmap__hdr *h);
 
 #endif /* SHMAP_SEGMENT_INTERNAL_H */

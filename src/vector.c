@@ -109,7 +109,7 @@ struct vec_ctrl {
 _Static_assert(sizeof(struct vec_ctrl) == 256, "vector control block");
 
 #define VEC_CTRL_SIZE 256u
-#define VEC_MAX_DATA (UINT64_C(1) << 46)
+#define VEC_MAX_DATA SHMAP__MAX_TOTAL /* the segment's bound on any data region */
 
 #define ST_FREE 0u
 #define ST_HEAD 1u
@@ -1218,115 +1218,109 @@ static int header_intact(const shmap_vector *v)
 	       h.total_size == v->seg.total_size && h.checksum == shmap__hdr_checksum(&h);
 }
 
-static inline int shmap_vector_check__body(shmap_vector *v, uint32_t flags, uint64_t *problems)
-{
-	if (!v || (flags & ~SHMAP_CHECK_REPAIR))
-		return SHMAP_E_INVAL;
-	int rc = shmap__seg_check(&v->seg);
-	if (rc)
-		return rc;
-	const int repair = (flags & SHMAP_CHECK_REPAIR) != 0;
-	const uint64_t cap = v->cap;
-	uint64_t found = 0, fixed = 0;
+/* What a check has found and repaired so far. */
+struct vcheck {
+	int repair;            /* SHMAP_CHECK_REPAIR */
+	uint64_t r;            /* the reservation counter, at most cap */
+	uint64_t found;
+	uint64_t fixed;
+	uint64_t nholes;       /* HOLE slots below r, counting those made here */
 	struct live_cache lc;
-	memset(&lc, 0, sizeof(lc));
+};
 
-	if (!header_intact(v))
-		found++; /* not repairable here: the bounds we use are our own copies */
+/* Slot i at or beyond the reservation counter: free, or a claimed head
+ * whose bump never happened. true: look at slot i again (now reserved). */
+static bool check_unreserved(shmap_vector *v, uint64_t i, uint64_t m, struct vcheck *c)
+{
+	const uint32_t st = m_st(m);
+	if (m == 0)
+		return false;
+	/* A claimed head whose bump never happened: dead claimer. */
+	if (st == ST_HEAD && i == c->r && cached_alive(v, &c->lc, m_owner(m)))
+		return false;
+	c->found++;
+	if (c->repair && st == ST_HEAD && i == c->r && recover_head(v, i, m) == SHMAP_OK) {
+		c->fixed++;
+		c->r = shmap_vector_reserved(v);
+		return true;
+	}
+	return false;
+}
 
-	/*
-	 * The checker's loads are acquire (pairing with A3 and every slot
-	 * transition) and its repairs are full CASes that re-check the word they
-	 * read, so a repair never overwrites a change made meanwhile.
-	 */
-	uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
-	if (r > cap) {
-		found++; /* not repairable: we cannot know how far it really went */
-		r = cap;
+/* One slot. true: look at slot i again. */
+static bool check_slot(shmap_vector *v, uint64_t i, struct vcheck *c)
+{
+	volatile uint64_t *mp = meta_p(v, i);
+	uint64_t m = shmap_atomic_load_acquire_u64(mp);
+	uint32_t st = m_st(m);
+	uint32_t o = m_owner(m);
+	if (st > ST_HOLE) {
+		c->found++;
+		if (c->repair && i < c->r && make_hole(v, i, m, 0)) {
+			c->fixed++;
+			c->nholes++;
+		}
+		return false;
 	}
-	uint64_t nholes = 0;
-	for (uint64_t i = 0; i < cap; i++) {
-		volatile uint64_t *mp = meta_p(v, i);
-		uint64_t m = shmap_atomic_load_acquire_u64(mp);
-		uint32_t st = m_st(m);
-		uint32_t o = m_owner(m);
-		if (st > ST_HOLE) {
-			found++;
-			if (repair && i < r && make_hole(v, i, m, 0)) {
-				fixed++;
-				nholes++;
-			}
-			continue;
+	if (i >= c->r)
+		return check_unreserved(v, i, m, c);
+	switch (st) {
+	case ST_PUB:
+		if (o != 0) {
+			c->found++;
+			if (c->repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
+				c->fixed++;
 		}
-		if (i >= r) {
-			if (m == 0)
-				continue;
-			/* A claimed head whose bump never happened: dead claimer. */
-			if (st == ST_HEAD && i == r && cached_alive(v, &lc, o))
-				continue;
-			found++;
-			if (repair && st == ST_HEAD && i == r) {
-				if (recover_head(v, i, m) == SHMAP_OK) {
-					fixed++;
-					r = shmap_vector_reserved(v);
-					i--; /* look at this slot again as a reserved one */
-				}
+		break;
+	case ST_HOLE:
+		c->nholes++;
+		break;
+	case ST_REPL:
+		if (cached_alive(v, &c->lc, o))
+			break;
+		c->found++;
+		/* The current copy was never written by the dead replacer: keep it. */
+		if (c->repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
+			c->fixed++;
+		break;
+	case ST_HEAD:
+	case ST_RESV:
+	case ST_FREE: {
+		uint32_t po = 0;
+		int prc = pending(v, i, 0, &po);
+		if (prc == SHMAP_E_NOTREADY || prc == PEND_RETRY)
+			break;
+		c->found++;
+		if (prc == SHMAP_E_NOTFOUND && c->repair) {
+			if (pending(v, i, 1, NULL) == SHMAP_RECOVERED || m_st(shmap_atomic_load_u64(mp)) == ST_HOLE) {
+				c->fixed++;
+				c->nholes++;
 			}
-			continue;
 		}
-		switch (st) {
-		case ST_PUB:
-			if (o != 0) {
-				found++;
-				if (repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
-					fixed++;
-			}
-			break;
-		case ST_HOLE:
-			nholes++;
-			break;
-		case ST_REPL:
-			if (cached_alive(v, &lc, o))
-				break;
-			found++;
-			/* The current copy was never written by the dead replacer: keep it. */
-			if (repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
-				fixed++;
-			break;
-		case ST_HEAD:
-		case ST_RESV:
-		case ST_FREE: {
-			uint32_t po = 0;
-			int prc = pending(v, i, 0, &po);
-			if (prc == SHMAP_E_NOTREADY || prc == PEND_RETRY)
-				break;
-			found++;
-			if (prc == SHMAP_E_NOTFOUND && repair) {
-				if (pending(v, i, 1, NULL) == SHMAP_RECOVERED ||
-				    m_st(shmap_atomic_load_u64(mp)) == ST_HOLE) {
-					fixed++;
-					nholes++;
-				}
-			}
-			break;
-		}
-		default:
-			break;
-		}
+		break;
 	}
+	default:
+		break;
+	}
+	return false;
+}
+
+/* The hole count and the watermark, against what the slots say. */
+static void check_counters(shmap_vector *v, struct vcheck *c)
+{
 	/* Holes made while scanning above index i were counted when reached. */
 	uint64_t hc = shmap_atomic_load_u64(&v->ctrl->holes);
-	if (hc != nholes) {
-		found++;
-		if (repair) {
+	if (hc != c->nholes) {
+		c->found++;
+		if (c->repair) {
 			/* A statistic: relaxed. */
-			shmap_atomic_store_u64(&v->ctrl->holes, nholes);
-			fixed++;
+			shmap_atomic_store_u64(&v->ctrl->holes, c->nholes);
+			c->fixed++;
 		}
 	}
 	/* Watermark: must equal the end of the PUB/REPL/HOLE prefix. */
 	uint64_t wexp = 0;
-	while (wexp < r) {
+	while (wexp < c->r) {
 		uint32_t st = m_st(shmap_atomic_load_acquire_u64(meta_p(v, wexp)));
 		if (!m_readable(st) && st != ST_HOLE)
 			break;
@@ -1334,18 +1328,49 @@ static inline int shmap_vector_check__body(shmap_vector *v, uint32_t flags, uint
 	}
 	uint64_t w = shmap_atomic_load_acquire_u64(&v->ctrl->committed);
 	if (w != wexp) {
-		found++;
-		if (repair) {
+		c->found++;
+		if (c->repair) {
 			/* Quiescent repair: release, pairs with W0. */
 			shmap_atomic_store_release_u64(&v->ctrl->committed, wexp);
-			fixed++;
+			c->fixed++;
 		}
 	}
+}
+
+static inline int shmap_vector_check__body(shmap_vector *v, uint32_t flags, uint64_t *problems)
+{
+	if (!v || (flags & ~SHMAP_CHECK_REPAIR))
+		return SHMAP_E_INVAL;
+	int rc = shmap__seg_check(&v->seg);
+	if (rc)
+		return rc;
+	const uint64_t cap = v->cap;
+	struct vcheck c;
+	memset(&c, 0, sizeof(c));
+	c.repair = (flags & SHMAP_CHECK_REPAIR) != 0;
+
+	if (!header_intact(v))
+		c.found++; /* not repairable here: the bounds we use are our own copies */
+
+	/*
+	 * The checker's loads are acquire (pairing with A3 and every slot
+	 * transition) and its repairs are full CASes that re-check the word they
+	 * read, so a repair never overwrites a change made meanwhile.
+	 */
+	c.r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
+	if (c.r > cap) {
+		c.found++; /* not repairable: we cannot know how far it really went */
+		c.r = cap;
+	}
+	for (uint64_t i = 0; i < cap; i++)
+		if (check_slot(v, i, &c))
+			i--; /* look at this slot again as a reserved one */
+	check_counters(v, &c);
 	if (problems)
-		*problems = found;
-	if (found == 0)
+		*problems = c.found;
+	if (c.found == 0)
 		return SHMAP_OK;
-	return fixed >= found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
+	return c.fixed >= c.found ? SHMAP_RECOVERED : SHMAP_E_CORRUPT;
 }
 
 /*
