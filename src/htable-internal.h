@@ -355,9 +355,12 @@ void shmap__hv_recover_lock(struct shmap_htable *t, uint64_t lock);
 int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems);
 void shmap__hv_init(uint8_t *arena);
 
-/* Test hook (htable-scan.c): sequence numbers just below their wrap. */
+#ifdef SHMAP_FAILPOINTS
+/* Test hook (htable-scan.c, private test build): sequence numbers just
+ * below their wrap. */
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
-/* Test hook (htable-scan.c): the data region and its size. */
+/* Test hook (htable-scan.c, private test build): the data region and size. */
 void *shmap__htable_test_data(shmap_htable *t, uint64_t *len);
+#endif
 
 #endif /* SHMAP_HTABLE_INTERNAL_H */

@@ -437,8 +437,9 @@ SHMAP_API int shmap_htable_check(shmap_htable *t, uint32_t flags, uint64_t *prob
 	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
+#ifdef SHMAP_FAILPOINTS
 /*
- * Test hook (hidden, reachable only through the static library): move every
+ * Test hook (the private test build only): move every
  * bucket's sequence number to `below` steps before it wraps, keeping state,
  * active slot and lengths (scenario 27). Quiescent tables only.
  */
@@ -452,9 +453,10 @@ void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 	}
 }
 
-/* Test hook (hidden): the shared data region, for targeted-corruption tests. */
+/* Test hook (the private test build only): the shared data region, for targeted-corruption tests. */
 void *shmap__htable_test_data(shmap_htable *t, uint64_t *len)
 {
 	*len = t->seg.p.data_size;
 	return t->seg.data;
 }
+#endif

@@ -910,8 +910,9 @@ int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
 	return SHMAP_OK;
 }
 
+#ifdef SHMAP_FAILPOINTS
 /*
- * Test hook (hidden, reachable only through the static library): bytes of
+ * Test hook (the private test build only): bytes of
  * the area carved but neither in a live record nor on a free list (0 for an
  * inline table), and the intent slots whose owner is dead. Quiescent tables.
  */
@@ -943,3 +944,4 @@ uint64_t shmap__htable_test_leaked(shmap_htable *t, uint64_t *dead_intents)
 	}
 	return top - 16u > used ? top - 16u - used : 0;
 }
+#endif

@@ -532,7 +532,9 @@ static int compute_layout(const struct shmap__params *p, uint64_t *parts_off, ui
 	return SHMAP_OK;
 }
 
+#ifdef SHMAP_FAILPOINTS
 size_t shmap__guard_test_size;
+#endif
 
 /*
  * Guard size: the system page size (4 KiB, 16 KiB or 64 KiB), so the shared
@@ -543,8 +545,11 @@ size_t shmap__guard_test_size;
 static size_t guard_size(size_t page)
 {
 	size_t g = page;
+#ifdef SHMAP_FAILPOINTS
+	/* tests only (the private test build): not in the library */
 	if (shmap__guard_test_size > g)
 		g = SHMAP_ALIGN_UP(shmap__guard_test_size, page);
+#endif
 	return g;
 }
 

@@ -223,8 +223,11 @@ struct shmap_opts {
 	uint32_t flags;
 };
 
-/* Tests only: a guard size larger than the page size (0: page size). */
+#ifdef SHMAP_FAILPOINTS
+/* Tests only (the private test build): a guard larger than the page size
+ * (0: page size). */
 extern size_t shmap__guard_test_size;
+#endif
 
 /* Fill defaults into *o (used when the caller passes NULL opts). */
 void shmap__opts_defaults(struct shmap_opts *o);
