@@ -544,8 +544,9 @@ impl Drop for Reservation<'_> {
 }
 
 /// Elements looked at in place (`got()` elements). Lossy broadcast: the
-/// producer may overwrite them while they are read; `release` then returns
-/// `Err(Error::Overrun)` and what was read must be discarded.
+/// elements are a copy in the handle's own buffer, validated when peek made
+/// it, so the producer cannot change them while they are read; a lap that
+/// happens meanwhile shows as `Err(Error::Overrun)` at the next pop or peek.
 pub struct Peek<'a> {
     ring: &'a mut Ring,
     ptr: *const u8,
