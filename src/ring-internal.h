@@ -60,6 +60,8 @@
 
 #define RING_PROBE_AHEAD 32u /* SPSC: look this far ahead for free/ready slots */
 #define RING_SPIN 1000u      /* spin iterations before a waiting call sleeps */
+#define RING_YIELD_NS (1u * 1000000u) /* then sched_yield() between tries this long */
+#define RING_YIELDS 1000u     /* ... and at least this many yields */
 #define RING_SLICE_NS (100u * 1000000u) /* longest single futex sleep (re-check) */
 #define RING_SLICE_DEAD_NS (10u * 1000000u) /* same, for a producer a dead peer can block */
 #define RING_STUCK_NS (1u * 1000000u)   /* FULL this long -> probe peers' liveness */

@@ -14,7 +14,10 @@
  * what the dead one may have left half-done (ring_spsc.c: repair_head/tail;
  * SPMC claims are reclaimed lazily by the producer; sleeper flags cleared).
  *
- * Waiting. A waiting call first spins (RING_SPIN tries), then:
+ * Waiting. A waiting call first spins (RING_SPIN tries), then yields the
+ * CPU between tries (at least RING_YIELDS tries and RING_YIELD_NS, never
+ * past its deadline: in a worker pool with more processes than CPUs, the
+ * peer it waits for may need the CPU the waiter holds), then:
  *   announce (flag/counter store, W1: full fence)
  *   heavy barrier (membarrier GLOBAL_EXPEDITED: every CPU running a
  *     registered process executes a full fence)
@@ -29,6 +32,7 @@
  */
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -795,6 +799,22 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 	uint64_t deadline = shmap__deadline_ms(timeout_ms);
 	for (uint32_t i = 0; i < RING_SPIN; i++) {
 		shmap_cpu_relax();
+		rc = a->fn(r, a);
+		if (rc != blocked)
+			return rc;
+	}
+	/* Yield phase: give the CPU to the peer we wait for (with more
+	 * processes than CPUs it may be waiting for one) and re-try, for at
+	 * least RING_YIELDS tries and RING_YIELD_NS (bounded: an idle waiter
+	 * then sleeps); only then pay for announcing and sleeping. No
+	 * shared word is written here, so this phase adds nothing to the
+	 * sleeper protocol below. */
+	uint64_t now0 = ring_now(), yield_end = now0 + RING_YIELD_NS;
+	for (uint32_t y = 0;; y++) {
+		uint64_t t = y ? ring_now() : now0;
+		if (t >= deadline || (y >= RING_YIELDS && t >= yield_end))
+			break;
+		sched_yield();
 		rc = a->fn(r, a);
 		if (rc != blocked)
 			return rc;
