@@ -59,9 +59,10 @@
 #define REC_ACTIVE 2u
 
 #define RING_PROBE_AHEAD 32u /* SPSC: look this far ahead for free/ready slots */
-#define RING_SPIN 1000u      /* spin iterations before a waiting call sleeps */
+#define RING_SPIN 100u       /* spin iterations before a waiting call yields */
 #define RING_YIELD_NS (1u * 1000000u) /* then sched_yield() between tries this long */
 #define RING_YIELDS 1000u     /* ... and at least this many yields */
+#define RING_YIELD_SHIFT_MAX 6u /* the adaptive budget goes down to 1/64 of that */
 #define RING_SLICE_NS (100u * 1000000u) /* longest single futex sleep (re-check) */
 #define RING_SLICE_DEAD_NS (10u * 1000000u) /* same, for a producer a dead peer can block */
 #define RING_STUCK_NS (1u * 1000000u)   /* FULL this long -> probe peers' liveness */
@@ -122,6 +123,7 @@ struct shmap_ring {
 	uint64_t min_cache;     /* reliable producer: lowest subscriber cursor seen */
 	uint64_t full_since;    /* first FULL of the current streak (ns), 0 none */
 	uint64_t missed;        /* lossy subscriber: total missed */
+	uint32_t wait_shift;    /* waiting calls: yield budget divided by 2^this (ring.c) */
 	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
 	uint32_t zc_kind;       /* 1 reserve, 2 peek */
 	uint64_t zc_pos;        /* start position of the run */

@@ -789,36 +789,12 @@ struct ring_attempt {
 	uint32_t done;
 };
 
-static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
+/* The sleeping part of a waiting call (announce, re-check, futex wait). */
+static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_t deadline)
 {
 	int producer = r->role == SHMAP_RING_PRODUCER;
 	int blocked = producer ? SHMAP_E_FULL : SHMAP_E_EMPTY;
-	int rc = a->fn(r, a);
-	if (rc != blocked || timeout_ms == 0)
-		return rc;
-	uint64_t deadline = shmap__deadline_ms(timeout_ms);
-	for (uint32_t i = 0; i < RING_SPIN; i++) {
-		shmap_cpu_relax();
-		rc = a->fn(r, a);
-		if (rc != blocked)
-			return rc;
-	}
-	/* Yield phase: give the CPU to the peer we wait for (with more
-	 * processes than CPUs it may be waiting for one) and re-try, for at
-	 * least RING_YIELDS tries and RING_YIELD_NS (bounded: an idle waiter
-	 * then sleeps); only then pay for announcing and sleeping. No
-	 * shared word is written here, so this phase adds nothing to the
-	 * sleeper protocol below. */
-	uint64_t now0 = ring_now(), yield_end = now0 + RING_YIELD_NS;
-	for (uint32_t y = 0;; y++) {
-		uint64_t t = y ? ring_now() : now0;
-		if (t >= deadline || (y >= RING_YIELDS && t >= yield_end))
-			break;
-		sched_yield();
-		rc = a->fn(r, a);
-		if (rc != blocked)
-			return rc;
-	}
+	int rc;
 	volatile uint32_t *ev = producer ? &r->ctl->space_ev : &r->ctl->data_ev;
 	int recovered = 0;
 	for (;;) {
@@ -859,6 +835,59 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 		if (rc != blocked)
 			return rc == SHMAP_OK && recovered ? SHMAP_RECOVERED : rc;
 	}
+}
+
+/*
+ * A waiting call: spin, yield, then sleep. The yield budget adapts per
+ * handle (wait_shift: the budget is RING_YIELDS tries and RING_YIELD_NS,
+ * both divided by 2^wait_shift): a wait that ends while yielding, or soon
+ * after its budget, doubles it (up to the full budget), one that lasts
+ * much longer than the budget (the ring really was idle) halves it, down
+ * to 1/64. A consumer fed in bursts or at a slow pace thus stops paying a
+ * millisecond of CPU per element, while a busy pool keeps the full budget.
+ */
+static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
+{
+	int producer = r->role == SHMAP_RING_PRODUCER;
+	int blocked = producer ? SHMAP_E_FULL : SHMAP_E_EMPTY;
+	int rc = a->fn(r, a);
+	if (rc != blocked || timeout_ms == 0)
+		return rc;
+	uint64_t deadline = shmap__deadline_ms(timeout_ms);
+	for (uint32_t i = 0; i < RING_SPIN; i++) {
+		shmap_cpu_relax();
+		rc = a->fn(r, a);
+		if (rc != blocked)
+			return rc;
+	}
+	/* Yield phase: give the CPU to the peer we wait for (with more
+	 * processes than CPUs it may be waiting for one) and re-try, within
+	 * the budget (bounded: an idle waiter then sleeps); only then pay for
+	 * announcing and sleeping. No shared word is written here, so this
+	 * phase adds nothing to the sleeper protocol of ring_wait_sleep(). */
+	uint32_t sh = r->wait_shift;
+	uint64_t budget = RING_YIELD_NS >> sh;
+	uint64_t now0 = ring_now(), yield_end = now0 + budget;
+	for (uint32_t y = 0;; y++) {
+		uint64_t t = y ? ring_now() : now0;
+		if (t >= deadline || (y >= (RING_YIELDS >> sh) && t >= yield_end))
+			break;
+		sched_yield();
+		rc = a->fn(r, a);
+		if (rc != blocked) {
+			if (sh)
+				r->wait_shift = sh - 1;
+			return rc;
+		}
+	}
+	rc = ring_wait_sleep(r, a, deadline);
+	if (ring_now() - now0 < 2 * budget) {
+		if (sh)
+			r->wait_shift = sh - 1;
+	} else if (sh < RING_YIELD_SHIFT_MAX) {
+		r->wait_shift = sh + 1;
+	}
+	return rc;
 }
 
 static int attempt_push1(struct shmap_ring *r, struct ring_attempt *a)
