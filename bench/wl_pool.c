@@ -17,7 +17,9 @@
  * spmc-wake-lat one producer, 4 consumers blocked in pop_wait long enough to
  *               be asleep (the producer pauses 2 ms between items); each item
  *               carries its push time, the consumer that gets it records the
- *               delay to its return: wake_p50_ns / wake_p99_ns.
+ *               delay to its return: wake_p50_ns / wake_p99_ns, and the
+ *               CPU time of all consumers per item (the cost of wake-ups
+ *               that find nothing to take: the herd).
  *
  * items_per_s is the items the producer sent per second (each item reaches
  * one consumer for SPMC and the pipe, every subscriber for broadcast).
@@ -367,6 +369,8 @@ static int lat_child(struct bench_run *r, int idx)
 		}
 	} else {
 		uint64_t got = 0;
+		struct timespec c0, c1;
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c0);
 		for (;;) {
 			uint64_t v;
 			if ((rc = shmap_ring_pop_wait(ring, &v, POOL_TIMEOUT_MS)) != 0)
@@ -380,7 +384,9 @@ static int lat_child(struct bench_run *r, int idx)
 			lat[k] = (double)(t - v);
 			got++;
 		}
+		clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &c1);
 		r->ctl->slot[idx].count = got;
+		r->ctl->slot[idx].d[0] = (double)(c1.tv_sec - c0.tv_sec) * 1e9 + (double)(c1.tv_nsec - c0.tv_nsec);
 	}
 	bench_stop(r);
 	shmap_ring_close(ring);
@@ -390,8 +396,11 @@ static int lat_child(struct bench_run *r, int idx)
 static int lat_finish(struct bench_run *r)
 {
 	uint64_t total = 0;
-	for (int c = 1; c < r->nprocs; c++)
+	double cpu = 0;
+	for (int c = 1; c < r->nprocs; c++) {
 		total += r->ctl->slot[c].count;
+		cpu += r->ctl->slot[c].d[0];
+	}
 	if (total != r->n)
 		return bench_fail(r, "consumers received %llu items, expected %llu",
 				  (unsigned long long)total, (unsigned long long)r->n);
@@ -399,6 +408,7 @@ static int lat_finish(struct bench_run *r)
 	bench_sort(lat, r->n);
 	bench_metric(r, "wake_p50_ns", bench_pct(lat, r->n, 0.5));
 	bench_metric(r, "wake_p99_ns", bench_pct(lat, r->n, 0.99));
+	bench_metric(r, "consumer_cpu_ns_per_item", cpu / (double)r->n);
 	return 0;
 }
 

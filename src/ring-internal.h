@@ -197,6 +197,18 @@ static inline void ring_wake_consumers(struct shmap_ring *r)
 		(void)shmap__ring_wake_data(r);
 }
 
+/* SPMC: after the producer published k elements (each for one consumer):
+ * wake at most k + 1 sleeping consumers, not the whole pool (ring.c). The
+ * one spare keeps the wake-up latency of waking all: the kernel wakes
+ * waiters in queue order, and the first may wait behind a busy CPU while
+ * the second runs at once (measured with shmap-bench spmc-wake-lat). */
+int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n);
+static inline void ring_wake_consumers_n(struct shmap_ring *r, uint64_t k)
+{
+	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
+		(void)shmap__ring_wake_data_n(r, k + 1);
+}
+
 /* After a consumer released slots: wake a sleeping producer. */
 static inline void ring_wake_producer(struct shmap_ring *r)
 {

@@ -478,8 +478,26 @@ SHMAP_API int shmap_ring_fd(const shmap_ring *r)
 
 int shmap__ring_wake_data(struct shmap_ring *r)
 {
+	return shmap__ring_wake_data_n(r, 0x7fffffff);
+}
+
+/*
+ * Wake at most n of the waiters sleeping on data_ev. No wake-up is lost by
+ * waking fewer than all: the bump comes first, so a waiter that read the
+ * word before it and has not reached the kernel yet returns at once from
+ * its futex wait (the kernel compares the word) and re-tries; the n woken
+ * ones re-try too (ring_wait_sleep(): every return from the futex wait is
+ * followed by an attempt). SPMC passes n > elements published, each for one
+ * consumer: every element is then either taken by one of those n, or by a
+ * consumer that was awake anyway (and the woken one that finds the ring
+ * empty sleeps again). A waiter that dies between its wake-up and its
+ * attempt can delay another sleeper by one futex slice (RING_SLICE_NS),
+ * never strand it.
+ */
+int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n)
+{
 	shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
-	shmap__futex_wake(&r->ctl->data_ev, 0x7fffffff);
+	shmap__futex_wake(&r->ctl->data_ev, n < 0x7fffffff ? (int)n : 0x7fffffff);
 	return SHMAP_OK;
 }
 
@@ -1170,7 +1188,7 @@ static inline int shmap_ring_commit__body(shmap_ring *r, uint32_t n)
 		r->pos = p + n;
 		shmap_atomic_store_u64(&r->ctl->head, p + n);
 		if (n)
-			ring_wake_consumers(r);
+			ring_wake_consumers_n(r, n);
 		break;
 	}
 	default:

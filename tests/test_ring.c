@@ -1200,6 +1200,73 @@ static void test_pool16(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 }
 
+/*
+ * A consumer SIGKILLed while asleep in pop_wait: the others, asleep too,
+ * still get each element promptly (well within the futex slice, so a wake
+ * is not lost to the dead one: SPMC wakes only as many sleepers as there
+ * are elements, plus one).
+ */
+#define KILL_C 4
+struct asleep_arg {
+	const char *name;
+	volatile uint64_t *w; /* [0] ready count, [1] elements taken, [2] bad */
+};
+
+static int asleep_child(void *a)
+{
+	struct asleep_arg *s = a;
+	shmap_ring *c;
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+		return 50;
+	__atomic_fetch_add(&s->w[0], 1, __ATOMIC_RELEASE);
+	uint64_t v;
+	int rc = shmap_ring_pop_wait(c, &v, 20000);
+	if (rc != SHMAP_OK || v != 7)
+		__atomic_fetch_add(&s->w[2], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->w[1], 1, __ATOMIC_RELEASE);
+	shmap_ring_close(c);
+	return rc == SHMAP_OK ? 0 : 51;
+}
+
+static void test_kill_asleep(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-asleep");
+	shmap_ring *p;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 64, KILL_C,
+					 SHMAP_RING_PRODUCER, NULL, &p),
+			 SHMAP_OK);
+	volatile uint64_t *w = shared_alloc(4096);
+	struct asleep_arg s = { name, w };
+	struct tt_proc cp[KILL_C];
+	for (int i = 0; i < KILL_C; i++)
+		assert_int_equal(tt_spawn(&cp[i], asleep_child, &s, 60), 0);
+	while (__atomic_load_n(&w[0], __ATOMIC_ACQUIRE) < KILL_C)
+		usleep(1000);
+	usleep(300000); /* past the spin and yield budget: all asleep */
+	kill(cp[0].pid, SIGKILL);
+	int st = tt_wait(&cp[0], 30);
+	assert_true(tt_killed_by(st, SIGKILL));
+	for (uint64_t k = 1; k < KILL_C; k++) {
+		uint64_t v = 7, t0 = mono_ns();
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+		while (__atomic_load_n(&w[1], __ATOMIC_ACQUIRE) < k && mono_ns() - t0 < 2000000000ull)
+			usleep(100);
+		double ms = (double)(mono_ns() - t0) / 1e6;
+		print_message("element %llu taken after %.3f ms\n", (unsigned long long)k, ms);
+		assert_true(w[1] == k);
+		/* the futex slice is 100 ms: a lost wake would show as that */
+		assert_true(ms < 50.0);
+	}
+	for (int i = 1; i < KILL_C; i++)
+		assert_true(th_ok(tt_wait(&cp[i], 30)));
+	assert_int_equal(w[2], 0);
+	shmap_ring_close(p);
+	munmap((void *)w, 4096);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 static void test_timeouts(void **state)
 {
 	(void)state;
@@ -2044,6 +2111,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_clear_mp),
 		cmocka_unit_test(test_idle_waiter_cpu),
 		cmocka_unit_test(test_pool16),
+		cmocka_unit_test(test_kill_asleep),
 	};
 	const struct CMUnitTest threads[] = {
 		cmocka_unit_test(test_threads_spsc),
