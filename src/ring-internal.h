@@ -124,6 +124,7 @@ struct shmap_ring {
 	uint64_t full_since;    /* first FULL of the current streak (ns), 0 none */
 	uint64_t missed;        /* lossy subscriber: total missed */
 	uint32_t wait_shift;    /* waiting calls: yield budget divided by 2^this (ring.c) */
+	uint32_t wait_short_spin; /* waiting calls: 1 if the last one outlasted its spin phase */
 	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
 	uint32_t zc_kind;       /* 1 reserve, 2 peek */
 	uint64_t zc_pos;        /* start position of the run */

@@ -14,7 +14,8 @@
  * what the dead one may have left half-done (ring_spsc.c: repair_head/tail;
  * SPMC claims are reclaimed lazily by the producer; sleeper flags cleared).
  *
- * Waiting. A waiting call first spins (RING_SPIN tries), then yields the
+ * Waiting. A waiting call first spins (RING_SPIN tries; a sixteenth of
+ * that after a wait that outlasted its spin phase), then yields the
  * CPU between tries (at least RING_YIELDS tries and RING_YIELD_NS, never
  * past its deadline: in a worker pool with more processes than CPUs, the
  * peer it waits for may need the CPU the waiter holds), then:
@@ -872,12 +873,20 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 	if (rc != blocked || timeout_ms == 0)
 		return rc;
 	uint64_t deadline = shmap__deadline_ms(timeout_ms);
-	for (uint32_t i = 0; i < RING_SPIN; i++) {
+	/* Spin phase: full length while waits of this handle end in it (the
+	 * peer runs on another CPU), a sixteenth after one that did not (the
+	 * tries then mostly take CPU time from the peer; a reliable broadcast
+	 * producer's try scans every subscriber's cursor). Private state only. */
+	uint32_t spins = r->wait_short_spin ? RING_SPIN / 16 : RING_SPIN;
+	for (uint32_t i = 0; i < spins; i++) {
 		shmap_cpu_relax();
 		rc = a->fn(r, a);
-		if (rc != blocked)
+		if (rc != blocked) {
+			r->wait_short_spin = 0;
 			return rc;
+		}
 	}
+	r->wait_short_spin = 1;
 	/* Yield phase: give the CPU to the peer we wait for (with more
 	 * processes than CPUs it may be waiting for one) and re-try, within
 	 * the budget (bounded: an idle waiter then sleeps); only then pay for
