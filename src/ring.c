@@ -16,8 +16,9 @@
  *
  * Waiting. A waiting call first spins (RING_SPIN tries; a sixteenth of
  * that after a wait that outlasted its spin phase), then yields the
- * CPU between tries (at least RING_YIELDS tries and RING_YIELD_NS, never
- * past its deadline: in a worker pool with more processes than CPUs, the
+ * CPU between tries (a budget of RING_YIELDS tries and RING_YIELD_NS,
+ * adapted per handle, see ring_wait_loop(); never past its deadline: in a
+ * worker pool with more processes than CPUs, the
  * peer it waits for may need the CPU the waiter holds), then:
  *   announce (flag/counter store, W1: full fence)
  *   heavy barrier (membarrier GLOBAL_EXPEDITED: every CPU running a
