@@ -669,6 +669,7 @@ static void register_all(void)
 	add_table(bench_wl_ring);
 	add_table(bench_wl_notify);
 	add_table(bench_wl_msg);
+	add_table(bench_wl_pool);
 #endif
 	add_table(bench_wl_uds);
 #ifdef BENCH_HAVE_CK

@@ -350,6 +350,7 @@ extern const struct bench_wl bench_wl_rec[];
 extern const struct bench_wl bench_wl_ck[];
 extern const struct bench_wl bench_wl_boost[];
 extern const struct bench_wl bench_wl_msg[];
+extern const struct bench_wl bench_wl_pool[]; /* wl_pool.c, with the ring */
 extern const struct bench_wl bench_wl_uds[];
 
 #endif /* SHMAP_BENCH_H */

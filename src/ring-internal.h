@@ -59,7 +59,10 @@
 #define REC_ACTIVE 2u
 
 #define RING_PROBE_AHEAD 32u /* SPSC: look this far ahead for free/ready slots */
-#define RING_SPIN 1000u      /* spin iterations before a waiting call sleeps */
+#define RING_SPIN 100u       /* spin iterations before a waiting call yields */
+#define RING_YIELD_NS (1u * 1000000u) /* then sched_yield() between tries this long */
+#define RING_YIELDS 1000u     /* ... and at least this many yields */
+#define RING_YIELD_SHIFT_MAX 6u /* the adaptive budget goes down to 1/64 of that */
 #define RING_SLICE_NS (100u * 1000000u) /* longest single futex sleep (re-check) */
 #define RING_SLICE_DEAD_NS (10u * 1000000u) /* same, for a producer a dead peer can block */
 #define RING_STUCK_NS (1u * 1000000u)   /* FULL this long -> probe peers' liveness */
@@ -134,6 +137,8 @@ struct shmap_ring {
 	uint64_t min_cache;     /* reliable producer: lowest subscriber cursor seen */
 	uint64_t full_since;    /* first FULL of the current streak (ns), 0 none */
 	uint64_t missed;        /* lossy subscriber: total missed */
+	uint32_t wait_shift;    /* waiting calls: yield budget divided by 2^this (ring.c) */
+	uint32_t wait_short_spin; /* waiting calls: 1 if the last one outlasted its spin phase */
 	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
 	uint32_t rmode;         /* record ring (ring_rec.c): its type; 0 fixed slots */
 	uint32_t zc_kind;       /* 1 reserve, 2 peek */
@@ -207,6 +212,18 @@ static inline void ring_wake_consumers(struct shmap_ring *r)
 {
 	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
 		(void)shmap__ring_wake_data(r);
+}
+
+/* SPMC: after the producer published k elements (each for one consumer):
+ * wake at most k + 1 sleeping consumers, not the whole pool (ring.c). The
+ * one spare keeps the wake-up latency of waking all: the kernel wakes
+ * waiters in queue order, and the first may wait behind a busy CPU while
+ * the second runs at once (measured with shmap-bench spmc-wake-lat). */
+int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n);
+static inline void ring_wake_consumers_n(struct shmap_ring *r, uint64_t k)
+{
+	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
+		(void)shmap__ring_wake_data_n(r, k + 1);
 }
 
 /* After a consumer released slots: wake a sleeping producer. */

@@ -14,7 +14,12 @@
  * what the dead one may have left half-done (ring_spsc.c: repair_head/tail;
  * SPMC claims are reclaimed lazily by the producer; sleeper flags cleared).
  *
- * Waiting. A waiting call first spins (RING_SPIN tries), then:
+ * Waiting. A waiting call first spins (RING_SPIN tries; a sixteenth of
+ * that after a wait that outlasted its spin phase), then yields the
+ * CPU between tries (a budget of RING_YIELDS tries and RING_YIELD_NS,
+ * adapted per handle, see ring_wait_loop(); never past its deadline: in a
+ * worker pool with more processes than CPUs, the
+ * peer it waits for may need the CPU the waiter holds), then:
  *   announce (flag/counter store, W1: full fence)
  *   heavy barrier (membarrier GLOBAL_EXPEDITED: every CPU running a
  *     registered process executes a full fence)
@@ -29,6 +34,7 @@
  */
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -492,8 +498,26 @@ SHMAP_API int shmap_ring_fd(const shmap_ring *r)
 
 int shmap__ring_wake_data(struct shmap_ring *r)
 {
+	return shmap__ring_wake_data_n(r, 0x7fffffff);
+}
+
+/*
+ * Wake at most n of the waiters sleeping on data_ev. No wake-up is lost by
+ * waking fewer than all: the bump comes first, so a waiter that read the
+ * word before it and has not reached the kernel yet returns at once from
+ * its futex wait (the kernel compares the word) and re-tries; the n woken
+ * ones re-try too (ring_wait_sleep(): every return from the futex wait is
+ * followed by an attempt). SPMC passes n > elements published, each for one
+ * consumer: every element is then either taken by one of those n, or by a
+ * consumer that was awake anyway (and the woken one that finds the ring
+ * empty sleeps again). A waiter that dies between its wake-up and its
+ * attempt can delay another sleeper by one futex slice (RING_SLICE_NS),
+ * never strand it.
+ */
+int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n)
+{
 	shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
-	shmap__futex_wake(&r->ctl->data_ev, 0x7fffffff);
+	shmap__futex_wake(&r->ctl->data_ev, n < 0x7fffffff ? (int)n : 0x7fffffff);
 	return SHMAP_OK;
 }
 
@@ -807,20 +831,12 @@ void shmap__ring_unannounce(struct shmap_ring *r)
 
 /* What a waiting call retries: struct ring_attempt (ring-internal.h). */
 
-static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
+/* The sleeping part of a waiting call (announce, re-check, futex wait). */
+static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_t deadline)
 {
 	int producer = r->role == SHMAP_RING_PRODUCER;
 	int blocked = producer ? SHMAP_E_FULL : SHMAP_E_EMPTY;
-	int rc = a->fn(r, a);
-	if (rc != blocked || timeout_ms == 0)
-		return rc;
-	uint64_t deadline = shmap__deadline_ms(timeout_ms);
-	for (uint32_t i = 0; i < RING_SPIN; i++) {
-		shmap_cpu_relax();
-		rc = a->fn(r, a);
-		if (rc != blocked)
-			return rc;
-	}
+	int rc;
 	volatile uint32_t *ev = producer ? &r->ctl->space_ev : &r->ctl->data_ev;
 	int recovered = 0;
 	for (;;) {
@@ -861,6 +877,67 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 		if (rc != blocked)
 			return rc == SHMAP_OK && recovered ? SHMAP_RECOVERED : rc;
 	}
+}
+
+/*
+ * A waiting call: spin, yield, then sleep. The yield budget adapts per
+ * handle (wait_shift: the budget is RING_YIELDS tries and RING_YIELD_NS,
+ * both divided by 2^wait_shift): a wait that ends while yielding, or soon
+ * after its budget, doubles it (up to the full budget), one that lasts
+ * much longer than the budget (the ring really was idle) halves it, down
+ * to 1/64. A consumer fed in bursts or at a slow pace thus stops paying a
+ * millisecond of CPU per element, while a busy pool keeps the full budget.
+ */
+static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
+{
+	int producer = r->role == SHMAP_RING_PRODUCER;
+	int blocked = producer ? SHMAP_E_FULL : SHMAP_E_EMPTY;
+	int rc = a->fn(r, a);
+	if (rc != blocked || timeout_ms == 0)
+		return rc;
+	uint64_t deadline = shmap__deadline_ms(timeout_ms);
+	/* Spin phase: full length while waits of this handle end in it (the
+	 * peer runs on another CPU), a sixteenth after one that did not (the
+	 * tries then mostly take CPU time from the peer; a reliable broadcast
+	 * producer's try scans every subscriber's cursor). Private state only. */
+	uint32_t spins = r->wait_short_spin ? RING_SPIN / 16 : RING_SPIN;
+	for (uint32_t i = 0; i < spins; i++) {
+		shmap_cpu_relax();
+		rc = a->fn(r, a);
+		if (rc != blocked) {
+			r->wait_short_spin = 0;
+			return rc;
+		}
+	}
+	r->wait_short_spin = 1;
+	/* Yield phase: give the CPU to the peer we wait for (with more
+	 * processes than CPUs it may be waiting for one) and re-try, within
+	 * the budget (bounded: an idle waiter then sleeps); only then pay for
+	 * announcing and sleeping. No shared word is written here, so this
+	 * phase adds nothing to the sleeper protocol of ring_wait_sleep(). */
+	uint32_t sh = r->wait_shift;
+	uint64_t budget = RING_YIELD_NS >> sh;
+	uint64_t now0 = ring_now(), yield_end = now0 + budget;
+	for (uint32_t y = 0;; y++) {
+		uint64_t t = y ? ring_now() : now0;
+		if (t >= deadline || (y >= (RING_YIELDS >> sh) && t >= yield_end))
+			break;
+		sched_yield();
+		rc = a->fn(r, a);
+		if (rc != blocked) {
+			if (sh)
+				r->wait_shift = sh - 1;
+			return rc;
+		}
+	}
+	rc = ring_wait_sleep(r, a, deadline);
+	if (ring_now() - now0 < 2 * budget) {
+		if (sh)
+			r->wait_shift = sh - 1;
+	} else if (sh < RING_YIELD_SHIFT_MAX) {
+		r->wait_shift = sh + 1;
+	}
+	return rc;
 }
 
 int shmap__ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms)
@@ -1150,7 +1227,7 @@ static inline int shmap_ring_commit__body(shmap_ring *r, uint32_t n)
 		r->pos = p + n;
 		shmap_atomic_store_u64(&r->ctl->head, p + n);
 		if (n)
-			ring_wake_consumers(r);
+			ring_wake_consumers_n(r, n);
 		break;
 	}
 	default:

@@ -69,7 +69,7 @@ int shmap__spmc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32
 	SHMAP_FAILPOINT("ring.spmc.push.published");
 	r->pos = p + k;
 	shmap_atomic_store_u64(&r->ctl->head, p + k);
-	ring_wake_consumers(r);
+	ring_wake_consumers_n(r, k);
 	return SHMAP_OK;
 }
 

@@ -1081,6 +1081,194 @@ static void test_wake(void **state)
 	}
 }
 
+/*
+ * Worker pools. An idle consumer blocked in pop_wait sleeps after its spin
+ * and yield budget: its CPU time over the wait stays far below the wait.
+ */
+static int idle_child(void *a)
+{
+	struct wait_arg *s = a;
+	shmap_ring *c;
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+		return 50;
+	uint64_t v = 0;
+	uint32_t ms = (uint32_t)s->w[1];
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+	int rc = shmap_ring_pop_wait(c, &v, ms);
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+	s->w[2] = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000000ll + (t1.tv_nsec - t0.tv_nsec));
+	shmap_ring_close(c);
+	return rc == SHMAP_E_TIMEOUT ? 0 : 51;
+}
+
+static void test_idle_waiter_cpu(void **state)
+{
+	(void)state;
+	const uint32_t types[] = { SHMAP_RING_SPSC, SHMAP_RING_SPMC, SHMAP_RING_BCAST_RELIABLE };
+	const uint32_t ms = tt_soak() ? 10000 : 2000;
+	for (int i = 0; i < 3; i++) {
+		char name[NAMELEN];
+		th_name(name, sizeof name, "ring-idle");
+		shmap_ring *p;
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[i], 8, 64,
+						 types[i] == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_PRODUCER,
+						 NULL, &p),
+				 SHMAP_OK);
+		volatile uint64_t *w = shared_alloc(4096);
+		w[1] = ms;
+		struct wait_arg s = { name, w };
+		struct tt_proc cp;
+		assert_int_equal(tt_spawn(&cp, idle_child, &s, ms / 1000 + 60), 0);
+		assert_true(th_ok(tt_wait(&cp, ms / 1000.0 + 60)));
+		double cpu_ms = (double)w[2] / 1e6;
+		print_message("type %u: idle pop_wait(%u ms) used %.2f ms of CPU\n", types[i], ms, cpu_ms);
+		/* the spin and yield budget (about a millisecond), then one
+		 * wake-up per 100 ms slice: 2% of the wait is a wide margin */
+		assert_true(cpu_ms < ms * 0.02);
+		shmap_ring_close(p);
+		munmap((void *)w, 4096);
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	}
+}
+
+/*
+ * A pool of 16 blocking consumers (more than the CPUs of a small machine)
+ * behind one blocking producer: every element arrives exactly once, and
+ * the whole stream within a time bound (the waits must not collapse).
+ */
+#define POOL_C 16
+struct pool_arg {
+	const char *name;
+	volatile uint8_t *seen;
+	uint64_t n;
+};
+
+static int pool_child(void *a)
+{
+	struct pool_arg *s = a;
+	shmap_ring *c;
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+		return 50;
+	for (;;) {
+		uint64_t v;
+		if (shmap_ring_pop_wait(c, &v, 30000) != SHMAP_OK)
+			return 51;
+		if (v == UINT64_MAX)
+			break;
+		if (v >= s->n)
+			return 52;
+		__atomic_fetch_add(&s->seen[v], 1, __ATOMIC_RELAXED);
+	}
+	shmap_ring_close(c);
+	return 0;
+}
+
+static void test_pool16(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-pool");
+	/* sanitized builds run several times slower: fewer elements, a
+	 * looser bound (the exactly-once check is what they add) */
+	const uint64_t n = tt_soak() ? 20000000 : TT_SANITIZED ? 300000 : 2000000;
+	shmap_ring *p;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 1024, POOL_C,
+					 SHMAP_RING_PRODUCER, NULL, &p),
+			 SHMAP_OK);
+	volatile uint8_t *seen = shared_alloc(n);
+	struct pool_arg s = { name, seen, n };
+	struct tt_proc cp[POOL_C];
+	for (int i = 0; i < POOL_C; i++)
+		assert_int_equal(tt_spawn(&cp[i], pool_child, &s, 120), 0);
+	uint64_t t0 = mono_ns();
+	for (uint64_t i = 0; i < n + POOL_C; i++) {
+		uint64_t v = i < n ? i : UINT64_MAX;
+		assert_int_equal(shmap_ring_push_wait(p, &v, 30000), SHMAP_OK);
+	}
+	for (int i = 0; i < POOL_C; i++)
+		assert_true(th_ok(tt_wait(&cp[i], 60)));
+	double dt = (double)(mono_ns() - t0) / 1e9;
+	print_message("%d blocking consumers: %llu elements in %.3f s (%.2f M/s)\n", POOL_C,
+		      (unsigned long long)n, dt, (double)n / dt / 1e6);
+	for (uint64_t i = 0; i < n; i++)
+		if (seen[i] != 1)
+			fail_msg("element %llu arrived %u times", (unsigned long long)i, seen[i]);
+	/* about 0.1 s on two CPUs with the yield phase, 5 s and more
+	 * when every empty ring put the pool to sleep */
+	assert_true(dt < (tt_soak() ? 30.0 : 3.0) * (TT_SANITIZED ? 10 : 1));
+	shmap_ring_close(p);
+	munmap((void *)seen, n);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
+/*
+ * A consumer SIGKILLed while asleep in pop_wait: the others, asleep too,
+ * still get each element promptly (well within the futex slice, so a wake
+ * is not lost to the dead one: SPMC wakes only as many sleepers as there
+ * are elements, plus one).
+ */
+#define KILL_C 4
+struct asleep_arg {
+	const char *name;
+	volatile uint64_t *w; /* [0] ready count, [1] elements taken, [2] bad */
+};
+
+static int asleep_child(void *a)
+{
+	struct asleep_arg *s = a;
+	shmap_ring *c;
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+		return 50;
+	__atomic_fetch_add(&s->w[0], 1, __ATOMIC_RELEASE);
+	uint64_t v;
+	int rc = shmap_ring_pop_wait(c, &v, 20000);
+	if (rc != SHMAP_OK || v != 7)
+		__atomic_fetch_add(&s->w[2], 1, __ATOMIC_RELAXED);
+	__atomic_fetch_add(&s->w[1], 1, __ATOMIC_RELEASE);
+	shmap_ring_close(c);
+	return rc == SHMAP_OK ? 0 : 51;
+}
+
+static void test_kill_asleep(void **state)
+{
+	(void)state;
+	char name[NAMELEN];
+	th_name(name, sizeof name, "ring-asleep");
+	shmap_ring *p;
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 64, KILL_C,
+					 SHMAP_RING_PRODUCER, NULL, &p),
+			 SHMAP_OK);
+	volatile uint64_t *w = shared_alloc(4096);
+	struct asleep_arg s = { name, w };
+	struct tt_proc cp[KILL_C];
+	for (int i = 0; i < KILL_C; i++)
+		assert_int_equal(tt_spawn(&cp[i], asleep_child, &s, 60), 0);
+	while (__atomic_load_n(&w[0], __ATOMIC_ACQUIRE) < KILL_C)
+		usleep(1000);
+	usleep(300000); /* past the spin and yield budget: all asleep */
+	kill(cp[0].pid, SIGKILL);
+	int st = tt_wait(&cp[0], 30);
+	assert_true(tt_killed_by(st, SIGKILL));
+	for (uint64_t k = 1; k < KILL_C; k++) {
+		uint64_t v = 7, t0 = mono_ns();
+		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
+		while (__atomic_load_n(&w[1], __ATOMIC_ACQUIRE) < k && mono_ns() - t0 < 2000000000ull)
+			usleep(100);
+		double ms = (double)(mono_ns() - t0) / 1e6;
+		print_message("element %llu taken after %.3f ms\n", (unsigned long long)k, ms);
+		assert_true(w[1] == k);
+		/* the futex slice is 100 ms: a lost wake would show as that */
+		assert_true(ms < 50.0);
+	}
+	for (int i = 1; i < KILL_C; i++)
+		assert_true(th_ok(tt_wait(&cp[i], 30)));
+	assert_int_equal(w[2], 0);
+	shmap_ring_close(p);
+	munmap((void *)w, 4096);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+}
+
 static void test_timeouts(void **state)
 {
 	(void)state;
@@ -1923,6 +2111,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_bcast_reliable),
 		cmocka_unit_test(test_bcast_lossy),
 		cmocka_unit_test(test_clear_mp),
+		cmocka_unit_test(test_idle_waiter_cpu),
+		cmocka_unit_test(test_pool16),
+		cmocka_unit_test(test_kill_asleep),
 	};
 	const struct CMUnitTest threads[] = {
 		cmocka_unit_test(test_threads_spsc),
