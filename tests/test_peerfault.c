@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_peerfault.c - a peer that shrinks a segment's file does not kill us
- * (RELIABILITY.md scenario 6, guard on), and the SIGBUS guard stays out of
+ * (scenario 6 of tests/torture/README.md, guard on), and the SIGBUS guard stays out of
  * the way of everything else.
  *
  * Every scenario runs in a child of its own, so that each starts with the
@@ -326,7 +326,7 @@ static void test_kinds(void **state)
 }
 
 /* ------------------------------------------------------------------ */
-/* RELIABILITY.md scenario 6: a shrink (or growth) at a random moment    */
+/* Scenario 6: a shrink (or growth) at a random moment    */
 
 struct rnd_ctx {
 	struct target t;
