@@ -120,8 +120,9 @@ struct name_case {
 	int expect;
 };
 
-/* /dev/shm entries other than the test segments (th_name: "shmap-t-..."),
- * which the tests running beside this one create and remove meanwhile. */
+/* /dev/shm entries other than the test segments (th_name: "shmap-t-...")
+ * of other test programs (meson runs this one alone, but a test run in
+ * another build directory may share the machine). */
 static int shm_not_tests(void)
 {
 	DIR *d = opendir("/dev/shm");
