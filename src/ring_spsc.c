@@ -211,28 +211,32 @@ static inline void spsc_copy_big(void *dst, const void *src, size_t n)
 #endif
 }
 
-/* One element into slot p / out of slot c (the caller owns the position). */
-static inline void spsc_in1(const struct shmap_ring *r, uint64_t p, const void *src)
+/*
+ * One element between a slot and the caller's buffer, the size known to the
+ * compiler for the common sizes (the caller owns position pos). `write`
+ * (a constant at each call) says which way: into the slot (1) or out (0).
+ */
+__attribute__((always_inline)) static inline void spsc_copy1(const struct shmap_ring *r, uint64_t pos,
+							    void *dst, const void *src, int write)
 {
-	uint8_t *dst = ring_slot(r, p);
 	switch (r->esize) {
 	case 8:
 		memcpy(dst, src, 8);
 		break;
 	case 16:
-		SPSC_COPY1(r, p, dst, src, 16, 1);
+		SPSC_COPY1(r, pos, dst, src, 16, write);
 		break;
 	case 32:
-		SPSC_COPY1(r, p, dst, src, 32, 1);
+		SPSC_COPY1(r, pos, dst, src, 32, write);
 		break;
 	case 64:
-		SPSC_COPY1(r, p, dst, src, 64, 1);
+		SPSC_COPY1(r, pos, dst, src, 64, write);
 		break;
 	case 128:
-		SPSC_COPY1(r, p, dst, src, 128, 1);
+		SPSC_COPY1(r, pos, dst, src, 128, write);
 		break;
 	case 256:
-		SPSC_COPY1(r, p, dst, src, 256, 1);
+		SPSC_COPY1(r, pos, dst, src, 256, write);
 		break;
 	default:
 		if (r->esize >= SPSC_BIG)
@@ -243,35 +247,14 @@ static inline void spsc_in1(const struct shmap_ring *r, uint64_t p, const void *
 	}
 }
 
+static inline void spsc_in1(const struct shmap_ring *r, uint64_t p, const void *src)
+{
+	spsc_copy1(r, p, ring_slot(r, p), src, 1);
+}
+
 static inline void spsc_out1(const struct shmap_ring *r, uint64_t c, void *dst)
 {
-	const uint8_t *src = ring_slot(r, c);
-	switch (r->esize) {
-	case 8:
-		memcpy(dst, src, 8);
-		break;
-	case 16:
-		SPSC_COPY1(r, c, dst, src, 16, 0);
-		break;
-	case 32:
-		SPSC_COPY1(r, c, dst, src, 32, 0);
-		break;
-	case 64:
-		SPSC_COPY1(r, c, dst, src, 64, 0);
-		break;
-	case 128:
-		SPSC_COPY1(r, c, dst, src, 128, 0);
-		break;
-	case 256:
-		SPSC_COPY1(r, c, dst, src, 256, 0);
-		break;
-	default:
-		if (r->esize >= SPSC_BIG)
-			spsc_copy_big(dst, src, r->esize);
-		else
-			memcpy(dst, src, r->esize);
-		break;
-	}
+	spsc_copy1(r, c, dst, ring_slot(r, c), 0);
 }
 
 int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src)
