@@ -457,6 +457,12 @@ void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 	}
 }
 
+/* Test hook (the private test build only): the home bucket of a key. */
+uint64_t shmap__htable_test_home(shmap_htable *t, const void *key, uint32_t klen)
+{
+	return ht_hash(t, key, klen) & t->mask;
+}
+
 /* Test hook (the private test build only): the shared data region, for targeted-corruption tests. */
 void *shmap__htable_test_data(shmap_htable *t, uint64_t *len)
 {
