@@ -359,6 +359,8 @@ void shmap__hv_init(uint8_t *arena);
 /* Test hook (htable-scan.c, private test build): sequence numbers just
  * below their wrap. */
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
+/* Test hook (htable-scan.c, private test build): a key's home bucket. */
+uint64_t shmap__htable_test_home(shmap_htable *t, const void *key, uint32_t klen);
 /* Test hook (htable-scan.c, private test build): the data region and size. */
 void *shmap__htable_test_data(shmap_htable *t, uint64_t *len);
 #endif

@@ -8,7 +8,11 @@
  * Iteration walks the buckets in index order and reads each one with the
  * seqlock protocol of htable.c (shmap__ht_read_bucket), so it never blocks
  * and never writes shared memory. Entries never move, so an entry present
- * for the whole iteration is returned exactly once.
+ * for the whole iteration is returned exactly once. A key erased and
+ * inserted again during the iteration is a second entry: the insert takes
+ * the first free bucket of the key's chain, which may lie ahead of the
+ * cursor (the chain wraps past the last bucket, or the old bucket was
+ * reused by another key meanwhile), so the cursor may return the key twice.
  *
  * clear() and check(REPAIR) take every bucket lock in ascending order
  * (lock rule L4 of htable.c: writers only ever wait for one lock while
@@ -451,6 +455,12 @@ void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 		uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
 		shmap_atomic_store_release_u64(b_ver(t, i), (seq << t->sshift) | (v & low)); /* W2 */
 	}
+}
+
+/* Test hook (the private test build only): the home bucket of a key. */
+uint64_t shmap__htable_test_home(shmap_htable *t, const void *key, uint32_t klen)
+{
+	return ht_hash(t, key, klen) & t->mask;
 }
 
 /* Test hook (the private test build only): the shared data region, for targeted-corruption tests. */

@@ -52,15 +52,19 @@
  * is always in exactly one of {free list, top, intent field, bucket ref}
  * (or leaked by a hostile peer). A dead writer's intent is recovered by
  * whoever takes its home lock over (shmap__hv_recover_lock(): every take-
- * over of a lock calls it), by a writer that finds the allocator exhausted
- * or the intent slots full (it takes the dead intent's home lock with a
- * try, probing the owner), or by the checker's repair: with the home lock
- * held, a FULL bucket whose ref is one of the intent's blocks keeps that
- * block (its version is bumped first: an update killed between its ref
- * and version stores must not let a reader validate the old record against
- * an unchanged version after it is freed), every other block of the intent
- * is freed. The repair also rebuilds every free list from the live records
- * (what a hostile peer or a kill during a repair leaked comes back).
+ * over of a lock calls it at once, also an insert's takeover of its
+ * target bucket's lock that it then gives up: a lock released after a
+ * takeover must have no dead intent behind it, or the next writer of the
+ * key frees the block that intent still names), by a writer that finds
+ * the allocator exhausted or the intent slots full (it takes the dead
+ * intent's home lock with a try, probing the owner), or by the checker's
+ * repair: with the home lock held, a FULL bucket whose ref is one of the
+ * intent's blocks keeps that block (its version is bumped first: an
+ * update killed between its ref and version stores must not let a reader
+ * validate the old record against an unchanged version after it is
+ * freed), every other block of the intent is freed. The repair also
+ * rebuilds every free list from the live records (what a hostile peer or a
+ * kill during a repair leaked comes back).
  *
  * Readers: R1 acquire-load ver; a tag that differs means "not K at v1"
  * (no validation); else acquire-load ref (pairs with the writer's release

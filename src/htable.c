@@ -1279,7 +1279,23 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 			unlock(t, home);
 			return rc < 0 ? rc : recovered ? SHMAP_RECOVERED : SHMAP_OK;
 		}
+		/* Tests: act between the scan and the claim (attempt as arg). */
+		SHMAP_TEST_HOOK("htable.w.scanned", t, attempt);
 		rc = lock_sec(t, free_i, home, attempt >= 2);
+		if (rc == SHMAP_RECOVERED) {
+			/* A dead holder's lock taken over (its stores are visible
+			 * to us through the kernel: D1 in lock_wait()). It may be
+			 * that writer's home lock, with its intent behind it:
+			 * recover that now, before anything else. If the claim
+			 * below fails the lock is released, and a later writer
+			 * of the dead writer's key would take it without a
+			 * takeover, replace the record and free its block while
+			 * the intent still names it; recovering the intent after
+			 * that freed the block twice (two records in one block:
+			 * one key in two buckets, another key lost). */
+			recovered = 1;
+			shmap__hv_recover_lock(t, free_i);
+		}
 		if (rc >= 0 && !claim_valid(t, home, free_i)) {
 			unlock_sec(t, free_i, home);
 			rc = SHMAP_E_BUSY;
@@ -1290,10 +1306,6 @@ static int ht_write(struct shmap_htable *t, const void *key, uint32_t klen, stru
 			if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK)
 				return SHMAP_E_TIMEOUT;
 			continue;
-		}
-		if (rc == SHMAP_RECOVERED) {
-			recovered = 1;
-			shmap__hv_recover_lock(t, free_i);
 		}
 		SHMAP_FAILPOINT("htable.w.claimed");
 		rc = write_new(t, home, free_i, key, klen, w);

@@ -11,7 +11,9 @@
  *     the one process whose insert returned OK; then they all erase them;
  *   - cas_erase race: N processes cas_erase the same entries with the same
  *     expected value; exactly one wins each, and its re-insert survives;
- *   - churn at 50% load from two processes: never FULL.
+ *   - churn at 50% load from two processes: never FULL;
+ *   - cursor passes while two processes erase and re-insert their keys:
+ *     every key nobody writes is returned exactly once per pass.
  * SHMAP_SOAK=1 makes every test run about ten times longer.
  */
 #include <stdarg.h>
@@ -842,6 +844,130 @@ static void test_nospc(void **state)
 			 WIFSIGNALED(st) ? WTERMSIG(st) : WEXITSTATUS(st));
 }
 
+/* ---- cursor passes over keys that others erase and insert again ---- */
+
+struct churnctx {
+	shmap_htable *t;
+	struct shared *sh;
+	uint32_t idx;
+};
+
+/* Ten keys of its own (ids 100 + 10 * idx + j): one write in ten an erase,
+ * the others upserts, until told to stop. */
+static int churn_writer(void *arg)
+{
+	struct churnctx *w = arg;
+	child_die_with_parent();
+	if (shmap_htable_reattach(w->t) != SHMAP_OK)
+		return 1;
+	uint64_t rnd = 0x5157ull + w->idx, n = 0;
+	uint32_t seq = 1;
+	uint8_t key[KMAX], val[VCAP];
+	while (!__atomic_load_n(&w->sh->stop, __ATOMIC_ACQUIRE)) {
+		uint32_t id = 100 + 10 * w->idx + (uint32_t)(xorshift64(&rnd) % 10), kl = key_make(key, id);
+		int rc;
+		if (xorshift64(&rnd) % 10 == 0) {
+			rc = shmap_htable_erase(w->t, key, kl);
+			if (rc != SHMAP_OK && rc != SHMAP_E_NOTFOUND)
+				return 2;
+		} else {
+			uint32_t vl = val_make(val, VCAP, id, ++seq);
+			if (shmap_htable_upsert(w->t, key, kl, val, vl) != SHMAP_OK)
+				return 3;
+		}
+		n++;
+	}
+	w->sh->writes[w->idx] = n;
+	return 0;
+}
+
+/*
+ * A 64-bucket table (records out of line) with 20 keys nobody writes and 20
+ * that two processes keep erasing and inserting again, scanned over and
+ * over: every pass returns each unwritten key exactly once with its value
+ * (entries present for the whole iteration). A rewritten key may come back
+ * twice in a pass (erased behind the cursor and inserted again ahead of
+ * it: two entries), which is counted, not failed. When the writers stop,
+ * a pass returns every key once, as lookups say.
+ */
+static void test_cursor_churn(void **state)
+{
+	(void)state;
+	char name[96];
+	shmap_htable *t;
+	th_name(name, sizeof name, "htcurch");
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	uint8_t key[KMAX], val[VCAP];
+	uint32_t kl, vl, id, seq;
+	for (id = 0; id < 20; id++) {
+		kl = key_make(key, id);
+		vl = val_make(val, VCAP, id, 1);
+		assert_int_equal(shmap_htable_insert(t, key, kl, val, vl), SHMAP_OK);
+	}
+	struct shared *sh = sh_new();
+	struct churnctx w[2];
+	pid_t pids[2];
+	for (uint32_t p = 0; p < 2; p++) {
+		w[p] = (struct churnctx){ t, sh, p };
+		pids[p] = th_fork(churn_writer, &w[p], 120);
+		assert_true(pids[p] > 0);
+	}
+	uint64_t passes = 0, twice = 0;
+	const double end = th_now() + 1.0 * soak_factor();
+	while (th_now() < end) {
+		uint32_t seen[128] = { 0 };
+		shmap_htable_cursor *c;
+		assert_int_equal(shmap_htable_cursor_new(t, &c), SHMAP_OK);
+		int rc;
+		while ((rc = shmap_htable_cursor_next(c, key, KMAX, &kl, val, VCAP, &vl)) == SHMAP_OK) {
+			memcpy(&id, key, 4);
+			assert_true(id < 20 || (id >= 100 && id < 120));
+			assert_int_equal(kl, key_make(key, id));
+			assert_int_equal(val_check(val, vl, VCAP, id, &seq), 0);
+			if (id < 20)
+				assert_int_equal(seq, 1);
+			seen[id % 128]++;
+		}
+		assert_int_equal(rc, SHMAP_E_NOTFOUND);
+		shmap_htable_cursor_free(c);
+		for (id = 0; id < 20; id++)
+			if (seen[id] != 1)
+				fail_msg("key %u, written by nobody, returned %u times by one pass", id, seen[id]);
+		for (id = 100; id < 120; id++)
+			twice += seen[id % 128] > 1;
+		passes++;
+	}
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELEASE);
+	for (uint32_t p = 0; p < 2; p++)
+		assert_true(th_ok(th_wait(pids[p], 60)));
+	/* Quiescent: every key once, as lookups say. */
+	uint32_t seen[128] = { 0 };
+	shmap_htable_cursor *c;
+	assert_int_equal(shmap_htable_cursor_new(t, &c), SHMAP_OK);
+	while (shmap_htable_cursor_next(c, key, KMAX, &kl, val, VCAP, &vl) == SHMAP_OK) {
+		memcpy(&id, key, 4);
+		seen[id % 128]++;
+	}
+	shmap_htable_cursor_free(c);
+	for (id = 0; id < 120; id = id == 19 ? 100 : id + 1) {
+		kl = key_make(key, id);
+		int rc = shmap_htable_get(t, key, kl, val, VCAP, &vl);
+		assert_true(rc == SHMAP_OK || rc == SHMAP_E_NOTFOUND);
+		assert_int_equal(seen[id % 128], rc == SHMAP_OK ? 1u : 0u);
+	}
+	uint64_t problems = 0;
+	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
+	print_message("cursor under churn: %llu passes over 64 buckets, %llu + %llu writes meanwhile; every "
+		      "unwritten key exactly once per pass, a rewritten key twice in a pass %llu times\n",
+		      (unsigned long long)passes, (unsigned long long)sh->writes[0],
+		      (unsigned long long)sh->writes[1], (unsigned long long)twice);
+	assert_true(passes > 100);
+	assert_true(sh->writes[0] > 1000 && sh->writes[1] > 1000);
+	munmap(sh, sizeof *sh);
+	shmap_htable_close(t);
+	shmap_unlink(name, NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -850,6 +976,7 @@ int main(void)
 		cmocka_unit_test(test_dup_inserts),
 		cmocka_unit_test(test_cas_erase_race),
 		cmocka_unit_test(test_churn_mp),
+		cmocka_unit_test(test_cursor_churn),
 		cmocka_unit_test(test_nospc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -348,7 +348,11 @@ SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t kle
  * @brief Create a cursor over the table. Iteration is weakly consistent:
  * each entry returned was present with that value at some instant; entries
  * present for the whole iteration are returned exactly once, others at most
- * once.
+ * once. An entry is one insertion of a key: a key erased and inserted again
+ * while the iteration runs is a new entry, which may sit in a bucket the
+ * cursor has not reached yet, so such a key can be returned twice (once per
+ * entry). On a table that no one writes during the iteration, every key is
+ * returned exactly once.
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_NOMEM, ::SHMAP_E_FORKED.
  * Concurrency: any. A cursor itself is used by one thread at a time.
  */
