@@ -426,6 +426,178 @@ static void describe_status(const char *wl, int idx, int st, const char *err)
 			WEXITSTATUS(st), err[0] ? ": " : "", err);
 }
 
+/* The harness's side of one run: the children and the start pipes. */
+struct run_procs {
+	pid_t pids[BENCH_MAX_PROCS];
+	int ready[2], go[2];  /* children -> parent "ready"; parent -> children "go" */
+	unsigned watchdog_s;
+	uint64_t deadline;    /* CLOCK_MONOTONIC ns: the watchdog of the parent */
+};
+
+/* In the child `idx`: set up (death signal, watchdog, CPU, --rt), run the
+ * workload's child part, and exit with its verdict (0 only if it passed). */
+static void __attribute__((noreturn)) child_main(struct bench_run *r, struct run_procs *rp, int idx)
+{
+	const struct bench_opts *o = r->o;
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	alarm(rp->watchdog_s);
+	close(rp->ready[0]);
+	close(rp->go[1]);
+	r->ready_w = rp->ready[1];
+	r->go_r = rp->go[0];
+	r->self = idx;
+	if (o->ncpu > 1)
+		pin_to(o->cpus[idx % o->ncpu]);
+	if (o->rt && o->ncpu > 1) {
+		/* --rt: shield the pinned children from other load; the
+		 * kernel's RT throttling still leaves 5% to the rest */
+		struct sched_param sp = { .sched_priority = 1 };
+		if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0 && idx == 0 && run_index_for_warning == 0)
+			fprintf(stderr, "shmap-bench: --rt: SCHED_FIFO refused (%s); "
+					"running at normal priority\n", strerror(errno));
+	}
+	int crc = r->wl->child(r, idx);
+	struct bench_slot *slot = &r->ctl->slot[idx];
+	if (crc != 0 && slot->err[0] == 0)
+		snprintf(slot->err, sizeof slot->err, "failed (code %d)", crc);
+	_exit(crc != 0 || slot->err[0] ? 2 : 0);
+}
+
+/* Fork the run's children: 0, or -1 (reported; those forked are killed). */
+static int spawn(struct bench_run *r, struct run_procs *rp)
+{
+	if (pipe(rp->ready) != 0 || pipe(rp->go) != 0) {
+		fprintf(stderr, "shmap-bench: pipe: %s\n", strerror(errno));
+		return -1;
+	}
+	fflush(NULL);
+	for (int i = 0; i < r->nprocs; i++) {
+		pid_t p = fork();
+		if (p < 0) {
+			fprintf(stderr, "shmap-bench: fork: %s\n", strerror(errno));
+			kill_all(rp->pids, i);
+			return -1;
+		}
+		if (p == 0)
+			child_main(r, rp, i);
+		rp->pids[i] = p;
+	}
+	close(rp->ready[1]);
+	rp->ready[1] = -1;
+	close(rp->go[0]);
+	rp->go[0] = -1;
+	return 0;
+}
+
+/* Wait until every child is set up, noticing early deaths, then let them
+ * all go: 0, or -1 (reported; the children are killed). */
+static int start_children(struct bench_run *r, struct run_procs *rp)
+{
+	const char *wl = r->wl->name;
+	int nready = 0, failed = 0;
+	while (nready < r->nprocs && !failed) {
+		struct pollfd pfd = { .fd = rp->ready[0], .events = POLLIN };
+		if (poll(&pfd, 1, 20) > 0) {
+			char buf[BENCH_MAX_PROCS];
+			ssize_t got = read(rp->ready[0], buf, (size_t)(r->nprocs - nready));
+			if (got > 0)
+				nready += (int)got;
+			else if (got == 0)
+				failed = 1;
+		}
+		for (int i = 0; i < r->nprocs && !failed; i++) {
+			int st;
+			if (rp->pids[i] > 0 && waitpid(rp->pids[i], &st, WNOHANG) == rp->pids[i]) {
+				rp->pids[i] = 0;
+				describe_status(wl, i, st, r->ctl->slot[i].err);
+				if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
+					failed = 1;
+			}
+		}
+		if (bench_now_ns() > rp->deadline || g_interrupted) {
+			fprintf(stderr, "shmap-bench: %s: children not ready in time\n", wl);
+			failed = 1;
+		}
+	}
+	char buf[BENCH_MAX_PROCS];
+	memset(buf, 'g', sizeof buf);
+	if (failed)
+		fprintf(stderr, "shmap-bench: %s: FAILED before the timed part\n", wl);
+	else if (write(rp->go[1], buf, (size_t)r->nprocs) != r->nprocs)
+		failed = 1;
+	if (failed)
+		kill_all(rp->pids, r->nprocs);
+	return failed ? -1 : 0;
+}
+
+/* Wait for all children; the first failure, the watchdog or an interrupt
+ * kills the rest. 0 if every child passed, else -1 (reported). */
+static int wait_children(struct bench_run *r, struct run_procs *rp)
+{
+	const char *wl = r->wl->name;
+	int alive = 0;
+	for (int i = 0; i < r->nprocs; i++)
+		alive += rp->pids[i] != 0;
+	while (alive > 0) {
+		int st;
+		pid_t p = waitpid(-1, &st, WNOHANG);
+		if (p > 0) {
+			int idx = -1;
+			for (int i = 0; i < r->nprocs; i++)
+				if (rp->pids[i] == p)
+					idx = i;
+			if (idx < 0)
+				continue;
+			rp->pids[idx] = 0;
+			alive--;
+			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
+				describe_status(wl, idx, st, r->ctl->slot[idx].err);
+				kill_all(rp->pids, r->nprocs);
+				return -1;
+			}
+			continue;
+		}
+		if (bench_now_ns() > rp->deadline || g_interrupted) {
+			fprintf(stderr, "shmap-bench: %s: watchdog: %d process(es) still running after %u s, "
+					"killing them\n", wl, alive, rp->watchdog_s);
+			kill_all(rp->pids, r->nprocs);
+			return -1;
+		}
+		struct timespec d = { 0, 2 * 1000 * 1000 };
+		nanosleep(&d, NULL);
+	}
+	int failed = 0;
+	for (int i = 0; i < r->nprocs; i++)
+		if (r->ctl->slot[i].err[0]) {
+			fprintf(stderr, "shmap-bench: %s: process %d: %s\n", wl, i, r->ctl->slot[i].err);
+			failed = 1;
+		}
+	return failed ? -1 : 0;
+}
+
+/* The processes of the run: prepare, fork, start, wait, verify. 0 if the
+ * run passed; -1 after a failure (reported). */
+static int run_procs(struct bench_run *r, struct run_procs *rp)
+{
+	const struct bench_wl *wl = r->wl;
+	if (wl->prepare && wl->prepare(r) != 0) {
+		fprintf(stderr, "shmap-bench: %s: FAILED in setup\n", wl->name);
+		return -1;
+	}
+	/* watchdog: generous, the run sizes aim at well under a second each */
+	rp->watchdog_s = r->o->quick ? 60 : 240;
+	rp->deadline = bench_now_ns() + (uint64_t)rp->watchdog_s * 1000000000u;
+	if (spawn(r, rp) != 0 || start_children(r, rp) != 0 || wait_children(r, rp) != 0)
+		return -1;
+	if (wl->finish && wl->finish(r) != 0) {
+		fprintf(stderr, "shmap-bench: %s: FAILED verification\n", wl->name);
+		return -1;
+	}
+	return 0;
+}
+
 int bench_run_once(const struct bench_wl *wl, const struct bench_opts *o, struct run_result *out)
 {
 	struct bench_run r;
@@ -454,172 +626,24 @@ int bench_run_once(const struct bench_wl *wl, const struct bench_opts *o, struct
 	r.ctl = map;
 	r.extra = r.extra_len ? (char *)map + ctl_len : NULL;
 
-	int rc = -1;
-	pid_t pids[BENCH_MAX_PROCS] = { 0 };
-	int ready[2] = { -1, -1 }, go[2] = { -1, -1 };
-	int started = 0;
-
-	if (wl->prepare && wl->prepare(&r) != 0) {
-		fprintf(stderr, "shmap-bench: %s: FAILED in setup\n", wl->name);
-		goto out;
+	struct run_procs rp = { .ready = { -1, -1 }, .go = { -1, -1 } };
+	int rc = run_procs(&r, &rp);
+	if (rc == 0) {
+		out->ok = 1;
+		if (wl->cross && r.nprocs >= 2)
+			out->probe = (r.ctl->slot[0].probe_pre + r.ctl->slot[0].probe_post) / 2;
+		out->nm = r.nm;
+		memcpy(out->m, r.m, sizeof r.m);
+		out->nparams = r.nparams;
+		memcpy(out->params, r.params, sizeof r.params);
 	}
-	if (pipe(ready) != 0 || pipe(go) != 0) {
-		fprintf(stderr, "shmap-bench: pipe: %s\n", strerror(errno));
-		goto out;
-	}
-	/* watchdog: generous, the run sizes aim at well under a second each */
-	unsigned watchdog_s = o->quick ? 60 : 240;
-	fflush(NULL);
-	for (int i = 0; i < r.nprocs; i++) {
-		pid_t p = fork();
-		if (p < 0) {
-			fprintf(stderr, "shmap-bench: fork: %s\n", strerror(errno));
-			kill_all(pids, i);
-			goto out;
-		}
-		if (p == 0) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			signal(SIGINT, SIG_DFL);
-			signal(SIGTERM, SIG_DFL);
-			alarm(watchdog_s);
-			close(ready[0]);
-			close(go[1]);
-			r.ready_w = ready[1];
-			r.go_r = go[0];
-			r.self = i;
-			if (o->ncpu > 1)
-				pin_to(o->cpus[i % o->ncpu]);
-			if (o->rt && o->ncpu > 1) {
-				/* --rt: shield the pinned children from other load; the
-				 * kernel's RT throttling still leaves 5% to the rest */
-				struct sched_param sp = { .sched_priority = 1 };
-				if (sched_setscheduler(0, SCHED_FIFO, &sp) != 0 && i == 0 &&
-				    run_index_for_warning == 0)
-					fprintf(stderr, "shmap-bench: --rt: SCHED_FIFO refused (%s); "
-							"running at normal priority\n", strerror(errno));
-			}
-			int crc = wl->child(&r, i);
-			if (crc != 0 && r.ctl->slot[i].err[0] == 0)
-				snprintf(r.ctl->slot[i].err, sizeof r.ctl->slot[i].err,
-					 "failed (code %d)", crc);
-			_exit(crc != 0 || r.ctl->slot[i].err[0] ? 2 : 0);
-		}
-		pids[i] = p;
-	}
-	close(ready[1]);
-	ready[1] = -1;
-	close(go[0]);
-	go[0] = -1;
-
-	/* wait for every child to be ready, noticing early deaths */
-	uint64_t deadline = bench_now_ns() + (uint64_t)watchdog_s * 1000000000u;
-	int nready = 0, failed = 0;
-	while (nready < r.nprocs && !failed) {
-		struct pollfd pfd = { .fd = ready[0], .events = POLLIN };
-		int pr = poll(&pfd, 1, 20);
-		if (pr > 0) {
-			char buf[BENCH_MAX_PROCS];
-			ssize_t got = read(ready[0], buf, (size_t)(r.nprocs - nready));
-			if (got > 0)
-				nready += (int)got;
-			else if (got == 0)
-				failed = 1;
-		}
-		for (int i = 0; i < r.nprocs && !failed; i++) {
-			int st;
-			if (pids[i] > 0 && waitpid(pids[i], &st, WNOHANG) == pids[i]) {
-				pids[i] = 0;
-				describe_status(wl->name, i, st, r.ctl->slot[i].err);
-				if (!WIFEXITED(st) || WEXITSTATUS(st) != 0)
-					failed = 1;
-			}
-		}
-		if (bench_now_ns() > deadline || g_interrupted) {
-			fprintf(stderr, "shmap-bench: %s: children not ready in time\n", wl->name);
-			failed = 1;
-		}
-	}
-	if (failed) {
-		fprintf(stderr, "shmap-bench: %s: FAILED before the timed part\n", wl->name);
-		kill_all(pids, r.nprocs);
-		goto out;
-	}
-	{
-		char buf[BENCH_MAX_PROCS];
-		memset(buf, 'g', sizeof buf);
-		if (write(go[1], buf, (size_t)r.nprocs) != r.nprocs) {
-			kill_all(pids, r.nprocs);
-			goto out;
-		}
-	}
-	started = 1;
-
-	/* wait for all children; the first failure kills the rest */
-	int alive = r.nprocs;
-	for (int i = 0; i < r.nprocs; i++)
-		if (pids[i] == 0)
-			alive--;
-	while (alive > 0) {
-		int st;
-		pid_t p = waitpid(-1, &st, WNOHANG);
-		if (p > 0) {
-			int idx = -1;
-			for (int i = 0; i < r.nprocs; i++)
-				if (pids[i] == p)
-					idx = i;
-			if (idx < 0)
-				continue;
-			pids[idx] = 0;
-			alive--;
-			if (!WIFEXITED(st) || WEXITSTATUS(st) != 0) {
-				describe_status(wl->name, idx, st, r.ctl->slot[idx].err);
-				failed = 1;
-				kill_all(pids, r.nprocs);
-				break;
-			}
-			continue;
-		}
-		if (bench_now_ns() > deadline || g_interrupted) {
-			fprintf(stderr, "shmap-bench: %s: watchdog: %d process(es) still running after %u s, "
-					"killing them\n", wl->name, alive, watchdog_s);
-			failed = 1;
-			kill_all(pids, r.nprocs);
-			break;
-		}
-		struct timespec d = { 0, 2 * 1000 * 1000 };
-		nanosleep(&d, NULL);
-	}
-	if (failed)
-		goto out;
-	for (int i = 0; i < r.nprocs; i++)
-		if (r.ctl->slot[i].err[0]) {
-			fprintf(stderr, "shmap-bench: %s: process %d: %s\n", wl->name, i,
-				r.ctl->slot[i].err);
-			failed = 1;
-		}
-	if (failed)
-		goto out;
-	if (wl->finish && wl->finish(&r) != 0) {
-		fprintf(stderr, "shmap-bench: %s: FAILED verification\n", wl->name);
-		goto out;
-	}
-	out->ok = 1;
-	if (wl->cross && r.nprocs >= 2)
-		out->probe = (r.ctl->slot[0].probe_pre + r.ctl->slot[0].probe_post) / 2;
-	out->nm = r.nm;
-	memcpy(out->m, r.m, sizeof r.m);
-	out->nparams = r.nparams;
-	memcpy(out->params, r.params, sizeof r.params);
-	rc = 0;
-out:
-	(void)started;
 	if (wl->cleanup)
 		wl->cleanup(&r);
 	for (int i = 0; i < 2; i++) {
-		if (ready[i] >= 0)
-			close(ready[i]);
-		if (go[i] >= 0)
-			close(go[i]);
+		if (rp.ready[i] >= 0)
+			close(rp.ready[i]);
+		if (rp.go[i] >= 0)
+			close(rp.go[i]);
 	}
 	munmap(map, total);
 	return rc;
