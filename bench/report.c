@@ -315,73 +315,109 @@ static void print_bars_json(const struct bar *bars, int nb)
 	}
 }
 
-static void print_table(struct agg *aggs, int n, const struct bench_opts *o, const struct bar *bars,
-			int nb)
+/* The table: one row per workload and metric, seven columns. */
+#define TBL_COLS 7
+#define TBL_CELL 96
+struct row {
+	char c[TBL_COLS][TBL_CELL];
+};
+
+/* Append a row (zeroed) to *rows; NULL when out of memory. */
+static struct row *add_row(struct row **rows, int *nr, int *cap)
 {
-	/* rows first, then widths */
-	struct row {
-		char c[7][96];
-	};
-	int cap = 256, nr = 0;
-	struct row *rows = calloc((size_t)cap, sizeof *rows);
-	if (!rows)
-		return;
-	static const char *const hdr[7] = { "workload", "metric", "median", "min", "max", "runs",
-					    "probe_ns" };
-	for (int k = 0; k < 7; k++)
-		snprintf(rows[nr].c[k], 96, "%s", hdr[k]);
-	nr++;
-	for (int i = 0; i < n && nr < cap - 8; i++) {
-		struct agg *a = &aggs[i];
-		char name[96];
-		bench_full_name(a->wl, name, sizeof name);
-		if (a->wl->unavailable) {
-			snprintf(rows[nr].c[0], 96, "%s", name);
-			snprintf(rows[nr].c[1], 96, "%s", "competitor not available");
-			nr++;
-			continue;
-		}
-		if (a->failed) {
-			snprintf(rows[nr].c[0], 96, "%s", name);
-			snprintf(rows[nr].c[1], 96, "%s", "FAILED");
-			nr++;
-			continue;
-		}
-		const struct run_result *r0 = first_used(a);
-		for (int j = 0; r0 && j < r0->nm && nr < cap - 1; j++) {
-			double med, mn, mx;
-			if (!bench_agg_metric(a, r0->m[j].name, &med, &mn, &mx))
-				continue;
-			snprintf(rows[nr].c[0], 96, "%s", j == 0 ? name : "");
-			snprintf(rows[nr].c[1], 96, "%s", r0->m[j].name);
-			bench_fmt_num(rows[nr].c[2], 96, med);
-			bench_fmt_num(rows[nr].c[3], 96, mn);
-			bench_fmt_num(rows[nr].c[4], 96, mx);
-			if (a->nlevels > 0 && a->nuse != a->nres)
-				snprintf(rows[nr].c[5], 96, "%d/%d", a->nuse, a->nres);
-			else
-				snprintf(rows[nr].c[5], 96, "%d", a->nres);
-			if (a->nlevels > 0 && j == 0) {
-				int l = snprintf(rows[nr].c[6], 96, "%.0f", a->probe);
-				if (a->nlevels > 1) {
-					l += snprintf(rows[nr].c[6] + l, (size_t)(96 - l), " (levels");
-					for (int q = 0; q < a->nlevels && l < 80; q++)
-						l += snprintf(rows[nr].c[6] + l, (size_t)(96 - l),
-							      " %.0f:%d", a->level_ns[q],
-							      a->level_runs[q]);
-					snprintf(rows[nr].c[6] + l, (size_t)(96 - l), ")");
-				}
-			}
-			nr++;
-		}
+	if (*nr == *cap) {
+		int ncap = *cap ? 2 * *cap : 64;
+		struct row *n = realloc(*rows, (size_t)ncap * sizeof *n);
+		if (!n)
+			return NULL;
+		*rows = n;
+		*cap = ncap;
 	}
-	int w[7] = { 0 };
+	struct row *r = &(*rows)[(*nr)++];
+	memset(r, 0, sizeof *r);
+	return r;
+}
+
+/* The probe column of a workload's first row: "63 (levels 63:4 121:1)". */
+static void probe_cell(const struct agg *a, char *c)
+{
+	int l = snprintf(c, TBL_CELL, "%.0f", a->probe);
+	if (a->nlevels > 1) {
+		l += snprintf(c + l, (size_t)(TBL_CELL - l), " (levels");
+		for (int q = 0; q < a->nlevels && l < 80; q++)
+			l += snprintf(c + l, (size_t)(TBL_CELL - l), " %.0f:%d", a->level_ns[q],
+				      a->level_runs[q]);
+		snprintf(c + l, (size_t)(TBL_CELL - l), ")");
+	}
+}
+
+/* The rows of one workload. -1 when out of memory. */
+static int workload_rows(const struct agg *a, struct row **rows, int *nr, int *cap)
+{
+	char name[TBL_CELL];
+	struct row *r;
+	bench_full_name(a->wl, name, sizeof name);
+	if (a->wl->unavailable || a->failed) {
+		if (!(r = add_row(rows, nr, cap)))
+			return -1;
+		snprintf(r->c[0], TBL_CELL, "%s", name);
+		snprintf(r->c[1], TBL_CELL, "%s", a->failed ? "FAILED" : "competitor not available");
+		return 0;
+	}
+	const struct run_result *r0 = first_used(a);
+	for (int j = 0; r0 && j < r0->nm; j++) {
+		double med, mn, mx;
+		if (!bench_agg_metric(a, r0->m[j].name, &med, &mn, &mx))
+			continue;
+		if (!(r = add_row(rows, nr, cap)))
+			return -1;
+		snprintf(r->c[0], TBL_CELL, "%s", j == 0 ? name : "");
+		snprintf(r->c[1], TBL_CELL, "%s", r0->m[j].name);
+		bench_fmt_num(r->c[2], TBL_CELL, med);
+		bench_fmt_num(r->c[3], TBL_CELL, mn);
+		bench_fmt_num(r->c[4], TBL_CELL, mx);
+		if (a->nlevels > 0 && a->nuse != a->nres)
+			snprintf(r->c[5], TBL_CELL, "%d/%d", a->nuse, a->nres);
+		else
+			snprintf(r->c[5], TBL_CELL, "%d", a->nres);
+		if (a->nlevels > 0 && j == 0)
+			probe_cell(a, r->c[6]);
+	}
+	return 0;
+}
+
+/* The rows, aligned: text columns to the left, figures to the right. */
+static void print_rows(const struct row *rows, int nr)
+{
+	int w[TBL_COLS] = { 0 };
 	for (int i = 0; i < nr; i++)
-		for (int k = 0; k < 7; k++) {
+		for (int k = 0; k < TBL_COLS; k++) {
 			int l = (int)strlen(rows[i].c[k]);
 			if (l > w[k])
 				w[k] = l;
 		}
+	for (int i = 0; i < nr; i++) {
+		for (int k = 0; k < TBL_COLS; k++) {
+			if (k < 2 || k == 6)
+				printf("%-*s", w[k], rows[i].c[k]);
+			else
+				printf("%*s", w[k], rows[i].c[k]);
+			printf(k < TBL_COLS - 1 ? "  " : "\n");
+		}
+		if (i == 0) {
+			int tot = 0;
+			for (int k = 0; k < TBL_COLS; k++)
+				tot += w[k] + 2;
+			for (int k = 0; k < tot - 2; k++)
+				putchar('-');
+			putchar('\n');
+		}
+	}
+}
+
+/* The machine and the sizes, above the table. */
+static void print_heading(const struct bench_opts *o)
+{
 	char model[128], kernel[128];
 	machine(model, sizeof model, kernel, sizeof kernel);
 	printf("shmap-bench: %d CPU(s) (%s, Linux %s)%s, %s%s\n", o->ncpu, model, kernel,
@@ -395,24 +431,10 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, con
 		       o->key_size ? " --key-size " : "", o->key_size,
 		       o->value_size ? " --value-size " : "", o->value_size,
 		       o->elem_size ? " --elem-size " : "", o->elem_size);
-	for (int i = 0; i < nr; i++) {
-		for (int k = 0; k < 7; k++) {
-			if (k < 2 || k == 6)
-				printf("%-*s", w[k], rows[i].c[k]);
-			else
-				printf("%*s", w[k], rows[i].c[k]);
-			printf(k < 6 ? "  " : "\n");
-		}
-		if (i == 0) {
-			int tot = 0;
-			for (int k = 0; k < 7; k++)
-				tot += w[k] + 2;
-			for (int k = 0; k < tot - 2; k++)
-				putchar('-');
-			putchar('\n');
-		}
-	}
-	free(rows);
+}
+
+static void print_bars_text(const struct bar *bars, int nb)
+{
 	int any = 0;
 	for (int i = 0; i < nb; i++)
 		any |= bars[i].have || bars[i].note[0];
@@ -425,9 +447,33 @@ static void print_table(struct agg *aggs, int n, const struct bench_opts *o, con
 				printf("  %-46s  %s\n", bars[i].text, bars[i].note);
 			continue;
 		}
-		printf("  %-46s  %6.2fx  %-8s %s\n", bars[i].text, bars[i].ratio, bench_bar_verdict(&bars[i]),
-		       bars[i].note);
+		printf("  %-46s  %6.2fx  %-8s %s\n", bars[i].text, bars[i].ratio,
+		       bench_bar_verdict(&bars[i]), bars[i].note);
 	}
+}
+
+static void print_table(struct agg *aggs, int n, const struct bench_opts *o, const struct bar *bars,
+			int nb)
+{
+	static const char *const hdr[TBL_COLS] = { "workload", "metric", "median", "min", "max",
+						   "runs", "probe_ns" };
+	struct row *rows = NULL, *r;
+	int nr = 0, cap = 0;
+	if (!(r = add_row(&rows, &nr, &cap)))
+		goto oom;
+	for (int k = 0; k < TBL_COLS; k++)
+		snprintf(r->c[k], TBL_CELL, "%s", hdr[k]);
+	for (int i = 0; i < n; i++)
+		if (workload_rows(&aggs[i], &rows, &nr, &cap) != 0)
+			goto oom;
+	print_heading(o);
+	print_rows(rows, nr);
+	free(rows);
+	print_bars_text(bars, nb);
+	return;
+oom:
+	free(rows);
+	fprintf(stderr, "shmap-bench: out of memory for the table\n");
 }
 
 void bench_report(struct agg *aggs, int n, const struct bench_opts *o)
