@@ -12,37 +12,23 @@
 static const struct bench_wl *g_all[BENCH_MAX_WL];
 static int g_nall;
 
+/* A competitor's workloads when the build found no competitor: listed, and
+ * reported as not available. */
+#define MISSING(wl, why) { .name = (wl), .group = "competitor", .unavailable = (why) }
+#define MISSING_ALL(sfx, why)                                                                      \
+	MISSING("spsc-8-" sfx, why), MISSING("spsc-64-" sfx, why),                                 \
+		MISSING("spsc-batch-8-" sfx, why), MISSING("spsc-256-" sfx, why),                  \
+		MISSING("spsc-1024-" sfx, why), MISSING("spsc-4096-" sfx, why)
 #ifndef BENCH_HAVE_CK
 static const struct bench_wl g_missing_ck[] = {
-	{ .name = "spsc-8-ck", .group = "competitor",
-	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
-	{ .name = "spsc-64-ck", .group = "competitor",
-	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
-	{ .name = "spsc-batch-8-ck", .group = "competitor",
-	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
-	{ .name = "spsc-256-ck", .group = "competitor",
-	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
-	{ .name = "spsc-1024-ck", .group = "competitor",
-	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
-	{ .name = "spsc-4096-ck", .group = "competitor",
-	  .unavailable = "competitor not available (built without Concurrency Kit, libck-dev)" },
+	MISSING_ALL("ck", "competitor not available (built without Concurrency Kit, libck-dev)"),
 	{ 0 }
 };
 #endif
 #ifndef BENCH_HAVE_BOOST
 static const struct bench_wl g_missing_boost[] = {
-	{ .name = "spsc-8-boost", .group = "competitor",
-	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
-	{ .name = "spsc-64-boost", .group = "competitor",
-	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
-	{ .name = "spsc-batch-8-boost", .group = "competitor",
-	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
-	{ .name = "spsc-256-boost", .group = "competitor",
-	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
-	{ .name = "spsc-1024-boost", .group = "competitor",
-	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
-	{ .name = "spsc-4096-boost", .group = "competitor",
-	  .unavailable = "competitor not available (built without a C++ compiler or Boost.Lockfree)" },
+	MISSING_ALL("boost",
+		    "competitor not available (built without a C++ compiler or Boost.Lockfree)"),
 	{ 0 }
 };
 #endif
