@@ -83,6 +83,19 @@ struct bench_metric {
 	double value;
 };
 
+/* One parameter of one run, written under "params" in the JSON output (see
+ * bench_param_u64() and the others). */
+#define BENCH_MAX_PARAMS 12
+#define BENCH_PARAM_STR_MAX 80
+enum bench_param_kind { BENCH_PARAM_U64, BENCH_PARAM_REAL, BENCH_PARAM_STR };
+struct bench_param {
+	const char *key;       /* a string literal */
+	enum bench_param_kind kind;
+	uint64_t u;
+	double d;
+	char s[BENCH_PARAM_STR_MAX];
+};
+
 struct bench_run;
 
 struct bench_wl {
@@ -117,12 +130,13 @@ struct bench_run {
 	void *priv;             /* parent-private workload data */
 	struct bench_metric m[BENCH_MAX_METRICS];
 	int nm;
-	char params[256];       /* JSON members without braces */
+	struct bench_param params[BENCH_MAX_PARAMS]; /* see bench_param_u64() */
+	int nparams;
 	/* pipes for the start barrier (harness-internal) */
 	int ready_w, go_r;
 };
 
-/* --- helpers for workloads (bench.c) --- */
+/* --- helpers for workloads (harness.c) --- */
 
 /* In a child: everything is set up; synchronise with the parent and the
  * other children, run the opening probe, and start the clock. */
@@ -135,6 +149,15 @@ int bench_fail(struct bench_run *r, const char *fmt, ...) __attribute__((format(
 void bench_barrier(struct bench_run *r);
 /* Add a metric (parent, in finish). */
 void bench_metric(struct bench_run *r, const char *name, double value);
+/* Record a parameter of the run (parent, in prepare or finish): what the
+ * run used, written in that order as the members of the JSON "params"
+ * object (strings escaped there). `key` must be a string literal. A
+ * parameter beyond BENCH_MAX_PARAMS is dropped with a message on stderr;
+ * a string is cut at BENCH_PARAM_STR_MAX - 1 bytes. */
+void bench_param_u64(struct bench_run *r, const char *key, uint64_t v);
+void bench_param_real(struct bench_run *r, const char *key, double v);
+void bench_param_str(struct bench_run *r, const char *key, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 /* Wall time of the timed part: max(t_end) - min(t_start) over children [a, b). */
 double bench_span_s(struct bench_run *r, int a, int b);
 /* Spin-wait hint with a yield fallback when a single CPU is shared. */

@@ -84,9 +84,9 @@ int bench_rtt_finish(struct bench_run *r)
 static int floor_prepare(struct bench_run *r)
 {
 	r->n = bench_rtt_count(r->o);
-	snprintf(r->params, sizeof r->params,
-		 "\"round_trips\":%llu,\"lines\":%d,\"timer_ns\":%.1f",
-		 (unsigned long long)(2 * r->n), r->wl->variant ? 2 : 1, bench_timer_ns());
+	bench_param_u64(r, "round_trips", 2 * r->n);
+	bench_param_u64(r, "lines", r->wl->variant ? 2 : 1);
+	bench_param_real(r, "timer_ns", bench_timer_ns());
 	return 0;
 }
 
@@ -144,12 +144,14 @@ static int baseline_prepare(struct bench_run *r)
 {
 	r->n = bench_table_lookups(r->o);
 	r->n2 = bench_table_keys(r->o);
-	snprintf(r->params, sizeof r->params,
-		 "\"keys\":%llu,\"capacity\":%llu,\"key_size\":%u,\"value_size\":%u,\"lookups\":%llu,"
-		 "\"slots\":%llu,\"hash\":\"xxh3-64\",\"probing\":\"linear\"",
-		 (unsigned long long)r->n2, (unsigned long long)bench_table_cap(r->o),
-		 bench_key_size(r->o), bench_value_size(r->o), (unsigned long long)r->n,
-		 (unsigned long long)baseline_slots(r->o));
+	bench_param_u64(r, "keys", r->n2);
+	bench_param_u64(r, "capacity", bench_table_cap(r->o));
+	bench_param_u64(r, "key_size", bench_key_size(r->o));
+	bench_param_u64(r, "value_size", bench_value_size(r->o));
+	bench_param_u64(r, "lookups", r->n);
+	bench_param_u64(r, "slots", baseline_slots(r->o));
+	bench_param_str(r, "hash", "xxh3-64");
+	bench_param_str(r, "probing", "linear");
 	if (r->n2 >= baseline_slots(r->o)) {
 		fprintf(stderr, "shmap-bench: %s: %llu keys do not fit in capacity %llu\n", r->wl->name,
 			(unsigned long long)r->n2, (unsigned long long)bench_table_cap(r->o));

@@ -68,10 +68,10 @@ int boost_prepare(bench_run *r)
 	size_t m = msgsize(r);
 	r->n = batch ? bench_batch_items(r->o)
 	     : m ? bench_msg_items(r->o, m, 0) : bench_spsc_items(r->o, e64 ? 64 : 8);
-	std::snprintf(r->params, sizeof r->params,
-		      "\"elem_size\":%zu,\"capacity\":%u,\"batch\":%u,\"impl\":\"boost::lockfree::spsc_queue %s\"",
-		      m ? m : e64 ? (size_t)64 : (size_t)8, BENCH_RING_CAP, batch ? BENCH_BATCH : 1u,
-		      batch ? "range push/pop" : "push/pop");
+	bench_param_u64(r, "elem_size", m ? m : e64 ? (size_t)64 : (size_t)8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "batch", batch ? BENCH_BATCH : 1u);
+	bench_param_str(r, "impl", "boost::lockfree::spsc_queue %s", batch ? "range push/pop" : "push/pop");
 	if (bench_shm_create(r->seg[0], qlen(r)) != 0)
 		return -1;
 	void *p = bench_shm_map(r->seg[0], qlen(r));

@@ -63,10 +63,11 @@ static int ck_prepare(struct bench_run *r)
 	int batch = strstr(r->wl->name, "batch") != NULL;
 	r->n = batch ? bench_batch_items(r->o)
 	     : elem > 64 ? bench_msg_items(r->o, elem, 0) : bench_spsc_items(r->o, elem == 64 ? 64 : 8);
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":%zu,\"capacity\":%u,\"batch\":%u,\"impl\":\"ck_ring %s\"",
-		 elem == sizeof(void *) ? (size_t)8 : elem, BENCH_RING_CAP, batch ? BENCH_BATCH : 1,
-		 batch ? "spsc, 64 single ops per batch (no batch API)" : "spsc");
+	bench_param_u64(r, "elem_size", elem == sizeof(void *) ? (size_t)8 : elem);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "batch", batch ? BENCH_BATCH : 1);
+	bench_param_str(r, "impl", "ck_ring %s",
+			batch ? "spsc, 64 single ops per batch (no batch API)" : "spsc");
 	if (bench_shm_create(r->seg[0], ck_len(r)) != 0)
 		return -1;
 	struct ck_shared *s = bench_shm_map(r->seg[0], ck_len(r));

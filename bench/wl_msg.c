@@ -39,10 +39,10 @@ static int msg_prepare(struct bench_run *r)
 	size_t size = bench_msg_size(r);
 	uint64_t cap = bench_ring_cap(r->o);
 	r->n = bench_msg_items(r->o, size, 0);
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":%zu,\"capacity\":%llu,\"batch\":1,\"api\":\"%s\"", size,
-		 (unsigned long long)cap,
-		 r->wl->variant ? "reserve/commit+peek/release" : "push/pop");
+	bench_param_u64(r, "elem_size", size);
+	bench_param_u64(r, "capacity", cap);
+	bench_param_u64(r, "batch", 1);
+	bench_param_str(r, "api", "%s", r->wl->variant ? "reserve/commit+peek/release" : "push/pop");
 	shmap_opts *o = msg_opts();
 	shmap_ring *ring = NULL;
 	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, (uint32_t)size, cap, 1,

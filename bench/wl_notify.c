@@ -59,9 +59,10 @@ static size_t nt_extra(struct bench_run *r)
 static int nt_prepare(struct bench_run *r)
 {
 	r->n = nt_count(r);
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":8,\"capacity\":%u,\"consumer\":\"%s\",\"pace_ns\":%u", BENCH_RING_CAP,
-		 popwait(r) ? "pop_wait" : "epoll", paced(r) ? PACE_NS : 0u);
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_str(r, "consumer", "%s", popwait(r) ? "pop_wait" : "epoll");
+	bench_param_u64(r, "pace_ns", paced(r) ? PACE_NS : 0u);
 	shmap_ring *ring = NULL;
 	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, 8, BENCH_RING_CAP, 1,
 				 SHMAP_RING_PRODUCER, NULL, &ring);

@@ -119,11 +119,13 @@ static int pool_prepare(struct bench_run *r)
 	int c = pool_consumers(r->wl->name);
 	r->n = pool_items(r->o);
 	int spmc = strncmp(r->wl->name, "spmc", 4) == 0;
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":8,\"capacity\":%u,\"consumers\":%d,\"api\":\"%s\"", BENCH_RING_CAP, c,
-		 strncmp(r->wl->name, "pipe", 4) == 0 ? "pipe write/read"
-		 : pool_wait(r)			   ? "push_wait/pop_wait"
-						   : "push/pop + sched_yield");
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "consumers", (uint64_t)c);
+	bench_param_str(r, "api", "%s",
+			strncmp(r->wl->name, "pipe", 4) == 0 ? "pipe write/read"
+			: pool_wait(r)			      ? "push_wait/pop_wait"
+							      : "push/pop + sched_yield");
 	if (strncmp(r->wl->name, "pipe", 4) == 0)
 		return pipe(g_pipe) == 0 ? 0 : -1;
 	return pool_create(r, spmc ? SHMAP_RING_SPMC : SHMAP_RING_BCAST_RELIABLE, (uint32_t)c);
@@ -344,9 +346,10 @@ static size_t lat_extra(struct bench_run *r)
 static int lat_prepare(struct bench_run *r)
 {
 	r->n = r->o->quick ? 200u : 1000u;
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":8,\"consumers\":%d,\"gap_ns\":%u,\"api\":\"push/pop_wait\"", LAT_CONS,
-		 LAT_GAP_NS);
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "consumers", LAT_CONS);
+	bench_param_u64(r, "gap_ns", LAT_GAP_NS);
+	bench_param_str(r, "api", "push/pop_wait");
 	return pool_create(r, SHMAP_RING_SPMC, LAT_CONS);
 }
 

@@ -90,22 +90,24 @@ static int rec_prepare(struct bench_run *r)
 		rc = shmap_ring_open_rec(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap, 0,
 					 SHMAP_RING_PRODUCER, o, &ring);
 		api = "push_rec_wait/pop_rec_wait";
-		snprintf(r->params, sizeof r->params, "\"sizes\":\"%u-%u\",\"capacity_bytes\":%llu,\"api\":\"%s\"",
-			 lo, hi, (unsigned long long)cap, api);
+		bench_param_str(r, "sizes", "%u-%u", lo, hi);
+		bench_param_u64(r, "capacity_bytes", cap);
+		bench_param_str(r, "api", "%s", api);
 	} else if (strncmp(r->wl->name, "spsc-fixed", 10) == 0) {
 		rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi + 4u, REC_FIXED_SLOTS, 0,
 				     SHMAP_RING_PRODUCER, o, &ring);
 		api = "push_bytes_wait/pop_wait, 4-byte length prefix";
-		snprintf(r->params, sizeof r->params,
-			 "\"sizes\":\"%u-%u\",\"elem_size\":%u,\"capacity\":%u,\"api\":\"%s\"", lo, hi, hi + 4u,
-			 REC_FIXED_SLOTS, api);
+		bench_param_str(r, "sizes", "%u-%u", lo, hi);
+		bench_param_u64(r, "elem_size", hi + 4u);
+		bench_param_u64(r, "capacity", REC_FIXED_SLOTS);
+		bench_param_str(r, "api", "%s", api);
 	} else {
 		if (socketpair(AF_UNIX, SOCK_SEQPACKET, 0, g_sp) != 0) {
 			fprintf(stderr, "shmap-bench: socketpair: %s\n", strerror(errno));
 			rc = -1;
 		}
-		snprintf(r->params, sizeof r->params, "\"sizes\":\"%u-%u\",\"api\":\"send/recv SOCK_SEQPACKET\"",
-			 lo, hi);
+		bench_param_str(r, "sizes", "%u-%u", lo, hi);
+		bench_param_str(r, "api", "send/recv SOCK_SEQPACKET");
 	}
 	shmap_opts_free(o);
 	if (ring)

@@ -89,10 +89,11 @@ static int spsc_prepare(struct bench_run *r)
 	int e64 = strcmp(r->wl->name, "spsc-64") == 0;
 	int batch = strcmp(r->wl->name, "spsc-batch-8") == 0;
 	r->n = batch ? bench_batch_items(r->o) : bench_spsc_items(r->o, e64 ? 64 : 8);
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":%d,\"capacity\":%u,\"batch\":%u,\"api\":\"%s\"", e64 ? 64 : 8,
-		 BENCH_RING_CAP, batch ? BENCH_BATCH : 1,
-		 !batch ? "push/pop" : r->wl->variant ? "reserve/commit+peek/release" : "push_n/pop_n");
+	bench_param_u64(r, "elem_size", e64 ? 64 : 8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "batch", batch ? BENCH_BATCH : 1);
+	bench_param_str(r, "api", "%s",
+			!batch ? "push/pop" : r->wl->variant ? "reserve/commit+peek/release" : "push_n/pop_n");
 	return ring_create(r, r->seg[0], SHMAP_RING_SPSC, e64 ? 64 : 8, 1);
 }
 
@@ -305,9 +306,12 @@ static int spsczc_child(struct bench_run *r, int idx)
 static int rtt_prepare(struct bench_run *r)
 {
 	r->n = bench_rtt_count(r->o);
-	snprintf(r->params, sizeof r->params,
-		 "\"round_trips\":%llu,\"elem_size\":8,\"capacity\":%u,\"rings\":2,\"api\":\"push/pop\","
-		 "\"timer_ns\":%.1f", (unsigned long long)(2 * r->n), BENCH_RING_CAP, bench_timer_ns());
+	bench_param_u64(r, "round_trips", 2 * r->n);
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "rings", 2);
+	bench_param_str(r, "api", "push/pop");
+	bench_param_real(r, "timer_ns", bench_timer_ns());
 	if (ring_create(r, r->seg[0], SHMAP_RING_SPSC, 8, 1) != 0)
 		return -1;
 	return ring_create(r, r->seg[1], SHMAP_RING_SPSC, 8, 1);
@@ -430,9 +434,10 @@ static int spmc_prepare(struct bench_run *r)
 {
 	r->n = bench_spsc_items(r->o, 8);
 	int nc = r->nprocs - 1;
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":8,\"capacity\":%u,\"consumers\":%d,\"api\":\"push/pop\"",
-		 BENCH_RING_CAP, nc);
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "consumers", (uint64_t)nc);
+	bench_param_str(r, "api", "push/pop");
 	return ring_create(r, r->seg[0], SHMAP_RING_SPMC, 8, (uint32_t)nc);
 }
 
@@ -520,9 +525,11 @@ static int bcast_prepare(struct bench_run *r)
 	int lossy = strcmp(r->wl->variant, "lossy") == 0;
 	r->n = bench_spsc_items(r->o, 8);
 	int ns = r->nprocs - 1;
-	snprintf(r->params, sizeof r->params,
-		 "\"policy\":\"%s\",\"elem_size\":8,\"capacity\":%u,\"subscribers\":%d,"
-		 "\"api\":\"push/pop\"", lossy ? "lossy" : "reliable", BENCH_RING_CAP, ns);
+	bench_param_str(r, "policy", "%s", lossy ? "lossy" : "reliable");
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "capacity", BENCH_RING_CAP);
+	bench_param_u64(r, "subscribers", (uint64_t)ns);
+	bench_param_str(r, "api", "push/pop");
 	return ring_create(r, r->seg[0], lossy ? SHMAP_RING_BCAST_LOSSY : SHMAP_RING_BCAST_RELIABLE,
 			   8, (uint32_t)ns);
 }

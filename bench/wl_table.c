@@ -93,11 +93,13 @@ static int table_prepare(struct bench_run *r)
 	const char *what = strcmp(r->wl->name, "table-churn") == 0 ? "erase+insert pairs"
 			 : strcmp(r->wl->name, "table-mixed") == 0 ? "ops (90% get, 10% upsert)"
 								   : "lookups";
-	snprintf(r->params, sizeof r->params,
-		 "\"keys\":%llu,\"capacity\":%llu,\"key_size\":%u,\"value_size\":%u,\"procs\":%d,"
-		 "\"per_proc\":%llu,\"per_proc_is\":\"%s\"",
-		 (unsigned long long)r->n2, (unsigned long long)cap, ks, vs, r->nprocs,
-		 (unsigned long long)r->n, what);
+	bench_param_u64(r, "keys", r->n2);
+	bench_param_u64(r, "capacity", cap);
+	bench_param_u64(r, "key_size", ks);
+	bench_param_u64(r, "value_size", vs);
+	bench_param_u64(r, "procs", (uint64_t)r->nprocs);
+	bench_param_u64(r, "per_proc", r->n);
+	bench_param_str(r, "per_proc_is", "%s", what);
 	shmap_opts *o = topts();
 	shmap_htable *t = NULL;
 	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, cap, ks, vs, o, &t);
@@ -446,10 +448,15 @@ static int var_prepare(struct bench_run *r)
 {
 	r->n = bench_table_lookups(r->o);
 	r->n2 = VAR_KEYS;
-	snprintf(r->params, sizeof r->params,
-		 "\"keys\":%u,\"capacity\":%u,\"key_size\":\"16-40\",\"value_size\":\"100-200\","
-		 "\"key_max\":%u,\"value_max\":%u,\"procs\":1,\"per_proc\":%llu,\"per_proc_is\":\"lookups\"",
-		 VAR_KEYS, VAR_CAP, VAR_KMAX, VAR_VMAX, (unsigned long long)r->n);
+	bench_param_u64(r, "keys", VAR_KEYS);
+	bench_param_u64(r, "capacity", VAR_CAP);
+	bench_param_str(r, "key_size", "16-40");
+	bench_param_str(r, "value_size", "100-200");
+	bench_param_u64(r, "key_max", VAR_KMAX);
+	bench_param_u64(r, "value_max", VAR_VMAX);
+	bench_param_u64(r, "procs", 1);
+	bench_param_u64(r, "per_proc", r->n);
+	bench_param_str(r, "per_proc_is", "lookups");
 	if (strcmp(r->wl->name, "table-baseline-var") == 0)
 		return 0; /* the child builds its private table */
 	shmap_opts *o = topts();

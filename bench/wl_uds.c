@@ -57,10 +57,10 @@ static int uds_prepare(struct bench_run *r)
 {
 	size_t size = bench_msg_size(r);
 	r->n = bench_msg_items(r->o, size, 1);
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":%zu,\"transport\":\"socketpair(AF_UNIX, SOCK_STREAM)\","
-		 "\"write\":\"one message per write()\",\"read\":\"up to %u bytes per read()\"",
-		 size, UDS_RBUF);
+	bench_param_u64(r, "elem_size", size);
+	bench_param_str(r, "transport", "socketpair(AF_UNIX, SOCK_STREAM)");
+	bench_param_str(r, "write", "one message per write()");
+	bench_param_str(r, "read", "up to %u bytes per read()", UDS_RBUF);
 	struct uds_priv *p = malloc(sizeof *p);
 	if (!p)
 		return -1;

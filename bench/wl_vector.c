@@ -30,9 +30,11 @@ static shmap_opts *vopts(void)
 static int vec_prepare(struct bench_run *r)
 {
 	r->n = r->o->quick ? 500000u : 5000000u;
-	snprintf(r->params, sizeof r->params,
-		 "\"elem_size\":8,\"procs\":%d,\"per_proc\":%llu,\"capacity\":%llu,\"api\":\"push\"",
-		 r->nprocs, (unsigned long long)r->n, (unsigned long long)(r->n * (uint64_t)r->nprocs));
+	bench_param_u64(r, "elem_size", 8);
+	bench_param_u64(r, "procs", (uint64_t)r->nprocs);
+	bench_param_u64(r, "per_proc", r->n);
+	bench_param_u64(r, "capacity", r->n * (uint64_t)r->nprocs);
+	bench_param_str(r, "api", "push");
 	shmap_opts *o = vopts();
 	shmap_vector *v = NULL;
 	int rc = shmap_vector_open(r->seg[0], SHMAP_CREATE, 8, r->n * (uint64_t)r->nprocs, o, &v);

@@ -15,20 +15,19 @@
 #include <sys/prctl.h>
 #include <signal.h>
 
+#include "test_xxhash.h"
+
 /* In a forked child: die when the test process exits (even after a failed assertion). */
 static inline void child_die_with_parent(void)
 {
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 }
 
+/* The check value of a value's bytes: the low half of XXH3-64, as the other
+ * tests' check values (tt_sum32 in torture.h). */
 static inline uint32_t val_sum(const uint8_t *p, uint32_t n)
 {
-	uint32_t h = 2166136261u; /* FNV-1a */
-	for (uint32_t i = 0; i < n; i++) {
-		h ^= p[i];
-		h *= 16777619u;
-	}
-	return h;
+	return (uint32_t)XXH3_64bits(p, n);
 }
 
 /* Length of the value for (id, seq), in [12, cap]. */

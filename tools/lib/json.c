@@ -10,6 +10,7 @@
 #include "json.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <string.h>
 
 #define J_MAX_DEPTH 32
@@ -159,7 +160,23 @@ void j_null(void)
 void j_double(double v)
 {
 	j_pre();
-	fprintf(out(), "%.4f", v);
+	if (isfinite(v))
+		fprintf(out(), "%.4f", v);
+	else
+		fputs("null", out());
+}
+
+void j_real(double v, int digits)
+{
+	j_pre();
+	if (digits < 1)
+		digits = 1;
+	else if (digits > 17)
+		digits = 17;
+	if (isfinite(v))
+		fprintf(out(), "%.*g", digits, v);
+	else
+		fputs("null", out());
 }
 
 void jk_str(const char *k, const char *s)

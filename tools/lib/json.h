@@ -23,7 +23,10 @@ void j_u64(uint64_t v);
 void j_i64(int64_t v);
 void j_bool(int v);
 void j_null(void);
-void j_double(double v); /* four decimals */
+void j_double(double v); /* four decimals; NaN and infinities as null */
+/* A number with `digits` significant digits (1..17, as printf's %.*g); NaN
+ * and infinities, which JSON cannot hold, as null. */
+void j_real(double v, int digits);
 /* Key and value in one call. */
 void jk_str(const char *k, const char *s);
 void jk_u64(const char *k, uint64_t v);
