@@ -87,13 +87,13 @@ static int rec_prepare(struct bench_run *r)
 	const char *api;
 	if (strncmp(r->wl->name, "spsc-var", 8) == 0) {
 		uint64_t cap = rec_large(r) ? 4u << 20 : 256u << 10;
-		rc = shmap_ring_open_rec(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap, 0,
+		rc = shmap_ring_open_rec(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap,
 					 SHMAP_RING_PRODUCER, o, &ring);
 		api = "push_rec_wait/pop_rec_wait";
 		snprintf(r->params, sizeof r->params, "\"sizes\":\"%u-%u\",\"capacity_bytes\":%llu,\"api\":\"%s\"",
 			 lo, hi, (unsigned long long)cap, api);
 	} else if (strncmp(r->wl->name, "spsc-fixed", 10) == 0) {
-		rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi + 4u, REC_FIXED_SLOTS, 0,
+		rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi + 4u, REC_FIXED_SLOTS,
 				     SHMAP_RING_PRODUCER, o, &ring);
 		api = "push_bytes_wait/pop_wait, 4-byte length prefix";
 		snprintf(r->params, sizeof r->params,
@@ -130,8 +130,8 @@ static int rec_attach(struct bench_run *r, int idx, shmap_ring **ring)
 	shmap_opts *o = rec_opts();
 	uint32_t role = idx == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
 	int rc = strncmp(r->wl->name, "spsc-var", 8) == 0
-			 ? shmap_ring_open_rec(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0, role, o, ring)
-			 : shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0, role, o, ring);
+			 ? shmap_ring_open_rec(r->seg[0], SHMAP_OPEN, 0, 0, 0, role, o, ring)
+			 : shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, role, o, ring);
 	shmap_opts_free(o);
 	if (rc != 0)
 		return bench_fail(r, "open %s: %s", r->seg[0], shmap_strerror(rc));

@@ -46,8 +46,8 @@ func OpenTable(name string, oflags uint32, capacity uint64, keyMax, valueMax uin
 	var rc C.int
 	err = withOpts(o, func(co *C.shmap_opts) error {
 		var en error
-		rc, en = C.shmap_htable_open(cn, C.uint32_t(oflags), C.uint64_t(capacity),
-			C.uint32_t(keyMax), C.uint32_t(valueMax), co, &p)
+		rc, en = C.shmap_htable_open(cn, C.uint32_t(oflags), C.uint32_t(keyMax),
+			C.uint32_t(valueMax), C.uint64_t(capacity), co, &p)
 		return checkSys("htable_open", rc, en)
 	})
 	if err != nil {

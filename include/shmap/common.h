@@ -42,7 +42,7 @@
  * `size`, it sets to `sizeof` the struct it was compiled with, e.g.
  *
  * @code
- * shmap_ring_stats_t st = { sizeof(st) };
+ * shmap_ring_stats_t st = { .size = sizeof(st) };  // C++: st{}; st.size = sizeof st;
  * int rc = shmap_ring_stats(r, &st);
  * @endcode
  *

@@ -338,7 +338,7 @@ static PyObject *Table_open(PyObject *self_, PyObject *args)
 	shmap_htable *t = NULL;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_open(name, oflags, cap, kmax, vmax, opts, &t);
+	rc = shmap_htable_open(name, oflags, kmax, vmax, cap, opts, &t);
 	Py_END_ALLOW_THREADS
 	if (rc < 0)
 		return fail(rc);

@@ -170,8 +170,8 @@ extern "C" {
     pub fn shmap_reap(name: *const c_char, opts: *const shmap_opts, reaped: *mut u32) -> c_int;
 
     // htable.h
-    pub fn shmap_htable_open(name: *const c_char, oflags: u32, capacity: u64, key_max: u32,
-                             value_max: u32, opts: *const shmap_opts,
+    pub fn shmap_htable_open(name: *const c_char, oflags: u32, key_max: u32, value_max: u32,
+                             capacity: u64, opts: *const shmap_opts,
                              ret: *mut *mut shmap_htable) -> c_int;
     pub fn shmap_htable_close(t: *mut shmap_htable);
     pub fn shmap_htable_reattach(t: *mut shmap_htable) -> c_int;

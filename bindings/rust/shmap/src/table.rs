@@ -63,7 +63,7 @@ impl Table {
         let o = opts.raw()?;
         let mut raw = ptr::null_mut();
         let status = check(unsafe {
-            sys::shmap_htable_open(n.as_ptr(), mode.raw(), capacity, key_max, value_max, o.0,
+            sys::shmap_htable_open(n.as_ptr(), mode.raw(), key_max, value_max, capacity, o.0,
                                    &mut raw)
         })?;
         unsafe {
