@@ -58,7 +58,7 @@ static inline int th_ring_open_rec(const char *name, uint32_t oflags, uint32_t t
 /*
  * Statistics into separate variables (each pointer may be NULL), through the
  * statistics structs of the public API. The structs' own rules (size
- * handling) are tested in test_status.c.
+ * handling) are tested in test_api.c.
  */
 static inline int th_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
 				  uint64_t *longest_probe)

@@ -438,9 +438,10 @@ func (t *Table) Clear() error {
 
 // Stats scans every bucket: live entries, tombstones, longest probe.
 func (t *Table) Stats() (live, tombstones, longestProbe uint64, err error) {
-	var a, b, c C.uint64_t
-	err = t.write("htable_stats", func(p *C.shmap_htable) C.int { return C.shmap_htable_stats(p, &a, &b, &c) })
-	return uint64(a), uint64(b), uint64(c), err
+	var st C.shmap_htable_stats_t
+	st.size = C.uint32_t(unsafe.Sizeof(st))
+	err = t.write("htable_stats", func(p *C.shmap_htable) C.int { return C.shmap_htable_stats(p, &st) })
+	return uint64(st.live), uint64(st.tombstones), uint64(st.longest_probe), err
 }
 
 // Check verifies a quiescent table (repair: fix what dead processes left);

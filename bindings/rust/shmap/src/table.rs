@@ -337,9 +337,12 @@ impl Table {
 
     /// (live, tombstones, longest probe) from a scan of every bucket.
     pub fn stats(&self) -> Result<(u64, u64, u64)> {
-        let (mut a, mut b, mut c) = (0, 0, 0);
-        check(unsafe { sys::shmap_htable_stats(self.raw, &mut a, &mut b, &mut c) })?;
-        Ok((a, b, c))
+        let mut st = sys::shmap_htable_stats_t {
+            size: std::mem::size_of::<sys::shmap_htable_stats_t>() as u32,
+            ..Default::default()
+        };
+        check(unsafe { sys::shmap_htable_stats(self.raw, &mut st) })?;
+        Ok((st.live, st.tombstones, st.longest_probe))
     }
 
     /// Verify a quiescent table (and repair with `repair`); returns the
