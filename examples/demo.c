@@ -147,7 +147,8 @@ int main(void)
 
 	shmap_ring *r;
 	shmap_htable *t;
-	int rc = shmap_ring_open(ring_name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct reading), 4096, SHMAP_RING_CONSUMER, NULL, &r);
+	int rc = shmap_ring_open(ring_name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct reading), 4096,
+				 SHMAP_RING_CONSUMER, NULL, &r);
 	if (rc < 0)
 		return die("create ring", rc);
 	shmap_ring_close(r); /* created; the roles are taken by the children */

@@ -1476,7 +1476,8 @@ static inline int shmap_ring_read_at__body(const shmap_ring *r, uint64_t pos, vo
 	if (shmap_atomic_load_u64(sw) != s1)
 		return SHMAP_E_OVERRUN;
 	if (r->type == SHMAP_RING_BCAST_RELIABLE) {
-		if (shmap__bcast_min_cursor((struct shmap_ring *)r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
+		uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head);
+		if (shmap__bcast_min_cursor((struct shmap_ring *)r, h2) > pos) /* reads only */
 			return SHMAP_E_OVERRUN;
 	}
 	return SHMAP_OK;

@@ -194,8 +194,8 @@ SHMAP_API int shmap_htable_set_timeout_ms(shmap_htable *t, uint32_t ms);
  * bounded by the capacity and a retry budget. Ordering: acquire; the value
  * returned is one that was current at some instant during the call.
  */
-SHMAP_API int shmap_htable_get(const shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len);
+SHMAP_API int shmap_htable_get(const shmap_htable *t, const void *key, uint32_t klen, void *val,
+			       uint32_t val_cap, uint32_t *val_len);
 
 /**
  * @brief Look n keys up at once; per key, the same result as

@@ -116,7 +116,8 @@ typedef struct shmap_ring shmap_ring;
 #define SHMAP_RING_CAPACITY_MAX (1ull << 32)     /**< largest capacity (elements) */
 #define SHMAP_RING_DATA_MAX (1ull << 40)         /**< largest capacity x element size */
 #define SHMAP_RING_CONSUMERS_MAX 1024u           /**< largest max_consumers */
-#define SHMAP_RING_CONSUMERS_DEFAULT 16u         /**< max_consumers of a created SPMC/broadcast ring when the options leave it unset */
+/** max_consumers of a created SPMC/broadcast ring when the options leave it unset */
+#define SHMAP_RING_CONSUMERS_DEFAULT 16u
 /**@}*/
 
 

@@ -1591,8 +1591,9 @@ static PyObject *Ring_consumer_info(PyObject *self_, PyObject *index)
 	} else if (rc < 0) {
 		res = fail(rc);
 	} else {
-		res = Py_BuildValue("{sIsOsKsK}", "pid", (unsigned)st.pid, "alive", st.alive ? Py_True : Py_False,
-				    "cursor", (unsigned long long)st.cursor, "missed", (unsigned long long)st.missed);
+		res = Py_BuildValue("{sIsOsKsK}", "pid", (unsigned)st.pid, "alive",
+				    st.alive ? Py_True : Py_False, "cursor", (unsigned long long)st.cursor,
+				    "missed", (unsigned long long)st.missed);
 	}
 	RING_LEAVE(self);
 	return res;
