@@ -56,6 +56,10 @@
  * it is set to 0. `size` must be a multiple of 8, at least 8 and at most
  * ::SHMAP_STATS_SIZE_MAX, else the call returns ::SHMAP_E_INVAL and writes
  * nothing. New fields are only ever appended to a struct.
+ *
+ * The struct types end in `_t` (`shmap_ring_stats_t` beside the function
+ * shmap_ring_stats()): a type and a function of one name cannot both be
+ * declared in C, and in C++ the function would hide the struct's name.
  */
 /**@{*/
 /** Largest `size` a statistics struct may announce (guards against an unset member). */
