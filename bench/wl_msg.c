@@ -45,7 +45,7 @@ static int msg_prepare(struct bench_run *r)
 	bench_param_str(r, "api", "%s", r->wl->variant ? "reserve/commit+peek/release" : "push/pop");
 	shmap_opts *o = msg_opts();
 	shmap_ring *ring = NULL;
-	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, (uint32_t)size, cap, 1,
+	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, (uint32_t)size, cap,
 				 SHMAP_RING_PRODUCER, o, &ring);
 	shmap_opts_free(o);
 	if (rc != 0) {
@@ -65,7 +65,7 @@ static void msg_cleanup(struct bench_run *r)
 static int msg_attach(struct bench_run *r, int idx, shmap_ring **ring)
 {
 	shmap_opts *o = msg_opts();
-	int rc = shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0,
+	int rc = shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0,
 				 idx == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER, o, ring);
 	shmap_opts_free(o);
 	if (rc != 0)

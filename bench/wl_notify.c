@@ -64,7 +64,7 @@ static int nt_prepare(struct bench_run *r)
 	bench_param_str(r, "consumer", "%s", popwait(r) ? "pop_wait" : "epoll");
 	bench_param_u64(r, "pace_ns", paced(r) ? PACE_NS : 0u);
 	shmap_ring *ring = NULL;
-	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, 8, BENCH_RING_CAP, 1,
+	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, 8, BENCH_RING_CAP,
 				 SHMAP_RING_PRODUCER, NULL, &ring);
 	if (rc != 0) {
 		fprintf(stderr, "shmap-bench: %s: shmap_ring_open: %s\n", r->wl->name, shmap_strerror(rc));
@@ -143,7 +143,7 @@ static int nt_consumer(struct bench_run *r, shmap_ring *ring)
 static int nt_child(struct bench_run *r, int idx)
 {
 	shmap_ring *ring;
-	int rc = shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0,
+	int rc = shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0,
 				 idx == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER, NULL, &ring);
 	if (rc != 0)
 		return bench_fail(r, "shmap_ring_open: %s", shmap_strerror(rc));

@@ -77,8 +77,10 @@ static int pool_create(struct bench_run *r, uint32_t type, uint32_t maxc)
 		return -1;
 	shmap_opts_set_flags(o, SHMAP_OPT_PREFAULT);
 	shmap_ring *ring = NULL;
-	int rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, type, 8, BENCH_RING_CAP, maxc,
-				 SHMAP_RING_PRODUCER, o, &ring);
+	int rc = shmap_opts_set_max_consumers(o, maxc);
+	if (rc == 0)
+		rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, type, 8, BENCH_RING_CAP, SHMAP_RING_PRODUCER, o,
+				     &ring);
 	shmap_opts_free(o);
 	if (rc != 0) {
 		fprintf(stderr, "shmap-bench: %s: shmap_ring_open(create): %s\n", r->wl->name,
@@ -96,7 +98,7 @@ static int pool_attach(struct bench_run *r, int idx, shmap_ring **ret)
 		return bench_fail(r, "shmap_opts_new");
 	shmap_opts_set_flags(o, SHMAP_OPT_PREFAULT);
 	shmap_opts_set_timeout_ms(o, 10000);
-	int rc = shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0,
+	int rc = shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0,
 				 idx == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER, o, ret);
 	shmap_opts_free(o);
 	if (rc != 0)

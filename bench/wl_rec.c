@@ -87,14 +87,14 @@ static int rec_prepare(struct bench_run *r)
 	const char *api;
 	if (strncmp(r->wl->name, "spsc-var", 8) == 0) {
 		uint64_t cap = rec_large(r) ? 4u << 20 : 256u << 10;
-		rc = shmap_ring_open_rec(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap, 0,
+		rc = shmap_ring_open_rec(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap,
 					 SHMAP_RING_PRODUCER, o, &ring);
 		api = "push_rec_wait/pop_rec_wait";
 		bench_param_str(r, "sizes", "%u-%u", lo, hi);
 		bench_param_u64(r, "capacity_bytes", cap);
 		bench_param_str(r, "api", "%s", api);
 	} else if (strncmp(r->wl->name, "spsc-fixed", 10) == 0) {
-		rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi + 4u, REC_FIXED_SLOTS, 0,
+		rc = shmap_ring_open(r->seg[0], SHMAP_CREATE, SHMAP_RING_SPSC, hi + 4u, REC_FIXED_SLOTS,
 				     SHMAP_RING_PRODUCER, o, &ring);
 		api = "push_bytes_wait/pop_wait, 4-byte length prefix";
 		bench_param_str(r, "sizes", "%u-%u", lo, hi);
@@ -132,8 +132,8 @@ static int rec_attach(struct bench_run *r, int idx, shmap_ring **ring)
 	shmap_opts *o = rec_opts();
 	uint32_t role = idx == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
 	int rc = strncmp(r->wl->name, "spsc-var", 8) == 0
-			 ? shmap_ring_open_rec(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0, role, o, ring)
-			 : shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, 0, role, o, ring);
+			 ? shmap_ring_open_rec(r->seg[0], SHMAP_OPEN, 0, 0, 0, role, o, ring)
+			 : shmap_ring_open(r->seg[0], SHMAP_OPEN, 0, 0, 0, role, o, ring);
 	shmap_opts_free(o);
 	if (rc != 0)
 		return bench_fail(r, "open %s: %s", r->seg[0], shmap_strerror(rc));

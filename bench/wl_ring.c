@@ -47,8 +47,10 @@ static int ring_create(struct bench_run *r, const char *name, uint32_t type, uin
 {
 	shmap_opts *o = bench_opts_new();
 	shmap_ring *ring = NULL;
-	int rc = shmap_ring_open(name, SHMAP_CREATE, type, elem, BENCH_RING_CAP, maxc,
-				 SHMAP_RING_PRODUCER, o, &ring);
+	int rc = o ? shmap_opts_set_max_consumers(o, maxc) : SHMAP_E_NOMEM;
+	if (rc == 0)
+		rc = shmap_ring_open(name, SHMAP_CREATE, type, elem, BENCH_RING_CAP, SHMAP_RING_PRODUCER, o,
+				     &ring);
 	shmap_opts_free(o);
 	if (rc != 0) {
 		fprintf(stderr, "shmap-bench: %s: shmap_ring_open(create %s): %s\n", r->wl->name, name,
@@ -62,7 +64,7 @@ static int ring_create(struct bench_run *r, const char *name, uint32_t type, uin
 static int ring_attach(struct bench_run *r, const char *name, uint32_t role, shmap_ring **ret)
 {
 	shmap_opts *o = bench_opts_new();
-	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, o, ret);
+	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, role, o, ret);
 	shmap_opts_free(o);
 	if (rc != 0)
 		return bench_fail(r, "shmap_ring_open(%s, %s): %s", name,

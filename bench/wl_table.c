@@ -102,7 +102,7 @@ static int table_prepare(struct bench_run *r)
 	bench_param_str(r, "per_proc_is", "%s", what);
 	shmap_opts *o = topts();
 	shmap_htable *t = NULL;
-	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, cap, ks, vs, o, &t);
+	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, ks, vs, cap, o, &t);
 	shmap_opts_free(o);
 	if (rc != 0) {
 		fprintf(stderr, "shmap-bench: %s: shmap_htable_open(create, capacity %llu, %u/%u bytes): %s\n",
@@ -461,7 +461,7 @@ static int var_prepare(struct bench_run *r)
 		return 0; /* the child builds its private table */
 	shmap_opts *o = topts();
 	shmap_htable *t = NULL;
-	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, VAR_CAP, VAR_KMAX, VAR_VMAX, o, &t);
+	int rc = shmap_htable_open(r->seg[0], SHMAP_CREATE, VAR_KMAX, VAR_VMAX, VAR_CAP, o, &t);
 	shmap_opts_free(o);
 	if (rc != 0) {
 		fprintf(stderr, "shmap-bench: %s: shmap_htable_open(create): %s\n", r->wl->name, shmap_strerror(rc));

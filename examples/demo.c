@@ -54,7 +54,7 @@ static int die(const char *what, int rc)
 static int producer(const char *ring_name)
 {
 	shmap_ring *r;
-	int rc = shmap_ring_open(ring_name, SHMAP_OPEN, SHMAP_RING_SPSC, sizeof(struct reading), 0, 0,
+	int rc = shmap_ring_open(ring_name, SHMAP_OPEN, SHMAP_RING_SPSC, sizeof(struct reading), 0,
 				 SHMAP_RING_PRODUCER, NULL, &r);
 	if (rc < 0)
 		return die("producer: open ring", rc);
@@ -73,7 +73,7 @@ static int aggregator(const char *ring_name, const char *table_name)
 {
 	shmap_ring *r;
 	shmap_htable *t;
-	int rc = shmap_ring_open(ring_name, SHMAP_OPEN, SHMAP_RING_SPSC, sizeof(struct reading), 0, 0,
+	int rc = shmap_ring_open(ring_name, SHMAP_OPEN, SHMAP_RING_SPSC, sizeof(struct reading), 0,
 				 SHMAP_RING_CONSUMER, NULL, &r);
 	if (rc < 0)
 		return die("aggregator: open ring", rc);
@@ -148,11 +148,11 @@ int main(void)
 	shmap_ring *r;
 	shmap_htable *t;
 	int rc = shmap_ring_open(ring_name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct reading), 4096,
-				 0, SHMAP_RING_CONSUMER, NULL, &r);
+				 SHMAP_RING_CONSUMER, NULL, &r);
 	if (rc < 0)
 		return die("create ring", rc);
 	shmap_ring_close(r); /* created; the roles are taken by the children */
-	rc = shmap_htable_open(table_name, SHMAP_CREATE, 2 * SENSORS, 16, sizeof(struct reading), NULL,
+	rc = shmap_htable_open(table_name, SHMAP_CREATE, 16, sizeof(struct reading), 2 * SENSORS, NULL,
 			       &t);
 	if (rc < 0)
 		return die("create table", rc);

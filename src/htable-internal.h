@@ -81,7 +81,7 @@ struct shmap_htable {
 };
 
 struct shmap_htable_cursor {
-	struct shmap_htable *t;
+	const struct shmap_htable *t;
 	uint64_t pos;
 };
 

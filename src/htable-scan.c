@@ -33,7 +33,7 @@
 /* ------------------------------------------------------------------ */
 /* iteration, statistics                                               */
 
-SHMAP_API int shmap_htable_cursor_new(shmap_htable *t, shmap_htable_cursor **ret)
+SHMAP_API int shmap_htable_cursor_new(const shmap_htable *t, shmap_htable_cursor **ret)
 {
 	if (!t || !ret)
 		return SHMAP_E_INVAL;
@@ -53,7 +53,7 @@ static inline int shmap_htable_cursor_next__body(shmap_htable_cursor *c, void *k
 {
 	if (!c || !klen || !vlen || (!key && key_cap) || (!val && val_cap))
 		return SHMAP_E_INVAL;
-	struct shmap_htable *t = c->t;
+	const struct shmap_htable *t = c->t;
 	int rc = shmap__seg_check(&t->seg);
 	if (rc != SHMAP_OK)
 		return rc;
@@ -96,7 +96,7 @@ SHMAP_API void shmap_htable_cursor_free(shmap_htable_cursor *c)
 	free(c);
 }
 
-static inline int shmap_htable_foreach__body(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
+static inline int shmap_htable_foreach__body(const shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
 {
 	if (!t || !fn)
 		return SHMAP_E_INVAL;
@@ -130,16 +130,15 @@ static inline int shmap_htable_foreach__body(shmap_htable *t, shmap_htable_forea
 	return rc;
 }
 
-SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
+SHMAP_API int shmap_htable_foreach(const shmap_htable *t, shmap_htable_foreach_fn fn, void *arg)
 {
 	int rc = shmap_htable_foreach__body(t, fn, arg);
 	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 
-static inline int shmap_htable_stats__body(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
-					   uint64_t *longest_probe)
+static inline int shmap_htable_stats__body(const shmap_htable *t, shmap_htable_stats_t *st)
 {
-	if (!t)
+	if (!t || !shmap__stats_size_ok(st))
 		return SHMAP_E_INVAL;
 	int rc = shmap__seg_check(&t->seg);
 	if (rc != SHMAP_OK)
@@ -169,20 +168,15 @@ static inline int shmap_htable_stats__body(const shmap_htable *t, uint64_t *live
 	}
 	free(kb);
 	if (rc == SHMAP_OK) {
-		if (live)
-			*live = nlive;
-		if (tombstones)
-			*tombstones = ntomb;
-		if (longest_probe)
-			*longest_probe = longest;
+		shmap_htable_stats_t out = { sizeof(out), 0, nlive, ntomb, longest };
+		shmap__stats_out(st, &out, sizeof(out));
 	}
 	return rc;
 }
 
-SHMAP_API int shmap_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
-				 uint64_t *longest_probe)
+SHMAP_API int shmap_htable_stats(const shmap_htable *t, shmap_htable_stats_t *st)
 {
-	int rc = shmap_htable_stats__body(t, live, tombstones, longest_probe);
+	int rc = shmap_htable_stats__body(t, st);
 	return t ? shmap__seg_leave(&t->seg, rc) : rc;
 }
 

@@ -365,8 +365,8 @@ static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uin
 	return rc;
 }
 
-SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
-				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret)
+SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint32_t key_max, uint32_t value_max,
+				uint64_t capacity, const shmap_opts *opts, shmap_htable **ret)
 {
 	if (!ret)
 		return SHMAP_E_INVAL;
@@ -792,8 +792,8 @@ static int get_one(const struct shmap_htable *t, const void *key, uint32_t klen,
 }
 
 /* get() with every argument check, for whatever the fast path does not take. */
-__attribute__((noinline)) static int get_checked(shmap_htable *t, const void *key, uint32_t klen, void *val,
-						 uint32_t val_cap, uint32_t *val_len)
+__attribute__((noinline)) static int get_checked(const shmap_htable *t, const void *key, uint32_t klen,
+						 void *val, uint32_t val_cap, uint32_t *val_len)
 {
 	if (!t || !key || klen == 0 || !val_len || (!val && val_cap))
 		return SHMAP_E_INVAL;
@@ -807,8 +807,8 @@ __attribute__((noinline)) static int get_checked(shmap_htable *t, const void *ke
 
 /* (The SIGBUS guard's check on the way out, shmap__seg_leave(), is made in
  * get_e88() and get_checked(), so that the fast path needs no stack frame.) */
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len)
+SHMAP_API int shmap_htable_get(const shmap_htable *t, const void *key, uint32_t klen, void *val,
+			       uint32_t val_cap, uint32_t *val_len)
 {
 	/* f_e88: key_max == value_max == 8 and hash8() passed its check:
 	 * every geometry value of get_e88() is then a constant (stride 32,
@@ -828,9 +828,9 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  */
 #define HT_MANY_CHUNK 16u
 
-static inline int shmap_htable_get_many__body(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
-					      const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
-					      int *rcs)
+static inline int shmap_htable_get_many__body(const shmap_htable *t, uint32_t n, const void *keys,
+					      uint32_t key_stride, const uint32_t *klens, void *vals,
+					      uint32_t val_stride, uint32_t *val_lens, int *rcs)
 {
 	if (!t || n > (uint32_t)INT32_MAX)
 		return SHMAP_E_INVAL;
@@ -880,7 +880,7 @@ static inline int shmap_htable_get_many__body(shmap_htable *t, uint32_t n, const
 	return found;
 }
 
-SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+SHMAP_API int shmap_htable_get_many(const shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
 				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
 				    int *rcs)
 {

@@ -36,6 +36,18 @@ static inline uint64_t shmap__next_pow2_u64(uint64_t x)
 	return UINT64_C(1) << (64 - __builtin_clzll(x - 1));
 }
 
+/*
+ * Statistics structs (common.h, "Statistics structs"): every one starts with
+ * uint32_t size, uint32_t reserved. shmap__stats_size_ok() validates the
+ * caller's size before any work; shmap__stats_out() copies the `known` bytes
+ * of the library's filled struct `src` to `dst` without passing dst->size:
+ * whole 8-byte units after the size member (every field is 4 or 8 bytes and
+ * every valid size a multiple of 8, so no field is cut), then zeroes
+ * dst->size - known bytes past the known struct.
+ */
+int shmap__stats_size_ok(const void *dst);
+void shmap__stats_out(void *dst, const void *src, size_t known);
+
 /* Monotonic clock in nanoseconds. */
 static inline uint64_t shmap__now_ns(void)
 {

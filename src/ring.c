@@ -356,9 +356,10 @@ static int ring_want(uint32_t type, struct shmap__params *w, const struct shmap_
 }
 
 static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
-					uint64_t capacity, uint32_t max_consumers, uint32_t role,
-					const shmap_opts *opts, shmap_ring **ret)
+					uint64_t capacity, uint32_t role, const shmap_opts *opts,
+					shmap_ring **ret)
 {
+	uint32_t max_consumers = opts ? opts->max_consumers : 0;
 	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
 		     role != SHMAP_RING_OBSERVER))
 		return SHMAP_E_INVAL;
@@ -387,7 +388,7 @@ static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint3
 		if (type == SHMAP_RING_SPSC)
 			max_consumers = 1;
 		else if (max_consumers == 0)
-			max_consumers = 16;
+			max_consumers = SHMAP_RING_CONSUMERS_DEFAULT;
 	}
 	ring_mb_register();
 
@@ -430,13 +431,12 @@ static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint3
 }
 
 SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type, uint32_t elem_size,
-			      uint64_t capacity, uint32_t max_consumers, uint32_t role,
-			      const shmap_opts *opts, shmap_ring **ret)
+			      uint64_t capacity, uint32_t role, const shmap_opts *opts, shmap_ring **ret)
 {
 	if (!ret)
 		return SHMAP_E_INVAL;
 	shmap_ring *h = NULL;
-	int rc = shmap_ring_open__body(name, oflags, type, elem_size, capacity, max_consumers, role, opts, &h);
+	int rc = shmap_ring_open__body(name, oflags, type, elem_size, capacity, role, opts, &h);
 	if (rc < 0)
 		return rc;
 	/* A peer shrank the file while the handle was being set up. */
@@ -1388,7 +1388,7 @@ SHMAP_API uint32_t shmap_ring_max_consumers(const shmap_ring *r)
 	return r ? r->max_cons : 0;
 }
 
-SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
+SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r)
 {
 	if (!r || shmap__seg_check(&r->seg))
 		return 0;
@@ -1427,7 +1427,7 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
  * once the lowest subscriber cursor passed the position: re-reading it
  * after the copy works as the SPSC tail does.
  */
-static inline int shmap_ring_read_at__body(shmap_ring *r, uint64_t pos, void *out)
+static inline int shmap_ring_read_at__body(const shmap_ring *r, uint64_t pos, void *out)
 {
 	if (!r || !out)
 		return SHMAP_E_INVAL;
@@ -1445,7 +1445,7 @@ static inline int shmap_ring_read_at__body(shmap_ring *r, uint64_t pos, void *ou
 		lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		break;
 	case SHMAP_RING_BCAST_RELIABLE:
-		lo = shmap__bcast_min_cursor(r, h);
+		lo = shmap__bcast_min_cursor((struct shmap_ring *)r, h) /* reads only */;
 		break;
 	default:
 		lo = h > r->cap ? h - r->cap : 0;
@@ -1476,13 +1476,14 @@ static inline int shmap_ring_read_at__body(shmap_ring *r, uint64_t pos, void *ou
 	if (shmap_atomic_load_u64(sw) != s1)
 		return SHMAP_E_OVERRUN;
 	if (r->type == SHMAP_RING_BCAST_RELIABLE) {
-		if (shmap__bcast_min_cursor(r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
+		uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head);
+		if (shmap__bcast_min_cursor((struct shmap_ring *)r, h2) > pos) /* reads only */
 			return SHMAP_E_OVERRUN;
 	}
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
+SHMAP_API int shmap_ring_read_at(const shmap_ring *r, uint64_t pos, void *out)
 {
 	int rc = shmap_ring_read_at__body(r, pos, out);
 	return r ? shmap__seg_leave(&r->seg, rc) : rc;
@@ -1508,44 +1509,38 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
 }
 
-static inline int shmap_ring_stats__body(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
-					 uint32_t *producer_pid, uint32_t *producer_alive)
+static inline int shmap_ring_stats__body(const shmap_ring *r, shmap_ring_stats_t *st)
 {
-	if (!r)
+	if (!r || !shmap__stats_size_ok(st))
 		return SHMAP_E_INVAL;
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
+	shmap_ring_stats_t out = { sizeof(out), 0, 0, 0, 0, 0, 0 };
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-	if (head)
-		*head = h;
-	if (tail) {
-		if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC)
-			*tail = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-		else
-			*tail = shmap__bcast_min_cursor(r, h);
-	}
-	if (lost)
-		*lost = r->type == SHMAP_RING_SPMC ? shmap_atomic_load_acquire_u64(&r->ctl->lost) : 0;
+	out.head = h;
+	if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC)
+		out.tail = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	else /* only reads the subscriber records */
+		out.tail = shmap__bcast_min_cursor((struct shmap_ring *)r, h);
+	out.lost = r->type == SHMAP_RING_SPMC ? shmap_atomic_load_acquire_u64(&r->ctl->lost) : 0;
 	uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->prod_owner);
-	if (producer_pid)
-		*producer_pid = ring_owner_pid(r, o);
-	if (producer_alive)
-		*producer_alive = o && shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
+	out.producer_pid = ring_owner_pid(r, o);
+	out.producer_alive = o && shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
+	shmap__stats_out(st, &out, sizeof(out));
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
-			       uint32_t *producer_pid, uint32_t *producer_alive)
+SHMAP_API int shmap_ring_stats(const shmap_ring *r, shmap_ring_stats_t *st)
 {
-	int rc = shmap_ring_stats__body(r, head, tail, lost, producer_pid, producer_alive);
+	int rc = shmap_ring_stats__body(r, st);
 	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 
-static inline int shmap_ring_consumer_info__body(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
-						 uint64_t *cursor, uint64_t *missed)
+static inline int shmap_ring_consumer_stats__body(const shmap_ring *r, uint32_t index,
+						  shmap_ring_consumer_stats_t *st)
 {
-	if (!r)
+	if (!r || !shmap__stats_size_ok(st))
 		return SHMAP_E_INVAL;
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
@@ -1568,21 +1563,15 @@ static inline int shmap_ring_consumer_info__body(shmap_ring *r, uint32_t index, 
 	}
 	if (o == 0)
 		return SHMAP_E_NOTFOUND;
-	if (pid)
-		*pid = ring_owner_pid(r, o);
-	if (alive)
-		*alive = shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
-	if (cursor)
-		*cursor = cur;
-	if (missed)
-		*missed = mis;
+	shmap_ring_consumer_stats_t out = { sizeof(out), 0, cur, mis, ring_owner_pid(r, o),
+					    shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u };
+	shmap__stats_out(st, &out, sizeof(out));
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid, uint32_t *alive,
-				       uint64_t *cursor, uint64_t *missed)
+SHMAP_API int shmap_ring_consumer_stats(const shmap_ring *r, uint32_t index, shmap_ring_consumer_stats_t *st)
 {
-	int rc = shmap_ring_consumer_info__body(r, index, pid, alive, cursor, missed);
+	int rc = shmap_ring_consumer_stats__body(r, index, st);
 	return r ? shmap__seg_leave(&r->seg, rc) : rc;
 }
 

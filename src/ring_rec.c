@@ -81,9 +81,9 @@ static void rec_bind(struct shmap_ring *r)
 }
 
 SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t type, uint32_t max_record,
-				  uint64_t capacity, uint32_t max_consumers, uint32_t role,
-				  const shmap_opts *opts, shmap_ring **ret)
+				  uint64_t capacity, uint32_t role, const shmap_opts *opts, shmap_ring **ret)
 {
+	uint32_t max_consumers = opts ? opts->max_consumers : 0;
 	if (!ret || (role != SHMAP_RING_PRODUCER && role != SHMAP_RING_CONSUMER &&
 		     role != SHMAP_RING_OBSERVER))
 		return SHMAP_E_INVAL;
@@ -105,8 +105,10 @@ SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t ty
 		if (max_record && !rec_cap_ok(capacity, max_record))
 			return SHMAP_E_INVAL;
 	}
-	if (creating)
-		max_consumers = type == SHMAP_RING_SPSC ? 1 : max_consumers ? max_consumers : 16;
+	if (creating && type == SHMAP_RING_SPSC)
+		max_consumers = 1;
+	else if (creating && max_consumers == 0)
+		max_consumers = SHMAP_RING_CONSUMERS_DEFAULT;
 	shmap__ring_mb_register();
 
 	struct shmap_ring *r = calloc(1, sizeof(*r));

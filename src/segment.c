@@ -57,6 +57,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <shmap/ring.h>
+
 #include "hash-internal.h"
 #include "atomic.h"
 #include "segment.h"
@@ -212,6 +214,7 @@ void shmap__opts_defaults(struct shmap_opts *o)
 	o->fd = -1;
 	o->timeout_ms = 2000;
 	o->max_procs = 128;
+	o->max_consumers = 0;
 	o->flags = 0;
 }
 
@@ -277,6 +280,14 @@ SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n)
 	if (!opts || n == 0 || n > SHMAP__MAX_PARTS)
 		return SHMAP_E_INVAL;
 	opts->max_procs = n;
+	return SHMAP_OK;
+}
+
+SHMAP_API int shmap_opts_set_max_consumers(shmap_opts *opts, uint32_t n)
+{
+	if (!opts || n > SHMAP_RING_CONSUMERS_MAX)
+		return SHMAP_E_INVAL;
+	opts->max_consumers = n;
 	return SHMAP_OK;
 }
 

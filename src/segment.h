@@ -220,6 +220,7 @@ struct shmap_opts {
 	int fd;            /* memfd to open, or -1 */
 	uint32_t timeout_ms;
 	uint32_t max_procs;
+	uint32_t max_consumers; /* rings; 0 = unset (default at create, any at open) */
 	uint32_t flags;
 };
 

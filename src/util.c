@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c - backoff, futex, randomness, hashing and failpoints. */
+/* util.c - backoff, futex, randomness, hashing, failpoints, statistics copy-out. */
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -15,6 +15,27 @@
 #include "atomic.h"
 #include "internal.h"
 #include "hash-internal.h"
+
+int shmap__stats_size_ok(const void *dst)
+{
+	if (!dst)
+		return 0;
+	uint32_t size;
+	memcpy(&size, dst, sizeof(size));
+	return size >= 8u && size % 8u == 0 && size <= SHMAP_STATS_SIZE_MAX;
+}
+
+void shmap__stats_out(void *dst, const void *src, size_t known)
+{
+	uint32_t size;
+	memcpy(&size, dst, sizeof(size));
+	/* The reserved word, then the fields: never the caller's size member. */
+	size_t n = size < known ? size : known;
+	memcpy((unsigned char *)dst + 4, (const unsigned char *)src + 4, n - 4);
+	memset((unsigned char *)dst + 4, 0, 4);
+	if (size > known)
+		memset((unsigned char *)dst + known, 0, size - known);
+}
 
 int shmap__backoff_wait(struct shmap__backoff *b, uint64_t deadline_ns)
 {

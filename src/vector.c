@@ -1088,7 +1088,7 @@ SHMAP_API int shmap_vector_replace(shmap_vector *v, uint64_t index, const void *
 /* ------------------------------------------------------------------ */
 /* tools                                                               */
 
-static inline int shmap_vector_slot_state__body(shmap_vector *v, uint64_t index, uint32_t *state,
+static inline int shmap_vector_slot_state__body(const shmap_vector *v, uint64_t index, uint32_t *state,
 						uint32_t *owner)
 {
 	if (!v)
@@ -1107,7 +1107,8 @@ static inline int shmap_vector_slot_state__body(shmap_vector *v, uint64_t index,
 						     : SHMAP_VECTOR_SLOT_FREE;
 		if (s == SHMAP_VECTOR_SLOT_RESERVED) {
 			uint32_t po = 0;
-			(void)pending(v, index, 0, &po);
+			/* without repair, pending() only reads */
+			(void)pending((shmap_vector *)v, index, 0, &po);
 			o = po;
 		}
 		break;
@@ -1134,17 +1135,16 @@ static inline int shmap_vector_slot_state__body(shmap_vector *v, uint64_t index,
 	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t *state,
+SHMAP_API int shmap_vector_slot_state(const shmap_vector *v, uint64_t index, uint32_t *state,
 				      uint32_t *owner)
 {
 	int rc = shmap_vector_slot_state__body(v, index, state, owner);
 	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 
-static inline int shmap_vector_stat__body(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
-					  uint64_t *holes)
+static inline int shmap_vector_stats__body(const shmap_vector *v, shmap_vector_stats_t *out)
 {
-	if (!v)
+	if (!v || !shmap__stats_size_ok(out))
 		return SHMAP_E_INVAL;
 	int rc = shmap__seg_check(&v->seg);
 	if (rc)
@@ -1165,19 +1165,16 @@ static inline int shmap_vector_stat__body(shmap_vector *v, uint64_t *published, 
 		else
 			corrupt = 1;
 	}
-	if (published)
-		*published = np;
-	if (pending_out)
-		*pending_out = nr;
-	if (holes)
-		*holes = nh;
-	return corrupt ? SHMAP_E_CORRUPT : SHMAP_OK;
+	if (corrupt)
+		return SHMAP_E_CORRUPT;
+	shmap_vector_stats_t st = { sizeof(st), 0, np, nr, nh };
+	shmap__stats_out(out, &st, sizeof(st));
+	return SHMAP_OK;
 }
 
-SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *pending_out,
-				uint64_t *holes)
+SHMAP_API int shmap_vector_stats(const shmap_vector *v, shmap_vector_stats_t *st)
 {
-	int rc = shmap_vector_stat__body(v, published, pending_out, holes);
+	int rc = shmap_vector_stats__body(v, st);
 	return v ? shmap__seg_leave(&v->seg, rc) : rc;
 }
 

@@ -33,6 +33,7 @@
 
 #include "helpers.h"
 #include "htable_val.h"
+#include "th_api.h"
 
 void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below);
 void *shmap__htable_test_data(shmap_htable *t, uint64_t *len);
@@ -458,7 +459,7 @@ static void test_kill_writers(void **state)
 	shmap_htable *t;
 	th_name(name, sizeof name, "htkill");
 	/* 40 keys of the victim and the survivors in 64 buckets. */
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 64, NULL, &t), SHMAP_OK);
 	struct shared *sh = mmap(NULL, sizeof *sh, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(sh != MAP_FAILED);
 	memset(sh, 0, sizeof *sh);
@@ -549,7 +550,7 @@ static void test_kill_clear(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "htkclr");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 256, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 256, NULL, &t), SHMAP_OK);
 	const char *fps[] = { "htable.clear.locked", "htable.clear.tombed" };
 	uint8_t key[KMAX], val[VCAP];
 	for (int r = 0; r < 10; r++) {
@@ -634,7 +635,7 @@ static void test_version_wrap(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "htwrap");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 16, NULL, &t), SHMAP_OK);
 	uint8_t key[KMAX], val[VCAP];
 	for (uint32_t id = 0; id < 8; id++) {
 		uint32_t kl = key_make(key, id), vl = val_make(val, VCAP, id, 1);
@@ -730,7 +731,7 @@ static void hostile_ops(shmap_htable *t)
 	shmap_htable_cursor_free(c);
 	uint64_t cnt = 0, a, b, d;
 	HOSTILE_CALL(shmap_htable_foreach(t, cb_count, &cnt));
-	HOSTILE_CALL(shmap_htable_stats(t, &a, &b, &d));
+	HOSTILE_CALL(th_htable_stats(t, &a, &b, &d));
 	HOSTILE_CALL(shmap_htable_check(t, 0, &a));
 	assert_true(shmap_htable_size(t) <= shmap_htable_capacity(t));
 }
@@ -767,7 +768,7 @@ static void hostile_fields(const char *tag, uint32_t kmax, uint32_t vmax, void (
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, tag);
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, kmax, vmax, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, kmax, vmax, 64, NULL, &t), SHMAP_OK);
 	assert_int_equal(shmap_htable_set_timeout_ms(t, 20), SHMAP_OK);
 	fill(t);
 	uint64_t len;
@@ -932,7 +933,7 @@ static void test_kill_no_leak(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "htleak");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 1024, NULL, &t), SHMAP_OK);
 	const uint32_t runs = (uint32_t)(300 * soak());
 	uint64_t seed = 0x1ea5, killed = 0, max_dead = 0, dead;
 	for (uint32_t r = 0; r < runs; r++) {

@@ -31,6 +31,7 @@
 
 #include "helpers.h"
 #include "htable_val.h"
+#include "th_api.h"
 
 #define VCAP 200u
 #define KMAX 24u
@@ -184,7 +185,7 @@ static void test_torn_reads(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "httorn");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 128, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 128, NULL, &t), SHMAP_OK);
 	struct shared *sh = sh_new();
 	enum { NW = 2, NR = 2 };
 	struct wctx ctx[NW + NR];
@@ -299,7 +300,7 @@ static void test_dup_inserts(void **state)
 	th_name(name, sizeof name, "htdup");
 	/* 700 keys in 1024 buckets: 68% load, long shared chains. */
 	const uint32_t nkeys = 700, nproc = 4;
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 1024, NULL, &t), SHMAP_OK);
 	struct shared *sh = sh_new();
 	int rounds = (int)(10 * soak_factor());
 	static uint32_t seen[4096];
@@ -333,7 +334,7 @@ static void test_dup_inserts(void **state)
 		run_dup_round(t, sh, nkeys, nproc, 1);
 		assert_int_equal(shmap_htable_size(t), 0);
 		uint64_t live = 1, tomb = 0, lp = 0;
-		assert_int_equal(shmap_htable_stats(t, &live, &tomb, &lp), SHMAP_OK);
+		assert_int_equal(th_htable_stats(t, &live, &tomb, &lp), SHMAP_OK);
 		assert_int_equal(live, 0);
 		assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
 	}
@@ -527,7 +528,7 @@ static void test_fast8_reads(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "htf8");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, F8_CAP, 8, 8, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 8, 8, F8_CAP, NULL, &t), SHMAP_OK);
 	struct shared *sh = sh_new();
 	struct wctx ctx[4];
 	pid_t pids[4];
@@ -612,7 +613,7 @@ static void test_cas_erase_race(void **state)
 	shmap_htable *t;
 	th_name(name, sizeof name, "htcaserase");
 	const uint32_t nkeys = 700, nproc = 4;
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 1024, NULL, &t), SHMAP_OK);
 	struct shared *sh = sh_new();
 	int rounds = (int)(10 * soak_factor());
 	uint8_t key[KMAX], val[VCAP];
@@ -716,7 +717,7 @@ static void test_churn_mp(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "htchurnmp");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 4096, 8, 8, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 8, 8, 4096, NULL, &t), SHMAP_OK);
 	struct cctx ctx[2];
 	pid_t pids[2];
 	for (uint32_t p = 0; p < 2; p++) {
@@ -729,8 +730,8 @@ static void test_churn_mp(void **state)
 			fail_msg("churn child %d: exit %d", p, WIFEXITED(st) ? WEXITSTATUS(st) : -1);
 	}
 	assert_int_equal(shmap_htable_size(t), 2048);
-	uint64_t live, tomb, lp, problems;
-	assert_int_equal(shmap_htable_stats(t, &live, &tomb, &lp), SHMAP_OK);
+	uint64_t live = 0, tomb = 0, lp = 0, problems;
+	assert_int_equal(th_htable_stats(t, &live, &tomb, &lp), SHMAP_OK);
 	print_message("churn (2 processes, 50%% load): live %llu, tombstones %llu, longest probe %llu\n",
 		      (unsigned long long)live, (unsigned long long)tomb, (unsigned long long)lp);
 	assert_int_equal(live, 2048);
@@ -785,7 +786,7 @@ static int nospc_table_child(void *arg)
 		return 77;
 	shmap_htable *t;
 	/* 5.3 MB of buckets and locks; the records get what is left. */
-	if (shmap_htable_open("/shmap-t-htnospc", SHMAP_CREATE, 200000, 40, 200, NULL, &t) != SHMAP_OK)
+	if (shmap_htable_open("/shmap-t-htnospc", SHMAP_CREATE, 40, 200, 200000, NULL, &t) != SHMAP_OK)
 		return 1;
 	uint8_t k[40], v[200];
 	uint32_t n = 0, got;

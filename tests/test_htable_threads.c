@@ -21,6 +21,7 @@
 
 #include "helpers.h"
 #include "htable_val.h"
+#include "th_api.h"
 
 #define NT 8u
 #define OWN 16u        /* own keys per thread: ids 1000 + 16 * thread + j */
@@ -163,7 +164,7 @@ static void test_threads(void **state)
 	shmap_htable *t;
 	th_name(name, sizeof name, "htthr");
 	/* 8 x 16 own + 32 shared = 160 keys in 256 buckets. */
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 256, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 256, NULL, &t), SHMAP_OK);
 	pthread_t th[NT];
 	struct tctx ctx[NT];
 	uint64_t ops = getenv("SHMAP_SOAK") ? 1000000u : 100000u;
@@ -185,7 +186,7 @@ static void test_threads(void **state)
 	assert_int_equal(shmap_htable_check(t, 0, &problems), SHMAP_OK);
 	assert_int_equal(problems, 0);
 	uint64_t live;
-	assert_int_equal(shmap_htable_stats(t, &live, NULL, NULL), SHMAP_OK);
+	assert_int_equal(th_htable_stats(t, &live, NULL, NULL), SHMAP_OK);
 	assert_int_equal(shmap_htable_size(t), live);
 	assert_int_equal(shmap_htable_clear(t), SHMAP_OK);
 	assert_int_equal(shmap_htable_size(t), 0);

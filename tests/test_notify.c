@@ -30,6 +30,7 @@
 
 #include "helpers.h"
 #include "ring-internal.h" /* white-box: the sleeper indications */
+#include "th_api.h"
 
 static int soak(void)
 {
@@ -71,7 +72,7 @@ static int peer_produce(char **a)
 	int sock = atoi(a[4]);
 	uint64_t sentinels = strtoull(a[5], NULL, 10);
 	shmap_ring *r;
-	if (shmap_ring_open(name, SHMAP_OPEN, type, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &r) < 0)
+	if (shmap_ring_open(name, SHMAP_OPEN, type, 0, 0, SHMAP_RING_PRODUCER, NULL, &r) < 0)
 		return 10;
 	int fd;
 	if (shmap_ring_notify_fd(r, &fd) != SHMAP_OK)
@@ -132,7 +133,7 @@ static int peer_consume(char **a)
 	const char *name = a[0];
 	int out = atoi(a[1]);
 	shmap_ring *r;
-	if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r) < 0)
+	if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r) < 0)
 		return 20;
 	int fd;
 	if (shmap_ring_notify_fd(r, &fd) != SHMAP_OK)
@@ -175,7 +176,7 @@ static int peer_hold(char **a)
 	uint64_t k = strtoull(a[3], NULL, 10);
 	int ack = atoi(a[4]);
 	shmap_ring *r;
-	if (shmap_ring_open(name, SHMAP_OPEN, type, 0, 0, 0, role, NULL, &r) < 0)
+	if (shmap_ring_open(name, SHMAP_OPEN, type, 0, 0, role, NULL, &r) < 0)
 		return 30;
 	if (role == SHMAP_RING_PRODUCER) {
 		for (uint64_t i = 0; i < k; i++)
@@ -252,11 +253,11 @@ static void test_contract(void **state)
 	char name[96];
 	th_name(name, sizeof name, "nt-unit");
 	shmap_ring *p, *c, *o;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8, 0,
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8,
 					 SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c),
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c),
 			 SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o),
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o),
 			 SHMAP_OK);
 	int fd, fd2, pfd;
 	assert_int_equal(shmap_ring_notify_fd(NULL, &fd), SHMAP_E_INVAL);
@@ -359,9 +360,9 @@ static void test_arm_while_armed(void **state)
 	char name[96];
 	th_name(name, sizeof name, "nt-rearm");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4, 0,
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4,
 					 SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c),
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c),
 			 SHMAP_OK);
 	int fd;
 	uint64_t v, out;
@@ -396,7 +397,7 @@ static void test_spurious(void **state)
 	char name[96];
 	th_name(name, sizeof name, "nt-spur");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 4,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 4,
 					 SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	int fd;
 	assert_int_equal(shmap_ring_notify_fd(c, &fd), SHMAP_OK);
@@ -441,9 +442,9 @@ static void test_many(void **state)
 	int before = thread_count();
 	for (int i = 0; i < N; i++) {
 		th_name(names[i], sizeof names[i], "nt-many");
-		assert_int_equal(shmap_ring_open(names[i], SHMAP_CREATE, SHMAP_RING_SPSC, 8, 2, 0,
+		assert_int_equal(shmap_ring_open(names[i], SHMAP_CREATE, SHMAP_RING_SPSC, 8, 2,
 						 SHMAP_RING_PRODUCER, NULL, &p[i]), SHMAP_OK);
-		assert_int_equal(shmap_ring_open(names[i], SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER,
+		assert_int_equal(shmap_ring_open(names[i], SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER,
 						 NULL, &c[i]), SHMAP_OK);
 		assert_int_equal(shmap_ring_notify_fd(c[i], &fd[i]), SHMAP_OK);
 		assert_int_equal(shmap_ring_notify_arm(c[i]), SHMAP_OK);
@@ -489,7 +490,7 @@ static void test_fork(void **state)
 	char name[96];
 	th_name(name, sizeof name, "nt-fork");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 16, 4,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 16, 4,
 					 SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	int fd;
 	assert_int_equal(shmap_ring_notify_fd(c, &fd), SHMAP_OK);
@@ -577,9 +578,9 @@ static void test_epoll_stream(void **state)
 	th_name(na, sizeof na, "nt-sa");
 	th_name(nb, sizeof nb, "nt-sb");
 	shmap_ring *ra, *rb;
-	assert_int_equal(shmap_ring_open(na, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 1024, 0,
+	assert_int_equal(shmap_ring_open(na, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 1024,
 					 SHMAP_RING_CONSUMER, NULL, &ra), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(nb, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 1024, 4,
+	assert_int_equal(th_ring_open(nb, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 1024, 4,
 					 SHMAP_RING_CONSUMER, NULL, &rb), SHMAP_OK);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv), 0);
@@ -668,7 +669,7 @@ static void test_spmc(void **state)
 	char name[96], sn[32], sd[32], fo[2][16], ty[8];
 	th_name(name, sizeof name, "nt-spmc");
 	shmap_ring *o;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 256, 4,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 256, 4,
 					 SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
 	int pipes[2][2];
 	pid_t cons[2];
@@ -720,7 +721,7 @@ static void test_lossy(void **state)
 	char name[96], sn[32], sd[32], ty[8];
 	th_name(name, sizeof name, "nt-lossy");
 	shmap_ring *s;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 256, 4,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 256, 4,
 					 SHMAP_RING_CONSUMER, NULL, &s), SHMAP_OK);
 	int fd;
 	assert_int_equal(shmap_ring_notify_fd(s, &fd), SHMAP_OK);
@@ -777,7 +778,7 @@ static double death_case(uint32_t type, uint32_t my_role)
 	th_name(name, sizeof name, "nt-death");
 	uint32_t peer_role = my_role == SHMAP_RING_CONSUMER ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
 	shmap_ring *me;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, 8, 16, type == SHMAP_RING_SPSC ? 0 : 4,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, 8, 16, type == SHMAP_RING_SPSC ? 0 : 4,
 					 my_role, NULL, &me), SHMAP_OK);
 	int fd;
 	assert_int_equal(shmap_ring_notify_fd(me, &fd), SHMAP_OK);
@@ -827,7 +828,7 @@ static double death_case(uint32_t type, uint32_t my_role)
 	waitpid(peer, NULL, 0);
 	/* a replacement peer takes the role over and the descriptor works */
 	shmap_ring *rep;
-	assert_true(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, peer_role, NULL, &rep) >= 0);
+	assert_true(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, peer_role, NULL, &rep) >= 0);
 	if (my_role == SHMAP_RING_CONSUMER) {
 		v = 42;
 		assert_int_equal(shmap_ring_push(rep, &v), SHMAP_OK);
@@ -871,7 +872,7 @@ static void test_producer_reclaim(void **state)
 		char name[96], ty[8], rl[8], ak[16];
 		th_name(name, sizeof name, "nt-recl");
 		shmap_ring *p;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], 8, 16, 4,
+		assert_int_equal(th_ring_open(name, SHMAP_CREATE, types[t], 8, 16, 4,
 						 SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 		int fd, ack[2];
 		assert_int_equal(shmap_ring_notify_fd(p, &fd), SHMAP_OK);

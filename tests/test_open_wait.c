@@ -75,7 +75,7 @@ static int opener(void *arg)
 	}
 	case K_RING: {
 		shmap_ring *r;
-		rc = shmap_ring_open(p->name, fl, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r);
+		rc = shmap_ring_open(p->name, fl, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r);
 		if (rc < 0)
 			return 21;
 		uint64_t v = 0;
@@ -126,12 +126,12 @@ static int creator(void *arg)
 	shmap_vector *vec = NULL;
 	switch (p->kind) {
 	case K_HTABLE:
-		rc = shmap_htable_open(p->name, SHMAP_CREATE, 64, 8, 8, o, &t);
+		rc = shmap_htable_open(p->name, SHMAP_CREATE, 8, 8, 64, o, &t);
 		if (rc == SHMAP_OK)
 			rc = shmap_htable_upsert(t, "k", 1, &v, 8);
 		break;
 	case K_RING:
-		rc = shmap_ring_open(p->name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, o, &r);
+		rc = shmap_ring_open(p->name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, o, &r);
 		if (rc == SHMAP_OK)
 			rc = shmap_ring_push(r, &v);
 		break;
@@ -243,7 +243,7 @@ static void t_timeout(void **state)
 	assert_true(t == (shmap_htable *)1);
 
 	t0 = th_now();
-	assert_int_equal(shmap_ring_open(name, fl, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r), SHMAP_E_TIMEOUT);
+	assert_int_equal(shmap_ring_open(name, fl, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r), SHMAP_E_TIMEOUT);
 	assert_int_equal(shmap_vector_open(name, fl, 0, 0, o, &v), SHMAP_E_TIMEOUT);
 	el = th_now() - t0;
 	assert_true(el >= 0.58);
@@ -255,7 +255,7 @@ static void t_timeout(void **state)
 	assert_int_equal(shmap_htable_open(name, fl, 0, 0, 0, o, &t), SHMAP_E_TIMEOUT);
 	assert_true(th_now() - t0 < 0.5);
 	assert_int_equal(shmap_htable_open(name, SHMAP_OPEN, 0, 0, 0, o, &t), SHMAP_E_NOENT);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r), SHMAP_E_NOENT);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r), SHMAP_E_NOENT);
 	assert_int_equal(shmap_vector_open(name, SHMAP_OPEN, 0, 0, o, &v), SHMAP_E_NOENT);
 	shmap_opts_free(o);
 }
@@ -269,7 +269,7 @@ static void t_existing_and_flags(void **state)
 	shmap_htable *t, *t2;
 	shmap_ring *r;
 	shmap_vector *v;
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, 8, 8, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 8, 8, 64, NULL, &t), SHMAP_OK);
 	double t0 = th_now();
 	assert_int_equal(shmap_htable_open(name, SHMAP_OPEN | SHMAP_OPEN_WAIT, 0, 0, 0, NULL, &t2), SHMAP_OK);
 	assert_true(th_now() - t0 < 0.5);
@@ -282,8 +282,8 @@ static void t_existing_and_flags(void **state)
 	const uint32_t bad[] = { SHMAP_OPEN_WAIT, SHMAP_CREATE | SHMAP_OPEN_WAIT,
 				 SHMAP_OPEN_OR_CREATE | SHMAP_OPEN_WAIT, SHMAP_OPEN | SHMAP_OPEN_WAIT | 8u };
 	for (unsigned i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-		assert_int_equal(shmap_htable_open(name, bad[i], 64, 8, 8, NULL, &t), SHMAP_E_INVAL);
-		assert_int_equal(shmap_ring_open(name, bad[i], SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r),
+		assert_int_equal(shmap_htable_open(name, bad[i], 8, 8, 64, NULL, &t), SHMAP_E_INVAL);
+		assert_int_equal(shmap_ring_open(name, bad[i], SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, NULL, &r),
 				 SHMAP_E_INVAL);
 		assert_int_equal(shmap_vector_open(name, bad[i], 8, 16, NULL, &v), SHMAP_E_INVAL);
 	}
@@ -298,10 +298,10 @@ static void t_memfd(void **state)
 	assert_int_equal(shmap_opts_new(&o), SHMAP_OK);
 	assert_int_equal(shmap_opts_set_backend(o, SHMAP_BACKEND_MEMFD), SHMAP_OK);
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open("owm", SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, o, &p),
+	assert_int_equal(shmap_ring_open("owm", SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, o, &p),
 			 SHMAP_OK);
 	assert_int_equal(shmap_opts_set_fd(o, shmap_ring_fd(p)), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(NULL, SHMAP_OPEN | SHMAP_OPEN_WAIT, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &c),
+	assert_int_equal(shmap_ring_open(NULL, SHMAP_OPEN | SHMAP_OPEN_WAIT, 0, 0, 0, SHMAP_RING_CONSUMER, o, &c),
 			 SHMAP_OK);
 	uint64_t v = 5, out = 0;
 	assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);

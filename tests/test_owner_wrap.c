@@ -88,7 +88,7 @@ static void test_htable_lock_holder_id(void **state)
 	th_name(g_name, sizeof g_name, "own-ht");
 	shmap_opts *o = two_procs();
 	shmap_htable *t;
-	assert_int_equal(shmap_htable_open(g_name, SHMAP_CREATE, 64, 8, 8, o, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(g_name, SHMAP_CREATE, 8, 8, 64, o, &t), SHMAP_OK);
 	struct tt_proc p;
 	uint64_t dead, next;
 	assert_int_equal(tt_spawn(&p, ht_die_locked, NULL, 30), 0);

@@ -43,6 +43,7 @@
 #include <shmap/shmap.h>
 
 #include "helpers.h"
+#include "th_api.h"
 
 #if defined(__SANITIZE_THREAD__)
 #define PF_TSAN 1
@@ -140,7 +141,7 @@ static int table_case(void *a)
 	for (int general = 0; general < 2; general++) {
 		const uint32_t kmax = general ? 24 : 8, vmax = general ? 40 : 8;
 		shmap_htable *h;
-		CHECK_RC(shmap_htable_open(t->name, SHMAP_CREATE, 4096, kmax, vmax, o, &h), SHMAP_OK);
+		CHECK_RC(shmap_htable_open(t->name, SHMAP_CREATE, kmax, vmax, 4096, o, &h), SHMAP_OK);
 		uint64_t k, v;
 		for (k = 0; k < 2000; k++)
 			CHECK_RC(shmap_htable_insert(h, &k, 8, &k, 8), SHMAP_OK);
@@ -158,7 +159,7 @@ static int table_case(void *a)
 		CHECK_RC(shmap_htable_upsert(h, &k, 8, &k, 8), SHMAP_E_PEERFAULT);
 		CHECK_RC(shmap_htable_erase(h, &k, 8), SHMAP_E_PEERFAULT);
 		uint64_t live;
-		CHECK_RC(shmap_htable_stats(h, &live, NULL, NULL), SHMAP_E_PEERFAULT);
+		CHECK_RC(th_htable_stats(h, &live, NULL, NULL), SHMAP_E_PEERFAULT);
 		CHECK_RC(shmap_htable_check(h, 0, NULL), SHMAP_E_PEERFAULT);
 		CHECK_RC(shmap_htable_clear(h), SHMAP_E_PEERFAULT);
 		CHECK(shmap_htable_size(h) == 0);
@@ -167,7 +168,7 @@ static int table_case(void *a)
 		CHECK(shmap_htable_open(t->name, SHMAP_OPEN, 0, 0, 0, o, &h) < 0);
 		/* a fresh segment under the same name works */
 		unlink_target(t);
-		CHECK_RC(shmap_htable_open(t->name, SHMAP_CREATE, 4096, kmax, vmax, o, &h), SHMAP_OK);
+		CHECK_RC(shmap_htable_open(t->name, SHMAP_CREATE, kmax, vmax, 4096, o, &h), SHMAP_OK);
 		k = 7;
 		CHECK_RC(shmap_htable_insert(h, &k, 8, &k, 8), SHMAP_OK);
 		CHECK_RC(shmap_htable_get(h, &k, 8, &v, 8, &vl), SHMAP_OK);
@@ -185,10 +186,10 @@ static int ring_case(void *a)
 	shmap_opts *o = mkopts(t, 0);
 	for (int zc = 0; zc < 2; zc++) {
 		shmap_ring *p, *c;
-		CHECK_RC(shmap_ring_open(t->name, SHMAP_CREATE, SHMAP_RING_SPSC, 64, 1024, 0, SHMAP_RING_PRODUCER, o,
+		CHECK_RC(shmap_ring_open(t->name, SHMAP_CREATE, SHMAP_RING_SPSC, 64, 1024, SHMAP_RING_PRODUCER, o,
 					 &p),
 			 SHMAP_OK);
-		CHECK_RC(shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &c), SHMAP_OK);
+		CHECK_RC(shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, o, &c), SHMAP_OK);
 		uint8_t e[64] = { 1 };
 		for (int i = 0; i < 100; i++)
 			CHECK_RC(shmap_ring_push(p, e), SHMAP_OK);
@@ -225,17 +226,17 @@ static int ring_case(void *a)
 			CHECK_RC(shmap_ring_pop(c, e), SHMAP_E_PEERFAULT);
 			CHECK_RC(shmap_ring_pop_wait(c, e, 10), SHMAP_E_PEERFAULT);
 			uint64_t hd;
-			CHECK_RC(shmap_ring_stats(c, &hd, NULL, NULL, NULL, NULL), SHMAP_E_PEERFAULT);
+			CHECK_RC(th_ring_stats(c, &hd, NULL, NULL, NULL, NULL), SHMAP_E_PEERFAULT);
 		} else {
 			CHECK_RC(rc, SHMAP_E_EMPTY);
 		}
 		shmap_ring_close(c);
 		shmap_ring_close(p);
 		unlink_target(t);
-		CHECK_RC(shmap_ring_open(t->name, SHMAP_CREATE, SHMAP_RING_SPSC, 64, 1024, 0, SHMAP_RING_PRODUCER, o,
+		CHECK_RC(shmap_ring_open(t->name, SHMAP_CREATE, SHMAP_RING_SPSC, 64, 1024, SHMAP_RING_PRODUCER, o,
 					 &p),
 			 SHMAP_OK);
-		CHECK_RC(shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &c), SHMAP_OK);
+		CHECK_RC(shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, o, &c), SHMAP_OK);
 		CHECK_RC(shmap_ring_push(p, e), SHMAP_OK);
 		CHECK_RC(shmap_ring_pop(c, e), SHMAP_OK);
 		shmap_ring_close(c);
@@ -353,7 +354,7 @@ static int rnd_case(void *a)
 	const struct rnd_ctx *c = a;
 	shmap_opts *o = mkopts(&c->t, 0);
 	shmap_htable *h;
-	CHECK_RC(shmap_htable_open(c->t.name, SHMAP_CREATE, 2048, 16, 32, o, &h), SHMAP_OK);
+	CHECK_RC(shmap_htable_open(c->t.name, SHMAP_CREATE, 16, 32, 2048, o, &h), SHMAP_OK);
 	fflush(NULL);
 	pid_t peer = fork();
 	if (peer == 0) {
@@ -488,7 +489,7 @@ static int threads_case(void *a)
 	shmap_opts *o = mkopts(tt, 0);
 	shmap_htable *h;
 	shmap_vector *v;
-	CHECK_RC(shmap_htable_open(tt->name, SHMAP_CREATE, 8192, 8, 8, o, &h), SHMAP_OK);
+	CHECK_RC(shmap_htable_open(tt->name, SHMAP_CREATE, 8, 8, 8192, o, &h), SHMAP_OK);
 	CHECK_RC(shmap_vector_open(tv.name, SHMAP_CREATE, 32, 1u << 16, o, &v), SHMAP_OK);
 	uint8_t e[32] = { 1 };
 	uint64_t idx;
@@ -524,7 +525,7 @@ static int threads_case(void *a)
 	shmap_vector_close(v);
 	unlink_target(tt);
 	unlink_target(&tv);
-	CHECK_RC(shmap_htable_open(tt->name, SHMAP_CREATE, 8192, 8, 8, o, &h), SHMAP_OK);
+	CHECK_RC(shmap_htable_open(tt->name, SHMAP_CREATE, 8, 8, 8192, o, &h), SHMAP_OK);
 	CHECK_RC(shmap_htable_insert(h, &k, 8, &k, 8), SHMAP_OK);
 	shmap_htable_close(h);
 	unlink_target(tt);
@@ -770,7 +771,7 @@ static int sealed_case(void *a)
 	CHECK_RC(shmap_opts_new(&o), SHMAP_OK);
 	CHECK_RC(shmap_opts_set_backend(o, SHMAP_BACKEND_MEMFD), SHMAP_OK);
 	shmap_htable *h;
-	CHECK_RC(shmap_htable_open("pf-sealed", SHMAP_CREATE, 1024, 8, 8, o, &h), SHMAP_OK);
+	CHECK_RC(shmap_htable_open("pf-sealed", SHMAP_CREATE, 8, 8, 1024, o, &h), SHMAP_OK);
 	uint64_t k = 5, v;
 	uint32_t vl;
 	CHECK_RC(shmap_htable_insert(h, &k, 8, &k, 8), SHMAP_OK);

@@ -17,6 +17,7 @@
 #include <shmap/shmap.h>
 
 #include "torture.h"
+#include "th_api.h"
 
 #define NAMELEN 96
 
@@ -62,22 +63,22 @@ static void test_misuse(void **state)
 	shmap_ring *r = NULL, *r2 = NULL;
 	th_name(name, sizeof name, "ring-misuse");
 
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, NULL), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, 7, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, 9, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, 0, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 0, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 0, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, SHMAP_RING_ELEM_MAX + 1, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_TOOBIG);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 2, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, SHMAP_RING_CONSUMERS_MAX + 1, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 1u << 20, 1ull << 30, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, 7, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_NOENT);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, NULL, NULL), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 7, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, 9, 8, 16, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, 0, 8, 16, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 0, 16, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, SHMAP_RING_ELEM_MAX + 1, 16, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_TOOBIG);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 2, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, SHMAP_RING_CONSUMERS_MAX + 1, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 1u << 20, 1ull << 30, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, 7, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_INVAL);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_E_NOENT);
 	assert_null(r);
 
 	/* capacity 5 -> 8; 1 -> 2 */
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 5, 0, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 5, SHMAP_RING_PRODUCER, NULL, &r), SHMAP_OK);
 	assert_int_equal(shmap_ring_capacity(r), 8);
 	assert_int_equal(shmap_ring_elem_size(r), 8);
 	assert_int_equal(shmap_ring_type(r), SHMAP_RING_SPSC);
@@ -85,13 +86,13 @@ static void test_misuse(void **state)
 	assert_int_equal(shmap_ring_max_consumers(r), 1);
 
 	/* second producer: BUSY; wrong element size / type: INCOMPAT */
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &r2), SHMAP_E_BUSY);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 16, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_E_INCOMPAT);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPMC, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_E_INCOMPAT);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 0, 16, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_E_INCOMPAT);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 8, 8, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &r2), SHMAP_E_BUSY);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 16, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_E_INCOMPAT);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPMC, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_E_INCOMPAT);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 0, 16, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_E_INCOMPAT);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, SHMAP_RING_SPSC, 8, 8, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
 	shmap_ring *r3 = NULL;
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r3), SHMAP_E_BUSY);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r3), SHMAP_E_BUSY);
 	assert_null(r3);
 
 	uint64_t v = 7, out = 0;
@@ -144,7 +145,7 @@ static void test_misuse(void **state)
 
 	/* open with type 0 finds the stored type */
 	shmap_ring_close(r2);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
 	assert_int_equal(shmap_ring_type(r2), SHMAP_RING_SPSC);
 	uint64_t problems = 99;
 	assert_int_equal(shmap_ring_check(r2, 0, &problems), SHMAP_OK);
@@ -157,12 +158,12 @@ static void test_misuse(void **state)
 
 	/* SPMC / broadcast limits */
 	th_name(name, sizeof name, "ring-misuse");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 2, SHMAP_RING_CONSUMER, NULL, &r), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r3), SHMAP_E_BUSY);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 2, SHMAP_RING_CONSUMER, NULL, &r), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r3), SHMAP_E_BUSY);
 	assert_int_equal(shmap_ring_type(r2), SHMAP_RING_SPMC);
 	shmap_ring_close(r2);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2), SHMAP_OK);
 	shmap_ring_close(r2);
 	shmap_ring_close(r);
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
@@ -174,8 +175,8 @@ static void run_local(uint32_t type)
 	char name[NAMELEN];
 	shmap_ring *p, *c;
 	th_name(name, sizeof name, "ring-local");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, sizeof(struct rec24), 16, type == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, type, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, sizeof(struct rec24), 16, type == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, type, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	uint64_t rs = 12345, next = 0, expect = 0, missed = 0;
 	struct rec24 buf[40], out[40];
 #define LOCAL_OVERRUN(rc)                                                       \
@@ -283,13 +284,13 @@ static void run_local(uint32_t type)
 #undef LOCAL_OVERRUN
 	uint64_t head = 0, lost = 1;
 	uint32_t pid = 0, alive = 0;
-	assert_int_equal(shmap_ring_stats(c, &head, NULL, &lost, &pid, &alive), SHMAP_OK);
+	assert_int_equal(th_ring_stats(c, &head, NULL, &lost, &pid, &alive), SHMAP_OK);
 	assert_int_equal(head, next);
 	assert_int_equal(lost, 0);
 	assert_int_equal(pid, (uint32_t)getpid());
 	assert_int_equal(alive, 1);
 	uint32_t cpid = 0;
-	assert_int_equal(shmap_ring_consumer_info(c, 0, &cpid, &alive, NULL, NULL), SHMAP_OK);
+	assert_int_equal(th_ring_consumer_stats(c, 0, &cpid, &alive, NULL, NULL), SHMAP_OK);
 	assert_int_equal(cpid, (uint32_t)getpid());
 	uint64_t problems = 1;
 	assert_int_equal(shmap_ring_check(c, 0, &problems), SHMAP_OK);
@@ -311,13 +312,13 @@ static void test_lossy_overrun(void **state)
 	char name[NAMELEN];
 	shmap_ring *p, *c, *late;
 	th_name(name, sizeof name, "ring-lossy");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	assert_int_equal(shmap_ring_type(c), SHMAP_RING_BCAST_LOSSY);
 	for (uint64_t i = 0; i < 20; i++)
 		assert_int_equal(shmap_ring_push(p, &i), SHMAP_OK);
 	/* a subscriber joining now starts with the next element pushed */
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &late), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &late), SHMAP_OK);
 	uint64_t v = 0;
 	assert_int_equal(shmap_ring_pop(late, &v), SHMAP_E_EMPTY);
 	/* c is 20 behind in a ring of 8: overrun, resync on the oldest safe element */
@@ -395,9 +396,9 @@ static void test_clear(void **state)
 
 	/* SPSC, with a wrapped backlog (two contiguous runs). */
 	th_name(name, sizeof name, "ring-clear");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &obs), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &obs), SHMAP_OK);
 	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_OK);
 	assert_int_equal(n, 0);
 	for (v = 0; v < 12; v++)
@@ -434,9 +435,9 @@ static void test_clear(void **state)
 
 	/* SPMC: only what no consumer claimed; counts as consumed, not lost. */
 	th_name(name, sizeof name, "ring-clear-spmc");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 16, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
 	for (v = 0; v < 10; v++)
 		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
 	assert_int_equal(shmap_ring_peek(c, 3, &rp, &got), SHMAP_OK);
@@ -459,9 +460,9 @@ static void test_clear(void **state)
 
 	/* Reliable broadcast: one subscriber's backlog; the other still reads all. */
 	th_name(name, sizeof name, "ring-clear-rel");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
 	for (v = 0; v < 8; v++)
 		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
 	assert_int_equal(shmap_ring_push(p, &v), SHMAP_E_FULL);
@@ -484,9 +485,9 @@ static void test_clear(void **state)
 
 	/* Lossy broadcast, lapped subscriber: laps go to missed(), the rest is discarded. */
 	th_name(name, sizeof name, "ring-clear-lossy");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2), SHMAP_OK);
 	for (v = 0; v < 20; v++)
 		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
 	assert_int_equal(shmap_ring_clear(c, &n), SHMAP_OK);
@@ -515,7 +516,7 @@ static int clear_producer(void *arg)
 {
 	struct clear_prod *cp = arg;
 	shmap_ring *p;
-	if (shmap_ring_open(cp->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
+	if (shmap_ring_open(cp->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
 		return 1;
 	for (uint64_t i = 0; i < cp->n; i++)
 		if (shmap_ring_push_wait(p, &i, 5000) != SHMAP_OK)
@@ -529,7 +530,7 @@ static void clear_mp(uint32_t type)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-clear-mp");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, 8, 64, type == SHMAP_RING_SPSC ? 0 : 2, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, 8, 64, type == SHMAP_RING_SPSC ? 0 : 2, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	struct clear_prod cp = { name, tt_soak() ? 5000000 : 200000 };
 	struct tt_proc pp;
 	assert_int_equal(tt_spawn(&pp, clear_producer, &cp, 60), 0);
@@ -573,11 +574,11 @@ static void test_reliable_gate(void **state)
 	char name[NAMELEN];
 	shmap_ring *p, *a, *b;
 	th_name(name, sizeof name, "ring-rel");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 8, 2, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &a), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &b), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, 8, 2, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &a), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &b), SHMAP_OK);
 	shmap_ring *c3;
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c3), SHMAP_E_BUSY);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c3), SHMAP_E_BUSY);
 	uint64_t v;
 	for (uint64_t i = 0; i < 8; i++)
 		assert_int_equal(shmap_ring_push(p, &i), SHMAP_OK);
@@ -630,7 +631,7 @@ static int stream_producer(void *a)
 {
 	struct stream_arg *s = a;
 	shmap_ring *p;
-	int rc = shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p);
+	int rc = shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p);
 	if (rc != SHMAP_OK)
 		return 10;
 	uint64_t rs = seed_rng(), next = 0, buf[128];
@@ -675,7 +676,7 @@ static int stream_consumer(void *a)
 {
 	struct stream_arg *s = a;
 	shmap_ring *c;
-	int rc = shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c);
+	int rc = shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c);
 	if (rc != SHMAP_OK)
 		return 20;
 	tt_ack(1);
@@ -724,7 +725,7 @@ static void run_spsc_stream(uint64_t n, uint64_t cap, int mode)
 	shmap_ring *own;
 	th_name(name, sizeof name, "ring-stream");
 	/* create without a role-holder that stays: a consumer handle we close at once */
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, cap, 0, SHMAP_RING_CONSUMER, NULL, &own), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, cap, SHMAP_RING_CONSUMER, NULL, &own), SHMAP_OK);
 	shmap_ring_close(own);
 	struct stream_arg s = { name, n, SHMAP_RING_SPSC, mode, NULL };
 	struct tt_proc cp, pp;
@@ -771,7 +772,7 @@ static int spmc_consumer(void *a)
 {
 	struct spmc_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 30;
 	tt_ack(1);
 	uint64_t rs = seed_rng(), buf[64];
@@ -817,7 +818,7 @@ static void test_spmc_union(void **state)
 	th_name(name, sizeof name, "ring-spmc");
 	uint64_t n = tt_soak() ? 50000000ull : 3000000ull;
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 1024, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 1024, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	volatile uint8_t *seen = shared_alloc(n);
 	volatile uint64_t *words = shared_alloc(4096);
 	struct spmc_arg args[3];
@@ -881,7 +882,7 @@ static int bc_subscriber(void *a)
 {
 	struct bc_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 40;
 	int lossy = shmap_ring_type(c) == SHMAP_RING_BCAST_LOSSY;
 	tt_ack(1);
@@ -943,7 +944,7 @@ static void run_bcast(uint32_t type, uint64_t n, int nsubs, int stop_one)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-bc");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, sizeof(struct rec24), 1024, 8, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, sizeof(struct rec24), 1024, 8, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	volatile uint64_t *res = shared_alloc(4096);
 	struct bc_arg args[8];
 	struct tt_proc sp[8];
@@ -1031,7 +1032,7 @@ static int wait_child(void *a)
 {
 	struct wait_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 50;
 	uint64_t v = 0;
 	__atomic_store_n(&s->w[0], 1, __ATOMIC_RELEASE);
@@ -1049,7 +1050,7 @@ static void run_wake(uint32_t type)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-wait");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, 8, 64, type == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, 8, 64, type == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	volatile uint64_t *w = shared_alloc(4096);
 	struct wait_arg s = { name, w };
 	struct tt_proc cp;
@@ -1089,7 +1090,7 @@ static int idle_child(void *a)
 {
 	struct wait_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 50;
 	uint64_t v = 0;
 	uint32_t ms = (uint32_t)s->w[1];
@@ -1111,7 +1112,7 @@ static void test_idle_waiter_cpu(void **state)
 		char name[NAMELEN];
 		th_name(name, sizeof name, "ring-idle");
 		shmap_ring *p;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[i], 8, 64,
+		assert_int_equal(th_ring_open(name, SHMAP_CREATE, types[i], 8, 64,
 						 types[i] == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_PRODUCER,
 						 NULL, &p),
 				 SHMAP_OK);
@@ -1148,7 +1149,7 @@ static int pool_child(void *a)
 {
 	struct pool_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 50;
 	for (;;) {
 		uint64_t v;
@@ -1173,7 +1174,7 @@ static void test_pool16(void **state)
 	 * looser bound (the exactly-once check is what they add) */
 	const uint64_t n = tt_soak() ? 20000000 : TT_SANITIZED ? 300000 : 2000000;
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 1024, POOL_C,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 1024, POOL_C,
 					 SHMAP_RING_PRODUCER, NULL, &p),
 			 SHMAP_OK);
 	volatile uint8_t *seen = shared_alloc(n);
@@ -1218,7 +1219,7 @@ static int asleep_child(void *a)
 {
 	struct asleep_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 50;
 	__atomic_fetch_add(&s->w[0], 1, __ATOMIC_RELEASE);
 	uint64_t v;
@@ -1236,7 +1237,7 @@ static void test_kill_asleep(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-asleep");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 64, KILL_C,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 64, KILL_C,
 					 SHMAP_RING_PRODUCER, NULL, &p),
 			 SHMAP_OK);
 	volatile uint64_t *w = shared_alloc(4096);
@@ -1275,8 +1276,8 @@ static void test_timeouts(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-tmo");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	uint64_t v = 1;
 	uint32_t tmo[] = { 1, 20, 150 };
 	for (size_t i = 0; i < 3; i++) {
@@ -1316,17 +1317,17 @@ static void test_observer(void **state)
 		char name[NAMELEN];
 		th_name(name, sizeof name, "ring-obs");
 		shmap_ring *p, *c, *o, *o2;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], 8, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], 8, 8, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 		/* observer before any consumer: counts nothing, takes nothing */
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
 		assert_int_equal(shmap_ring_role(o), SHMAP_RING_OBSERVER);
 		assert_int_equal(shmap_ring_type(o), types[t]);
 		assert_int_equal(shmap_ring_consumers(o), 0);
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 		assert_int_equal(shmap_ring_consumers(o), 1);
 		assert_int_equal(shmap_ring_consumers(p), 1);
 		/* a second observer while both roles are alive */
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, types[t], 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o2), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, types[t], 0, 0, SHMAP_RING_OBSERVER, NULL, &o2), SHMAP_OK);
 		uint64_t v = 5, out = 0;
 		const void *rp;
 		void *wp;
@@ -1348,13 +1349,13 @@ static void test_observer(void **state)
 		assert_int_equal(shmap_ring_size(o), 1);
 		uint64_t head = 0, tail = 9;
 		uint32_t pid = 0, alive = 0;
-		assert_int_equal(shmap_ring_stats(o, &head, &tail, NULL, &pid, &alive), SHMAP_OK);
+		assert_int_equal(th_ring_stats(o, &head, &tail, NULL, &pid, &alive), SHMAP_OK);
 		assert_int_equal(head, 1);
 		assert_int_equal(pid, (uint32_t)getpid());
 		assert_int_equal(alive, 1);
 		uint32_t found = 0;
 		for (uint32_t i = 0; i < shmap_ring_max_consumers(o); i++)
-			found += shmap_ring_consumer_info(o, i, &pid, &alive, NULL, NULL) == SHMAP_OK;
+			found += th_ring_consumer_stats(o, i, &pid, &alive, NULL, NULL) == SHMAP_OK;
 		assert_int_equal(found, 1);
 		uint64_t problems = 9;
 		assert_int_equal(shmap_ring_check(o, 0, &problems), SHMAP_OK);
@@ -1384,9 +1385,9 @@ static void test_read_at(void **state)
 		th_name(name, sizeof name, "ring-rdat");
 		shmap_ring *p, *c, *o;
 		struct rec24 e, out;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], sizeof e, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], sizeof e, 8, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
 		assert_int_equal(shmap_ring_read_at(NULL, 0, &out), SHMAP_E_INVAL);
 		assert_int_equal(shmap_ring_read_at(o, 0, NULL), SHMAP_E_INVAL);
 		assert_int_equal(shmap_ring_read_at(o, 0, &out), SHMAP_E_RANGE);
@@ -1475,8 +1476,8 @@ static void test_push_bytes_wait(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-pbw");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 16, 2, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 16, 2, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	uint8_t big[17] = { 0 }, out[16];
 	assert_int_equal(shmap_ring_push_bytes_wait(NULL, big, 1, 5), SHMAP_E_INVAL);
 	assert_int_equal(shmap_ring_push_bytes_wait(p, NULL, 1, 5), SHMAP_E_INVAL);
@@ -1505,7 +1506,7 @@ static void test_push_bytes_wait(void **state)
 		shmap_ring *c2 = NULL;
 		/* the parent closes its consumer handle; take the role then */
 		for (int i = 0; i < 500 && !c2; i++) {
-			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2) < 0) {
+			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c2) < 0) {
 				c2 = NULL;
 				usleep(2000);
 			}
@@ -1531,7 +1532,7 @@ static void test_check_header(void **state)
 	char name[NAMELEN], path[NAMELEN + 16];
 	th_name(name, sizeof name, "ring-hdr");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 8, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	uint64_t problems = 9;
 	assert_int_equal(shmap_ring_check(p, 0, &problems), SHMAP_OK);
 	assert_int_equal(problems, 0);
@@ -1560,7 +1561,7 @@ static void test_timeout_precision(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-tprec");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 4, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	double over[9];
 	uint64_t v;
 	for (int i = 0; i < 9; i++) {
@@ -1620,8 +1621,8 @@ static void test_spsc_elem_sizes(void **state)
 		char name[NAMELEN];
 		th_name(name, sizeof name, "ring-sizes");
 		shmap_ring *p, *c;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, es, cap, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, es, cap, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 		uint8_t *buf = malloc((size_t)es * 4 + 64);
 		assert_non_null(buf);
 		uint64_t next_in = 0, next_out = 0, rs = 0x5151 + es;
@@ -1714,7 +1715,7 @@ static int sizes_consumer(void *a)
 {
 	struct sizes_arg *s = a;
 	shmap_ring *c;
-	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return 30;
 	tt_ack(1);
 	uint8_t *buf = malloc(s->es);
@@ -1743,7 +1744,7 @@ static void test_spsc_sizes_stream(void **state)
 		th_name(name, sizeof name, "ring-sizes-mp");
 		struct sizes_arg a = { name, sizes[si], (tt_soak() ? 2000000u : 200000u) / (sizes[si] / 64) };
 		shmap_ring *p;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, a.es, 64, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, a.es, 64, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 		struct tt_proc cons;
 		assert_int_equal(tt_spawn(&cons, sizes_consumer, &a, 120), 0);
 		uint64_t v;
@@ -1787,8 +1788,8 @@ static void test_spsc_runs(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-runs");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	uint64_t next_in = 0, next_out = 0, buf[8];
 	uint32_t done, got;
 	for (int round = 0; round < 400; round++) {
@@ -1821,7 +1822,7 @@ static void test_spsc_runs(void **state)
 		/* every few rounds the consumer re-attaches (maybe in a run) */
 		if (round % 5 == 4) {
 			shmap_ring_close(c);
-			assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+			assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 		}
 		/* consumer: a few singles or a batch, not always everything */
 		uint64_t avail = next_in - next_out;
@@ -1858,7 +1859,7 @@ static void test_spsc_runs(void **state)
 	assert_int_equal(problems, 0);
 	/* a producer re-attaching continues at head */
 	shmap_ring_close(p);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(shmap_ring_push(p, &next_in), SHMAP_OK);
 	assert_int_equal(shmap_ring_pop(c, &v), SHMAP_OK);
 	assert_int_equal(v, next_in);
@@ -1874,7 +1875,7 @@ static int takeover_child(void *a)
 	struct stream_arg *s = a;
 	shmap_ring *h;
 	uint32_t role = s->mode == 0 ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
-	int rc = shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, &h);
+	int rc = shmap_ring_open(s->name, SHMAP_OPEN, 0, 0, 0, role, NULL, &h);
 	if (rc < 0)
 		return 60;
 	uint64_t v;
@@ -1898,7 +1899,7 @@ static void test_takeover(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-take");
 	shmap_ring *own;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 64, 0, SHMAP_RING_CONSUMER, NULL, &own), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 64, SHMAP_RING_CONSUMER, NULL, &own), SHMAP_OK);
 	shmap_ring_close(own);
 	volatile uint64_t *sh = shared_alloc(4096);
 	for (int round = 0; round < 6; round++) {
@@ -1907,7 +1908,7 @@ static void test_takeover(void **state)
 		if (round & 1) {
 			/* consumer round: first fill 10 */
 			shmap_ring *p;
-			int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p);
+			int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p);
 			assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
 			for (int i = 0; i < 10; i++) {
 				uint64_t v = sh[0]++;
@@ -1920,12 +1921,12 @@ static void test_takeover(void **state)
 		/* the dead holder's role is taken over; contents survive */
 		shmap_ring *h;
 		uint32_t role = (round & 1) ? SHMAP_RING_CONSUMER : SHMAP_RING_PRODUCER;
-		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, &h), SHMAP_RECOVERED);
+		assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, role, NULL, &h), SHMAP_RECOVERED);
 		shmap_ring_close(h);
 		if (!(round & 1)) {
 			/* drain what the dead producer pushed */
 			shmap_ring *c;
-			int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c);
+			int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c);
 			assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED);
 			uint64_t v;
 			for (int i = 0; i < 10; i++) {
@@ -1966,7 +1967,7 @@ static void test_fork(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-fork");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 8, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	struct tt_proc cp;
 	assert_int_equal(tt_spawn(&cp, forked_child, p, 30), 0);
 	assert_true(th_ok(tt_wait(&cp, 20)));
@@ -1993,7 +1994,7 @@ static void *th_producer(void *a)
 	struct th_arg *t = a;
 	shmap_ring *p;
 	t->rc = 1;
-	if (shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
+	if (shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
 		return NULL;
 	uint64_t buf[16];
 	for (uint64_t i = 0; i < t->n;) {
@@ -2017,7 +2018,7 @@ static void *th_consumer(void *a)
 	struct th_arg *t = a;
 	shmap_ring *c = t->seen ? NULL : NULL;
 	t->rc = 1;
-	if (shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		return NULL;
 	uint32_t type = shmap_ring_type(c);
 	uint64_t expect = 0, buf[16];
@@ -2051,7 +2052,7 @@ static void run_threads(uint32_t type, int ncons, uint64_t n)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-th");
 	shmap_ring *own;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, 8, 256, type == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_CONSUMER, NULL, &own), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, 8, 256, type == SHMAP_RING_SPSC ? 0 : 4, SHMAP_RING_CONSUMER, NULL, &own), SHMAP_OK);
 	shmap_ring_close(own);
 	uint8_t *seen = calloc(n, 1);
 	uint64_t done_flag = 0;

@@ -24,6 +24,7 @@
 
 #include "ring-internal.h"
 #include "torture.h"
+#include "th_api.h"
 
 #define NAMELEN 96
 
@@ -202,9 +203,9 @@ static void test_lossy_lapped(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "ring-lap");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, LAP_ESZ, 8, 2,
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, LAP_ESZ, 8, 2,
 					 SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	alias_mapping(c, p);
 	struct lap_arg sa = { c, 0, 0, 0, 0, 1, NULL };
 	struct lap_arg pa = { p, tt_soak() ? 20000000u : 300000u, 0, 0, 0, 1, &sa };

@@ -22,6 +22,7 @@
 
 #include "ring_rec-internal.h"
 #include "torture.h"
+#include "th_api.h"
 
 #define NAMELEN 96
 
@@ -71,7 +72,7 @@ static int rcheck_self(const uint8_t *b, uint32_t len, uint32_t lo, uint32_t hi,
 
 static int open_rec(const char *name, uint32_t role, shmap_ring **h)
 {
-	int rc = shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, h);
+	int rc = shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, role, NULL, h);
 	return rc == SHMAP_OK || rc == SHMAP_RECOVERED ? rc : -1;
 }
 
@@ -83,27 +84,27 @@ static void test_api_errors(void **state)
 	char name[NAMELEN];
 	shmap_ring *p = NULL, *c = NULL, *x = NULL;
 	th_name(name, sizeof name, "rr-err");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, 7, 100, 4096, 2, SHMAP_RING_PRODUCER, NULL,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, 7, 100, 4096, 2, SHMAP_RING_PRODUCER, NULL,
 					     &p), SHMAP_E_INVAL);
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 0, 4096, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 0, 4096,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_E_INVAL);
 	/* two records of max_record must fit */
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 2048, 4096, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 2048, 4096,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_E_INVAL);
 	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, SHMAP_RING_REC_MAX + 1u,
-					     1ull << 32, 0, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_E_TOOBIG);
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 100, 3000, 0,
+					     1ull << 32, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_E_TOOBIG);
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 100, 3000,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(shmap_ring_capacity(p), 4096);
 	assert_int_equal(shmap_ring_elem_size(p), 100);
 	assert_int_equal(shmap_ring_type(p), SHMAP_RING_SPSC);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &c), SHMAP_OK);
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &x),
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &x),
 			 SHMAP_E_BUSY);
 	/* the kinds do not mix */
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &x),
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &x),
 			 SHMAP_E_INCOMPAT);
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_OPEN, SHMAP_RING_BCAST_LOSSY, 0, 0, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_OPEN, SHMAP_RING_BCAST_LOSSY, 0, 0,
 					     SHMAP_RING_OBSERVER, NULL, &x), SHMAP_E_INCOMPAT);
 	uint8_t b[256] = { 1 };
 	uint32_t len = 0, d;
@@ -129,7 +130,7 @@ static void test_api_errors(void **state)
 	/* the record calls refuse a fixed-slot ring */
 	char name2[NAMELEN];
 	th_name(name2, sizeof name2, "rr-err-fixed");
-	assert_int_equal(shmap_ring_open(name2, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER,
+	assert_int_equal(shmap_ring_open(name2, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER,
 					 NULL, &x), SHMAP_OK);
 	assert_int_equal(shmap_ring_push_rec(x, b, 8), SHMAP_E_NOTSUP);
 	void *wp;
@@ -153,7 +154,7 @@ static void run_spsc_laps(uint32_t lo, uint32_t hi, uint64_t cap, uint64_t n)
 	char name[NAMELEN];
 	shmap_ring *p, *c;
 	th_name(name, sizeof name, "rr-laps");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, hi, cap,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &c), SHMAP_OK);
 	static uint8_t buf[16 * 8192], out[16 * 8192];
@@ -236,7 +237,7 @@ static void run_spsc_laps(uint32_t lo, uint32_t hi, uint64_t cap, uint64_t n)
 	uint32_t l;
 	assert_int_equal(shmap_ring_pop_rec(c, out, hi, &l), SHMAP_E_EMPTY);
 	uint64_t head = 0, tail = 0, problems = 1;
-	assert_int_equal(shmap_ring_stats(c, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
+	assert_int_equal(th_ring_stats(c, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
 	assert_int_equal(head, tail);
 	assert_true(head > 4 * cap); /* many laps */
 	assert_int_equal(shmap_ring_check(c, 0, &problems), SHMAP_OK);
@@ -260,7 +261,7 @@ static void test_batches(void **state)
 	char name[NAMELEN];
 	shmap_ring *p, *c;
 	th_name(name, sizeof name, "rr-batch");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 64, 1024, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 64, 1024,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &c), SHMAP_OK);
 	uint8_t data[64 * 8];
@@ -333,7 +334,7 @@ static void test_density(void **state)
 		char name[NAMELEN];
 		shmap_ring *p;
 		th_name(name, sizeof name, "rr-dense");
-		assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 4096, caps[k], 0,
+		assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 4096, caps[k],
 						     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 		static uint8_t b[4096];
 		uint64_t payload = 0, s = 0;
@@ -361,7 +362,7 @@ static void test_bcast_reliable(void **state)
 	char name[NAMELEN];
 	shmap_ring *p, *s1, *s2;
 	th_name(name, sizeof name, "rr-rel");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 200, 2048, 4,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 200, 2048, 4,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &s1), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &s2), SHMAP_OK);
@@ -392,7 +393,7 @@ static void test_bcast_reliable(void **state)
 			}
 		}
 		uint64_t head = 0, tail = 0;
-		shmap_ring_stats(p, &head, &tail, NULL, NULL, NULL);
+		th_ring_stats(p, &head, &tail, NULL, NULL, NULL);
 		assert_true(head - tail <= 2048);
 	}
 	assert_int_equal(c1, 3000);
@@ -423,7 +424,7 @@ static void test_bcast_lossy(void **state)
 	char name[NAMELEN];
 	shmap_ring *p, *s;
 	th_name(name, sizeof name, "rr-lossy");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 300, 2048, 2,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_BCAST_LOSSY, 300, 2048, 2,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &s), SHMAP_OK);
 	uint8_t b[300], out[300];
@@ -509,7 +510,7 @@ static void test_spmc_unit(void **state)
 	char name[NAMELEN];
 	shmap_ring *p, *c[2];
 	th_name(name, sizeof name, "rr-spmc");
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 4096, 4,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 4096, 4,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(shmap_ring_type(p), SHMAP_RING_SPMC);
 	for (int i = 0; i < 2; i++)
@@ -743,7 +744,7 @@ static void run_mp(uint32_t type, uint32_t nsubs, uint32_t lo, uint32_t hi, uint
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-mp");
 	shmap_ring *o;
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, type, hi, cap, type == SHMAP_RING_SPSC ? 0 : 4,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, type, hi, cap, type == SHMAP_RING_SPSC ? 0 : 4,
 					     SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
 	struct mp_ctx x = { name, n, lo, hi, type == SHMAP_RING_BCAST_LOSSY, NULL, NULL };
 	if (type == SHMAP_RING_SPMC) {
@@ -911,7 +912,7 @@ static void test_threads_spmc(void **state)
 	struct thm_arg a[4];
 	for (int i = 0; i < 4; i++)
 		a[i] = (struct thm_arg){ NULL, n, seen, &total, 0 };
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 512, 8192, 4,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 512, 8192, 4,
 					     SHMAP_RING_PRODUCER, NULL, &a[0].h), SHMAP_OK);
 	for (int i = 1; i < 4; i++)
 		assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &a[i].h), SHMAP_OK);
@@ -939,7 +940,7 @@ static void test_threads_spsc(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-thr");
 	struct th_arg pa = { NULL, 100000, 0 }, ca = { NULL, 100000, 0 };
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 512, 8192, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 512, 8192,
 					     SHMAP_RING_PRODUCER, NULL, &pa.h), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &ca.h), SHMAP_OK);
 	pthread_t t1, t2;
@@ -1083,7 +1084,7 @@ static void run_kill_producer(uint32_t type, const char *fp_copied, const char *
 	th_name(name, sizeof name, "rr-kill-p");
 	shmap_ring *c;
 	/* room for every record a child pushes (it runs alone); many laps */
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, type, 300, 65536,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, type, 300, 65536,
 					     type == SHMAP_RING_SPSC ? 0 : 2, SHMAP_RING_CONSUMER, NULL, &c),
 			 SHMAP_OK);
 	const char *fps[] = { fp_copied, fp_published, NULL };
@@ -1154,7 +1155,7 @@ static void test_spsc_takeover_past_head(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-past-head");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 300, 4096, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 300, 4096,
 					     SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	fflush(NULL);
 	pid_t a = fork();
@@ -1184,7 +1185,7 @@ static void test_spsc_takeover_past_head(void **state)
 	assert_int_equal(shmap_ring_pop_rec_n(c, out, sizeof out, ol, 3, &d), SHMAP_OK);
 	assert_int_equal(d, 3);
 	uint64_t head = 9, tail = 0;
-	assert_int_equal(shmap_ring_stats(c, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
+	assert_int_equal(th_ring_stats(c, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
 	assert_int_equal(head, 0); /* the dead producer never stored it */
 	assert_true(tail > head);
 	shmap_ring_close(c);
@@ -1219,7 +1220,7 @@ static void test_kill_spsc_consumer(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-kill-c");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 300, 4096, 0,
+	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPSC, 300, 4096,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	const char *fps[] = { "ring.rec.spsc.pop.copied", "ring.rec.spsc.pop.released", NULL };
 	size_t loglen = 1u << 22;
@@ -1339,7 +1340,7 @@ static void test_kill_spmc_consumer(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-kill-m");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 4096, 4,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 4096, 4,
 					     SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	assert_int_equal(open_rec(name, SHMAP_RING_CONSUMER, &c), SHMAP_OK);
 	const char *fps[] = { "ring.rec.spmc.pop.cas", "ring.rec.spmc.pop.claimed", "ring.rec.spmc.pop.copied",
@@ -1494,7 +1495,7 @@ static void test_spmc_chaos(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-chaos");
 	shmap_ring *o;
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 8192, 8,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 300, 8192, 8,
 					     SHMAP_RING_OBSERVER, NULL, &o), SHMAP_OK);
 	const uint64_t n = tt_soak() ? 2000000 : 300000;
 	struct chaos_ctx x = { name, n, shared_alloc(n + 4096), NULL };
@@ -1532,7 +1533,7 @@ static void test_spmc_chaos(void **state)
 		dup += x.seen[i] > 1;
 	}
 	uint64_t lost = shmap_ring_lost(o), head = 0, tail = 0;
-	assert_int_equal(shmap_ring_stats(o, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
+	assert_int_equal(th_ring_stats(o, &head, &tail, NULL, NULL, NULL), SHMAP_OK);
 	print_message("record spmc chaos: %u consumer kills, %llu pushed, %llu delivered, %llu lost, "
 		      "%llu bytes unclaimed\n", kills, (unsigned long long)n, (unsigned long long)delivered,
 		      (unsigned long long)lost, (unsigned long long)(head - tail));
@@ -1564,7 +1565,7 @@ static void run_kill_bcast(uint32_t type)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rr-kill-b");
 	shmap_ring *s;
-	assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, type, 300, 4096, 4, SHMAP_RING_CONSUMER, NULL,
+	assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, type, 300, 4096, 4, SHMAP_RING_CONSUMER, NULL,
 					     &s), SHMAP_OK);
 	const char *fps[] = { "ring.rec.bcast.push.marked", "ring.rec.bcast.push.copied",
 			      "ring.rec.bcast.push.published", NULL };
@@ -1709,7 +1710,7 @@ static int hostile_child(void *a)
 				char name[NAMELEN];
 				th_name(name, sizeof name, "rr-hostile");
 				shmap_ring *p, *c;
-				if (shmap_ring_open_rec(name, SHMAP_CREATE, types[t], hi, cap, t ? 2 : 0,
+				if (th_ring_open_rec(name, SHMAP_CREATE, types[t], hi, cap, t ? 2 : 0,
 							SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
 					return 60;
 				if (open_rec(name, SHMAP_RING_CONSUMER, &c) < 0)
@@ -1762,7 +1763,7 @@ static int hostile_child(void *a)
 				if (hostile_ops(p, c, hi))
 					return 63;
 				shmap_ring *x = NULL;
-				int orc = shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &x);
+				int orc = shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &x);
 				if (orc > SHMAP_RECOVERED || orc < SHMAP_E_NOTATTACHED)
 					return 64;
 				shmap_ring_close(x);
@@ -1779,7 +1780,7 @@ static int hostile_child(void *a)
 			char name[NAMELEN];
 			th_name(name, sizeof name, "rr-hostile-r");
 			shmap_ring *p, *c;
-			if (shmap_ring_open_rec(name, SHMAP_CREATE, types[t], hi, cap, t ? 2 : 0, SHMAP_RING_PRODUCER,
+			if (th_ring_open_rec(name, SHMAP_CREATE, types[t], hi, cap, t ? 2 : 0, SHMAP_RING_PRODUCER,
 						NULL, &p) != SHMAP_OK)
 				return 70;
 			if (open_rec(name, SHMAP_RING_CONSUMER, &c) < 0)

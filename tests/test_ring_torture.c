@@ -18,6 +18,7 @@
 
 #include "ring-internal.h"
 #include "torture.h"
+#include "th_api.h"
 
 #define NAMELEN 96
 
@@ -49,7 +50,7 @@ static int rec_ok(const struct rec24 *r)
 
 static int open_role(const char *name, uint32_t role, shmap_ring **h)
 {
-	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, h);
+	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, role, NULL, h);
 	return rc == SHMAP_OK || rc == SHMAP_RECOVERED ? rc : -1;
 }
 
@@ -69,7 +70,7 @@ static int spsc_prod_child(void *a)
 	if (open_role(c->name, SHMAP_RING_PRODUCER, &p) < 0)
 		return 10;
 	uint64_t head = 0;
-	if (shmap_ring_stats(p, &head, NULL, NULL, NULL, NULL) != SHMAP_OK)
+	if (th_ring_stats(p, &head, NULL, NULL, NULL, NULL) != SHMAP_OK)
 		return 11;
 	uint64_t rs = g_rs ^ (uint64_t)getpid();
 	for (uint64_t i = 0; i < c->limit;) {
@@ -158,7 +159,7 @@ static void test_spsc_producer_kill(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rt-spsc-p");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct rec24), 256, 0,
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct rec24), 256,
 					 SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	const char *fps[] = { "ring.spsc.push.copied", "ring.spsc.push.published", NULL };
 	unsigned runs = tt_iters(300, 1000);
@@ -191,14 +192,14 @@ static void test_spsc_producer_kill(void **state)
 		/* takeover: the replacement producer continues right after */
 		double t0 = th_now();
 		shmap_ring *p;
-		rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p);
+		rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p);
 		tt_lat_add(&lat, th_now() - t0);
 		if (fp && out == TT_KILLED)
 			assert_int_equal(rc, SHMAP_RECOVERED); /* died holding the role */
 		else
 			assert_true(rc == SHMAP_OK || rc == SHMAP_RECOVERED); /* random kill: maybe before attaching */
 		uint64_t head = 0;
-		assert_int_equal(shmap_ring_stats(p, &head, NULL, NULL, NULL, NULL), SHMAP_OK);
+		assert_int_equal(th_ring_stats(p, &head, NULL, NULL, NULL, NULL), SHMAP_OK);
 		assert_int_equal(head, expect);
 		shmap_ring_close(p);
 	}
@@ -218,7 +219,7 @@ static void test_spsc_consumer_kill(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rt-spsc-c");
 	shmap_ring *p;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct rec24), 256, 0,
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct rec24), 256,
 					 SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
 	const char *fps[] = { "ring.spsc.pop.copied", "ring.spsc.pop.released", NULL };
 	unsigned runs = tt_iters(300, 1000);
@@ -331,8 +332,8 @@ static void test_spmc_consumer_kill(void **state)
 	th_name(name, sizeof name, "rt-spmc");
 	shmap_ring *p, *c;
 	uint64_t cap = 64;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, cap, 3, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, cap, 3, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	const char *fps[] = { "ring.spmc.pop.cas", "ring.spmc.pop.claimed", "ring.spmc.pop.copied",
 			      "ring.spmc.pop.released", NULL };
 	unsigned runs = tt_iters(300, 1000);
@@ -426,15 +427,15 @@ static void test_spmc_identity_exact(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rt-spmc-x");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 256, 3, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, 256, 3, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	const char *fps[] = { "ring.spmc.pop.cas", "ring.spmc.pop.claimed", "ring.spmc.pop.copied",
 			      "ring.spmc.pop.released" };
 	unsigned runs = tt_iters(200, 1000), ok = 0;
 	volatile uint64_t *log = shared_alloc(8 * 4096);
 	for (unsigned run = 0; run < runs; run++) {
 		uint64_t head0 = 0, lost0 = shmap_ring_lost(p);
-		assert_int_equal(shmap_ring_stats(p, &head0, NULL, NULL, NULL, NULL), SHMAP_OK);
+		assert_int_equal(th_ring_stats(p, &head0, NULL, NULL, NULL, NULL), SHMAP_OK);
 		for (uint64_t i = 0; i < 200; i++) {
 			uint64_t v = head0 + i;
 			assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
@@ -489,8 +490,8 @@ static void run_bcast_kill(uint32_t type)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "rt-bc");
 	shmap_ring *p, *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, type, sizeof(struct rec24), 64, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
-	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
+	assert_int_equal(th_ring_open(name, SHMAP_CREATE, type, sizeof(struct rec24), 64, 4, SHMAP_RING_PRODUCER, NULL, &p), SHMAP_OK);
+	assert_int_equal(shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 	unsigned runs = tt_iters(100, 1000);
 	uint64_t next = 0, expect = 0, missed0 = 0;
 	struct tt_lat lat = { 0 };
@@ -562,7 +563,7 @@ static int bc_prod_child(void *a)
 	if (open_role(c->name, SHMAP_RING_PRODUCER, &p) < 0)
 		return 50;
 	uint64_t head = 0;
-	shmap_ring_stats(p, &head, NULL, NULL, NULL, NULL);
+	th_ring_stats(p, &head, NULL, NULL, NULL, NULL);
 	uint64_t rs = g_rs ^ (uint64_t)getpid();
 	for (uint64_t i = 0; i < c->limit;) {
 		struct rec24 b[4];
@@ -599,7 +600,7 @@ static void test_bcast_producer_kill(void **state)
 		char name[NAMELEN];
 		th_name(name, sizeof name, "rt-bcp");
 		shmap_ring *c;
-		assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, types[t], sizeof(struct rec24), 256, 2,
+		assert_int_equal(th_ring_open(name, SHMAP_CREATE, types[t], sizeof(struct rec24), 256, 2,
 						 SHMAP_RING_CONSUMER, NULL, &c), SHMAP_OK);
 		uint64_t expect = 0;
 		unsigned runs = tt_iters(150, 600);
@@ -624,7 +625,7 @@ static void test_bcast_producer_kill(void **state)
 			shmap_ring *p;
 			assert_true(open_role(name, SHMAP_RING_PRODUCER, &p) >= 0);
 			uint64_t head;
-			shmap_ring_stats(p, &head, NULL, NULL, NULL, NULL);
+			th_ring_stats(p, &head, NULL, NULL, NULL, NULL);
 			assert_int_equal(head, expect);
 			shmap_ring_close(p);
 		}
@@ -702,9 +703,9 @@ static int hostile_child(void *a)
 				char name[NAMELEN];
 				th_name(name, sizeof name, "rt-hostile");
 				shmap_ring *p, *c;
-				if (shmap_ring_open(name, SHMAP_CREATE, types[t], 24, cap, t ? 2 : 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
+				if (th_ring_open(name, SHMAP_CREATE, types[t], 24, cap, t ? 2 : 0, SHMAP_RING_PRODUCER, NULL, &p) != SHMAP_OK)
 					return 60;
-				if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+				if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 					return 61;
 				uint8_t e[24] = { 1 };
 				for (int i = 0; i < 10; i++)
@@ -763,7 +764,7 @@ static int hostile_child(void *a)
 					return 63;
 				/* reopen after the damage: a defined code, never a crash */
 				shmap_ring *x = NULL;
-				int orc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &x);
+				int orc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &x);
 				if (orc > SHMAP_RECOVERED || orc < SHMAP_E_NOTATTACHED)
 					return 64;
 				shmap_ring_close(x);
@@ -793,7 +794,7 @@ static void test_spsc_takeover_mid_batch(void **state)
 	char name[96];
 	th_name(name, sizeof name, "rt-spsc-mid");
 	shmap_ring *c;
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 64, 1, SHMAP_RING_CONSUMER,
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 64, SHMAP_RING_CONSUMER,
 					 NULL, &c), SHMAP_OK);
 	for (int round = 0; round < 3; round++) {
 		uint64_t base = 1000u * (uint64_t)(round + 1);
@@ -803,7 +804,7 @@ static void test_spsc_takeover_mid_batch(void **state)
 			alarm(10);
 			setenv("SHMAP_FAILPOINT", "ring.spsc.push.published", 1);
 			shmap_ring *p;
-			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) < 0)
+			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) < 0)
 				_exit(1);
 			uint64_t v[10];
 			for (int i = 0; i < 10; i++)
@@ -826,7 +827,7 @@ static void test_spsc_takeover_mid_batch(void **state)
 		if (b == 0) {
 			alarm(10);
 			shmap_ring *p;
-			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) < 0)
+			if (shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, NULL, &p) < 0)
 				_exit(1);
 			uint64_t v[20];
 			for (int i = 0; i < 20; i++)

@@ -1250,7 +1250,7 @@ static void test_guard_forced_64k(void **state)
 	/* Every structure through the public API, with 64 KiB guards. */
 	shmap_htable *t;
 	th_name(name, sizeof name, "guard64h");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 100, 8, 8, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 8, 8, 100, NULL, &t), SHMAP_OK);
 	uint64_t k = 1, v = 2, out = 0;
 	uint32_t len;
 	assert_int_equal(shmap_htable_insert(t, &k, 8, &v, 8), SHMAP_OK);
@@ -1260,7 +1260,7 @@ static void test_guard_forced_64k(void **state)
 	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
 	shmap_ring *r;
 	th_name(name, sizeof name, "guard64r");
-	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, 0, SHMAP_RING_PRODUCER, NULL, &r),
+	assert_int_equal(shmap_ring_open(name, SHMAP_CREATE, SHMAP_RING_SPSC, 8, 16, SHMAP_RING_PRODUCER, NULL, &r),
 			 SHMAP_OK);
 	assert_int_equal(shmap_ring_push(r, &v), SHMAP_OK);
 	shmap_ring_close(r);

@@ -138,7 +138,7 @@ int main(int argc, char **argv)
 		shmap_ring *r = NULL;
 		uint32_t role =
 			!strcmp(cmd, "ring-push") ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER;
-		rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, &r);
+		rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, role, NULL, &r);
 		if (rc < 0)
 			return fail("ring_open", rc);
 		uint32_t es = shmap_ring_elem_size(r);

@@ -22,6 +22,7 @@
 
 #include "helpers.h"
 #include "vector_rec.h"
+#include "th_api.h"
 
 static char g_name[96];
 
@@ -116,7 +117,7 @@ static void t_basic(void **state)
 	assert_int_equal(idx, 50);
 	assert_int_equal(shmap_vector_next(v, &cur, o, &idx), SHMAP_E_EMPTY);
 	uint64_t pub, pend, holes, problems = 99;
-	assert_int_equal(shmap_vector_stat(v, &pub, &pend, &holes), SHMAP_OK);
+	assert_int_equal(th_vector_stats(v, &pub, &pend, &holes), SHMAP_OK);
 	assert_int_equal(pub, 51);
 	assert_int_equal(pend, 0);
 	assert_int_equal(holes, 0);
@@ -271,7 +272,7 @@ static void t_bad_input(void **state)
 	assert_int_equal(shmap_vector_holes(NULL), 0);
 	assert_int_equal(shmap_vector_recover(NULL), SHMAP_E_INVAL);
 	assert_int_equal(shmap_vector_check(NULL, 0, &x), SHMAP_E_INVAL);
-	assert_int_equal(shmap_vector_stat(NULL, &x, &x, &x), SHMAP_E_INVAL);
+	assert_int_equal(th_vector_stats(NULL, &x, &x, &x), SHMAP_E_INVAL);
 	assert_int_equal(shmap_vector_slot_state(NULL, 0, NULL, NULL), SHMAP_E_INVAL);
 
 	v = mk_vec(16, 8);
@@ -393,7 +394,7 @@ static void t_closed_writer_hole(void **state)
 	assert_int_equal(shmap_vector_holes(a), 4);
 	assert_int_equal(shmap_vector_size(a), 8);
 	uint64_t pub, pend, holes;
-	assert_int_equal(shmap_vector_stat(a, &pub, &pend, &holes), SHMAP_OK);
+	assert_int_equal(th_vector_stats(a, &pub, &pend, &holes), SHMAP_OK);
 	assert_int_equal(pub, 4);
 	assert_int_equal(pend, 0);
 	assert_int_equal(holes, 4);

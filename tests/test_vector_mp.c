@@ -39,6 +39,7 @@
 #include "segment.h"
 #include "torture.h"
 #include "vector_rec.h"
+#include "th_api.h"
 
 #define ESZ 32u
 
@@ -237,7 +238,7 @@ static void t_kill_failpoints(void **state)
 			int rrc = shmap_vector_recover(v);
 			assert_true(rrc == SHMAP_OK || rrc == SHMAP_RECOVERED);
 			uint64_t pub, pend, nh;
-			assert_int_equal(shmap_vector_stat(v, &pub, &pend, &nh), SHMAP_OK);
+			assert_int_equal(th_vector_stats(v, &pub, &pend, &nh), SHMAP_OK);
 			assert_int_equal(pend, 0);
 			assert_int_equal(shmap_vector_size(v), shmap_vector_reserved(v));
 			uint64_t dh = shmap_vector_holes(v) - h0;
@@ -656,7 +657,7 @@ static int hostile_child(void *a)
 	CALL(shmap_vector_replace(v, 0, e));
 	CALL(shmap_vector_replace(v, 1, e));
 	CALL(shmap_vector_recover(v));
-	CALL(shmap_vector_stat(v, &x, &x, &x));
+	CALL(th_vector_stats(v, &x, &x, &x));
 	CALL(shmap_vector_check(v, 0, &x));
 	CALL(shmap_vector_check(v, SHMAP_CHECK_REPAIR, &x));
 	CALL(shmap_vector_push(v, e, &x));

@@ -49,6 +49,7 @@
 #include <shmap/shmap.h>
 
 #include "torture.h"
+#include "th_api.h"
 
 #define NWORKERS 8
 #define DEADLINE_MS 50u
@@ -274,7 +275,7 @@ static void role_producer(uint64_t *rs)
 			goto out;
 		struct call c;
 		cb(&c);
-		rc = shmap_ring_open(n_ring, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_PRODUCER, o, &r);
+		rc = shmap_ring_open(n_ring, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_PRODUCER, o, &r);
 		ce(&c, "ring_open(producer)", rc, DEADLINE_MS);
 		if (rc >= 0)
 			break;
@@ -364,7 +365,7 @@ static void role_consumer(uint64_t *rs)
 			goto out;
 		struct call c;
 		cb(&c);
-		rc = shmap_ring_open(n_ring, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r);
+		rc = shmap_ring_open(n_ring, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r);
 		ce(&c, "ring_open(consumer)", rc, DEADLINE_MS);
 		if (rc >= 0)
 			break;
@@ -579,8 +580,8 @@ static void observe(shmap_htable *t, shmap_vector *v)
 	if (shmap_info_open(n_ring, NULL, &in) == SHMAP_OK)
 		shmap_info_free(in);
 	uint64_t a, b, c;
-	(void)shmap_htable_stats(t, &a, &b, &c);
-	(void)shmap_vector_stat(v, &a, &b, &c);
+	(void)th_htable_stats(t, &a, &b, &c);
+	(void)th_vector_stats(v, &a, &b, &c);
 	(void)shmap_vector_size(v);
 }
 
@@ -599,11 +600,10 @@ static void test_chaos(void **state)
 	shmap_htable *t = NULL;
 	shmap_vector *v = NULL;
 	shmap_ring *r = NULL;
-	assert_int_equal(shmap_htable_open(n_ht, SHMAP_CREATE, HT_CAP, 16, sizeof(struct tt_rec), o, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(n_ht, SHMAP_CREATE, 16, sizeof(struct tt_rec), HT_CAP, o, &t), SHMAP_OK);
 	assert_int_equal(shmap_vector_open(n_vec, SHMAP_CREATE, sizeof(struct tt_rec), VEC_CAP, o, &v), SHMAP_OK);
 	/* create the ring, then drop the role (workers take it) */
-	assert_int_equal(shmap_ring_open(n_ring, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct tt_rec), RING_CAP,
-					 1, SHMAP_RING_CONSUMER, o, &r),
+	assert_int_equal(shmap_ring_open(n_ring, SHMAP_CREATE, SHMAP_RING_SPSC, sizeof(struct tt_rec), RING_CAP, SHMAP_RING_CONSUMER, o, &r),
 			 SHMAP_OK);
 	shmap_ring_close(r);
 	r = NULL;
@@ -713,7 +713,7 @@ static void test_chaos(void **state)
 	int rc_ht = shmap_htable_check(t, SHMAP_CHECK_REPAIR, &p1);
 	int rc_vec = shmap_vector_check(v, SHMAP_CHECK_REPAIR, &p2);
 	int rc_ring = -1;
-	assert_true(shmap_ring_open(n_ring, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r) >= 0);
+	assert_true(shmap_ring_open(n_ring, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, o, &r) >= 0);
 	rc_ring = shmap_ring_check(r, SHMAP_CHECK_REPAIR, &p3);
 	int rc_ht2 = shmap_htable_check(t, 0, NULL), rc_vec2 = shmap_vector_check(v, 0, NULL);
 	int rc_ring2 = shmap_ring_check(r, 0, NULL);

@@ -23,6 +23,7 @@
 #include <shmap/ring_rec.h>
 
 #include "torture.h"
+#include "th_api.h"
 
 #define NAMELEN 96
 #define BIG 1000000u /* values the replacement producer pushes start here */
@@ -37,12 +38,12 @@ static void *shared_alloc(size_t len)
 
 static int ring_new(const char *name, uint32_t type, uint64_t cap, uint32_t max_cons, shmap_ring **p)
 {
-	return shmap_ring_open(name, SHMAP_CREATE, type, 8, cap, max_cons, SHMAP_RING_PRODUCER, NULL, p);
+	return th_ring_open(name, SHMAP_CREATE, type, 8, cap, max_cons, SHMAP_RING_PRODUCER, NULL, p);
 }
 
 static int ring_role(const char *name, uint32_t role, shmap_ring **h)
 {
-	return shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, h);
+	return shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, role, NULL, h);
 }
 
 static void push_range(shmap_ring *p, uint64_t from, uint64_t n)
@@ -516,7 +517,7 @@ static void test_table_checker_killed(void **state)
 	char name[NAMELEN];
 	th_name(name, sizeof name, "fp-htchk");
 	shmap_htable *t;
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, 16, 16, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, 16, 64, NULL, &t), SHMAP_OK);
 	char k[16], v[16];
 	for (int i = 0; i < 20; i++) {
 		int kl = snprintf(k, sizeof k, "key-%d", i), vl = snprintf(v, sizeof v, "old-%d", i);
@@ -561,7 +562,7 @@ struct rchild {
 
 static int rec_open(const char *name, uint32_t role, shmap_ring **h)
 {
-	return shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, h);
+	return shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, role, NULL, h);
 }
 
 static int rec_attach_child(void *a)
@@ -637,7 +638,7 @@ static void test_rec_bcast_subscriber_killed_in_pop(void **state)
 		char name[NAMELEN];
 		th_name(name, sizeof name, "fp-rbcpop");
 		shmap_ring *p, *c;
-		assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, RREC_CAP, 1,
+		assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_BCAST_RELIABLE, 8, RREC_CAP, 1,
 						     SHMAP_RING_PRODUCER, NULL, &p),
 				 SHMAP_OK);
 		volatile uint64_t *log = shared_alloc(4096);
@@ -692,7 +693,7 @@ static void test_rec_spmc_reclaimer_killed(void **state)
 		char name[NAMELEN];
 		th_name(name, sizeof name, "fp-rreap");
 		shmap_ring *p, *c;
-		assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, RREC_CAP, f ? 2 : 1,
+		assert_int_equal(th_ring_open_rec(name, SHMAP_CREATE, SHMAP_RING_SPMC, 8, RREC_CAP, f ? 2 : 1,
 						     SHMAP_RING_PRODUCER, NULL, &p),
 				 SHMAP_OK);
 		uint64_t full = 0; /* fill the ring: how many records it holds */

@@ -53,6 +53,7 @@
 #include <shmap/shmap.h>
 
 #include "torture.h"
+#include "th_api.h"
 
 enum { S_HTABLE, S_VECTOR, S_SPSC, S_SPMC, S_BCAST, S_N };
 static const char *const s_names[S_N] = { "htable", "vector", "ring-spsc", "ring-spmc",
@@ -296,7 +297,7 @@ static int open_handle(int id, struct handle *h, const shmap_opts *o)
 	case S_VECTOR:
 		return shmap_vector_open(seg_name, SHMAP_OPEN, 0, 0, o, &h->v);
 	default:
-		return shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, 0, (uint32_t)worker_role(id), o, &h->r);
+		return shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, (uint32_t)worker_role(id), o, &h->r);
 	}
 }
 
@@ -429,7 +430,7 @@ static int one_op(int id, struct handle *h, uint64_t *rs, struct wstats *w, int 
 		} else if (pick < 95) {
 			op = "vector_stat";
 			uint64_t a, b, d;
-			rc = shmap_vector_stat(h->v, &a, &b, &d);
+			rc = th_vector_stats(h->v, &a, &b, &d);
 			(void)shmap_vector_size(h->v);
 		} else {
 			op = "vector_recover";
@@ -449,7 +450,7 @@ static int one_op(int id, struct handle *h, uint64_t *rs, struct wstats *w, int 
 			shmap_opts *o = make_opts();
 			shmap_ring *r = NULL;
 			call_begin(&c);
-			rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, 0,
+			rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0,
 					     (x & 1) ? SHMAP_RING_PRODUCER : SHMAP_RING_CONSUMER, o, &r);
 			e = call_end(&c, w, "ring_open(role taken)", rc, A_OPEN, DEADLINE_MS);
 			shmap_ring_close(r);
@@ -488,7 +489,7 @@ static int one_op(int id, struct handle *h, uint64_t *rs, struct wstats *w, int 
 				op = "ring_stats";
 				uint64_t a, b, d;
 				uint32_t pid, alive;
-				rc = shmap_ring_stats(h->r, &a, &b, &d, &pid, &alive);
+				rc = th_ring_stats(h->r, &a, &b, &d, &pid, &alive);
 			}
 		} else {
 			if (pick < 50) {
@@ -521,7 +522,7 @@ static int one_op(int id, struct handle *h, uint64_t *rs, struct wstats *w, int 
 				uint64_t cur, miss;
 				uint32_t pid, alive;
 				(void)shmap_ring_size(h->r);
-				rc = shmap_ring_consumer_info(h->r, (uint32_t)(x % RING_CONS), &pid, &alive,
+				rc = th_ring_consumer_stats(h->r, (uint32_t)(x % RING_CONS), &pid, &alive,
 							      &cur, &miss);
 				if (rc == SHMAP_E_NOTFOUND || rc == SHMAP_E_RANGE)
 					rc = SHMAP_OK;
@@ -704,7 +705,7 @@ static int create_struct(int s, const char *name, struct handle *h)
 	int rc;
 	switch (s) {
 	case S_HTABLE:
-		rc = shmap_htable_open(name, SHMAP_CREATE, HT_CAP, HT_KEY, HT_VAL, o, &h->t);
+		rc = shmap_htable_open(name, SHMAP_CREATE, HT_KEY, HT_VAL, HT_CAP, o, &h->t);
 		break;
 	case S_VECTOR:
 		rc = shmap_vector_open(name, SHMAP_CREATE, VEC_ELEM, VEC_CAP, o, &h->v);
@@ -712,7 +713,7 @@ static int create_struct(int s, const char *name, struct handle *h)
 	default:
 		/* the creator takes no role the workers need: open as a consumer
 		 * of a multi-consumer ring, or create and close for SPSC. */
-		rc = shmap_ring_open(name, SHMAP_CREATE, ring_type(s), RING_ELEM, RING_CAP,
+		rc = th_ring_open(name, SHMAP_CREATE, ring_type(s), RING_ELEM, RING_CAP,
 				     s == S_SPSC ? 1u : RING_CONS, SHMAP_RING_CONSUMER, o, &h->r);
 		if (rc >= 0) {
 			shmap_ring_close(h->r); /* keep the segment, free the role */
@@ -807,7 +808,7 @@ static void scribble_test(int s)
 		rc = shmap_vector_check(owner.v, SHMAP_CHECK_REPAIR, &problems);
 	} else {
 		shmap_opts *o = make_opts();
-		rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, o, &owner.r);
+		rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, o, &owner.r);
 		if (rc >= 0)
 			rc = shmap_ring_check(owner.r, SHMAP_CHECK_REPAIR, &problems);
 		shmap_opts_free(o);
@@ -966,7 +967,7 @@ static int hdr_htable(void *arg)
 	(void)arg;
 	install_fault_handler();
 	shmap_htable *t = NULL;
-	if (shmap_htable_open(seg_name, SHMAP_CREATE, 16, 8, 16, NULL, &t) != SHMAP_OK)
+	if (shmap_htable_open(seg_name, SHMAP_CREATE, 8, 16, 16, NULL, &t) != SHMAP_OK)
 		HFAIL();
 	uint64_t cap = shmap_htable_capacity(t);
 	if (!offsets_match(seg_name, cap, 8, 16, 0))
@@ -1017,10 +1018,10 @@ static int hdr_ring(void *arg)
 	install_fault_handler();
 	shmap_ring *p = NULL, *c = NULL;
 	uint32_t cons = hdr_ring_type == SHMAP_RING_SPSC ? 1u : 2u;
-	if (shmap_ring_open(seg_name, SHMAP_CREATE, hdr_ring_type, 8, 16, cons, SHMAP_RING_PRODUCER, NULL,
+	if (th_ring_open(seg_name, SHMAP_CREATE, hdr_ring_type, 8, 16, cons, SHMAP_RING_PRODUCER, NULL,
 			    &p) != SHMAP_OK)
 		HFAIL();
-	if (shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
+	if (shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) != SHMAP_OK)
 		HFAIL();
 	if (!offsets_match(seg_name, 16, 0, 0, 8))
 		HFAIL();
@@ -1059,7 +1060,7 @@ static int hdr_ring(void *arg)
 		HFAIL();
 	hres->check_rc = shmap_ring_check(p, 0, NULL);
 	shmap_ring *r2 = NULL;
-	hres->reopen_rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2);
+	hres->reopen_rc = shmap_ring_open(seg_name, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &r2);
 	shmap_ring_close(r2);
 	shmap_ring_close(c);
 	shmap_ring_close(p);

@@ -114,7 +114,7 @@ static void test_robust_lock_words(void **state)
 	char name[64];
 	th_name(name, sizeof(name), "robust");
 	shmap_htable *t;
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 1024, 16, sizeof(struct val), NULL, &t),
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, sizeof(struct val), 1024, NULL, &t),
 			 SHMAP_OK);
 	shmap_htable_set_timeout_ms(t, 2000);
 	double *lat = calloc((size_t)rounds * NKEYS, sizeof(double));

@@ -65,7 +65,7 @@ int cmd_create(int argc, char **argv)
 			usage = 1;
 		} else {
 			shmap_htable *h = NULL;
-			rc = shmap_htable_open(t.name, SHMAP_CREATE, cap, km, vm, o, &h);
+			rc = shmap_htable_open(t.name, SHMAP_CREATE, km, vm, cap, o, &h);
 			shmap_htable_close(h);
 		}
 	}
@@ -90,8 +90,10 @@ int cmd_create(int argc, char **argv)
 			usage = 1;
 		} else {
 			shmap_ring *r = NULL;
-			rc = shmap_ring_open(t.name, SHMAP_CREATE, type, es, cap, mc,
-					     SHMAP_RING_PRODUCER, o, &r);
+			rc = shmap_opts_set_max_consumers(o, mc);
+			if (rc == SHMAP_OK)
+				rc = shmap_ring_open(t.name, SHMAP_CREATE, type, es, cap, SHMAP_RING_PRODUCER,
+						     o, &r);
 			shmap_ring_close(r);
 		}
 	}

@@ -25,8 +25,9 @@ static int info_state_json(struct handle *h)
 	switch (h->kind) {
 #ifdef SHMAPCTL_HAVE_VECTOR
 	case SHMAP_KIND_VECTOR: {
-		uint64_t pub = 0, pend = 0, holes = 0;
-		rc = shmap_vector_stat(h->v, &pub, &pend, &holes);
+		shmap_vector_stats_t vs = { .size = sizeof(vs) };
+		rc = shmap_vector_stats(h->v, &vs);
+		uint64_t pub = vs.published, pend = vs.pending, holes = vs.holes;
 		jk_u64("capacity", shmap_vector_capacity(h->v));
 		jk_u64("elem_size", shmap_vector_elem_size(h->v));
 		jk_u64("size", shmap_vector_size(h->v));
@@ -42,8 +43,10 @@ static int info_state_json(struct handle *h)
 #endif
 #ifdef SHMAPCTL_HAVE_HTABLE
 	case SHMAP_KIND_HTABLE: {
-		uint64_t live = 0, tomb = 0, probe = 0, cap = shmap_htable_capacity(h->t);
-		rc = shmap_htable_stats(h->t, &live, &tomb, &probe);
+		shmap_htable_stats_t hs = { .size = sizeof(hs) };
+		uint64_t cap = shmap_htable_capacity(h->t);
+		rc = shmap_htable_stats(h->t, &hs);
+		uint64_t live = hs.live, tomb = hs.tombstones, probe = hs.longest_probe;
 		jk_u64("capacity", cap);
 		jk_u64("key_max", shmap_htable_key_max(h->t));
 		jk_u64("value_max", shmap_htable_value_max(h->t));
@@ -75,9 +78,10 @@ static int info_state_json(struct handle *h)
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
 	case SHMAP_KIND_RING_REC: {
-		uint64_t head = 0, tail = 0, lost = 0;
-		uint32_t ppid = 0, palive = 0;
-		rc = shmap_ring_stats(h->r, &head, &tail, &lost, &ppid, &palive);
+		shmap_ring_stats_t rs = { .size = sizeof(rs) };
+		rc = shmap_ring_stats(h->r, &rs);
+		uint64_t head = rs.head, tail = rs.tail, lost = rs.lost;
+		uint32_t ppid = rs.producer_pid, palive = rs.producer_alive;
 		uint32_t mc = shmap_ring_max_consumers(h->r);
 		jk_str("type", ring_type_name(shmap_ring_type(h->r)));
 		jk_u64("capacity", shmap_ring_capacity(h->r));
@@ -100,11 +104,11 @@ static int info_state_json(struct handle *h)
 			j_key("consumers");
 			j_open('[');
 			for (uint32_t i = 0; i < mc && i < SHMAP_RING_CONSUMERS_MAX; i++) {
-				uint32_t pid = 0, alive = 0;
-				uint64_t cursor = 0, missed = 0;
-				if (shmap_ring_consumer_info(h->r, i, &pid, &alive, &cursor,
-							     &missed) != SHMAP_OK)
+				shmap_ring_consumer_stats_t cs = { .size = sizeof(cs) };
+				if (shmap_ring_consumer_stats(h->r, i, &cs) != SHMAP_OK)
 					continue;
+				uint32_t pid = cs.pid, alive = cs.alive;
+				uint64_t cursor = cs.cursor, missed = cs.missed;
 				j_open('{');
 				jk_u64("index", i);
 				jk_u64("pid", pid);
@@ -132,8 +136,9 @@ static int info_state_text(struct handle *h)
 	switch (h->kind) {
 #ifdef SHMAPCTL_HAVE_VECTOR
 	case SHMAP_KIND_VECTOR: {
-		uint64_t pub = 0, pend = 0, holes = 0;
-		rc = shmap_vector_stat(h->v, &pub, &pend, &holes);
+		shmap_vector_stats_t vs = { .size = sizeof(vs) };
+		rc = shmap_vector_stats(h->v, &vs);
+		uint64_t pub = vs.published, pend = vs.pending, holes = vs.holes;
 		printf("vector    size %" PRIu64 " of %" PRIu64 " (reserved %" PRIu64
 		       "), elem_size %u\n",
 		       shmap_vector_size(h->v), shmap_vector_capacity(h->v),
@@ -147,8 +152,10 @@ static int info_state_text(struct handle *h)
 #endif
 #ifdef SHMAPCTL_HAVE_HTABLE
 	case SHMAP_KIND_HTABLE: {
-		uint64_t live = 0, tomb = 0, probe = 0, cap = shmap_htable_capacity(h->t);
-		rc = shmap_htable_stats(h->t, &live, &tomb, &probe);
+		shmap_htable_stats_t hs = { .size = sizeof(hs) };
+		uint64_t cap = shmap_htable_capacity(h->t);
+		rc = shmap_htable_stats(h->t, &hs);
+		uint64_t live = hs.live, tomb = hs.tombstones, probe = hs.longest_probe;
 		printf("htable    %" PRIu64 " entries (counter), capacity %" PRIu64
 		       ", key<=%u, value<=%u\n",
 		       shmap_htable_size(h->t), cap, shmap_htable_key_max(h->t),
@@ -178,9 +185,10 @@ static int info_state_text(struct handle *h)
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
 	case SHMAP_KIND_RING_REC: {
-		uint64_t head = 0, tail = 0, lost = 0;
-		uint32_t ppid = 0, palive = 0;
-		rc = shmap_ring_stats(h->r, &head, &tail, &lost, &ppid, &palive);
+		shmap_ring_stats_t rs = { .size = sizeof(rs) };
+		rc = shmap_ring_stats(h->r, &rs);
+		uint64_t head = rs.head, tail = rs.tail, lost = rs.lost;
+		uint32_t ppid = rs.producer_pid, palive = rs.producer_alive;
 		uint32_t mc = shmap_ring_max_consumers(h->r);
 		printf("ring      %s, capacity %" PRIu64 ", elem_size %u, max consumers %u\n",
 		       ring_type_name(shmap_ring_type(h->r)), shmap_ring_capacity(h->r),
@@ -195,11 +203,11 @@ static int info_state_text(struct handle *h)
 		else
 			printf("producer  none\n");
 		for (uint32_t i = 0; i < mc && i < SHMAP_RING_CONSUMERS_MAX; i++) {
-			uint32_t pid = 0, alive = 0;
-			uint64_t cursor = 0, missed = 0;
-			if (shmap_ring_consumer_info(h->r, i, &pid, &alive, &cursor, &missed) !=
-			    SHMAP_OK)
+			shmap_ring_consumer_stats_t cs = { .size = sizeof(cs) };
+			if (shmap_ring_consumer_stats(h->r, i, &cs) != SHMAP_OK)
 				continue;
+			uint32_t pid = cs.pid, alive = cs.alive;
+			uint64_t cursor = cs.cursor, missed = cs.missed;
 			printf("consumer  #%u pid %u %s, cursor %" PRIu64 ", missed %" PRIu64 "\n",
 			       i, pid, alive ? "alive" : "DEAD", cursor, missed);
 		}

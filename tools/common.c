@@ -235,13 +235,13 @@ int struct_open(const struct target *t, uint32_t kind, struct handle *h)
 		 * over a dead process's role.
 		 */
 		if (kind == SHMAP_KIND_RING_REC) { /* a ring of records (ring_rec.h) */
-			rc = shmap_ring_open_rec(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role, t->opts, &h->r);
+			rc = shmap_ring_open_rec(t->name, SHMAP_OPEN, 0, 0, 0, opt.ring_role, t->opts, &h->r);
 			break;
 		}
 		rc = opt.ring_role ? SHMAP_E_INVAL
-				   : shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, 0, t->opts, &h->r);
+				   : shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, t->opts, &h->r);
 		if (rc == SHMAP_E_INVAL && opt.ring_role)
-			rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, 0, opt.ring_role,
+			rc = shmap_ring_open(t->name, SHMAP_OPEN, 0, 0, 0, opt.ring_role,
 					     t->opts, &h->r);
 		else if (rc == SHMAP_E_INVAL)
 			rc = SHMAP_E_NOTSUP;
@@ -292,11 +292,11 @@ int struct_fill(struct handle *h, uint64_t *used, uint64_t *cap)
 	case SHMAP_KIND_RING_SPMC:
 	case SHMAP_KIND_RING_BCAST:
 	case SHMAP_KIND_RING_REC: {
-		uint64_t head = 0, tail = 0;
-		int rc = shmap_ring_stats(h->r, &head, &tail, NULL, NULL, NULL);
+		shmap_ring_stats_t st = { .size = sizeof(st) };
+		int rc = shmap_ring_stats(h->r, &st);
 		if (rc < 0)
 			return rc;
-		*used = head >= tail ? head - tail : 0;
+		*used = st.head >= st.tail ? st.head - st.tail : 0;
 		*cap = shmap_ring_capacity(h->r);
 		return SHMAP_OK;
 	}

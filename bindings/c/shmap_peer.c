@@ -142,7 +142,7 @@ static int ring_cmd(const char *name, uint64_t n, uint32_t role)
 {
 	shmap_ring *r = NULL;
 	int producer = role == SHMAP_RING_PRODUCER;
-	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, 0, role, NULL, &r);
+	int rc = shmap_ring_open(name, SHMAP_OPEN, 0, 0, 0, role, NULL, &r);
 	if (rc < 0)
 		return fail("shmap_ring_open", rc);
 	uint32_t es = shmap_ring_elem_size(r);

@@ -40,11 +40,19 @@ func OpenRecRing(name string, oflags uint32, ringType uint32, maxRecord uint32, 
 	defer C.free(unsafe.Pointer(cn))
 	var p *C.shmap_ring
 	var rc C.int
+	if o == nil && maxConsumers != 0 {
+		o = &Options{} // max_consumers is an option of the C open
+	}
 	err = withOpts(o, func(co *C.shmap_opts) error {
+		if co != nil {
+			if err := check("opts_set_max_consumers",
+				C.shmap_opts_set_max_consumers(co, C.uint32_t(maxConsumers))); err != nil {
+				return err
+			}
+		}
 		var en error
 		rc, en = C.shmap_ring_open_rec(cn, C.uint32_t(oflags), C.uint32_t(ringType),
-			C.uint32_t(maxRecord), C.uint64_t(capacity), C.uint32_t(maxConsumers),
-			C.uint32_t(role), co, &p)
+			C.uint32_t(maxRecord), C.uint64_t(capacity), C.uint32_t(role), co, &p)
 		return checkSys("ring_open_rec", rc, en)
 	})
 	if err != nil {

@@ -63,11 +63,19 @@ func OpenRing(name string, oflags uint32, params RingParams, role uint32, o *Opt
 	defer C.free(unsafe.Pointer(cn))
 	var p *C.shmap_ring
 	var rc C.int
+	if o == nil && params.MaxConsumers != 0 {
+		o = &Options{} // max_consumers is an option of the C open
+	}
 	err = withOpts(o, func(co *C.shmap_opts) error {
+		if co != nil {
+			if err := check("opts_set_max_consumers",
+				C.shmap_opts_set_max_consumers(co, C.uint32_t(params.MaxConsumers))); err != nil {
+				return err
+			}
+		}
 		var en error
 		rc, en = C.shmap_ring_open(cn, C.uint32_t(oflags), C.uint32_t(params.Type),
-			C.uint32_t(params.ElemSize), C.uint64_t(params.Capacity),
-			C.uint32_t(params.MaxConsumers), C.uint32_t(role), co, &p)
+			C.uint32_t(params.ElemSize), C.uint64_t(params.Capacity), C.uint32_t(role), co, &p)
 		return checkSys("ring_open", rc, en)
 	})
 	if err != nil {
@@ -177,12 +185,13 @@ type RingStats struct {
 
 // Stats reads the ring-wide counters.
 func (r *Ring) Stats() (RingStats, error) {
-	var h, t, l C.uint64_t
-	var pid, alive C.uint32_t
+	var st C.shmap_ring_stats_t
+	st.size = C.uint32_t(unsafe.Sizeof(st))
 	err := r.do("ring_stats", func(p *C.shmap_ring) C.int {
-		return C.shmap_ring_stats(p, &h, &t, &l, &pid, &alive)
+		return C.shmap_ring_stats(p, &st)
 	})
-	return RingStats{uint64(h), uint64(t), uint64(l), uint32(pid), alive != 0}, err
+	return RingStats{uint64(st.head), uint64(st.tail), uint64(st.lost), uint32(st.producer_pid),
+		st.producer_alive != 0}, err
 }
 
 // ConsumerInfo describes one consumer/subscriber slot.
@@ -194,10 +203,10 @@ type ConsumerInfo struct {
 
 // ConsumerInfo reads slot index; ok is false for a free slot.
 func (r *Ring) ConsumerInfo(index uint32) (info ConsumerInfo, ok bool, err error) {
-	var pid, alive C.uint32_t
-	var cur, missed C.uint64_t
-	err = r.do("ring_consumer_info", func(p *C.shmap_ring) C.int {
-		return C.shmap_ring_consumer_info(p, C.uint32_t(index), &pid, &alive, &cur, &missed)
+	var st C.shmap_ring_consumer_stats_t
+	st.size = C.uint32_t(unsafe.Sizeof(st))
+	err = r.do("ring_consumer_stats", func(p *C.shmap_ring) C.int {
+		return C.shmap_ring_consumer_stats(p, C.uint32_t(index), &st)
 	})
 	if e, isOp := err.(*OpError); isOp && e.Code == ErrNotFound {
 		return info, false, nil
@@ -205,7 +214,7 @@ func (r *Ring) ConsumerInfo(index uint32) (info ConsumerInfo, ok bool, err error
 	if err != nil {
 		return info, false, err
 	}
-	return ConsumerInfo{uint32(pid), alive != 0, uint64(cur), uint64(missed)}, true, nil
+	return ConsumerInfo{uint32(st.pid), st.alive != 0, uint64(st.cursor), uint64(st.missed)}, true, nil
 }
 
 // Consumers is the number of live consumers (SPSC, SPMC) or subscribers

@@ -46,8 +46,8 @@ func OpenTable(name string, oflags uint32, capacity uint64, keyMax, valueMax uin
 	var rc C.int
 	err = withOpts(o, func(co *C.shmap_opts) error {
 		var en error
-		rc, en = C.shmap_htable_open(cn, C.uint32_t(oflags), C.uint64_t(capacity),
-			C.uint32_t(keyMax), C.uint32_t(valueMax), co, &p)
+		rc, en = C.shmap_htable_open(cn, C.uint32_t(oflags), C.uint32_t(keyMax),
+			C.uint32_t(valueMax), C.uint64_t(capacity), co, &p)
 		return checkSys("htable_open", rc, en)
 	})
 	if err != nil {
@@ -438,9 +438,10 @@ func (t *Table) Clear() error {
 
 // Stats scans every bucket: live entries, tombstones, longest probe.
 func (t *Table) Stats() (live, tombstones, longestProbe uint64, err error) {
-	var a, b, c C.uint64_t
-	err = t.write("htable_stats", func(p *C.shmap_htable) C.int { return C.shmap_htable_stats(p, &a, &b, &c) })
-	return uint64(a), uint64(b), uint64(c), err
+	var st C.shmap_htable_stats_t
+	st.size = C.uint32_t(unsafe.Sizeof(st))
+	err = t.write("htable_stats", func(p *C.shmap_htable) C.int { return C.shmap_htable_stats(p, &st) })
+	return uint64(st.live), uint64(st.tombstones), uint64(st.longest_probe), err
 }
 
 // Check verifies a quiescent table (repair: fix what dead processes left);

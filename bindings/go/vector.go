@@ -265,7 +265,8 @@ func (v *Vector) Check(repair bool) (uint64, error) {
 
 // Stat counts published, pending and hole slots.
 func (v *Vector) Stat() (published, pending, holes uint64, err error) {
-	var a, b, c C.uint64_t
-	err = v.do("vector_stat", func(p *C.shmap_vector) C.int { return C.shmap_vector_stat(p, &a, &b, &c) })
-	return uint64(a), uint64(b), uint64(c), err
+	var st C.shmap_vector_stats_t
+	st.size = C.uint32_t(unsafe.Sizeof(st))
+	err = v.do("vector_stats", func(p *C.shmap_vector) C.int { return C.shmap_vector_stats(p, &st) })
+	return uint64(st.published), uint64(st.pending), uint64(st.holes), err
 }

@@ -22,6 +22,47 @@ ENUM_RE = re.compile(r"^(SHMAP_[A-Z0-9_]+)\s*=\s*(-?[0-9]+),?\s*/\*\*<\s*(.*?)\s
 DEFINE_RE = re.compile(r"^#define\s+(SHMAP_[A-Z0-9_]+)\s+(.*?)\s*/\*\*<\s*(.*?)\s*\*/\s*$")
 
 
+# Structs of the public headers (`typedef struct NAME { ... } NAME;` with the
+# doc comment right above), by name, and the text of common.h's "Statistics
+# structs" group: a function page whose prototype uses such a struct shows
+# its definition and, for a statistics struct, the rules.
+STRUCTS = {}
+STATS_RULES = [""]
+STRUCT_RE = re.compile(r"typedef struct (\w+) \{(.*?)\} (\w+);", re.S)
+FIELD_RE = re.compile(r"([^;{}/]+;)\s*(?:/\*\*<(.*?)\*/)?", re.S)
+
+
+class Struct:
+    def __init__(self, name, doc, fields):
+        self.name, self.doc, self.fields = name, doc, fields
+
+    def lines(self):
+        """The definition as C text, one field a line with its comment."""
+        out = ["typedef struct %s {" % self.name]
+        for decl, comment in self.fields:
+            line = "    " + " ".join(decl.split())
+            if comment:
+                line = "%-28s /* %s */" % (line, " ".join(comment.split()))
+            out.append(line)
+        out.append("} %s;" % self.name)
+        return out
+
+
+def code_blocks(doc):
+    """@code ... @endcode -> 4-space indented lines (preformatted in roff)."""
+    out, in_code = [], False
+    for line in doc.split("\n"):
+        s = line.strip()
+        if s.startswith("@code"):
+            in_code = True
+            continue
+        if s.startswith("@endcode"):
+            in_code = False
+            continue
+        out.append("    " + line if in_code else line)
+    return "\n".join(out)
+
+
 class Func:
     def __init__(self, name, decl, doc, header):
         self.name, self.decl, self.doc, self.header = name, decl, doc, header
@@ -70,6 +111,17 @@ class Header:
             decl = " ".join(body.split())
             self.funcs.append(Func(fm.group(1), decl, doc, self))
             last_doc = None
+        for m in STRUCT_RE.finditer(text):
+            doc = ""
+            d_end = text.rfind("*/", 0, m.start())
+            d_start = text.rfind("/**", 0, d_end)
+            if d_end >= 0 and d_start >= 0 and text[d_end + 2:m.start()].strip() == "":
+                doc = clean_comment(text[d_start + 3:d_end])
+            fields = [(f.group(1), f.group(2) or "") for f in FIELD_RE.finditer(m.group(2))]
+            STRUCTS[m.group(3)] = Struct(m.group(3), doc, fields)
+        g = re.search(r"/\*\*\s*\n\s*\*\s*@name Statistics structs(.*?)\*/", text, re.S)
+        if g:
+            STATS_RULES[0] = code_blocks(clean_comment(g.group(1)))
         for line in text.splitlines():
             m = DEFINE_RE.match(line.strip()) or ENUM_RE.match(line.strip())
             if m:
@@ -253,6 +305,9 @@ def func_page(f, version):
     out += [".SH LIBRARY", "shmap library (\\fIlibshmap\\fR, \\fI\\-lshmap\\fR)"]
     out += [".SH SYNOPSIS", ".nf", "\\fB#include <shmap/%s>\\fR" % f.header.base, ".PP"]
     out += synopsis(f.decl, f.name)
+    used = [STRUCTS[n] for n in sorted(STRUCTS) if re.search(r"\b%s\b" % n, f.decl)]
+    for st in used:
+        out += [".PP"] + [line_out(esc(l)) for l in st.lines()]
     out += [".fi", ".SH DESCRIPTION"]
     desc = render_text(brief, refs) if brief else []
     if body.strip():
@@ -267,6 +322,12 @@ def func_page(f, version):
             out += [".TP", label] + render_text(" ".join(t.strip() for t in ptext), refs)
     if ret:
         out += [".SH RETURN VALUE"] + render_text(ret, refs)
+    for st in used:
+        text = st.doc
+        if st.name.endswith("stats_t") and STATS_RULES[0]:
+            text += "\n\n" + STATS_RULES[0]
+        if text.strip():
+            out += [".SH %s" % esc(st.name).upper()] + render_text(text, refs)
     see = sorted(r for r in refs if r != f.name)
     out += [".SH SEE ALSO", ",\n".join(["\\fB%s\\fR(3)" % esc(f.header.page_name())] +
                                          ["\\fB%s\\fR(3)" % esc(r) for r in see] +

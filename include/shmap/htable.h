@@ -127,12 +127,13 @@ typedef int (*shmap_htable_foreach_fn)(const void *key, uint32_t klen, const voi
  * @param[in] name segment name (see segment.h); ignored for a memfd being created
  * @param[in] oflags ::SHMAP_CREATE, ::SHMAP_OPEN, ::SHMAP_OPEN_OR_CREATE, or
  *   `SHMAP_OPEN | SHMAP_OPEN_WAIT` (wait for the table to be created)
+ * @param[in] key_max largest key in bytes (1..65535); on open 0 accepts the stored value
+ * @param[in] value_max largest value in bytes (1..16 MiB); on open 0 accepts the stored value
  * @param[in] capacity number of entries the table must hold (1..2^31);
  *   rounded up to a power of two (at least 16), readable back with
  *   shmap_htable_capacity(). Lookups stay fast up to about 70% of it.
  *   On open, 0 accepts the stored capacity; any other value must round to it.
- * @param[in] key_max largest key in bytes (1..65535); on open 0 accepts the stored value
- * @param[in] value_max largest value in bytes (1..16 MiB); on open 0 accepts the stored value
+ *   (Sizes come first, then the capacity, in every open of the library.)
  * @param[in] opts options, or NULL for the defaults
  * @param[out] ret receives the handle; untouched on failure
  * @return ::SHMAP_OK, ::SHMAP_RECOVERED (rebuilt after a dead builder),
@@ -149,8 +150,8 @@ typedef int (*shmap_htable_foreach_fn)(const void *key, uint32_t klen, const voi
  * (::SHMAP_E_TIMEOUT if it is not). Ordering: the table is fully initialised
  * before any opener returns.
  */
-SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint64_t capacity, uint32_t key_max,
-				uint32_t value_max, const shmap_opts *opts, shmap_htable **ret);
+SHMAP_API int shmap_htable_open(const char *name, uint32_t oflags, uint32_t key_max, uint32_t value_max,
+				uint64_t capacity, const shmap_opts *opts, shmap_htable **ret);
 
 /**
  * @brief Detach and free a handle. NULL is a no-op. The segment stays (use
@@ -193,8 +194,8 @@ SHMAP_API int shmap_htable_set_timeout_ms(shmap_htable *t, uint32_t ms);
  * bounded by the capacity and a retry budget. Ordering: acquire; the value
  * returned is one that was current at some instant during the call.
  */
-SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, void *val, uint32_t val_cap,
-			       uint32_t *val_len);
+SHMAP_API int shmap_htable_get(const shmap_htable *t, const void *key, uint32_t klen, void *val,
+			       uint32_t val_cap, uint32_t *val_len);
 
 /**
  * @brief Look n keys up at once; per key, the same result as
@@ -233,7 +234,7 @@ SHMAP_API int shmap_htable_get(shmap_htable *t, const void *key, uint32_t klen, 
  * writes shared memory. Each key is looked up on its own: the results are
  * not a snapshot of one instant.
  */
-SHMAP_API int shmap_htable_get_many(shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
+SHMAP_API int shmap_htable_get_many(const shmap_htable *t, uint32_t n, const void *keys, uint32_t key_stride,
 				    const uint32_t *klens, void *vals, uint32_t val_stride, uint32_t *val_lens,
 				    int *rcs);
 
@@ -356,7 +357,7 @@ SHMAP_API int shmap_htable_update(shmap_htable *t, const void *key, uint32_t kle
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_NOMEM, ::SHMAP_E_FORKED.
  * Concurrency: any. A cursor itself is used by one thread at a time.
  */
-SHMAP_API int shmap_htable_cursor_new(shmap_htable *t, shmap_htable_cursor **ret);
+SHMAP_API int shmap_htable_cursor_new(const shmap_htable *t, shmap_htable_cursor **ret);
 
 /**
  * @brief Copy the next entry out and advance.
@@ -383,7 +384,7 @@ SHMAP_API void shmap_htable_cursor_free(shmap_htable_cursor *c);
  *   ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
  * Progress: never blocks on other processes.
  */
-SHMAP_API int shmap_htable_foreach(shmap_htable *t, shmap_htable_foreach_fn fn, void *arg);
+SHMAP_API int shmap_htable_foreach(const shmap_htable *t, shmap_htable_foreach_fn fn, void *arg);
 
 /**
  * @brief Number of live entries. O(1), wait-free, reads shared counters;
@@ -403,15 +404,28 @@ SHMAP_API uint32_t shmap_htable_key_max(const shmap_htable *t);
 SHMAP_API uint32_t shmap_htable_value_max(const shmap_htable *t);
 
 /**
+ * Statistics of a hash table (shmap_htable_stats()). Set `size` to
+ * `sizeof(shmap_htable_stats_t)` before the call; see "Statistics structs"
+ * in common.h for how sizes of other header versions are handled.
+ */
+typedef struct shmap_htable_stats_t {
+	uint32_t size;          /**< set by the caller: sizeof the struct */
+	uint32_t reserved;      /**< set to 0 by the library */
+	uint64_t live;          /**< entries found */
+	uint64_t tombstones;    /**< tombstones found */
+	uint64_t longest_probe; /**< buckets a lookup of the worst-placed key touches (1 = its home bucket) */
+} shmap_htable_stats_t;
+
+/**
  * @brief Statistics from a scan of every bucket (O(capacity), never blocks;
  * approximate while writers run).
- * @param[out] live entries found, tombstones found, longest probe (buckets a
- *   lookup of the worst-placed key touches, 1 = in its home bucket). Each
- *   pointer may be NULL.
- * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
+ * @param[in,out] st the caller's struct, `st->size` set (see common.h);
+ *   filled on ::SHMAP_OK, untouched otherwise.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL (NULL, or a bad `st->size`),
+ *   ::SHMAP_E_NOMEM, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED, ::SHMAP_E_PEERFAULT.
+ * Concurrency: any. Progress: never blocks, never writes shared memory.
  */
-SHMAP_API int shmap_htable_stats(const shmap_htable *t, uint64_t *live, uint64_t *tombstones,
-				 uint64_t *longest_probe);
+SHMAP_API int shmap_htable_stats(const shmap_htable *t, shmap_htable_stats_t *st);
 
 /**
  * @brief Erase every entry. Takes every bucket lock in order, so it waits

@@ -9,7 +9,8 @@
  *
  * Types (chosen at creation, stored in the segment):
  * - ::SHMAP_RING_SPSC: one producer, one consumer; in order, exactly once.
- * - ::SHMAP_RING_SPMC: one producer, up to `max_consumers` consumers; every
+ * - ::SHMAP_RING_SPMC: one producer, up to `max_consumers` consumers (an
+ *   option: shmap_opts_set_max_consumers(), default 16); every
  *   element goes to exactly one consumer. An element a consumer claimed and
  *   never finished because it died is *counted* in the ring's lost counter
  *   (shmap_ring_lost()), not redelivered: produced == consumed + lost.
@@ -99,7 +100,7 @@ typedef struct shmap_ring shmap_ring;
 /**
  * An observer: attached to the segment as a participant without a role.
  * The queries, shmap_ring_read_at(), shmap_ring_consumers(),
- * shmap_ring_stats(), shmap_ring_consumer_info() and shmap_ring_check() work;
+ * shmap_ring_stats(), shmap_ring_consumer_stats() and shmap_ring_check() work;
  * every data call (push, pop, zero-copy, waits) returns
  * ::SHMAP_E_NOTATTACHED. An observer never takes over a role (not at open,
  * not at reattach), so inspecting a ring with both roles alive changes
@@ -115,6 +116,8 @@ typedef struct shmap_ring shmap_ring;
 #define SHMAP_RING_CAPACITY_MAX (1ull << 32)     /**< largest capacity (elements) */
 #define SHMAP_RING_DATA_MAX (1ull << 40)         /**< largest capacity x element size */
 #define SHMAP_RING_CONSUMERS_MAX 1024u           /**< largest max_consumers */
+/** max_consumers of a created SPMC/broadcast ring when the options leave it unset */
+#define SHMAP_RING_CONSUMERS_DEFAULT 16u
 /**@}*/
 
 
@@ -131,17 +134,21 @@ typedef struct shmap_ring shmap_ring;
  *                 accepts the stored size.
  * @param capacity number of elements, 1..::SHMAP_RING_CAPACITY_MAX, rounded up
  *                 to a power of two; 0 on open accepts the stored capacity.
- * @param max_consumers SPMC/broadcast: maximum number of attached consumers
- *                 (1..::SHMAP_RING_CONSUMERS_MAX; 0 at create means 16); SPSC: must be
- *                 0 or 1. On open, 0 accepts the stored value.
  * @param role     ::SHMAP_RING_PRODUCER, ::SHMAP_RING_CONSUMER or
  *                 ::SHMAP_RING_OBSERVER (no role: inspection only).
- * @param opts     options, or NULL for the defaults.
+ * @param opts     options, or NULL for the defaults. The maximum number of
+ *                 attached consumers/subscribers is an option,
+ *                 shmap_opts_set_max_consumers(): SPMC/broadcast
+ *                 1..::SHMAP_RING_CONSUMERS_MAX, ::SHMAP_RING_CONSUMERS_DEFAULT
+ *                 at create when unset; SPSC: unset or 1. On open, unset
+ *                 accepts the stored value and a set one must equal it
+ *                 (::SHMAP_E_INCOMPAT otherwise).
  * @param[out] ret the new handle; untouched on failure.
  * @return ::SHMAP_OK; ::SHMAP_RECOVERED (the role was taken over from a dead
  *         process, or the segment was rebuilt after a dead creator);
  *         ::SHMAP_E_INVAL (bad argument, zero capacity or element size at
- *         create, capacity x element size over ::SHMAP_RING_DATA_MAX);
+ *         create, capacity x element size over ::SHMAP_RING_DATA_MAX, an
+ *         SPSC ring with max_consumers over 1 in the options);
  *         ::SHMAP_E_TOOBIG (element size over ::SHMAP_RING_ELEM_MAX);
  *         ::SHMAP_E_BUSY (the role is held by a live process, or all
  *         consumer slots are taken); ::SHMAP_E_INCOMPAT (stored type or
@@ -157,8 +164,8 @@ typedef struct shmap_ring shmap_ring;
  * if it does not) plus one liveness probe per occupied role slot.
  */
 SHMAP_API int shmap_ring_open(const char *name, uint32_t oflags, uint32_t type,
-			      uint32_t elem_size, uint64_t capacity, uint32_t max_consumers,
-			      uint32_t role, const shmap_opts *opts, shmap_ring **ret);
+			      uint32_t elem_size, uint64_t capacity, uint32_t role,
+			      const shmap_opts *opts, shmap_ring **ret);
 
 /**
  * @brief Release the role, detach and free the handle. NULL is ignored.
@@ -557,7 +564,7 @@ SHMAP_API uint32_t shmap_ring_max_consumers(const shmap_ring *r);
  * liveness probe per occupied record. Ordering: a snapshot; consumers may
  * attach or detach at any time.
  */
-SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r);
+SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r);
 
 /**
  * @brief Copy the element at absolute position @p pos (the count of elements
@@ -583,7 +590,7 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r);
  * and one after the copy). Ordering: if it returns ::SHMAP_OK, the
  * producer's writes of the element happen-before the return.
  */
-SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out);
+SHMAP_API int shmap_ring_read_at(const shmap_ring *r, uint64_t pos, void *out);
 /** @brief Lossy broadcast subscriber: total elements this handle missed
  *  since it subscribed (grows at each ::SHMAP_E_OVERRUN). 0 otherwise. */
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r);
@@ -601,33 +608,61 @@ SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r);
 SHMAP_API uint64_t shmap_ring_lost(const shmap_ring *r);
 
 /**
- * @brief Ring-wide counters for inspection tools. Any out-param may be NULL.
- * @param[out] head     elements ever published by producers.
- * @param[out] tail     SPSC/SPMC: elements ever consumed (incl. lost);
- *                      broadcast: lowest cursor of the attached subscribers
- *                      (head if none).
- * @param[out] lost     as shmap_ring_lost().
- * @param[out] producer_pid   pid of the producer's process, 0 if none.
- * @param[out] producer_alive 1 if a producer is attached and alive.
- * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_FORKED.
- * Progress: one liveness probe (a system call).
+ * Ring-wide counters (shmap_ring_stats()). Set `size` to
+ * `sizeof(shmap_ring_stats_t)` before the call; see "Statistics structs" in
+ * common.h for how sizes of other header versions are handled.
  */
-SHMAP_API int shmap_ring_stats(shmap_ring *r, uint64_t *head, uint64_t *tail, uint64_t *lost,
-			       uint32_t *producer_pid, uint32_t *producer_alive);
+typedef struct shmap_ring_stats_t {
+	uint32_t size;           /**< set by the caller: sizeof the struct */
+	uint32_t reserved;       /**< set to 0 by the library */
+	uint64_t head;           /**< elements (record rings: bytes) ever published by producers */
+	uint64_t tail;           /**< SPSC/SPMC: ever consumed (incl. lost); broadcast: lowest
+				      cursor of the attached subscribers (head if none) */
+	uint64_t lost;           /**< as shmap_ring_lost() */
+	uint32_t producer_pid;   /**< pid of the producer's process, 0 if none */
+	uint32_t producer_alive; /**< 1 if a producer is attached and alive */
+} shmap_ring_stats_t;
+
+/**
+ * @brief Ring-wide counters for inspection tools.
+ * @param[in,out] st the caller's struct, `st->size` set (see common.h);
+ *                filled on ::SHMAP_OK, untouched otherwise.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL (NULL, or a bad `st->size`),
+ *         ::SHMAP_E_FORKED, ::SHMAP_E_PEERFAULT.
+ * Concurrency: any role including ::SHMAP_RING_OBSERVER; changes nothing.
+ * Progress: one liveness probe (a system call); broadcast: one scan of the
+ * subscriber records.
+ */
+SHMAP_API int shmap_ring_stats(const shmap_ring *r, shmap_ring_stats_t *st);
+
+/**
+ * State of one consumer/subscriber slot (shmap_ring_consumer_stats()). Set
+ * `size` to `sizeof(shmap_ring_consumer_stats_t)` before the call; see
+ * "Statistics structs" in common.h.
+ */
+typedef struct shmap_ring_consumer_stats_t {
+	uint32_t size;     /**< set by the caller: sizeof the struct */
+	uint32_t reserved; /**< set to 0 by the library */
+	uint64_t cursor;   /**< SPSC: consumed count; SPMC: start of its current claim
+			        (0 if none); broadcast: next position it reads (reliable;
+			        lossy: last published by the subscriber) */
+	uint64_t missed;   /**< lossy broadcast: elements (record rings: bytes) it missed so far */
+	uint32_t pid;      /**< pid of the process holding the slot */
+	uint32_t alive;    /**< 1 if that process is alive */
+} shmap_ring_consumer_stats_t;
 
 /**
  * @brief Consumer/subscriber slot @p index (0..max_consumers-1; SPSC: 0).
- * @param[out] pid     pid of the process holding it.
- * @param[out] alive   1 if that process is alive.
- * @param[out] cursor  SPSC: consumed count; SPMC: start of its current claim
- *                     (0 if none); broadcast: next position it reads
- *                     (reliable; lossy: last published by the subscriber).
- * @param[out] missed  lossy broadcast: elements it missed so far.
+ * @param[in,out] st the caller's struct, `st->size` set (see common.h);
+ *                filled on ::SHMAP_OK, untouched otherwise.
  * @return ::SHMAP_OK, ::SHMAP_E_NOTFOUND (slot free), ::SHMAP_E_RANGE,
- *         ::SHMAP_E_INVAL, ::SHMAP_E_FORKED.
+ *         ::SHMAP_E_INVAL (NULL, or a bad `st->size`), ::SHMAP_E_FORKED,
+ *         ::SHMAP_E_PEERFAULT.
+ * Concurrency: any role including ::SHMAP_RING_OBSERVER; changes nothing.
+ * Progress: one liveness probe (a system call).
  */
-SHMAP_API int shmap_ring_consumer_info(shmap_ring *r, uint32_t index, uint32_t *pid,
-				       uint32_t *alive, uint64_t *cursor, uint64_t *missed);
+SHMAP_API int shmap_ring_consumer_stats(const shmap_ring *r, uint32_t index,
+					shmap_ring_consumer_stats_t *st);
 
 /**
  * @brief Verify the ring's invariants (meant for a quiescent ring or one

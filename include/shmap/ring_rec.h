@@ -15,7 +15,7 @@
  * and move records with the `*_rec` calls below. Roles, takeover of a dead
  * producer/consumer, dead-subscriber handling, shmap_ring_close(),
  * shmap_ring_reattach(), shmap_ring_wait(), shmap_ring_consumers(),
- * shmap_ring_stats(), shmap_ring_consumer_info(), shmap_ring_missed() and
+ * shmap_ring_stats(), shmap_ring_consumer_stats(), shmap_ring_missed() and
  * shmap_ring_check() work as for the fixed-slot rings (ring.h), with these
  * differences: positions (head, tail, cursors) and shmap_ring_size(),
  * shmap_ring_capacity() and shmap_ring_missed() count bytes (headers and
@@ -80,15 +80,16 @@ SHMAP_BEGIN_DECLS
  * @param capacity ring size in bytes, rounded up to a power of two, at least
  *                 2 x SHMAP_RING_REC_SIZE(max_record) (and 64), at most
  *                 ::SHMAP_RING_DATA_MAX; 0 on open accepts the stored value.
- * @param max_consumers as for shmap_ring_open().
+ * The maximum number of consumers/subscribers is an option, as for
+ * shmap_ring_open() (shmap_opts_set_max_consumers()).
  * Other parameters and return codes as shmap_ring_open(). Opening a fixed-slot ring's
  * segment with this call (or a record ring's with shmap_ring_open()) is
  * ::SHMAP_E_INCOMPAT.
  * Concurrency and progress: as shmap_ring_open().
  */
 SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t type,
-				  uint32_t max_record, uint64_t capacity, uint32_t max_consumers,
-				  uint32_t role, const shmap_opts *opts, shmap_ring **ret);
+				  uint32_t max_record, uint64_t capacity, uint32_t role,
+				  const shmap_opts *opts, shmap_ring **ret);
 
 /**
  * @brief Push one record of @p len bytes (1..max_record).

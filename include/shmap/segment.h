@@ -116,7 +116,7 @@ typedef struct shmap_opts shmap_opts;
  * @brief Allocate an options object holding the defaults.
  *
  * Defaults: backend ::SHMAP_BACKEND_SHM, mode 0600, owner = effective uid,
- * open timeout 2000 ms, 128 participant slots, no flags.
+ * open timeout 2000 ms, 128 participant slots, max_consumers unset, no flags.
  *
  * @param[out] ret receives the new object; untouched on failure.
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL (ret NULL), ::SHMAP_E_NOMEM.
@@ -175,6 +175,16 @@ SHMAP_API int shmap_opts_set_timeout_ms(shmap_opts *opts, uint32_t ms);
  */
 SHMAP_API int shmap_opts_set_max_procs(shmap_opts *opts, uint32_t n);
 
+/**
+ * @brief Rings: the most consumers (SPMC) or subscribers (broadcast) attached
+ * at once, 1..1024 (::SHMAP_RING_CONSUMERS_MAX); an SPSC ring takes only 1.
+ * Unset (the default, or 0): a created ring gets 16
+ * (::SHMAP_RING_CONSUMERS_DEFAULT; SPSC 1) and an opened one accepts what is
+ * stored; set, an open of a ring created with another value returns
+ * ::SHMAP_E_INCOMPAT. Other structures ignore it.
+ * @return ::SHMAP_OK or ::SHMAP_E_INVAL (NULL, or n over 1024).
+ */
+SHMAP_API int shmap_opts_set_max_consumers(shmap_opts *opts, uint32_t n);
 /** @brief Set ::SHMAP_OPT_HUGEPAGES, ::SHMAP_OPT_PREFAULT and/or ::SHMAP_OPT_NO_SIGBUS_GUARD.
  * Unknown bits: ::SHMAP_E_INVAL. */
 SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags);

@@ -317,21 +317,33 @@ SHMAP_API uint64_t shmap_vector_holes(const shmap_vector *v);
  *
  * **Concurrency:** any (a snapshot). **Progress:** wait-free.
  */
-SHMAP_API int shmap_vector_slot_state(shmap_vector *v, uint64_t index, uint32_t *state,
+SHMAP_API int shmap_vector_slot_state(const shmap_vector *v, uint64_t index, uint32_t *state,
 				      uint32_t *owner);
 
 /**
- * @brief Count slot states over [0, reserved) by scanning, for tools.
- * @param[out] published  published or being replaced (may be NULL)
- * @param[out] pending    reserved, not yet published (may be NULL)
- * @param[out] holes      holes (may be NULL)
- * @return ::SHMAP_OK, ::SHMAP_E_INVAL, ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED.
- *
- * **Concurrency:** any (not a snapshot while appenders run).
- * **Progress:** wait-free, O(reserved).
+ * Slot counts of a vector (shmap_vector_stats()). Set `size` to
+ * `sizeof(shmap_vector_stats_t)` before the call; see "Statistics structs"
+ * in common.h for how sizes of other header versions are handled.
  */
-SHMAP_API int shmap_vector_stat(shmap_vector *v, uint64_t *published, uint64_t *pending,
-				uint64_t *holes);
+typedef struct shmap_vector_stats_t {
+	uint32_t size;      /**< set by the caller: sizeof the struct */
+	uint32_t reserved;  /**< set to 0 by the library */
+	uint64_t published; /**< published or being replaced */
+	uint64_t pending;   /**< reserved, not yet published */
+	uint64_t holes;     /**< holes */
+} shmap_vector_stats_t;
+
+/**
+ * @brief Count slot states over [0, reserved) by scanning, for tools.
+ * @param[in,out] st the caller's struct, `st->size` set (see common.h);
+ *                filled on ::SHMAP_OK, untouched otherwise.
+ * @return ::SHMAP_OK, ::SHMAP_E_INVAL (NULL, or a bad `st->size`),
+ *         ::SHMAP_E_CORRUPT, ::SHMAP_E_FORKED, ::SHMAP_E_PEERFAULT.
+ *
+ * **Concurrency:** any (not a snapshot while appenders run); changes
+ * nothing. **Progress:** wait-free, O(reserved).
+ */
+SHMAP_API int shmap_vector_stats(const shmap_vector *v, shmap_vector_stats_t *st);
 
 /**
  * @brief Unblock the watermark: if the first unpublished slot belongs to a

@@ -23,6 +23,7 @@
 #include <xxhash.h>
 
 #include "fuzz_common.h"
+#include "../th_api.h"
 
 static int make_memfd(const uint8_t *data, size_t len, uint8_t ctl)
 {
@@ -99,7 +100,7 @@ static void vector_ops(shmap_vector *v)
 			break;
 	}
 	uint64_t a, b, c;
-	(void)shmap_vector_stat(v, &a, &b, &c);
+	(void)th_vector_stats(v, &a, &b, &c);
 	(void)shmap_vector_size(v);
 	(void)shmap_vector_reserved(v);
 	(void)shmap_vector_holes(v);
@@ -167,7 +168,7 @@ static void htable_ops(shmap_htable *t)
 	uint64_t sum = 0, a, b, d;
 	(void)shmap_htable_foreach(t, each_cb, &sum);
 	(void)shmap_htable_size(t);
-	(void)shmap_htable_stats(t, &a, &b, &d);
+	(void)th_htable_stats(t, &a, &b, &d);
 	(void)shmap_htable_check(t, 0, &a);
 	(void)shmap_htable_check(t, SHMAP_CHECK_REPAIR, &a);
 	(void)shmap_htable_upsert(t, key, kl, val, vl);
@@ -213,9 +214,9 @@ static void ring_ops(shmap_ring *r)
 	}
 	uint64_t h, t, l, cur, miss;
 	uint32_t pid, alive;
-	(void)shmap_ring_stats(r, &h, &t, &l, &pid, &alive);
+	(void)th_ring_stats(r, &h, &t, &l, &pid, &alive);
 	for (uint32_t i = 0; i < 4; i++)
-		(void)shmap_ring_consumer_info(r, i, &pid, &alive, &cur, &miss);
+		(void)th_ring_consumer_stats(r, i, &pid, &alive, &cur, &miss);
 	(void)shmap_ring_size(r);
 	(void)shmap_ring_missed(r);
 	(void)shmap_ring_lost(r);
@@ -254,8 +255,8 @@ static void open_and_run(int fd, uint8_t ctl)
 #ifdef FZ_HAVE_HTABLE
 	case FZ_K_HTABLE: {
 		shmap_htable *t = NULL;
-		if (shmap_htable_open(NULL, SHMAP_OPEN, fixed ? FZ_HT_CAP : 0, fixed ? FZ_HT_KEY : 0,
-				      fixed ? FZ_HT_VAL : 0, o, &t) >= 0) {
+		if (shmap_htable_open(NULL, SHMAP_OPEN, fixed ? FZ_HT_KEY : 0, fixed ? FZ_HT_VAL : 0,
+				      fixed ? FZ_HT_CAP : 0, o, &t) >= 0) {
 			htable_ops(t);
 			shmap_htable *t2 = NULL;
 			if ((ctl & FZ_C_TWICE) && shmap_htable_open(NULL, SHMAP_OPEN, 0, 0, 0, o, &t2) >= 0) {
@@ -278,13 +279,13 @@ static void open_and_run(int fd, uint8_t ctl)
 		uint32_t role = (ctl & FZ_C_CONSUMER) ? SHMAP_RING_CONSUMER : SHMAP_RING_PRODUCER;
 		uint32_t cons = type == SHMAP_RING_SPSC ? 1u : FZ_RING_CONS;
 		shmap_ring *r = NULL;
-		if (shmap_ring_open(NULL, SHMAP_OPEN, fixed ? type : 0, fixed ? FZ_RING_ELEM : 0,
+		if (th_ring_open(NULL, SHMAP_OPEN, fixed ? type : 0, fixed ? FZ_RING_ELEM : 0,
 				    fixed ? FZ_RING_CAP : 0, fixed ? cons : 0, role, o, &r) >= 0) {
 			ring_ops(r);
 			shmap_ring *r2 = NULL;
 			uint32_t other = role == SHMAP_RING_PRODUCER ? SHMAP_RING_CONSUMER : SHMAP_RING_PRODUCER;
 			if ((ctl & FZ_C_TWICE) &&
-			    shmap_ring_open(NULL, SHMAP_OPEN, 0, 0, 0, 0, other, o, &r2) >= 0) {
+			    shmap_ring_open(NULL, SHMAP_OPEN, 0, 0, 0, other, o, &r2) >= 0) {
 				ring_ops(r2);
 				ring_ops(r);
 				shmap_ring_close(r2);

@@ -21,6 +21,7 @@
 #include <shmap/shmap.h>
 
 #include "fuzz_common.h"
+#include "../th_api.h"
 
 #define VCAP 32u
 #define HCAP 16u
@@ -168,7 +169,7 @@ static void vector_op(shmap_vector *v, struct vmodel *m, uint8_t op, uint8_t arg
 		break;
 	default: { /* check + stat */
 		uint64_t pub = 0, pend = 0, holes = 0, probs = 0, npub = 0;
-		EXPECT("vector stat", shmap_vector_stat(v, &pub, &pend, &holes), SHMAP_OK);
+		EXPECT("vector stat", th_vector_stats(v, &pub, &pend, &holes), SHMAP_OK);
 		for (uint64_t i = 0; i < m->reserved; i++)
 			npub += m->pub[i];
 		EXPECT("vector stat published", pub, npub);
@@ -550,7 +551,7 @@ static void ring_op(shmap_ring *p, shmap_ring *c, struct rmodel *m, uint8_t op, 
 			EXPECT("ring size", shmap_ring_size(c), avail);
 		uint64_t h = 0, t = 0, l = 0;
 		uint32_t pid = 0, alive = 0;
-		EXPECT("ring stats", shmap_ring_stats(p, &h, &t, &l, &pid, &alive), SHMAP_OK);
+		EXPECT("ring stats", th_ring_stats(p, &h, &t, &l, &pid, &alive), SHMAP_OK);
 		EXPECT("ring stats head", h, m->head);
 		EXPECT("ring stats producer alive", alive, 1);
 		EXPECT("ring lost", shmap_ring_lost(c), 0);
@@ -598,7 +599,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	shmap_htable *t = NULL;
 	static struct hmodel hm;
 	memset(&hm, 0, sizeof(hm));
-	if ((rc = shmap_htable_open("fz-ht", SHMAP_CREATE, HCAP, HKEY, HVAL, o, &t)) != SHMAP_OK)
+	if ((rc = shmap_htable_open("fz-ht", SHMAP_CREATE, HKEY, HVAL, HCAP, o, &t)) != SHMAP_OK)
 		diverge("htable create", rc, 0);
 	shmap_htable_set_timeout_ms(t, 0);
 #endif
@@ -607,11 +608,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					  SHMAP_RING_BCAST_LOSSY };
 	shmap_ring *rp = NULL, *rcons = NULL;
 	struct rmodel rm = { .type = types[data[0] & 3u] };
-	if ((rc = shmap_ring_open("fz-ring", SHMAP_CREATE, rm.type, 8, RCAP,
+	if ((rc = th_ring_open("fz-ring", SHMAP_CREATE, rm.type, 8, RCAP,
 				  rm.type == SHMAP_RING_SPSC ? 1u : 2u, SHMAP_RING_PRODUCER, o, &rp)) != SHMAP_OK)
 		diverge("ring create", rc, 0);
 	shmap_opts *oc = memfd_opts(shmap_ring_fd(rp));
-	if ((rc = shmap_ring_open(NULL, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, oc, &rcons)) != SHMAP_OK)
+	if ((rc = shmap_ring_open(NULL, SHMAP_OPEN, 0, 0, 0, SHMAP_RING_CONSUMER, oc, &rcons)) != SHMAP_OK)
 		diverge("ring consumer open", rc, 0);
 	rm.cap = shmap_ring_capacity(rp);
 	EXPECT("ring capacity", rm.cap, RCAP);

@@ -17,6 +17,7 @@
 #include <shmap/shmap.h>
 
 #include "fuzz_common.h"
+#include "../th_api.h"
 
 static const char *outdir;
 
@@ -104,7 +105,7 @@ int main(int argc, char **argv)
 	{
 		shmap_opts *o = memfd_opts();
 		shmap_htable *t = NULL;
-		int rc = shmap_htable_open("seed", SHMAP_CREATE, FZ_HT_CAP, FZ_HT_KEY, FZ_HT_VAL, o, &t);
+		int rc = shmap_htable_open("seed", SHMAP_CREATE, FZ_HT_KEY, FZ_HT_VAL, FZ_HT_CAP, o, &t);
 		if (rc >= 0) {
 			char k[8], val[16];
 			for (int i = 0; i < 6; i++) {
@@ -131,7 +132,7 @@ int main(int argc, char **argv)
 			shmap_opts *o = memfd_opts();
 			shmap_ring *r = NULL;
 			uint32_t cons = types[i] == SHMAP_RING_SPSC ? 1u : FZ_RING_CONS;
-			int rc = shmap_ring_open("seed", SHMAP_CREATE, types[i], FZ_RING_ELEM, FZ_RING_CAP,
+			int rc = th_ring_open("seed", SHMAP_CREATE, types[i], FZ_RING_ELEM, FZ_RING_CAP,
 						 cons, SHMAP_RING_PRODUCER, o, &r);
 			if (rc < 0) {
 				fprintf(stderr, "ring %s: %s\n", names[i], shmap_errname(rc));

@@ -338,7 +338,7 @@ static PyObject *Table_open(PyObject *self_, PyObject *args)
 	shmap_htable *t = NULL;
 	int rc;
 	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_htable_open(name, oflags, cap, kmax, vmax, opts, &t);
+	rc = shmap_htable_open(name, oflags, kmax, vmax, cap, opts, &t);
 	Py_END_ALLOW_THREADS
 	if (rc < 0)
 		return fail(rc);
@@ -821,11 +821,12 @@ static PyObject *Table_stats(PyObject *self_, PyObject *unused)
 	TableObject *self = (TableObject *)self_;
 	(void)unused;
 	TABLE(self);
-	uint64_t a, b, c;
-	int rc = shmap_htable_stats(self->t, &a, &b, &c);
+	shmap_htable_stats_t st = { .size = sizeof(st) };
+	int rc = shmap_htable_stats(self->t, &st);
 	if (rc < 0)
 		return fail(rc);
-	return Py_BuildValue("(KKK)", (unsigned long long)a, (unsigned long long)b, (unsigned long long)c);
+	return Py_BuildValue("(KKK)", (unsigned long long)st.live, (unsigned long long)st.tombstones,
+			     (unsigned long long)st.longest_probe);
 }
 
 static PyObject *Table_check(PyObject *self_, PyObject *args, PyObject *kw)
@@ -1150,11 +1151,28 @@ static PyObject *Ring_open(PyObject *self_, PyObject *args)
 		pthread_mutex_init(&self->mu, NULL);
 		self->mu_init = 1;
 	}
-	shmap_ring *r = NULL;
+	/* max_consumers is an option of the C API: set it in the options object
+	 * (the one of this open, which the package makes per call; or our own) */
+	shmap_opts *own = NULL;
 	int rc;
+	if (maxc && !opts) {
+		rc = shmap_opts_new(&own);
+		if (rc < 0)
+			return fail(rc);
+		opts = own;
+	}
+	if (opts) {
+		rc = shmap_opts_set_max_consumers((shmap_opts *)opts, maxc);
+		if (rc < 0) {
+			shmap_opts_free(own);
+			return fail(rc);
+		}
+	}
+	shmap_ring *r = NULL;
 	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_ring_open(name, oflags, type, es, cap, maxc, role, opts, &r);
+	rc = shmap_ring_open(name, oflags, type, es, cap, role, opts, &r);
 	Py_END_ALLOW_THREADS
+	shmap_opts_free(own);
 	if (rc < 0)
 		return fail(rc);
 	self->r = r;
@@ -1545,15 +1563,14 @@ static PyObject *Ring_stats(PyObject *self_, PyObject *unused)
 {
 	RingObject *self = (RingObject *)self_;
 	(void)unused;
-	uint64_t h, t, l;
-	uint32_t pid, alive;
+	shmap_ring_stats_t st = { .size = sizeof(st) };
 	RING_ENTER(self);
-	int rc = shmap_ring_stats(self->r, &h, &t, &l, &pid, &alive);
+	int rc = shmap_ring_stats(self->r, &st);
 	PyObject *res = rc < 0 ? fail(rc)
-			       : Py_BuildValue("{sKsKsKsIsO}", "head", (unsigned long long)h, "tail",
-					       (unsigned long long)t, "lost", (unsigned long long)l,
-					       "producer_pid", (unsigned)pid, "producer_alive",
-					       alive ? Py_True : Py_False);
+			       : Py_BuildValue("{sKsKsKsIsO}", "head", (unsigned long long)st.head, "tail",
+					       (unsigned long long)st.tail, "lost", (unsigned long long)st.lost,
+					       "producer_pid", (unsigned)st.producer_pid, "producer_alive",
+					       st.producer_alive ? Py_True : Py_False);
 	RING_LEAVE(self);
 	return res;
 }
@@ -1564,10 +1581,9 @@ static PyObject *Ring_consumer_info(PyObject *self_, PyObject *index)
 	unsigned long i = PyLong_AsUnsignedLong(index);
 	if (i == (unsigned long)-1 && PyErr_Occurred())
 		return NULL;
-	uint32_t pid, alive;
-	uint64_t cur, missed;
+	shmap_ring_consumer_stats_t st = { .size = sizeof(st) };
 	RING_ENTER(self);
-	int rc = shmap_ring_consumer_info(self->r, (uint32_t)i, &pid, &alive, &cur, &missed);
+	int rc = shmap_ring_consumer_stats(self->r, (uint32_t)i, &st);
 	PyObject *res;
 	if (rc == SHMAP_E_NOTFOUND) {
 		res = Py_None;
@@ -1575,8 +1591,9 @@ static PyObject *Ring_consumer_info(PyObject *self_, PyObject *index)
 	} else if (rc < 0) {
 		res = fail(rc);
 	} else {
-		res = Py_BuildValue("{sIsOsKsK}", "pid", (unsigned)pid, "alive", alive ? Py_True : Py_False,
-				    "cursor", (unsigned long long)cur, "missed", (unsigned long long)missed);
+		res = Py_BuildValue("{sIsOsKsK}", "pid", (unsigned)st.pid, "alive",
+				    st.alive ? Py_True : Py_False, "cursor", (unsigned long long)st.cursor,
+				    "missed", (unsigned long long)st.missed);
 	}
 	RING_LEAVE(self);
 	return res;
@@ -2123,11 +2140,12 @@ static PyObject *Vector_stat(PyObject *self_, PyObject *unused)
 	VectorObject *self = (VectorObject *)self_;
 	(void)unused;
 	VECTOR(self);
-	uint64_t a, b, c;
-	int rc = shmap_vector_stat(self->v, &a, &b, &c);
+	shmap_vector_stats_t st = { .size = sizeof(st) };
+	int rc = shmap_vector_stats(self->v, &st);
 	if (rc < 0)
 		return fail(rc);
-	return Py_BuildValue("(KKK)", (unsigned long long)a, (unsigned long long)b, (unsigned long long)c);
+	return Py_BuildValue("(KKK)", (unsigned long long)st.published, (unsigned long long)st.pending,
+			     (unsigned long long)st.holes);
 }
 
 static PyObject *Vector_check(PyObject *self_, PyObject *args, PyObject *kw)

@@ -65,6 +65,58 @@ pub const SHMAP_BACKEND_MEMFD: u32 = 2;
 pub const SHMAP_OPT_HUGEPAGES: u32 = 1;
 pub const SHMAP_OPT_PREFAULT: u32 = 2;
 pub const SHMAP_CHECK_REPAIR: u32 = 1;
+/// Largest `size` a statistics struct may announce.
+pub const SHMAP_STATS_SIZE_MAX: u32 = 4096;
+
+// Statistics structs: the caller sets `size` to the struct's size; the
+// library fills the fields that fit and never writes past `size`.
+
+/// `shmap_htable_stats_t` (htable.h).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct shmap_htable_stats_t {
+    pub size: u32,
+    pub reserved: u32,
+    pub live: u64,
+    pub tombstones: u64,
+    pub longest_probe: u64,
+}
+
+/// `shmap_ring_stats_t` (ring.h).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct shmap_ring_stats_t {
+    pub size: u32,
+    pub reserved: u32,
+    pub head: u64,
+    pub tail: u64,
+    pub lost: u64,
+    pub producer_pid: u32,
+    pub producer_alive: u32,
+}
+
+/// `shmap_ring_consumer_stats_t` (ring.h).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct shmap_ring_consumer_stats_t {
+    pub size: u32,
+    pub reserved: u32,
+    pub cursor: u64,
+    pub missed: u64,
+    pub pid: u32,
+    pub alive: u32,
+}
+
+/// `shmap_vector_stats_t` (vector.h).
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct shmap_vector_stats_t {
+    pub size: u32,
+    pub reserved: u32,
+    pub published: u64,
+    pub pending: u64,
+    pub holes: u64,
+}
 
 // inspect.h
 pub const SHMAP_KIND_HTABLE: u32 = 1;
@@ -127,6 +179,7 @@ pub const SHMAP_RING_ELEM_MAX: u32 = 1 << 20;
 pub const SHMAP_RING_CAPACITY_MAX: u64 = 1 << 32;
 pub const SHMAP_RING_DATA_MAX: u64 = 1 << 40;
 pub const SHMAP_RING_CONSUMERS_MAX: u32 = 1024;
+pub const SHMAP_RING_CONSUMERS_DEFAULT: u32 = 16;
 
 // vector.h
 pub const SHMAP_VECTOR_ELEM_MAX: u32 = 1 << 24;
@@ -155,6 +208,7 @@ extern "C" {
     pub fn shmap_opts_set_fd(opts: *mut shmap_opts, fd: c_int) -> c_int;
     pub fn shmap_opts_set_timeout_ms(opts: *mut shmap_opts, ms: u32) -> c_int;
     pub fn shmap_opts_set_max_procs(opts: *mut shmap_opts, n: u32) -> c_int;
+    pub fn shmap_opts_set_max_consumers(opts: *mut shmap_opts, n: u32) -> c_int;
     pub fn shmap_opts_set_flags(opts: *mut shmap_opts, flags: u32) -> c_int;
     pub fn shmap_unlink(name: *const c_char, opts: *const shmap_opts) -> c_int;
 
@@ -170,16 +224,16 @@ extern "C" {
     pub fn shmap_reap(name: *const c_char, opts: *const shmap_opts, reaped: *mut u32) -> c_int;
 
     // htable.h
-    pub fn shmap_htable_open(name: *const c_char, oflags: u32, capacity: u64, key_max: u32,
-                             value_max: u32, opts: *const shmap_opts,
+    pub fn shmap_htable_open(name: *const c_char, oflags: u32, key_max: u32, value_max: u32,
+                             capacity: u64, opts: *const shmap_opts,
                              ret: *mut *mut shmap_htable) -> c_int;
     pub fn shmap_htable_close(t: *mut shmap_htable);
     pub fn shmap_htable_reattach(t: *mut shmap_htable) -> c_int;
     pub fn shmap_htable_fd(t: *const shmap_htable) -> c_int;
     pub fn shmap_htable_set_timeout_ms(t: *mut shmap_htable, ms: u32) -> c_int;
-    pub fn shmap_htable_get(t: *mut shmap_htable, key: *const c_void, klen: u32,
+    pub fn shmap_htable_get(t: *const shmap_htable, key: *const c_void, klen: u32,
                             val: *mut c_void, val_cap: u32, val_len: *mut u32) -> c_int;
-    pub fn shmap_htable_get_many(t: *mut shmap_htable, n: u32, keys: *const c_void,
+    pub fn shmap_htable_get_many(t: *const shmap_htable, n: u32, keys: *const c_void,
                                  key_stride: u32, klens: *const u32, vals: *mut c_void,
                                  val_stride: u32, val_lens: *mut u32, rcs: *mut c_int) -> c_int;
     pub fn shmap_htable_insert(t: *mut shmap_htable, key: *const c_void, klen: u32,
@@ -196,28 +250,27 @@ extern "C" {
                                   expected: *const c_void, elen: u32) -> c_int;
     pub fn shmap_htable_update(t: *mut shmap_htable, key: *const c_void, klen: u32,
                                f: shmap_htable_update_fn, arg: *mut c_void) -> c_int;
-    pub fn shmap_htable_cursor_new(t: *mut shmap_htable,
+    pub fn shmap_htable_cursor_new(t: *const shmap_htable,
                                    ret: *mut *mut shmap_htable_cursor) -> c_int;
     pub fn shmap_htable_cursor_next(c: *mut shmap_htable_cursor, key: *mut c_void,
                                     key_cap: u32, klen: *mut u32, val: *mut c_void,
                                     val_cap: u32, vlen: *mut u32) -> c_int;
     pub fn shmap_htable_cursor_reset(c: *mut shmap_htable_cursor) -> c_int;
     pub fn shmap_htable_cursor_free(c: *mut shmap_htable_cursor);
-    pub fn shmap_htable_foreach(t: *mut shmap_htable, f: shmap_htable_foreach_fn,
+    pub fn shmap_htable_foreach(t: *const shmap_htable, f: shmap_htable_foreach_fn,
                                 arg: *mut c_void) -> c_int;
     pub fn shmap_htable_size(t: *const shmap_htable) -> u64;
     pub fn shmap_htable_capacity(t: *const shmap_htable) -> u64;
     pub fn shmap_htable_key_max(t: *const shmap_htable) -> u32;
     pub fn shmap_htable_value_max(t: *const shmap_htable) -> u32;
-    pub fn shmap_htable_stats(t: *const shmap_htable, live: *mut u64, tombstones: *mut u64,
-                              longest_probe: *mut u64) -> c_int;
+    pub fn shmap_htable_stats(t: *const shmap_htable, st: *mut shmap_htable_stats_t) -> c_int;
     pub fn shmap_htable_clear(t: *mut shmap_htable) -> c_int;
     pub fn shmap_htable_check(t: *mut shmap_htable, flags: u32, problems: *mut u64) -> c_int;
 
     // ring.h
     pub fn shmap_ring_open(name: *const c_char, oflags: u32, type_: u32, elem_size: u32,
-                           capacity: u64, max_consumers: u32, role: u32,
-                           opts: *const shmap_opts, ret: *mut *mut shmap_ring) -> c_int;
+                           capacity: u64, role: u32, opts: *const shmap_opts,
+                           ret: *mut *mut shmap_ring) -> c_int;
     pub fn shmap_ring_close(r: *mut shmap_ring);
     pub fn shmap_ring_reattach(r: *mut shmap_ring) -> c_int;
     pub fn shmap_ring_fd(r: *const shmap_ring) -> c_int;
@@ -254,21 +307,19 @@ extern "C" {
     pub fn shmap_ring_type(r: *const shmap_ring) -> u32;
     pub fn shmap_ring_role(r: *const shmap_ring) -> u32;
     pub fn shmap_ring_max_consumers(r: *const shmap_ring) -> u32;
-    pub fn shmap_ring_consumers(r: *mut shmap_ring) -> u32;
-    pub fn shmap_ring_read_at(r: *mut shmap_ring, pos: u64, out: *mut c_void) -> c_int;
+    pub fn shmap_ring_consumers(r: *const shmap_ring) -> u32;
+    pub fn shmap_ring_read_at(r: *const shmap_ring, pos: u64, out: *mut c_void) -> c_int;
     pub fn shmap_ring_missed(r: *const shmap_ring) -> u64;
     pub fn shmap_ring_lost(r: *const shmap_ring) -> u64;
-    pub fn shmap_ring_stats(r: *mut shmap_ring, head: *mut u64, tail: *mut u64, lost: *mut u64,
-                            producer_pid: *mut u32, producer_alive: *mut u32) -> c_int;
-    pub fn shmap_ring_consumer_info(r: *mut shmap_ring, index: u32, pid: *mut u32,
-                                    alive: *mut u32, cursor: *mut u64,
-                                    missed: *mut u64) -> c_int;
+    pub fn shmap_ring_stats(r: *const shmap_ring, st: *mut shmap_ring_stats_t) -> c_int;
+    pub fn shmap_ring_consumer_stats(r: *const shmap_ring, index: u32,
+                                     st: *mut shmap_ring_consumer_stats_t) -> c_int;
     pub fn shmap_ring_check(r: *mut shmap_ring, flags: u32, problems: *mut u64) -> c_int;
 
     // ring_rec.h
     pub fn shmap_ring_open_rec(name: *const c_char, oflags: u32, type_: u32, max_record: u32,
-                               capacity: u64, max_consumers: u32, role: u32,
-                               opts: *const shmap_opts, ret: *mut *mut shmap_ring) -> c_int;
+                               capacity: u64, role: u32, opts: *const shmap_opts,
+                               ret: *mut *mut shmap_ring) -> c_int;
     pub fn shmap_ring_push_rec(r: *mut shmap_ring, data: *const c_void, len: u32) -> c_int;
     pub fn shmap_ring_pop_rec(r: *mut shmap_ring, out: *mut c_void, out_len: u32,
                               len: *mut u32) -> c_int;
@@ -310,10 +361,9 @@ extern "C" {
     pub fn shmap_vector_capacity(v: *const shmap_vector) -> u64;
     pub fn shmap_vector_elem_size(v: *const shmap_vector) -> u32;
     pub fn shmap_vector_holes(v: *const shmap_vector) -> u64;
-    pub fn shmap_vector_slot_state(v: *mut shmap_vector, index: u64, state: *mut u32,
+    pub fn shmap_vector_slot_state(v: *const shmap_vector, index: u64, state: *mut u32,
                                    owner: *mut u32) -> c_int;
-    pub fn shmap_vector_stat(v: *mut shmap_vector, published: *mut u64, pending: *mut u64,
-                             holes: *mut u64) -> c_int;
+    pub fn shmap_vector_stats(v: *const shmap_vector, st: *mut shmap_vector_stats_t) -> c_int;
     pub fn shmap_vector_recover(v: *mut shmap_vector) -> c_int;
     pub fn shmap_vector_check(v: *mut shmap_vector, flags: u32, problems: *mut u64) -> c_int;
     pub fn shmap_vector_clear(v: *mut shmap_vector) -> c_int;
@@ -368,5 +418,19 @@ mod tests {
             assert_eq!(define(&seg, "SHMAP_OPEN_WAIT"), Some(SHMAP_OPEN_WAIT as u64));
             assert_eq!(define(&ht, "SHMAP_HTABLE_KEEP"), Some(SHMAP_HTABLE_KEEP as u64));
         }
+        assert_eq!(define(&ring, "SHMAP_RING_CONSUMERS_DEFAULT"),
+                   Some(SHMAP_RING_CONSUMERS_DEFAULT as u64));
+        if let Some(common) = read("common.h") {
+            assert_eq!(define(&common, "SHMAP_STATS_SIZE_MAX"), Some(SHMAP_STATS_SIZE_MAX as u64));
+        }
+    }
+
+    /// The statistics structs have the C layout (sizes of the C structs).
+    #[test]
+    fn stats_struct_sizes() {
+        assert_eq!(core::mem::size_of::<shmap_htable_stats_t>(), 32);
+        assert_eq!(core::mem::size_of::<shmap_ring_stats_t>(), 40);
+        assert_eq!(core::mem::size_of::<shmap_ring_consumer_stats_t>(), 32);
+        assert_eq!(core::mem::size_of::<shmap_vector_stats_t>(), 32);
     }
 }

@@ -35,11 +35,12 @@ impl RecRing {
                      -> Result<RecRing> {
         let n = c_name(name)?;
         let o = opts.raw()?;
+        // max_consumers is an option of the C open (0: unset)
+        check(unsafe { sys::shmap_opts_set_max_consumers(o.0, max_consumers) })?;
         let mut raw = ptr::null_mut();
         let status = check(unsafe {
             sys::shmap_ring_open_rec(n.as_ptr(), mode.raw(), ring_type.map_or(0, |t| t.raw()),
-                                     max_record, capacity, max_consumers, role.raw(), o.0,
-                                     &mut raw)
+                                     max_record, capacity, role.raw(), o.0, &mut raw)
         })?;
         Ok(RecRing { raw, max_record: unsafe { sys::shmap_ring_elem_size(raw) }, status })
     }

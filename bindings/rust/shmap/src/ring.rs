@@ -126,11 +126,12 @@ impl Ring {
                      opts: &Options) -> Result<Ring> {
         let n = c_name(name)?;
         let o = opts.raw()?;
+        // max_consumers is an option of the C open (0: unset)
+        check(unsafe { sys::shmap_opts_set_max_consumers(o.0, params.max_consumers) })?;
         let mut raw = ptr::null_mut();
         let status = check(unsafe {
             sys::shmap_ring_open(n.as_ptr(), mode.raw(), params.ring_type.map_or(0, |t| t.raw()),
-                                 params.elem_size, params.capacity, params.max_consumers,
-                                 role.raw(), o.0, &mut raw)
+                                 params.elem_size, params.capacity, role.raw(), o.0, &mut raw)
         })?;
         Ok(Ring { raw, elem_size: unsafe { sys::shmap_ring_elem_size(raw) }, status })
     }
@@ -209,25 +210,28 @@ impl Ring {
 
     /// Ring-wide counters (see `shmap_ring_stats`).
     pub fn stats(&self) -> Result<RingStats> {
-        let (mut head, mut tail, mut lost, mut pid, mut alive) = (0u64, 0u64, 0u64, 0u32, 0u32);
-        check(unsafe {
-            sys::shmap_ring_stats(self.raw, &mut head, &mut tail, &mut lost, &mut pid, &mut alive)
-        })?;
-        Ok(RingStats { head, tail, lost, producer_pid: pid, producer_alive: alive != 0 })
+        let mut st = sys::shmap_ring_stats_t {
+            size: std::mem::size_of::<sys::shmap_ring_stats_t>() as u32,
+            ..Default::default()
+        };
+        check(unsafe { sys::shmap_ring_stats(self.raw, &mut st) })?;
+        Ok(RingStats { head: st.head, tail: st.tail, lost: st.lost,
+                       producer_pid: st.producer_pid, producer_alive: st.producer_alive != 0 })
     }
 
     /// Consumer/subscriber slot `index`, or `None` if the slot is free.
     pub fn consumer_info(&self, index: u32) -> Result<Option<ConsumerInfo>> {
-        let (mut pid, mut alive, mut cursor, mut missed) = (0u32, 0u32, 0u64, 0u64);
-        let rc = unsafe {
-            sys::shmap_ring_consumer_info(self.raw, index, &mut pid, &mut alive, &mut cursor,
-                                          &mut missed)
+        let mut st = sys::shmap_ring_consumer_stats_t {
+            size: std::mem::size_of::<sys::shmap_ring_consumer_stats_t>() as u32,
+            ..Default::default()
         };
+        let rc = unsafe { sys::shmap_ring_consumer_stats(self.raw, index, &mut st) };
         if rc == sys::SHMAP_E_NOTFOUND {
             return Ok(None);
         }
         check(rc)?;
-        Ok(Some(ConsumerInfo { pid, alive: alive != 0, cursor, missed }))
+        Ok(Some(ConsumerInfo { pid: st.pid, alive: st.alive != 0, cursor: st.cursor,
+                               missed: st.missed }))
     }
 
     /// Number of live consumers (SPSC, SPMC) or subscribers (broadcast)

@@ -63,7 +63,7 @@ impl Table {
         let o = opts.raw()?;
         let mut raw = ptr::null_mut();
         let status = check(unsafe {
-            sys::shmap_htable_open(n.as_ptr(), mode.raw(), capacity, key_max, value_max, o.0,
+            sys::shmap_htable_open(n.as_ptr(), mode.raw(), key_max, value_max, capacity, o.0,
                                    &mut raw)
         })?;
         unsafe {
@@ -337,9 +337,12 @@ impl Table {
 
     /// (live, tombstones, longest probe) from a scan of every bucket.
     pub fn stats(&self) -> Result<(u64, u64, u64)> {
-        let (mut a, mut b, mut c) = (0, 0, 0);
-        check(unsafe { sys::shmap_htable_stats(self.raw, &mut a, &mut b, &mut c) })?;
-        Ok((a, b, c))
+        let mut st = sys::shmap_htable_stats_t {
+            size: std::mem::size_of::<sys::shmap_htable_stats_t>() as u32,
+            ..Default::default()
+        };
+        check(unsafe { sys::shmap_htable_stats(self.raw, &mut st) })?;
+        Ok((st.live, st.tombstones, st.longest_probe))
     }
 
     /// Verify a quiescent table (and repair with `repair`); returns the

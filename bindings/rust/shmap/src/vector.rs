@@ -175,9 +175,12 @@ impl Vector {
 
     /// (published, pending, holes) over the reserved slots.
     pub fn stat(&self) -> Result<(u64, u64, u64)> {
-        let (mut a, mut b, mut c) = (0, 0, 0);
-        check(unsafe { sys::shmap_vector_stat(self.raw, &mut a, &mut b, &mut c) })?;
-        Ok((a, b, c))
+        let mut st = sys::shmap_vector_stats_t {
+            size: std::mem::size_of::<sys::shmap_vector_stats_t>() as u32,
+            ..Default::default()
+        };
+        check(unsafe { sys::shmap_vector_stats(self.raw, &mut st) })?;
+        Ok((st.published, st.pending, st.holes))
     }
 
     /// (state, owner) of one slot (sys::SHMAP_VECTOR_SLOT_*).
