@@ -1108,7 +1108,7 @@ static void test_kill_target_takeover(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "httake");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 16, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 16, NULL, &t), SHMAP_OK);
 	/* The insert waits for the victim inside its hook: a loaded machine
 	 * must not turn that into a timeout. */
 	assert_int_equal(shmap_htable_set_timeout_ms(t, 60000), SHMAP_OK);

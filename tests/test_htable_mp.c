@@ -897,7 +897,7 @@ static void test_cursor_churn(void **state)
 	char name[96];
 	shmap_htable *t;
 	th_name(name, sizeof name, "htcurch");
-	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, 64, KMAX, VCAP, NULL, &t), SHMAP_OK);
+	assert_int_equal(shmap_htable_open(name, SHMAP_CREATE, KMAX, VCAP, 64, NULL, &t), SHMAP_OK);
 	uint8_t key[KMAX], val[VCAP];
 	uint32_t kl, vl, id, seq;
 	for (id = 0; id < 20; id++) {
