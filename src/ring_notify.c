@@ -131,14 +131,14 @@ static long nt_futex(uint32_t *w, int op, uint32_t val)
  */
 static uint64_t nt_dead_peers(struct shmap_ring *r)
 {
-	if (r->role == SHMAP_RING_CONSUMER || r->type == SHMAP_RING_SPSC) {
+	if (r->role == SHMAP_RING_CONSUMER || (r->ops->flags & RING_F_CONS_WORD)) {
 		volatile uint32_t *w = r->role == SHMAP_RING_CONSUMER ? &r->ctl->prod_owner
 								      : &r->ctl->cons_owner;
 		uint32_t o = shmap_atomic_load_acquire_u32(w);
 		return o && !shmap__seg_owner_alive(&r->seg, o) ? o : 0;
 	}
-	if (r->type == SHMAP_RING_BCAST_LOSSY)
-		return 0;
+	if (!r->ops->maint)
+		return 0; /* no dead peer can hold this producer back (lossy) */
 	uint64_t fp = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
 		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
@@ -169,10 +169,7 @@ static volatile uint32_t *nt_ev(const struct ring_notify *nt)
 static uint64_t nt_slice(const struct shmap_ring *r)
 {
 	/* as ring.c: a producer a dead peer can block re-checks often */
-	return r->role == SHMAP_RING_PRODUCER &&
-			       (r->type == SHMAP_RING_SPMC || r->type == SHMAP_RING_BCAST_RELIABLE)
-		       ? RING_SLICE_DEAD_NS
-		       : RING_SLICE_NS;
+	return r->role == SHMAP_RING_PRODUCER && r->ops->maint ? RING_SLICE_DEAD_NS : RING_SLICE_NS;
 }
 
 /* The hub fires an armed end: sleeper withdrawn, IDLE, then the write (a
@@ -480,7 +477,7 @@ static int notify_arm_body(shmap_ring *r)
 	/* Blocked: the peers it waits for. Taken before the reclaim below, so
 	 * a peer dying after it is news to the waiter. */
 	uint64_t fp = nt_dead_peers(r);
-	if (r->role == SHMAP_RING_CONSUMER || r->type == SHMAP_RING_SPSC) {
+	if (r->role == SHMAP_RING_CONSUMER || (r->ops->flags & RING_F_CONS_WORD)) {
 		if (fp && fp != nt->reported) {
 			nt->reported = fp;
 			return SHMAP_E_PEERDEAD; /* once per death; not armed */

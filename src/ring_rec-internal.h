@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring_rec-internal.h - private layout and helpers of the record rings (ring_rec.c,
- * ring_rec_spsc.c, ring_rec_bcast.c): rings of variable-length records in
+ * ring_rec_spsc.c, ring_rec_spmc.c, ring_rec_bcast.c): rings of variable-length records in
  * a byte buffer.
  *
  * Data region of a record ring segment (kind SHMAP__KIND_RING_REC,
@@ -140,50 +140,12 @@ static inline int rec_parse(const struct shmap_ring *r, uint64_t c, uint64_t hw,
 	return 0;
 }
 
-/* per-algorithm operations (ring_rec_spsc.c, ring_rec_bcast.c)
- * push_n: push up to n records (lens[i] bytes each, consecutive in src);
- *   *done records pushed. OK / FULL / CORRUPT.
- * pop_n: pop up to n records into out (out_len bytes, packed), lens[i];
+/* Each record ring type's operations are its table (struct ring_ops,
+ * ring-internal.h): ring_rec_spsc.c, ring_rec_spmc.c, ring_rec_bcast.c.
+ * rec_push_n: push up to n records (lens[i] bytes each, consecutive in
+ *   src); *done records pushed. OK / FULL / CORRUPT.
+ * rec_pop_n: pop up to n records into out (out_len bytes, packed), lens[i];
  *   OK / EMPTY / OVERRUN / CORRUPT / BUFSIZE (first record does not fit:
  *   *need its length). */
-int shmap__recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
-		       uint32_t *done);
-int shmap__recs_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
-		      uint32_t *done, uint32_t *need);
-int shmap__recs_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
-void shmap__recs_commit(struct shmap_ring *r, uint32_t len);
-int shmap__recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
-void shmap__recs_release(struct shmap_ring *r);
-uint64_t shmap__recs_repair_head(struct shmap_ring *r);
-int shmap__recs_probe(struct shmap_ring *r);
-uint64_t shmap__recs_check(struct shmap_ring *r);
-
-int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
-		       uint32_t *done);
-int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
-		      uint32_t *done, uint32_t *need);
-int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
-void shmap__recm_commit(struct shmap_ring *r, uint32_t len);
-int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
-void shmap__recm_release(struct shmap_ring *r);
-uint64_t shmap__recm_repair_head(struct shmap_ring *r);
-int shmap__recm_probe(struct shmap_ring *r);
-int shmap__recm_maint(struct shmap_ring *r);
-uint64_t shmap__recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
-uint64_t shmap__recm_reap_all(struct shmap_ring *r);
-uint64_t shmap__recm_check(struct shmap_ring *r);
-
-int shmap__recb_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
-		       uint32_t *done);
-int shmap__recb_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
-		      uint32_t *done, uint32_t *need);
-int shmap__recb_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
-void shmap__recb_commit(struct shmap_ring *r, uint32_t len);
-int shmap__recb_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
-int shmap__recb_release(struct shmap_ring *r);
-uint64_t shmap__recb_repair_head(struct shmap_ring *r);
-int shmap__recb_probe(struct shmap_ring *r);
-int shmap__recb_maint(struct shmap_ring *r);
-uint64_t shmap__recb_check(struct shmap_ring *r);
 
 #endif /* SHMAP_RING_REC_INTERNAL_H */

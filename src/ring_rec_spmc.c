@@ -105,7 +105,7 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 	return upto <= r->lim;
 }
 
-int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+static int recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
 	uint64_t p0 = r->pos, p = p0, first_hw = 0;
@@ -144,7 +144,7 @@ int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t 
 	return SHMAP_OK;
 }
 
-int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
+static int recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 {
 	uint64_t p = r->pos;
 	struct rec_place pl;
@@ -158,7 +158,7 @@ int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 	return SHMAP_OK;
 }
 
-void shmap__recm_commit(struct shmap_ring *r, uint32_t len)
+static void recm_commit(struct shmap_ring *r, uint32_t len)
 {
 	if (len == 0)
 		return;
@@ -268,7 +268,7 @@ static void recm_give_back(struct shmap_ring *r, const uint64_t *units, uint32_t
 	ring_wake_producer(r);
 }
 
-int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+static int recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
 		      uint32_t *done, uint32_t *need)
 {
 	uint64_t units[RECM_UNITS], e, used = 0;
@@ -293,7 +293,7 @@ int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint
 	return got ? SHMAP_OK : SHMAP_E_CORRUPT;
 }
 
-int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
+static int recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 {
 	uint64_t t, e, rec;
 	uint32_t need = 0, k = 0;
@@ -312,11 +312,12 @@ int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 	return SHMAP_OK;
 }
 
-void shmap__recm_release(struct shmap_ring *r)
+static int recm_release(struct shmap_ring *r)
 {
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.copied");
 	uint64_t t = r->rx.z_pos;
 	recm_give_back(r, &t, 1, r->rx.z_rec + rec_size(r->rx.z_len));
+	return SHMAP_OK;
 }
 
 /*
@@ -358,7 +359,7 @@ static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 	return lost;
 }
 
-uint64_t shmap__recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
+static uint64_t recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
 {
 	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
 	if (pos == 0)
@@ -414,7 +415,7 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 }
 
 /* Producer slow path: reclaim the units that hold the free cursor back. */
-int shmap__recm_maint(struct shmap_ring *r)
+static int recm_maint(struct shmap_ring *r)
 {
 	uint64_t got = 0;
 	for (uint64_t i = 0; i < r->cap / 8u; i++) {
@@ -431,7 +432,7 @@ int shmap__recm_maint(struct shmap_ring *r)
 }
 
 /* Checker: reclaim every claim of a dead consumer. Returns records counted. */
-uint64_t shmap__recm_reap_all(struct shmap_ring *r)
+static uint64_t recm_reap_all(struct shmap_ring *r)
 {
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
@@ -439,7 +440,7 @@ uint64_t shmap__recm_reap_all(struct shmap_ring *r)
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		if (rec_owner(w) == r->seg.owner || (w && shmap__seg_owner_alive(&r->seg, rec_owner(w))))
 			continue;
-		n += shmap__recm_reap_dead_rec(r, rec);
+		n += recm_reap_dead_rec(r, rec);
 	}
 	return n;
 }
@@ -449,7 +450,7 @@ uint64_t shmap__recm_reap_all(struct shmap_ring *r)
  * stored it; head follows published or done units from the stored head
  * (units published without storing head may be claimed and done since).
  */
-uint64_t shmap__recm_repair_head(struct shmap_ring *r)
+static uint64_t recm_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
 	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
@@ -470,7 +471,7 @@ uint64_t shmap__recm_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-int shmap__recm_probe(struct shmap_ring *r)
+static int recm_probe(struct shmap_ring *r)
 {
 	if (r->role == SHMAP_RING_PRODUCER) {
 		struct rec_place pl;
@@ -483,7 +484,7 @@ int shmap__recm_probe(struct shmap_ring *r)
 }
 
 /* Checker: free <= tail <= head <= free + cap, aligned. */
-uint64_t shmap__recm_check(struct shmap_ring *r)
+static uint64_t recm_check(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
@@ -492,3 +493,41 @@ uint64_t shmap__recm_check(struct shmap_ring *r)
 		return 1;
 	return 0;
 }
+
+static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)p;
+	(void)lim;
+	(void)min_cache;
+	return recm_probe(r);
+}
+
+/* Giving up the role with a peeked record: it cannot go back to the ring,
+ * so it is consumed. */
+static void recm_abandon(struct shmap_ring *r)
+{
+	if (r->rx.z_kind == RING_ZC_PEEK && r->role == SHMAP_RING_CONSUMER)
+		(void)recm_release(r);
+}
+
+const struct ring_ops shmap__ring_rec_spmc_ops = {
+	.type = SHMAP_RING_SPMC,
+	.flags = RING_F_CLAIMS | RING_F_RECORDS,
+	.rec_push_n = recm_push_n,
+	.rec_pop_n = recm_pop_n,
+	.rec_reserve = recm_reserve,
+	.rec_commit = recm_commit,
+	.rec_peek = recm_peek,
+	.rec_release = recm_release,
+	.repair_head = recm_repair_head,
+	.join = shmap__spmc_join,
+	.abandon = recm_abandon,
+	.maint = recm_maint,
+	.ready = recm_ready,
+	.size = shmap__ring_size_tail,
+	.low = shmap__ring_low_tail,
+	.reap_all = recm_reap_all,
+	.reap_rec = recm_reap_dead_rec,
+	.free_dead = shmap__spmc_free_dead,
+	.check = recm_check,
+};

@@ -48,28 +48,45 @@
 #define SPMC_CLAIMED 0x80000000u
 #define SPMC_CLAIM_MAX 0x40000000u
 
-int shmap__spmc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+/* Producer: publish [p, p + k), whose elements are written (push_n, commit). */
+static void spmc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 {
-	uint64_t p = r->pos;
-	uint64_t want = n < r->cap ? n : r->cap;
-	uint64_t k = 0;
-	/* A3: acquire, pairs with R4 in spmc_give_back(): the consumer's reads
-	 * of the slot completed before it gave the slot back. */
-	while (k < want && shmap_atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k)
-		k++;
-	*done = (uint32_t)k;
-	if (k == 0)
-		return SHMAP_E_FULL;
-	shmap__ring_copy_in_n(r, p, src, k);
 	SHMAP_FAILPOINT("ring.spmc.push.copied");
 	for (uint64_t i = 0; i < k; i++) {
-		/* R3: release, pairs with A4 in spmc_claim(). */
+		/* R3: release, pairs with A4 in spmc_claim() (and the acquire
+		 * loads of the ready probe and read_at): the element's bytes are
+		 * visible before its slot says "published". */
 		shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
 	}
 	SHMAP_FAILPOINT("ring.spmc.push.published");
 	r->pos = p + k;
+	/* relaxed: head is for inspection only (stats, size); the slot words
+	 * carry the publication */
 	shmap_atomic_store_u64(&r->ctl->head, p + k);
 	ring_wake_consumers_n(r, k);
+}
+
+/* Producer: how many of [p, p + want) are free (given back by consumers). */
+static uint64_t spmc_free(struct shmap_ring *r, uint64_t p, uint64_t want)
+{
+	uint64_t k = 0;
+	/* A3: acquire, pairs with R4 in spmc_give_back() (and the reclaimers'
+	 * full CAS): the consumer's reads of the slot completed before it
+	 * gave the slot back. */
+	while (k < want && shmap_atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k)
+		k++;
+	return k;
+}
+
+static int spmc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+{
+	uint64_t p = r->pos;
+	uint64_t k = spmc_free(r, p, n < r->cap ? n : r->cap);
+	*done = (uint32_t)k;
+	if (k == 0)
+		return SHMAP_E_FULL;
+	shmap__ring_copy_in_n(r, p, src, k);
+	spmc_publish(r, p, k);
 	return SHMAP_OK;
 }
 
@@ -78,18 +95,20 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 {
 	struct ring_rec *rec = r->rec;
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
+		/* acquire: pairs with the claim CAS of the consumer that moved it */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		uint64_t w = want < r->cap ? want : r->cap;
 		if (w > SPMC_CLAIM_MAX)
 			w = SPMC_CLAIM_MAX;
 		if (nowrap && w > r->cap - (t & r->mask))
 			w = r->cap - (t & r->mask);
-		/* A4: acquire, pairs with R3 in shmap__spmc_push_n(). */
+		/* A4: acquire, pairs with R3 in spmc_publish(). */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[t & r->mask]);
 		if (s != t + 1) {
 			if (s == t + r->cap || s == t + r->cap + 1) {
 				/* claimed and given back already: our tail must be stale,
 				 * since a claim moves tail before it gives slots back */
+				/* acquire: as the load of tail above */
 				if (shmap_atomic_load_acquire_u64(&r->ctl->tail) == t)
 					return SHMAP_E_CORRUPT;
 				shmap_cpu_relax();
@@ -122,7 +141,8 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 static void spmc_give_back(struct shmap_ring *r, uint64_t t, uint64_t k)
 {
 	for (uint64_t i = 0; i < k; i++) {
-		/* R4: release, pairs with A3 in shmap__spmc_push_n(). */
+		/* R4: release, pairs with A3 in spmc_free(): our reads of the
+		 * element complete before the producer may overwrite it. */
 		shmap_atomic_store_release_u64(&r->seq[(t + i) & r->mask], t + i + r->cap);
 	}
 	SHMAP_FAILPOINT("ring.spmc.pop.released");
@@ -132,7 +152,7 @@ static void spmc_give_back(struct shmap_ring *r, uint64_t t, uint64_t k)
 	ring_wake_producer(r);
 }
 
-int shmap__spmc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
+static int spmc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
 {
 	uint64_t t, k;
 	*done = 0;
@@ -146,14 +166,11 @@ int shmap__spmc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *don
 	return SHMAP_OK;
 }
 
-int shmap__spmc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+static int spmc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
 {
 	uint64_t p = r->pos;
 	uint64_t run = r->cap - (p & r->mask);
-	uint64_t want = n < run ? n : run;
-	uint64_t k = 0;
-	while (k < want && shmap_atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k) /* A3 */
-		k++;
+	uint64_t k = spmc_free(r, p, n < run ? n : run);
 	if (k == 0)
 		return SHMAP_E_FULL;
 	*ptr = ring_slot(r, p);
@@ -163,7 +180,14 @@ int shmap__spmc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *
 	return SHMAP_OK;
 }
 
-int shmap__spmc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+/* The same publication as push: the bytes are already in place. */
+static void spmc_commit(struct shmap_ring *r, uint32_t n)
+{
+	if (n)
+		spmc_publish(r, r->zc_pos, n);
+}
+
+static int spmc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
 {
 	uint64_t t, k;
 	int rc = spmc_claim(r, n, 1, &t, &k);
@@ -176,10 +200,21 @@ int shmap__spmc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_
 	return SHMAP_OK;
 }
 
-void shmap__spmc_release(struct shmap_ring *r)
+/* The whole claim goes back, whatever n: a claim cannot be split. */
+static int spmc_release(struct shmap_ring *r, uint32_t n)
 {
+	(void)n;
 	SHMAP_FAILPOINT("ring.spmc.pop.copied");
 	spmc_give_back(r, r->zc_pos, r->zc);
+	return SHMAP_OK;
+}
+
+/* Giving up the role with a peek outstanding: the claim cannot go back to
+ * the ring, so it is consumed. */
+static void spmc_abandon(struct shmap_ring *r)
+{
+	if (r->zc && r->zc_kind == RING_ZC_PEEK)
+		spmc_release(r, r->zc);
 }
 
 /*
@@ -221,7 +256,7 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 }
 
 /* A dead record's claim, if any, is reclaimed (record takeover, checker). */
-uint64_t shmap__spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
+static uint64_t spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
 {
 	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
 	if (pos == 0)
@@ -276,7 +311,7 @@ static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 }
 
 /* Producer slow path: reclaim the slot we need next if a dead consumer holds it. */
-int shmap__spmc_maint(struct shmap_ring *r)
+static int spmc_maint(struct shmap_ring *r)
 {
 	uint64_t p = r->pos;
 	if (p < r->cap)
@@ -287,7 +322,7 @@ int shmap__spmc_maint(struct shmap_ring *r)
 }
 
 /* Checker: reclaim every slot a dead consumer holds. Returns how many. */
-uint64_t shmap__spmc_reap_all(struct shmap_ring *r)
+static uint64_t spmc_reap_all(struct shmap_ring *r)
 {
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	uint64_t n = 0;
@@ -296,3 +331,132 @@ uint64_t shmap__spmc_reap_all(struct shmap_ring *r)
 		n += spmc_reap(r, x);
 	return n;
 }
+
+/*
+ * Producer takeover: walk from the stored head past slots a dead producer
+ * published (p + 1) and consumers may already have given back (p + cap)
+ * without storing head. Bounded by the private capacity.
+ */
+static uint64_t spmc_repair_head(struct shmap_ring *r)
+{
+	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	for (uint64_t i = 0; i < r->cap; i++) {
+		/* acquire: pairs with R3 (publish) and R4 (give back) of the dead peers */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
+		if (s == h + 1 || s == h + r->cap)
+			h++;
+		else
+			break;
+	}
+	shmap_atomic_store_u64(&r->ctl->head, h);
+	return h;
+}
+
+/* Checker: indices in order; every slot word free (p) or published (p + 1)
+ * for some position p of its slot. */
+static uint64_t spmc_check(struct shmap_ring *r)
+{
+	uint64_t bad = 0;
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
+	/* acquire: pairs with the claim CAS */
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	if (t > h || h - t > r->cap)
+		bad++;
+	for (uint64_t i = 0; i < r->cap; i++) {
+		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
+		uint64_t d = (s - i) & r->mask;
+		if (d != 0 && d != 1)
+			bad++;
+	}
+	return bad;
+}
+
+/* Can the role make progress from p? (The producer: its next slot is free;
+ * a consumer: the slot at the claim index is published.) */
+static int spmc_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)lim;
+	(void)min_cache;
+	if (r->role == SHMAP_RING_PRODUCER)
+		return spmc_free(r, p, 1) ? SHMAP_OK : SHMAP_E_FULL;
+	/* acquire: pairs with the claim CAS of the consumer that moved tail */
+	p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	/* acquire: pairs with R3 in spmc_publish() */
+	uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+	return s == p + 1 ? SHMAP_OK : SHMAP_E_EMPTY;
+}
+
+static int spmc_read_at(struct shmap_ring *r, uint64_t pos, void *out)
+{
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
+	/* acquire: pairs with the claim CAS */
+	uint64_t lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	return shmap__ring_read_seq(r, pos, out, lo, h);
+}
+
+/*
+ * A consumer took a record (fixed and record SPMC rings): a dead holder's
+ * claim is reclaimed and counted lost, then the record is ACTIVE with no
+ * claim.
+ */
+void shmap__spmc_join(struct shmap_ring *r, int recovered)
+{
+	struct ring_rec *rec = r->rec;
+	if (recovered)
+		r->ops->reap_rec(r, rec);
+	shmap_atomic_store_u32(&rec->n, 0);
+	/* release: the claim is cleared before the record is ACTIVE; a
+	 * reclaimer's acquire load of pos then sees no claim */
+	shmap_atomic_store_release_u64(&rec->pos, 0);
+	/* release: pairs with the acquire loads of ow (reclaimers, inspection) */
+	shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
+}
+
+/*
+ * Checker repair (fixed and record SPMC rings): for each record of a dead
+ * consumer, reclaim what is left of its claim and free the record.
+ * Returns the records freed.
+ */
+uint64_t shmap__spmc_free_dead(struct shmap_ring *r)
+{
+	uint64_t fixed = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release store of ow when it was taken */
+		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		if (w == 0 || rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
+			continue;
+		r->ops->reap_rec(r, rec);
+		/* full CAS: the record is freed only if no one took it meanwhile */
+		if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
+			/* release: after the claim was reclaimed above */
+			shmap_atomic_store_release_u64(&rec->pos, 0);
+			shmap__ring_rec_unsleep(r, rec);
+			fixed++;
+		}
+	}
+	return fixed;
+}
+
+const struct ring_ops shmap__ring_spmc_ops = {
+	.type = SHMAP_RING_SPMC,
+	.flags = RING_F_CLAIMS,
+	.push_n = spmc_push_n,
+	.pop_n = spmc_pop_n,
+	.reserve = spmc_reserve,
+	.commit = spmc_commit,
+	.peek = spmc_peek,
+	.release = spmc_release,
+	.read_at = spmc_read_at,
+	.repair_head = spmc_repair_head,
+	.join = shmap__spmc_join,
+	.abandon = spmc_abandon,
+	.maint = spmc_maint,
+	.ready = spmc_ready,
+	.size = shmap__ring_size_tail,
+	.low = shmap__ring_low_tail,
+	.reap_all = spmc_reap_all,
+	.reap_rec = spmc_reap_dead_rec,
+	.free_dead = shmap__spmc_free_dead,
+	.check = spmc_check,
+};
