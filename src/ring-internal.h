@@ -359,6 +359,13 @@ int shmap__ring_read_seq(struct shmap_ring *r, uint64_t pos, void *out, uint64_t
  * reclaim each dead consumer's claim and free its record. */
 void shmap__spmc_join(struct shmap_ring *r, int recovered);
 uint64_t shmap__spmc_free_dead(struct shmap_ring *r);
+/* SPMC record: rec.n = claim length | RING_CLAIMED once the claim CAS won. */
+#define RING_CLAIMED 0x80000000u
+/* Who holds position x, claimed below tail (fixed and record SPMC rings)?
+ * -1: a live consumer (or one about to claim it); 1: the dead record *rec,
+ * whose claim started at *pos - 1 (rec.pos) with flags *nf (rec.n); 0: no
+ * record names a claim of x. Bounded by max_consumers liveness probes. */
+int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **rec, uint64_t *pos, uint32_t *nf);
 
 /* ---- what ring.c exports to the other ring files ---- */
 

@@ -140,6 +140,63 @@ static inline int rec_parse(const struct shmap_ring *r, uint64_t c, uint64_t hw,
 	return 0;
 }
 
+/*
+ * SPSC and SPMC producers (the unit's first word publishes it): write the
+ * records lens[0..n) from src from position r->pos on, as many as
+ * room(r, p, end, bad) allows (room up to `end` for a unit ending at end -
+ * REC_HDR: the next unit's word must fit too), every header but the first
+ * unit's word, and the zero word after the last ("nothing yet"). Returns
+ * the records written; *endp the position after them, *first_hw the word
+ * the caller stores last, with release, at r->pos.
+ */
+static inline uint32_t rec_fill(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+				int (*room)(struct shmap_ring *, uint64_t, uint64_t, int *), int *bad,
+				uint64_t *endp, uint64_t *first_hw)
+{
+	uint64_t p = r->pos;
+	uint32_t k = 0;
+	while (k < n) {
+		struct rec_place pl;
+		uint32_t len = lens[k];
+		rec_place(r, p, len, &pl);
+		if (!room(r, p, pl.end + REC_HDR, bad))
+			break;
+		memcpy(rec_payload(r, pl.rec), src, len);
+		src += len;
+		uint64_t hw = rec_hw(pl.rec, len);
+		if (pl.pad) {
+			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
+			hw = rec_hw(p, REC_PAD);
+		}
+		if (k == 0)
+			*first_hw = hw; /* stored last, by the caller */
+		else
+			shmap_atomic_store_u64(rec_word(r, p), hw);
+		p = pl.end;
+		k++;
+	}
+	if (k)
+		shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
+	*endp = p;
+	return k;
+}
+
+/* The same for a commit of the reservation (rx.z_pos, rx.z_rec) with len
+ * bytes: returns the first word, *endp the end. */
+static inline uint64_t rec_commit_words(struct shmap_ring *r, uint32_t len, uint64_t *endp)
+{
+	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
+	uint64_t end = rec + rec_size(len);
+	uint64_t hw = rec_hw(rec, len);
+	shmap_atomic_store_u64(rec_word(r, end), 0);
+	if (rec != p) {
+		shmap_atomic_store_u64(rec_word(r, rec), hw);
+		hw = rec_hw(p, REC_PAD);
+	}
+	*endp = end;
+	return hw;
+}
+
 /* Each record ring type's operations are its table (struct ring_ops,
  * ring-internal.h): ring_rec_spsc.c, ring_rec_spmc.c, ring_rec_bcast.c.
  * rec_push_n: push up to n records (lens[i] bytes each, consecutive in

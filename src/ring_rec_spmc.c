@@ -54,7 +54,7 @@
  */
 #include "ring_rec-internal.h"
 
-#define RECM_CLAIMED 0x80000000u
+#define RECM_CLAIMED RING_CLAIMED
 #define RECM_CLAIM_MAX 0x40000000u
 #define RECM_UNITS 64u /* units per claim: a pop_n returns at most this many */
 
@@ -105,42 +105,37 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 	return upto <= r->lim;
 }
 
+/* Producer: publish the units [p0, end) whose first word is hw (R1r). */
+static void recm_publish(struct shmap_ring *r, uint64_t p0, uint64_t hw, uint64_t end)
+{
+	/* R1r: release, pairs with A2r in recm_claim() and A3r: the units'
+	 * bytes and every other header are visible before the first word */
+	shmap_atomic_store_release_u64(rec_word(r, p0), hw);
+	SHMAP_FAILPOINT("ring.rec.spmc.push.published");
+	r->pos = end;
+	/* R1b, as SPSC: release, pairs with the acquire loads of head
+	 * (takeover, inspection) */
+	shmap_atomic_store_release_u64(&r->ctl->head, end);
+	ring_wake_consumers(r);
+}
+
+static int recm_room_any(struct shmap_ring *r, uint64_t p, uint64_t upto, int *bad)
+{
+	(void)bad;
+	return recm_room(r, p, upto);
+}
+
 static int recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
-	uint64_t p0 = r->pos, p = p0, first_hw = 0;
-	uint32_t k = 0;
-	while (k < n) {
-		struct rec_place pl;
-		uint32_t len = lens[k];
-		rec_place(r, p, len, &pl);
-		if (!recm_room(r, p, pl.end + REC_HDR))
-			break;
-		memcpy(rec_payload(r, pl.rec), src, len);
-		src += len;
-		uint64_t hw = rec_hw(pl.rec, len);
-		if (pl.pad) {
-			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
-			hw = rec_hw(p, REC_PAD);
-		}
-		if (k == 0)
-			first_hw = hw;
-		else
-			shmap_atomic_store_u64(rec_word(r, p), hw);
-		p = pl.end;
-		k++;
-	}
+	uint64_t p0 = r->pos, end = p0, first_hw = 0;
+	int bad = 0;
+	uint32_t k = rec_fill(r, src, lens, n, recm_room_any, &bad, &end, &first_hw);
 	*done = k;
 	if (k == 0)
 		return SHMAP_E_FULL;
-	shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
 	SHMAP_FAILPOINT("ring.rec.spmc.push.copied");
-	/* R1r: release, pairs with A2r in recm_claim() and A3r */
-	shmap_atomic_store_release_u64(rec_word(r, p0), first_hw);
-	SHMAP_FAILPOINT("ring.rec.spmc.push.published");
-	r->pos = p;
-	shmap_atomic_store_release_u64(&r->ctl->head, p); /* R1b, as SPSC */
-	ring_wake_consumers(r);
+	recm_publish(r, p0, first_hw, end);
 	return SHMAP_OK;
 }
 
@@ -162,19 +157,10 @@ static void recm_commit(struct shmap_ring *r, uint32_t len)
 {
 	if (len == 0)
 		return;
-	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
-	uint64_t end = rec + rec_size(len);
-	uint64_t hw = rec_hw(rec, len);
-	shmap_atomic_store_u64(rec_word(r, end), 0);
-	if (rec != p) {
-		shmap_atomic_store_u64(rec_word(r, rec), hw);
-		hw = rec_hw(p, REC_PAD);
-	}
+	uint64_t end;
+	uint64_t hw = rec_commit_words(r, len, &end);
 	SHMAP_FAILPOINT("ring.rec.spmc.push.copied");
-	shmap_atomic_store_release_u64(rec_word(r, p), hw); /* R1r */
-	r->pos = end;
-	shmap_atomic_store_release_u64(&r->ctl->head, end);
-	ring_wake_consumers(r);
+	recm_publish(r, r->rx.z_pos, hw, end);
 }
 
 /*
@@ -381,28 +367,13 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 		return 0;
 	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
 		return 0; /* published and unclaimed: really full */
-	struct ring_rec *dead = NULL;
-	uint64_t dead_pos = 0;
-	uint32_t dead_nf = 0;
-	for (uint32_t i = 0; i < r->max_cons; i++) {
-		struct ring_rec *rec = &r->recs[i];
-		uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos); /* pairs with the intent store */
-		if (pos == 0)
-			continue;
-		uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
-		uint64_t n = nf & ~RECM_CLAIMED;
-		if (x - (pos - 1) >= n) /* x outside [pos-1, pos-1+n) (unsigned) */
-			continue;
-		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
-		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
-			return 0; /* a live consumer holds (or is about to hold) it */
-		if (nf & RECM_CLAIMED) {
-			dead = rec;
-			dead_pos = pos;
-			dead_nf = nf;
-		}
-	}
-	if (dead)
+	struct ring_rec *dead;
+	uint64_t dead_pos;
+	uint32_t dead_nf;
+	int held = shmap__spmc_holder(r, x, &dead, &dead_pos, &dead_nf);
+	if (held < 0)
+		return 0; /* a live consumer holds (or is about to hold) it */
+	if (held)
 		return recm_reap_rec(r, dead, dead_pos, dead_nf);
 	/* no record names the claim (its owner died right after its CAS, or
 	 * its record was taken over): reclaim this unit */

@@ -86,35 +86,14 @@ static inline void recs_consumed(struct shmap_ring *r, uint64_t end)
 static int recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
-	uint64_t p0 = r->pos, p = p0, first_hw = 0;
-	uint32_t k = 0;
+	uint64_t p0 = r->pos, end = p0, first_hw = 0;
 	int bad = 0;
-	while (k < n) {
-		struct rec_place pl;
-		uint32_t len = lens[k];
-		rec_place(r, p, len, &pl);
-		if (!recs_room(r, p, pl.end + REC_HDR, &bad))
-			break;
-		memcpy(rec_payload(r, pl.rec), src, len);
-		src += len;
-		uint64_t hw = rec_hw(pl.rec, len);
-		if (pl.pad) {
-			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
-			hw = rec_hw(p, REC_PAD);
-		}
-		if (k == 0)
-			first_hw = hw; /* stored last, by recs_publish() */
-		else
-			shmap_atomic_store_u64(rec_word(r, p), hw);
-		p = pl.end;
-		k++;
-	}
+	uint32_t k = rec_fill(r, src, lens, n, recs_room, &bad, &end, &first_hw);
 	*done = k;
 	if (k == 0)
 		return bad ? SHMAP_E_CORRUPT : SHMAP_E_FULL;
-	shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
 	SHMAP_FAILPOINT("ring.rec.spsc.push.copied");
-	recs_publish(r, p0, first_hw, p);
+	recs_publish(r, p0, first_hw, end);
 	return SHMAP_OK;
 }
 
@@ -185,16 +164,10 @@ static void recs_commit(struct shmap_ring *r, uint32_t len)
 {
 	if (len == 0)
 		return;
-	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
-	uint64_t end = rec + rec_size(len);
-	uint64_t hw = rec_hw(rec, len);
-	shmap_atomic_store_u64(rec_word(r, end), 0);
-	if (rec != p) {
-		shmap_atomic_store_u64(rec_word(r, rec), hw);
-		hw = rec_hw(p, REC_PAD);
-	}
+	uint64_t end;
+	uint64_t hw = rec_commit_words(r, len, &end);
 	SHMAP_FAILPOINT("ring.rec.spsc.push.copied");
-	recs_publish(r, p, hw, end);
+	recs_publish(r, r->rx.z_pos, hw, end);
 }
 
 static int recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)

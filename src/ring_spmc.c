@@ -45,7 +45,7 @@
  */
 #include "ring-internal.h"
 
-#define SPMC_CLAIMED 0x80000000u
+#define SPMC_CLAIMED RING_CLAIMED
 #define SPMC_CLAIM_MAX 0x40000000u
 
 /* Producer: publish [p, p + k), whose elements are written (push_n, commit). */
@@ -265,6 +265,37 @@ static uint64_t spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
 	return spmc_reap_rec(r, rec, pos, nf);
 }
 
+int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **dead, uint64_t *dead_pos,
+		       uint32_t *dead_nf)
+{
+	int found = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the intent's release store in the claim */
+		uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
+		if (pos == 0)
+			continue;
+		/* acquire: pairs with the release store of the CLAIMED mark */
+		uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
+		uint64_t n = nf & ~RING_CLAIMED;
+		if (n > r->cap)
+			n = r->cap;
+		if (x - (pos - 1) >= n) /* x outside [pos-1, pos-1+n) (unsigned) */
+			continue;
+		/* acquire: pairs with the release store of ow when it was taken */
+		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
+		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
+			return -1;
+		if (nf & RING_CLAIMED) {
+			*dead = rec;
+			*dead_pos = pos;
+			*dead_nf = nf;
+			found = 1;
+		}
+	}
+	return found;
+}
+
 /*
  * Reclaim position x if no live consumer holds it. Returns elements
  * counted lost (0 if x is held by a live consumer or not claimed at all).
@@ -276,30 +307,13 @@ static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 		return 0;
 	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
 		return 0; /* published and unclaimed: really full */
-	struct ring_rec *dead = NULL;
-	uint64_t dead_pos = 0;
-	uint32_t dead_nf = 0;
-	for (uint32_t i = 0; i < r->max_cons; i++) {
-		struct ring_rec *rec = &r->recs[i];
-		uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos); /* pairs with the intent store */
-		if (pos == 0)
-			continue;
-		uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
-		uint64_t n = nf & ~SPMC_CLAIMED;
-		if (n > r->cap)
-			n = r->cap;
-		if (x - (pos - 1) >= n) /* x outside [pos-1, pos-1+n) (unsigned) */
-			continue;
-		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
-		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
-			return 0; /* a live consumer holds (or is about to hold) it */
-		if (nf & SPMC_CLAIMED) {
-			dead = rec;
-			dead_pos = pos;
-			dead_nf = nf;
-		}
-	}
-	if (dead)
+	struct ring_rec *dead;
+	uint64_t dead_pos;
+	uint32_t dead_nf;
+	int held = shmap__spmc_holder(r, x, &dead, &dead_pos, &dead_nf);
+	if (held < 0)
+		return 0; /* a live consumer holds (or is about to hold) it */
+	if (held)
 		return spmc_reap_rec(r, dead, dead_pos, dead_nf);
 	/* no record names the claim (its owner died right after its CAS, or
 	 * the record was scribbled): reclaim this one slot */
