@@ -110,8 +110,12 @@ const struct shmap__kind_ops *const shmap__ring_kind_ops[3] = { &ring_ops_spsc, 
 static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 {
 	for (int i = 0; i < 16; i++) {
+		/* acquire: pairs with the full CAS that took the role (the holder's state before
+		 * it) */
 		uint32_t o = shmap_atomic_load_acquire_u32(w);
 		if (o == 0) {
+			/* full CAS: the role is ours before any of its state is touched; pairs with
+			 * the acquire loads of the role word */
 			if (shmap_atomic_cas_full_u32(w, 0, r->seg.owner) == 0)
 				return SHMAP_OK;
 			continue;
@@ -120,6 +124,7 @@ static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 			return SHMAP_OK;
 		if (shmap__seg_owner_alive(&r->seg, o))
 			return SHMAP_E_BUSY;
+		/* full CAS: takeover from the dead holder, as above */
 		if (shmap_atomic_cas_full_u32(w, o, r->seg.owner) == o)
 			return SHMAP_RECOVERED;
 	}
@@ -134,13 +139,15 @@ static int ring_take_rec(struct shmap_ring *r)
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		int rc;
 		if (w == 0) {
-			/* full CAS: the record is ours before we touch its fields */
+			/* full CAS: the record is ours before we touch its fields;
+			 * pairs with the acquire loads of ow */
 			if (shmap_atomic_cas_full_u64(&rec->ow, 0, rec_ow(REC_CLAIMING, r->seg.owner)) != 0)
 				continue;
 			rc = SHMAP_OK;
 		} else {
 			if (shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 				continue;
+			/* full CAS: takeover of a dead holder's record, as above */
 			if (shmap_atomic_cas_full_u64(&rec->ow, w, rec_ow(REC_CLAIMING, r->seg.owner)) != w)
 				continue;
 			rc = SHMAP_RECOVERED;
@@ -222,12 +229,18 @@ static void ring_detach(struct shmap_ring *r)
 		r->ops->abandon(r); /* an outstanding peek the type cannot give back */
 	ring_zc_clear(r);
 	if (r->role == SHMAP_RING_PRODUCER) {
+		/* full CAS: the role is given up after every access it made; pairs with the acquire
+		 * load of the role word */
 		shmap_atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
 	} else if (r->ops->flags & RING_F_CONS_WORD) {
+		/* full CAS: as for the producer role */
 		shmap_atomic_cas_full_u32(&r->ctl->cons_owner, r->seg.owner, 0);
 	} else if (r->rec) {
+		/* acquire: pairs with our own release of ow (join) or a checker's CAS */
 		uint64_t w = shmap_atomic_load_acquire_u64(&r->rec->ow);
 		if (rec_owner(w) == r->seg.owner)
+			/* full CAS: the record is freed after every access through it; pairs with
+			 * the acquire loads of ow */
 			shmap_atomic_cas_full_u64(&r->rec->ow, w, 0);
 		r->rec = NULL;
 	}
@@ -697,6 +710,8 @@ SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *d
  */
 void shmap__ring_announce(struct shmap_ring *r)
 {
+	/* full adds: counts, read by the wakers (W2) with the fence W1 below
+	 * between them and the waiter's re-check */
 	if (r->role == SHMAP_RING_PRODUCER) {
 		shmap_atomic_fetch_add_full_u32(&r->ctl->prod_sleeping, 1);
 	} else if (r->ops->flags & RING_F_CONS_WORD) {
@@ -718,6 +733,7 @@ void shmap__ring_unannounce(struct shmap_ring *r)
 	else if (r->ops->flags & RING_F_CONS_WORD)
 		shmap__ring_count_dec(&r->ctl->cons_sleepers);
 	else if (shmap__ring_count_dec(&r->rec->sleeping))
+		/* full: a count, as the increment in shmap__ring_announce() */
 		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
 }
 
@@ -742,6 +758,9 @@ static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_
 		if (now >= deadline)
 			return SHMAP_E_TIMEOUT;
 		shmap__ring_announce(r);
+		/* acquire: pairs with the waker's full add to the event word (shmap__ring_wake_*,
+		 * ring_util.c): the event read before the re-try, so a wake-up after it changes the
+		 * word and the futex wait returns */
 		uint32_t e = shmap_atomic_load_acquire_u32(ev);
 		rc = a->fn(r, a);
 		/* The heavy barrier in ring_announce() can take milliseconds on a
@@ -1138,6 +1157,8 @@ SHMAP_API uint64_t shmap_ring_size(const shmap_ring *r)
 	struct shmap_ring *w = (struct shmap_ring *)r;
 	/* acquire: pairs with the producer's release of head (R1b, or the
 	 * relaxed inspection store of the other types: then an estimate) */
+	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
+	 * inspection) */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	return r->ops->size(w, h);
 }
@@ -1182,6 +1203,7 @@ SHMAP_API uint32_t shmap_ring_consumers(shmap_ring *r)
 	}
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
+		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
 		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
 		uint32_t st = rec_state(w);
 		if (w == 0 || (st != REC_ACTIVE && st != REC_CLAIMING))
@@ -1243,6 +1265,8 @@ static inline int shmap_ring_stats__body(shmap_ring *r, uint64_t *head, uint64_t
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
+	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
+	 * inspection) */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	if (head)
 		*head = h;
@@ -1280,11 +1304,15 @@ static inline int shmap_ring_consumer_info__body(shmap_ring *r, uint32_t index, 
 	if (r->ops->flags & RING_F_CONS_WORD) {
 		/* acquire: pair with the role's CAS and the consumer's release of tail */
 		o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
+		/* acquire: pairs with the consumer's release of tail (R2) */
 		cur = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	} else {
 		struct ring_rec *rec = &r->recs[index];
+		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		o = rec_state(w) == REC_FREE ? 0 : rec_owner(w);
+		/* acquire: pairs with the owner's release of its cursor or claim (R6, the claim's
+		 * intent) */
 		cur = shmap_atomic_load_acquire_u64(&rec->pos);
 		if ((r->ops->flags & RING_F_CLAIMS) && cur)
 			cur -= 1; /* a claim start + 1 */

@@ -65,6 +65,7 @@ uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head)
 	uint64_t m = head;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release store of ACTIVE in shmap__bcast_join() */
 		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
 			continue;
 		/* A5: acquire, pairs with R6 in the subscriber's pop: its reads of
@@ -174,6 +175,7 @@ static int bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint3
 static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64_t s)
 {
 	uint64_t q = (s & RING_SEQ_WRITING) ? s & ~RING_SEQ_WRITING : s - 1;
+	/* acquire: head is stored relaxed after R7: pairs with nothing; only bounds the resync */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	if ((q & r->mask) != (at & r->mask) || q <= at)
 		return SHMAP_E_CORRUPT; /* not a state this slot can legitimately hold */
@@ -186,6 +188,7 @@ static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64
 	r->pos = nc;
 	r->lim = nc;
 	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	/* R6: release, pairs with A5 in shmap__bcast_min_cursor() */
 	shmap_atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
 }
@@ -404,6 +407,7 @@ static int bcast_drop(struct shmap_ring *r, struct ring_rec *rec)
 	if (o == r->seg.owner || shmap__seg_owner_alive(&r->seg, o))
 		return 0;
 	/* full CAS: freed only if no one took it meanwhile */
+	/* full CAS: pairs with the acquire loads of ow */
 	if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) != w)
 		return 0;
 	shmap__ring_rec_unsleep(r, rec);
@@ -500,6 +504,7 @@ static uint64_t bcast_repair_head(struct shmap_ring *r)
 static uint64_t bcast_check(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
+	/* acquire: head is stored relaxed (inspection only): pairs with nothing */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
 	for (uint64_t i = 0; i < r->cap; i++) {
 		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
@@ -540,6 +545,7 @@ static int bcast_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t 
 /* read_at, lossy: the last capacity's worth below head. */
 static int lossy_read_at(struct shmap_ring *r, uint64_t pos, void *out)
 {
+	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
 	return shmap__ring_read_seq(r, pos, out, h > r->cap ? h - r->cap : 0, h);
 }
@@ -549,8 +555,11 @@ static int lossy_read_at(struct shmap_ring *r, uint64_t pos, void *out)
  * cursor is re-read after the copy. */
 static int reliable_read_at(struct shmap_ring *r, uint64_t pos, void *out)
 {
+	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
 	int rc = shmap__ring_read_seq(r, pos, out, shmap__bcast_min_cursor(r, h), h);
+	/* the re-check of the lowest cursor: its loads (A5) follow the copy's, behind the acquire
+	 * fence in shmap__ring_read_seq(); pairs with R6 */
 	if (rc == SHMAP_OK && shmap__bcast_min_cursor(r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
 		return SHMAP_E_OVERRUN;
 	return rc;

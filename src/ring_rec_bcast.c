@@ -145,6 +145,7 @@ static int recb_resync(struct shmap_ring *r, uint64_t c)
 	r->pos = nc;
 	r->lim = nc;
 	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	/* R6, as the fixed ring: release, pairs with A5 in shmap__bcast_min_cursor() */
 	shmap_atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
 }
@@ -304,6 +305,7 @@ static int recb_release(struct shmap_ring *r)
 /* Producer takeover: publication is head itself, so continue there. */
 static uint64_t recb_repair_head(struct shmap_ring *r)
 {
+	/* acquire: pairs with R7r, the dead producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head) & ~UINT64_C(7);
 	uint64_t i = shmap_atomic_load_u64(&r->rx.line->intent);
 	/* intent never goes back (a dead producer may have written up to it) */
@@ -341,14 +343,17 @@ static int recb_maint(struct shmap_ring *r)
 /* Checker: head aligned, every live cursor in [head - cap, head] (reliable). */
 static uint64_t recb_check(struct shmap_ring *r)
 {
+	/* acquire: pairs with R7r, the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	uint64_t bad = (h & 7u) ? 1 : 0;
 	if (recb_lossy(r))
 		return bad;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release store of ACTIVE in shmap__bcast_join() */
 		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
 			continue;
+		/* A5-like: pairs with R6 (the subscriber's release of its cursor) */
 		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
 		if ((c & 7u) || c > h || h - c > r->cap)
 			bad++;

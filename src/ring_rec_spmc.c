@@ -98,6 +98,7 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 	}
 	if (f != r->rx.free) {
 		/* stored before we write into the space freed (takeover resumes here) */
+		/* release: pairs with the acquire load of intent at takeover and in the checker */
 		shmap_atomic_store_release_u64(&r->rx.line->intent, f);
 		r->rx.free = f;
 	}
@@ -177,6 +178,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 		n = RECM_UNITS;
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
 		/* acquire: pairs with the claim CAS of the consumer that moved it */
+		/* acquire: pairs with the claim CAS */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		if (t & 7u)
 			return SHMAP_E_CORRUPT;
@@ -199,6 +201,8 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 				break;
 			if (len > out_len - used) {
 				if (k == 0) {
+					/* acquire: pairs with the claim CAS of the consumer that
+					 * moved tail */
 					if (shmap_atomic_load_acquire_u64(&r->ctl->tail) != t)
 						goto retry; /* stale view */
 					*need = len;
@@ -211,6 +215,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 			c = end;
 		}
 		if (k == 0) {
+			/* acquire: pairs with the claim CAS of the consumer that moved tail */
 			if (shmap_atomic_load_acquire_u64(&r->ctl->tail) != t)
 				goto retry;
 			return bad ? SHMAP_E_CORRUPT : SHMAP_E_EMPTY;
@@ -219,15 +224,20 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 		shmap_atomic_store_u64(&me->nrec, k);
 		/* Intent before the claim: the CAS below is a full barrier, so a
 		 * reclaimer that sees tail past t also sees this record. */
+		/* release: pairs with the reclaimers' acquire load of rec.pos (shmap__spmc_holder);
+		 * the full CAS below orders it before the claim */
 		shmap_atomic_store_release_u64(&me->pos, t + 1);
+		/* full CAS: the claim; pairs with the acquire loads of tail */
 		if (shmap_atomic_cas_full_u64(&r->ctl->tail, t, c) == t) {
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.cas");
+			/* release: pairs with the reclaimers' acquire load of rec.n */
 			shmap_atomic_store_release_u32(&me->n, (uint32_t)(c - t) | RECM_CLAIMED);
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.claimed");
 			*kp = k;
 			*ep = c;
 			return SHMAP_OK;
 		}
+		/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
 		shmap_atomic_store_release_u64(&me->pos, 0);
 	retry:
 		shmap_cpu_relax();
@@ -250,6 +260,7 @@ static void recm_give_back(struct shmap_ring *r, const uint64_t *units, uint32_t
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.released");
 	/* release: the units are done before the claim disappears */
+	/* pairs with the acquire load of rec.pos in shmap__spmc_holder() */
 	shmap_atomic_store_release_u64(&r->rec->pos, 0);
 	ring_wake_producer(r);
 }
@@ -313,6 +324,7 @@ static int recm_release(struct shmap_ring *r)
  */
 static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf)
 {
+	/* full CAS: one reclaimer takes the claim; pairs with the acquire loads of rec.pos */
 	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
 		return 0;
 	if (!(nf & RECM_CLAIMED))
@@ -336,20 +348,24 @@ static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 		if (st == 1) {
 			uint64_t hw = rec_hw(c, 0) & ~UINT64_C(0xffffffff);
 			hw |= shmap_atomic_load_u64(rec_word(r, c)) & 0xffffffffu;
+			/* full CAS: as R4r (the unit done), pairs with A3r */
 			shmap_atomic_cas_full_u64(rec_word(r, c), hw, rec_done_hw(c, (uint32_t)len));
 		}
 		c += len;
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.freed");
+	/* full add: pairs with the acquire loads of lost */
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, lost);
 	return lost;
 }
 
 static uint64_t recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
 {
+	/* acquire: pairs with the release stores of rec.pos in recm_claim() */
 	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
 	if (pos == 0)
 		return 0;
+	/* acquire: pairs with the release store of the CLAIMED mark in recm_claim() */
 	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
 	return recm_reap_rec(r, rec, pos, nf);
 }
@@ -365,6 +381,7 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 	uint64_t ulen = recm_unit(r, x, &st);
 	if (st != 1)
 		return 0;
+	/* acquire: pairs with the claim CAS */
 	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
 		return 0; /* published and unclaimed: really full */
 	struct ring_rec *dead;
@@ -377,10 +394,13 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 		return recm_reap_rec(r, dead, dead_pos, dead_nf);
 	/* no record names the claim (its owner died right after its CAS, or
 	 * its record was taken over): reclaim this unit */
+	/* A3r: pairs with R1r (published) and R4r (done) */
 	uint64_t hw = shmap_atomic_load_acquire_u64(rec_word(r, x));
+	/* full CAS: as R4r, pairs with A3r */
 	if (rec_is_done(hw, x) || shmap_atomic_cas_full_u64(rec_word(r, x), hw, rec_done_hw(x, (uint32_t)ulen)) != hw)
 		return 0;
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.cas");
+	/* full add: pairs with the acquire loads of lost */
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, 1);
 	return 1;
 }
@@ -408,6 +428,7 @@ static uint64_t recm_reap_all(struct shmap_ring *r)
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release/CAS stores of ow */
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		if (rec_owner(w) == r->seg.owner || (w && shmap__seg_owner_alive(&r->seg, rec_owner(w))))
 			continue;
@@ -424,7 +445,9 @@ static uint64_t recm_reap_all(struct shmap_ring *r)
 static uint64_t recm_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	/* acquire: pairs with the producer's release of intent (recm_room()) */
 	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if ((f & 7u) || f > t)
 		f = t & ~UINT64_C(7); /* scribbled: best effort */
@@ -437,6 +460,7 @@ static uint64_t recm_repair_head(struct shmap_ring *r)
 			break;
 		h += len;
 	}
+	/* R1b: release, pairs with the acquire loads of head */
 	shmap_atomic_store_release_u64(&r->ctl->head, h);
 	r->rx.free = f; /* the first room check (lim = head) walks from f */
 	return h;
@@ -449,6 +473,7 @@ static int recm_probe(struct shmap_ring *r)
 		rec_place(r, r->pos, r->rx.max_rec, &pl); /* room for the largest record */
 		return recm_room(r, r->pos, pl.end + REC_HDR) ? SHMAP_OK : SHMAP_E_FULL;
 	}
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	/* A2r: acquire, pairs with R1r */
 	return shmap_atomic_load_acquire_u64(rec_word(r, t & ~UINT64_C(7))) ? SHMAP_OK : SHMAP_E_EMPTY;
@@ -457,8 +482,11 @@ static int recm_probe(struct shmap_ring *r)
 /* Checker: free <= tail <= head <= free + cap, aligned. */
 static uint64_t recm_check(struct shmap_ring *r)
 {
+	/* acquire: pairs with R1b, the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	/* acquire: pairs with the producer's release of intent (recm_room()) */
 	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
 	if ((h & 7u) || (t & 7u) || (f & 7u) || t > h || f > t || h - f > r->cap)
 		return 1;

@@ -50,6 +50,7 @@ static inline int recs_room(struct shmap_ring *r, uint64_t p, uint64_t upto, int
 		return 1;
 	/* A1r: acquire, pairs with R2r in recs_consumed(): the consumer's
 	 * reads of everything below tail completed. */
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > p || p - t > r->cap || (t & 7u)) {
 		*bad = 1;
@@ -200,6 +201,7 @@ static uint64_t recs_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
 	/* acquire: pairs with R2r */
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	t &= ~UINT64_C(7);
 	if ((h & 7u) || h > t + r->cap || (h < t && t - h > r->cap))
@@ -238,7 +240,9 @@ static int recs_probe(struct shmap_ring *r)
 /* Checker: tail <= head <= tail + cap, and the units from tail end at head. */
 static uint64_t recs_check(struct shmap_ring *r)
 {
+	/* acquire: pairs with the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if ((h & 7u) || (t & 7u) || t > h || h - t > r->cap)
 		return 1;
@@ -262,6 +266,7 @@ static uint64_t recs_check(struct shmap_ring *r)
 static uint64_t recs_repair_tail(struct shmap_ring *r)
 {
 	/* acquire: pairs with the dead consumer's release of tail */
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	/* acquire: pairs with the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);

@@ -96,6 +96,7 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 	struct ring_rec *rec = r->rec;
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
 		/* acquire: pairs with the claim CAS of the consumer that moved it */
+		/* acquire: pairs with the claim CAS */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		uint64_t w = want < r->cap ? want : r->cap;
 		if (w > SPMC_CLAIM_MAX)
@@ -122,16 +123,22 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 		shmap_atomic_store_u32(&rec->n, (uint32_t)k);
 		/* Intent before the claim: the CAS below is a full barrier, so a
 		 * reclaimer that sees tail past t also sees this record. */
+		/* release: pairs with the reclaimers' acquire load of rec.pos (shmap__spmc_holder);
+		 * the full CAS below orders it before the claim */
 		shmap_atomic_store_release_u64(&rec->pos, t + 1);
+		/* full CAS: the claim; pairs with the acquire loads of tail (claims, reclaimers,
+		 * the ready probe) */
 		if (shmap_atomic_cas_full_u64(&r->ctl->tail, t, t + k) == t) {
 			SHMAP_FAILPOINT("ring.spmc.pop.cas");
 			/* the claim is ours: a reclaimer now counts all k as lost */
+			/* release: pairs with the reclaimers' acquire load of rec.n */
 			shmap_atomic_store_release_u32(&rec->n, (uint32_t)k | SPMC_CLAIMED);
 			SHMAP_FAILPOINT("ring.spmc.pop.claimed");
 			*pos = t;
 			*got = k;
 			return SHMAP_OK;
 		}
+		/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
 		shmap_atomic_store_release_u64(&rec->pos, 0);
 		shmap_cpu_relax();
 	}
@@ -148,6 +155,9 @@ static void spmc_give_back(struct shmap_ring *r, uint64_t t, uint64_t k)
 	SHMAP_FAILPOINT("ring.spmc.pop.released");
 	/* release: the slots are given back before the claim disappears (a
 	 * reclaimer seeing pos == 0 then fails its CAS on the slot). */
+	/* release: the slots are given back before the claim disappears (a reclaimer seeing pos ==
+	 * 0 then fails its CAS on the slot); pairs with the acquire load of rec.pos in
+	 * shmap__spmc_holder() */
 	shmap_atomic_store_release_u64(&r->rec->pos, 0);
 	ring_wake_producer(r);
 }
@@ -235,6 +245,8 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 {
 	if (!(nf & SPMC_CLAIMED)) {
 		/* an intent whose CAS never happened: nothing was taken */
+		/* full CAS: one reclaimer clears the intent; pairs with the acquire loads of
+		 * rec.pos */
 		(void)shmap_atomic_cas_full_u64(&rec->pos, pos, 0);
 		return 0;
 	}
@@ -245,12 +257,15 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 		uint64_t x = pos - 1 + i;
 		/* full CAS: the slot goes back to the producer only if it still
 		 * holds position x (claimed, not given back) */
+		/* full CAS: as R4 (the slot given back), pairs with A3 in spmc_free() */
 		shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap);
 	}
 	SHMAP_FAILPOINT("ring.spmc.reap.freed");
+	/* full CAS: one reclaimer takes the claim; pairs with the acquire loads of rec.pos */
 	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
 		return 0; /* another reclaimer counted it */
 	SHMAP_FAILPOINT("ring.spmc.reap.won");
+	/* full add: pairs with the acquire loads of lost (shmap_ring_lost, stats) */
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, k);
 	return k;
 }
@@ -258,9 +273,11 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 /* A dead record's claim, if any, is reclaimed (record takeover, checker). */
 static uint64_t spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
 {
+	/* acquire: pairs with the release stores of rec.pos in spmc_claim() */
 	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
 	if (pos == 0)
 		return 0;
+	/* acquire: pairs with the release store of the CLAIMED mark in spmc_claim() */
 	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
 	return spmc_reap_rec(r, rec, pos, nf);
 }
@@ -303,8 +320,10 @@ int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **dead,
  */
 static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 {
+	/* acquire: pairs with R3 (published) and R4 (given back) */
 	if (shmap_atomic_load_acquire_u64(&r->seq[x & r->mask]) != x + 1)
 		return 0;
+	/* acquire: pairs with the claim CAS */
 	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
 		return 0; /* published and unclaimed: really full */
 	struct ring_rec *dead;
@@ -317,9 +336,11 @@ static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 		return spmc_reap_rec(r, dead, dead_pos, dead_nf);
 	/* no record names the claim (its owner died right after its CAS, or
 	 * the record was scribbled): reclaim this one slot */
+	/* full CAS: as R4, pairs with A3 in spmc_free() */
 	if (shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap) != x + 1)
 		return 0;
 	SHMAP_FAILPOINT("ring.spmc.reap.cas");
+	/* full add: pairs with the acquire loads of lost */
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, 1);
 	return 1;
 }
@@ -332,12 +353,14 @@ static int spmc_maint(struct shmap_ring *r)
 		return SHMAP_OK;
 	if (!spmc_reap(r, p - r->cap))
 		return SHMAP_OK;
+	/* A3 again: pairs with R4 and the reclaimers' CAS */
 	return shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]) == p ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
 /* Checker: reclaim every slot a dead consumer holds. Returns how many. */
 static uint64_t spmc_reap_all(struct shmap_ring *r)
 {
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	uint64_t n = 0;
 	uint64_t from = t > r->cap ? t - r->cap : 0;
@@ -371,7 +394,10 @@ static uint64_t spmc_repair_head(struct shmap_ring *r)
 static uint64_t spmc_check(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
+	/* acquire: head is stored relaxed (inspection only): pairs with nothing, the slot words
+	 * carry the state */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
+	/* acquire: pairs with the claim CAS */
 	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > h || h - t > r->cap)
@@ -402,6 +428,7 @@ static int spmc_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 
 static int spmc_read_at(struct shmap_ring *r, uint64_t pos, void *out)
 {
+	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
 	/* acquire: pairs with the claim CAS */
 	uint64_t lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
@@ -421,6 +448,7 @@ void shmap__spmc_join(struct shmap_ring *r, int recovered)
 	shmap_atomic_store_u32(&rec->n, 0);
 	/* release: the claim is cleared before the record is ACTIVE; a
 	 * reclaimer's acquire load of pos then sees no claim */
+	/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
 	shmap_atomic_store_release_u64(&rec->pos, 0);
 	/* release: pairs with the acquire loads of ow (reclaimers, inspection) */
 	shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
@@ -442,8 +470,12 @@ uint64_t shmap__spmc_free_dead(struct shmap_ring *r)
 			continue;
 		r->ops->reap_rec(r, rec);
 		/* full CAS: the record is freed only if no one took it meanwhile */
+		/* full CAS: the record freed only if still the dead one's; pairs with the acquire
+		 * loads of ow */
 		if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
 			/* release: after the claim was reclaimed above */
+			/* release: the intent withdrawn; pairs with the reclaimers' acquire load of
+			 * rec.pos */
 			shmap_atomic_store_release_u64(&rec->pos, 0);
 			shmap__ring_rec_unsleep(r, rec);
 			fixed++;

@@ -69,6 +69,7 @@ static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want
 		return want;
 	/* A1: acquire, pairs with R2 in spsc_consumed(): the consumer
 	 * finished reading every slot below tail. */
+	/* acquire: pairs with R2 in spsc_consumed() */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > p || p - t > r->cap) {
 		*bad = 1; /* hostile or corrupt tail: refuse to overwrite anything */
@@ -100,6 +101,7 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		/* A2: acquire, pairs with R1 in spsc_publish(): the run's
 		 * elements are written before its start word. */
 		last = r->lim;
+		/* A2 (see the comment above the loop): pairs with R1 in spsc_publish() */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
 		if (s <= r->lim)
 			break; /* an older lap's word: not published yet */
@@ -338,6 +340,7 @@ static uint64_t spsc_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
 	/* acquire: pairs with R2 in spsc_consumed() */
+	/* acquire: pairs with R2 in spsc_consumed() */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (h > t + r->cap || (h < t && t - h > r->cap))
 		h = t;
@@ -362,6 +365,7 @@ static uint64_t spsc_repair_head(struct shmap_ring *r)
 static uint64_t spsc_repair_tail(struct shmap_ring *r)
 {
 	/* acquire: pairs with R2 in spsc_consumed() of the dead consumer */
+	/* acquire: pairs with R2 in spsc_consumed() */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	/* acquire: pairs with R1b in spsc_publish() */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
@@ -377,6 +381,7 @@ static uint64_t spsc_check(struct shmap_ring *r)
 	uint64_t bad = 0;
 	/* acquire: pair with R1b and R2 (spsc_publish(), spsc_consumed()) */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with R2 in spsc_consumed() */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > h || h - t > r->cap)
 		bad++;
@@ -393,6 +398,7 @@ static int spsc_ready_at(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_
 	if (p < lim)
 		return SHMAP_OK;
 	if (r->role == SHMAP_RING_PRODUCER) {
+		/* acquire: pairs with R2 in spsc_consumed() */
 		/* acquire: pairs with R2 in spsc_consumed() */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		return t <= p && p - t < r->cap ? SHMAP_OK : SHMAP_E_FULL;
@@ -420,6 +426,7 @@ static int spsc_read_at(struct shmap_ring *r, uint64_t pos, void *out)
 	/* acquire fence: the copy's loads complete before the re-check of
 	 * tail below; pairs with R2 (a consumer that released pos after) */
 	shmap_atomic_fence_acquire();
+	/* acquire: pairs with R2 in spsc_consumed() */
 	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
 		return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
 	return SHMAP_OK;

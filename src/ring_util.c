@@ -65,6 +65,8 @@ void shmap__ring_heavy_barrier(void)
 	/* the full fence stands in for membarrier: pairs with the wakers' full
 	 * fence in ring_sleepers() (shmap__ring_strong) */
 	if (shmap__ring_strong || syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+		/* W1 without membarrier: pairs with the full fence in ring_sleepers()
+		 * (shmap__ring_strong) */
 		shmap_atomic_fence_full();
 }
 
@@ -98,6 +100,8 @@ int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n)
 int shmap__ring_wake_space(struct shmap_ring *r)
 {
 	/* full: as in shmap__ring_wake_data_n(), for space_ev */
+	/* full: the bump after the release that freed room; pairs with the waiter's acquire load of
+	 * space_ev */
 	shmap_atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
 	shmap__futex_wake(&r->ctl->space_ev, 0x7fffffff);
 	return SHMAP_OK;
@@ -129,8 +133,10 @@ void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec)
 	uint32_t n = shmap_atomic_load_u32(&rec->sleeping);
 	for (int i = 0; i < 64 && n != 0; i++) {
 		/* full CAS and add: counts, as in shmap__ring_count_dec() */
+		/* full CAS: a count, as in shmap__ring_count_dec() */
 		uint32_t seen = shmap_atomic_cas_full_u32(&rec->sleeping, n, 0);
 		if (seen == n) {
+			/* full add: a count, as the increments in shmap__ring_announce() */
 			shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 0u - n);
 			return;
 		}
