@@ -116,7 +116,8 @@ struct ring_rec;
  *   size: elements (bytes) held, for shmap_ring_size().
  *   low: the lowest position some consumer still holds (stats' tail).
  *   reap_all: checker repair: reclaim every claim of a dead consumer (NULL: none).
- *   reap_rec: a dead record's claim, at record takeover and in the checker.
+ *   reap_rec: a dead record's claim (rec.pos, rec.n as read), at record
+ *     takeover, in the checker and the producer's reclaim; elements counted.
  *   free_dead: checker repair: free the records of dead consumers; how many.
  *   check: problems found in the indices and slots (or record headers).
  */
@@ -147,7 +148,7 @@ struct ring_ops {
 	uint64_t (*size)(struct shmap_ring *r, uint64_t head);
 	uint64_t (*low)(struct shmap_ring *r, uint64_t head);
 	uint64_t (*reap_all)(struct shmap_ring *r);
-	uint64_t (*reap_rec)(struct shmap_ring *r, struct ring_rec *rec);
+	uint64_t (*reap_rec)(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf);
 	uint64_t (*free_dead)(struct shmap_ring *r);
 	uint64_t (*check)(struct shmap_ring *r);
 };
@@ -358,6 +359,7 @@ int shmap__ring_read_seq(struct shmap_ring *r, uint64_t pos, void *out, uint64_t
  * a dead holder, whose claim is reclaimed first); the checker's repair:
  * reclaim each dead consumer's claim and free its record. */
 void shmap__spmc_join(struct shmap_ring *r, int recovered);
+uint64_t shmap__spmc_reap_dead(struct shmap_ring *r, struct ring_rec *rec);
 uint64_t shmap__spmc_free_dead(struct shmap_ring *r);
 /* SPMC record: rec.n = claim length | RING_CLAIMED once the claim CAS won. */
 #define RING_CLAIMED 0x80000000u

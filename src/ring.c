@@ -1238,7 +1238,7 @@ SHMAP_API int shmap_ring_read_at(shmap_ring *r, uint64_t pos, void *out)
 
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r)
 {
-	return r ? r->missed : 0; /* counted by lossy subscribers only */
+	return r && (r->ops->flags & RING_F_LOSSY) ? r->missed : 0;
 }
 
 SHMAP_API uint64_t shmap_ring_lost(const shmap_ring *r)

@@ -359,17 +359,6 @@ static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 	return lost;
 }
 
-static uint64_t recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
-{
-	/* acquire: pairs with the release stores of rec.pos in recm_claim() */
-	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
-	if (pos == 0)
-		return 0;
-	/* acquire: pairs with the release store of the CLAIMED mark in recm_claim() */
-	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
-	return recm_reap_rec(r, rec, pos, nf);
-}
-
 /*
  * Reclaim the unit at x if it is claimed and no live consumer holds it.
  * Returns records counted lost (0: held by a live consumer, not claimed,
@@ -432,7 +421,7 @@ static uint64_t recm_reap_all(struct shmap_ring *r)
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		if (rec_owner(w) == r->seg.owner || (w && shmap__seg_owner_alive(&r->seg, rec_owner(w))))
 			continue;
-		n += recm_reap_dead_rec(r, rec);
+		n += shmap__spmc_reap_dead(r, rec);
 	}
 	return n;
 }
@@ -526,7 +515,7 @@ const struct ring_ops shmap__ring_rec_spmc_ops = {
 	.size = shmap__ring_size_tail,
 	.low = shmap__ring_low_tail,
 	.reap_all = recm_reap_all,
-	.reap_rec = recm_reap_dead_rec,
+	.reap_rec = recm_reap_rec,
 	.free_dead = shmap__spmc_free_dead,
 	.check = recm_check,
 };

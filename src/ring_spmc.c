@@ -270,16 +270,17 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 	return k;
 }
 
-/* A dead record's claim, if any, is reclaimed (record takeover, checker). */
-static uint64_t spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
+/* A dead record's claim, if any, is reclaimed (record takeover, checker;
+ * fixed and record SPMC rings). Returns what was counted lost. */
+uint64_t shmap__spmc_reap_dead(struct shmap_ring *r, struct ring_rec *rec)
 {
-	/* acquire: pairs with the release stores of rec.pos in spmc_claim() */
+	/* acquire: pairs with the release stores of rec.pos in the claim */
 	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
 	if (pos == 0)
 		return 0;
-	/* acquire: pairs with the release store of the CLAIMED mark in spmc_claim() */
+	/* acquire: pairs with the release store of the CLAIMED mark in the claim */
 	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
-	return spmc_reap_rec(r, rec, pos, nf);
+	return r->ops->reap_rec(r, rec, pos, nf);
 }
 
 int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **dead, uint64_t *dead_pos,
@@ -444,7 +445,7 @@ void shmap__spmc_join(struct shmap_ring *r, int recovered)
 {
 	struct ring_rec *rec = r->rec;
 	if (recovered)
-		r->ops->reap_rec(r, rec);
+		shmap__spmc_reap_dead(r, rec);
 	shmap_atomic_store_u32(&rec->n, 0);
 	/* release: the claim is cleared before the record is ACTIVE; a
 	 * reclaimer's acquire load of pos then sees no claim */
@@ -468,7 +469,7 @@ uint64_t shmap__spmc_free_dead(struct shmap_ring *r)
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		if (w == 0 || rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 			continue;
-		r->ops->reap_rec(r, rec);
+		shmap__spmc_reap_dead(r, rec);
 		/* full CAS: the record is freed only if no one took it meanwhile */
 		/* full CAS: the record freed only if still the dead one's; pairs with the acquire
 		 * loads of ow */
@@ -502,7 +503,7 @@ const struct ring_ops shmap__ring_spmc_ops = {
 	.size = shmap__ring_size_tail,
 	.low = shmap__ring_low_tail,
 	.reap_all = spmc_reap_all,
-	.reap_rec = spmc_reap_dead_rec,
+	.reap_rec = spmc_reap_rec,
 	.free_dead = shmap__spmc_free_dead,
 	.check = spmc_check,
 };
