@@ -255,6 +255,30 @@ static inline uint8_t *ring_slot(const struct shmap_ring *r, uint64_t pos)
 	return r->data + (size_t)(pos & r->mask) * r->esize;
 }
 
+/*
+ * Copy n bytes (a multiple of 8, the size known to the compiler) from the
+ * caller's element into a slot in 8-byte words that pass through general
+ * registers. A caller has usually just written its element with 8-byte or
+ * smaller stores; a 16- or 32-byte load of those bytes cannot be forwarded
+ * from the store buffer and waits until every older store has left it,
+ * among them the previous element's stores into lines the consumer holds:
+ * one cross-CPU transfer per element that nothing overlaps (spsc-64 moved
+ * 0.72x the elements per second it moves with this copy). An 8-byte load is
+ * forwarded from any store that covers it. The empty asm keeps the compiler
+ * from merging the loads into vector loads again.
+ */
+__attribute__((always_inline)) static inline void ring_copy_in_w8(void *dst, const void *src, uint32_t n)
+{
+	uint8_t *d = dst;
+	const uint8_t *s = src;
+	for (uint32_t off = 0; off < n; off += 8) {
+		uint64_t w;
+		memcpy(&w, s + off, 8);
+		__asm__("" : "+r"(w));
+		memcpy(d + off, &w, 8);
+	}
+}
+
 static inline void ring_copy_out(const struct shmap_ring *r, uint64_t pos, void *dst)
 {
 	const uint8_t *s = ring_slot(r, pos);

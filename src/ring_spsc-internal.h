@@ -141,7 +141,7 @@ __attribute__((always_inline)) static inline int ring_spsc_push1(struct shmap_ri
 		memcpy(ring_slot(r, p), src, 8);
 	} else if (r->esize == 64) {
 		ring_spsc_ahead(r, p, 4, 64, 1);
-		memcpy(ring_slot(r, p), src, 64);
+		ring_copy_in_w8(ring_slot(r, p), src, 64);
 	} else {
 		return ring_push1_any_leave(r, p, src);
 	}

@@ -157,7 +157,10 @@ int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst)
 #define SPSC_COPY1(r, pos, dst, src, es, write)                          \
 	do {                                                             \
 		ring_spsc_ahead(r, pos, 256u / (es), es, write);         \
-		memcpy(dst, src, es);                                    \
+		if ((write) && (es) <= 64)                               \
+			ring_copy_in_w8(dst, src, es);                   \
+		else                                                     \
+			memcpy(dst, src, es);                            \
 	} while (0)
 
 /*
