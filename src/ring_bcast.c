@@ -60,7 +60,7 @@ static inline int bcast_lossy(const struct shmap_ring *r)
 /* Lowest cursor of the ACTIVE subscribers (clamped to head); head if none. */
 uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head)
 {
-	/* F1: full fence, pairs with F2 in shmap__bcast_subscribe(). */
+	/* F1: full fence, pairs with F2 in shmap__bcast_join(). */
 	shmap_atomic_fence_full();
 	uint64_t m = head;
 	for (uint32_t i = 0; i < r->max_cons; i++) {

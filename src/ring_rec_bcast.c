@@ -18,7 +18,7 @@
  * nothing a live subscriber has not read is overwritten; the subscriber
  * stores its cursor with release (R6) after its copies. A dead subscriber
  * that holds the producer back is dropped by the producer's slow path
- * (shmap__recb_maint) or the checker.
+ * (recb_maint()) or the checker.
  *
  * Lossy (Agrona's broadcast transmitter, on 64-bit positions): the
  * producer never looks at subscribers. Per record:

@@ -31,7 +31,7 @@
  *     its start is still 0); a new producer starts at head and overwrites.
  *     After R1r the whole push (a batch too) is published at once.
  *   producer killed after R1r, before storing head: the takeover
- *     (shmap__recs_repair_head) follows valid headers from head.
+ *     (recs_repair_head()) follows valid headers from head.
  *   consumer killed after copying, before R2r: the records stay and the
  *     next consumer reads them again (at-least-once for that one call).
  *

@@ -46,7 +46,7 @@
  *     never existed; a new producer overwrites it. After the start word it
  *     is published, the whole run at once (a batch is never half-visible).
  *   producer killed after the start word, before storing head: the
- *     takeover (shmap__ring_repair_head) follows start words from head.
+ *     takeover (spsc_repair_head()) follows start words from head.
  *   consumer killed after copying, before storing tail: the elements stay
  *     in the ring and the next consumer reads them again (at-least-once for
  *     the elements of that one call). After the tail store they are
