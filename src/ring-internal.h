@@ -387,11 +387,13 @@ uint64_t shmap__spmc_reap_dead(struct shmap_ring *r, struct ring_rec *rec);
 uint64_t shmap__spmc_free_dead(struct shmap_ring *r);
 /* SPMC record: rec.n = claim length | RING_CLAIMED once the claim CAS won. */
 #define RING_CLAIMED 0x80000000u
-/* Who holds position x, claimed below tail (fixed and record SPMC rings)?
- * -1: a live consumer (or one about to claim it); 1: the dead record *rec,
- * whose claim started at *pos - 1 (rec.pos) with flags *nf (rec.n); 0: no
- * record names a claim of x. Bounded by max_consumers liveness probes. */
-int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **rec, uint64_t *pos, uint32_t *nf);
+/* The producer's reclaim of position x, a published unit (fixed and record
+ * SPMC rings): 1 when the caller has nothing more to do (*lost: what was
+ * counted lost; 0 if x is unclaimed or a live consumer holds it), after
+ * reclaiming through the dead record that names x if one does; 0 when x is
+ * claimed and no record names it: the caller reclaims that one unit.
+ * Bounded by max_consumers liveness probes. */
+int shmap__spmc_reap_held(struct shmap_ring *r, uint64_t x, uint64_t *lost);
 
 /* ---- what ring.c exports to the other ring files ---- */
 

@@ -370,17 +370,9 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 	uint64_t ulen = recm_unit(r, x, &st);
 	if (st != 1)
 		return 0;
-	/* acquire: pairs with the claim CAS */
-	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
-		return 0; /* published and unclaimed: really full */
-	struct ring_rec *dead;
-	uint64_t dead_pos;
-	uint32_t dead_nf;
-	int held = shmap__spmc_holder(r, x, &dead, &dead_pos, &dead_nf);
-	if (held < 0)
-		return 0; /* a live consumer holds (or is about to hold) it */
-	if (held)
-		return recm_reap_rec(r, dead, dead_pos, dead_nf);
+	uint64_t lost;
+	if (shmap__spmc_reap_held(r, x, &lost))
+		return lost;
 	/* no record names the claim (its owner died right after its CAS, or
 	 * its record was taken over): reclaim this unit */
 	/* A3r: pairs with R1r (published) and R4r (done) */

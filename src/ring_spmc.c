@@ -283,10 +283,15 @@ uint64_t shmap__spmc_reap_dead(struct shmap_ring *r, struct ring_rec *rec)
 	return r->ops->reap_rec(r, rec, pos, nf);
 }
 
-int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **dead, uint64_t *dead_pos,
-		       uint32_t *dead_nf)
+int shmap__spmc_reap_held(struct shmap_ring *r, uint64_t x, uint64_t *lost)
 {
-	int found = 0;
+	*lost = 0;
+	/* acquire: pairs with the claim CAS */
+	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
+		return 1; /* published and unclaimed: really full */
+	struct ring_rec *dead = NULL;
+	uint64_t dead_pos = 0;
+	uint32_t dead_nf = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the intent's release store in the claim */
@@ -303,15 +308,17 @@ int shmap__spmc_holder(struct shmap_ring *r, uint64_t x, struct ring_rec **dead,
 		/* acquire: pairs with the release store of ow when it was taken */
 		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
 		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
-			return -1;
+			return 1; /* a live consumer holds (or is about to hold) it */
 		if (nf & RING_CLAIMED) {
-			*dead = rec;
-			*dead_pos = pos;
-			*dead_nf = nf;
-			found = 1;
+			dead = rec;
+			dead_pos = pos;
+			dead_nf = nf;
 		}
 	}
-	return found;
+	if (!dead)
+		return 0;
+	*lost = r->ops->reap_rec(r, dead, dead_pos, dead_nf);
+	return 1;
 }
 
 /*
@@ -324,17 +331,9 @@ static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 	/* acquire: pairs with R3 (published) and R4 (given back) */
 	if (shmap_atomic_load_acquire_u64(&r->seq[x & r->mask]) != x + 1)
 		return 0;
-	/* acquire: pairs with the claim CAS */
-	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
-		return 0; /* published and unclaimed: really full */
-	struct ring_rec *dead;
-	uint64_t dead_pos;
-	uint32_t dead_nf;
-	int held = shmap__spmc_holder(r, x, &dead, &dead_pos, &dead_nf);
-	if (held < 0)
-		return 0; /* a live consumer holds (or is about to hold) it */
-	if (held)
-		return spmc_reap_rec(r, dead, dead_pos, dead_nf);
+	uint64_t lost;
+	if (shmap__spmc_reap_held(r, x, &lost))
+		return lost;
 	/* no record names the claim (its owner died right after its CAS, or
 	 * the record was scribbled): reclaim this one slot */
 	/* full CAS: as R4, pairs with A3 in spmc_free() */
