@@ -1,7 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring-internal.h - shared layout and private helpers of the ring buffers
- * (ring.c, ring_spsc.c, ring_spmc.c, ring_bcast.c).
+ * ring-internal.h - shared layout, the table of operations and the private
+ * helpers of the ring buffers. ring.c (roles, waiting, argument checks,
+ * inspection) reaches a ring's algorithm only through its struct ring_ops,
+ * chosen when the handle is bound to its segment; each type's table, with
+ * its algorithm, repair and check, is in its own file (ring_spsc.c,
+ * ring_spmc.c, ring_bcast.c, ring_rec_spsc.c, ring_rec_spmc.c,
+ * ring_rec_bcast.c); the copy, wake and subscriber helpers they share are
+ * in ring_util.c; the SPSC inline fast path in ring_spsc-internal.h.
  *
  * Data region of a ring segment:
  *
@@ -68,6 +74,94 @@
 #define RING_STUCK_NS (1u * 1000000u)   /* FULL this long -> probe peers' liveness */
 #define RING_RETRY 4096u     /* CAS retry budget per call (SPMC) */
 
+/* An outstanding zero-copy run of a handle (shmap_ring.zc_kind, ring_recx.z_kind). */
+#define RING_ZC_NONE 0u
+#define RING_ZC_RESERVE 1u /* producer: reserve, until commit */
+#define RING_ZC_PEEK 2u    /* consumer: peek, until release */
+
+/* struct ring_ops.flags: properties of a ring type that ring.c may act on */
+#define RING_F_CONS_WORD 1u /* one consumer, its role the word ctl.cons_owner (SPSC);
+			     * else consumers and subscribers own records */
+#define RING_F_CLAIMS 2u    /* consumers claim elements: ctl.lost counts what dead
+			     * ones held, a record's pos is its claim start + 1 (SPMC) */
+#define RING_F_RECORDS 4u   /* variable-length records (ring_rec.c), not fixed slots */
+#define RING_F_LOSSY 8u     /* the producer overwrites what subscribers did not read */
+
+struct shmap_ring;
+struct ring_rec;
+
+/*
+ * One ring type's operations: one const table per type (two for broadcast,
+ * lossy and reliable), chosen at attach (ring_bind(), rec_bind()) and never
+ * changed. ring.c calls these and never asks for the type.
+ *
+ * Fixed-slot element calls (NULL in a record ring's table):
+ *   push_n: push up to n (k in *done); OK / FULL / CORRUPT.
+ *   pop_n: pop up to n; OK / EMPTY / OVERRUN / CORRUPT.
+ *   reserve/commit/peek/release: zero-copy (the run in zc, zc_pos).
+ *   read_at: shmap_ring_read_at() for a valid handle (NULL: records).
+ * Record calls (ring_rec.c; NULL in a fixed ring's table): as push_n/pop_n
+ *   for records of lens[i] bytes; pop may also say BUFSIZE (*need).
+ * Roles:
+ *   repair_head: producer takeover and checker: the position to go on at.
+ *   repair_tail: RING_F_CONS_WORD consumer takeover: the position to read.
+ *   join: a record was taken (recovered: from a dead holder): repair what
+ *     it held and make it ACTIVE; NULL with RING_F_CONS_WORD.
+ *   abandon: the role is given up with a peek outstanding; NULL: nothing
+ *     to do (an SPMC claim cannot go back: it is consumed).
+ *   maint: producer blocked for a while: reclaim from dead peers, RECOVERED
+ *     if room was made; NULL when no dead peer can block the producer.
+ *   ready: can the role make progress from p (see shmap__ring_ready())?
+ * Inspection and checker:
+ *   size: elements (bytes) held, for shmap_ring_size().
+ *   low: the lowest position some consumer still holds (stats' tail).
+ *   reap_all: checker repair: reclaim every claim of a dead consumer (NULL: none).
+ *   reap_rec: a dead record's claim (rec.pos, rec.n as read), at record
+ *     takeover, in the checker and the producer's reclaim; elements counted.
+ *   free_dead: checker repair: free the records of dead consumers; how many.
+ *   check: problems found in the indices and slots (or record headers).
+ */
+struct ring_ops {
+	uint32_t type;  /* SHMAP_RING_*: what shmap_ring_type() reports */
+	uint32_t flags; /* RING_F_* */
+	int (*push_n)(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
+	int (*pop_n)(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
+	int (*reserve)(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
+	void (*commit)(struct shmap_ring *r, uint32_t n);
+	int (*peek)(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
+	int (*release)(struct shmap_ring *r, uint32_t n);
+	int (*read_at)(const struct shmap_ring *r, uint64_t pos, void *out);
+	int (*rec_push_n)(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+			  uint32_t *done);
+	int (*rec_pop_n)(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+			 uint32_t *done, uint32_t *need);
+	int (*rec_reserve)(struct shmap_ring *r, uint32_t len, void **ptr);
+	void (*rec_commit)(struct shmap_ring *r, uint32_t len);
+	int (*rec_peek)(struct shmap_ring *r, const void **ptr, uint32_t *len);
+	int (*rec_release)(struct shmap_ring *r);
+	uint64_t (*repair_head)(struct shmap_ring *r);
+	uint64_t (*repair_tail)(struct shmap_ring *r);
+	void (*join)(struct shmap_ring *r, int recovered);
+	void (*abandon)(struct shmap_ring *r);
+	int (*maint)(struct shmap_ring *r);
+	int (*ready)(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache);
+	uint64_t (*size)(struct shmap_ring *r, uint64_t head);
+	uint64_t (*low)(const struct shmap_ring *r, uint64_t head);
+	uint64_t (*reap_all)(struct shmap_ring *r);
+	uint64_t (*reap_rec)(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf);
+	uint64_t (*free_dead)(struct shmap_ring *r);
+	uint64_t (*check)(struct shmap_ring *r);
+};
+
+extern const struct ring_ops shmap__ring_spsc_ops;       /* ring_spsc.c */
+extern const struct ring_ops shmap__ring_spmc_ops;       /* ring_spmc.c */
+extern const struct ring_ops shmap__ring_lossy_ops;      /* ring_bcast.c */
+extern const struct ring_ops shmap__ring_reliable_ops;   /* ring_bcast.c */
+extern const struct ring_ops shmap__ring_rec_spsc_ops;   /* ring_rec_spsc.c */
+extern const struct ring_ops shmap__ring_rec_spmc_ops;   /* ring_rec_spmc.c */
+extern const struct ring_ops shmap__ring_rec_lossy_ops;  /* ring_rec_bcast.c */
+extern const struct ring_ops shmap__ring_rec_reliable_ops; /* ring_rec_bcast.c */
+
 struct ring_ctl {
 	/* line 0: written by the producer */
 	uint32_t prod_owner;
@@ -107,7 +201,7 @@ struct ring_recx {
 	struct rec_line *line;  /* shared: the producer's record line (intent, latest) */
 	uint32_t max_rec;       /* private max_record */
 	uint32_t z_len;         /* outstanding reserve (bytes asked) / peek (record length) */
-	uint32_t z_kind;        /* 0 none, 1 reserve, 2 peek */
+	uint32_t z_kind;        /* RING_ZC_* */
 	uint32_t pad;
 	uint64_t z_pos;         /* start of the reservation / peeked unit (pad included) */
 	uint64_t z_rec;         /* position of the reserved / peeked record's header */
@@ -117,8 +211,11 @@ struct ring_recx {
 
 struct shmap_ring {
 	struct shmap__seg seg;
+	const struct ring_ops *ops; /* the type's operations (chosen at attach) */
+	/* The inline SPSC paths' gate reads these two as one pair (ring.c). */
+	uint32_t fast_role;     /* the role held if the inline SPSC paths serve it, else 0 */
+	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
 	/* private copies of the parameters (never re-read from shared memory) */
-	uint32_t type;
 	uint32_t role;          /* role held, 0 none */
 	uint32_t want_role;     /* role asked for at open */
 	uint32_t esize;
@@ -139,15 +236,14 @@ struct shmap_ring {
 	uint64_t missed;        /* lossy subscriber: total missed */
 	uint32_t wait_shift;    /* waiting calls: yield budget divided by 2^this (ring.c) */
 	uint32_t wait_short_spin; /* waiting calls: 1 if the last one outlasted its spin phase */
-	uint32_t zc;            /* outstanding reserve/peek length, 0 none */
-	uint32_t rmode;         /* record ring (ring_rec.c): its type; 0 fixed slots */
-	uint32_t zc_kind;       /* 1 reserve, 2 peek */
+	uint32_t zc_kind;       /* RING_ZC_* */
 	uint64_t zc_pos;        /* start position of the run */
 	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */
 	struct ring_notify *nt; /* descriptor waiter (ring_notify.c), NULL none */
 	uint8_t *zbuf;          /* lossy broadcast peek/reserve: private elements (ring_bcast.c) */
 	struct ring_recx rx;    /* record rings only (ring_rec.c) */
 };
+
 
 static inline uint64_t ring_now(void)
 {
@@ -192,6 +288,16 @@ static inline void ring_copy_out(const struct shmap_ring *r, uint64_t pos, void 
 		memcpy(dst, s, r->esize);
 }
 
+/* h - t clamped to [0, cap]: an element count from two shared indices. */
+static inline uint64_t ring_clamp(uint64_t h, uint64_t t, uint64_t cap)
+{
+	if (h <= t)
+		return 0;
+	return h - t > cap ? cap : h - t;
+}
+
+/* ---- shared helpers (ring_util.c) ---- */
+
 /* Copy k elements starting at pos into/out of the ring, splitting at the wrap. */
 void shmap__ring_copy_in_n(const struct shmap_ring *r, uint64_t pos, const void *src, uint64_t k);
 void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst, uint64_t k);
@@ -204,6 +310,7 @@ void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst,
  * membarrier is unavailable, shmap__ring_strong is set and wakers fence.
  */
 extern int shmap__ring_strong;
+void shmap__ring_mb_register(void);
 void shmap__ring_heavy_barrier(void);
 
 /*
@@ -219,17 +326,11 @@ static inline int ring_sleepers(const volatile uint32_t *w)
 	return shmap_atomic_load_u32(w) != 0;
 }
 
-/* The wake-ups themselves (ring.c), out of line: the single-element paths
- * below reach them by a tail call, so their fast path needs no stack frame.
- * Both return SHMAP_OK. */
+/* The wake-ups themselves, out of line: the single-element paths reach
+ * them by a tail call, so their fast path needs no stack frame. Both
+ * return SHMAP_OK. */
 int shmap__ring_wake_data(struct shmap_ring *r);
 int shmap__ring_wake_space(struct shmap_ring *r);
-/* One element through push_n/pop_n (the paths' slow cases), and one
- * element of another size than 8 at a position known free/published. */
-int shmap__spsc_push1_slow(struct shmap_ring *r, const void *src);
-int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst);
-int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src);
-int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst);
 
 /* After the producer published: wake sleeping consumers. */
 static inline void ring_wake_consumers(struct shmap_ring *r)
@@ -239,10 +340,10 @@ static inline void ring_wake_consumers(struct shmap_ring *r)
 }
 
 /* SPMC: after the producer published k elements (each for one consumer):
- * wake at most k + 1 sleeping consumers, not the whole pool (ring.c). The
- * one spare keeps the wake-up latency of waking all: the kernel wakes
- * waiters in queue order, and the first may wait behind a busy CPU while
- * the second runs at once (measured with shmap-bench spmc-wake-lat). */
+ * wake at most k + 1 sleeping consumers, not the whole pool. The one spare
+ * keeps the wake-up latency of waking all: the kernel wakes waiters in
+ * queue order, and the first may wait behind a busy CPU while the second
+ * runs at once (measured with shmap-bench spmc-wake-lat). */
 int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n);
 static inline void ring_wake_consumers_n(struct shmap_ring *r, uint64_t k)
 {
@@ -257,208 +358,64 @@ static inline void ring_wake_producer(struct shmap_ring *r)
 		(void)shmap__ring_wake_space(r);
 }
 
-/* ---- per-type operations (ring_spsc.c, ring_spmc.c, ring_bcast.c) ----
- * push_n: push up to n (k returned in *done); returns OK / FULL / RECOVERED / CORRUPT.
- * pop_n: pop up to n; OK / EMPTY / OVERRUN / CORRUPT.
- * reserve/commit/peek/release: zero-copy.
- * attach: after the role word/record is taken: repair and set private state.
- * maint: producer slow path when FULL for a while: reclaim from dead peers;
- *   returns SHMAP_RECOVERED if it freed something, else SHMAP_OK.
- */
-int shmap__spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
-int shmap__spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
-int shmap__spsc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
-void shmap__spsc_commit(struct shmap_ring *r, uint32_t n);
-int shmap__spsc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
-void shmap__spsc_release(struct shmap_ring *r, uint32_t n);
-uint64_t shmap__ring_repair_head(struct shmap_ring *r);
-uint64_t shmap__ring_repair_tail(struct shmap_ring *r);
-uint64_t shmap__ring_check_slots(struct shmap_ring *r);
+/* Sleeper counts: take one off unless already 0 (1 if this call did);
+ * clear a (dead) record's sleeping count and its share of cons_sleepers. */
+int shmap__ring_count_dec(volatile uint32_t *w);
+void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec);
 
-int shmap__spmc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
-int shmap__spmc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
-int shmap__spmc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
-int shmap__spmc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
-void shmap__spmc_release(struct shmap_ring *r);
-int shmap__spmc_maint(struct shmap_ring *r);
-uint64_t shmap__spmc_reap_all(struct shmap_ring *r);
-uint64_t shmap__spmc_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
-
-int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
-int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
-int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got);
-void shmap__bcast_commit(struct shmap_ring *r, uint32_t n);
-int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got);
-int shmap__bcast_release(struct shmap_ring *r, uint32_t n);
-int shmap__bcast_maint(struct shmap_ring *r);
-uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head);
-void shmap__bcast_subscribe(struct shmap_ring *r);
+/* Broadcast, fixed and record rings: the lowest cursor of the ACTIVE
+ * subscribers (clamped to head; head if none); subscribing (the record is
+ * CLAIMING: become ACTIVE at the newest position); the reliable producer's
+ * slow path (drop dead subscribers at least `behind` positions behind p:
+ * RECOVERED if any was); the checker's (drop every dead subscriber). */
+uint64_t shmap__bcast_min_cursor(const struct shmap_ring *r, uint64_t head);
+void shmap__bcast_join(struct shmap_ring *r, int recovered);
+int shmap__bcast_drop_behind(struct shmap_ring *r, uint64_t behind);
 uint64_t shmap__bcast_drop_dead(struct shmap_ring *r);
+/* Sizes as shmap_ring_size() reports them, shared by fixed and record rings. */
+uint64_t shmap__ring_size_tail(struct shmap_ring *r, uint64_t head);
+uint64_t shmap__ring_size_lossy(struct shmap_ring *r, uint64_t head);
+uint64_t shmap__ring_size_reliable(struct shmap_ring *r, uint64_t head);
+uint64_t shmap__ring_low_tail(const struct shmap_ring *r, uint64_t head);
+/* read_at in a ring whose slot words carry the state (SPMC, broadcast). */
+int shmap__ring_read_seq(const struct shmap_ring *r, uint64_t pos, void *out, uint64_t lo, uint64_t h);
+/* SPMC, fixed and record rings: a consumer took a record (recovered: from
+ * a dead holder, whose claim is reclaimed first); the checker's repair:
+ * reclaim each dead consumer's claim and free its record. */
+void shmap__spmc_join(struct shmap_ring *r, int recovered);
+uint64_t shmap__spmc_reap_dead(struct shmap_ring *r, struct ring_rec *rec);
+uint64_t shmap__spmc_free_dead(struct shmap_ring *r);
+/* SPMC record: rec.n = claim length | RING_CLAIMED once the claim CAS won. */
+#define RING_CLAIMED 0x80000000u
+/* The producer's reclaim of position x, a published unit (fixed and record
+ * SPMC rings): 1 when the caller has nothing more to do (*lost: what was
+ * counted lost; 0 if x is unclaimed or a live consumer holds it), after
+ * reclaiming through the dead record that names x if one does; 0 when x is
+ * claimed and no record names it: the caller reclaims that one unit.
+ * Bounded by max_consumers liveness probes. */
+int shmap__spmc_reap_held(struct shmap_ring *r, uint64_t x, uint64_t *lost);
 
-/*
- * The slow and wake-up exits of the fast paths below, each followed by the
- * SIGBUS guard's check on the way out (shmap__seg_leave()), out of line so
- * that the fast paths reach them with a tail call and need no stack frame.
- */
-#define RING_LEAVE_EXIT(name, call, ...)                                                            \
-	static __attribute__((noinline, unused)) int name(struct shmap_ring *r, __VA_ARGS__)         \
-	{                                                                                           \
-		return shmap__seg_leave(&r->seg, call);                                             \
-	}
-RING_LEAVE_EXIT(ring_push1_slow_leave, shmap__spsc_push1_slow(r, src), const void *src)
-RING_LEAVE_EXIT(ring_push1_any_leave, shmap__spsc_push1_any(r, p, src), uint64_t p, const void *src)
-RING_LEAVE_EXIT(ring_pop1_slow_leave, shmap__spsc_pop1_slow(r, dst), void *dst)
-RING_LEAVE_EXIT(ring_pop1_any_leave, shmap__spsc_pop1_any(r, c, dst), uint64_t c, void *dst)
-static __attribute__((noinline, unused)) int ring_wake_data_leave(struct shmap_ring *r)
-{
-	return shmap__seg_leave(&r->seg, shmap__ring_wake_data(r));
-}
-static __attribute__((noinline, unused)) int ring_wake_space_leave(struct shmap_ring *r)
-{
-	return shmap__seg_leave(&r->seg, shmap__ring_wake_space(r));
-}
+/* ---- what ring.c exports to the other ring files ---- */
 
-/*
- * SPSC streaming look-ahead (single elements of up to 256 bytes): ask now
- * for the lines of the element at pos + d (about 256 bytes further on), so
- * that several line transfers between the CPUs are in flight at once
- * instead of one per call. Only a position the caller already owns is
- * touched: the producer prefetches, for writing, a slot below its lim (one
- * the consumer has released); the consumer prefetches a slot below its lim
- * (published, and not written again before the consumer releases it). A
- * prefetch reads nothing into any result; only private fields (lim, mask,
- * esize) decide the address.
- */
-static inline void ring_spsc_ahead(const struct shmap_ring *r, uint64_t pos, uint64_t d, uint32_t es,
-				   int write)
-{
-	if (pos + d >= r->lim)
-		return;
-	const uint8_t *s = ring_slot(r, pos + d);
-	for (uint32_t off = 0; off < es; off += SHMAP_CACHELINE) {
-		if (write)
-			__builtin_prefetch(s + off, 1);
-		else
-			__builtin_prefetch(s + off, 0);
-	}
-}
-
-/*
- * SPSC single-element fast paths, inlined into shmap_ring_push/pop. They
- * repeat the steps of shmap__spsc_push_n/pop_n (same failpoints, same
- * barriers) for the case where the slot is already known free/ready, and
- * fall back to those for everything else (probing, EMPTY/FULL, CORRUPT).
- * 8- and 64-byte elements are copied here; other sizes by the out-of-line
- * paths (shmap__spsc_push1_any/pop1_any, fixed-size copies for 16-256).
- */
-/* always inlined into shmap_ring_push/pop (and nowhere else is hot): the
- * caller's gate and this path are one leaf function */
-__attribute__((always_inline)) static inline int ring_spsc_push1(struct shmap_ring *r, const void *src)
-{
-	uint64_t p = r->pos;
-	if (shmap_unlikely(p >= r->lim))
-		return ring_push1_slow_leave(r, src);
-	if (shmap_likely(r->esize == 8)) {
-		memcpy(ring_slot(r, p), src, 8);
-	} else if (r->esize == 64) {
-		ring_spsc_ahead(r, p, 4, 64, 1);
-		ring_copy_in_w8(ring_slot(r, p), src, 64);
-	} else {
-		return ring_push1_any_leave(r, p, src);
-	}
-	SHMAP_FAILPOINT("ring.spsc.push.copied");
-	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1() (ring_spsc.c):
-	 * start word of the publication [p, p + 1) */
-	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + 1);
-	SHMAP_FAILPOINT("ring.spsc.push.published");
-	r->pos = p + 1;
-	/* R1b: release, pairs with the acquire loads of head at attach and in
-	 * shmap_ring_read_at(); own line, not read on the consumer's fast path */
-	shmap_atomic_store_release_u64(&r->ctl->head, p + 1);
-	/* as ring_wake_consumers(), the wake-up a tail call */
-	if (shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers)))
-		return ring_wake_data_leave(r);
-	/* the SIGBUS guard's check on the way out (segment.h) */
-	return shmap__seg_leave(&r->seg, SHMAP_OK);
-}
-
-__attribute__((always_inline)) static inline int ring_spsc_pop1(struct shmap_ring *r, void *dst)
-{
-	uint64_t c = r->pos;
-	if (c >= r->lim) {
-		/* Ask for the element's line together with the start word's:
-		 * a consumer waiting for the producer then gets both lines in
-		 * one transfer time, not one after the other (the copy below
-		 * runs only after the start word said "published"). A
-		 * prefetch reads nothing into the result. */
-		__builtin_prefetch(ring_slot(r, c));
-		/* A2: acquire, pairs with R1: the publication starting at c
-		 * (its start word says where it ends) is written before it. */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]);
-		if (s <= c || s - c > r->cap)
-			return ring_pop1_slow_leave(r, dst); /* EMPTY or CORRUPT */
-		/* Look ahead: follow the start words that lie in the line of
-		 * c's (just fetched), so that a consumer behind the producer
-		 * touches the start-word line once per line, not once per
-		 * element, and never reaches into the next line (which may be
-		 * the one the producer is writing). Each word is acquire-loaded
-		 * and checked like the first; s grows strictly, so at most 7. */
-		while (((s ^ c) & ~UINT64_C(7)) == 0 && s - c < r->cap) {
-			/* A2 again: acquire, pairs with R1 of the run starting at s. */
-			uint64_t s2 = shmap_atomic_load_acquire_u64(&r->seq[s & r->mask]);
-			if (s2 <= s || s2 - c > r->cap)
-				break;
-			s = s2;
-		}
-		r->lim = s;
-	}
-	if (shmap_likely(r->esize == 8)) {
-		memcpy(dst, ring_slot(r, c), 8);
-	} else if (r->esize == 64) {
-		ring_spsc_ahead(r, c, 4, 64, 0);
-		memcpy(dst, ring_slot(r, c), 64);
-	} else {
-		return ring_pop1_any_leave(r, c, dst);
-	}
-	SHMAP_FAILPOINT("ring.spsc.pop.copied");
-	r->pos = c + 1;
-	/* R2: release, pairs with A1 in spsc_free() (ring_spsc.c): our reads of
-	 * the element complete before the producer may overwrite it. */
-	shmap_atomic_store_release_u64(&r->ctl->tail, c + 1);
-	SHMAP_FAILPOINT("ring.spsc.pop.released");
-	/* as ring_wake_producer(), the wake-up a tail call */
-	if (shmap_unlikely(ring_sleepers(&r->ctl->prod_sleeping)))
-		return ring_wake_space_leave(r);
-	/* the SIGBUS guard's check on the way out (segment.h) */
-	return shmap__seg_leave(&r->seg, SHMAP_OK);
-}
-
-/* Waiting (ring.c): announce a sleeper of the handle's role (W1 and the
- * heavy barrier included), take it back; the indications are counts. */
+/* Waiting: announce a sleeper of the handle's role (W1 and the heavy
+ * barrier included), take it back; the indications are counts. */
 void shmap__ring_announce(struct shmap_ring *r);
 void shmap__ring_unannounce(struct shmap_ring *r);
 /* SHMAP_OK if the role can make progress from position p (see ring.c),
  * else SHMAP_E_FULL / SHMAP_E_EMPTY. */
 int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache);
-/* Producer slow path: reclaim from dead peers (ring.c, as push does). */
+/* Producer slow path: reclaim from dead peers (as push does). */
 int shmap__ring_maint(struct shmap_ring *r);
+/* A blocked producer's non-waiting call returned FULL: 1 if it has lasted
+ * RING_STUCK_NS and reclaiming from dead peers made room (retry then). */
+int shmap__ring_full_reclaim(struct shmap_ring *r);
 /* Stop the descriptor waiter and close the descriptor (ring_notify.c);
  * in a forked child only closes the inherited descriptor. */
 void shmap__ring_notify_drop(struct shmap_ring *r);
 
-/* ---- record rings (ring_rec.c): entry points ring.c dispatches to ---- */
-uint64_t shmap__rec_repair_head(struct shmap_ring *r);
-uint64_t shmap__rec_repair_tail(struct shmap_ring *r);
-int shmap__rec_maint(struct shmap_ring *r);
-uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
-uint64_t shmap__rec_reap_all(struct shmap_ring *r);
-void shmap__rec_detach(struct shmap_ring *r);
-int shmap__rec_probe(struct shmap_ring *r);
-uint64_t shmap__rec_check(struct shmap_ring *r);
-
-/* Waiting (ring.c), shared with the record rings: what a waiting call
- * retries is one attempt; `blocked` is FULL (producer) or EMPTY (consumer).
- * A record ring's attempt embeds it as its first member. */
+/* Waiting, shared with the record rings: what a waiting call retries is
+ * one attempt; `blocked` is FULL (producer) or EMPTY (consumer). A record
+ * ring's attempt embeds it as its first member. */
 struct ring_attempt {
 	int (*fn)(struct shmap_ring *r, struct ring_attempt *a);
 	const void *src;
@@ -467,11 +424,11 @@ struct ring_attempt {
 	uint32_t done;
 };
 int shmap__ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t timeout_ms);
-/* Open helpers (ring.c) for ring_rec.c. */
-void shmap__ring_mb_register(void);
-int shmap__ring_attach(struct shmap_ring *r, uint32_t role);
+/* Open: the segment is open (seg_rc its result) and bound: take the role,
+ * hand the handle out (or close it). */
+int shmap__ring_open_finish(struct shmap_ring *r, int seg_rc, uint32_t role, shmap_ring **ret);
 
-/* Record helpers (ring.c). */
+/* Record helpers. */
 static inline uint32_t rec_owner(uint64_t ow)
 {
 	return (uint32_t)ow;
@@ -484,8 +441,5 @@ static inline uint64_t rec_ow(uint32_t state, uint32_t owner)
 {
 	return (uint64_t)state << 32 | owner;
 }
-
-/* Clear a (dead) record's sleeping flag and its share of cons_sleepers. */
-void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec);
 
 #endif /* SHMAP_RING_INTERNAL_H */

@@ -1,8 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring.c - ring buffers: open/close, roles, the public calls, waiting,
- * inspection and the checker. The per-type algorithms are in ring_spsc.c,
- * ring_spmc.c and ring_bcast.c; the shared layout in ring-internal.h.
+ * ring.c - ring buffers: open/close, roles, the public calls and their
+ * argument checks, waiting, inspection and the checker. It reaches a
+ * ring's algorithm only through the handle's table of operations (struct
+ * ring_ops, ring-internal.h), chosen in ring_bind() (and rec_bind() in
+ * ring_rec.c), and never asks for the type: the tables are in ring_spsc.c,
+ * ring_spmc.c and ring_bcast.c (record rings: ring_rec_*.c), the shared
+ * helpers in ring_util.c, the inline SPSC fast path in
+ * ring_spsc-internal.h.
  *
  * Design notes
  * ------------
@@ -11,8 +16,9 @@
  * record (ring_rec.ow = state << 32 | owner). A role is taken by CAS from 0,
  * or from an owner id whose process is dead (shmap__seg_owner_alive):
  * that is a takeover (SHMAP_RECOVERED), after which the new holder repairs
- * what the dead one may have left half-done (ring_spsc.c: repair_head/tail;
- * SPMC claims are reclaimed lazily by the producer; sleeper flags cleared).
+ * what the dead one may have left half-done (ops->repair_head/repair_tail,
+ * ops->join; SPMC claims are reclaimed lazily by the producer, ops->maint;
+ * sleeper flags cleared).
  *
  * Waiting. A waiting call first spins (RING_SPIN tries; a sixteenth of
  * that after a wait that outlasted its spin phase), then yields the
@@ -32,41 +38,11 @@
  * futex sleep is at most RING_SLICE_NS, so even a scribbled sleeper word can
  * only delay a waiter, never strand it.
  */
-#include <errno.h>
-#include <linux/membarrier.h>
+#include <assert.h>
 #include <sched.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
 
-#include "ring-internal.h"
-
-int shmap__ring_strong;
-static int ring_mb_pid; /* process that registered (registration is per process) */
-
-/*
- * Register this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (once per
- * process: a child after fork registers again at its first open/reattach).
- * Without it, every waker in this process fences instead.
- */
-static void ring_mb_register(void)
-{
-	int pid = (int)getpid();
-	if (__atomic_load_n(&ring_mb_pid, __ATOMIC_ACQUIRE) == pid)
-		return;
-	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
-	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
-		__atomic_store_n(&shmap__ring_strong, 1, __ATOMIC_RELAXED);
-	__atomic_store_n(&ring_mb_pid, pid, __ATOMIC_RELEASE);
-}
-
-void shmap__ring_heavy_barrier(void)
-{
-	if (shmap__ring_strong || syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		shmap_atomic_fence_full();
-}
+#include "ring_spsc-internal.h"
 
 /* ---------------------------------------------------------------- layout */
 
@@ -134,8 +110,12 @@ const struct shmap__kind_ops *const shmap__ring_kind_ops[3] = { &ring_ops_spsc, 
 static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 {
 	for (int i = 0; i < 16; i++) {
+		/* acquire: pairs with the full CAS that took the role (the holder's state before
+		 * it) */
 		uint32_t o = shmap_atomic_load_acquire_u32(w);
 		if (o == 0) {
+			/* full CAS: the role is ours before any of its state is touched; pairs with
+			 * the acquire loads of the role word */
 			if (shmap_atomic_cas_full_u32(w, 0, r->seg.owner) == 0)
 				return SHMAP_OK;
 			continue;
@@ -144,58 +124,30 @@ static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 			return SHMAP_OK;
 		if (shmap__seg_owner_alive(&r->seg, o))
 			return SHMAP_E_BUSY;
+		/* full CAS: takeover from the dead holder, as above */
 		if (shmap_atomic_cas_full_u32(w, o, r->seg.owner) == o)
 			return SHMAP_RECOVERED;
 	}
 	return SHMAP_E_BUSY;
 }
 
-/*
- * Decrement a sleeper count unless it is already 0 (a peer may have reset or
- * scribbled it); a bounded number of tries, since a hostile peer can keep
- * changing it. Returns 1 if this call took one off.
- */
-static int ring_count_dec(volatile uint32_t *w)
-{
-	uint32_t o = shmap_atomic_load_u32(w);
-	for (int i = 0; i < 64 && o != 0; i++) {
-		uint32_t seen = shmap_atomic_cas_full_u32(w, o, o - 1);
-		if (seen == o)
-			return 1;
-		o = seen;
-	}
-	return 0;
-}
-
-void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec)
-{
-	/* take all of the record's sleepers (its owner may have had a waiting
-	 * call and a descriptor waiter asleep at once) off the ring's count */
-	uint32_t n = shmap_atomic_load_u32(&rec->sleeping);
-	for (int i = 0; i < 64 && n != 0; i++) {
-		uint32_t seen = shmap_atomic_cas_full_u32(&rec->sleeping, n, 0);
-		if (seen == n) {
-			shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 0u - n);
-			return;
-		}
-		n = seen;
-	}
-	shmap_atomic_store_u32(&rec->sleeping, 0);
-}
-
 static int ring_take_rec(struct shmap_ring *r)
 {
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release stores of ow (join, detach) */
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		int rc;
 		if (w == 0) {
+			/* full CAS: the record is ours before we touch its fields;
+			 * pairs with the acquire loads of ow */
 			if (shmap_atomic_cas_full_u64(&rec->ow, 0, rec_ow(REC_CLAIMING, r->seg.owner)) != 0)
 				continue;
 			rc = SHMAP_OK;
 		} else {
 			if (shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 				continue;
+			/* full CAS: takeover of a dead holder's record, as above */
 			if (shmap_atomic_cas_full_u64(&rec->ow, w, rec_ow(REC_CLAIMING, r->seg.owner)) != w)
 				continue;
 			rc = SHMAP_RECOVERED;
@@ -203,34 +155,36 @@ static int ring_take_rec(struct shmap_ring *r)
 		SHMAP_FAILPOINT("ring.attach.rec");
 		r->rec = rec;
 		shmap__ring_rec_unsleep(r, rec);
-		if (r->type == SHMAP_RING_SPMC) {
-			/* a dead holder's claim is reclaimed and counted lost */
-			if (rc == SHMAP_RECOVERED) {
-				if (r->rmode)
-					shmap__rec_reap_dead_rec(r, rec);
-				else
-					shmap__spmc_reap_dead_rec(r, rec);
-			}
-			shmap_atomic_store_u32(&rec->n, 0);
-			shmap_atomic_store_release_u64(&rec->pos, 0);
-			shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
-		} else {
-			shmap__bcast_subscribe(r);
-		}
+		r->ops->join(r, rc == SHMAP_RECOVERED); /* repair, then ACTIVE */
 		return rc;
 	}
 	return SHMAP_E_BUSY;
 }
 
+/* The role held, and whether the inline SPSC paths serve it. */
+static void ring_set_role(struct shmap_ring *r, uint32_t role)
+{
+	r->role = role;
+	r->fast_role = r->ops == &shmap__ring_spsc_ops ? role : 0;
+}
+
+/* No zero-copy run outstanding (fixed or record ring). */
+static void ring_zc_clear(struct shmap_ring *r)
+{
+	r->zc = 0;
+	r->zc_kind = RING_ZC_NONE;
+	r->rx.z_kind = RING_ZC_NONE;
+}
+
 static int ring_attach(struct shmap_ring *r, uint32_t role)
 {
 	int rc;
+	const struct ring_ops *ops = r->ops;
 	if (role == SHMAP_RING_OBSERVER) {
 		/* a participant without a role: takes and repairs nothing */
-		r->role = 0;
+		ring_set_role(r, 0);
 		r->rec = NULL;
-		r->zc = 0;
-		r->rx.z_kind = 0;
+		ring_zc_clear(r);
 		return SHMAP_OK;
 	}
 	if (role == SHMAP_RING_PRODUCER) {
@@ -240,17 +194,17 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		SHMAP_FAILPOINT("ring.attach.producer");
 		if (rc == SHMAP_RECOVERED)
 			shmap_atomic_store_u32(&r->ctl->prod_sleeping, 0);
-		r->pos = r->rmode ? shmap__rec_repair_head(r) : shmap__ring_repair_head(r);
+		r->pos = ops->repair_head(r);
 		r->lim = r->pos;
 		r->min_cache = 0;
-	} else if (r->type == SHMAP_RING_SPSC) {
+	} else if (ops->flags & RING_F_CONS_WORD) {
 		rc = ring_take_word(r, &r->ctl->cons_owner);
 		if (rc < 0)
 			return rc;
 		SHMAP_FAILPOINT("ring.attach.consumer");
 		if (rc == SHMAP_RECOVERED)
 			shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
-		r->pos = r->rmode ? shmap__rec_repair_tail(r) : shmap__ring_repair_tail(r);
+		r->pos = ops->repair_tail(r);
 		/* [tail, head) is published and head is a publication boundary:
 		 * from there on the start words lead the way (ring_spsc.c) */
 		r->lim = shmap_atomic_load_acquire_u64(&r->ctl->head); /* pairs with R1b */
@@ -261,59 +215,73 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 		if (rc < 0)
 			return rc;
 	}
-	r->role = role;
-	r->zc = 0;
-	r->rx.z_kind = 0;
+	ring_set_role(r, role);
+	ring_zc_clear(r);
 	r->full_since = 0;
 	return rc;
-}
-
-void shmap__ring_mb_register(void)
-{
-	ring_mb_register();
-}
-
-int shmap__ring_attach(struct shmap_ring *r, uint32_t role)
-{
-	return ring_attach(r, role);
 }
 
 static void ring_detach(struct shmap_ring *r)
 {
 	if (!r->role)
 		return;
-	if (r->zc && r->zc_kind == 2) {
-		if (r->type == SHMAP_RING_SPMC)
-			shmap__spmc_release(r); /* a claim cannot go back: consumed */
-	}
-	if (r->rmode)
-		shmap__rec_detach(r);
-	r->zc = 0;
+	if (r->ops->abandon)
+		r->ops->abandon(r); /* an outstanding peek the type cannot give back */
+	ring_zc_clear(r);
 	if (r->role == SHMAP_RING_PRODUCER) {
+		/* full CAS: the role is given up after every access it made; pairs with the acquire
+		 * load of the role word */
 		shmap_atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
-	} else if (r->type == SHMAP_RING_SPSC) {
+	} else if (r->ops->flags & RING_F_CONS_WORD) {
+		/* full CAS: as for the producer role */
 		shmap_atomic_cas_full_u32(&r->ctl->cons_owner, r->seg.owner, 0);
 	} else if (r->rec) {
+		/* acquire: pairs with our own release of ow (join) or a checker's CAS */
 		uint64_t w = shmap_atomic_load_acquire_u64(&r->rec->ow);
 		if (rec_owner(w) == r->seg.owner)
+			/* full CAS: the record is freed after every access through it; pairs with
+			 * the acquire loads of ow */
 			shmap_atomic_cas_full_u64(&r->rec->ow, w, 0);
 		r->rec = NULL;
 	}
-	r->role = 0;
+	ring_set_role(r, 0);
 }
 
 /* ------------------------------------------------------------ open/close */
 
+/*
+ * The table of operations of a fixed-slot ring's segment. Its kind and
+ * flags were checked by ring_layout() when the segment was opened, so
+ * anything else is a bug here, not a peer's doing.
+ */
+static const struct ring_ops *ring_ops_of(const struct shmap__params *p)
+{
+	switch (p->kind) {
+	case SHMAP__KIND_RING_SPSC:
+		return &shmap__ring_spsc_ops;
+	case SHMAP__KIND_RING_SPMC:
+		return &shmap__ring_spmc_ops;
+	case SHMAP__KIND_RING_BCAST:
+		switch (p->kind_flags) {
+		case RING_BCAST_FLAG_LOSSY:
+			return &shmap__ring_lossy_ops;
+		case RING_BCAST_FLAG_RELIABLE:
+			return &shmap__ring_reliable_ops;
+		default:
+			break;
+		}
+		break;
+	default:
+		break;
+	}
+	assert(!"ring segment of a kind ring_layout() refuses");
+	abort();
+}
+
 static void ring_bind(struct shmap_ring *r)
 {
 	const struct shmap__params *p = &r->seg.p;
-	if (p->kind == SHMAP__KIND_RING_SPSC)
-		r->type = SHMAP_RING_SPSC;
-	else if (p->kind == SHMAP__KIND_RING_SPMC)
-		r->type = SHMAP_RING_SPMC;
-	else
-		r->type = p->kind_flags == RING_BCAST_FLAG_LOSSY ? SHMAP_RING_BCAST_LOSSY
-							       : SHMAP_RING_BCAST_RELIABLE;
+	r->ops = ring_ops_of(p);
 	r->esize = p->elem_size;
 	r->cap = p->capacity;
 	r->mask = p->capacity - 1;
@@ -390,7 +358,7 @@ static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint3
 		else if (max_consumers == 0)
 			max_consumers = SHMAP_RING_CONSUMERS_DEFAULT;
 	}
-	ring_mb_register();
+	shmap__ring_mb_register();
 
 	struct shmap_ring *r = calloc(1, sizeof(*r));
 	if (!r)
@@ -417,10 +385,14 @@ static inline int shmap_ring_open__body(const char *name, uint32_t oflags, uint3
 		free(r);
 		return rc;
 	}
-	int seg_rc = rc;
 	ring_bind(r);
+	return shmap__ring_open_finish(r, rc, role, ret);
+}
+
+int shmap__ring_open_finish(struct shmap_ring *r, int seg_rc, uint32_t role, shmap_ring **ret)
+{
 	r->want_role = role;
-	rc = ring_attach(r, role);
+	int rc = ring_attach(r, role);
 	if (rc < 0) {
 		shmap__seg_close(&r->seg);
 		free(r);
@@ -471,13 +443,11 @@ static inline int shmap_ring_reattach__body(shmap_ring *r)
 	int rc = shmap__seg_reattach(&r->seg);
 	if (rc < 0)
 		return rc;
-	if (role == SHMAP_RING_OBSERVER) {
-		ring_mb_register();
+	shmap__ring_mb_register();
+	if (role == SHMAP_RING_OBSERVER)
 		return ring_attach(r, role);
-	}
-	ring_mb_register();
 	/* the parent keeps its role; try to take it (BUSY while the parent lives) */
-	r->role = 0;
+	ring_set_role(r, 0);
 	r->rec = NULL;
 	r->zc = 0;
 	return ring_attach(r, role);
@@ -496,44 +466,12 @@ SHMAP_API int shmap_ring_fd(const shmap_ring *r)
 
 /* ------------------------------------------------------------ operations */
 
-int shmap__ring_wake_data(struct shmap_ring *r)
-{
-	return shmap__ring_wake_data_n(r, 0x7fffffff);
-}
-
-/*
- * Wake at most n of the waiters sleeping on data_ev. No wake-up is lost by
- * waking fewer than all: the bump comes first, so a waiter that read the
- * word before it and has not reached the kernel yet returns at once from
- * its futex wait (the kernel compares the word) and re-tries; the n woken
- * ones re-try too (ring_wait_sleep(): every return from the futex wait is
- * followed by an attempt). SPMC passes n > elements published, each for one
- * consumer: every element is then either taken by one of those n, or by a
- * consumer that was awake anyway (and the woken one that finds the ring
- * empty sleeps again). A waiter that dies between its wake-up and its
- * attempt can delay another sleeper by one futex slice (RING_SLICE_NS),
- * never strand it.
- */
-int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n)
-{
-	shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
-	shmap__futex_wake(&r->ctl->data_ev, n < 0x7fffffff ? (int)n : 0x7fffffff);
-	return SHMAP_OK;
-}
-
-int shmap__ring_wake_space(struct shmap_ring *r)
-{
-	shmap_atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
-	shmap__futex_wake(&r->ctl->space_ev, 0x7fffffff);
-	return SHMAP_OK;
-}
-
 static inline int ring_enter(struct shmap_ring *r, uint32_t role)
 {
 	int rc = shmap__seg_check(&r->seg);
 	if (shmap_unlikely(rc))
 		return rc;
-	if (shmap_unlikely(r->rmode))
+	if (shmap_unlikely(r->ops->flags & RING_F_RECORDS))
 		return SHMAP_E_NOTSUP; /* a record ring: the *_rec calls (ring_rec.c) */
 	if (shmap_unlikely(r->role != role))
 		return SHMAP_E_NOTATTACHED;
@@ -542,103 +480,70 @@ static inline int ring_enter(struct shmap_ring *r, uint32_t role)
 	return SHMAP_OK;
 }
 
-static int ring_maint(struct shmap_ring *r)
-{
-	if (r->rmode)
-		return shmap__rec_maint(r);
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__spmc_maint(r);
-	if (r->type == SHMAP_RING_BCAST_RELIABLE)
-		return shmap__bcast_maint(r);
-	return SHMAP_OK;
-}
-
 int shmap__ring_maint(struct shmap_ring *r)
 {
-	return ring_maint(r);
-}
-
-static int ring_push_once(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
-{
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-		return shmap__spsc_push_n(r, src, n, done);
-	case SHMAP_RING_SPMC:
-		return shmap__spmc_push_n(r, src, n, done);
-	default:
-		return shmap__bcast_push_n(r, src, n, done);
-	}
+	return r->ops->maint ? r->ops->maint(r) : SHMAP_OK;
 }
 
 /*
- * Non-waiting push with the FULL slow path: when FULL has lasted
- * RING_STUCK_NS, probe the peers holding us back once and reclaim from dead
- * ones (at most one probe round per RING_STUCK_NS).
+ * The FULL slow path of every non-waiting producer call (push, reserve,
+ * and the record calls): when FULL has lasted RING_STUCK_NS, probe the
+ * peers holding us back once and reclaim from dead ones (at most one probe
+ * round per RING_STUCK_NS). Returns 1 if room was made: the caller tries
+ * again (and says RECOVERED if that succeeds).
  */
+int shmap__ring_full_reclaim(struct shmap_ring *r)
+{
+	if (!r->ops->maint)
+		return 0; /* no dead peer can hold this producer back */
+	uint64_t now = ring_now();
+	if (r->full_since == 0) {
+		r->full_since = now;
+		return 0;
+	}
+	if (now - r->full_since < RING_STUCK_NS)
+		return 0;
+	r->full_since = now;
+	return r->ops->maint(r) == SHMAP_RECOVERED;
+}
+
+/* Non-waiting push with the FULL slow path. */
 static int ring_push_nb(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
 {
-	int rc = ring_push_once(r, src, n, done);
+	int rc = r->ops->push_n(r, src, n, done);
 	if (shmap_likely(rc != SHMAP_E_FULL)) {
 		r->full_since = 0;
 		return rc;
 	}
-	if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_BCAST_LOSSY)
+	if (!shmap__ring_full_reclaim(r))
 		return rc;
-	uint64_t now = ring_now();
-	if (r->full_since == 0) {
-		r->full_since = now;
-		return rc;
-	}
-	if (now - r->full_since < RING_STUCK_NS)
-		return rc;
-	r->full_since = now;
-	if (ring_maint(r) != SHMAP_RECOVERED)
-		return rc;
-	rc = ring_push_once(r, src, n, done);
+	rc = r->ops->push_n(r, src, n, done);
 	if (rc == SHMAP_OK)
 		rc = SHMAP_RECOVERED;
 	r->full_since = 0;
 	return rc;
 }
 
-static int ring_pop_once(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
-{
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-		return shmap__spsc_pop_n(r, dst, n, done);
-	case SHMAP_RING_SPMC:
-		return shmap__spmc_pop_n(r, dst, n, done);
-	default:
-		return shmap__bcast_pop_n(r, dst, n, done);
-	}
-}
-
 /*
- * The SPSC fast paths of push and pop check the handle in three compares:
- * ring_enter()'s fork and poison checks in one (shmap__seg_ok_fast()), the
- * type and the role held in one (adjacent u32 fields, compared as a pair),
- * and no outstanding zero-copy run and no record ring in one (zc and rmode,
- * adjacent, as a pair). Anything else takes the full path.
+ * The SPSC fast paths of push and pop check the handle in two compares:
+ * ring_enter()'s fork and poison checks in one (shmap__seg_ok_fast()), and
+ * in the other the role the inline path serves (fast_role: set at attach
+ * for a fixed-slot SPSC ring only) with no outstanding zero-copy run (zc),
+ * adjacent u32 fields compared as a pair. Anything else takes the full path.
  */
-_Static_assert(offsetof(struct shmap_ring, role) == offsetof(struct shmap_ring, type) + 4u,
-	       "type and role must be adjacent");
-_Static_assert(offsetof(struct shmap_ring, rmode) == offsetof(struct shmap_ring, zc) + 4u,
-	       "zc and rmode must be adjacent");
+_Static_assert(offsetof(struct shmap_ring, zc) == offsetof(struct shmap_ring, fast_role) + 4u,
+	       "fast_role and zc must be adjacent");
 
 static inline int ring_spsc_gate(const struct shmap_ring *r, uint32_t role)
 {
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 	uint64_t pair;
-	memcpy(&pair, &r->type, 8);
-	const int spsc_role = pair == ((uint64_t)role << 32 | SHMAP_RING_SPSC);
-	uint64_t zr;
-	memcpy(&zr, &r->zc, 8);
-	const int plain = zr == 0;
+	memcpy(&pair, &r->fast_role, 8);
+	const int fast = pair == role;
 #else
-	const int spsc_role = r->type == SHMAP_RING_SPSC && r->role == role;
-	const int plain = r->zc == 0 && r->rmode == 0;
+	const int fast = r->fast_role == role && r->zc == 0;
 #endif
-	return shmap__seg_ok_fast(&r->seg) && spsc_role && plain;
+	return shmap__seg_ok_fast(&r->seg) && fast;
 }
 
 __attribute__((noinline)) static int ring_push_slow(shmap_ring *r, const void *elem)
@@ -649,7 +554,7 @@ __attribute__((noinline)) static int ring_push_slow(shmap_ring *r, const void *e
 	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
 	if (rc)
 		return rc;
-	if (r->type == SHMAP_RING_SPSC)
+	if (r->fast_role == SHMAP_RING_PRODUCER)
 		return ring_spsc_push1(r, elem);
 	return shmap__seg_leave(&r->seg, ring_push_nb(r, elem, 1, &done));
 }
@@ -662,9 +567,9 @@ __attribute__((noinline)) static int ring_pop_slow(shmap_ring *r, void *out)
 	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
 		return rc;
-	if (r->type == SHMAP_RING_SPSC)
+	if (r->fast_role == SHMAP_RING_CONSUMER)
 		return ring_spsc_pop1(r, out);
-	return shmap__seg_leave(&r->seg, ring_pop_once(r, out, 1, &done));
+	return shmap__seg_leave(&r->seg, r->ops->pop_n(r, out, 1, &done));
 }
 
 /* (The SIGBUS guard's check on the way out, shmap__seg_leave(), is made
@@ -784,7 +689,7 @@ static inline int shmap_ring_pop_n__body(shmap_ring *r, void *out, uint32_t n, u
 		return rc;
 	if (n == 0)
 		return SHMAP_OK;
-	rc = ring_pop_once(r, out, n, &d);
+	rc = r->ops->pop_n(r, out, n, &d);
 	if (done)
 		*done = d;
 	return rc;
@@ -805,9 +710,11 @@ SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *d
  */
 void shmap__ring_announce(struct shmap_ring *r)
 {
+	/* full adds: counts, read by the wakers (W2) with the fence W1 below
+	 * between them and the waiter's re-check */
 	if (r->role == SHMAP_RING_PRODUCER) {
 		shmap_atomic_fetch_add_full_u32(&r->ctl->prod_sleeping, 1);
-	} else if (r->type == SHMAP_RING_SPSC) {
+	} else if (r->ops->flags & RING_F_CONS_WORD) {
 		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
 	} else {
 		shmap_atomic_fetch_add_full_u32(&r->rec->sleeping, 1);
@@ -822,10 +729,11 @@ void shmap__ring_announce(struct shmap_ring *r)
 void shmap__ring_unannounce(struct shmap_ring *r)
 {
 	if (r->role == SHMAP_RING_PRODUCER)
-		ring_count_dec(&r->ctl->prod_sleeping);
-	else if (r->type == SHMAP_RING_SPSC)
-		ring_count_dec(&r->ctl->cons_sleepers);
-	else if (ring_count_dec(&r->rec->sleeping))
+		shmap__ring_count_dec(&r->ctl->prod_sleeping);
+	else if (r->ops->flags & RING_F_CONS_WORD)
+		shmap__ring_count_dec(&r->ctl->cons_sleepers);
+	else if (shmap__ring_count_dec(&r->rec->sleeping))
+		/* full: a count, as the increment in shmap__ring_announce() */
 		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
 }
 
@@ -840,7 +748,7 @@ static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_
 	volatile uint32_t *ev = producer ? &r->ctl->space_ev : &r->ctl->data_ev;
 	int recovered = 0;
 	for (;;) {
-		if (producer && ring_maint(r) == SHMAP_RECOVERED) {
+		if (producer && shmap__ring_maint(r) == SHMAP_RECOVERED) {
 			recovered = 1;
 			rc = a->fn(r, a);
 			if (rc != blocked)
@@ -850,6 +758,9 @@ static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_
 		if (now >= deadline)
 			return SHMAP_E_TIMEOUT;
 		shmap__ring_announce(r);
+		/* acquire: pairs with the waker's full add to the event word (shmap__ring_wake_*,
+		 * ring_util.c): the event read before the re-try, so a wake-up after it changes the
+		 * word and the futex wait returns */
 		uint32_t e = shmap_atomic_load_acquire_u32(ev);
 		rc = a->fn(r, a);
 		/* The heavy barrier in ring_announce() can take milliseconds on a
@@ -864,10 +775,7 @@ static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_
 		}
 		if (rc == blocked) {
 			/* a producer that a dead peer can block re-checks (and reclaims) often */
-			uint64_t slice = producer && (r->type == SHMAP_RING_SPMC ||
-						      r->type == SHMAP_RING_BCAST_RELIABLE)
-						 ? RING_SLICE_DEAD_NS
-						 : RING_SLICE_NS;
+			uint64_t slice = producer && r->ops->maint ? RING_SLICE_DEAD_NS : RING_SLICE_NS;
 			uint64_t until = now + slice < deadline ? now + slice : deadline;
 			shmap__futex_wait(ev, e, until);
 		}
@@ -948,19 +856,19 @@ int shmap__ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 static int attempt_push1(struct shmap_ring *r, struct ring_attempt *a)
 {
 	uint32_t d;
-	return ring_push_once(r, a->src, 1, &d);
+	return r->ops->push_n(r, a->src, 1, &d);
 }
 
 static int attempt_pop1(struct shmap_ring *r, struct ring_attempt *a)
 {
 	uint32_t d;
-	return ring_pop_once(r, a->dst, 1, &d);
+	return r->ops->pop_n(r, a->dst, 1, &d);
 }
 
 static int attempt_push_all(struct shmap_ring *r, struct ring_attempt *a)
 {
 	uint32_t d = 0;
-	int rc = ring_push_once(r, (const uint8_t *)a->src + (size_t)a->done * r->esize, a->n - a->done, &d);
+	int rc = r->ops->push_n(r, (const uint8_t *)a->src + (size_t)a->done * r->esize, a->n - a->done, &d);
 	a->done += d;
 	if (rc == SHMAP_OK && a->done < a->n)
 		return SHMAP_E_FULL; /* keep waiting for the rest */
@@ -970,7 +878,7 @@ static int attempt_push_all(struct shmap_ring *r, struct ring_attempt *a)
 static int attempt_pop_n(struct shmap_ring *r, struct ring_attempt *a)
 {
 	uint32_t d = 0;
-	int rc = ring_pop_once(r, a->dst, a->n, &d);
+	int rc = r->ops->pop_n(r, a->dst, a->n, &d);
 	a->done = d;
 	return rc;
 }
@@ -989,49 +897,7 @@ static int attempt_probe(struct shmap_ring *r, struct ring_attempt *a)
  */
 int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
-	uint64_t s;
-	if (r->rmode)
-		return shmap__rec_probe(r);
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-	case SHMAP_RING_SPMC:
-		if (r->role == SHMAP_RING_PRODUCER) {
-			if (r->type == SHMAP_RING_SPSC) {
-				if (p < lim)
-					return SHMAP_OK;
-				/* acquire: pairs with R2 (ring_spsc.c) */
-				uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-				return t <= p && p - t < r->cap ? SHMAP_OK : SHMAP_E_FULL;
-			}
-			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
-			return s == p ? SHMAP_OK : SHMAP_E_FULL;
-		}
-		if (r->type == SHMAP_RING_SPSC) {
-			if (p < lim)
-				return SHMAP_OK;
-			/* acquire: pairs with R1 (ring_spsc.c) */
-			s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
-			return s > p && s - p <= r->cap ? SHMAP_OK : SHMAP_E_EMPTY;
-		}
-		p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
-		return s == p + 1 ? SHMAP_OK : SHMAP_E_EMPTY;
-	default:
-		if (r->role == SHMAP_RING_PRODUCER) {
-			if (r->type == SHMAP_RING_BCAST_LOSSY)
-				return SHMAP_OK;
-			if (*min_cache + r->cap > p)
-				return SHMAP_OK;
-			*min_cache = shmap__bcast_min_cursor(r, p);
-			return *min_cache + r->cap > p ? SHMAP_OK : SHMAP_E_FULL;
-		}
-		s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
-		if (s == p + 1)
-			return SHMAP_OK;
-		if (s & RING_SEQ_WRITING)
-			return (s & ~RING_SEQ_WRITING) <= p ? SHMAP_E_EMPTY : SHMAP_OK;
-		return s <= p ? SHMAP_E_EMPTY : SHMAP_OK;
-	}
+	return r->ops->ready(r, p, lim, min_cache);
 }
 
 static inline int shmap_ring_push_wait__body(shmap_ring *r, const void *elem, uint32_t timeout_ms)
@@ -1157,28 +1023,12 @@ static inline int shmap_ring_reserve__body(shmap_ring *r, uint32_t n, void **ptr
 	int rc = ring_enter(r, SHMAP_RING_PRODUCER);
 	if (rc)
 		return rc;
-	r->zc_kind = 1;
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-		rc = shmap__spsc_reserve(r, n, ptr, got);
-		break;
-	case SHMAP_RING_SPMC:
-		rc = shmap__spmc_reserve(r, n, ptr, got);
-		break;
-	default:
-		rc = shmap__bcast_reserve(r, n, ptr, got);
-		break;
-	}
-	if (rc == SHMAP_E_FULL && r->type != SHMAP_RING_SPSC) {
+	r->zc_kind = RING_ZC_RESERVE;
+	rc = r->ops->reserve(r, n, ptr, got);
+	if (rc == SHMAP_E_FULL) {
 		/* same slow path as push: reclaim from dead peers after a while */
-		uint64_t now = ring_now();
-		if (r->full_since == 0) {
-			r->full_since = now;
-		} else if (now - r->full_since >= RING_STUCK_NS) {
-			r->full_since = now;
-			if (ring_maint(r) == SHMAP_RECOVERED)
-				return shmap_ring_reserve(r, n, ptr, got);
-		}
+		if (shmap__ring_full_reclaim(r))
+			return shmap_ring_reserve(r, n, ptr, got);
 	} else if (rc == SHMAP_OK) {
 		r->full_since = 0;
 	}
@@ -1193,7 +1043,8 @@ SHMAP_API int shmap_ring_reserve(shmap_ring *r, uint32_t n, void **ptr, uint32_t
 
 /*
  * Prologue of commit and release: the handle holds `role` and an outstanding
- * zero-copy run of `kind` (1 reserve, 2 peek) of at least n elements.
+ * zero-copy run of `kind` (RING_ZC_RESERVE, RING_ZC_PEEK) of at least n
+ * elements.
  */
 static int zc_finish_check(shmap_ring *r, uint32_t role, uint32_t kind, uint32_t n)
 {
@@ -1211,29 +1062,10 @@ static int zc_finish_check(shmap_ring *r, uint32_t role, uint32_t kind, uint32_t
 
 static inline int shmap_ring_commit__body(shmap_ring *r, uint32_t n)
 {
-	int rc = zc_finish_check(r, SHMAP_RING_PRODUCER, 1, n);
+	int rc = zc_finish_check(r, SHMAP_RING_PRODUCER, RING_ZC_RESERVE, n);
 	if (rc)
 		return rc;
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-		shmap__spsc_commit(r, n);
-		break;
-	case SHMAP_RING_SPMC: {
-		/* same publication as push: the bytes are already in place */
-		uint64_t p = r->zc_pos;
-		SHMAP_FAILPOINT("ring.spmc.push.copied");
-		for (uint64_t i = 0; i < n; i++) /* R3 (ring_spmc.c) */
-			shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
-		r->pos = p + n;
-		shmap_atomic_store_u64(&r->ctl->head, p + n);
-		if (n)
-			ring_wake_consumers_n(r, n);
-		break;
-	}
-	default:
-		shmap__bcast_commit(r, n);
-		break;
-	}
+	r->ops->commit(r, n);
 	r->zc = 0;
 	return SHMAP_OK;
 }
@@ -1251,15 +1083,8 @@ static inline int shmap_ring_peek__body(shmap_ring *r, uint32_t n, const void **
 	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
 		return rc;
-	r->zc_kind = 2;
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-		return shmap__spsc_peek(r, n, ptr, got);
-	case SHMAP_RING_SPMC:
-		return shmap__spmc_peek(r, n, ptr, got);
-	default:
-		return shmap__bcast_peek(r, n, ptr, got);
-	}
+	r->zc_kind = RING_ZC_PEEK;
+	return r->ops->peek(r, n, ptr, got);
 }
 
 SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
@@ -1270,20 +1095,10 @@ SHMAP_API int shmap_ring_peek(shmap_ring *r, uint32_t n, const void **ptr, uint3
 
 static inline int shmap_ring_release__body(shmap_ring *r, uint32_t n)
 {
-	int rc = zc_finish_check(r, SHMAP_RING_CONSUMER, 2, n);
+	int rc = zc_finish_check(r, SHMAP_RING_CONSUMER, RING_ZC_PEEK, n);
 	if (rc)
 		return rc;
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-		shmap__spsc_release(r, n);
-		break;
-	case SHMAP_RING_SPMC:
-		shmap__spmc_release(r);
-		break;
-	default:
-		rc = shmap__bcast_release(r, n);
-		break;
-	}
+	rc = r->ops->release(r, n);
 	r->zc = 0;
 	return rc;
 }
@@ -1335,32 +1150,17 @@ SHMAP_API int shmap_ring_release(shmap_ring *r, uint32_t n)
 
 /* ---------------------------------------------------------------- queries */
 
-static uint64_t ring_clamp(uint64_t h, uint64_t t, uint64_t cap)
-{
-	if (h <= t)
-		return 0;
-	return h - t > cap ? cap : h - t;
-}
-
 SHMAP_API uint64_t shmap_ring_size(const shmap_ring *r)
 {
 	if (!r || shmap__seg_check(&r->seg))
 		return 0;
 	struct shmap_ring *w = (struct shmap_ring *)r;
+	/* acquire: pairs with the producer's release of head (R1b, or the
+	 * relaxed inspection store of the other types: then an estimate) */
+	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
+	 * inspection) */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-	case SHMAP_RING_SPMC:
-		return ring_clamp(h, shmap_atomic_load_acquire_u64(&r->ctl->tail), r->cap);
-	case SHMAP_RING_BCAST_LOSSY:
-		if (r->role == SHMAP_RING_CONSUMER)
-			return ring_clamp(h, r->pos, r->cap);
-		return h < r->cap ? h : r->cap;
-	default:
-		if (r->role == SHMAP_RING_CONSUMER)
-			return ring_clamp(h, r->pos, r->cap);
-		return ring_clamp(h, shmap__bcast_min_cursor(w, h), r->cap);
-	}
+	return r->ops->size(w, h);
 }
 
 SHMAP_API uint64_t shmap_ring_capacity(const shmap_ring *r)
@@ -1375,7 +1175,7 @@ SHMAP_API uint32_t shmap_ring_elem_size(const shmap_ring *r)
 
 SHMAP_API uint32_t shmap_ring_type(const shmap_ring *r)
 {
-	return r ? r->type : 0;
+	return r ? r->ops->type : 0;
 }
 
 SHMAP_API uint32_t shmap_ring_role(const shmap_ring *r)
@@ -1392,7 +1192,8 @@ SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r)
 {
 	if (!r || shmap__seg_check(&r->seg))
 		return 0;
-	if (r->type == SHMAP_RING_SPSC) {
+	if (r->ops->flags & RING_F_CONS_WORD) {
+		/* acquire: pairs with the CAS that took the role */
 		uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
 		if (o == 0)
 			return 0;
@@ -1402,6 +1203,7 @@ SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r)
 	}
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
+		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
 		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
 		uint32_t st = rec_state(w);
 		if (w == 0 || (st != REC_ACTIVE && st != REC_CLAIMING))
@@ -1413,19 +1215,8 @@ SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r)
 }
 
 /*
- * Non-consuming read. Validation per type (see ring.h for the windows):
- * SPSC: pos < head (acquire, pairs with R1b in ring_spsc.c) makes the
- * element visible, and the producer rewrites the slot only after tail
- * passed pos, so re-reading tail after the copy (behind an acquire fence)
- * and finding it still <= pos proves the copy is intact. The other types
- * check the slot's sequence word before (acquire: pairs with the
- * producer's publishing release store) and after the copy. SPMC slots
- * change their word before they can be rewritten (seq = p + cap on
- * release) and the lossy producer marks a slot WRITING before it rewrites
- * it, so the word alone detects an overwrite. The reliable producer
- * rewrites a slot with its word unchanged until the new publish, but only
- * once the lowest subscriber cursor passed the position: re-reading it
- * after the copy works as the SPSC tail does.
+ * Non-consuming read: each type validates its own window (see ring.h for
+ * the windows; ops->read_at: ring_spsc.c, ring_spmc.c, ring_bcast.c).
  */
 static inline int shmap_ring_read_at__body(const shmap_ring *r, uint64_t pos, void *out)
 {
@@ -1434,53 +1225,9 @@ static inline int shmap_ring_read_at__body(const shmap_ring *r, uint64_t pos, vo
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
-	if (r->rmode)
+	if (!r->ops->read_at)
 		return SHMAP_E_NOTSUP; /* records have no element positions */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-	uint64_t lo;
-	switch (r->type) {
-	case SHMAP_RING_SPSC:
-	case SHMAP_RING_SPMC:
-		/* acquire: pairs with R2 (SPSC tail) / the SPMC claim CAS */
-		lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-		break;
-	case SHMAP_RING_BCAST_RELIABLE:
-		lo = shmap__bcast_min_cursor((struct shmap_ring *)r, h) /* reads only */;
-		break;
-	default:
-		lo = h > r->cap ? h - r->cap : 0;
-		break;
-	}
-	if (pos >= h || pos < lo || h - lo > r->cap)
-		return SHMAP_E_RANGE;
-	if (r->type == SHMAP_RING_SPSC) {
-		/* the acquire load of head above (pairs with R1b) made the
-		 * element visible; the tail re-check detects reuse */
-		ring_copy_out(r, pos, out);
-		shmap_atomic_fence_acquire(); /* the copy's loads before the re-check */
-		if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
-			return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
-		return SHMAP_OK;
-	}
-	volatile uint64_t *sw = &r->seq[pos & r->mask];
-	/* acquire: pairs with the publishing release store of the producer */
-	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
-	if (s1 != pos + 1)
-		return SHMAP_E_RANGE;
-	if (r->type == SHMAP_RING_BCAST_LOSSY) /* the producer copies in relaxed atomics too */
-		shmap_atomic_copy_out(out, ring_slot(r, pos), r->esize);
-	else
-		ring_copy_out(r, pos, out);
-	/* acquire fence: the copy's loads complete before the re-checks below */
-	shmap_atomic_fence_acquire();
-	if (shmap_atomic_load_u64(sw) != s1)
-		return SHMAP_E_OVERRUN;
-	if (r->type == SHMAP_RING_BCAST_RELIABLE) {
-		uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head);
-		if (shmap__bcast_min_cursor((struct shmap_ring *)r, h2) > pos) /* reads only */
-			return SHMAP_E_OVERRUN;
-	}
-	return SHMAP_OK;
+	return r->ops->read_at(r, pos, out);
 }
 
 SHMAP_API int shmap_ring_read_at(const shmap_ring *r, uint64_t pos, void *out)
@@ -1491,13 +1238,14 @@ SHMAP_API int shmap_ring_read_at(const shmap_ring *r, uint64_t pos, void *out)
 
 SHMAP_API uint64_t shmap_ring_missed(const shmap_ring *r)
 {
-	return r && r->type == SHMAP_RING_BCAST_LOSSY ? r->missed : 0;
+	return r && (r->ops->flags & RING_F_LOSSY) ? r->missed : 0;
 }
 
 SHMAP_API uint64_t shmap_ring_lost(const shmap_ring *r)
 {
-	if (!r || r->type != SHMAP_RING_SPMC || shmap__seg_check(&r->seg))
+	if (!r || !(r->ops->flags & RING_F_CLAIMS) || shmap__seg_check(&r->seg))
 		return 0;
+	/* acquire: pairs with the reclaimers' full add to lost */
 	return shmap_atomic_load_acquire_u64(&r->ctl->lost);
 }
 
@@ -1517,13 +1265,13 @@ static inline int shmap_ring_stats__body(const shmap_ring *r, shmap_ring_stats_t
 	if (rc)
 		return rc;
 	shmap_ring_stats_t out = { sizeof(out), 0, 0, 0, 0, 0, 0 };
+	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
+	 * inspection) */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	out.head = h;
-	if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC)
-		out.tail = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-	else /* only reads the subscriber records */
-		out.tail = shmap__bcast_min_cursor((struct shmap_ring *)r, h);
-	out.lost = r->type == SHMAP_RING_SPMC ? shmap_atomic_load_acquire_u64(&r->ctl->lost) : 0;
+	out.tail = r->ops->low(r, h);
+	/* acquire: pairs with the reclaimers' full add to lost */
+	out.lost = r->ops->flags & RING_F_CLAIMS ? shmap_atomic_load_acquire_u64(&r->ctl->lost) : 0;
 	uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->prod_owner);
 	out.producer_pid = ring_owner_pid(r, o);
 	out.producer_alive = o && shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
@@ -1549,16 +1297,21 @@ static inline int shmap_ring_consumer_stats__body(const shmap_ring *r, uint32_t 
 		return SHMAP_E_RANGE;
 	uint32_t o;
 	uint64_t cur, mis = 0;
-	if (r->type == SHMAP_RING_SPSC) {
+	if (r->ops->flags & RING_F_CONS_WORD) {
+		/* acquire: pair with the role's CAS and the consumer's release of tail */
 		o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
+		/* acquire: pairs with the consumer's release of tail (R2) */
 		cur = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	} else {
 		struct ring_rec *rec = &r->recs[index];
+		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		o = rec_state(w) == REC_FREE ? 0 : rec_owner(w);
+		/* acquire: pairs with the owner's release of its cursor or claim (R6, the claim's
+		 * intent) */
 		cur = shmap_atomic_load_acquire_u64(&rec->pos);
-		if (r->type == SHMAP_RING_SPMC && cur)
-			cur -= 1;
+		if ((r->ops->flags & RING_F_CLAIMS) && cur)
+			cur -= 1; /* a claim start + 1 */
 		mis = shmap_atomic_load_u64(&rec->missed);
 	}
 	if (o == 0)
@@ -1577,6 +1330,80 @@ SHMAP_API int shmap_ring_consumer_stats(const shmap_ring *r, uint32_t index, shm
 
 /* ---------------------------------------------------------------- checker */
 
+/* Checker: role words held by dead processes (freed, and what they held
+ * repaired, if `repair`). Adds to *found and *fixed. */
+static void ring_check_roles(struct shmap_ring *r, int repair, uint64_t *found, uint64_t *fixed)
+{
+	struct ring_ctl *c = r->ctl;
+	/* acquire: pairs with the CAS that took the role */
+	uint32_t o = shmap_atomic_load_acquire_u32(&c->prod_owner);
+	if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
+		(*found)++;
+		/* full CAS: freed only if still the dead one's */
+		if (repair && shmap_atomic_cas_full_u32(&c->prod_owner, o, 0) == o) {
+			shmap_atomic_store_u32(&c->prod_sleeping, 0);
+			r->ops->repair_head(r);
+			(*fixed)++;
+		}
+	}
+	if (!(r->ops->flags & RING_F_CONS_WORD))
+		return;
+	o = shmap_atomic_load_acquire_u32(&c->cons_owner); /* as prod_owner */
+	if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
+		(*found)++;
+		if (repair && shmap_atomic_cas_full_u32(&c->cons_owner, o, 0) == o) {
+			shmap_atomic_store_u32(&c->cons_sleepers, 0);
+			r->ops->repair_tail(r);
+			(*fixed)++;
+		}
+	}
+}
+
+/* Checker: records of dead consumers/subscribers (their claims reclaimed
+ * and the records freed, if `repair`), and records in no valid state. */
+static void ring_check_records(struct shmap_ring *r, int repair, uint64_t *found, uint64_t *fixed)
+{
+	if (repair && r->ops->reap_all) {
+		/* reclaimed elements are counted lost */
+		uint64_t reaped = r->ops->reap_all(r);
+		*found += reaped;
+		*fixed += reaped;
+	}
+	uint64_t dead = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++) {
+		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release stores of ow (join, detach) */
+		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		if (w == 0)
+			continue;
+		if (rec_state(w) > REC_ACTIVE) {
+			(*found)++;
+			continue;
+		}
+		if (rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
+			continue;
+		dead++;
+	}
+	*found += dead;
+	if (repair && dead)
+		*fixed += r->ops->free_dead(r);
+}
+
+/* Checker: a consumers' sleeper count above the records' (dead waiters). */
+static void ring_check_sleepers(struct shmap_ring *r, int repair, uint64_t *found, uint64_t *fixed)
+{
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < r->max_cons; i++)
+		n += shmap_atomic_load_u32(&r->recs[i].sleeping); /* a count */
+	if (shmap_atomic_load_u32(&r->ctl->cons_sleepers) > n) {
+		(*found)++;
+		if (repair) {
+			shmap_atomic_store_u32(&r->ctl->cons_sleepers, n);
+			(*fixed)++;
+		}
+	}
+}
+
 static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t *problems)
 {
 	if (problems)
@@ -1591,117 +1418,12 @@ static inline int shmap_ring_check__body(shmap_ring *r, uint32_t flags, uint64_t
 	/* a header rewritten after open: reported, never repaired */
 	if (shmap__seg_verify_header(&r->seg) != SHMAP_OK)
 		found++;
-	struct ring_ctl *c = r->ctl;
-
-	/* roles held by dead processes */
-	uint32_t o = shmap_atomic_load_acquire_u32(&c->prod_owner);
-	if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
-		found++;
-		if (repair && shmap_atomic_cas_full_u32(&c->prod_owner, o, 0) == o) {
-			shmap_atomic_store_u32(&c->prod_sleeping, 0);
-			if (r->rmode)
-				shmap__rec_repair_head(r);
-			else
-				shmap__ring_repair_head(r);
-			fixed++;
-		}
-	}
-	if (r->type == SHMAP_RING_SPSC) {
-		o = shmap_atomic_load_acquire_u32(&c->cons_owner);
-		if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
-			found++;
-			if (repair && shmap_atomic_cas_full_u32(&c->cons_owner, o, 0) == o) {
-				shmap_atomic_store_u32(&c->cons_sleepers, 0);
-				shmap__ring_repair_tail(r);
-				fixed++;
-			}
-		}
-	}
-
-	/* SPMC: claims of dead consumers, then their records */
-	if (r->type == SHMAP_RING_SPMC && repair) {
-		/* reclaimed elements are counted lost */
-		uint64_t reaped = r->rmode ? shmap__rec_reap_all(r) : shmap__spmc_reap_all(r);
-		found += reaped;
-		fixed += reaped;
-	}
-	if (r->type != SHMAP_RING_SPSC) {
-		uint64_t dead = 0;
-		for (uint32_t i = 0; i < r->max_cons; i++) {
-			struct ring_rec *rec = &r->recs[i];
-			uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
-			if (w == 0)
-				continue;
-			if (rec_state(w) > REC_ACTIVE) {
-				found++;
-				continue;
-			}
-			if (rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
-				continue;
-			dead++;
-		}
-		found += dead;
-		if (repair && dead) {
-			if (r->type == SHMAP_RING_SPMC) {
-				for (uint32_t i = 0; i < r->max_cons; i++) {
-					struct ring_rec *rec = &r->recs[i];
-					uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
-					if (w == 0 || rec_owner(w) == r->seg.owner ||
-					    shmap__seg_owner_alive(&r->seg, rec_owner(w)))
-						continue;
-					/* reclaim what is left of its claim, free the record */
-					if (r->rmode)
-						shmap__rec_reap_dead_rec(r, rec);
-					else
-						shmap__spmc_reap_dead_rec(r, rec);
-					if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
-						shmap_atomic_store_release_u64(&rec->pos, 0);
-						shmap__ring_rec_unsleep(r, rec);
-						fixed++;
-					}
-				}
-			} else {
-				fixed += shmap__bcast_drop_dead(r);
-			}
-		}
-	}
-
-	/* indices and slots */
-	uint64_t h = shmap_atomic_load_acquire_u64(&c->head);
-	if (r->rmode) {
-		found += shmap__rec_check(r); /* indices and record headers */
-	} else if (r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_SPMC) {
-		uint64_t t = shmap_atomic_load_acquire_u64(&c->tail);
-		if (t > h || h - t > r->cap)
-			found++;
-		found += shmap__ring_check_slots(r);
-	} else {
-		for (uint64_t i = 0; i < r->cap; i++) {
-			uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
-			uint64_t q = s & ~RING_SEQ_WRITING;
-			if (s == 0)
-				continue;
-			if (!(s & RING_SEQ_WRITING))
-				q = s - 1;
-			if ((q & r->mask) != i || q > h)
-				found++;
-		}
-	}
-
-	/* sleeper indications left by dead waiters */
-	if (r->type != SHMAP_RING_SPSC) {
-		uint32_t n = 0;
-		for (uint32_t i = 0; i < r->max_cons; i++)
-			n += shmap_atomic_load_u32(&r->recs[i].sleeping); /* a count */
-		if (shmap_atomic_load_u32(&c->cons_sleepers) > n) {
-			found++;
-			if (repair) {
-				shmap_atomic_store_u32(&c->cons_sleepers, n);
-				fixed++;
-			}
-		}
-	}
-
+	ring_check_roles(r, repair, &found, &fixed);
+	if (!(r->ops->flags & RING_F_CONS_WORD))
+		ring_check_records(r, repair, &found, &fixed);
+	found += r->ops->check(r); /* indices and slots (or record headers) */
+	if (!(r->ops->flags & RING_F_CONS_WORD))
+		ring_check_sleepers(r, repair, &found, &fixed);
 	if (problems)
 		*problems = found;
 	if (found == 0)

@@ -51,19 +51,21 @@
 
 #include "ring-internal.h"
 
+/* One file for both policies: the table says which (never changes). */
 static inline int bcast_lossy(const struct shmap_ring *r)
 {
-	return r->type == SHMAP_RING_BCAST_LOSSY;
+	return (r->ops->flags & RING_F_LOSSY) != 0;
 }
 
 /* Lowest cursor of the ACTIVE subscribers (clamped to head); head if none. */
-uint64_t shmap__bcast_min_cursor(struct shmap_ring *r, uint64_t head)
+uint64_t shmap__bcast_min_cursor(const struct shmap_ring *r, uint64_t head)
 {
-	/* F1: full fence, pairs with F2 in shmap__bcast_subscribe(). */
+	/* F1: full fence, pairs with F2 in shmap__bcast_join(). */
 	shmap_atomic_fence_full();
 	uint64_t m = head;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release store of ACTIVE in shmap__bcast_join() */
 		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
 			continue;
 		/* A5: acquire, pairs with R6 in the subscriber's pop: its reads of
@@ -139,7 +141,7 @@ static uint64_t bcast_zbuf(struct shmap_ring *r)
 	return cap;
 }
 
-int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+static int bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
 {
 	const uint8_t *s = src;
 	uint32_t total = 0;
@@ -173,6 +175,7 @@ int shmap__bcast_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint3
 static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64_t s)
 {
 	uint64_t q = (s & RING_SEQ_WRITING) ? s & ~RING_SEQ_WRITING : s - 1;
+	/* acquire: head is stored relaxed after R7: pairs with nothing; only bounds the resync */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	if ((q & r->mask) != (at & r->mask) || q <= at)
 		return SHMAP_E_CORRUPT; /* not a state this slot can legitimately hold */
@@ -185,6 +188,7 @@ static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64
 	r->pos = nc;
 	r->lim = nc;
 	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	/* R6: release, pairs with A5 in shmap__bcast_min_cursor() */
 	shmap_atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
 }
@@ -247,7 +251,7 @@ static int bcast_lossy_read(struct shmap_ring *r, uint8_t *d, uint32_t n, uint32
 	return lapped;
 }
 
-int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
+static int bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
 {
 	uint64_t c = r->pos;
 	uint32_t k = 0;
@@ -290,7 +294,7 @@ int shmap__bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 	return SHMAP_OK;
 }
 
-int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+static int bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
 {
 	uint64_t p = r->pos;
 	if (bcast_lossy(r)) {
@@ -318,12 +322,12 @@ int shmap__bcast_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t 
 	return SHMAP_OK;
 }
 
-void shmap__bcast_commit(struct shmap_ring *r, uint32_t n)
+static void bcast_commit(struct shmap_ring *r, uint32_t n)
 {
 	if (bcast_lossy(r)) {
 		uint32_t done;
 		if (n)
-			(void)shmap__bcast_push_n(r, r->zbuf, n, &done); /* never FULL */
+			(void)bcast_push_n(r, r->zbuf, n, &done); /* never FULL */
 		return;
 	}
 	SHMAP_FAILPOINT("ring.bcast.push.copied");
@@ -331,7 +335,7 @@ void shmap__bcast_commit(struct shmap_ring *r, uint32_t n)
 		bcast_publish(r, r->zc_pos, n);
 }
 
-int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+static int bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
 {
 	uint64_t c = r->pos;
 	if (bcast_lossy(r)) {
@@ -372,7 +376,7 @@ int shmap__bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32
 	return SHMAP_OK;
 }
 
-int shmap__bcast_release(struct shmap_ring *r, uint32_t n)
+static int bcast_release(struct shmap_ring *r, uint32_t n)
 {
 	uint64_t c = r->zc_pos;
 	if (bcast_lossy(r)) {
@@ -392,41 +396,54 @@ int shmap__bcast_release(struct shmap_ring *r, uint32_t n)
 	return SHMAP_OK;
 }
 
-/* Free the record of a dead subscriber. 1 if dropped. */
+/* Free the record of a dead subscriber (fixed and record rings). 1 if dropped. */
 static int bcast_drop(struct shmap_ring *r, struct ring_rec *rec)
 {
+	/* acquire: pairs with the release store of ow when it was taken */
 	uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 	if (rec_state(w) == REC_FREE && rec_owner(w) == 0)
 		return 0;
 	uint32_t o = rec_owner(w);
 	if (o == r->seg.owner || shmap__seg_owner_alive(&r->seg, o))
 		return 0;
+	/* full CAS: freed only if no one took it meanwhile */
+	/* full CAS: pairs with the acquire loads of ow */
 	if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) != w)
 		return 0;
 	shmap__ring_rec_unsleep(r, rec);
 	return 1;
 }
 
-/* Reliable producer slow path: drop dead subscribers that hold us back. */
-int shmap__bcast_maint(struct shmap_ring *r)
+/*
+ * Reliable producer slow path (fixed and record rings): drop the dead
+ * subscribers that hold the producer back, those at least `behind`
+ * positions behind it (a fixed ring: a whole capacity; a record ring: any
+ * amount, as the next record may need any room).
+ */
+int shmap__bcast_drop_behind(struct shmap_ring *r, uint64_t behind)
 {
-	if (bcast_lossy(r))
-		return SHMAP_OK;
 	uint64_t p = r->pos;
 	int dropped = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release store of ow in bcast_join() */
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		if (rec_state(w) != REC_ACTIVE)
 			continue;
+		/* acquire: pairs with R6 (the subscriber's release of its cursor) */
 		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
-		if (c + r->cap > p)
+		if (c + behind > p)
 			continue; /* not holding us back */
 		dropped += bcast_drop(r, rec);
 	}
 	if (dropped)
 		r->min_cache = shmap__bcast_min_cursor(r, p);
 	return dropped ? SHMAP_RECOVERED : SHMAP_OK;
+}
+
+static int bcast_maint(struct shmap_ring *r)
+{
+	return shmap__bcast_drop_behind(r, r->cap);
 }
 
 /* Checker: drop every dead subscriber. */
@@ -438,21 +455,156 @@ uint64_t shmap__bcast_drop_dead(struct shmap_ring *r)
 	return n;
 }
 
-/* Our record is CLAIMING: become ACTIVE and start at the newest position. */
-void shmap__bcast_subscribe(struct shmap_ring *r)
+/* Our record is CLAIMING (fixed and record rings): become ACTIVE and start
+ * at the newest position. A dead holder's cursor is not taken over: a
+ * subscriber that joins starts at the newest position anyway. */
+void shmap__bcast_join(struct shmap_ring *r, int recovered)
 {
+	(void)recovered;
 	struct ring_rec *rec = r->rec;
+	/* acquire: pairs with the producer's head store (R7 publishes first) */
 	uint64_t h1 = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	shmap_atomic_store_u64(&rec->pos, h1);
 	shmap_atomic_store_u64(&rec->missed, 0);
+	/* release: the cursor is set before the record is ACTIVE; pairs with
+	 * the acquire load of ow in shmap__bcast_min_cursor() */
 	shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
 	/* F2: full fence, pairs with F1 in shmap__bcast_min_cursor(). */
 	shmap_atomic_fence_full();
-	uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head); /* as h1 */
 	if (h2 < h1)
 		h2 = h1;
+	/* R6-like release: pairs with A5 in shmap__bcast_min_cursor() */
 	shmap_atomic_store_release_u64(&rec->pos, h2);
 	r->pos = h2;
 	r->lim = h2;
 	r->missed = 0;
 }
+
+/*
+ * Producer takeover: walk from the stored head past slots a dead producer
+ * published (p + 1) without storing head. Bounded by the private capacity.
+ */
+static uint64_t bcast_repair_head(struct shmap_ring *r)
+{
+	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	for (uint64_t i = 0; i < r->cap; i++) {
+		/* acquire: pairs with R7 in bcast_publish() of the dead producer */
+		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
+		if (s != h + 1)
+			break;
+		h++;
+	}
+	shmap_atomic_store_u64(&r->ctl->head, h);
+	return h;
+}
+
+/* Checker: every slot word never written (0), published (q + 1) or being
+ * written (WRITING | q) for a position q of its slot, not beyond head. */
+static uint64_t bcast_check(struct shmap_ring *r)
+{
+	uint64_t bad = 0;
+	/* acquire: head is stored relaxed (inspection only): pairs with nothing */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
+	for (uint64_t i = 0; i < r->cap; i++) {
+		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
+		uint64_t q = s & ~RING_SEQ_WRITING;
+		if (s == 0)
+			continue;
+		if (!(s & RING_SEQ_WRITING))
+			q = s - 1;
+		if ((q & r->mask) != i || q > h)
+			bad++;
+	}
+	return bad;
+}
+
+/* Can the role make progress from p? (A lossy producer always can; a
+ * reliable one when the slowest subscriber left room; a subscriber when
+ * its next slot is published or lapped.) */
+static int bcast_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)lim;
+	if (r->role == SHMAP_RING_PRODUCER) {
+		if (bcast_lossy(r))
+			return SHMAP_OK;
+		if (*min_cache + r->cap > p)
+			return SHMAP_OK;
+		*min_cache = shmap__bcast_min_cursor(r, p);
+		return *min_cache + r->cap > p ? SHMAP_OK : SHMAP_E_FULL;
+	}
+	/* acquire: pairs with R7 in bcast_publish() */
+	uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+	if (s == p + 1)
+		return SHMAP_OK;
+	if (s & RING_SEQ_WRITING)
+		return (s & ~RING_SEQ_WRITING) <= p ? SHMAP_E_EMPTY : SHMAP_OK;
+	return s <= p ? SHMAP_E_EMPTY : SHMAP_OK;
+}
+
+/* read_at, lossy: the last capacity's worth below head. */
+static int lossy_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
+{
+	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
+	return shmap__ring_read_seq(r, pos, out, h > r->cap ? h - r->cap : 0, h);
+}
+
+/* read_at, reliable: what the slowest subscriber has not passed. The
+ * producer rewrites a slot only once every cursor passed it, so the lowest
+ * cursor is re-read after the copy. */
+static int reliable_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
+{
+	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
+	int rc = shmap__ring_read_seq(r, pos, out, shmap__bcast_min_cursor(r, h), h);
+	/* the re-check of the lowest cursor: its loads (A5) follow the copy's, behind the acquire
+	 * fence in shmap__ring_read_seq(); pairs with R6 */
+	if (rc == SHMAP_OK && shmap__bcast_min_cursor(r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
+		return SHMAP_E_OVERRUN;
+	return rc;
+}
+
+static uint64_t bcast_low(const struct shmap_ring *r, uint64_t head)
+{
+	return shmap__bcast_min_cursor(r, head);
+}
+
+const struct ring_ops shmap__ring_lossy_ops = {
+	.type = SHMAP_RING_BCAST_LOSSY,
+	.flags = RING_F_LOSSY,
+	.push_n = bcast_push_n,
+	.pop_n = bcast_pop_n,
+	.reserve = bcast_reserve,
+	.commit = bcast_commit,
+	.peek = bcast_peek,
+	.release = bcast_release,
+	.read_at = lossy_read_at,
+	.repair_head = bcast_repair_head,
+	.join = shmap__bcast_join,
+	.ready = bcast_ready,
+	.size = shmap__ring_size_lossy,
+	.low = bcast_low,
+	.free_dead = shmap__bcast_drop_dead,
+	.check = bcast_check,
+};
+
+const struct ring_ops shmap__ring_reliable_ops = {
+	.type = SHMAP_RING_BCAST_RELIABLE,
+	.flags = 0,
+	.push_n = bcast_push_n,
+	.pop_n = bcast_pop_n,
+	.reserve = bcast_reserve,
+	.commit = bcast_commit,
+	.peek = bcast_peek,
+	.release = bcast_release,
+	.read_at = reliable_read_at,
+	.repair_head = bcast_repair_head,
+	.join = shmap__bcast_join,
+	.maint = bcast_maint,
+	.ready = bcast_ready,
+	.size = shmap__ring_size_reliable,
+	.low = bcast_low,
+	.free_dead = shmap__bcast_drop_dead,
+	.check = bcast_check,
+};

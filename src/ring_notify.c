@@ -131,16 +131,18 @@ static long nt_futex(uint32_t *w, int op, uint32_t val)
  */
 static uint64_t nt_dead_peers(struct shmap_ring *r)
 {
-	if (r->role == SHMAP_RING_CONSUMER || r->type == SHMAP_RING_SPSC) {
+	if (r->role == SHMAP_RING_CONSUMER || (r->ops->flags & RING_F_CONS_WORD)) {
 		volatile uint32_t *w = r->role == SHMAP_RING_CONSUMER ? &r->ctl->prod_owner
 								      : &r->ctl->cons_owner;
+		/* acquire: pairs with the full CAS that took the role */
 		uint32_t o = shmap_atomic_load_acquire_u32(w);
 		return o && !shmap__seg_owner_alive(&r->seg, o) ? o : 0;
 	}
-	if (r->type == SHMAP_RING_BCAST_LOSSY)
-		return 0;
+	if (!r->ops->maint)
+		return 0; /* no dead peer can hold this producer back (lossy) */
 	uint64_t fp = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
+		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
 		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
 		uint32_t o = rec_owner(w);
 		if (w == 0 || rec_state(w) == REC_FREE || o == r->seg.owner)
@@ -169,10 +171,7 @@ static volatile uint32_t *nt_ev(const struct ring_notify *nt)
 static uint64_t nt_slice(const struct shmap_ring *r)
 {
 	/* as ring.c: a producer a dead peer can block re-checks often */
-	return r->role == SHMAP_RING_PRODUCER &&
-			       (r->type == SHMAP_RING_SPMC || r->type == SHMAP_RING_BCAST_RELIABLE)
-		       ? RING_SLICE_DEAD_NS
-		       : RING_SLICE_NS;
+	return r->role == SHMAP_RING_PRODUCER && r->ops->maint ? RING_SLICE_DEAD_NS : RING_SLICE_NS;
 }
 
 /* The hub fires an armed end: sleeper withdrawn, IDLE, then the write (a
@@ -185,6 +184,8 @@ static void nt_fire(struct ring_notify *nt)
 		nt->announced = 0;
 	}
 	uint32_t armed = NT_ARMED;
+	/* acq_rel: acquire pairs with the release that stored ARMED (the snapshot); release orders
+	 * the unannounce before IDLE for an arm that follows */
 	if (__atomic_compare_exchange_n(&nt->state, &armed, NT_IDLE, 0, __ATOMIC_ACQ_REL,
 					__ATOMIC_ACQUIRE))
 		nt_write(nt);
@@ -197,6 +198,7 @@ static void nt_fire(struct ring_notify *nt)
  */
 static int nt_visit(struct nt_hub *h, uint32_t i, uint64_t now, uint64_t *until)
 {
+	/* acquire: pairs with the release store that filled the slot (the end initialised) */
 	struct ring_notify *nt = __atomic_load_n(&h->slot[i], __ATOMIC_ACQUIRE);
 	if (!nt)
 		return 0;
@@ -208,6 +210,8 @@ static int nt_visit(struct nt_hub *h, uint32_t i, uint64_t now, uint64_t *until)
 			shmap__ring_unannounce(nt->r);
 			nt->announced = 0;
 		}
+		/* release: the hub is done with the end before the slot is free; pairs with the
+		 * acquire scan for a free slot */
 		__atomic_store_n(&h->slot[i], NULL, __ATOMIC_RELEASE);
 		/* release: we are done with nt; pairs with the dropper's acquire */
 		__atomic_store_n(&nt->state, NT_GONE, __ATOMIC_RELEASE);
@@ -224,7 +228,8 @@ static int nt_visit(struct nt_hub *h, uint32_t i, uint64_t now, uint64_t *until)
 		nt->min_cache = 0;
 		nt->next_check = now + nt_slice(r);
 	}
-	/* acquire: a wake after this load changes the word, so the sleep on
+	/* acquire (pairs with the waker's full add to the event word): a
+	 * wake after this load changes the word, so the sleep on
 	 * it returns at once (the futex compares it); then re-check, on every
 	 * look (a few loads): the wake may be for another waiter, or a new
 	 * position may have come with an arm */
@@ -258,6 +263,7 @@ static void *nt_hub_main(void *arg)
 	for (;;) {
 		/* acquire: pairs with the release increment of nt_kick() */
 		uint32_t gen = __atomic_load_n(&h->gen, __ATOMIC_ACQUIRE);
+		/* acquire: pairs with the release store of stop */
 		if (__atomic_load_n(&h->stop, __ATOMIC_ACQUIRE))
 			return NULL;
 		uint64_t now = shmap__now_ns(), until = now + NT_IDLE_NS;
@@ -293,7 +299,8 @@ static void *nt_hub_main(void *arg)
 /* Ask the hub to look again (after an arm or a drop). */
 static void nt_kick(struct nt_hub *h)
 {
-	/* release: the end's state and snapshot before the new generation */
+	/* release: the end's state and snapshot before the new generation;
+	 * pairs with the hub's acquire load of gen */
 	__atomic_fetch_add(&h->gen, 1, __ATOMIC_RELEASE);
 	nt_futex(&h->gen, FUTEX_WAKE_PRIVATE, 1);
 }
@@ -351,11 +358,13 @@ static int nt_attach(struct ring_notify *nt)
 		nt_hubs = h;
 	}
 	uint32_t i = 0;
+	/* acquire: pairs with the hub's release that emptied a slot */
 	while (__atomic_load_n(&h->slot[i], __ATOMIC_ACQUIRE)) /* used < cap: one is free */
 		i++;
 	h->used++;
 	nt->hub = h;
-	/* release: nt is complete before the hub can see it */
+	/* release: nt is complete before the hub can see it; pairs with the
+	 * hub's acquire load of the slot (nt_visit()) */
 	__atomic_store_n(&h->slot[i], nt, __ATOMIC_RELEASE);
 	pthread_mutex_unlock(&nt_lock);
 	return 0;
@@ -369,6 +378,7 @@ void shmap__ring_notify_drop(struct shmap_ring *r)
 	r->nt = NULL;
 	if (nt->pid == (int)getpid()) {
 		struct nt_hub *h = nt->hub;
+		/* release: pairs with the hub's acquire load of the state */
 		__atomic_store_n(&nt->state, NT_DROP, __ATOMIC_RELEASE);
 		nt_kick(h);
 		if (h->cap == 1 && shmap__seg_check(&r->seg) == SHMAP_OK)
@@ -389,6 +399,7 @@ void shmap__ring_notify_drop(struct shmap_ring *r)
 		}
 		pthread_mutex_unlock(&nt_lock);
 		if (last) {
+			/* release: pairs with the hub's acquire load of stop */
 			__atomic_store_n(&h->stop, 1, __ATOMIC_RELEASE);
 			nt_kick(h);
 			pthread_join(h->thr, NULL);
@@ -464,6 +475,7 @@ static int notify_arm_body(shmap_ring *r)
 	uint64_t v;
 	ssize_t got = read(nt->efd, &v, sizeof v);
 	(void)got;
+	/* acquire: pairs with the hub's acq_rel CAS from ARMED (nt_fire) */
 	if (__atomic_load_n(&nt->state, __ATOMIC_ACQUIRE) == NT_ARMED) {
 		/* still armed from an earlier call: the hub looks again, from
 		 * where the handle is now */
@@ -480,7 +492,7 @@ static int notify_arm_body(shmap_ring *r)
 	/* Blocked: the peers it waits for. Taken before the reclaim below, so
 	 * a peer dying after it is news to the waiter. */
 	uint64_t fp = nt_dead_peers(r);
-	if (r->role == SHMAP_RING_CONSUMER || r->type == SHMAP_RING_SPSC) {
+	if (r->role == SHMAP_RING_CONSUMER || (r->ops->flags & RING_F_CONS_WORD)) {
 		if (fp && fp != nt->reported) {
 			nt->reported = fp;
 			return SHMAP_E_PEERDEAD; /* once per death; not armed */

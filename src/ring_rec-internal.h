@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring_rec-internal.h - private layout and helpers of the record rings (ring_rec.c,
- * ring_rec_spsc.c, ring_rec_bcast.c): rings of variable-length records in
+ * ring_rec_spsc.c, ring_rec_spmc.c, ring_rec_bcast.c): rings of variable-length records in
  * a byte buffer.
  *
  * Data region of a record ring segment (kind SHMAP__KIND_RING_REC,
@@ -140,50 +140,69 @@ static inline int rec_parse(const struct shmap_ring *r, uint64_t c, uint64_t hw,
 	return 0;
 }
 
-/* per-algorithm operations (ring_rec_spsc.c, ring_rec_bcast.c)
- * push_n: push up to n records (lens[i] bytes each, consecutive in src);
- *   *done records pushed. OK / FULL / CORRUPT.
- * pop_n: pop up to n records into out (out_len bytes, packed), lens[i];
+/*
+ * SPSC and SPMC producers (the unit's first word publishes it): write the
+ * records lens[0..n) from src from position r->pos on, as many as
+ * room(r, p, end, bad) allows (room up to `end` for a unit ending at end -
+ * REC_HDR: the next unit's word must fit too), every header but the first
+ * unit's word, and the zero word after the last ("nothing yet"). Returns
+ * the records written; *endp the position after them, *first_hw the word
+ * the caller stores last, with release, at r->pos.
+ */
+static inline uint32_t rec_fill(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+				int (*room)(struct shmap_ring *, uint64_t, uint64_t, int *), int *bad,
+				uint64_t *endp, uint64_t *first_hw)
+{
+	uint64_t p = r->pos;
+	uint32_t k = 0;
+	while (k < n) {
+		struct rec_place pl;
+		uint32_t len = lens[k];
+		rec_place(r, p, len, &pl);
+		if (!room(r, p, pl.end + REC_HDR, bad))
+			break;
+		memcpy(rec_payload(r, pl.rec), src, len);
+		src += len;
+		uint64_t hw = rec_hw(pl.rec, len);
+		if (pl.pad) {
+			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
+			hw = rec_hw(p, REC_PAD);
+		}
+		if (k == 0)
+			*first_hw = hw; /* stored last, by the caller */
+		else
+			shmap_atomic_store_u64(rec_word(r, p), hw);
+		p = pl.end;
+		k++;
+	}
+	if (k)
+		shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
+	*endp = p;
+	return k;
+}
+
+/* The same for a commit of the reservation (rx.z_pos, rx.z_rec) with len
+ * bytes: returns the first word, *endp the end. */
+static inline uint64_t rec_commit_words(struct shmap_ring *r, uint32_t len, uint64_t *endp)
+{
+	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
+	uint64_t end = rec + rec_size(len);
+	uint64_t hw = rec_hw(rec, len);
+	shmap_atomic_store_u64(rec_word(r, end), 0);
+	if (rec != p) {
+		shmap_atomic_store_u64(rec_word(r, rec), hw);
+		hw = rec_hw(p, REC_PAD);
+	}
+	*endp = end;
+	return hw;
+}
+
+/* Each record ring type's operations are its table (struct ring_ops,
+ * ring-internal.h): ring_rec_spsc.c, ring_rec_spmc.c, ring_rec_bcast.c.
+ * rec_push_n: push up to n records (lens[i] bytes each, consecutive in
+ *   src); *done records pushed. OK / FULL / CORRUPT.
+ * rec_pop_n: pop up to n records into out (out_len bytes, packed), lens[i];
  *   OK / EMPTY / OVERRUN / CORRUPT / BUFSIZE (first record does not fit:
  *   *need its length). */
-int shmap__recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
-		       uint32_t *done);
-int shmap__recs_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
-		      uint32_t *done, uint32_t *need);
-int shmap__recs_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
-void shmap__recs_commit(struct shmap_ring *r, uint32_t len);
-int shmap__recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
-void shmap__recs_release(struct shmap_ring *r);
-uint64_t shmap__recs_repair_head(struct shmap_ring *r);
-int shmap__recs_probe(struct shmap_ring *r);
-uint64_t shmap__recs_check(struct shmap_ring *r);
-
-int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
-		       uint32_t *done);
-int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
-		      uint32_t *done, uint32_t *need);
-int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
-void shmap__recm_commit(struct shmap_ring *r, uint32_t len);
-int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
-void shmap__recm_release(struct shmap_ring *r);
-uint64_t shmap__recm_repair_head(struct shmap_ring *r);
-int shmap__recm_probe(struct shmap_ring *r);
-int shmap__recm_maint(struct shmap_ring *r);
-uint64_t shmap__recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
-uint64_t shmap__recm_reap_all(struct shmap_ring *r);
-uint64_t shmap__recm_check(struct shmap_ring *r);
-
-int shmap__recb_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
-		       uint32_t *done);
-int shmap__recb_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
-		      uint32_t *done, uint32_t *need);
-int shmap__recb_reserve(struct shmap_ring *r, uint32_t len, void **ptr);
-void shmap__recb_commit(struct shmap_ring *r, uint32_t len);
-int shmap__recb_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
-int shmap__recb_release(struct shmap_ring *r);
-uint64_t shmap__recb_repair_head(struct shmap_ring *r);
-int shmap__recb_probe(struct shmap_ring *r);
-int shmap__recb_maint(struct shmap_ring *r);
-uint64_t shmap__recb_check(struct shmap_ring *r);
 
 #endif /* SHMAP_RING_REC_INTERNAL_H */

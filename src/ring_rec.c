@@ -1,18 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ring_rec.c - rings of variable-length records: layout, open, the public
- * *_rec calls, and the hooks ring.c calls for a record ring (takeover,
- * maintenance, wait probe, checker). The algorithms are in
- * ring_rec_spsc.c, ring_rec_spmc.c and ring_rec_bcast.c, the layout in
- * ring_rec-internal.h.
+ * ring_rec.c - rings of variable-length records: layout, open and the
+ * public *_rec calls with their argument checks. The algorithms, with the
+ * takeover, maintenance, wait probe and checker each needs, are behind
+ * each type's table of operations in ring_rec_spsc.c, ring_rec_spmc.c and
+ * ring_rec_bcast.c; the layout in ring_rec-internal.h.
  *
- * A record ring is a struct shmap_ring with rmode != 0: roles, liveness,
- * takeover, waiting and inspection are ring.c's, unchanged; ring.c's
- * fixed-slot data calls refuse such a handle (SHMAP_E_NOTSUP) and the
- * calls here refuse a fixed-slot one. Its segment has its own kind
+ * A record ring is a struct shmap_ring whose table has RING_F_RECORDS:
+ * roles, liveness, takeover, waiting and inspection are ring.c's,
+ * unchanged; ring.c's fixed-slot data calls refuse such a handle
+ * (SHMAP_E_NOTSUP) and the calls here refuse a fixed-slot one. Its segment has its own kind
  * (SHMAP__KIND_RING_REC, kind_flags = the ring type), so neither kind of
  * ring can be opened as the other.
  */
+#include <assert.h>
 #include <stdlib.h>
 
 #include <shmap/ring_rec.h>
@@ -63,11 +64,30 @@ static int rec_layout(struct shmap__params *p)
 /* zero-filled: no header written, the word at position 0 says "nothing" */
 static const struct shmap__kind_ops rec_ops = { SHMAP__KIND_RING_REC, rec_layout, NULL };
 
+/* The table of operations of a record ring's segment (its kind_flags were
+ * checked by rec_layout() when it was opened: anything else is a bug). */
+static const struct ring_ops *rec_ops_of(const struct shmap__params *p)
+{
+	switch (p->kind_flags) {
+	case SHMAP_RING_SPSC:
+		return &shmap__ring_rec_spsc_ops;
+	case SHMAP_RING_SPMC:
+		return &shmap__ring_rec_spmc_ops;
+	case SHMAP_RING_BCAST_LOSSY:
+		return &shmap__ring_rec_lossy_ops;
+	case SHMAP_RING_BCAST_RELIABLE:
+		return &shmap__ring_rec_reliable_ops;
+	default:
+		break;
+	}
+	assert(!"record ring segment of a type rec_layout() refuses");
+	abort();
+}
+
 static void rec_bind(struct shmap_ring *r)
 {
 	const struct shmap__params *p = &r->seg.p;
-	r->type = p->kind_flags;
-	r->rmode = p->kind_flags;
+	r->ops = rec_ops_of(p);
 	r->esize = p->elem_size;
 	r->cap = p->capacity;
 	r->mask = p->capacity - 8u;
@@ -125,82 +145,8 @@ SHMAP_API int shmap_ring_open_rec(const char *name, uint32_t oflags, uint32_t ty
 		free(r);
 		return rc;
 	}
-	int seg_rc = rc;
 	rec_bind(r);
-	r->want_role = role;
-	rc = shmap__ring_attach(r, role);
-	if (rc < 0) {
-		shmap__seg_close(&r->seg);
-		free(r);
-		return rc;
-	}
-	*ret = r;
-	return rc == SHMAP_RECOVERED || seg_rc == SHMAP_RECOVERED ? SHMAP_RECOVERED : SHMAP_OK;
-}
-
-/* ------------------------------------------------------ hooks for ring.c */
-
-uint64_t shmap__rec_repair_head(struct shmap_ring *r)
-{
-	if (r->type == SHMAP_RING_SPSC)
-		return shmap__recs_repair_head(r);
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_repair_head(r);
-	return shmap__recb_repair_head(r);
-}
-
-/*
- * SPSC consumer takeover: tail is the end of what was consumed, a unit
- * boundary, and stays authoritative even past the stored head (a producer
- * killed before storing head published what the dead consumer took), so
- * nothing is delivered twice. Only an impossible tail is clamped.
- */
-uint64_t shmap__rec_repair_tail(struct shmap_ring *r)
-{
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-	if ((t & 7u) || (t > h && t - h > r->cap))
-		t = h & ~UINT64_C(7);
-	return t;
-}
-
-int shmap__rec_maint(struct shmap_ring *r)
-{
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_maint(r);
-	return r->type == SHMAP_RING_BCAST_RELIABLE ? shmap__recb_maint(r) : SHMAP_OK;
-}
-
-uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
-{
-	return shmap__recm_reap_dead_rec(r, rec);
-}
-
-uint64_t shmap__rec_reap_all(struct shmap_ring *r)
-{
-	return shmap__recm_reap_all(r);
-}
-
-void shmap__rec_detach(struct shmap_ring *r)
-{
-	/* an SPMC consumer's peeked record cannot go back: it is consumed */
-	if (r->rx.z_kind == 2 && r->type == SHMAP_RING_SPMC && r->role == SHMAP_RING_CONSUMER)
-		shmap__recm_release(r);
-	r->rx.z_kind = 0;
-}
-
-int shmap__rec_probe(struct shmap_ring *r)
-{
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_probe(r);
-	return r->type == SHMAP_RING_SPSC ? shmap__recs_probe(r) : shmap__recb_probe(r);
-}
-
-uint64_t shmap__rec_check(struct shmap_ring *r)
-{
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_check(r);
-	return r->type == SHMAP_RING_SPSC ? shmap__recs_check(r) : shmap__recb_check(r);
+	return shmap__ring_open_finish(r, rc, role, ret);
 }
 
 /* ------------------------------------------------------------ data calls */
@@ -210,7 +156,7 @@ static inline int rec_enter(struct shmap_ring *r, uint32_t role)
 	int rc = shmap__seg_check(&r->seg);
 	if (shmap_unlikely(rc))
 		return rc;
-	if (shmap_unlikely(!r->rmode))
+	if (shmap_unlikely(!(r->ops->flags & RING_F_RECORDS)))
 		return SHMAP_E_NOTSUP;
 	if (shmap_unlikely(r->role != role))
 		return SHMAP_E_NOTATTACHED;
@@ -231,25 +177,16 @@ static inline int rec_len_ok(const struct shmap_ring *r, uint32_t len)
 static inline int rec_push_once(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 				uint32_t *done)
 {
-	if (r->type == SHMAP_RING_SPSC)
-		return shmap__recs_push_n(r, src, lens, n, done);
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_push_n(r, src, lens, n, done);
-	return shmap__recb_push_n(r, src, lens, n, done);
+	return r->ops->rec_push_n(r, src, lens, n, done);
 }
 
 static inline int rec_pop_once(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens,
 			       uint32_t n, uint32_t *done, uint32_t *need)
 {
-	if (r->type == SHMAP_RING_SPSC)
-		return shmap__recs_pop_n(r, out, out_len, lens, n, done, need);
-	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_pop_n(r, out, out_len, lens, n, done, need);
-	return shmap__recb_pop_n(r, out, out_len, lens, n, done, need);
+	return r->ops->rec_pop_n(r, out, out_len, lens, n, done, need);
 }
 
-/* Non-waiting push with the FULL slow path of ring.c's ring_push_nb(): after
- * RING_STUCK_NS of FULL, drop dead subscribers (reliable) once. */
+/* Non-waiting push with the FULL slow path of ring.c (shmap__ring_full_reclaim). */
 static int rec_push_nb(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
@@ -258,17 +195,7 @@ static int rec_push_nb(struct shmap_ring *r, const uint8_t *src, const uint32_t 
 		r->full_since = 0;
 		return rc;
 	}
-	if (r->type != SHMAP_RING_BCAST_RELIABLE && r->type != SHMAP_RING_SPMC)
-		return rc;
-	uint64_t now = ring_now();
-	if (r->full_since == 0) {
-		r->full_since = now;
-		return rc;
-	}
-	if (now - r->full_since < RING_STUCK_NS)
-		return rc;
-	r->full_since = now;
-	if (shmap__rec_maint(r) != SHMAP_RECOVERED)
+	if (!shmap__ring_full_reclaim(r))
 		return rc;
 	rc = rec_push_once(r, src, lens, n, done);
 	if (rc == SHMAP_OK)
@@ -503,26 +430,14 @@ SHMAP_API int shmap_ring_reserve_rec(shmap_ring *r, uint32_t len, void **ptr)
 	if (rc)
 		return rc;
 	for (int again = 0; again < 2; again++) {
-		rc = r->type == SHMAP_RING_SPSC   ? shmap__recs_reserve(r, len, ptr)
-		     : r->type == SHMAP_RING_SPMC ? shmap__recm_reserve(r, len, ptr)
-						  : shmap__recb_reserve(r, len, ptr);
+		rc = r->ops->rec_reserve(r, len, ptr);
 		if (rc == SHMAP_OK) {
 			r->full_since = 0;
-			r->rx.z_kind = 1;
+			r->rx.z_kind = RING_ZC_RESERVE;
 			return again ? SHMAP_RECOVERED : SHMAP_OK;
 		}
-		if (rc != SHMAP_E_FULL || r->type == SHMAP_RING_SPSC || r->type == SHMAP_RING_BCAST_LOSSY)
-			return rc;
-		/* same slow path as push: drop dead subscribers after a while */
-		uint64_t now = ring_now();
-		if (r->full_since == 0) {
-			r->full_since = now;
-			return rc;
-		}
-		if (now - r->full_since < RING_STUCK_NS)
-			return rc;
-		r->full_since = now;
-		if (shmap__rec_maint(r) != SHMAP_RECOVERED)
+		/* same slow path as push: reclaim from dead peers after a while */
+		if (rc != SHMAP_E_FULL || !shmap__ring_full_reclaim(r))
 			return rc;
 	}
 	return rc;
@@ -535,7 +450,7 @@ static int rec_finish_check(shmap_ring *r, uint32_t role, uint32_t kind)
 	int rc = shmap__seg_check(&r->seg);
 	if (rc)
 		return rc;
-	if (!r->rmode)
+	if (!(r->ops->flags & RING_F_RECORDS))
 		return SHMAP_E_NOTSUP;
 	if (r->role != role)
 		return SHMAP_E_NOTATTACHED;
@@ -546,18 +461,13 @@ static int rec_finish_check(shmap_ring *r, uint32_t role, uint32_t kind)
 
 SHMAP_API int shmap_ring_commit_rec(shmap_ring *r, uint32_t len)
 {
-	int rc = rec_finish_check(r, SHMAP_RING_PRODUCER, 1);
+	int rc = rec_finish_check(r, SHMAP_RING_PRODUCER, RING_ZC_RESERVE);
 	if (rc)
 		return rc;
 	if (len > r->rx.z_len)
 		return SHMAP_E_INVAL;
-	if (r->type == SHMAP_RING_SPSC)
-		shmap__recs_commit(r, len);
-	else if (r->type == SHMAP_RING_SPMC)
-		shmap__recm_commit(r, len);
-	else
-		shmap__recb_commit(r, len);
-	r->rx.z_kind = 0;
+	r->ops->rec_commit(r, len);
+	r->rx.z_kind = RING_ZC_NONE;
 	return SHMAP_OK;
 }
 
@@ -568,25 +478,18 @@ SHMAP_API int shmap_ring_peek_rec(shmap_ring *r, const void **ptr, uint32_t *len
 	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
 		return rc;
-	rc = r->type == SHMAP_RING_SPSC   ? shmap__recs_peek(r, ptr, len)
-	     : r->type == SHMAP_RING_SPMC ? shmap__recm_peek(r, ptr, len)
-					  : shmap__recb_peek(r, ptr, len);
+	rc = r->ops->rec_peek(r, ptr, len);
 	if (rc == SHMAP_OK)
-		r->rx.z_kind = 2;
+		r->rx.z_kind = RING_ZC_PEEK;
 	return rc;
 }
 
 SHMAP_API int shmap_ring_release_rec(shmap_ring *r)
 {
-	int rc = rec_finish_check(r, SHMAP_RING_CONSUMER, 2);
+	int rc = rec_finish_check(r, SHMAP_RING_CONSUMER, RING_ZC_PEEK);
 	if (rc)
 		return rc;
-	if (r->type == SHMAP_RING_SPSC)
-		shmap__recs_release(r);
-	else if (r->type == SHMAP_RING_SPMC)
-		shmap__recm_release(r);
-	else
-		rc = shmap__recb_release(r);
-	r->rx.z_kind = 0;
+	rc = r->ops->rec_release(r);
+	r->rx.z_kind = RING_ZC_NONE;
 	return rc;
 }

@@ -18,7 +18,7 @@
  * nothing a live subscriber has not read is overwritten; the subscriber
  * stores its cursor with release (R6) after its copies. A dead subscriber
  * that holds the producer back is dropped by the producer's slow path
- * (shmap__recb_maint) or the checker.
+ * (recb_maint()) or the checker.
  *
  * Lossy (Agrona's broadcast transmitter, on 64-bit positions): the
  * producer never looks at subscribers. Per record:
@@ -47,9 +47,10 @@
  */
 #include "ring_rec-internal.h"
 
+/* One file for both policies: the table says which (never changes). */
 static inline int recb_lossy(const struct shmap_ring *r)
 {
-	return r->type == SHMAP_RING_BCAST_LOSSY;
+	return (r->ops->flags & RING_F_LOSSY) != 0;
 }
 
 /* Reliable producer: may a unit end at `end` (p the current position)? */
@@ -93,7 +94,7 @@ static inline void recb_publish(struct shmap_ring *r, uint64_t latest, uint64_t 
 	ring_wake_consumers(r);
 }
 
-int shmap__recb_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+static int recb_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
 	uint64_t p = r->pos, latest = 0;
@@ -144,6 +145,7 @@ static int recb_resync(struct shmap_ring *r, uint64_t c)
 	r->pos = nc;
 	r->lim = nc;
 	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	/* R6, as the fixed ring: release, pairs with A5 in shmap__bcast_min_cursor() */
 	shmap_atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
 }
@@ -175,7 +177,7 @@ static inline int recb_at(struct shmap_ring *r, uint64_t c, uint64_t *rec, uint3
 	return 1;
 }
 
-int shmap__recb_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+static int recb_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
 		      uint32_t *done, uint32_t *need)
 {
 	uint64_t c0 = r->pos, c = c0, used = 0;
@@ -236,7 +238,7 @@ int shmap__recb_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint
 	return SHMAP_OK;
 }
 
-int shmap__recb_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
+static int recb_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 {
 	uint64_t p = r->pos;
 	struct rec_place pl;
@@ -252,7 +254,7 @@ int shmap__recb_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 	return SHMAP_OK;
 }
 
-void shmap__recb_commit(struct shmap_ring *r, uint32_t len)
+static void recb_commit(struct shmap_ring *r, uint32_t len)
 {
 	if (len == 0)
 		return;
@@ -263,7 +265,7 @@ void shmap__recb_commit(struct shmap_ring *r, uint32_t len)
 	recb_publish(r, rec, rec + rec_size(len));
 }
 
-int shmap__recb_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
+static int recb_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 {
 	uint64_t c = r->pos, rec;
 	int st = recb_at(r, c, &rec, len);
@@ -281,7 +283,7 @@ int shmap__recb_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 	return SHMAP_OK;
 }
 
-int shmap__recb_release(struct shmap_ring *r)
+static int recb_release(struct shmap_ring *r)
 {
 	uint64_t c = r->rx.z_pos;
 	uint64_t end = r->rx.z_rec + rec_size(r->rx.z_len);
@@ -301,8 +303,9 @@ int shmap__recb_release(struct shmap_ring *r)
 }
 
 /* Producer takeover: publication is head itself, so continue there. */
-uint64_t shmap__recb_repair_head(struct shmap_ring *r)
+static uint64_t recb_repair_head(struct shmap_ring *r)
 {
+	/* acquire: pairs with R7r, the dead producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head) & ~UINT64_C(7);
 	uint64_t i = shmap_atomic_load_u64(&r->rx.line->intent);
 	/* intent never goes back (a dead producer may have written up to it) */
@@ -311,7 +314,7 @@ uint64_t shmap__recb_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-int shmap__recb_probe(struct shmap_ring *r)
+static int recb_probe(struct shmap_ring *r)
 {
 	uint64_t p = r->pos;
 	if (r->role == SHMAP_RING_PRODUCER) {
@@ -326,60 +329,84 @@ int shmap__recb_probe(struct shmap_ring *r)
 	return h != p ? SHMAP_OK : SHMAP_E_EMPTY; /* a record, a lap or corruption */
 }
 
-/* Free the record of a dead subscriber. 1 if dropped. */
-static int recb_drop(struct shmap_ring *r, struct ring_rec *rec)
-{
-	uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
-	if (rec_state(w) != REC_ACTIVE)
-		return 0;
-	uint32_t o = rec_owner(w);
-	if (o == r->seg.owner || shmap__seg_owner_alive(&r->seg, o))
-		return 0;
-	if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) != w)
-		return 0;
-	shmap__ring_rec_unsleep(r, rec);
-	return 1;
-}
-
 /*
  * Reliable producer slow path: drop dead subscribers that hold it back. A
  * subscriber holds a record producer back as soon as it is behind at all
  * (the next record may need any amount of room), so every dead subscriber
  * behind the producer is dropped.
  */
-int shmap__recb_maint(struct shmap_ring *r)
+static int recb_maint(struct shmap_ring *r)
 {
-	if (recb_lossy(r))
-		return SHMAP_OK;
-	uint64_t p = r->pos;
-	int dropped = 0;
-	for (uint32_t i = 0; i < r->max_cons; i++) {
-		struct ring_rec *rec = &r->recs[i];
-		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
-			continue;
-		if (shmap_atomic_load_acquire_u64(&rec->pos) >= p)
-			continue;
-		dropped += recb_drop(r, rec);
-	}
-	if (dropped)
-		r->min_cache = shmap__bcast_min_cursor(r, p);
-	return dropped ? SHMAP_RECOVERED : SHMAP_OK;
+	return shmap__bcast_drop_behind(r, 1);
 }
 
 /* Checker: head aligned, every live cursor in [head - cap, head] (reliable). */
-uint64_t shmap__recb_check(struct shmap_ring *r)
+static uint64_t recb_check(struct shmap_ring *r)
 {
+	/* acquire: pairs with R7r, the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	uint64_t bad = (h & 7u) ? 1 : 0;
 	if (recb_lossy(r))
 		return bad;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release store of ACTIVE in shmap__bcast_join() */
 		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
 			continue;
+		/* A5-like: pairs with R6 (the subscriber's release of its cursor) */
 		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
 		if ((c & 7u) || c > h || h - c > r->cap)
 			bad++;
 	}
 	return bad;
 }
+
+static int recb_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)p;
+	(void)lim;
+	(void)min_cache;
+	return recb_probe(r);
+}
+
+static uint64_t recb_low(const struct shmap_ring *r, uint64_t head)
+{
+	return shmap__bcast_min_cursor(r, head);
+}
+
+const struct ring_ops shmap__ring_rec_lossy_ops = {
+	.type = SHMAP_RING_BCAST_LOSSY,
+	.flags = RING_F_LOSSY | RING_F_RECORDS,
+	.rec_push_n = recb_push_n,
+	.rec_pop_n = recb_pop_n,
+	.rec_reserve = recb_reserve,
+	.rec_commit = recb_commit,
+	.rec_peek = recb_peek,
+	.rec_release = recb_release,
+	.repair_head = recb_repair_head,
+	.join = shmap__bcast_join,
+	.ready = recb_ready,
+	.size = shmap__ring_size_lossy,
+	.low = recb_low,
+	.free_dead = shmap__bcast_drop_dead,
+	.check = recb_check,
+};
+
+const struct ring_ops shmap__ring_rec_reliable_ops = {
+	.type = SHMAP_RING_BCAST_RELIABLE,
+	.flags = RING_F_RECORDS,
+	.rec_push_n = recb_push_n,
+	.rec_pop_n = recb_pop_n,
+	.rec_reserve = recb_reserve,
+	.rec_commit = recb_commit,
+	.rec_peek = recb_peek,
+	.rec_release = recb_release,
+	.repair_head = recb_repair_head,
+	.join = shmap__bcast_join,
+	.maint = recb_maint,
+	.ready = recb_ready,
+	.size = shmap__ring_size_reliable,
+	.low = recb_low,
+	.free_dead = shmap__bcast_drop_dead,
+	.check = recb_check,
+};

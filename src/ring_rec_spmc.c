@@ -54,7 +54,7 @@
  */
 #include "ring_rec-internal.h"
 
-#define RECM_CLAIMED 0x80000000u
+#define RECM_CLAIMED RING_CLAIMED
 #define RECM_CLAIM_MAX 0x40000000u
 #define RECM_UNITS 64u /* units per claim: a pop_n returns at most this many */
 
@@ -98,6 +98,7 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 	}
 	if (f != r->rx.free) {
 		/* stored before we write into the space freed (takeover resumes here) */
+		/* release: pairs with the acquire load of intent at takeover and in the checker */
 		shmap_atomic_store_release_u64(&r->rx.line->intent, f);
 		r->rx.free = f;
 	}
@@ -105,46 +106,41 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 	return upto <= r->lim;
 }
 
-int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+/* Producer: publish the units [p0, end) whose first word is hw (R1r). */
+static void recm_publish(struct shmap_ring *r, uint64_t p0, uint64_t hw, uint64_t end)
+{
+	/* R1r: release, pairs with A2r in recm_claim() and A3r: the units'
+	 * bytes and every other header are visible before the first word */
+	shmap_atomic_store_release_u64(rec_word(r, p0), hw);
+	SHMAP_FAILPOINT("ring.rec.spmc.push.published");
+	r->pos = end;
+	/* R1b, as SPSC: release, pairs with the acquire loads of head
+	 * (takeover, inspection) */
+	shmap_atomic_store_release_u64(&r->ctl->head, end);
+	ring_wake_consumers(r);
+}
+
+static int recm_room_any(struct shmap_ring *r, uint64_t p, uint64_t upto, int *bad)
+{
+	(void)bad;
+	return recm_room(r, p, upto);
+}
+
+static int recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
-	uint64_t p0 = r->pos, p = p0, first_hw = 0;
-	uint32_t k = 0;
-	while (k < n) {
-		struct rec_place pl;
-		uint32_t len = lens[k];
-		rec_place(r, p, len, &pl);
-		if (!recm_room(r, p, pl.end + REC_HDR))
-			break;
-		memcpy(rec_payload(r, pl.rec), src, len);
-		src += len;
-		uint64_t hw = rec_hw(pl.rec, len);
-		if (pl.pad) {
-			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
-			hw = rec_hw(p, REC_PAD);
-		}
-		if (k == 0)
-			first_hw = hw;
-		else
-			shmap_atomic_store_u64(rec_word(r, p), hw);
-		p = pl.end;
-		k++;
-	}
+	uint64_t p0 = r->pos, end = p0, first_hw = 0;
+	int bad = 0;
+	uint32_t k = rec_fill(r, src, lens, n, recm_room_any, &bad, &end, &first_hw);
 	*done = k;
 	if (k == 0)
 		return SHMAP_E_FULL;
-	shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
 	SHMAP_FAILPOINT("ring.rec.spmc.push.copied");
-	/* R1r: release, pairs with A2r in recm_claim() and A3r */
-	shmap_atomic_store_release_u64(rec_word(r, p0), first_hw);
-	SHMAP_FAILPOINT("ring.rec.spmc.push.published");
-	r->pos = p;
-	shmap_atomic_store_release_u64(&r->ctl->head, p); /* R1b, as SPSC */
-	ring_wake_consumers(r);
+	recm_publish(r, p0, first_hw, end);
 	return SHMAP_OK;
 }
 
-int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
+static int recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 {
 	uint64_t p = r->pos;
 	struct rec_place pl;
@@ -158,23 +154,14 @@ int shmap__recm_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 	return SHMAP_OK;
 }
 
-void shmap__recm_commit(struct shmap_ring *r, uint32_t len)
+static void recm_commit(struct shmap_ring *r, uint32_t len)
 {
 	if (len == 0)
 		return;
-	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
-	uint64_t end = rec + rec_size(len);
-	uint64_t hw = rec_hw(rec, len);
-	shmap_atomic_store_u64(rec_word(r, end), 0);
-	if (rec != p) {
-		shmap_atomic_store_u64(rec_word(r, rec), hw);
-		hw = rec_hw(p, REC_PAD);
-	}
+	uint64_t end;
+	uint64_t hw = rec_commit_words(r, len, &end);
 	SHMAP_FAILPOINT("ring.rec.spmc.push.copied");
-	shmap_atomic_store_release_u64(rec_word(r, p), hw); /* R1r */
-	r->pos = end;
-	shmap_atomic_store_release_u64(&r->ctl->head, end);
-	ring_wake_consumers(r);
+	recm_publish(r, r->rx.z_pos, hw, end);
 }
 
 /*
@@ -191,6 +178,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 		n = RECM_UNITS;
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
 		/* acquire: pairs with the claim CAS of the consumer that moved it */
+		/* acquire: pairs with the claim CAS */
 		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 		if (t & 7u)
 			return SHMAP_E_CORRUPT;
@@ -213,6 +201,8 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 				break;
 			if (len > out_len - used) {
 				if (k == 0) {
+					/* acquire: pairs with the claim CAS of the consumer that
+					 * moved tail */
 					if (shmap_atomic_load_acquire_u64(&r->ctl->tail) != t)
 						goto retry; /* stale view */
 					*need = len;
@@ -225,6 +215,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 			c = end;
 		}
 		if (k == 0) {
+			/* acquire: pairs with the claim CAS of the consumer that moved tail */
 			if (shmap_atomic_load_acquire_u64(&r->ctl->tail) != t)
 				goto retry;
 			return bad ? SHMAP_E_CORRUPT : SHMAP_E_EMPTY;
@@ -233,15 +224,20 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 		shmap_atomic_store_u64(&me->nrec, k);
 		/* Intent before the claim: the CAS below is a full barrier, so a
 		 * reclaimer that sees tail past t also sees this record. */
+		/* release: pairs with the reclaimers' acquire load of rec.pos (shmap__spmc_holder);
+		 * the full CAS below orders it before the claim */
 		shmap_atomic_store_release_u64(&me->pos, t + 1);
+		/* full CAS: the claim; pairs with the acquire loads of tail */
 		if (shmap_atomic_cas_full_u64(&r->ctl->tail, t, c) == t) {
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.cas");
+			/* release: pairs with the reclaimers' acquire load of rec.n */
 			shmap_atomic_store_release_u32(&me->n, (uint32_t)(c - t) | RECM_CLAIMED);
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.claimed");
 			*kp = k;
 			*ep = c;
 			return SHMAP_OK;
 		}
+		/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
 		shmap_atomic_store_release_u64(&me->pos, 0);
 	retry:
 		shmap_cpu_relax();
@@ -264,11 +260,12 @@ static void recm_give_back(struct shmap_ring *r, const uint64_t *units, uint32_t
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.released");
 	/* release: the units are done before the claim disappears */
+	/* pairs with the acquire load of rec.pos in shmap__spmc_holder() */
 	shmap_atomic_store_release_u64(&r->rec->pos, 0);
 	ring_wake_producer(r);
 }
 
-int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+static int recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
 		      uint32_t *done, uint32_t *need)
 {
 	uint64_t units[RECM_UNITS], e, used = 0;
@@ -293,7 +290,7 @@ int shmap__recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint
 	return got ? SHMAP_OK : SHMAP_E_CORRUPT;
 }
 
-int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
+static int recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 {
 	uint64_t t, e, rec;
 	uint32_t need = 0, k = 0;
@@ -312,11 +309,12 @@ int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 	return SHMAP_OK;
 }
 
-void shmap__recm_release(struct shmap_ring *r)
+static int recm_release(struct shmap_ring *r)
 {
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.copied");
 	uint64_t t = r->rx.z_pos;
 	recm_give_back(r, &t, 1, r->rx.z_rec + rec_size(r->rx.z_len));
+	return SHMAP_OK;
 }
 
 /*
@@ -326,6 +324,7 @@ void shmap__recm_release(struct shmap_ring *r)
  */
 static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf)
 {
+	/* full CAS: one reclaimer takes the claim; pairs with the acquire loads of rec.pos */
 	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
 		return 0;
 	if (!(nf & RECM_CLAIMED))
@@ -349,22 +348,15 @@ static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 		if (st == 1) {
 			uint64_t hw = rec_hw(c, 0) & ~UINT64_C(0xffffffff);
 			hw |= shmap_atomic_load_u64(rec_word(r, c)) & 0xffffffffu;
+			/* full CAS: as R4r (the unit done), pairs with A3r */
 			shmap_atomic_cas_full_u64(rec_word(r, c), hw, rec_done_hw(c, (uint32_t)len));
 		}
 		c += len;
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.freed");
+	/* full add: pairs with the acquire loads of lost */
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, lost);
 	return lost;
-}
-
-uint64_t shmap__recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec)
-{
-	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
-	if (pos == 0)
-		return 0;
-	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
-	return recm_reap_rec(r, rec, pos, nf);
 }
 
 /*
@@ -378,43 +370,24 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 	uint64_t ulen = recm_unit(r, x, &st);
 	if (st != 1)
 		return 0;
-	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
-		return 0; /* published and unclaimed: really full */
-	struct ring_rec *dead = NULL;
-	uint64_t dead_pos = 0;
-	uint32_t dead_nf = 0;
-	for (uint32_t i = 0; i < r->max_cons; i++) {
-		struct ring_rec *rec = &r->recs[i];
-		uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos); /* pairs with the intent store */
-		if (pos == 0)
-			continue;
-		uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
-		uint64_t n = nf & ~RECM_CLAIMED;
-		if (x - (pos - 1) >= n) /* x outside [pos-1, pos-1+n) (unsigned) */
-			continue;
-		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
-		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
-			return 0; /* a live consumer holds (or is about to hold) it */
-		if (nf & RECM_CLAIMED) {
-			dead = rec;
-			dead_pos = pos;
-			dead_nf = nf;
-		}
-	}
-	if (dead)
-		return recm_reap_rec(r, dead, dead_pos, dead_nf);
+	uint64_t lost;
+	if (shmap__spmc_reap_held(r, x, &lost))
+		return lost;
 	/* no record names the claim (its owner died right after its CAS, or
 	 * its record was taken over): reclaim this unit */
+	/* A3r: pairs with R1r (published) and R4r (done) */
 	uint64_t hw = shmap_atomic_load_acquire_u64(rec_word(r, x));
+	/* full CAS: as R4r, pairs with A3r */
 	if (rec_is_done(hw, x) || shmap_atomic_cas_full_u64(rec_word(r, x), hw, rec_done_hw(x, (uint32_t)ulen)) != hw)
 		return 0;
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.cas");
+	/* full add: pairs with the acquire loads of lost */
 	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, 1);
 	return 1;
 }
 
 /* Producer slow path: reclaim the units that hold the free cursor back. */
-int shmap__recm_maint(struct shmap_ring *r)
+static int recm_maint(struct shmap_ring *r)
 {
 	uint64_t got = 0;
 	for (uint64_t i = 0; i < r->cap / 8u; i++) {
@@ -431,15 +404,16 @@ int shmap__recm_maint(struct shmap_ring *r)
 }
 
 /* Checker: reclaim every claim of a dead consumer. Returns records counted. */
-uint64_t shmap__recm_reap_all(struct shmap_ring *r)
+static uint64_t recm_reap_all(struct shmap_ring *r)
 {
 	uint64_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
+		/* acquire: pairs with the release/CAS stores of ow */
 		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
 		if (rec_owner(w) == r->seg.owner || (w && shmap__seg_owner_alive(&r->seg, rec_owner(w))))
 			continue;
-		n += shmap__recm_reap_dead_rec(r, rec);
+		n += shmap__spmc_reap_dead(r, rec);
 	}
 	return n;
 }
@@ -449,10 +423,12 @@ uint64_t shmap__recm_reap_all(struct shmap_ring *r)
  * stored it; head follows published or done units from the stored head
  * (units published without storing head may be claimed and done since).
  */
-uint64_t shmap__recm_repair_head(struct shmap_ring *r)
+static uint64_t recm_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	/* acquire: pairs with the producer's release of intent (recm_room()) */
 	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if ((f & 7u) || f > t)
 		f = t & ~UINT64_C(7); /* scribbled: best effort */
@@ -465,30 +441,73 @@ uint64_t shmap__recm_repair_head(struct shmap_ring *r)
 			break;
 		h += len;
 	}
+	/* R1b: release, pairs with the acquire loads of head */
 	shmap_atomic_store_release_u64(&r->ctl->head, h);
 	r->rx.free = f; /* the first room check (lim = head) walks from f */
 	return h;
 }
 
-int shmap__recm_probe(struct shmap_ring *r)
+static int recm_probe(struct shmap_ring *r)
 {
 	if (r->role == SHMAP_RING_PRODUCER) {
 		struct rec_place pl;
 		rec_place(r, r->pos, r->rx.max_rec, &pl); /* room for the largest record */
 		return recm_room(r, r->pos, pl.end + REC_HDR) ? SHMAP_OK : SHMAP_E_FULL;
 	}
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	/* A2r: acquire, pairs with R1r */
 	return shmap_atomic_load_acquire_u64(rec_word(r, t & ~UINT64_C(7))) ? SHMAP_OK : SHMAP_E_EMPTY;
 }
 
 /* Checker: free <= tail <= head <= free + cap, aligned. */
-uint64_t shmap__recm_check(struct shmap_ring *r)
+static uint64_t recm_check(struct shmap_ring *r)
 {
+	/* acquire: pairs with R1b, the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	/* acquire: pairs with the producer's release of intent (recm_room()) */
 	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
 	if ((h & 7u) || (t & 7u) || (f & 7u) || t > h || f > t || h - f > r->cap)
 		return 1;
 	return 0;
 }
+
+static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)p;
+	(void)lim;
+	(void)min_cache;
+	return recm_probe(r);
+}
+
+/* Giving up the role with a peeked record: it cannot go back to the ring,
+ * so it is consumed. */
+static void recm_abandon(struct shmap_ring *r)
+{
+	if (r->rx.z_kind == RING_ZC_PEEK && r->role == SHMAP_RING_CONSUMER)
+		(void)recm_release(r);
+}
+
+const struct ring_ops shmap__ring_rec_spmc_ops = {
+	.type = SHMAP_RING_SPMC,
+	.flags = RING_F_CLAIMS | RING_F_RECORDS,
+	.rec_push_n = recm_push_n,
+	.rec_pop_n = recm_pop_n,
+	.rec_reserve = recm_reserve,
+	.rec_commit = recm_commit,
+	.rec_peek = recm_peek,
+	.rec_release = recm_release,
+	.repair_head = recm_repair_head,
+	.join = shmap__spmc_join,
+	.abandon = recm_abandon,
+	.maint = recm_maint,
+	.ready = recm_ready,
+	.size = shmap__ring_size_tail,
+	.low = shmap__ring_low_tail,
+	.reap_all = recm_reap_all,
+	.reap_rec = recm_reap_rec,
+	.free_dead = shmap__spmc_free_dead,
+	.check = recm_check,
+};

@@ -31,7 +31,7 @@
  *     its start is still 0); a new producer starts at head and overwrites.
  *     After R1r the whole push (a batch too) is published at once.
  *   producer killed after R1r, before storing head: the takeover
- *     (shmap__recs_repair_head) follows valid headers from head.
+ *     (recs_repair_head()) follows valid headers from head.
  *   consumer killed after copying, before R2r: the records stay and the
  *     next consumer reads them again (at-least-once for that one call).
  *
@@ -50,6 +50,7 @@ static inline int recs_room(struct shmap_ring *r, uint64_t p, uint64_t upto, int
 		return 1;
 	/* A1r: acquire, pairs with R2r in recs_consumed(): the consumer's
 	 * reads of everything below tail completed. */
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > p || p - t > r->cap || (t & 7u)) {
 		*bad = 1;
@@ -83,38 +84,17 @@ static inline void recs_consumed(struct shmap_ring *r, uint64_t end)
 	ring_wake_producer(r);
 }
 
-int shmap__recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
+static int recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
 		       uint32_t *done)
 {
-	uint64_t p0 = r->pos, p = p0, first_hw = 0;
-	uint32_t k = 0;
+	uint64_t p0 = r->pos, end = p0, first_hw = 0;
 	int bad = 0;
-	while (k < n) {
-		struct rec_place pl;
-		uint32_t len = lens[k];
-		rec_place(r, p, len, &pl);
-		if (!recs_room(r, p, pl.end + REC_HDR, &bad))
-			break;
-		memcpy(rec_payload(r, pl.rec), src, len);
-		src += len;
-		uint64_t hw = rec_hw(pl.rec, len);
-		if (pl.pad) {
-			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
-			hw = rec_hw(p, REC_PAD);
-		}
-		if (k == 0)
-			first_hw = hw; /* stored last, by recs_publish() */
-		else
-			shmap_atomic_store_u64(rec_word(r, p), hw);
-		p = pl.end;
-		k++;
-	}
+	uint32_t k = rec_fill(r, src, lens, n, recs_room, &bad, &end, &first_hw);
 	*done = k;
 	if (k == 0)
 		return bad ? SHMAP_E_CORRUPT : SHMAP_E_FULL;
-	shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
 	SHMAP_FAILPOINT("ring.rec.spsc.push.copied");
-	recs_publish(r, p0, first_hw, p);
+	recs_publish(r, p0, first_hw, end);
 	return SHMAP_OK;
 }
 
@@ -128,7 +108,7 @@ static inline int recs_at(struct shmap_ring *r, uint64_t c, uint64_t *rec, uint3
 	return rec_parse(r, c, hw, 1, rec, len) == 0 ? 1 : -1;
 }
 
-int shmap__recs_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+static int recs_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
 		      uint32_t *done, uint32_t *need)
 {
 	uint64_t c0 = r->pos, c = c0, used = 0;
@@ -166,7 +146,7 @@ int shmap__recs_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint
 	return SHMAP_OK;
 }
 
-int shmap__recs_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
+static int recs_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 {
 	uint64_t p = r->pos;
 	struct rec_place pl;
@@ -181,23 +161,17 @@ int shmap__recs_reserve(struct shmap_ring *r, uint32_t len, void **ptr)
 	return SHMAP_OK;
 }
 
-void shmap__recs_commit(struct shmap_ring *r, uint32_t len)
+static void recs_commit(struct shmap_ring *r, uint32_t len)
 {
 	if (len == 0)
 		return;
-	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
-	uint64_t end = rec + rec_size(len);
-	uint64_t hw = rec_hw(rec, len);
-	shmap_atomic_store_u64(rec_word(r, end), 0);
-	if (rec != p) {
-		shmap_atomic_store_u64(rec_word(r, rec), hw);
-		hw = rec_hw(p, REC_PAD);
-	}
+	uint64_t end;
+	uint64_t hw = rec_commit_words(r, len, &end);
 	SHMAP_FAILPOINT("ring.rec.spsc.push.copied");
-	recs_publish(r, p, hw, end);
+	recs_publish(r, r->rx.z_pos, hw, end);
 }
 
-int shmap__recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
+static int recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 {
 	uint64_t c = r->pos, rec;
 	int st = recs_at(r, c, &rec, len);
@@ -210,10 +184,11 @@ int shmap__recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 	return SHMAP_OK;
 }
 
-void shmap__recs_release(struct shmap_ring *r)
+static int recs_release(struct shmap_ring *r)
 {
 	SHMAP_FAILPOINT("ring.rec.spsc.pop.copied");
 	recs_consumed(r, r->rx.z_rec + rec_size(r->rx.z_len));
+	return SHMAP_OK;
 }
 
 /*
@@ -222,10 +197,11 @@ void shmap__recs_release(struct shmap_ring *r)
  * consumed into them). Each step moves forward, never past tail + cap;
  * at most cap / 8 steps.
  */
-uint64_t shmap__recs_repair_head(struct shmap_ring *r)
+static uint64_t recs_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
 	/* acquire: pairs with R2r */
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	t &= ~UINT64_C(7);
 	if ((h & 7u) || h > t + r->cap || (h < t && t - h > r->cap))
@@ -246,7 +222,7 @@ uint64_t shmap__recs_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-int shmap__recs_probe(struct shmap_ring *r)
+static int recs_probe(struct shmap_ring *r)
 {
 	uint64_t p = r->pos;
 	if (r->role == SHMAP_RING_PRODUCER) {
@@ -262,9 +238,11 @@ int shmap__recs_probe(struct shmap_ring *r)
 }
 
 /* Checker: tail <= head <= tail + cap, and the units from tail end at head. */
-uint64_t shmap__recs_check(struct shmap_ring *r)
+static uint64_t recs_check(struct shmap_ring *r)
 {
+	/* acquire: pairs with the producer's release of head */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with the consumer's release of tail */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if ((h & 7u) || (t & 7u) || t > h || h - t > r->cap)
 		return 1;
@@ -278,3 +256,46 @@ uint64_t shmap__recs_check(struct shmap_ring *r)
 	}
 	return c == h ? 0 : 1;
 }
+
+/*
+ * Consumer takeover: tail is the end of what was consumed, a unit
+ * boundary, and stays authoritative even past the stored head (a producer
+ * killed before storing head published what the dead consumer took), so
+ * nothing is delivered twice. Only an impossible tail is clamped.
+ */
+static uint64_t recs_repair_tail(struct shmap_ring *r)
+{
+	/* acquire: pairs with the dead consumer's release of tail */
+	/* acquire: pairs with the consumer's release of tail */
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	/* acquire: pairs with the producer's release of head */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	if ((t & 7u) || (t > h && t - h > r->cap))
+		t = h & ~UINT64_C(7);
+	return t;
+}
+
+static int recs_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)p;
+	(void)lim;
+	(void)min_cache;
+	return recs_probe(r);
+}
+
+const struct ring_ops shmap__ring_rec_spsc_ops = {
+	.type = SHMAP_RING_SPSC,
+	.flags = RING_F_CONS_WORD | RING_F_RECORDS,
+	.rec_push_n = recs_push_n,
+	.rec_pop_n = recs_pop_n,
+	.rec_reserve = recs_reserve,
+	.rec_commit = recs_commit,
+	.rec_peek = recs_peek,
+	.rec_release = recs_release,
+	.repair_head = recs_repair_head,
+	.repair_tail = recs_repair_tail,
+	.ready = recs_ready,
+	.size = shmap__ring_size_tail,
+	.low = shmap__ring_low_tail,
+	.check = recs_check,
+};

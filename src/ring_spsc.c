@@ -46,7 +46,7 @@
  *     never existed; a new producer overwrites it. After the start word it
  *     is published, the whole run at once (a batch is never half-visible).
  *   producer killed after the start word, before storing head: the
- *     takeover (shmap__ring_repair_head) follows start words from head.
+ *     takeover (spsc_repair_head()) follows start words from head.
  *   consumer killed after copying, before storing tail: the elements stay
  *     in the ring and the next consumer reads them again (at-least-once for
  *     the elements of that one call). After the tail store they are
@@ -57,27 +57,7 @@
  * nothing is read or written; every slot index is masked with the private
  * mask; the takeover walk is bounded by the private capacity.
  */
-#include "ring-internal.h"
-
-void shmap__ring_copy_in_n(const struct shmap_ring *r, uint64_t pos, const void *src, uint64_t k)
-{
-	uint64_t i = pos & r->mask;
-	uint64_t first = r->cap - i < k ? r->cap - i : k;
-	memcpy(r->data + (size_t)i * r->esize, src, (size_t)first * r->esize);
-	if (first < k)
-		memcpy(r->data, (const uint8_t *)src + (size_t)first * r->esize,
-		       (size_t)(k - first) * r->esize);
-}
-
-void shmap__ring_copy_out_n(const struct shmap_ring *r, uint64_t pos, void *dst, uint64_t k)
-{
-	uint64_t i = pos & r->mask;
-	uint64_t first = r->cap - i < k ? r->cap - i : k;
-	memcpy(dst, r->data + (size_t)i * r->esize, (size_t)first * r->esize);
-	if (first < k)
-		memcpy((uint8_t *)dst + (size_t)first * r->esize, r->data,
-		       (size_t)(k - first) * r->esize);
-}
+#include "ring_spsc-internal.h"
 
 /*
  * Producer: how many of positions [p, p + want) are free (0..want), want <= cap.
@@ -87,8 +67,9 @@ static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want
 {
 	if (shmap_likely(p + want <= r->lim))
 		return want;
-	/* A1: acquire, pairs with R2 in spsc_consumed()/ring_spsc_pop1(): the
-	 * consumer finished reading every slot below tail. */
+	/* A1: acquire, pairs with R2 in spsc_consumed(): the consumer
+	 * finished reading every slot below tail. */
+	/* acquire: pairs with R2 in spsc_consumed() */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > p || p - t > r->cap) {
 		*bad = 1; /* hostile or corrupt tail: refuse to overwrite anything */
@@ -117,9 +98,10 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		__builtin_prefetch(ring_slot(r, c));
 	uint64_t last = r->lim; /* position of the last start word read */
 	for (uint64_t i = 0; i < want && r->lim < c + want; i++) {
-		/* A2: acquire, pairs with R1 in spsc_publish()/ring_spsc_push1():
-		 * the run's elements are written before its start word. */
+		/* A2: acquire, pairs with R1 in spsc_publish(): the run's
+		 * elements are written before its start word. */
 		last = r->lim;
+		/* A2 (see the comment above the loop): pairs with R1 in spsc_publish() */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
 		if (s <= r->lim)
 			break; /* an older lap's word: not published yet */
@@ -130,55 +112,40 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		}
 		r->lim = s;
 	}
-	/* Look ahead, as ring_spsc_pop1() does: follow the start words that lie
-	 * in the line of the last one read (already fetched), so that a
+	/* Look ahead, as ring_spsc_pop1() does (spsc_follow()), so that a
 	 * consumer taking one element per call (peek(1), pop_n(1)) touches the
-	 * start-word line once per line, not once per element. Same checks as
-	 * above; lim grows strictly, so at most 7 more words. */
-	while (r->lim > last && ((r->lim ^ last) & ~UINT64_C(7)) == 0 && r->lim - c < r->cap) {
-		/* A2 again: acquire, pairs with R1 of the run starting at lim. */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
-		if (s <= r->lim || s - c > r->cap)
-			break;
-		r->lim = s;
-	}
+	 * start-word line once per line, not once per element. */
+	if (r->lim > last)
+		r->lim = spsc_follow(r, c, last, r->lim);
 	return r->lim - c < want ? r->lim - c : want;
 }
 
-static inline void spsc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
+/* Publish / give back with the wake-up (the steps in ring_spsc-internal.h). */
+static inline void spsc_publish_wake(struct shmap_ring *r, uint64_t p, uint64_t k)
 {
-	/* R1: release, pairs with A2 in spsc_ready()/ring_spsc_pop1(): the
-	 * elements' bytes are visible before the run's start word. One store
-	 * publishes the whole run. */
-	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + k);
-	SHMAP_FAILPOINT("ring.spsc.push.published");
-	r->pos = p + k;
-	/* R1b: release, pairs with the acquire loads of head at the consumer's
-	 * attach and in shmap_ring_read_at(); own cache line. */
-	shmap_atomic_store_release_u64(&r->ctl->head, p + k);
-	ring_wake_consumers(r);
+	if (spsc_publish(r, p, k))
+		(void)shmap__ring_wake_data(r);
 }
 
-static inline void spsc_consumed(struct shmap_ring *r, uint64_t c, uint64_t k)
+static inline void spsc_consumed_wake(struct shmap_ring *r, uint64_t c, uint64_t k)
 {
-	r->pos = c + k;
-	/* R2: release, pairs with A1 in spsc_free(): our reads of the elements
-	 * complete before the producer may overwrite them. */
-	shmap_atomic_store_release_u64(&r->ctl->tail, c + k);
-	SHMAP_FAILPOINT("ring.spsc.pop.released");
-	ring_wake_producer(r);
+	if (spsc_consumed(r, c, k))
+		(void)shmap__ring_wake_space(r);
 }
+
+static int spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done);
+static int spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done);
 
 int shmap__spsc_push1_slow(struct shmap_ring *r, const void *src)
 {
 	uint32_t d;
-	return shmap__spsc_push_n(r, src, 1, &d);
+	return spsc_push_n(r, src, 1, &d);
 }
 
 int shmap__spsc_pop1_slow(struct shmap_ring *r, void *dst)
 {
 	uint32_t d;
-	return shmap__spsc_pop_n(r, dst, 1, &d);
+	return spsc_pop_n(r, dst, 1, &d);
 }
 
 /*
@@ -264,7 +231,7 @@ int shmap__spsc_push1_any(struct shmap_ring *r, uint64_t p, const void *src)
 {
 	spsc_in1(r, p, src);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
-	spsc_publish(r, p, 1);
+	spsc_publish_wake(r, p, 1);
 	return SHMAP_OK;
 }
 
@@ -272,11 +239,11 @@ int shmap__spsc_pop1_any(struct shmap_ring *r, uint64_t c, void *dst)
 {
 	spsc_out1(r, c, dst);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
-	spsc_consumed(r, c, 1);
+	spsc_consumed_wake(r, c, 1);
 	return SHMAP_OK;
 }
 
-int shmap__spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
+static int spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32_t *done)
 {
 	uint64_t p = r->pos;
 	int bad = 0;
@@ -290,11 +257,11 @@ int shmap__spsc_push_n(struct shmap_ring *r, const void *src, uint32_t n, uint32
 	else
 		shmap__ring_copy_in_n(r, p, src, k);
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
-	spsc_publish(r, p, k);
+	spsc_publish_wake(r, p, k);
 	return SHMAP_OK;
 }
 
-int shmap__spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
+static int spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *done)
 {
 	uint64_t c = r->pos;
 	int bad = 0;
@@ -308,11 +275,11 @@ int shmap__spsc_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *don
 	else
 		shmap__ring_copy_out_n(r, c, dst, k);
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
-	spsc_consumed(r, c, k);
+	spsc_consumed_wake(r, c, k);
 	return SHMAP_OK;
 }
 
-int shmap__spsc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
+static int spsc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *got)
 {
 	uint64_t p = r->pos;
 	int bad = 0;
@@ -330,14 +297,14 @@ int shmap__spsc_reserve(struct shmap_ring *r, uint32_t n, void **ptr, uint32_t *
 	return SHMAP_OK;
 }
 
-void shmap__spsc_commit(struct shmap_ring *r, uint32_t n)
+static void spsc_commit(struct shmap_ring *r, uint32_t n)
 {
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
 	if (n)
-		spsc_publish(r, r->zc_pos, n);
+		spsc_publish_wake(r, r->zc_pos, n);
 }
 
-int shmap__spsc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
+static int spsc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_t *got)
 {
 	uint64_t c = r->pos;
 	int bad = 0;
@@ -355,87 +322,133 @@ int shmap__spsc_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32_
 	return SHMAP_OK;
 }
 
-void shmap__spsc_release(struct shmap_ring *r, uint32_t n)
+static int spsc_release(struct shmap_ring *r, uint32_t n)
 {
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	if (n)
-		spsc_consumed(r, r->zc_pos, n);
+		spsc_consumed_wake(r, r->zc_pos, n);
+	return SHMAP_OK;
 }
 
 /*
- * Producer takeover: start at the stored head and walk past slots a dead
- * producer published (and maybe a consumer already released) without
- * storing head. Bounded by the private capacity.
+ * Producer takeover: the stored head is always the start of a run, even
+ * when it is behind tail: a dead producer may have published runs without
+ * storing head, and the consumer may since have consumed into them. So
+ * follow start words from the stored head (never from tail, which may sit
+ * inside a run whose start word is the only one written), each step
+ * forward and never past tail + cap. Bounded by the private capacity; only
+ * impossible values (a scribbled head) are clamped.
  */
-uint64_t shmap__ring_repair_head(struct shmap_ring *r)
+static uint64_t spsc_repair_head(struct shmap_ring *r)
 {
 	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
-	if (r->type == SHMAP_RING_SPSC) {
-		/* The stored head is always the start of a run, even when it is
-		 * behind tail: a dead producer may have published runs without
-		 * storing head, and the consumer may since have consumed into
-		 * them. So follow start words from the stored head (never from
-		 * tail, which may sit inside a run whose start word is the only
-		 * one written), each step forward and never past tail + cap.
-		 * Only impossible values (a scribbled head) are clamped. */
-		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
-		if (h > t + r->cap || (h < t && t - h > r->cap))
-			h = t;
-		for (uint64_t i = 0; i < r->cap; i++) {
-			/* acquire: pairs with R1 of the dead producer */
-			uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
-			if (s <= h || s - h > r->cap || (s > t && s - t > r->cap))
-				break;
-			h = s;
-		}
-		if (h < t)
-			h = t; /* the chain does not reach tail: corrupt, best effort */
-		shmap_atomic_store_u64(&r->ctl->head, h);
-		return h;
-	}
+	/* acquire: pairs with R2 in spsc_consumed() */
+	/* acquire: pairs with R2 in spsc_consumed() */
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	if (h > t + r->cap || (h < t && t - h > r->cap))
+		h = t;
 	for (uint64_t i = 0; i < r->cap; i++) {
-		/* acquire: pairs with R1 (publish) and R2 (release) of the dead peers */
+		/* acquire: pairs with R1 in spsc_publish() of the dead producer */
 		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
-		if (s == h + 1 || (r->type == SHMAP_RING_SPMC && s == h + r->cap))
-			h++;
-		else
+		if (s <= h || s - h > r->cap || (s > t && s - t > r->cap))
 			break;
+		h = s;
 	}
+	if (h < t)
+		h = t; /* the chain does not reach tail: corrupt, best effort */
 	shmap_atomic_store_u64(&r->ctl->head, h);
 	return h;
 }
 
 /*
- * SPSC consumer takeover: tail is authoritative (stored after the copy), so
- * the new consumer starts there; elements a dead consumer copied but did
- * not count are delivered again. A tail beyond head (scribbled) is clamped.
+ * Consumer takeover: tail is authoritative (stored after the copy), so the
+ * new consumer starts there; elements a dead consumer copied but did not
+ * count are delivered again. A tail beyond head (scribbled) is clamped.
  */
-uint64_t shmap__ring_repair_tail(struct shmap_ring *r)
+static uint64_t spsc_repair_tail(struct shmap_ring *r)
 {
+	/* acquire: pairs with R2 in spsc_consumed() of the dead consumer */
+	/* acquire: pairs with R2 in spsc_consumed() */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	/* acquire: pairs with R1b in spsc_publish() */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
 	if (t > h)
 		t = h;
 	return t;
 }
 
-/* SPSC/SPMC: count slots whose sequence word is in no valid state. */
-uint64_t shmap__ring_check_slots(struct shmap_ring *r)
+/* Checker: indices in order; a start word ends a run that was published:
+ * never beyond head. */
+static uint64_t spsc_check(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
-	if (r->type == SHMAP_RING_SPSC) {
-		/* a start word ends a run that was published: never beyond head */
-		uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
-		for (uint64_t i = 0; i < r->cap; i++)
-			if (shmap_atomic_load_u64(&r->seq[i]) > h)
-				bad++;
-		return bad;
-	}
-	for (uint64_t i = 0; i < r->cap; i++) {
-		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
-		uint64_t d = (s - i) & r->mask;
-		if (d != 0 && d != 1)
+	/* acquire: pair with R1b and R2 (spsc_publish(), spsc_consumed()) */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with R2 in spsc_consumed() */
+	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	if (t > h || h - t > r->cap)
+		bad++;
+	for (uint64_t i = 0; i < r->cap; i++)
+		if (shmap_atomic_load_u64(&r->seq[i]) > h)
 			bad++;
-	}
 	return bad;
 }
+
+/* Can the role make progress from p (lim its known bound)? */
+static int spsc_ready_at(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
+{
+	(void)min_cache;
+	if (p < lim)
+		return SHMAP_OK;
+	if (r->role == SHMAP_RING_PRODUCER) {
+		/* acquire: pairs with R2 in spsc_consumed() */
+		/* acquire: pairs with R2 in spsc_consumed() */
+		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		return t <= p && p - t < r->cap ? SHMAP_OK : SHMAP_E_FULL;
+	}
+	/* acquire: pairs with R1 in spsc_publish() */
+	uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+	return s > p && s - p <= r->cap ? SHMAP_OK : SHMAP_E_EMPTY;
+}
+
+/*
+ * Non-consuming read: pos < head (acquire, pairs with R1b) makes the
+ * element visible, and the producer rewrites the slot only after tail
+ * passed pos, so re-reading tail after the copy (behind an acquire fence)
+ * and finding it still <= pos proves the copy is intact.
+ */
+static int spsc_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
+{
+	/* acquire: pairs with R1b in spsc_publish() */
+	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	/* acquire: pairs with R2 in spsc_consumed() */
+	uint64_t lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	if (pos >= h || pos < lo || h - lo > r->cap)
+		return SHMAP_E_RANGE;
+	ring_copy_out(r, pos, out);
+	/* acquire fence: the copy's loads complete before the re-check of
+	 * tail below; pairs with R2 (a consumer that released pos after) */
+	shmap_atomic_fence_acquire();
+	/* acquire: pairs with R2 in spsc_consumed() */
+	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
+		return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
+	return SHMAP_OK;
+}
+
+const struct ring_ops shmap__ring_spsc_ops = {
+	.type = SHMAP_RING_SPSC,
+	.flags = RING_F_CONS_WORD,
+	.push_n = spsc_push_n,
+	.pop_n = spsc_pop_n,
+	.reserve = spsc_reserve,
+	.commit = spsc_commit,
+	.peek = spsc_peek,
+	.release = spsc_release,
+	.read_at = spsc_read_at,
+	.repair_head = spsc_repair_head,
+	.repair_tail = spsc_repair_tail,
+	.ready = spsc_ready_at,
+	.size = shmap__ring_size_tail,
+	.low = shmap__ring_low_tail,
+	.check = spsc_check,
+};
