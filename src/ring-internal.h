@@ -429,7 +429,7 @@ int shmap__rec_maint(struct shmap_ring *r);
 uint64_t shmap__rec_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
 uint64_t shmap__rec_reap_all(struct shmap_ring *r);
 void shmap__rec_detach(struct shmap_ring *r);
-int shmap__rec_probe(struct shmap_ring *r);
+int shmap__rec_probe(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache);
 uint64_t shmap__rec_check(struct shmap_ring *r);
 
 /* Waiting (ring.c), shared with the record rings: what a waiting call

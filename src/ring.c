@@ -991,7 +991,7 @@ int shmap__ring_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 {
 	uint64_t s;
 	if (r->rmode)
-		return shmap__rec_probe(r);
+		return shmap__rec_probe(r, p, lim, min_cache);
 	switch (r->type) {
 	case SHMAP_RING_SPSC:
 	case SHMAP_RING_SPMC:

@@ -155,7 +155,7 @@ void shmap__recs_commit(struct shmap_ring *r, uint32_t len);
 int shmap__recs_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
 void shmap__recs_release(struct shmap_ring *r);
 uint64_t shmap__recs_repair_head(struct shmap_ring *r);
-int shmap__recs_probe(struct shmap_ring *r);
+int shmap__recs_probe(struct shmap_ring *r, uint64_t p, uint64_t lim);
 uint64_t shmap__recs_check(struct shmap_ring *r);
 
 int shmap__recm_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t *lens, uint32_t n,
@@ -167,7 +167,7 @@ void shmap__recm_commit(struct shmap_ring *r, uint32_t len);
 int shmap__recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
 void shmap__recm_release(struct shmap_ring *r);
 uint64_t shmap__recm_repair_head(struct shmap_ring *r);
-int shmap__recm_probe(struct shmap_ring *r);
+int shmap__recm_probe(struct shmap_ring *r, uint64_t p, uint64_t lim);
 int shmap__recm_maint(struct shmap_ring *r);
 uint64_t shmap__recm_reap_dead_rec(struct shmap_ring *r, struct ring_rec *rec);
 uint64_t shmap__recm_reap_all(struct shmap_ring *r);
@@ -182,7 +182,7 @@ void shmap__recb_commit(struct shmap_ring *r, uint32_t len);
 int shmap__recb_peek(struct shmap_ring *r, const void **ptr, uint32_t *len);
 int shmap__recb_release(struct shmap_ring *r);
 uint64_t shmap__recb_repair_head(struct shmap_ring *r);
-int shmap__recb_probe(struct shmap_ring *r);
+int shmap__recb_probe(struct shmap_ring *r, uint64_t p, uint64_t *min_cache);
 int shmap__recb_maint(struct shmap_ring *r);
 uint64_t shmap__recb_check(struct shmap_ring *r);
 

@@ -187,11 +187,19 @@ void shmap__rec_detach(struct shmap_ring *r)
 	r->rx.z_kind = 0;
 }
 
-int shmap__rec_probe(struct shmap_ring *r)
+/*
+ * Readiness of the role at position p (shmap__ring_ready()): lim is the
+ * caller's bound (SPSC/SPMC producer: known free below it; 0 for none),
+ * min_cache the reliable producer's cursor cache. Reads shared memory and
+ * the handle's immutable fields only, never the handle's moving state
+ * (pos, lim, free): the descriptor waiter (ring_notify.c) runs it from its
+ * own thread on a snapshot while the caller may be using the handle.
+ */
+int shmap__rec_probe(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
 	if (r->type == SHMAP_RING_SPMC)
-		return shmap__recm_probe(r);
-	return r->type == SHMAP_RING_SPSC ? shmap__recs_probe(r) : shmap__recb_probe(r);
+		return shmap__recm_probe(r, p, lim);
+	return r->type == SHMAP_RING_SPSC ? shmap__recs_probe(r, p, lim) : shmap__recb_probe(r, p, min_cache);
 }
 
 uint64_t shmap__rec_check(struct shmap_ring *r)

@@ -311,15 +311,19 @@ uint64_t shmap__recb_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-int shmap__recb_probe(struct shmap_ring *r)
+/* Readiness at p (shmap__rec_probe(): a snapshot; only *min_cache, the
+ * caller's or the descriptor waiter's own cache, is written). */
+int shmap__recb_probe(struct shmap_ring *r, uint64_t p, uint64_t *min_cache)
 {
-	uint64_t p = r->pos;
 	if (r->role == SHMAP_RING_PRODUCER) {
 		if (recb_lossy(r))
 			return SHMAP_OK;
 		struct rec_place pl;
 		rec_place(r, p, r->rx.max_rec, &pl); /* room for the largest record */
-		return recb_room(r, p, pl.end) ? SHMAP_OK : SHMAP_E_FULL;
+		if (pl.end <= *min_cache + r->cap)
+			return SHMAP_OK;
+		*min_cache = shmap__bcast_min_cursor(r, p);
+		return pl.end <= *min_cache + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* A7r: acquire, pairs with R7r */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);

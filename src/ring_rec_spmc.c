@@ -470,12 +470,32 @@ uint64_t shmap__recm_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-int shmap__recm_probe(struct shmap_ring *r)
+/*
+ * Readiness at p (shmap__rec_probe(): a snapshot, nothing written). The
+ * producer's free cursor is read from its shared copy (intent, stored
+ * whenever it moves) and checked; the walk over done units is recm_room()'s
+ * without its stores: the push that follows repeats it.
+ */
+int shmap__recm_probe(struct shmap_ring *r, uint64_t p, uint64_t lim)
 {
 	if (r->role == SHMAP_RING_PRODUCER) {
 		struct rec_place pl;
-		rec_place(r, r->pos, r->rx.max_rec, &pl); /* room for the largest record */
-		return recm_room(r, r->pos, pl.end + REC_HDR) ? SHMAP_OK : SHMAP_E_FULL;
+		rec_place(r, p, r->rx.max_rec, &pl); /* room for the largest record */
+		uint64_t upto = pl.end + REC_HDR;
+		if (upto <= lim)
+			return SHMAP_OK;
+		/* acquire: pairs with the release store of intent in recm_room() */
+		uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+		if (f > p || p - f > r->cap || (f & 7u))
+			return SHMAP_E_FULL; /* scribbled: the push reports what it finds */
+		for (uint64_t i = 0; i < r->cap / 8u && upto > f + r->cap && f < p; i++) {
+			int st;
+			uint64_t len = recm_unit(r, f, &st);
+			if (st != 2 || f + len > p)
+				break;
+			f += len;
+		}
+		return upto <= f + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
 	/* A2r: acquire, pairs with R1r */
