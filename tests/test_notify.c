@@ -3,7 +3,7 @@
  * test_notify.c - the pollable descriptor of a ring end
  * (shmap_ring_notify_fd / shmap_ring_notify_arm).
  *
- *   test_notify [unit|mp|death|all]
+ *   test_notify [unit|threads|mp|death|all]
  *   test_notify peer <mode> ...      (a peer process, started by fork+exec)
  *
  * Peers are started with fork+exec of this program, so they share nothing
@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -621,6 +622,92 @@ static void test_fork(void **state)
 	shmap_unlink(name, NULL);
 }
 
+/*
+ * The descriptor's waiter thread looks at a record ring end while the
+ * thread owning the handle keeps using it: the producer arms when FULL and
+ * goes on pushing without waiting for the descriptor (allowed: the handle
+ * is the caller's; the waiter works on a snapshot). A consumer thread pops
+ * with waits. Every record arrives once, in order; under ThreadSanitizer
+ * no access of the waiter races with the caller's (the waiter once wrote
+ * the handle's cursors).
+ */
+struct rec_busy {
+	const char *name;
+	uint64_t n, got;
+	int bad;
+};
+
+static void *rec_busy_consumer(void *arg)
+{
+	struct rec_busy *b = arg;
+	shmap_ring *c;
+	if (shmap_ring_open_rec(b->name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_CONSUMER, NULL, &c) < 0) {
+		__atomic_store_n(&b->bad, 1, __ATOMIC_RELAXED);
+		return NULL;
+	}
+	uint8_t buf[REC_MAX];
+	while (b->got < b->n) {
+		uint32_t l;
+		int rc = shmap_ring_pop_rec_wait(c, buf, sizeof buf, &l, 5000);
+		if (rc != SHMAP_OK || rrec_bad(buf, l, b->got)) {
+			__atomic_store_n(&b->bad, 2, __ATOMIC_RELAXED);
+			break;
+		}
+		b->got++;
+	}
+	shmap_ring_close(c);
+	return NULL;
+}
+
+static void test_rec_armed_busy(void **state)
+{
+	(void)state;
+	const uint32_t types[] = { SHMAP_RING_SPSC, SHMAP_RING_SPMC, SHMAP_RING_BCAST_RELIABLE };
+	for (int t = 0; t < 3; t++) {
+		char name[96];
+		th_name(name, sizeof name, "nt-rbusy");
+		shmap_ring *p;
+		assert_int_equal(shmap_ring_open_rec(name, SHMAP_CREATE, types[t], REC_MAX, 4096,
+						     types[t] == SHMAP_RING_SPSC ? 0 : 2, SHMAP_RING_PRODUCER,
+						     NULL, &p), SHMAP_OK);
+		int fd;
+		assert_int_equal(shmap_ring_notify_fd(p, &fd), SHMAP_OK);
+		struct rec_busy b = { name, 20000, 0, 0 };
+		shmap_ring *o;
+		assert_int_equal(shmap_ring_open_rec(name, SHMAP_OPEN, 0, 0, 0, 0, SHMAP_RING_OBSERVER, NULL, &o),
+				 SHMAP_OK);
+		pthread_t th;
+		assert_int_equal(pthread_create(&th, NULL, rec_busy_consumer, &b), 0);
+		for (int i = 0; i < 5000 && shmap_ring_consumers(o) < 1; i++)
+			usleep(1000); /* a broadcast subscriber must be there before the first push */
+		uint8_t buf[REC_MAX];
+		uint64_t arms = 0, fired = 0;
+		for (uint64_t i = 0; i < b.n && !__atomic_load_n(&b.bad, __ATOMIC_RELAXED);) {
+			rrec(buf, i);
+			int rc = shmap_ring_push_rec(p, buf, rlen(i));
+			if (rc == SHMAP_OK) {
+				i++;
+				continue;
+			}
+			assert_int_equal(rc, SHMAP_E_FULL);
+			assert_int_equal(shmap_ring_notify_arm(p), SHMAP_OK);
+			arms++;
+			/* go on at once half of the time: the waiter looks meanwhile */
+			if ((arms & 1) && readable(fd, 1000))
+				fired++;
+		}
+		assert_true(pthread_join(th, NULL) == 0);
+		assert_int_equal(b.bad, 0);
+		assert_int_equal(b.got, b.n);
+		fprintf(stderr, "type %u: %" PRIu64 " arms, %" PRIu64 " waits ended readable\n", types[t], arms,
+			fired);
+		assert_true(arms > 0);
+		shmap_ring_close(o);
+		shmap_ring_close(p);
+		shmap_unlink(name, NULL);
+	}
+}
+
 /* ------------------------------------------------------------ multi-process */
 
 struct waits {
@@ -1122,12 +1209,17 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_lossy),
 		cmocka_unit_test(test_rec_stream),
 	};
+	const struct CMUnitTest threads[] = {
+		cmocka_unit_test(test_rec_armed_busy),
+	};
 	const struct CMUnitTest death[] = {
 		cmocka_unit_test(test_peer_death),
 		cmocka_unit_test(test_producer_reclaim),
 	};
 	if (all || !strcmp(g, "unit"))
 		rc |= cmocka_run_group_tests_name("notify-unit", unit, NULL, NULL);
+	if (all || !strcmp(g, "threads"))
+		rc |= cmocka_run_group_tests_name("notify-threads", threads, NULL, NULL);
 	if ((all || !strcmp(g, "mp") || !strcmp(g, "death")) && !can_exec_self()) {
 		/* every mp and death test runs its peers exec'd */
 		printf("# skipped: this program cannot exec itself here (qemu-user without "
