@@ -125,6 +125,12 @@ SHMAP_API int shmap_ring_push_rec_wait(shmap_ring *r, const void *data, uint32_t
 /**
  * @brief shmap_ring_pop_rec() waiting up to @p timeout_ms for a record
  *        (timeout_ms 0 behaves like shmap_ring_pop_rec()).
+ *
+ * Blocking: an SPSC consumer that finds the ring empty first re-tries a
+ * few times at a slow pace (16 tries, 12 CPU pause instructions apart), so
+ * that a streaming producer is not slowed by reads of the line it is
+ * writing; then it spins, yields and sleeps as shmap_ring_pop_wait().
+ * shmap_ring_pop_rec_n_wait() waits the same way.
  * @return as shmap_ring_pop_rec(), ::SHMAP_E_TIMEOUT instead of ::SHMAP_E_EMPTY.
  */
 SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len, uint32_t *len,
