@@ -95,7 +95,7 @@ int shmap__recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t 
 		rec_place(r, p, len, &pl);
 		if (!recs_room(r, p, pl.end + REC_HDR, &bad))
 			break;
-		memcpy(rec_payload(r, pl.rec), src, len);
+		rec_copy_in(rec_payload(r, pl.rec), src, len);
 		src += len;
 		uint64_t hw = rec_hw(pl.rec, len);
 		if (pl.pad) {

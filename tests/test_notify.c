@@ -242,7 +242,7 @@ static int peer_rproduce(char **a)
 	if (shmap_ring_notify_fd(r, &fd) != SHMAP_OK)
 		return 41;
 	uint8_t b[REC_MAX];
-	uint64_t i = 0, total = n + sentinels, waits = 0;
+	uint64_t i = 0, total = n + sentinels, waits = 0, slow = 0;
 	double worst = 0;
 	while (i < total) {
 		uint32_t l = 1;
@@ -278,13 +278,17 @@ static int peer_rproduce(char **a)
 		}
 		double w = th_now() - t0;
 		waits++;
+		slow += w > 0.05;
 		if (w > worst)
 			worst = w;
 	}
-	fprintf(stderr, "rproducer %s: %" PRIu64 " waits for room, longest %.1f ms\n", name, waits,
-		worst * 1e3);
+	fprintf(stderr, "rproducer %s: %" PRIu64 " waits for room, longest %.1f ms, %" PRIu64 " over 50 ms\n",
+		name, waits, worst * 1e3, slow);
 	shmap_ring_close(r);
-	return worst > WAIT_BOUND_S ? 45 : 0;
+	/* thousands of waits: a lost wake-up (found by the waiter's 100 ms
+	 * re-check) would make slow ones common; a machine whose CPUs other
+	 * work takes for a while makes a few, some long */
+	return slow * 100 > waits + 100 ? 45 : 0;
 }
 
 static int peer_main(int argc, char **argv)
@@ -905,7 +909,7 @@ static void test_spmc(void **state)
  * waiting for room on its descriptor (a ring of 4 KiB fills often); the
  * test consumes on its own descriptor with random pauses of its own. SPSC,
  * SPMC and reliable: every record once, in order, intact; lossy: intact,
- * increasing, laps reported. No wait over the bound on either side.
+ * increasing, laps reported. Waits over 50 ms stay rare on both sides.
  */
 static void test_rec_stream(void **state)
 {
@@ -983,7 +987,7 @@ static void test_rec_stream(void **state)
 		else
 			assert_int_equal(got, n);
 		assert_int_equal(shmap_ring_pop_rec(c, b, sizeof b, &l), SHMAP_E_EMPTY);
-		assert_true(w.worst < WAIT_BOUND_S);
+		assert_true(w.slow * 100 <= w.n + 100); /* as test_epoll_stream */
 		shmap_ring_close(c);
 		shmap_unlink(name, NULL);
 	}
