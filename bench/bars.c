@@ -212,7 +212,8 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 /*
  * The message-size bars of BENCH.md: shmap's ring against a Unix-domain
  * stream socket moving the same messages (copy API; the zero-copy ratio is
- * in the note).
+ * in the note); and the variable-length bars: the record ring against a
+ * SOCK_SEQPACKET pair and against the fixed-slot way.
  */
 static int compute_msg_bars(struct agg *aggs, int n, struct bar *bars)
 {
@@ -222,6 +223,12 @@ static int compute_msg_bars(struct agg *aggs, int n, struct bar *bars)
 	} b[] = {
 		{ "spsc-64", "uds-64", "spsc-64 >= 10x uds-64", 10 },
 		{ "spsc-4096", "uds-4096", "spsc-4096 >= 5x uds-4096", 5 },
+		/* variable-length messages: the record ring against a
+		 * SOCK_SEQPACKET pair and against fixed slots with a length prefix */
+		{ "spsc-var-small", "seqpacket-var-small", "spsc-var-small >= 20x seqpacket-var-small", 20 },
+		{ "spsc-var-large", "seqpacket-var-large", "spsc-var-large >= 10x seqpacket-var-large", 10 },
+		{ "spsc-var-small", "spsc-fixed-var-small", "spsc-var-small >= 1.5x spsc-fixed-var-small", 1.5 },
+		{ "spsc-var-large", "spsc-fixed-var-large", "spsc-var-large >= 1.5x spsc-fixed-var-large", 1.5 },
 	};
 	int nb = 0;
 	for (size_t i = 0; i < sizeof b / sizeof b[0]; i++, nb++) {

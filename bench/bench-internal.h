@@ -111,7 +111,7 @@ struct bar {
 	int have;
 	char note[320];
 };
-#define BENCH_MAX_BARS 16
+#define BENCH_MAX_BARS 32
 /* Fill bars[] (at most BENCH_MAX_BARS) from the aggregates; the count. */
 int bench_compute_bars(struct agg *aggs, int n, const struct bench_opts *o, struct bar *bars);
 /* "met", "NOT MET" or "reported" (info bars). */

@@ -465,7 +465,7 @@ static int notify_arm_body(shmap_ring *r)
 	struct ring_notify *nt = r->nt;
 	if (!nt)
 		return SHMAP_E_INVAL;
-	if (r->zc)
+	if (r->zc || r->rx.z_kind) /* a zero-copy run (fixed slots) or record reservation/peek */
 		return SHMAP_E_BUSY;
 	/* Not readable any more: every arm reads the counter (one system
 	 * call; a flag telling whether a write happened cannot be set in the

@@ -78,6 +78,51 @@ static inline uint8_t *rec_payload(const struct shmap_ring *r, uint64_t pos)
 	return r->data + rec_off(r, pos) + REC_HDR;
 }
 
+/*
+ * Copy a record of len bytes from the caller into the ring reading the
+ * caller's bytes in 8-byte words (as ring-internal.h's ring_copy_in_w8() does for
+ * fixed slots): a caller has usually just written its message with
+ * narrower stores (a length or number in front, a mark at the end), and a
+ * wider load of bytes still in the store buffer cannot be forwarded from
+ * it: it waits until every older store has left, among them the previous
+ * record's stores into lines the consumer holds, one cross-CPU transfer
+ * per record that nothing overlaps. An 8-byte load is forwarded from any
+ * store that covers it. Up to 256 bytes all in words (the last word may
+ * overlap the one before it), shorter than 8 in bytes; longer records with
+ * memcpy (words at both ends of them measured slower: shmap-bench
+ * spsc-var-large 0.93x, where words throughout the small ones gave
+ * spsc-var-small 1.1x). The empty asm keeps the compiler from merging the
+ * words into vector loads.
+ */
+__attribute__((always_inline)) static inline void rec_w8(uint8_t *d, const uint8_t *s)
+{
+	uint64_t w;
+	memcpy(&w, s, 8);
+	__asm__("" : "+r"(w));
+	memcpy(d, &w, 8);
+}
+
+static inline void rec_copy_in(uint8_t *d, const uint8_t *s, uint32_t len)
+{
+	if (len < 8) {
+		for (uint32_t i = 0; i < len; i++) {
+			uint8_t b = s[i];
+			__asm__("" : "+r"(b));
+			d[i] = b;
+		}
+		return;
+	}
+	if (len > 256) {
+		memcpy(d, s, len);
+		return;
+	}
+	uint32_t off = 0;
+	for (; off + 8 <= len; off += 8)
+		rec_w8(d + off, s + off);
+	if (off < len)
+		rec_w8(d + len - 8, s + len - 8);
+}
+
 /* SPMC: a unit consumed (or reclaimed) is marked in its first word with
  * the inverted tag and the unit's length (padding included). */
 static inline uint64_t rec_done_hw(uint64_t pos, uint32_t unit_len)
@@ -161,7 +206,7 @@ static inline uint32_t rec_fill(struct shmap_ring *r, const uint8_t *src, const 
 		rec_place(r, p, len, &pl);
 		if (!room(r, p, pl.end + REC_HDR, bad))
 			break;
-		memcpy(rec_payload(r, pl.rec), src, len);
+		rec_copy_in(rec_payload(r, pl.rec), src, len);
 		src += len;
 		uint64_t hw = rec_hw(pl.rec, len);
 		if (pl.pad) {

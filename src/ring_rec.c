@@ -289,6 +289,40 @@ SHMAP_API int shmap_ring_pop_rec_n(shmap_ring *r, void *out, uint64_t out_len, u
 
 /* ---------------------------------------------------------------- waiting */
 
+/*
+ * SPSC consumer that caught up with its producer (a waiting pop found the
+ * ring empty): re-try RECS_PACE_TRIES times, RECS_PACE_RELAX pauses apart,
+ * before the spin-yield-sleep loop of ring.c. Each try reads the word the
+ * producer is about to write, and every read that falls between two of its
+ * writes to that line (the zero word, the payload, the header) costs the
+ * producer one more transfer of the line: at ring.c's spinning pace a
+ * streaming producer pays several per record, at this pace the producer
+ * writes a few records undisturbed and the consumer takes them in a row.
+ * Measured with shmap-bench spsc-var-small/-large on a 2-CPU guest
+ * (a pause there took about 77 ns): 8 pauses gave about 1.15x the
+ * throughput, 12 about 1.2x, 32 about 1.25x; a ping-pong of 64-byte
+ * records between two record rings kept its round trip (about 840 ns on
+ * that guest) up to 12 pauses and lost 130 ns with 16, 360 ns with 32.
+ * Only private state and the words a pop reads anyway are touched;
+ * returns as rec_pop_once().
+ */
+#define RECS_PACE_TRIES 16
+#define RECS_PACE_RELAX 12
+
+static int recs_pop_paced(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+			  uint32_t *done, uint32_t *need)
+{
+	int rc = SHMAP_E_EMPTY;
+	if (!(r->ops->flags & RING_F_CONS_WORD)) /* SPSC only */
+		return rc;
+	for (int i = 0; i < RECS_PACE_TRIES && rc == SHMAP_E_EMPTY; i++) {
+		for (int k = 0; k < RECS_PACE_RELAX; k++)
+			shmap_cpu_relax();
+		rc = rec_pop_once(r, out, out_len, lens, n, done, need);
+	}
+	return rc;
+}
+
 /* A waiting call's attempt (ring.c's, first) with the record call's arguments. */
 struct rec_attempt {
 	struct ring_attempt a;
@@ -393,6 +427,8 @@ SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len
 		return rc;
 	uint32_t done, need = 0;
 	rc = rec_pop_once(r, out, out_len, &l, 1, &done, &need); /* the common case: a record at once */
+	if (rc == SHMAP_E_EMPTY && timeout_ms)
+		rc = recs_pop_paced(r, out, out_len, &l, 1, &done, &need);
 	if (rc == SHMAP_E_BUFSIZE)
 		l = need;
 	else if (rc == SHMAP_E_EMPTY && timeout_ms)
@@ -414,6 +450,17 @@ SHMAP_API int shmap_ring_pop_rec_n_wait(shmap_ring *r, void *out, uint64_t out_l
 		return rc;
 	if (n == 0)
 		return SHMAP_OK;
+	uint32_t d = 0, need = 0;
+	rc = rec_pop_once(r, out, out_len, lens, n, &d, &need); /* the common case: records at once */
+	if (rc == SHMAP_E_EMPTY && timeout_ms)
+		rc = recs_pop_paced(r, out, out_len, lens, n, &d, &need);
+	if (rc != SHMAP_E_EMPTY || timeout_ms == 0) {
+		if (rc == SHMAP_E_BUFSIZE)
+			lens[0] = need;
+		if (done)
+			*done = d;
+		return rc;
+	}
 	return rec_pop_wait(r, out, out_len, lens, n, done, timeout_ms);
 }
 

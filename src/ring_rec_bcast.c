@@ -314,15 +314,24 @@ static uint64_t recb_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-static int recb_probe(struct shmap_ring *r)
+/*
+ * Readiness at p (ops->ready, shmap__ring_ready()): the descriptor waiter
+ * (ring_notify.c) calls it from its own thread on a snapshot while the
+ * caller may use the handle, so only *min_cache, the caller's or the
+ * waiter's own cache, is written; the handle's moving state is not.
+ */
+static int recb_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
-	uint64_t p = r->pos;
+	(void)lim;
 	if (r->role == SHMAP_RING_PRODUCER) {
 		if (recb_lossy(r))
 			return SHMAP_OK;
 		struct rec_place pl;
 		rec_place(r, p, r->rx.max_rec, &pl); /* room for the largest record */
-		return recb_room(r, p, pl.end) ? SHMAP_OK : SHMAP_E_FULL;
+		if (pl.end <= *min_cache + r->cap)
+			return SHMAP_OK;
+		*min_cache = shmap__bcast_min_cursor(r, p);
+		return pl.end <= *min_cache + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* A7r: acquire, pairs with R7r */
 	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
@@ -359,14 +368,6 @@ static uint64_t recb_check(struct shmap_ring *r)
 			bad++;
 	}
 	return bad;
-}
-
-static int recb_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
-{
-	(void)p;
-	(void)lim;
-	(void)min_cache;
-	return recb_probe(r);
 }
 
 static uint64_t recb_low(const struct shmap_ring *r, uint64_t head)

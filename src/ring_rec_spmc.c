@@ -447,12 +447,34 @@ static uint64_t recm_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-static int recm_probe(struct shmap_ring *r)
+/*
+ * Readiness at p (ops->ready, shmap__ring_ready(): a snapshot, nothing of
+ * the handle written; the descriptor waiter calls it from its own thread).
+ * The producer's free cursor is read from its shared copy (intent, stored
+ * whenever it moves) and checked; the walk over done units is
+ * recm_room()'s without its stores: the push that follows repeats it.
+ */
+static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
+	(void)min_cache;
 	if (r->role == SHMAP_RING_PRODUCER) {
 		struct rec_place pl;
-		rec_place(r, r->pos, r->rx.max_rec, &pl); /* room for the largest record */
-		return recm_room(r, r->pos, pl.end + REC_HDR) ? SHMAP_OK : SHMAP_E_FULL;
+		rec_place(r, p, r->rx.max_rec, &pl); /* room for the largest record */
+		uint64_t upto = pl.end + REC_HDR;
+		if (upto <= lim)
+			return SHMAP_OK;
+		/* acquire: pairs with the release store of intent in recm_room() */
+		uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+		if (f > p || p - f > r->cap || (f & 7u))
+			return SHMAP_E_FULL; /* scribbled: the push reports what it finds */
+		for (uint64_t i = 0; i < r->cap / 8u && upto > f + r->cap && f < p; i++) {
+			int st;
+			uint64_t len = recm_unit(r, f, &st);
+			if (st != 2 || f + len > p)
+				break;
+			f += len;
+		}
+		return upto <= f + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with the claim CAS */
 	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
@@ -472,14 +494,6 @@ static uint64_t recm_check(struct shmap_ring *r)
 	if ((h & 7u) || (t & 7u) || (f & 7u) || t > h || f > t || h - f > r->cap)
 		return 1;
 	return 0;
-}
-
-static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
-{
-	(void)p;
-	(void)lim;
-	(void)min_cache;
-	return recm_probe(r);
 }
 
 /* Giving up the role with a peeked record: it cannot go back to the ring,

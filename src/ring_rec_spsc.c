@@ -222,16 +222,21 @@ static uint64_t recs_repair_head(struct shmap_ring *r)
 	return h;
 }
 
-static int recs_probe(struct shmap_ring *r)
+/* Readiness at p (ops->ready, shmap__ring_ready(): a snapshot, nothing of
+ * the handle written; the descriptor waiter calls it from its own thread). */
+static int recs_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
-	uint64_t p = r->pos;
+	(void)min_cache;
 	if (r->role == SHMAP_RING_PRODUCER) {
 		struct rec_place pl;
-		int bad = 0;
 		rec_place(r, p, r->rx.max_rec, &pl); /* room for the largest record */
-		if (recs_room(r, p, pl.end + REC_HDR, &bad))
+		if (pl.end + REC_HDR <= lim)
 			return SHMAP_OK;
-		return bad ? SHMAP_E_CORRUPT : SHMAP_E_FULL;
+		/* acquire: pairs with R2r, as A1r */
+		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		if (t > p || p - t > r->cap || (t & 7u))
+			return SHMAP_E_CORRUPT;
+		return pl.end + REC_HDR <= t + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with R1r */
 	return shmap_atomic_load_acquire_u64(rec_word(r, p)) ? SHMAP_OK : SHMAP_E_EMPTY;
@@ -275,13 +280,6 @@ static uint64_t recs_repair_tail(struct shmap_ring *r)
 	return t;
 }
 
-static int recs_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
-{
-	(void)p;
-	(void)lim;
-	(void)min_cache;
-	return recs_probe(r);
-}
 
 const struct ring_ops shmap__ring_rec_spsc_ops = {
 	.type = SHMAP_RING_SPSC,

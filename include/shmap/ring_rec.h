@@ -14,14 +14,16 @@
  * A record ring is a ::shmap_ring handle: open it with shmap_ring_open_rec()
  * and move records with the `*_rec` calls below. Roles, takeover of a dead
  * producer/consumer, dead-subscriber handling, shmap_ring_close(),
- * shmap_ring_reattach(), shmap_ring_wait(), shmap_ring_consumers(),
+ * shmap_ring_reattach(), shmap_ring_wait(), shmap_ring_notify_fd(),
+ * shmap_ring_notify_arm(), shmap_ring_consumers(),
  * shmap_ring_stats(), shmap_ring_consumer_stats(), shmap_ring_missed() and
  * shmap_ring_check() work as for the fixed-slot rings (ring.h), with these
  * differences: positions (head, tail, cursors) and shmap_ring_size(),
  * shmap_ring_capacity() and shmap_ring_missed() count bytes (headers and
  * padding included); shmap_ring_elem_size() is max_record;
  * shmap_ring_wait() makes a producer wait for room for a record of
- * max_record bytes. The fixed-slot data calls (shmap_ring_push(),
+ * max_record bytes, and a producer's descriptor (shmap_ring_notify_fd())
+ * becomes readable when such a record fits. The fixed-slot data calls (shmap_ring_push(),
  * shmap_ring_pop(), ..., shmap_ring_read_at()) return ::SHMAP_E_NOTSUP on
  * a record ring, and the `*_rec` calls return ::SHMAP_E_NOTSUP on a
  * fixed-slot ring.
@@ -124,6 +126,12 @@ SHMAP_API int shmap_ring_push_rec_wait(shmap_ring *r, const void *data, uint32_t
 /**
  * @brief shmap_ring_pop_rec() waiting up to @p timeout_ms for a record
  *        (timeout_ms 0 behaves like shmap_ring_pop_rec()).
+ *
+ * Blocking: an SPSC consumer that finds the ring empty first re-tries a
+ * few times at a slow pace (16 tries, 12 CPU pause instructions apart), so
+ * that a streaming producer is not slowed by reads of the line it is
+ * writing; then it spins, yields and sleeps as shmap_ring_pop_wait().
+ * shmap_ring_pop_rec_n_wait() waits the same way.
  * @return as shmap_ring_pop_rec(), ::SHMAP_E_TIMEOUT instead of ::SHMAP_E_EMPTY.
  */
 SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len, uint32_t *len,

@@ -30,7 +30,7 @@ from ._base import (CREATE, OPEN, OPEN_OR_CREATE, OPEN_WAIT, BACKEND_SHM,  # noq
 from .errors import *  # noqa: F401,F403,E402
 from .errors import ShmapError, RECOVERED  # noqa: E402
 from .table import Table, Cursor, Abort, KEEP  # noqa: E402
-from .ring import (Ring, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER,  # noqa: E402
+from .ring import (Ring, RecRing, SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE, PRODUCER,  # noqa: E402
                    CONSUMER, OBSERVER)
 from .vector import Vector  # noqa: E402
 from .info import info, kind_name, cleanup_stale, reap, FIELD_MAX as INFO_FIELD_MAX  # noqa: E402

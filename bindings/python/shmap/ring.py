@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""Ring buffers: SPSC, SPMC, lossy and reliable broadcast."""
+"""Ring buffers: SPSC, SPMC, lossy and reliable broadcast, of fixed-size slots (Ring)
+or of variable-length records (RecRing)."""
 import asyncio
 
 from . import _shmap, errors
@@ -166,6 +167,58 @@ class Ring(_shmap.Ring, Handle):
                 yield self.pop(timeout)
             except TimeoutError:
                 return
+
+
+class RecRing(_shmap.RecRing, Ring):
+    """A ring of variable-length records (C: ring_rec.h), attached with one
+    role, as Ring: ``RecRing(name, role, type=0, max_record=0, capacity=0,
+    max_consumers=0, flags=None, options=None, **option_kwargs)``. Records
+    are 1..max_record bytes; capacity counts bytes (a power of two, at least
+    twice a record of max_record bytes with its 8-byte header); each record
+    takes its length rounded up to 8 plus an 8-byte header, never a fixed
+    slot. Types SPSC, SPMC, BCAST_LOSSY, BCAST_RELIABLE.
+
+    push(data) pushes one record of len(data) bytes (bytes, str as UTF-8,
+    or any buffer); pop() returns the record as bytes of its own length;
+    pop_into(buffer) copies it into a caller's buffer and returns its
+    length, or raises BufferSizeError (``.needed``) without popping;
+    push_many()/pop_many() move a batch in one C call; reserve(n)/commit(n)
+    and peek()/release() work in place. Waits (timeout in seconds) release
+    the GIL. fileno()/notify_arm(), pop_async()/push_async(), wait(),
+    iteration, close(), reattach(), stats(), consumer_info(), consumers(),
+    check() and the properties are Ring's; len() and capacity count bytes
+    (headers and padding included), elem_size is max_record, missed counts
+    the bytes a lossy subscriber skipped and lost the records SPMC consumers
+    died holding. read_at() raises NotSupportedError (records have no
+    element positions).
+    """
+
+    def __init__(self, name, role, type=0, max_record=0, capacity=0, max_consumers=0,
+                 flags=None, options=None, **option_kwargs):
+        role = _ROLES.get(role, role) if isinstance(role, str) else role
+        type = _TYPES.get(type, type) if isinstance(type, str) else type
+        if isinstance(role, str) or isinstance(type, str):
+            raise ValueError("unknown ring role or type")
+        options = Options.coerce(options, option_kwargs)
+        self.open_status = self._open(
+            encode_name(name), oflags(default_flags(flags, max_record, capacity)), type,
+            max_record, capacity, max_consumers, role, c_opts(options))
+        self.name = name
+
+    def __repr__(self):
+        if self.closed:
+            return f"<shmap.RecRing {self.name!r} closed>"
+        return (f"<shmap.RecRing {self.name!r} type={self.type} role={self.role} "
+                f"{len(self)}/{self.capacity} bytes, max_record={self.max_record}>")
+
+    # push, pop, pop_into, push_many, pop_many, reserve, commit, peek, release,
+    # clear and max_record are the C type's; the rest is Ring's.
+
+    async def push_async(self, data, timeout=None):
+        """Push one record, waiting in the running asyncio loop for room
+        (for a record of max_record bytes). timeout, PeerDeadError as
+        Ring.pop_async()."""
+        return await self._async_op(lambda: self.push(data), errors.FullError, timeout)
 
 
 class _LoopWaiters:

@@ -2,7 +2,7 @@
 /*
  * shmap._shmap: the CPython extension behind the shmap package.
  *
- * Four handle types (Table, Cursor, Ring, Vector), an options object (Opts)
+ * Five handle types (Table, Cursor, Ring, RecRing, Vector), an options object (Opts)
  * and a few module functions, each a thin wrapper of one libshmap call. The
  * Python modules of the package subclass the handle types and add what is
  * easier to write in Python (constructors taking names and flags, iteration,
@@ -1105,9 +1105,11 @@ static PyType_Spec Cursor_spec = {"shmap._shmap.Cursor", sizeof(CursorObject), 0
 typedef struct {
 	PyObject_HEAD
 	shmap_ring *r;
-	uint32_t es;
+	uint32_t es;    /* elem_size; a record ring's max_record */
 	int mu_init;
 	pthread_mutex_t mu;
+	char *scratch;  /* RecRing: pop() copies here first (scratch_len bytes, under mu) */
+	uint32_t scratch_len;
 } RingObject;
 
 static void ring_lock(RingObject *self)
@@ -1131,6 +1133,32 @@ static void ring_lock(RingObject *self)
 	} while (0)
 #define RING_LEAVE(self) pthread_mutex_unlock(&(self)->mu)
 
+/*
+ * max_consumers is an option of the C API: set it in the options object
+ * of this open (which the package makes per call), or in one of our own
+ * (*own, freed by the caller after the open) when there is none.
+ */
+static int ring_opts_maxc(const shmap_opts **opts, unsigned int maxc, shmap_opts **own)
+{
+	int rc;
+	*own = NULL;
+	if (maxc && !*opts) {
+		rc = shmap_opts_new(own);
+		if (rc < 0)
+			return rc;
+		*opts = *own;
+	}
+	if (*opts) {
+		rc = shmap_opts_set_max_consumers((shmap_opts *)*opts, maxc);
+		if (rc < 0) {
+			shmap_opts_free(*own);
+			*own = NULL;
+			return rc;
+		}
+	}
+	return SHMAP_OK;
+}
+
 static PyObject *Ring_open(PyObject *self_, PyObject *args)
 {
 	RingObject *self = (RingObject *)self_;
@@ -1151,23 +1179,10 @@ static PyObject *Ring_open(PyObject *self_, PyObject *args)
 		pthread_mutex_init(&self->mu, NULL);
 		self->mu_init = 1;
 	}
-	/* max_consumers is an option of the C API: set it in the options object
-	 * (the one of this open, which the package makes per call; or our own) */
 	shmap_opts *own = NULL;
-	int rc;
-	if (maxc && !opts) {
-		rc = shmap_opts_new(&own);
-		if (rc < 0)
-			return fail(rc);
-		opts = own;
-	}
-	if (opts) {
-		rc = shmap_opts_set_max_consumers((shmap_opts *)opts, maxc);
-		if (rc < 0) {
-			shmap_opts_free(own);
-			return fail(rc);
-		}
-	}
+	int rc = ring_opts_maxc(&opts, maxc, &own);
+	if (rc < 0)
+		return fail(rc);
 	shmap_ring *r = NULL;
 	Py_BEGIN_ALLOW_THREADS
 	rc = shmap_ring_open(name, oflags, type, es, cap, role, opts, &r);
@@ -1207,6 +1222,7 @@ static void Ring_dealloc(PyObject *self_)
 		shmap_ring_close(self->r); /* no other reference: no other user */
 	if (self->mu_init)
 		pthread_mutex_destroy(&self->mu);
+	PyMem_Free(self->scratch);
 	generic_dealloc_tail(self_);
 }
 
@@ -1826,6 +1842,534 @@ static PyType_Spec Ring_spec = {"shmap._shmap.Ring", sizeof(RingObject), 0,
 				Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, Ring_slots};
 
 /* ------------------------------------------------------------------ */
+/* RecRing: a ring of variable-length records (shmap/ring_rec.h)      */
+
+/*
+ * A subtype of Ring with the same object: close, wait, fileno, notify_arm,
+ * the queries (len() and capacity count bytes), stats, consumer_info,
+ * check and reattach are Ring's (those C calls take either kind of
+ * handle); the data calls below are the record ones. es is max_record.
+ * pop() copies a record into the handle's scratch buffer (max_record
+ * bytes, at most REC_SCRATCH), then into a bytes object of its length; a
+ * longer record goes straight into a bytes object of its length.
+ */
+#define REC_SCRATCH (64u * 1024u)
+#define REC_BATCH_BYTES (1u << 20) /* pop_many()'s buffer, unless max_record is larger */
+
+static PyObject *RecRing_type;
+
+/* Set attribute `attr` = v on the exception being raised. */
+static void exc_attr(const char *attr, unsigned long long v)
+{
+	PyObject *t, *e, *tb;
+	PyErr_Fetch(&t, &e, &tb);
+	PyErr_NormalizeException(&t, &e, &tb);
+	PyObject *o = PyLong_FromUnsignedLongLong(v);
+	if (e && o)
+		PyObject_SetAttrString(e, attr, o);
+	Py_XDECREF(o);
+	PyErr_Restore(t, e, tb);
+}
+
+static PyObject *RecRing_open(PyObject *self_, PyObject *args)
+{
+	RingObject *self = (RingObject *)self_;
+	PyObject *nameo, *optso;
+	unsigned int oflags, type, maxrec, maxc, role;
+	unsigned long long cap;
+	const char *name;
+	const shmap_opts *opts;
+	if (!PyArg_ParseTuple(args, "OIIIKIIO", &nameo, &oflags, &type, &maxrec, &cap, &maxc, &role, &optso))
+		return NULL;
+	if (self->r) {
+		PyErr_SetString(PyExc_ValueError, "RecRing already open");
+		return NULL;
+	}
+	if (name_arg(nameo, &name) < 0 || opts_arg(optso, &opts) < 0)
+		return NULL;
+	if (!self->mu_init) {
+		pthread_mutex_init(&self->mu, NULL);
+		self->mu_init = 1;
+	}
+	shmap_opts *own = NULL;
+	int rc = ring_opts_maxc(&opts, maxc, &own);
+	if (rc < 0)
+		return fail(rc);
+	shmap_ring *r = NULL;
+	/* The binding's one call of shmap_ring_open_rec(). */
+	Py_BEGIN_ALLOW_THREADS
+	rc = shmap_ring_open_rec(name, oflags, type, maxrec, cap, role, opts, &r);
+	Py_END_ALLOW_THREADS
+	shmap_opts_free(own);
+	if (rc < 0)
+		return fail(rc);
+	uint32_t es = shmap_ring_elem_size(r);
+	uint32_t sl = es < REC_SCRATCH ? es : REC_SCRATCH;
+	char *sc = PyMem_Malloc(sl ? sl : 1);
+	if (!sc) {
+		shmap_ring_close(r);
+		return PyErr_NoMemory();
+	}
+	PyMem_Free(self->scratch);
+	self->scratch = sc;
+	self->scratch_len = sl;
+	self->es = es;
+	self->r = r;
+	return PyLong_FromLong(rc);
+}
+
+/* The optional timeout of a (x, timeout=None) or (timeout=None) call. */
+static int rec_timeout(PyObject *o, uint32_t *ms, int *wait)
+{
+	return timeout_ms(o, ms, wait);
+}
+
+static PyObject *RecRing_push(PyObject *self_, PyObject *const *args_, Py_ssize_t nargs_, PyObject *kw)
+{
+	RingObject *self = (RingObject *)self_;
+	static const char *const names[] = {"data", "timeout"};
+	PyObject *args[2];
+	if (fc_args(args_, nargs_, kw, "push(data, timeout=None)", names, 1, 2, args) < 0)
+		return NULL;
+	uint32_t ms;
+	int wait, rc;
+	if (rec_timeout(args[1], &ms, &wait) < 0)
+		return NULL;
+	cbuf d;
+	if (cbuf_get(args[0], &d, "records") < 0)
+		return NULL;
+	if (!self->r) {
+		cbuf_release(&d);
+		return closed_error("RecRing");
+	}
+	ring_lock(self);
+	shmap_ring *r = self->r;
+	if (!r) {
+		rc = 1;
+	} else if (!wait) {
+		rc = shmap_ring_push_rec(r, d.p, len32(d.n));
+	} else {
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmap_ring_push_rec_wait(r, d.p, len32(d.n), ms);
+		Py_END_ALLOW_THREADS
+	}
+	PyObject *res = rc == 1 && !r ? closed_error("RecRing") : status(rc);
+	RING_LEAVE(self);
+	cbuf_release(&d);
+	return res;
+}
+
+/* Pop one record as bytes of its length (mu held, r open). */
+static PyObject *rec_pop_locked(RingObject *self, shmap_ring *r, int wait, uint32_t ms)
+{
+	for (;;) {
+		uint32_t len = 0;
+		int rc;
+		if (!wait) {
+			rc = shmap_ring_pop_rec(r, self->scratch, self->scratch_len, &len);
+		} else {
+			Py_BEGIN_ALLOW_THREADS
+			rc = shmap_ring_pop_rec_wait(r, self->scratch, self->scratch_len, &len, ms);
+			Py_END_ALLOW_THREADS
+		}
+		if (rc >= 0)
+			return PyBytes_FromStringAndSize(self->scratch, (Py_ssize_t)len);
+		if (rc != SHMAP_E_BUFSIZE)
+			return fail(rc);
+		/* Longer than the scratch buffer: it stays in the ring; pop it
+		 * into a bytes object of its length. */
+		PyObject *b = PyBytes_FromStringAndSize(NULL, (Py_ssize_t)len);
+		if (!b)
+			return NULL;
+		uint32_t got = 0;
+		rc = shmap_ring_pop_rec(r, PyBytes_AsString(b), len, &got);
+		if (rc >= 0) {
+			if (got == len)
+				return b;
+			/* SPMC: another consumer took it, a shorter record came */
+			PyObject *c = PyBytes_FromStringAndSize(PyBytes_AsString(b), (Py_ssize_t)got);
+			Py_DECREF(b);
+			return c;
+		}
+		Py_DECREF(b);
+		/* SPMC: another consumer took it meanwhile; a longer one is next
+		 * (BUFSIZE) or none (EMPTY: wait again if waiting) */
+		if (rc == SHMAP_E_BUFSIZE || (rc == SHMAP_E_EMPTY && wait))
+			continue;
+		return fail(rc);
+	}
+}
+
+static PyObject *RecRing_pop(PyObject *self_, PyObject *const *args_, Py_ssize_t nargs_, PyObject *kw)
+{
+	RingObject *self = (RingObject *)self_;
+	static const char *const names[] = {"timeout"};
+	PyObject *args[1];
+	if (fc_args(args_, nargs_, kw, "pop(timeout=None)", names, 0, 1, args) < 0)
+		return NULL;
+	uint32_t ms;
+	int wait;
+	if (rec_timeout(args[0], &ms, &wait) < 0)
+		return NULL;
+	RING_ENTER(self);
+	PyObject *res = rec_pop_locked(self, self->r, wait, ms);
+	RING_LEAVE(self);
+	return res;
+}
+
+static PyObject *RecRing_pop_into(PyObject *self_, PyObject *const *args_, Py_ssize_t nargs_, PyObject *kw)
+{
+	RingObject *self = (RingObject *)self_;
+	static const char *const names[] = {"buffer", "timeout"};
+	PyObject *args[2];
+	if (fc_args(args_, nargs_, kw, "pop_into(buffer, timeout=None)", names, 1, 2, args) < 0)
+		return NULL;
+	uint32_t ms;
+	int wait, rc;
+	if (rec_timeout(args[1], &ms, &wait) < 0)
+		return NULL;
+	if (!self->r)
+		return closed_error("RecRing");
+	Py_buffer out;
+	if (wbuf_get(args[0], &out) < 0)
+		return NULL;
+	uint32_t len = 0;
+	ring_lock(self);
+	shmap_ring *r = self->r;
+	if (!r) {
+		rc = 1;
+	} else if (!wait) {
+		rc = shmap_ring_pop_rec(r, out.buf, len32(out.len), &len);
+	} else {
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmap_ring_pop_rec_wait(r, out.buf, len32(out.len), &len, ms);
+		Py_END_ALLOW_THREADS
+	}
+	PyObject *res;
+	if (rc == 1 && !r) {
+		res = closed_error("RecRing");
+	} else if (rc < 0) {
+		res = fail(rc);
+		if (rc == SHMAP_E_BUFSIZE)
+			exc_attr("needed", len);
+	} else {
+		res = PyLong_FromUnsignedLong(len);
+	}
+	RING_LEAVE(self);
+	PyBuffer_Release(&out);
+	return res;
+}
+
+static PyObject *RecRing_push_many(PyObject *self_, PyObject *const *args_, Py_ssize_t nargs_, PyObject *kw)
+{
+	RingObject *self = (RingObject *)self_;
+	static const char *const names[] = {"items", "timeout"};
+	PyObject *args[2];
+	if (fc_args(args_, nargs_, kw, "push_many(items, timeout=None)", names, 1, 2, args) < 0)
+		return NULL;
+	uint32_t ms;
+	int wait;
+	if (rec_timeout(args[1], &ms, &wait) < 0)
+		return NULL;
+	if (!self->r)
+		return closed_error("RecRing");
+	PyObject *items = PySequence_List(args[0]);
+	if (!items)
+		return NULL;
+	Py_ssize_t n = PyList_Size(items);
+	if (n > (Py_ssize_t)UINT32_MAX)
+		n = UINT32_MAX;
+	PyObject *res = NULL;
+	uint32_t *lens = PyMem_Malloc(sizeof(uint32_t) * (size_t)(n ? n : 1));
+	size_t used = 0, room = 4096;
+	char *blob = PyMem_Malloc(room);
+	if (!lens || !blob) {
+		PyErr_NoMemory();
+		goto out;
+	}
+	for (Py_ssize_t i = 0; i < n; i++) {
+		cbuf d;
+		if (cbuf_get(PyList_GetItem(items, i), &d, "records") < 0)
+			goto out;
+		lens[i] = len32(d.n);
+		if (lens[i] == 0 || lens[i] > self->es) { /* nothing pushed, as the C call */
+			cbuf_release(&d);
+			fail(lens[i] ? SHMAP_E_TOOBIG : SHMAP_E_INVAL);
+			goto out;
+		}
+		if (room - used < (size_t)d.n) {
+			while (room - used < (size_t)d.n)
+				room *= 2;
+			char *nb = PyMem_Realloc(blob, room);
+			if (!nb) {
+				cbuf_release(&d);
+				PyErr_NoMemory();
+				goto out;
+			}
+			blob = nb;
+		}
+		memcpy(blob + used, d.p, (size_t)d.n);
+		used += (size_t)d.n;
+		cbuf_release(&d);
+	}
+	if (n == 0) {
+		res = PyLong_FromLong(0);
+		goto out;
+	}
+	uint32_t done = 0;
+	int rc;
+	ring_lock(self);
+	shmap_ring *r = self->r;
+	if (!r) {
+		rc = 1;
+	} else if (!wait) {
+		rc = shmap_ring_push_rec_n(r, blob, lens, (uint32_t)n, &done);
+		if (rc == SHMAP_E_FULL) {
+			rc = 0;
+			done = 0;
+		}
+	} else {
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmap_ring_push_rec_n_wait(r, blob, lens, (uint32_t)n, &done, ms);
+		Py_END_ALLOW_THREADS
+	}
+	if (rc == 1 && !r) {
+		res = closed_error("RecRing");
+	} else if (rc < 0) {
+		fail(rc);
+		exc_attr("done", done); /* TimeoutError: how many were pushed */
+	} else {
+		res = PyLong_FromUnsignedLong(done);
+	}
+	RING_LEAVE(self);
+out:
+	PyMem_Free(blob);
+	PyMem_Free(lens);
+	Py_DECREF(items);
+	return res;
+}
+
+static PyObject *RecRing_pop_many(PyObject *self_, PyObject *const *args_, Py_ssize_t nargs_, PyObject *kw)
+{
+	RingObject *self = (RingObject *)self_;
+	static const char *const names[] = {"n", "timeout"};
+	PyObject *args[2];
+	if (fc_args(args_, nargs_, kw, "pop_many(n, timeout=None)", names, 1, 2, args) < 0)
+		return NULL;
+	uint32_t ms;
+	int wait;
+	Py_ssize_t n = PyLong_AsSsize_t(args[0]);
+	if (n == -1 && PyErr_Occurred())
+		return NULL;
+	if (rec_timeout(args[1], &ms, &wait) < 0)
+		return NULL;
+	if (!self->r)
+		return closed_error("RecRing");
+	if (n <= 0)
+		return PyList_New(0);
+	/* one C call's buffer: the records that fit in it (the first always does) */
+	uint64_t bsz = (uint64_t)n * self->es;
+	uint64_t lim = self->es > REC_BATCH_BYTES ? self->es : REC_BATCH_BYTES;
+	if (bsz > lim)
+		bsz = lim;
+	if ((uint64_t)n > bsz) /* a record is at least one byte */
+		n = (Py_ssize_t)bsz;
+	char *buf = PyMem_Malloc((size_t)bsz);
+	uint32_t *lens = PyMem_Malloc(sizeof(uint32_t) * (size_t)n);
+	if (!buf || !lens) {
+		PyMem_Free(buf);
+		PyMem_Free(lens);
+		return PyErr_NoMemory();
+	}
+	uint32_t done = 0;
+	int rc;
+	ring_lock(self);
+	shmap_ring *r = self->r;
+	if (!r) {
+		rc = 1;
+	} else if (!wait) {
+		rc = shmap_ring_pop_rec_n(r, buf, bsz, lens, (uint32_t)n, &done);
+		if (rc == SHMAP_E_EMPTY) {
+			rc = 0;
+			done = 0;
+		}
+	} else {
+		Py_BEGIN_ALLOW_THREADS
+		rc = shmap_ring_pop_rec_n_wait(r, buf, bsz, lens, (uint32_t)n, &done, ms);
+		Py_END_ALLOW_THREADS
+	}
+	PyObject *res = NULL;
+	if (rc == 1 && !r)
+		closed_error("RecRing");
+	else if (rc < 0)
+		fail(rc);
+	RING_LEAVE(self);
+	if (rc >= 0 && (r || rc != 1) && (res = PyList_New(done)) != NULL) {
+		size_t off = 0;
+		for (uint32_t i = 0; i < done; i++) {
+			PyObject *b = PyBytes_FromStringAndSize(buf + off, (Py_ssize_t)lens[i]);
+			if (!b) {
+				Py_CLEAR(res);
+				break;
+			}
+			off += lens[i];
+			PyList_SetItem(res, i, b);
+		}
+	}
+	PyMem_Free(buf);
+	PyMem_Free(lens);
+	return res;
+}
+
+/* reserve(n): a writable memoryview of n bytes in the ring, until commit(). */
+static PyObject *RecRing_reserve(PyObject *self_, PyObject *nobj)
+{
+	RingObject *self = (RingObject *)self_;
+	unsigned long n = PyLong_AsUnsignedLong(nobj);
+	if (n == (unsigned long)-1 && PyErr_Occurred())
+		return NULL;
+	void *p = NULL;
+	RING_ENTER(self);
+	int rc = shmap_ring_reserve_rec(self->r, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n, &p);
+	PyObject *res = rc < 0 ? fail(rc) : PyMemoryView_FromMemory(p, (Py_ssize_t)n, PyBUF_WRITE);
+	RING_LEAVE(self);
+	return res;
+}
+
+static PyObject *RecRing_commit(PyObject *self_, PyObject *nobj)
+{
+	RingObject *self = (RingObject *)self_;
+	unsigned long n = PyLong_AsUnsignedLong(nobj);
+	if (n == (unsigned long)-1 && PyErr_Occurred())
+		return NULL;
+	RING_ENTER(self);
+	PyObject *res = status(shmap_ring_commit_rec(self->r, n > UINT32_MAX ? UINT32_MAX : (uint32_t)n));
+	RING_LEAVE(self);
+	return res;
+}
+
+/* peek(): a read-only memoryview of the next record in place, until release(). */
+static PyObject *RecRing_peek(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	const void *p = NULL;
+	uint32_t len = 0;
+	RING_ENTER(self);
+	int rc = shmap_ring_peek_rec(self->r, &p, &len);
+	PyObject *res = rc < 0 ? fail(rc) : PyMemoryView_FromMemory((char *)p, (Py_ssize_t)len, PyBUF_READ);
+	RING_LEAVE(self);
+	return res;
+}
+
+static PyObject *RecRing_release(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	RING_ENTER(self);
+	PyObject *res = status(shmap_ring_release_rec(self->r));
+	RING_LEAVE(self);
+	return res;
+}
+
+/* clear(): discard the records waiting for this handle (peek + release,
+ * at most a ring's worth); how many. Failure midway: .discarded. */
+static PyObject *RecRing_clear(PyObject *self_, PyObject *unused)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)unused;
+	RING_ENTER(self);
+	shmap_ring *r = self->r;
+	uint64_t n = 0, bound = shmap_ring_capacity(r) / 8u + 1u;
+	int rc = SHMAP_OK, laps = 0;
+	for (uint64_t i = 0; i < bound; i++) {
+		const void *p;
+		uint32_t len;
+		rc = shmap_ring_peek_rec(r, &p, &len);
+		if (rc == SHMAP_E_OVERRUN && ++laps < 4)
+			continue; /* lossy: resynchronised; go on */
+		if (rc < 0)
+			break;
+		rc = shmap_ring_release_rec(r);
+		n++;
+		if (rc == SHMAP_E_OVERRUN)
+			rc = SHMAP_OK; /* discarded anyway */
+		if (rc < 0)
+			break;
+	}
+	if (rc == SHMAP_E_EMPTY || rc == SHMAP_E_OVERRUN)
+		rc = SHMAP_OK;
+	PyObject *res;
+	if (rc < 0) {
+		res = fail(rc);
+		exc_attr("discarded", n);
+	} else {
+		res = PyLong_FromUnsignedLongLong(n);
+	}
+	RING_LEAVE(self);
+	return res;
+}
+
+static PyObject *RecRing_get_max_record(PyObject *self_, void *c)
+{
+	RingObject *self = (RingObject *)self_;
+	(void)c;
+	if (!self->r)
+		return closed_error("RecRing");
+	return PyLong_FromUnsignedLong(self->es);
+}
+
+static PyMethodDef RecRing_methods[] = {
+	{"_open", RecRing_open, METH_VARARGS, NULL},
+	{"push", FCKW(RecRing_push),
+	 "push(data, timeout=None): push one record of len(data) bytes (1..max_record). Without "
+	 "timeout: FullError if it does not fit; with one (seconds): wait without the GIL, then "
+	 "TimeoutError. Empty data: InvalidArgumentError; longer than max_record: TooBigError."},
+	{"pop", FCKW(RecRing_pop),
+	 "pop(timeout=None): pop one record, as bytes of its length. Without timeout: EmptyError "
+	 "if none; with one (seconds): wait without the GIL, then TimeoutError. Lossy broadcast: "
+	 "OverrunError when lapped (see missed), then continues with the newest record."},
+	{"pop_into", FCKW(RecRing_pop_into),
+	 "pop_into(buffer, timeout=None): pop one record into the start of a writable buffer, "
+	 "without allocating; returns its length. BufferSizeError (.needed: the record's length) "
+	 "if the buffer is shorter: nothing is popped. Other errors as pop()."},
+	{"push_many", FCKW(RecRing_push_many),
+	 "push_many(items, timeout=None): push records in order in one C call (SPSC, SPMC and "
+	 "reliable broadcast publish them together); returns how many were pushed (without "
+	 "timeout: as many as fit; with one: all, or TimeoutError whose .done says how many)."},
+	{"pop_many", FCKW(RecRing_pop_many),
+	 "pop_many(n, timeout=None): pop up to n records in one C call (as many as fit in a 1 MiB "
+	 "buffer, or max_record if larger); returns a list of bytes (empty if none, without "
+	 "timeout; with one, waits for the first)."},
+	{"reserve", RecRing_reserve, METH_O,
+	 "reserve(n): a writable memoryview of n bytes in the ring for one record, valid until "
+	 "commit(); other data calls raise BusyError meanwhile."},
+	{"commit", RecRing_commit, METH_O,
+	 "commit(n): publish the reserved record with its first n bytes (0 drops it)."},
+	{"peek", RecRing_peek, METH_NOARGS,
+	 "peek(): a read-only memoryview of the next record in place, valid until release() "
+	 "(SPMC: claimed by this consumer). Lossy broadcast: release() may raise OverrunError, "
+	 "and then what was read must be discarded."},
+	{"release", RecRing_release, METH_NOARGS, "release(): consume the peeked record."},
+	{"clear", RecRing_clear, METH_NOARGS,
+	 "Consumer side: discard the records waiting for this handle; returns how many (as "
+	 "Ring.clear())."},
+	{NULL, NULL, 0, NULL},
+};
+static PyGetSetDef RecRing_getset[] = {
+	{"max_record", RecRing_get_max_record, NULL, "Largest record, in bytes.", NULL},
+	{NULL, NULL, NULL, NULL, NULL},
+};
+static PyType_Slot RecRing_slots[] = {
+	{Py_tp_new, PyType_GenericNew},
+	{Py_tp_methods, RecRing_methods},
+	{Py_tp_getset, RecRing_getset},
+	{0, NULL},
+};
+static PyType_Spec RecRing_spec = {"shmap._shmap.RecRing", sizeof(RingObject), 0,
+				   Py_TPFLAGS_DEFAULT | Py_TPFLAGS_BASETYPE, RecRing_slots};
+
+/* ------------------------------------------------------------------ */
 /* Vector                                                              */
 
 typedef struct {
@@ -2430,6 +2974,19 @@ static int add_type(PyObject *m, const char *name, PyType_Spec *spec, PyObject *
 	return 0;
 }
 
+static int add_subtype(PyObject *m, const char *name, PyType_Spec *spec, PyObject *base, PyObject **slot)
+{
+	*slot = PyType_FromSpecWithBases(spec, base);
+	if (!*slot)
+		return -1;
+	Py_INCREF(*slot);
+	if (PyModule_AddObject(m, name, *slot) < 0) {
+		Py_DECREF(*slot);
+		return -1;
+	}
+	return 0;
+}
+
 PyMODINIT_FUNC PyInit__shmap(void)
 {
 	static PyObject *cursor_type, *ring_type, *vector_type;
@@ -2439,6 +2996,7 @@ PyMODINIT_FUNC PyInit__shmap(void)
 	if (add_type(m, "Opts", &Opts_spec, &Opts_type) < 0 || add_type(m, "Table", &Table_spec, &Table_type) < 0 ||
 	    add_type(m, "Cursor", &Cursor_spec, &cursor_type) < 0 ||
 	    add_type(m, "Ring", &Ring_spec, &ring_type) < 0 ||
+	    add_subtype(m, "RecRing", &RecRing_spec, ring_type, &RecRing_type) < 0 ||
 	    add_type(m, "Vector", &Vector_spec, &vector_type) < 0 ||
 	    PyModule_AddIntConstant(m, "INFO_FIELD_MAX", SHMAP_INFO_FIELD_MAX) < 0 ||
 	    PyModule_AddIntConstant(m, "OPEN_WAIT", SHMAP_OPEN_WAIT) < 0 ||
