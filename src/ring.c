@@ -33,10 +33,8 @@
  * only delay a waiter, never strand it.
  */
 #include <errno.h>
-#include <linux/membarrier.h>
 #include <sched.h>
 #include <stdlib.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ring-internal.h"
@@ -45,8 +43,8 @@ int shmap__ring_strong;
 static int ring_mb_pid; /* process that registered (registration is per process) */
 
 /*
- * Register this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (once per
- * process: a child after fork registers again at its first open/reattach).
+ * Register this process for the platform's heavy barrier (membarrier
+ * GLOBAL_EXPEDITED on Linux; platform-internal.h) (once per process: a child after fork registers again at its first open/reattach).
  * Without it, every waker in this process fences instead.
  */
 static void ring_mb_register(void)
@@ -54,17 +52,14 @@ static void ring_mb_register(void)
 	int pid = (int)getpid();
 	if (__atomic_load_n(&ring_mb_pid, __ATOMIC_ACQUIRE) == pid)
 		return;
-	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
-	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+	if (shmap__plat_heavy_barrier_register() != 0)
 		__atomic_store_n(&shmap__ring_strong, 1, __ATOMIC_RELAXED);
 	__atomic_store_n(&ring_mb_pid, pid, __ATOMIC_RELEASE);
 }
 
 void shmap__ring_heavy_barrier(void)
 {
-	if (shmap__ring_strong || syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
+	if (shmap__ring_strong || shmap__plat_heavy_barrier() != 0)
 		shmap_atomic_fence_full();
 }
 

@@ -415,40 +415,6 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Process start time in clock ticks since boot (/proc/self/stat field 22). */
-static uint64_t self_start_time(void)
-{
-	/* Per thread: threads attaching at once must not race on the cache. */
-	static _Thread_local uint64_t cached;
-	static _Thread_local pid_t cached_pid;
-	pid_t me = getpid();
-	if (cached_pid == me)
-		return cached;
-	uint64_t v = 0;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		char buf[1024];
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			/* skip "pid (comm)": comm may contain spaces, so find the last ')' */
-			char *p = strrchr(buf, ')');
-			int field = 2;
-			while (p && *p && field < 22) {
-				if (*p == ' ')
-					field++;
-				p++;
-			}
-			if (p && field == 22)
-				v = strtoull(p, NULL, 10);
-		}
-	}
-	cached = v;
-	cached_pid = me;
-	return v;
-}
-
 uint64_t shmap__hdr_checksum(const struct shmap__hdr *h)
 {
 	return XXH3_64bits(h, offsetof(struct shmap__hdr, checksum));
@@ -493,18 +459,17 @@ int shmap__check_object(const struct stat *st, const struct shmap_opts *o)
 	return SHMAP_OK;
 }
 
-/* Size the file to `size` and allocate its first `alloc` bytes:
- * posix_fallocate with bounded EINTR retries and a ftruncate fallback. */
+/* Size the file to `size` and allocate its first `alloc` bytes: the
+ * platform's reservation (posix_fallocate on Linux) and a ftruncate
+ * fallback where it cannot reserve. */
 static int reserve_space(int fd, uint64_t size, uint64_t alloc)
 {
 	if (alloc < size && ftruncate(fd, (off_t)size) != 0)
 		return shmap__errno_code(errno);
-	int r = EINTR;
-	for (int i = 0; i < 64 && r == EINTR; i++)
-		r = posix_fallocate(fd, 0, (off_t)alloc);
+	int r = shmap__plat_reserve(fd, 0, (off_t)alloc);
 	if (r == 0)
 		return SHMAP_OK;
-	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV) {
+	if (r == EOPNOTSUPP) {
 		/* Filesystem cannot reserve: size it sparsely instead. */
 		if (ftruncate(fd, (off_t)size) == 0)
 			return SHMAP_OK;
@@ -555,8 +520,7 @@ static size_t guard_size(size_t page)
 
 static size_t page_size(void)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	return pg > 0 ? (size_t)pg : (size_t)SHMAP__PAGE;
+	return shmap__plat_page_size();
 }
 
 /*
@@ -571,12 +535,11 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 	const size_t page = page_size();
 	const size_t g = guard_size(page);
 	size_t len = SHMAP_ALIGN_UP((size_t)total, page) + 2u * g;
-	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | shmap__plat_map_noreserve(),
+			 -1, 0);
 	if (res == MAP_FAILED)
 		return shmap__errno_code(errno);
-	int mflags = MAP_SHARED | MAP_FIXED;
-	if (oflags & SHMAP_OPT_PREFAULT)
-		mflags |= MAP_POPULATE;
+	int mflags = MAP_SHARED | MAP_FIXED | shmap__plat_map_flags(oflags & SHMAP_OPT_PREFAULT);
 	void *m = mmap((uint8_t *)res + g, (size_t)total, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (m == MAP_FAILED) {
 		int e = errno;
@@ -585,7 +548,7 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 		return shmap__errno_code(e);
 	}
 	if ((oflags & SHMAP_OPT_HUGEPAGES) && seg->backend != SHMAP_BACKEND_MEMFD)
-		(void)madvise(m, (size_t)total, MADV_HUGEPAGE);
+		shmap__plat_advise_huge(m, (size_t)total);
 	/* Guard the mapping before anything reads it (guard.c). */
 	int gid = 0;
 	if (!(oflags & SHMAP_OPT_NO_SIGBUS_GUARD)) {
@@ -664,7 +627,7 @@ static int attach_participant(struct shmap__seg *seg)
 		}
 		shmap_atomic_store_u32(&pt->pid, (uint32_t)getpid());
 		shmap_atomic_store_u32(&pt->uid, (uint32_t)geteuid());
-		shmap_atomic_store_u64(&pt->start_time, self_start_time());
+		shmap_atomic_store_u64(&pt->start_time, shmap__plat_start_time());
 		shmap_atomic_store_u64(&pt->attach_ns, realtime_ns());
 		seg->slot = i;
 		seg->owner = shmap__owner_id(n, i, gen);
@@ -861,8 +824,9 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 		return rc;
 	SHMAP_FAILPOINT("seg.build.after_size");
 	if (o->backend == SHMAP_BACKEND_MEMFD) {
-		/* The one defence against a peer truncating the memory under us. */
-		if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+		/* The one defence against a peer truncating the memory under us
+		 * (where the platform has seals; the SIGBUS guard otherwise). */
+		if (shmap__plat_anon_seal(fd) != 0)
 			return shmap__errno_code(errno);
 	}
 	rc = map_segment(seg, fd, total, o->flags);
@@ -1118,9 +1082,7 @@ struct seg_open {
 
 int shmap__reopen_fd(int fd, int flags)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return open(path, flags | O_CLOEXEC);
+	return shmap__plat_reopen_fd(fd, flags);
 }
 
 /*
@@ -1184,12 +1146,11 @@ static int memfd_new_prepare(const struct seg_open *op)
 
 static int memfd_new(struct seg_open *op)
 {
-	unsigned mfl = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	if (op->o->flags & SHMAP_OPT_HUGEPAGES)
-		mfl |= MFD_HUGETLB;
-	int mfd = memfd_create(op->name ? op->name : "shmap", mfl);
+	/* memfd_create on Linux; an unlinked shm object elsewhere */
+	int mfd = shmap__plat_anon_create(op->name ? op->name : "shmap",
+					  (op->o->flags & SHMAP_OPT_HUGEPAGES) != 0);
 	if (mfd < 0)
-		return errno == EINVAL ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
+		return errno == EINVAL || errno == ENOTSUP ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
 	/* Our locks live on a description of our own, not on the one we hand
 	 * out: a peer holding the passed fd must not keep our liveness lock
 	 * alive after we die. */
@@ -1216,9 +1177,10 @@ static int memfd_adopt_verify(const struct seg_open *op)
 {
 	/* A memfd received from a peer must be sealed against shrinking, or
 	 * that peer could truncate it under us (SIGBUS on our next access).
-	 * Ours are sealed at build; refuse anything else. */
-	int seals = fcntl(op->fd, F_GET_SEALS);
-	return seals < 0 || !(seals & F_SEAL_SHRINK) ? SHMAP_E_ACCESS : SHMAP_OK;
+	 * Ours are sealed at build; refuse anything else. (A platform without
+	 * seals reports every object sealed: the SIGBUS guard is the defence
+	 * there, as for named segments.) */
+	return shmap__plat_anon_sealed(op->fd) == 1 ? SHMAP_OK : SHMAP_E_ACCESS;
 }
 
 static const struct seg_backend named_backend = {

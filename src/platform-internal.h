@@ -1,0 +1,166 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * platform-internal.h - the platform layer: every service shmap asks of the
+ * operating system beyond plain POSIX file and mapping calls, behind one set
+ * of `shmap__plat_*` functions (and the historical shmap__futex_* names of
+ * the wait/wake pair). Nothing here is part of the ABI.
+ *
+ * Two implementations sit behind each service:
+ *   - platform-linux.c: what shmap did on Linux before the layer existed
+ *     (futex, membarrier, memfd_create, posix_fallocate, getrandom,
+ *     MAP_POPULATE / MAP_NORESERVE / MADV_HUGEPAGE, /proc);
+ *   - platform-posix.c: portable fallbacks (bounded polling, the strong-fence
+ *     mode, shm_open of a random name, sparse sizing, /dev/urandom or
+ *     arc4random_buf, plain mappings), plus OS-specific calls written for
+ *     FreeBSD and macOS that are compiled there only and untested.
+ * Which one a service uses is decided at configure time (meson detects the
+ * facility; the `portable` option forces the fallback on Linux so that it
+ * is tested). The SHMAP_PLAT_* macros of platform-config.h say what was
+ * chosen: 1 = the Linux facility, 0 = the fallback.
+ *
+ * The structures (htable, rings, vector) call these functions only; no OS
+ * header appears in their sources for the services listed here.
+ */
+#ifndef SHMAP_PLATFORM_INTERNAL_H
+#define SHMAP_PLATFORM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "platform-config.h"
+
+/* ---------------------------------------------------------------- waits */
+
+/*
+ * Wait/wake on a 32-bit word in shared memory (several processes map it).
+ * wait: sleeps while *addr == val, until woken, the word changes, or the
+ *   absolute CLOCK_MONOTONIC deadline; returns SHMAP_OK (woken, value
+ *   already changed, interrupted, or a spurious return: the caller re-checks
+ *   its condition) or SHMAP_E_TIMEOUT (the deadline has passed).
+ *   Linux: FUTEX_WAIT (shared, never FUTEX_PRIVATE). Portable: the word is
+ *   polled with the backoff of shmap__backoff_wait() (spin, yield, then
+ *   sleeps of at most 1 ms): a change is seen within about 1 ms; waking
+ *   costs the waker nothing.
+ * wake: wakes up to n waiters; returns how many were woken (portable: 0,
+ *   the pollers see the word change by themselves).
+ * Both are safe from any thread; wait blocks, wake never does.
+ */
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns);
+int shmap__futex_wake(volatile uint32_t *addr, int n);
+
+/*
+ * SHMAP_PLAT_FUTEX (platform-config.h): 1 when wait/wake are kernel waits
+ * that a wake ends at once. ring_notify.c (a waiter thread sleeping on many
+ * words at once with futex_waitv, and an eventfd) needs it and is otherwise
+ * compiled to return SHMAP_E_NOTSUP.
+ */
+
+/* -------------------------------------------------------- heavy barrier */
+
+/*
+ * The process-wide heavy barrier of the rings' sleeper protocol
+ * (ring-internal.h): after it returns, every other thread of every process
+ * that registered has executed a full memory barrier.
+ * register: once per process (again in a fork child); returns 0 when the
+ *   barrier is available to this process, -1 when it is not (the caller
+ *   then switches to the strong-fence mode: wakers fence themselves).
+ * barrier: returns 0 on success, -1 when the barrier failed (the caller
+ *   fences itself instead).
+ * Linux: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED). Portable: none,
+ * register always returns -1. May take milliseconds on a loaded machine.
+ */
+int shmap__plat_heavy_barrier_register(void);
+int shmap__plat_heavy_barrier(void);
+
+/* -------------------------------------------------- anonymous segments */
+
+/*
+ * A new anonymous shared-memory object that can be passed to other
+ * processes by descriptor (SCM_RIGHTS or inheritance), close-on-exec.
+ * `label` names it for the administrator where the OS shows one (Linux:
+ * /proc/PID/fd). `huge`: back it with huge pages.
+ * Returns the descriptor, or -1 with errno set; errno EINVAL or ENOTSUP
+ * means this platform cannot make such an object (huge pages included).
+ * Linux: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING [| MFD_HUGETLB]).
+ * Portable: shm_open() of a random name with O_CREAT | O_EXCL, then
+ * shm_unlink() of that name at once (the name exists for microseconds and
+ * is never reused); no huge pages (ENOTSUP).
+ */
+int shmap__plat_anon_create(const char *label, bool huge);
+
+/*
+ * Sealing of anonymous objects against resizing (a peer shrinking the
+ * object would make our accesses fault). SHMAP_PLAT_SEALS is 1 where the
+ * platform has seals (Linux memfd). Without them the SIGBUS guard (guard.c)
+ * is the only defence, as it is for named segments.
+ * seal: forbid shrinking and growing; 0 or -1 with errno. Portable: 0
+ *   (nothing to do).
+ * sealed: 1 if the object cannot shrink, 0 if it can, -1 on error.
+ *   Portable: 1 (no seals exist; the guard covers it).
+ */
+int shmap__plat_anon_seal(int fd);
+int shmap__plat_anon_sealed(int fd);
+
+/*
+ * A new open file description of the object behind `fd` (not a dup: locks
+ * taken through it are its own). Returns the descriptor or -1 with errno.
+ * Linux: open("/proc/self/fd/N"). Elsewhere there is no such call; the
+ * lock-file liveness backend (docs/ARCHITECTURE.md, "Portability") removes
+ * the need for it. Not forced by the portable option: liveness still uses
+ * OFD locks on the object.
+ */
+int shmap__plat_reopen_fd(int fd, int flags);
+
+/* ------------------------------------------------- space and randomness */
+
+/*
+ * Reserve backing store for [off, off + len) of fd, which the file already
+ * covers or which extends it. Returns 0, or an errno value: ENOSPC when the
+ * store is full, EOPNOTSUPP when this platform or filesystem cannot reserve
+ * (the caller sizes the file sparsely with ftruncate() instead), others as
+ * the OS reports. Retries EINTR.
+ * Linux: posix_fallocate(). Portable: EOPNOTSUPP always (sparse sizing:
+ * a full store shows as SIGBUS, which the guard reports as PEERFAULT, not
+ * as SHMAP_E_NOSPC at open).
+ */
+int shmap__plat_reserve(int fd, off_t off, off_t len);
+
+/*
+ * Fill buf with len random bytes from the kernel. Returns how many bytes it
+ * got (less than len when no source answered; the caller mixes its own).
+ * Linux: getrandom(GRND_NONBLOCK). Portable: arc4random_buf() where the C
+ * library has it, else /dev/urandom.
+ */
+size_t shmap__plat_random(void *buf, size_t len);
+
+/* ------------------------------------------------------------- mapping */
+
+/* The page size of the host (4 KiB, 16 KiB or 64 KiB); 4096 if unknown. */
+size_t shmap__plat_page_size(void);
+
+/*
+ * Extra flags for the shared mapping of a segment, and the reservation
+ * around it. Linux: MAP_POPULATE when prefaulting is asked for, and
+ * MAP_NORESERVE on the PROT_NONE reservation and the guard's replacement
+ * pages. Portable: none (prefault then happens by first touch).
+ */
+int shmap__plat_map_flags(bool prefault);
+int shmap__plat_map_noreserve(void);
+
+/* Advise transparent huge pages for [addr, addr + len) (Linux:
+ * MADV_HUGEPAGE; portable: nothing). Never fails. */
+void shmap__plat_advise_huge(void *addr, size_t len);
+
+/* ------------------------------------------------------------ processes */
+
+/*
+ * Start time of the calling process, in an OS unit that only needs to be
+ * the same for every reader on this boot (Linux: clock ticks since boot,
+ * /proc/self/stat field 22). 0 when unknown; compared only for equality
+ * to tell a recycled pid from the original process.
+ */
+uint64_t shmap__plat_start_time(void);
+
+#endif /* SHMAP_PLATFORM_INTERNAL_H */
