@@ -116,14 +116,16 @@ int shmap__plat_reopen_fd(int fd, int flags);
 /* ------------------------------------------------- space and randomness */
 
 /*
- * Reserve backing store for [off, off + len) of fd, which the file already
- * covers or which extends it. Returns 0, or an errno value: ENOSPC when the
- * store is full, EOPNOTSUPP when this platform or filesystem cannot reserve
- * (the caller sizes the file sparsely with ftruncate() instead), others as
- * the OS reports. Retries EINTR.
- * Linux: posix_fallocate(). Portable: EOPNOTSUPP always (sparse sizing:
- * a full store shows as SIGBUS, which the guard reports as PEERFAULT, not
- * as SHMAP_E_NOSPC at open).
+ * Reserve backing store for [off, off + len) of fd, extending the file when
+ * the range passes its end. The range must hold only zero bytes (space not
+ * yet used: the portable fallback writes zeros into it). Returns 0, or an
+ * errno value: ENOSPC when the store is full, EOPNOTSUPP when this platform
+ * or filesystem cannot reserve (the caller sizes the file sparsely with
+ * ftruncate() instead), others as the OS reports. Retries EINTR.
+ * Linux: posix_fallocate(). Portable: ftruncate() plus one zero byte
+ * written per page (pwrite), so a full tmpfs still reports ENOSPC here;
+ * objects that refuse pwrite() stay sparse (a full store then shows as
+ * SIGBUS, which the guard reports as SHMAP_E_PEERFAULT).
  */
 int shmap__plat_reserve(int fd, off_t off, off_t len);
 

@@ -206,12 +206,39 @@ uint64_t shmap__plat_start_time(void)
 /* ------------------------------------------------- space and randomness */
 
 #if !SHMAP_PLAT_FALLOCATE
+/*
+ * Extend the file with ftruncate() where the range passes its end, then
+ * touch the range: one zero byte written at the end of each page makes the
+ * store allocate it now (a full tmpfs answers ENOSPC here instead of SIGBUS
+ * at first use). The range holds only zeros (platform-internal.h), so the
+ * writes change no byte. An object that cannot be written with pwrite()
+ * (macOS shm) is left sparse: EOPNOTSUPP.
+ */
 int shmap__plat_reserve(int fd, off_t off, off_t len)
 {
-	(void)fd;
-	(void)off;
-	(void)len;
-	return EOPNOTSUPP; /* the caller sizes sparsely */
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return errno;
+	const off_t end = off + len;
+	if (end > st.st_size && ftruncate(fd, end) != 0)
+		return errno;
+	const off_t page = (off_t)shmap__plat_page_size();
+	const uint8_t zero = 0;
+	for (off_t p = off - off % page; p < end; p += page) {
+		off_t at = p + page - 1 < end ? p + page - 1 : end - 1;
+		if (at < off)
+			at = off;
+		ssize_t w;
+		do {
+			w = pwrite(fd, &zero, 1, at);
+		} while (w < 0 && errno == EINTR);
+		if (w == 1)
+			continue;
+		if (w < 0 && (errno == ENOSPC || errno == EFBIG || errno == ENOMEM || errno == EDQUOT))
+			return errno;
+		return EOPNOTSUPP; /* cannot touch this object: sparse */
+	}
+	return 0;
 }
 #endif
 
