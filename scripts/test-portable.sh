@@ -18,8 +18,7 @@ if ! command -v meson >/dev/null 2>&1; then
 fi
 
 results=""
-extra=build-portable-checks.txt
-: >"$extra"
+extra=build-portable/platform-checks.txt # written once that build exists
 
 run_meson() { # dir, portable value, -- test args...
 	dir=$1; forced=$2; shift 2
@@ -39,6 +38,7 @@ run_meson() { # dir, portable value, -- test args...
 # Every service that has a Linux facility must say 0 in the forced build.
 check_config() { # dir, macros...
 	dir=$1; shift
+	: >"$extra"
 	for m in "$@"; do
 		if grep -q "^#define $m 0\$" "$dir/src/platform-config.h" 2>/dev/null; then
 			echo "$dir $m forced: ok" >>"$extra"
