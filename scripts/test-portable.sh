@@ -2,13 +2,14 @@
 # The portable paths of the platform layer (src/platform-internal.h), proven
 # on Linux: builds shmap with every portable fallback forced
 # (-Dportable=all: polling waits, no heavy barrier, shm_open anonymous
-# segments, reservation by touch, arc4random/urandom, plain mappings), checks
+# segments, reservation by touch, /dev/urandom, plain mappings, polled
+# open-and-wait), checks
 # that the build really selected them, and runs the unit, multiproc, torture
 # and threads suites against it. Ends with one line "N passed, N failed".
 # Environment:
 #   SHMAP_PORTABLE_EACH=1  also build and run the unit and multiproc suites
 #                          once per forced service (wait, barrier, anon,
-#                          reserve, random, map), each alone.
+#                          reserve, random, map, watch), each alone.
 # Not yet here: the LD_PRELOAD personalities (macos, freebsd) and the
 # lock-file liveness backend of docs/ARCHITECTURE.md ("Portability").
 set -u
@@ -52,12 +53,12 @@ check_config() { # dir, macros...
 echo "== every portable fallback forced (-Dportable=all)"
 if run_meson build-portable all -- --suite unit --suite multiproc --suite torture --suite threads; then
 	check_config build-portable SHMAP_PLAT_FUTEX SHMAP_PLAT_MEMBARRIER SHMAP_PLAT_MEMFD \
-		SHMAP_PLAT_FALLOCATE SHMAP_PLAT_GETRANDOM SHMAP_PLAT_MAP_FLAGS \
+		SHMAP_PLAT_FALLOCATE SHMAP_PLAT_GETRANDOM SHMAP_PLAT_ARC4RANDOM SHMAP_PLAT_MAP_FLAGS SHMAP_PLAT_INOTIFY \
 		SHMAP_PLAT_UMTX SHMAP_PLAT_OS_SYNC
 fi
 
 if [ "${SHMAP_PORTABLE_EACH:-0}" = 1 ]; then
-	for s in wait barrier anon reserve random map; do
+	for s in wait barrier anon reserve random map watch; do
 		echo "== only '$s' forced"
 		run_meson "build-portable-$s" "$s" -- --suite unit --suite multiproc
 	done

@@ -155,6 +155,27 @@ int shmap__plat_map_noreserve(void);
  * MADV_HUGEPAGE; portable: nothing). Never fails. */
 void shmap__plat_advise_huge(void *addr, size_t len);
 
+/* ------------------------------------------------------------- watching */
+
+/*
+ * The directory where POSIX shm names appear as files ("/dev/shm" on
+ * Linux), or NULL where they do not (macOS, FreeBSD).
+ */
+const char *shmap__plat_shm_dir(void);
+
+/*
+ * A watch on directory `dir` for names created, moved in or changed there,
+ * for open-and-wait. Returns a descriptor (close it with close()), or -1
+ * when no watch is possible (the caller then polls with back-off).
+ * Linux: inotify. Portable: -1.
+ * wait: blocks up to timeout_ms on the watch; returns 1 when the caller
+ * should look again (an event for `base`, a lost event, a change of the
+ * directory itself, the timeout, or an error) and 0 when only other names
+ * changed (wait again). Safe from any thread on its own watch.
+ */
+int shmap__plat_watch_open(const char *dir);
+int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms);
+
 /* ------------------------------------------------------------ processes */
 
 /*

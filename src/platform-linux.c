@@ -27,6 +27,10 @@
 #if SHMAP_PLAT_GETRANDOM
 #include <sys/random.h>
 #endif
+#if SHMAP_PLAT_INOTIFY
+#include <poll.h>
+#include <sys/inotify.h>
+#endif
 
 #include <shmap/status.h>
 
@@ -182,5 +186,52 @@ int shmap__plat_map_noreserve(void)
 void shmap__plat_advise_huge(void *addr, size_t len)
 {
 	(void)madvise(addr, len, MADV_HUGEPAGE);
+}
+#endif
+
+#if SHMAP_PLAT_PROC
+const char *shmap__plat_shm_dir(void)
+{
+	return "/dev/shm";
+}
+#endif
+
+#if SHMAP_PLAT_INOTIFY
+int shmap__plat_watch_open(const char *dir)
+{
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd >= 0 && inotify_add_watch(fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB | IN_DELETE_SELF |
+						  IN_MOVE_SELF | IN_ONLYDIR) < 0) {
+		close(fd);
+		fd = -1;
+	}
+	return fd;
+}
+
+int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = wfd, .events = POLLIN };
+	int r = poll(&pfd, 1, timeout_ms);
+	if (r <= 0)
+		return 1; /* timeout (look again) or error (EINTR: look again) */
+	/* Drain the events; report only our name, a lost event (overflow) or
+	 * a change of the directory itself. */
+	union {
+		struct inotify_event ev;
+		char buf[4096];
+	} u;
+	int ours = 0;
+	ssize_t n;
+	while ((n = read(wfd, u.buf, sizeof(u.buf))) > 0) {
+		const uint32_t lost = IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF;
+		const ssize_t evsz = (ssize_t)sizeof(struct inotify_event);
+		for (ssize_t off = 0; off + evsz <= n;) {
+			const struct inotify_event *ev = (const void *)(u.buf + off);
+			if ((ev->mask & lost) || (ev->len && strcmp(ev->name, base) == 0))
+				ours = 1;
+			off += evsz + (ssize_t)ev->len;
+		}
+	}
+	return ours;
 }
 #endif

@@ -201,6 +201,27 @@ uint64_t shmap__plat_start_time(void)
 {
 	return 0; /* unknown (informational only: shmap_info) */
 }
+
+const char *shmap__plat_shm_dir(void)
+{
+	return NULL; /* shm names are not files in a directory */
+}
+#endif
+
+#if !SHMAP_PLAT_INOTIFY
+int shmap__plat_watch_open(const char *dir)
+{
+	(void)dir;
+	return -1; /* open-and-wait polls with back-off */
+}
+
+int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms)
+{
+	(void)wfd;
+	(void)base;
+	(void)timeout_ms;
+	return 1;
+}
 #endif
 
 /* ------------------------------------------------- space and randomness */

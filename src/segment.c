@@ -50,8 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -1219,8 +1217,11 @@ static void cleanup_created(const struct seg_open *op)
 		int r;
 		if (op->o->backend == SHMAP_BACKEND_SHM) {
 			char path[PATH_MAX];
-			snprintf(path, sizeof(path), "/dev/shm%s", op->name);
-			r = lstat(path, &b);
+			const char *shm = shmap__plat_shm_dir();
+			snprintf(path, sizeof(path), "%s%s", shm ? shm : "", op->name);
+			/* no shm directory: cannot compare, remove (as when the
+			 * lstat fails) */
+			r = shm ? lstat(path, &b) : -1;
 			if (r != 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
 				shm_unlink(op->name);
 		} else {
@@ -1426,16 +1427,17 @@ static int settle(struct seg_open *op)
 /* open and wait (SHMAP_OPEN_WAIT)                                     */
 
 /*
- * Waiting for a name to appear: an inotify watch on the directory that will
- * hold it (/dev/shm for shm, the path's directory for files), set up before
- * the first attempt so that no creation can fall between an attempt and the
- * wait. Where inotify is unavailable (no instance left, directory missing)
- * the wait is a bounded back-off: sleeps from 1 ms doubling to 64 ms. Even
+ * Waiting for a name to appear: a watch (the platform layer's: inotify on
+ * Linux) on the directory that will hold it (the shm directory, /dev/shm on
+ * Linux, for shm; the path's directory for files), set up before the first
+ * attempt so that no creation can fall between an attempt and the wait.
+ * Where no watch is possible (no inotify instance left, directory missing,
+ * no shm directory, a platform without inotify) the wait is a bounded back-off: sleeps from 1 ms doubling to 64 ms. Even
  * with a watch, one wait never sleeps more than 200 ms before trying again,
  * so a missed event costs latency, never the whole timeout.
  */
 struct appear_watch {
-	int fd;              /* inotify descriptor, or -1: back-off */
+	int fd;              /* watch descriptor (platform layer), or -1: back-off */
 	const char *base;    /* last path component, matched against events */
 	uint32_t sleep_ms;   /* next back-off sleep */
 };
@@ -1447,7 +1449,12 @@ static void appear_watch_init(struct appear_watch *w, const char *name, uint32_t
 	w->sleep_ms = 1;
 	w->base = slash ? slash + 1 : name;
 	if (backend == SHMAP_BACKEND_SHM) {
-		snprintf(dir, sizeof(dir), "/dev/shm");
+		const char *shm = shmap__plat_shm_dir();
+		if (!shm) {
+			w->fd = -1; /* shm names are not files here: back-off */
+			return;
+		}
+		snprintf(dir, sizeof(dir), "%s", shm);
 	} else if (!slash) {
 		snprintf(dir, sizeof(dir), ".");
 	} else if (slash == name) {
@@ -1460,12 +1467,7 @@ static void appear_watch_init(struct appear_watch *w, const char *name, uint32_t
 		return;
 	}
 	int saved = errno;
-	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w->fd >= 0 && inotify_add_watch(w->fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB |
-					    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) < 0) {
-		close(w->fd);
-		w->fd = -1;
-	}
+	w->fd = shmap__plat_watch_open(dir); /* inotify on Linux; -1: back-off */
 	errno = saved;
 }
 
@@ -1492,29 +1494,10 @@ static void appear_watch_wait(struct appear_watch *w, uint64_t deadline)
 		if (now >= deadline)
 			break;
 		left_ms = (deadline - now + 999999u) / 1000000u;
-		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
-		int r = poll(&pfd, 1, left_ms < (uint64_t)cap_ms ? (int)left_ms : cap_ms);
-		if (r <= 0)
-			break; /* timeout (try again) or error (EINTR: try again) */
-		/* Drain the events; wake the opener only for our name, a lost
-		 * event (overflow) or a change of the directory itself. */
-		union {
-			struct inotify_event ev;
-			char buf[4096];
-		} u;
-		bool ours = false;
-		ssize_t n;
-		while ((n = read(w->fd, u.buf, sizeof(u.buf))) > 0) {
-			const uint32_t lost = IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF;
-			const ssize_t evsz = (ssize_t)sizeof(struct inotify_event);
-			for (ssize_t off = 0; off + evsz <= n;) {
-				const struct inotify_event *ev = (const void *)(u.buf + off);
-				if ((ev->mask & lost) || (ev->len && strcmp(ev->name, w->base) == 0))
-					ours = true;
-				off += evsz + (ssize_t)ev->len;
-			}
-		}
-		if (ours)
+		/* try again on our name, a lost event, a change of the directory
+		 * itself, the cap, or an error; keep waiting on other names */
+		if (shmap__plat_watch_wait(w->fd, w->base,
+					   left_ms < (uint64_t)cap_ms ? (int)left_ms : cap_ms))
 			break;
 	}
 	errno = saved;
