@@ -44,7 +44,8 @@ static int ring_mb_pid; /* process that registered (registration is per process)
 
 /*
  * Register this process for the platform's heavy barrier (membarrier
- * GLOBAL_EXPEDITED on Linux; platform-internal.h) (once per process: a child after fork registers again at its first open/reattach).
+ * GLOBAL_EXPEDITED on Linux; platform-internal.h), once per process: a
+ * child after fork registers again at its first open/reattach.
  * Without it, every waker in this process fences instead.
  */
 static void ring_mb_register(void)

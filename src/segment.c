@@ -1432,9 +1432,10 @@ static int settle(struct seg_open *op)
  * Linux, for shm; the path's directory for files), set up before the first
  * attempt so that no creation can fall between an attempt and the wait.
  * Where no watch is possible (no inotify instance left, directory missing,
- * no shm directory, a platform without inotify) the wait is a bounded back-off: sleeps from 1 ms doubling to 64 ms. Even
- * with a watch, one wait never sleeps more than 200 ms before trying again,
- * so a missed event costs latency, never the whole timeout.
+ * no shm directory, a platform without inotify) the wait is a bounded
+ * back-off: sleeps from 1 ms doubling to 64 ms. Even with a watch, one wait
+ * never sleeps more than 200 ms before trying again, so a missed event
+ * costs latency, never the whole timeout.
  */
 struct appear_watch {
 	int fd;              /* watch descriptor (platform layer), or -1: back-off */
