@@ -71,7 +71,7 @@ static int open_readonly(const char *name, const struct shmap_opts *o)
 	} else if (o->backend == SHMAP_BACKEND_SHM) {
 		/* O_NONBLOCK: a FIFO planted in /dev/shm must not block a
 		 * read-only open (fstat then rejects it as not regular). */
-		fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+		fd = shmap__plat_shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 	} else {
 		fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	}
@@ -308,7 +308,7 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		if (rc != SHMAP_OK && rc != SHMAP_E_NOTREADY)
 			continue;
 		shmap_info_free(in);
-		int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+		int fd = shmap__plat_shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
 		struct stat st;

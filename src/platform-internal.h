@@ -155,6 +155,19 @@ int shmap__plat_map_noreserve(void);
  * MADV_HUGEPAGE; portable: nothing). Never fails. */
 void shmap__plat_advise_huge(void *addr, size_t len);
 
+/* ------------------------------------------------------- backing objects */
+
+/*
+ * shm_open() with the flags shmap asks for everywhere (O_NOFOLLOW: no
+ * symlink planted under /dev/shm; O_NONBLOCK: no FIFO planted there blocks
+ * a read-only open), minus those the system refuses on shm names where
+ * they guard against nothing: FreeBSD's shm_open() fails with EINVAL on
+ * O_NOFOLLOW and O_NONBLOCK, and its shm names are not files (no symlink or
+ * FIFO can be planted). Returns the descriptor or -1 with errno, as
+ * shm_open(). The FreeBSD branch is untested.
+ */
+int shmap__plat_shm_open(const char *name, int flags, mode_t mode);
+
 /* ------------------------------------------------------------- watching */
 
 /*

@@ -224,6 +224,16 @@ int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms)
 }
 #endif
 
+/* ------------------------------------------------------- backing objects */
+
+int shmap__plat_shm_open(const char *name, int flags, mode_t mode)
+{
+#ifdef __FreeBSD__
+	flags &= ~(O_NOFOLLOW | O_NONBLOCK); /* untested: see platform-internal.h */
+#endif
+	return shm_open(name, flags, mode);
+}
+
 /* ------------------------------------------------- space and randomness */
 
 #if !SHMAP_PLAT_FALLOCATE

@@ -424,7 +424,7 @@ int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, 
 	flags |= O_RDWR | O_NOFOLLOW | O_CLOEXEC;
 	do {
 		if (o->backend == SHMAP_BACKEND_SHM)
-			fd = shm_open(name, flags, mode);
+			fd = shmap__plat_shm_open(name, flags, mode);
 		else
 			fd = open(name, flags | O_NONBLOCK, mode);
 	} while (fd < 0 && errno == EINTR);
