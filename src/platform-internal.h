@@ -8,11 +8,14 @@
  * Two implementations sit behind each service:
  *   - platform-linux.c: what shmap did on Linux before the layer existed
  *     (futex, membarrier, memfd_create, posix_fallocate, getrandom,
- *     MAP_POPULATE / MAP_NORESERVE / MADV_HUGEPAGE, /proc);
+ *     MAP_POPULATE / MAP_NORESERVE / MADV_HUGEPAGE, /proc, /dev/shm,
+ *     inotify);
  *   - platform-posix.c: portable fallbacks (bounded polling, the strong-fence
- *     mode, shm_open of a random name, sparse sizing, /dev/urandom or
- *     arc4random_buf, plain mappings), plus OS-specific calls written for
- *     FreeBSD and macOS that are compiled there only and untested.
+ *     mode, shm_open of a random name, reservation by touching pages,
+ *     /dev/urandom or arc4random_buf, plain mappings, no directory watch),
+ *     the services every system shares (page size, shm_open), plus
+ *     OS-specific calls written for FreeBSD and macOS that are compiled
+ *     there only and untested.
  * Which one a service uses is decided at configure time (meson detects the
  * facility; the `portable` option forces the fallback on Linux so that it
  * is tested). The SHMAP_PLAT_* macros of platform-config.h say what was
