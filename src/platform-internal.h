@@ -43,9 +43,10 @@
  *   already changed, interrupted, or a spurious return: the caller re-checks
  *   its condition) or SHMAP_E_TIMEOUT (the deadline has passed).
  *   Linux: FUTEX_WAIT (shared, never FUTEX_PRIVATE). Portable: the word is
- *   polled with the backoff of shmap__backoff_wait() (spin, yield, then
- *   sleeps of at most 1 ms): a change is seen within about 1 ms; waking
- *   costs the waker nothing.
+ *   polled between sleeps, from 50 us doubling to 1 ms for the first 10 ms
+ *   (a change is seen within about 1 ms), then every 8 ms (seen within
+ *   8 ms); no spinning (callers spin before they wait); waking costs the
+ *   waker nothing.
  * wake: wakes up to n waiters; returns how many were woken (portable: 0,
  *   the pollers see the word change by themselves).
  * Both are safe from any thread; wait blocks, wake never does.

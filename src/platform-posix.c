@@ -88,25 +88,39 @@ int shmap__futex_wake(volatile uint32_t *addr, int n)
 }
 #elif !SHMAP_PLAT_FUTEX
 /*
- * Bounded polling: the word is re-read between the steps of the common
- * backoff (spin, yield, then jittered sleeps capped at 1 ms), so a change
- * is noticed within about a millisecond and the deadline is kept to the
- * same precision. Nothing has to wake a poller.
+ * Bounded polling. Callers have spun and yielded already (the rings' wait
+ * loop does both before it sleeps), so the poller only sleeps: from 50 us,
+ * doubling, to 1 ms for the first POLL_FAST_NS of a wait (a change is seen
+ * within about a millisecond), then POLL_SLOW_NS between reads (seen within
+ * that; an idle waiter wakes about 125 times a second, not 1000). The
+ * deadline is kept to the same precision. Nothing has to wake a poller.
  */
+#define POLL_FIRST_NS (50u * 1000u)
+#define POLL_FAST_CAP_NS (1000u * 1000u)
+#define POLL_FAST_NS (10u * 1000000u)
+#define POLL_SLOW_NS (8u * 1000000u)
+
 int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns)
 {
-	if (shmap__now_ns() >= deadline_ns)
-		return SHMAP_E_TIMEOUT;
-	struct shmap__backoff b;
-	shmap__backoff_init(&b);
+	const uint64_t start = shmap__now_ns();
+	uint64_t step = POLL_FIRST_NS;
 	for (;;) {
 		/* acquire: what the waker stored before changing the word is
 		 * visible on return, as after a futex wait (the caller re-checks
 		 * its condition in shared memory either way) */
 		if (__atomic_load_n(addr, __ATOMIC_ACQUIRE) != val)
 			return SHMAP_OK;
-		if (shmap__backoff_wait(&b, deadline_ns) != SHMAP_OK)
+		uint64_t now = shmap__now_ns();
+		if (now >= deadline_ns)
 			return SHMAP_E_TIMEOUT;
+		uint64_t ns = now - start < POLL_FAST_NS ? step : POLL_SLOW_NS;
+		if (step < POLL_FAST_CAP_NS)
+			step *= 2;
+		if (ns > deadline_ns - now)
+			ns = deadline_ns - now;
+		struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+				       .tv_nsec = (long)(ns % 1000000000u) };
+		nanosleep(&ts, NULL);
 	}
 }
 
