@@ -261,6 +261,8 @@ int shmap__plat_shm_open(const char *name, int flags, mode_t mode)
  */
 int shmap__plat_reserve(int fd, off_t off, off_t len)
 {
+	if (len <= 0)
+		return 0;
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return errno;
