@@ -150,10 +150,18 @@ size_t shmap__plat_page_size(void);
  * Extra flags for the shared mapping of a segment, and the reservation
  * around it. Linux: MAP_POPULATE when prefaulting is asked for, and
  * MAP_NORESERVE on the PROT_NONE reservation and the guard's replacement
- * pages. Portable: none (prefault then happens by first touch).
+ * pages. Portable: none (see shmap__plat_prefault()).
  */
 int shmap__plat_map_flags(bool prefault);
 int shmap__plat_map_noreserve(void);
+
+/*
+ * Prefault a shared mapping made with shmap__plat_map_flags(true): nothing
+ * on Linux (MAP_POPULATE did it); portable: one byte read per page, so the
+ * pages are mapped before the first operation needs them. Called with the
+ * SIGBUS guard in place.
+ */
+void shmap__plat_prefault(const void *addr, size_t len);
 
 /* Advise transparent huge pages for [addr, addr + len) (Linux:
  * MADV_HUGEPAGE; portable: nothing). Never fails. */

@@ -187,6 +187,12 @@ void shmap__plat_advise_huge(void *addr, size_t len)
 {
 	(void)madvise(addr, len, MADV_HUGEPAGE);
 }
+
+void shmap__plat_prefault(const void *addr, size_t len)
+{
+	(void)addr; /* MAP_POPULATE did it */
+	(void)len;
+}
 #endif
 
 #if SHMAP_PLAT_PROC

@@ -343,4 +343,12 @@ void shmap__plat_advise_huge(void *addr, size_t len)
 	(void)addr;
 	(void)len;
 }
+
+void shmap__plat_prefault(const void *addr, size_t len)
+{
+	const size_t pg = shmap__plat_page_size();
+	const volatile uint8_t *p = addr;
+	for (size_t off = 0; off < len; off += pg)
+		(void)p[off]; /* a read fault maps the page */
+}
 #endif

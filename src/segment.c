@@ -557,6 +557,10 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 			return SHMAP_E_NOMEM;
 		}
 	}
+	/* Where the mapping flags could not prefault: the layer touches the
+	 * pages now, under the guard (a shrunk object poisons, not kills). */
+	if (oflags & SHMAP_OPT_PREFAULT)
+		shmap__plat_prefault(m, (size_t)total);
 	seg->guard_id = gid;
 	seg->map_start = res;
 	seg->map_len = len;

@@ -187,6 +187,21 @@ static void test_mapping(void **state)
 		assert_int_equal(shmap__plat_map_noreserve(), 0);
 	}
 	assert_int_equal(shmap__plat_map_flags(false), 0);
+	/* prefault: after a mapping made with the layer's flags and its
+	 * prefault call, every page is resident */
+	int fd = shmap__plat_anon_create("plat-prefault", false);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)(32 * pg)), 0);
+	uint8_t *m = mmap(NULL, 32 * pg, PROT_READ | PROT_WRITE, MAP_SHARED | shmap__plat_map_flags(true),
+			  fd, 0);
+	assert_true(m != MAP_FAILED);
+	shmap__plat_prefault(m, 32 * pg);
+	unsigned char vec[32];
+	assert_int_equal(mincore(m, 32 * pg, vec), 0);
+	for (int i = 0; i < 32; i++)
+		assert_true(vec[i] & 1);
+	munmap(m, 32 * pg);
+	close(fd);
 }
 
 /* A watch reports a name created in its directory; without one (portable),
