@@ -54,6 +54,7 @@ echo "== every portable fallback forced (-Dportable=all)"
 if run_meson build-portable all -- --suite unit --suite multiproc --suite torture --suite threads; then
 	check_config build-portable SHMAP_PLAT_FUTEX SHMAP_PLAT_MEMBARRIER SHMAP_PLAT_MEMFD \
 		SHMAP_PLAT_FALLOCATE SHMAP_PLAT_GETRANDOM SHMAP_PLAT_ARC4RANDOM SHMAP_PLAT_MAP_FLAGS SHMAP_PLAT_INOTIFY \
+		SHMAP_PLAT_BSD_MEMBARRIER \
 		SHMAP_PLAT_UMTX SHMAP_PLAT_OS_SYNC
 fi
 

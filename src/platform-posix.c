@@ -28,6 +28,9 @@
 #if SHMAP_PLAT_OS_SYNC
 #include <os/os_sync_wait_on_address.h>
 #endif
+#if SHMAP_PLAT_BSD_MEMBARRIER
+#include <sys/membarrier.h>
+#endif
 
 #include <shmap/status.h>
 
@@ -134,10 +137,25 @@ int shmap__futex_wake(volatile uint32_t *addr, int n)
 
 /* -------------------------------------------------------- heavy barrier */
 
-#if !SHMAP_PLAT_MEMBARRIER
+#if !SHMAP_PLAT_MEMBARRIER && SHMAP_PLAT_BSD_MEMBARRIER
+/* FreeBSD 14.1+ (untested): membarrier(2) with the Linux commands. */
+int shmap__plat_heavy_barrier_register(void)
+{
+	int q = membarrier(MEMBARRIER_CMD_QUERY, 0, 0);
+	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
+	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+		return -1;
+	return 0;
+}
+
+int shmap__plat_heavy_barrier(void)
+{
+	return membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+}
+#elif !SHMAP_PLAT_MEMBARRIER
 /* No heavy barrier: the rings run in their strong-fence mode (every waker
- * fences; ring-internal.h). FreeBSD 14.1 has membarrier(2) too; it is not
- * wired here yet. */
+ * fences; ring-internal.h). */
 int shmap__plat_heavy_barrier_register(void)
 {
 	return -1;
