@@ -5,6 +5,9 @@
 #   3. rebuilds with AddressSanitizer + UndefinedBehaviorSanitizer and runs
 #      the unit, multi-process and torture suites again,
 #   4. rebuilds with ThreadSanitizer and runs the threaded tests,
+#   4b. rebuilds with every portable fallback of the platform layer forced
+#      (-Dportable=all, as scripts/test-portable.sh) and runs the unit,
+#      multi-process, torture and threads suites against it,
 #   5. builds the libFuzzer targets with clang and runs each for a bounded time,
 #   6. runs the language binding tests (Python, Rust, Go),
 #   7. as root: builds the Debian packages from the committed tree, installs
@@ -45,6 +48,12 @@ if [ "${SHMAP_TEST_QUICK:-0}" != 1 ]; then
 	TSAN_OPTIONS=halt_on_error=1 \
 		run_meson build-tsan -Db_sanitize=thread -Db_lundef=false -Dtests=enabled \
 		-Dbench=false -Dtools=false -- --suite threads
+fi
+
+if [ "${SHMAP_TEST_QUICK:-0}" != 1 ]; then
+	echo "== portable fallbacks forced (-Dportable=all: polling waits, no membarrier, no memfd, ...)"
+	run_meson build-portable -Dportable=all -Dwerror=true -Dtests=enabled -Dbench=false \
+		-Dtools=false -- --suite unit --suite multiproc --suite torture --suite threads
 fi
 
 if [ "${SHMAP_TEST_QUICK:-0}" != 1 ] && command -v clang >/dev/null 2>&1; then

@@ -193,7 +193,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	uintptr_t a = __atomic_load_n(&s->start, __ATOMIC_RELAXED);
 	uintptr_t e = __atomic_load_n(&s->end, __ATOMIC_RELAXED);
 	void *m = mmap((void *)a, (size_t)(e - a), PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0);
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | shmap__plat_map_noreserve(), -1, 0);
 	/* G2: release, pairs with G0. */
 	__atomic_store_n(&s->remapping, 0u, __ATOMIC_RELEASE);
 	if (m == MAP_FAILED)

@@ -425,10 +425,10 @@ static int grow(struct shmap_htable *t, uint64_t need)
 		__atomic_store_n(&t->seg.poisoned, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
 		return SHMAP_E_PEERFAULT;
 	}
-	int r = EINTR;
-	for (int i = 0; i < 64 && r == EINTR; i++)
-		r = posix_fallocate(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res));
-	if (r != 0 && r != EINVAL && r != EOPNOTSUPP && r != ENODEV) {
+	/* posix_fallocate on Linux; where the platform cannot reserve, the
+	 * pages come with first use (a full store then faults: PEERFAULT) */
+	int r = shmap__plat_reserve(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res));
+	if (r != 0 && r != EOPNOTSUPP) {
 		errno = r;
 		return r == ENOSPC ? SHMAP_E_NOSPC : shmap__errno_code(r);
 	}

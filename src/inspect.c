@@ -71,7 +71,7 @@ static int open_readonly(const char *name, const struct shmap_opts *o)
 	} else if (o->backend == SHMAP_BACKEND_SHM) {
 		/* O_NONBLOCK: a FIFO planted in /dev/shm must not block a
 		 * read-only open (fstat then rejects it as not regular). */
-		fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+		fd = shmap__plat_shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 	} else {
 		fd = open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 	}
@@ -286,7 +286,11 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		return SHMAP_E_INVAL;
 	if (removed)
 		*removed = 0;
-	DIR *d = opendir("/dev/shm");
+	/* the directory shm names appear in (/dev/shm on Linux) */
+	const char *dir = shmap__plat_shm_dir();
+	if (!dir)
+		return SHMAP_E_NOTSUP;
+	DIR *d = opendir(dir);
 	if (!d)
 		return SHMAP_E_SYS;
 	size_t plen = strlen(prefix + 1);
@@ -304,7 +308,7 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		if (rc != SHMAP_OK && rc != SHMAP_E_NOTREADY)
 			continue;
 		shmap_info_free(in);
-		int fd = shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
+		int fd = shmap__plat_shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0);
 		if (fd < 0)
 			continue;
 		struct stat st;
@@ -324,8 +328,8 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		/* Unlink only the object we looked at, not one re-created under
 		 * the same name since. */
 		struct stat cur;
-		char path[sizeof(name) + 16];
-		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		char path[PATH_MAX];
+		snprintf(path, sizeof(path), "%s%s", dir, name);
 		if (stale && (lstat(path, &cur) != 0 || cur.st_ino != st.st_ino || cur.st_dev != st.st_dev))
 			stale = false;
 		if (stale && shm_unlink(name) == 0 && removed)

@@ -14,6 +14,8 @@
 
 #include <shmap/status.h>
 
+#include "platform-internal.h"
+
 #define SHMAP_CACHELINE 64u
 
 #define shmap_likely(x) __builtin_expect(!!(x), 1)
@@ -86,15 +88,9 @@ static inline void shmap__backoff_init(struct shmap__backoff *b)
  */
 int shmap__backoff_wait(struct shmap__backoff *b, uint64_t deadline_ns);
 
-/*
- * Futex wrappers on a 32-bit word in shared memory (never FUTEX_PRIVATE:
- * waiters and wakers are in different processes).
- * wait: sleeps while *addr == val, until woken or the deadline; returns
- *   SHMAP_OK (woken, or value already changed, or EINTR) or SHMAP_E_TIMEOUT.
- * wake: wakes up to n waiters; returns how many were woken.
- */
-int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns);
-int shmap__futex_wake(volatile uint32_t *addr, int n);
+/* Wait/wake on a shared 32-bit word (shmap__futex_wait/_wake), the heavy
+ * barrier and the other OS services: the platform layer, platform-internal.h
+ * (included above). */
 
 /*
  * Failpoints. Test builds (SHMAP_FAILPOINTS defined, used only by the
@@ -130,7 +126,8 @@ extern void (*shmap__test_hook)(const char *point, void *obj, uint64_t arg);
 #define SHMAP_TEST_HOOK(point, obj, arg) ((void)0)
 #endif
 
-/* Random bytes from getrandom(); falls back to clock/pid mixing. */
+/* Random bytes from the platform (shmap__plat_random); falls back to
+ * clock/pid mixing. */
 void shmap__random(void *buf, size_t len);
 
 #endif /* SHMAP_INTERNAL_H */

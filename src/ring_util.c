@@ -1,13 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ring_util.c - what the ring types share: element copies across the wrap,
- * the wake-ups and the sleeper counts, the process's membarrier
+ * the wake-ups and the sleeper counts, the process's heavy-barrier
  * registration, and the size and low-water answers that several types
  * give the same way. Calls go down into this file from ring.c and the
  * type files; nothing here calls back up.
  */
-#include <linux/membarrier.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "ring-internal.h"
@@ -40,8 +38,9 @@ int shmap__ring_strong;
 static int ring_mb_pid; /* process that registered (registration is per process) */
 
 /*
- * Register this process for MEMBARRIER_CMD_GLOBAL_EXPEDITED (once per
- * process: a child after fork registers again at its first open/reattach).
+ * Register this process for the platform's heavy barrier (membarrier
+ * GLOBAL_EXPEDITED on Linux; platform-internal.h), once per process: a
+ * child after fork registers again at its first open/reattach.
  * Without it, every waker in this process fences instead.
  */
 void shmap__ring_mb_register(void)
@@ -51,10 +50,7 @@ void shmap__ring_mb_register(void)
 	 * process registered, and set shmap__ring_strong first if it had to) */
 	if (__atomic_load_n(&ring_mb_pid, __ATOMIC_ACQUIRE) == pid)
 		return;
-	long q = syscall(SYS_membarrier, MEMBARRIER_CMD_QUERY, 0, 0);
-	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
-	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
-	    syscall(SYS_membarrier, MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+	if (shmap__plat_heavy_barrier_register() != 0)
 		__atomic_store_n(&shmap__ring_strong, 1, __ATOMIC_RELAXED);
 	/* release: pairs with the acquire load above */
 	__atomic_store_n(&ring_mb_pid, pid, __ATOMIC_RELEASE);
@@ -62,11 +58,9 @@ void shmap__ring_mb_register(void)
 
 void shmap__ring_heavy_barrier(void)
 {
-	/* the full fence stands in for membarrier: pairs with the wakers' full
-	 * fence in ring_sleepers() (shmap__ring_strong) */
-	if (shmap__ring_strong || syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) != 0)
-		/* W1 without membarrier: pairs with the full fence in ring_sleepers()
-		 * (shmap__ring_strong) */
+	if (shmap__ring_strong || shmap__plat_heavy_barrier() != 0)
+		/* W1 without the heavy barrier: pairs with the full fence in
+		 * ring_sleepers() (shmap__ring_strong) */
 		shmap_atomic_fence_full();
 }
 

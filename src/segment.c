@@ -50,8 +50,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <poll.h>
-#include <sys/inotify.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -426,40 +424,6 @@ static uint64_t realtime_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-/* Process start time in clock ticks since boot (/proc/self/stat field 22). */
-static uint64_t self_start_time(void)
-{
-	/* Per thread: threads attaching at once must not race on the cache. */
-	static _Thread_local uint64_t cached;
-	static _Thread_local pid_t cached_pid;
-	pid_t me = getpid();
-	if (cached_pid == me)
-		return cached;
-	uint64_t v = 0;
-	int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd >= 0) {
-		char buf[1024];
-		ssize_t n = read(fd, buf, sizeof(buf) - 1);
-		close(fd);
-		if (n > 0) {
-			buf[n] = 0;
-			/* skip "pid (comm)": comm may contain spaces, so find the last ')' */
-			char *p = strrchr(buf, ')');
-			int field = 2;
-			while (p && *p && field < 22) {
-				if (*p == ' ')
-					field++;
-				p++;
-			}
-			if (p && field == 22)
-				v = strtoull(p, NULL, 10);
-		}
-	}
-	cached = v;
-	cached_pid = me;
-	return v;
-}
-
 uint64_t shmap__hdr_checksum(const struct shmap__hdr *h)
 {
 	return XXH3_64bits(h, offsetof(struct shmap__hdr, checksum));
@@ -471,7 +435,7 @@ int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, 
 	flags |= O_RDWR | O_NOFOLLOW | O_CLOEXEC;
 	do {
 		if (o->backend == SHMAP_BACKEND_SHM)
-			fd = shm_open(name, flags, mode);
+			fd = shmap__plat_shm_open(name, flags, mode);
 		else
 			fd = open(name, flags | O_NONBLOCK, mode);
 	} while (fd < 0 && errno == EINTR);
@@ -504,18 +468,17 @@ int shmap__check_object(const struct stat *st, const struct shmap_opts *o)
 	return SHMAP_OK;
 }
 
-/* Size the file to `size` and allocate its first `alloc` bytes:
- * posix_fallocate with bounded EINTR retries and a ftruncate fallback. */
+/* Size the file to `size` and allocate its first `alloc` bytes: the
+ * platform's reservation (posix_fallocate on Linux) and a ftruncate
+ * fallback where it cannot reserve. */
 static int reserve_space(int fd, uint64_t size, uint64_t alloc)
 {
 	if (alloc < size && ftruncate(fd, (off_t)size) != 0)
 		return shmap__errno_code(errno);
-	int r = EINTR;
-	for (int i = 0; i < 64 && r == EINTR; i++)
-		r = posix_fallocate(fd, 0, (off_t)alloc);
+	int r = shmap__plat_reserve(fd, 0, (off_t)alloc);
 	if (r == 0)
 		return SHMAP_OK;
-	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV) {
+	if (r == EOPNOTSUPP) {
 		/* Filesystem cannot reserve: size it sparsely instead. */
 		if (ftruncate(fd, (off_t)size) == 0)
 			return SHMAP_OK;
@@ -566,8 +529,7 @@ static size_t guard_size(size_t page)
 
 static size_t page_size(void)
 {
-	long pg = sysconf(_SC_PAGESIZE);
-	return pg > 0 ? (size_t)pg : (size_t)SHMAP__PAGE;
+	return shmap__plat_page_size();
 }
 
 /*
@@ -582,12 +544,11 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 	const size_t page = page_size();
 	const size_t g = guard_size(page);
 	size_t len = SHMAP_ALIGN_UP((size_t)total, page) + 2u * g;
-	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	void *res = mmap(NULL, len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | shmap__plat_map_noreserve(),
+			 -1, 0);
 	if (res == MAP_FAILED)
 		return shmap__errno_code(errno);
-	int mflags = MAP_SHARED | MAP_FIXED;
-	if (oflags & SHMAP_OPT_PREFAULT)
-		mflags |= MAP_POPULATE;
+	int mflags = MAP_SHARED | MAP_FIXED | shmap__plat_map_flags(oflags & SHMAP_OPT_PREFAULT);
 	void *m = mmap((uint8_t *)res + g, (size_t)total, PROT_READ | PROT_WRITE, mflags, fd, 0);
 	if (m == MAP_FAILED) {
 		int e = errno;
@@ -596,7 +557,7 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 		return shmap__errno_code(e);
 	}
 	if ((oflags & SHMAP_OPT_HUGEPAGES) && seg->backend != SHMAP_BACKEND_MEMFD)
-		(void)madvise(m, (size_t)total, MADV_HUGEPAGE);
+		shmap__plat_advise_huge(m, (size_t)total);
 	/* Guard the mapping before anything reads it (guard.c). */
 	int gid = 0;
 	if (!(oflags & SHMAP_OPT_NO_SIGBUS_GUARD)) {
@@ -607,6 +568,10 @@ static int map_segment(struct shmap__seg *seg, int fd, uint64_t total, uint32_t 
 			return SHMAP_E_NOMEM;
 		}
 	}
+	/* Where the mapping flags could not prefault: the layer touches the
+	 * pages now, under the guard (a shrunk object poisons, not kills). */
+	if (oflags & SHMAP_OPT_PREFAULT)
+		shmap__plat_prefault(m, (size_t)total);
 	seg->guard_id = gid;
 	seg->map_start = res;
 	seg->map_len = len;
@@ -675,7 +640,7 @@ static int attach_participant(struct shmap__seg *seg)
 		}
 		shmap_atomic_store_u32(&pt->pid, (uint32_t)getpid());
 		shmap_atomic_store_u32(&pt->uid, (uint32_t)geteuid());
-		shmap_atomic_store_u64(&pt->start_time, self_start_time());
+		shmap_atomic_store_u64(&pt->start_time, shmap__plat_start_time());
 		shmap_atomic_store_u64(&pt->attach_ns, realtime_ns());
 		seg->slot = i;
 		seg->owner = shmap__owner_id(n, i, gen);
@@ -872,8 +837,9 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 		return rc;
 	SHMAP_FAILPOINT("seg.build.after_size");
 	if (o->backend == SHMAP_BACKEND_MEMFD) {
-		/* The one defence against a peer truncating the memory under us. */
-		if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) != 0)
+		/* The one defence against a peer truncating the memory under us
+		 * (where the platform has seals; the SIGBUS guard otherwise). */
+		if (shmap__plat_anon_seal(fd) != 0)
 			return shmap__errno_code(errno);
 	}
 	rc = map_segment(seg, fd, total, o->flags);
@@ -1129,9 +1095,7 @@ struct seg_open {
 
 int shmap__reopen_fd(int fd, int flags)
 {
-	char path[64];
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	return open(path, flags | O_CLOEXEC);
+	return shmap__plat_reopen_fd(fd, flags);
 }
 
 /*
@@ -1195,12 +1159,11 @@ static int memfd_new_prepare(const struct seg_open *op)
 
 static int memfd_new(struct seg_open *op)
 {
-	unsigned mfl = MFD_CLOEXEC | MFD_ALLOW_SEALING;
-	if (op->o->flags & SHMAP_OPT_HUGEPAGES)
-		mfl |= MFD_HUGETLB;
-	int mfd = memfd_create(op->name ? op->name : "shmap", mfl);
+	/* memfd_create on Linux; an unlinked shm object elsewhere */
+	int mfd = shmap__plat_anon_create(op->name ? op->name : "shmap",
+					  (op->o->flags & SHMAP_OPT_HUGEPAGES) != 0);
 	if (mfd < 0)
-		return errno == EINVAL ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
+		return errno == EINVAL || errno == ENOTSUP ? SHMAP_E_NOTSUP : shmap__errno_code(errno);
 	/* Our locks live on a description of our own, not on the one we hand
 	 * out: a peer holding the passed fd must not keep our liveness lock
 	 * alive after we die. */
@@ -1227,9 +1190,10 @@ static int memfd_adopt_verify(const struct seg_open *op)
 {
 	/* A memfd received from a peer must be sealed against shrinking, or
 	 * that peer could truncate it under us (SIGBUS on our next access).
-	 * Ours are sealed at build; refuse anything else. */
-	int seals = fcntl(op->fd, F_GET_SEALS);
-	return seals < 0 || !(seals & F_SEAL_SHRINK) ? SHMAP_E_ACCESS : SHMAP_OK;
+	 * Ours are sealed at build; refuse anything else. (A platform without
+	 * seals reports every object sealed: the SIGBUS guard is the defence
+	 * there, as for named segments.) */
+	return shmap__plat_anon_sealed(op->fd) == 1 ? SHMAP_OK : SHMAP_E_ACCESS;
 }
 
 static const struct seg_backend named_backend = {
@@ -1268,8 +1232,11 @@ static void cleanup_created(const struct seg_open *op)
 		int r;
 		if (op->o->backend == SHMAP_BACKEND_SHM) {
 			char path[PATH_MAX];
-			snprintf(path, sizeof(path), "/dev/shm%s", op->name);
-			r = lstat(path, &b);
+			const char *shm = shmap__plat_shm_dir();
+			snprintf(path, sizeof(path), "%s%s", shm ? shm : "", op->name);
+			/* no shm directory: cannot compare, remove (as when the
+			 * lstat fails) */
+			r = shm ? lstat(path, &b) : -1;
 			if (r != 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
 				shm_unlink(op->name);
 		} else {
@@ -1475,16 +1442,18 @@ static int settle(struct seg_open *op)
 /* open and wait (SHMAP_OPEN_WAIT)                                     */
 
 /*
- * Waiting for a name to appear: an inotify watch on the directory that will
- * hold it (/dev/shm for shm, the path's directory for files), set up before
- * the first attempt so that no creation can fall between an attempt and the
- * wait. Where inotify is unavailable (no instance left, directory missing)
- * the wait is a bounded back-off: sleeps from 1 ms doubling to 64 ms. Even
- * with a watch, one wait never sleeps more than 200 ms before trying again,
- * so a missed event costs latency, never the whole timeout.
+ * Waiting for a name to appear: a watch (the platform layer's: inotify on
+ * Linux) on the directory that will hold it (the shm directory, /dev/shm on
+ * Linux, for shm; the path's directory for files), set up before the first
+ * attempt so that no creation can fall between an attempt and the wait.
+ * Where no watch is possible (no inotify instance left, directory missing,
+ * no shm directory, a platform without inotify) the wait is a bounded
+ * back-off: sleeps from 1 ms doubling to 64 ms. Even with a watch, one wait
+ * never sleeps more than 200 ms before trying again, so a missed event
+ * costs latency, never the whole timeout.
  */
 struct appear_watch {
-	int fd;              /* inotify descriptor, or -1: back-off */
+	int fd;              /* watch descriptor (platform layer), or -1: back-off */
 	const char *base;    /* last path component, matched against events */
 	uint32_t sleep_ms;   /* next back-off sleep */
 };
@@ -1496,7 +1465,12 @@ static void appear_watch_init(struct appear_watch *w, const char *name, uint32_t
 	w->sleep_ms = 1;
 	w->base = slash ? slash + 1 : name;
 	if (backend == SHMAP_BACKEND_SHM) {
-		snprintf(dir, sizeof(dir), "/dev/shm");
+		const char *shm = shmap__plat_shm_dir();
+		if (!shm) {
+			w->fd = -1; /* shm names are not files here: back-off */
+			return;
+		}
+		snprintf(dir, sizeof(dir), "%s", shm);
 	} else if (!slash) {
 		snprintf(dir, sizeof(dir), ".");
 	} else if (slash == name) {
@@ -1509,12 +1483,7 @@ static void appear_watch_init(struct appear_watch *w, const char *name, uint32_t
 		return;
 	}
 	int saved = errno;
-	w->fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
-	if (w->fd >= 0 && inotify_add_watch(w->fd, dir, IN_CREATE | IN_MOVED_TO | IN_ATTRIB |
-					    IN_DELETE_SELF | IN_MOVE_SELF | IN_ONLYDIR) < 0) {
-		close(w->fd);
-		w->fd = -1;
-	}
+	w->fd = shmap__plat_watch_open(dir); /* inotify on Linux; -1: back-off */
 	errno = saved;
 }
 
@@ -1541,29 +1510,10 @@ static void appear_watch_wait(struct appear_watch *w, uint64_t deadline)
 		if (now >= deadline)
 			break;
 		left_ms = (deadline - now + 999999u) / 1000000u;
-		struct pollfd pfd = { .fd = w->fd, .events = POLLIN };
-		int r = poll(&pfd, 1, left_ms < (uint64_t)cap_ms ? (int)left_ms : cap_ms);
-		if (r <= 0)
-			break; /* timeout (try again) or error (EINTR: try again) */
-		/* Drain the events; wake the opener only for our name, a lost
-		 * event (overflow) or a change of the directory itself. */
-		union {
-			struct inotify_event ev;
-			char buf[4096];
-		} u;
-		bool ours = false;
-		ssize_t n;
-		while ((n = read(w->fd, u.buf, sizeof(u.buf))) > 0) {
-			const uint32_t lost = IN_Q_OVERFLOW | IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF;
-			const ssize_t evsz = (ssize_t)sizeof(struct inotify_event);
-			for (ssize_t off = 0; off + evsz <= n;) {
-				const struct inotify_event *ev = (const void *)(u.buf + off);
-				if ((ev->mask & lost) || (ev->len && strcmp(ev->name, w->base) == 0))
-					ours = true;
-				off += evsz + (ssize_t)ev->len;
-			}
-		}
-		if (ours)
+		/* try again on our name, a lost event, a change of the directory
+		 * itself, the cap, or an error; keep waiting on other names */
+		if (shmap__plat_watch_wait(w->fd, w->base,
+					   left_ms < (uint64_t)cap_ms ? (int)left_ms : cap_ms))
 			break;
 	}
 	errno = saved;

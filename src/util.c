@@ -1,15 +1,14 @@
 /* SPDX-License-Identifier: MIT */
-/* util.c - backoff, futex, randomness, hashing, failpoints, statistics copy-out. */
+/* util.c - backoff, randomness, hashing, failpoints and the statistics
+ * copy-out (the OS side of waits and randomness is the platform layer's:
+ * platform-internal.h). */
 #include <errno.h>
 #include <limits.h>
-#include <linux/futex.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "atomic.h"
@@ -67,35 +66,10 @@ int shmap__backoff_wait(struct shmap__backoff *b, uint64_t deadline_ns)
 	return SHMAP_OK;
 }
 
-int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns)
-{
-	uint64_t now = shmap__now_ns();
-	if (now >= deadline_ns)
-		return SHMAP_E_TIMEOUT;
-	uint64_t left = deadline_ns - now;
-	struct timespec ts = { .tv_sec = (time_t)(left / 1000000000u), .tv_nsec = (long)(left % 1000000000u) };
-	long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAIT, val, &ts, NULL, 0);
-	if (r != 0 && errno == ETIMEDOUT)
-		return SHMAP_E_TIMEOUT;
-	return SHMAP_OK; /* woken, EAGAIN (value changed) or EINTR: caller re-checks */
-}
-
-int shmap__futex_wake(volatile uint32_t *addr, int n)
-{
-	long r = syscall(SYS_futex, (uint32_t *)addr, FUTEX_WAKE, n, NULL, NULL, 0);
-	return r < 0 ? 0 : (int)r;
-}
-
 void shmap__random(void *buf, size_t len)
 {
 	uint8_t *p = buf;
-	size_t got = 0;
-	while (got < len) {
-		ssize_t r = getrandom(p + got, len - got, GRND_NONBLOCK);
-		if (r <= 0)
-			break;
-		got += (size_t)r;
-	}
+	size_t got = shmap__plat_random(buf, len);
 	if (got < len) {
 		/* Fallback: mix clock, pid and address bits through XXH3. */
 		uint64_t seed[3] = { shmap__now_ns(), (uint64_t)getpid(), (uint64_t)(uintptr_t)buf };

@@ -440,6 +440,7 @@ struct memfd_ctx {
 static int memfd_child(void *a)
 {
 	struct memfd_ctx *c = a;
+#if SHMAP_PLAT_MEMFD
 	/* the peer cannot shrink or grow the sealed memfd */
 	errno = 0;
 	if (ftruncate(c->fd, 0) == 0 || errno != EPERM)
@@ -450,6 +451,7 @@ static int memfd_child(void *a)
 		return 3;
 	if (fcntl(c->fd, F_ADD_SEALS, 0) != 0) /* still sealable ... */
 		return 4;
+#endif /* the portable anonymous object has no seals (platform-internal.h) */
 	struct shmap_opts o = opts_default();
 	o.backend = SHMAP_BACKEND_MEMFD;
 	o.fd = c->fd;

@@ -119,7 +119,8 @@ SHMAP_API const char *shmap_kind_name(uint32_t kind);
  * @param[in] prefix name prefix including the leading '/', e.g. "/myapp-"
  * @param[out] removed number of names removed (may be NULL)
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL (bad prefix), ::SHMAP_E_SYS (cannot
- * list /dev/shm; errno kept).
+ * list /dev/shm; errno kept), ::SHMAP_E_NOTSUP (a platform whose shm names
+ * are not files in a directory: no listing exists).
  *
  * Concurrency: safe from any thread or process. Progress: a few system calls
  * per matching name; never waits.

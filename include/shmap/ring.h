@@ -402,7 +402,10 @@ SHMAP_API int shmap_ring_wait(shmap_ring *r, uint32_t timeout_ms);
  * @return ::SHMAP_OK; ::SHMAP_E_INVAL (NULL); ::SHMAP_E_NOTATTACHED (an
  *         observer); ::SHMAP_E_FORKED; ::SHMAP_E_NOMEM (memory, or the
  *         waiter thread could not be created); ::SHMAP_E_SYS (eventfd or
- *         thread creation failed; errno says why).
+ *         thread creation failed; errno says why); ::SHMAP_E_NOTSUP (a
+ *         platform, or a build forced to the portable waits, without the
+ *         Linux futex and eventfd: no descriptor exists; the blocking calls
+ *         work as everywhere).
  * Concurrency: the thread using the handle (as every data call).
  * Progress: never blocks; may start a thread.
  */
@@ -422,7 +425,8 @@ SHMAP_API int shmap_ring_notify_fd(shmap_ring *r, int *fd);
  *         replacement producer); ::SHMAP_E_INVAL (NULL, or no descriptor:
  *         call shmap_ring_notify_fd() first); ::SHMAP_E_NOTATTACHED;
  *         ::SHMAP_E_BUSY (a zero-copy reservation or peek is outstanding);
- *         ::SHMAP_E_FORKED.
+ *         ::SHMAP_E_FORKED; ::SHMAP_E_NOTSUP (no descriptors on this
+ *         platform, see shmap_ring_notify_fd()).
  * Concurrency: the thread using the handle. Progress: never blocks; at most
  * a few system calls (an eventfd read, a liveness probe per peer when the
  * ring is blocked, a futex wake of the waiter thread).

@@ -1,0 +1,214 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * platform-internal.h - the platform layer: every service shmap asks of the
+ * operating system beyond plain POSIX file and mapping calls, behind one set
+ * of `shmap__plat_*` functions (and the historical shmap__futex_* names of
+ * the wait/wake pair). Nothing here is part of the ABI.
+ *
+ * Two implementations sit behind each service:
+ *   - platform-linux.c: what shmap did on Linux before the layer existed
+ *     (futex, membarrier, memfd_create, posix_fallocate, getrandom,
+ *     MAP_POPULATE / MAP_NORESERVE / MADV_HUGEPAGE, /proc, /dev/shm,
+ *     inotify);
+ *   - platform-posix.c: portable fallbacks (bounded polling, the strong-fence
+ *     mode, shm_open of a random name, reservation by touching pages,
+ *     /dev/urandom or arc4random_buf, plain mappings, no directory watch),
+ *     the services every system shares (page size, shm_open), plus
+ *     OS-specific calls written for FreeBSD and macOS that are compiled
+ *     there only and untested.
+ * Which one a service uses is decided at configure time (meson detects the
+ * facility; the `portable` option forces the fallback on Linux so that it
+ * is tested). The SHMAP_PLAT_* macros of platform-config.h say what was
+ * chosen: 1 = the Linux facility, 0 = the fallback.
+ *
+ * The structures (htable, rings, vector) call these functions only; no OS
+ * header appears in their sources for the services listed here.
+ */
+#ifndef SHMAP_PLATFORM_INTERNAL_H
+#define SHMAP_PLATFORM_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "platform-config.h"
+
+/* ---------------------------------------------------------------- waits */
+
+/*
+ * Wait/wake on a 32-bit word in shared memory (several processes map it).
+ * wait: sleeps while *addr == val, until woken, the word changes, or the
+ *   absolute CLOCK_MONOTONIC deadline; returns SHMAP_OK (woken, value
+ *   already changed, interrupted, or a spurious return: the caller re-checks
+ *   its condition) or SHMAP_E_TIMEOUT (the deadline has passed).
+ *   Linux: FUTEX_WAIT (shared, never FUTEX_PRIVATE). Portable: the word is
+ *   polled between sleeps, from 50 us doubling to 1 ms for the first 10 ms
+ *   (a change is seen within about 1 ms), then every 8 ms (seen within
+ *   8 ms); no spinning (callers spin before they wait); waking costs the
+ *   waker nothing.
+ * wake: wakes up to n waiters; returns how many were woken (portable: 0,
+ *   the pollers see the word change by themselves).
+ * Both are safe from any thread; wait blocks, wake never does.
+ */
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns);
+int shmap__futex_wake(volatile uint32_t *addr, int n);
+
+/*
+ * SHMAP_PLAT_FUTEX (platform-config.h): 1 when wait/wake are kernel waits
+ * that a wake ends at once. ring_notify.c (a waiter thread sleeping on many
+ * words at once with futex_waitv, and an eventfd) needs it and is otherwise
+ * compiled to return SHMAP_E_NOTSUP.
+ */
+
+/* -------------------------------------------------------- heavy barrier */
+
+/*
+ * The process-wide heavy barrier of the rings' sleeper protocol
+ * (ring-internal.h): after it returns, every other thread of every process
+ * that registered has executed a full memory barrier.
+ * register: once per process (again in a fork child); returns 0 when the
+ *   barrier is available to this process, -1 when it is not (the caller
+ *   then switches to the strong-fence mode: wakers fence themselves).
+ * barrier: returns 0 on success, -1 when the barrier failed (the caller
+ *   fences itself instead).
+ * Linux: membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED). Portable: none,
+ * register always returns -1. May take milliseconds on a loaded machine.
+ */
+int shmap__plat_heavy_barrier_register(void);
+int shmap__plat_heavy_barrier(void);
+
+/* -------------------------------------------------- anonymous segments */
+
+/*
+ * A new anonymous shared-memory object that can be passed to other
+ * processes by descriptor (SCM_RIGHTS or inheritance), close-on-exec.
+ * `label` names it for the administrator where the OS shows one (Linux:
+ * /proc/PID/fd). `huge`: back it with huge pages.
+ * Returns the descriptor, or -1 with errno set; errno EINVAL or ENOTSUP
+ * means this platform cannot make such an object (huge pages included).
+ * Linux: memfd_create(MFD_CLOEXEC | MFD_ALLOW_SEALING [| MFD_HUGETLB]).
+ * Portable: shm_open() of a random name with O_CREAT | O_EXCL, then
+ * shm_unlink() of that name at once (the name exists for microseconds and
+ * is never reused); no huge pages (ENOTSUP).
+ */
+int shmap__plat_anon_create(const char *label, bool huge);
+
+/*
+ * Sealing of anonymous objects against resizing (a peer shrinking the
+ * object would make our accesses fault). SHMAP_PLAT_SEALS is 1 where the
+ * platform has seals (Linux memfd). Without them the SIGBUS guard (guard.c)
+ * is the only defence, as it is for named segments.
+ * seal: forbid shrinking and growing; 0 or -1 with errno. Portable: 0
+ *   (nothing to do).
+ * sealed: 1 if the object cannot shrink, 0 if it can, -1 on error.
+ *   Portable: 1 (no seals exist; the guard covers it).
+ */
+int shmap__plat_anon_seal(int fd);
+int shmap__plat_anon_sealed(int fd);
+
+/*
+ * A new open file description of the object behind `fd` (not a dup: locks
+ * taken through it are its own). Returns the descriptor or -1 with errno.
+ * Linux: open("/proc/self/fd/N"). Elsewhere there is no such call; the
+ * lock-file liveness backend (docs/ARCHITECTURE.md, "Portability") removes
+ * the need for it. Not forced by the portable option: liveness still uses
+ * OFD locks on the object.
+ */
+int shmap__plat_reopen_fd(int fd, int flags);
+
+/* ------------------------------------------------- space and randomness */
+
+/*
+ * Reserve backing store for [off, off + len) of fd, extending the file when
+ * the range passes its end. The range must hold only zero bytes (space not
+ * yet used: the portable fallback writes zeros into it). Returns 0, or an
+ * errno value: ENOSPC when the store is full, EOPNOTSUPP when this platform
+ * or filesystem cannot reserve (the caller sizes the file sparsely with
+ * ftruncate() instead), others as the OS reports. Retries EINTR.
+ * Linux: posix_fallocate(). Portable: ftruncate() plus one zero byte
+ * written per page (pwrite), so a full tmpfs still reports ENOSPC here;
+ * objects that refuse pwrite() stay sparse (a full store then shows as
+ * SIGBUS, which the guard reports as SHMAP_E_PEERFAULT).
+ */
+int shmap__plat_reserve(int fd, off_t off, off_t len);
+
+/*
+ * Fill buf with len random bytes from the kernel. Returns how many bytes it
+ * got (less than len when no source answered; the caller mixes its own).
+ * Linux: getrandom(GRND_NONBLOCK). Portable: arc4random_buf() where the C
+ * library has it, else /dev/urandom.
+ */
+size_t shmap__plat_random(void *buf, size_t len);
+
+/* ------------------------------------------------------------- mapping */
+
+/* The page size of the host (4 KiB, 16 KiB or 64 KiB); 4096 if unknown. */
+size_t shmap__plat_page_size(void);
+
+/*
+ * Extra flags for the shared mapping of a segment, and the reservation
+ * around it. Linux: MAP_POPULATE when prefaulting is asked for, and
+ * MAP_NORESERVE on the PROT_NONE reservation and the guard's replacement
+ * pages. Portable: none (see shmap__plat_prefault()).
+ */
+int shmap__plat_map_flags(bool prefault);
+int shmap__plat_map_noreserve(void);
+
+/*
+ * Prefault a shared mapping made with shmap__plat_map_flags(true): nothing
+ * on Linux (MAP_POPULATE did it); portable: one byte read per page, so the
+ * pages are mapped before the first operation needs them. Called with the
+ * SIGBUS guard in place.
+ */
+void shmap__plat_prefault(const void *addr, size_t len);
+
+/* Advise transparent huge pages for [addr, addr + len) (Linux:
+ * MADV_HUGEPAGE; portable: nothing). Never fails. */
+void shmap__plat_advise_huge(void *addr, size_t len);
+
+/* ------------------------------------------------------- backing objects */
+
+/*
+ * shm_open() with the flags shmap asks for everywhere (O_NOFOLLOW: no
+ * symlink planted under /dev/shm; O_NONBLOCK: no FIFO planted there blocks
+ * a read-only open), minus those the system refuses on shm names where
+ * they guard against nothing: FreeBSD's shm_open() fails with EINVAL on
+ * O_NOFOLLOW and O_NONBLOCK, and its shm names are not files (no symlink or
+ * FIFO can be planted). Returns the descriptor or -1 with errno, as
+ * shm_open(). The FreeBSD branch is untested.
+ */
+int shmap__plat_shm_open(const char *name, int flags, mode_t mode);
+
+/* ------------------------------------------------------------- watching */
+
+/*
+ * The directory where POSIX shm names appear as files ("/dev/shm" on
+ * Linux), or NULL where they do not (macOS, FreeBSD).
+ */
+const char *shmap__plat_shm_dir(void);
+
+/*
+ * A watch on directory `dir` for names created, moved in or changed there,
+ * for open-and-wait. Returns a descriptor (close it with close()), or -1
+ * when no watch is possible (the caller then polls with back-off).
+ * Linux: inotify. Portable: -1.
+ * wait: blocks up to timeout_ms on the watch; returns 1 when the caller
+ * should look again (an event for `base`, a lost event, a change of the
+ * directory itself, the timeout, or an error) and 0 when only other names
+ * changed (wait again). Safe from any thread on its own watch.
+ */
+int shmap__plat_watch_open(const char *dir);
+int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms);
+
+/* ------------------------------------------------------------ processes */
+
+/*
+ * Start time of the calling process, in an OS unit that only needs to be
+ * the same for every reader on this boot (Linux: clock ticks since boot,
+ * /proc/self/stat field 22). 0 when unknown; compared only for equality
+ * to tell a recycled pid from the original process.
+ */
+uint64_t shmap__plat_start_time(void);
+
+#endif /* SHMAP_PLATFORM_INTERNAL_H */

@@ -1,0 +1,372 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * platform-posix.c - the platform layer's portable fallbacks (see
+ * platform-internal.h): each is compiled when its Linux facility is absent
+ * or forced off by the `portable` meson option (SHMAP_PLAT_* = 0).
+ *
+ * The fallbacks use POSIX only, and are the ones run on Linux by
+ * scripts/test-portable.sh. The blocks under SHMAP_PLAT_UMTX (FreeBSD
+ * _umtx_op) and SHMAP_PLAT_OS_SYNC (macOS 14.4 os_sync_wait_on_address) are
+ * written from those systems' manuals and have never been compiled or run
+ * by shmap's tests: no FreeBSD or macOS machine is part of them yet.
+ */
+#include "platform-config.h" /* first: it selects the OS headers below */
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#if SHMAP_PLAT_UMTX
+#include <sys/types.h>
+#include <sys/umtx.h>
+#endif
+#if SHMAP_PLAT_OS_SYNC
+#include <os/os_sync_wait_on_address.h>
+#endif
+#if SHMAP_PLAT_BSD_MEMBARRIER
+#include <sys/membarrier.h>
+#endif
+
+#include <shmap/status.h>
+
+#include "internal.h"
+#include "platform-internal.h"
+
+/* ---------------------------------------------------------------- waits */
+
+#if !SHMAP_PLAT_FUTEX && SHMAP_PLAT_UMTX
+/* FreeBSD (untested): UMTX_OP_WAIT_UINT is the process-shared variant (the
+ * _PRIVATE one is not), with an absolute CLOCK_MONOTONIC deadline. */
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns)
+{
+	if (shmap__now_ns() >= deadline_ns)
+		return SHMAP_E_TIMEOUT;
+	struct _umtx_time ut;
+	memset(&ut, 0, sizeof(ut));
+	ut._timeout.tv_sec = (time_t)(deadline_ns / 1000000000u);
+	ut._timeout.tv_nsec = (long)(deadline_ns % 1000000000u);
+	ut._flags = UMTX_ABSTIME;
+	ut._clockid = CLOCK_MONOTONIC;
+	int r = _umtx_op((void *)(uintptr_t)addr, UMTX_OP_WAIT_UINT, val, (void *)sizeof(ut), &ut);
+	if (r != 0 && errno == ETIMEDOUT)
+		return SHMAP_E_TIMEOUT;
+	return SHMAP_OK;
+}
+
+int shmap__futex_wake(volatile uint32_t *addr, int n)
+{
+	(void)_umtx_op((void *)(uintptr_t)addr, UMTX_OP_WAKE, n, NULL, NULL);
+	return 0; /* the call does not say how many it woke */
+}
+#elif !SHMAP_PLAT_FUTEX && SHMAP_PLAT_OS_SYNC
+/* macOS 14.4+ (untested): the shared flag makes the wait cross-process;
+ * the timeout is relative, in nanoseconds of the given clock. */
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns)
+{
+	uint64_t now = shmap__now_ns();
+	if (now >= deadline_ns)
+		return SHMAP_E_TIMEOUT;
+	int r = os_sync_wait_on_address_with_timeout((void *)(uintptr_t)addr, val, 4,
+						     OS_SYNC_WAIT_ON_ADDRESS_SHARED,
+						     OS_CLOCK_MACH_ABSOLUTE_TIME, deadline_ns - now);
+	if (r < 0 && errno == ETIMEDOUT)
+		return SHMAP_E_TIMEOUT;
+	return SHMAP_OK;
+}
+
+int shmap__futex_wake(volatile uint32_t *addr, int n)
+{
+	if (n == 1)
+		(void)os_sync_wake_by_address_any((void *)(uintptr_t)addr, 4,
+						  OS_SYNC_WAKE_BY_ADDRESS_SHARED);
+	else
+		(void)os_sync_wake_by_address_all((void *)(uintptr_t)addr, 4,
+						  OS_SYNC_WAKE_BY_ADDRESS_SHARED);
+	return 0;
+}
+#elif !SHMAP_PLAT_FUTEX
+/*
+ * Bounded polling. Callers have spun and yielded already (the rings' wait
+ * loop does both before it sleeps), so the poller only sleeps: from 50 us,
+ * doubling, to 1 ms for the first POLL_FAST_NS of a wait (a change is seen
+ * within about a millisecond), then POLL_SLOW_NS between reads (seen within
+ * that; an idle waiter wakes about 125 times a second, not 1000). The
+ * deadline is kept to the same precision. Nothing has to wake a poller.
+ */
+#define POLL_FIRST_NS (50u * 1000u)
+#define POLL_FAST_CAP_NS (1000u * 1000u)
+#define POLL_FAST_NS (10u * 1000000u)
+#define POLL_SLOW_NS (8u * 1000000u)
+
+int shmap__futex_wait(volatile uint32_t *addr, uint32_t val, uint64_t deadline_ns)
+{
+	const uint64_t start = shmap__now_ns();
+	uint64_t step = POLL_FIRST_NS;
+	for (;;) {
+		/* acquire: what the waker stored before changing the word is
+		 * visible on return, as after a futex wait (the caller re-checks
+		 * its condition in shared memory either way) */
+		if (__atomic_load_n(addr, __ATOMIC_ACQUIRE) != val)
+			return SHMAP_OK;
+		uint64_t now = shmap__now_ns();
+		if (now >= deadline_ns)
+			return SHMAP_E_TIMEOUT;
+		uint64_t ns = now - start < POLL_FAST_NS ? step : POLL_SLOW_NS;
+		if (step < POLL_FAST_CAP_NS)
+			step *= 2;
+		if (ns > deadline_ns - now)
+			ns = deadline_ns - now;
+		struct timespec ts = { .tv_sec = (time_t)(ns / 1000000000u),
+				       .tv_nsec = (long)(ns % 1000000000u) };
+		nanosleep(&ts, NULL);
+	}
+}
+
+int shmap__futex_wake(volatile uint32_t *addr, int n)
+{
+	(void)addr;
+	(void)n;
+	return 0;
+}
+#endif
+
+/* -------------------------------------------------------- heavy barrier */
+
+#if !SHMAP_PLAT_MEMBARRIER && SHMAP_PLAT_BSD_MEMBARRIER
+/* FreeBSD 14.1+ (untested): membarrier(2) with the Linux commands. */
+int shmap__plat_heavy_barrier_register(void)
+{
+	int q = membarrier(MEMBARRIER_CMD_QUERY, 0, 0);
+	if (q < 0 || !(q & MEMBARRIER_CMD_GLOBAL_EXPEDITED) ||
+	    !(q & MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED) ||
+	    membarrier(MEMBARRIER_CMD_REGISTER_GLOBAL_EXPEDITED, 0, 0) != 0)
+		return -1;
+	return 0;
+}
+
+int shmap__plat_heavy_barrier(void)
+{
+	return membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED, 0, 0) == 0 ? 0 : -1;
+}
+#elif !SHMAP_PLAT_MEMBARRIER
+/* No heavy barrier: the rings run in their strong-fence mode (every waker
+ * fences; ring-internal.h). */
+int shmap__plat_heavy_barrier_register(void)
+{
+	return -1;
+}
+
+int shmap__plat_heavy_barrier(void)
+{
+	return -1;
+}
+#endif
+
+/* -------------------------------------------------- anonymous segments */
+
+#if !SHMAP_PLAT_MEMFD
+int shmap__plat_anon_create(const char *label, bool huge)
+{
+	(void)label; /* a shm name is gone at once: nobody would see the label */
+	if (huge) {
+		errno = ENOTSUP;
+		return -1;
+	}
+	/* "/shmap-" + 16 hex digits: 23 bytes, within macOS's 31. */
+	for (int attempt = 0; attempt < 16; attempt++) {
+		uint64_t r = 0;
+		if (shmap__plat_random(&r, sizeof(r)) != sizeof(r))
+			r ^= shmap__now_ns() * 0x9e3779b97f4a7c15u ^ (uint64_t)getpid() << 32;
+		char name[32];
+		snprintf(name, sizeof(name), "/shmap-%016llx", (unsigned long long)r);
+		int fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0) {
+			if (errno == EEXIST || errno == EINTR)
+				continue;
+			return -1;
+		}
+		/* The name existed only between these two calls; it was random
+		 * and created exclusively, so the unlink removes our object. */
+		(void)shm_unlink(name);
+		int fl = fcntl(fd, F_GETFD);
+		if (fl < 0 || fcntl(fd, F_SETFD, fl | FD_CLOEXEC) != 0) {
+			int e = errno;
+			close(fd);
+			errno = e;
+			return -1;
+		}
+		return fd;
+	}
+	errno = EEXIST;
+	return -1;
+}
+
+int shmap__plat_anon_seal(int fd)
+{
+	(void)fd;
+	return 0;
+}
+
+int shmap__plat_anon_sealed(int fd)
+{
+	(void)fd;
+	return 1;
+}
+#endif
+
+#if !SHMAP_PLAT_PROC
+int shmap__plat_reopen_fd(int fd, int flags)
+{
+	/* No portable way to open a new description of an unnamed object. */
+	(void)fd;
+	(void)flags;
+	errno = ENOSYS;
+	return -1;
+}
+
+uint64_t shmap__plat_start_time(void)
+{
+	return 0; /* unknown (informational only: shmap_info) */
+}
+
+const char *shmap__plat_shm_dir(void)
+{
+	return NULL; /* shm names are not files in a directory */
+}
+#endif
+
+#if !SHMAP_PLAT_INOTIFY
+int shmap__plat_watch_open(const char *dir)
+{
+	(void)dir;
+	return -1; /* open-and-wait polls with back-off */
+}
+
+int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms)
+{
+	(void)wfd;
+	(void)base;
+	(void)timeout_ms;
+	return 1;
+}
+#endif
+
+/* ------------------------------------------------------- backing objects */
+
+int shmap__plat_shm_open(const char *name, int flags, mode_t mode)
+{
+#ifdef __FreeBSD__
+	flags &= ~(O_NOFOLLOW | O_NONBLOCK); /* untested: see platform-internal.h */
+#endif
+	return shm_open(name, flags, mode);
+}
+
+/* ------------------------------------------------- space and randomness */
+
+#if !SHMAP_PLAT_FALLOCATE
+/*
+ * Extend the file with ftruncate() where the range passes its end, then
+ * touch the range: one zero byte written at the end of each page makes the
+ * store allocate it now (a full tmpfs answers ENOSPC here instead of SIGBUS
+ * at first use). The range holds only zeros (platform-internal.h), so the
+ * writes change no byte. An object that cannot be written with pwrite()
+ * (macOS shm) is left sparse: EOPNOTSUPP.
+ */
+int shmap__plat_reserve(int fd, off_t off, off_t len)
+{
+	if (len <= 0)
+		return 0;
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return errno;
+	const off_t end = off + len;
+	if (end > st.st_size && ftruncate(fd, end) != 0)
+		return errno;
+	const off_t page = (off_t)shmap__plat_page_size();
+	const uint8_t zero = 0;
+	for (off_t p = off - off % page; p < end; p += page) {
+		off_t at = p + page - 1 < end ? p + page - 1 : end - 1;
+		if (at < off)
+			at = off;
+		ssize_t w;
+		do {
+			w = pwrite(fd, &zero, 1, at);
+		} while (w < 0 && errno == EINTR);
+		if (w == 1)
+			continue;
+		if (w < 0 && (errno == ENOSPC || errno == EFBIG || errno == ENOMEM || errno == EDQUOT))
+			return errno;
+		return EOPNOTSUPP; /* cannot touch this object: sparse */
+	}
+	return 0;
+}
+#endif
+
+#if !SHMAP_PLAT_GETRANDOM
+size_t shmap__plat_random(void *buf, size_t len)
+{
+#if SHMAP_PLAT_ARC4RANDOM
+	arc4random_buf(buf, len);
+	return len;
+#else
+	uint8_t *p = buf;
+	size_t got = 0;
+	int fd;
+	do {
+		fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+	} while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return 0;
+	while (got < len) {
+		ssize_t r = read(fd, p + got, len - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			break;
+		got += (size_t)r;
+	}
+	close(fd);
+	return got;
+#endif
+}
+#endif
+
+/* ------------------------------------------------------------- mapping */
+
+size_t shmap__plat_page_size(void)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	return pg > 0 ? (size_t)pg : 4096u;
+}
+
+#if !SHMAP_PLAT_MAP_FLAGS
+int shmap__plat_map_flags(bool prefault)
+{
+	(void)prefault;
+	return 0;
+}
+
+int shmap__plat_map_noreserve(void)
+{
+	return 0;
+}
+
+void shmap__plat_advise_huge(void *addr, size_t len)
+{
+	(void)addr;
+	(void)len;
+}
+
+void shmap__plat_prefault(const void *addr, size_t len)
+{
+	const size_t pg = shmap__plat_page_size();
+	const volatile uint8_t *p = addr;
+	for (size_t off = 0; off < len; off += pg)
+		(void)p[off]; /* a read fault maps the page */
+}
+#endif
