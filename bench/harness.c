@@ -261,16 +261,16 @@ void bench_shm_unlink(const char *name)
 void bench_barrier(struct bench_run *r)
 {
 	struct bench_ctl *c = r->ctl;
-	uint64_t gen = shmap_atomic_load_acquire_u64(&c->bar_gen);
+	uint64_t gen = shmap__atomic_load_acquire_u64(&c->bar_gen);
 	unsigned spins = 0;
 	/* B1: full, the last arriver's release of bar_gen pairs with B2 */
-	if (shmap_atomic_fetch_add_full_u64(&c->bar_count, 1) == (uint64_t)r->nprocs - 1) {
-		shmap_atomic_store_u64(&c->bar_count, 0);
-		shmap_atomic_store_release_u64(&c->bar_gen, gen + 1);
+	if (shmap__atomic_fetch_add_full_u64(&c->bar_count, 1) == (uint64_t)r->nprocs - 1) {
+		shmap__atomic_store_u64(&c->bar_count, 0);
+		shmap__atomic_store_release_u64(&c->bar_gen, gen + 1);
 		return;
 	}
 	/* B2: acquire, pairs with the release above */
-	while (shmap_atomic_load_acquire_u64(&c->bar_gen) == gen)
+	while (shmap__atomic_load_acquire_u64(&c->bar_gen) == gen)
 		bench_relax(&spins);
 }
 
@@ -285,9 +285,9 @@ double bench_pingpong2(volatile uint64_t *ping, volatile uint64_t *pong, int idx
 	unsigned spins = 0;
 	if (idx == 1) {
 		for (uint64_t i = 0; i < n; i++) {
-			while (shmap_atomic_load_acquire_u64(ping) != 2 * i + 1)
+			while (shmap__atomic_load_acquire_u64(ping) != 2 * i + 1)
 				bench_relax(&spins);
-			shmap_atomic_store_release_u64(pong, 2 * i + 2);
+			shmap__atomic_store_release_u64(pong, 2 * i + 2);
 		}
 		return 0;
 	}
@@ -295,8 +295,8 @@ double bench_pingpong2(volatile uint64_t *ping, volatile uint64_t *pong, int idx
 		/* one timestamp per round trip, chained: each sample includes one timestamp read */
 		uint64_t tp = bench_ticks();
 		for (uint64_t i = 0; i < n; i++) {
-			shmap_atomic_store_release_u64(ping, 2 * i + 1);
-			while (shmap_atomic_load_acquire_u64(pong) != 2 * i + 2)
+			shmap__atomic_store_release_u64(ping, 2 * i + 1);
+			while (shmap__atomic_load_acquire_u64(pong) != 2 * i + 2)
 				bench_relax(&spins);
 			uint64_t t = bench_ticks();
 			samples[i] = bench_ticks_to_ns(t - tp);
@@ -308,8 +308,8 @@ double bench_pingpong2(volatile uint64_t *ping, volatile uint64_t *pong, int idx
 	double *blocks = calloc(nb ? nb : 1, sizeof *blocks);
 	uint64_t tb = bench_ticks();
 	for (uint64_t i = 0; i < n; i++) {
-		shmap_atomic_store_release_u64(ping, 2 * i + 1);
-		while (shmap_atomic_load_acquire_u64(pong) != 2 * i + 2)
+		shmap__atomic_store_release_u64(ping, 2 * i + 1);
+		while (shmap__atomic_load_acquire_u64(pong) != 2 * i + 2)
 			bench_relax(&spins);
 		if ((i + 1) % BENCH_RTT_BLOCK == 0) {
 			uint64_t t = bench_ticks();

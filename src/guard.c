@@ -49,7 +49,7 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "segment.h"
+#include "segment-internal.h"
 
 #define G_CHUNK_SLOTS 512u
 #define G_MAX_CHUNKS 64u /* 32768 mappings: more than vm.max_map_count allows segments */

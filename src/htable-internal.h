@@ -13,7 +13,7 @@
 #include "atomic.h"
 #include "internal.h"
 #include "hash-internal.h"
-#include "segment.h"
+#include "segment-internal.h"
 
 #define HT_EMPTY 0u
 #define HT_FULL 1u
@@ -141,14 +141,14 @@ static inline uint32_t v_klen(const struct shmap_htable *t, uint64_t v, uint64_t
 {
 	if (t->packed)
 		return (uint32_t)((v >> 3) & t->kmask);
-	return (uint32_t)shmap_atomic_load_u64(b_klen_word(t, i));
+	return (uint32_t)shmap__atomic_load_u64(b_klen_word(t, i));
 }
 
 static inline uint32_t v_vlen(const struct shmap_htable *t, uint64_t v, uint64_t i)
 {
 	if (t->packed)
 		return (uint32_t)((v >> (3 + t->kbits)) & t->vmask);
-	return (uint32_t)shmap_atomic_load_u64(b_slot(t, i, v_active(v)));
+	return (uint32_t)shmap__atomic_load_u64(b_slot(t, i, v_active(v)));
 }
 
 /* Next version: seq + 1 (wrapping inside its field), new state and lengths. */
@@ -168,11 +168,11 @@ static inline void ld_copy(void *dst, const volatile uint64_t *src, uint32_t len
 	uint8_t *d = dst;
 	uint32_t n = len / 8u, i;
 	for (i = 0; i < n; i++) {
-		uint64_t w = shmap_atomic_load_u64(&src[i]);
+		uint64_t w = shmap__atomic_load_u64(&src[i]);
 		memcpy(d + 8u * i, &w, 8);
 	}
 	if (len % 8u) {
-		uint64_t w = shmap_atomic_load_u64(&src[n]);
+		uint64_t w = shmap__atomic_load_u64(&src[n]);
 		memcpy(d + 8u * n, &w, len % 8u);
 	}
 }
@@ -183,13 +183,13 @@ static inline int ld_equal(const volatile uint64_t *src, const void *p, uint32_t
 	const uint8_t *s = p;
 	uint32_t n = len / 8u, i;
 	for (i = 0; i < n; i++) {
-		uint64_t w = shmap_atomic_load_u64(&src[i]), x;
+		uint64_t w = shmap__atomic_load_u64(&src[i]), x;
 		memcpy(&x, s + 8u * i, 8);
 		if (w != x)
 			return 0;
 	}
 	if (len % 8u) {
-		uint64_t w = shmap_atomic_load_u64(&src[n]);
+		uint64_t w = shmap__atomic_load_u64(&src[n]);
 		return memcmp(&w, s + 8u * n, len % 8u) == 0;
 	}
 	return 1;
@@ -203,14 +203,14 @@ static inline void st_copy(volatile uint64_t *dst, const void *src, uint32_t len
 	for (i = 0; i < n; i++) {
 		uint64_t w;
 		memcpy(&w, s + 8u * i, 8);
-		shmap_atomic_store_u64(&dst[i], w);
+		shmap__atomic_store_u64(&dst[i], w);
 		if (i == n / 2u)
 			SHMAP_FAILPOINT("htable.w.partial");
 	}
 	if (len % 8u) {
 		uint64_t w = 0;
 		memcpy(&w, s + 8u * n, len % 8u);
-		shmap_atomic_store_u64(&dst[n], w);
+		shmap__atomic_store_u64(&dst[n], w);
 	}
 }
 
@@ -221,7 +221,7 @@ static inline uint64_t ht_hash(const struct shmap_htable *t, const void *key, ui
 
 static inline void count_add(struct shmap_htable *t, uint64_t home, int64_t d)
 {
-	shmap_atomic_fetch_add_u64(&t->counts[(home % HT_STRIPES) * 8u], (uint64_t)d);
+	shmap__atomic_fetch_add_u64(&t->counts[(home % HT_STRIPES) * 8u], (uint64_t)d);
 }
 
 /* ------------------------------------------------------------------ */
@@ -243,10 +243,10 @@ static inline int lock_wait(struct shmap_htable *t, uint64_t i, uint64_t deadlin
 	struct shmap__backoff bo;
 	shmap__backoff_init(&bo);
 	for (;;) {
-		uint32_t cur = shmap_atomic_load_u32(w);
+		uint32_t cur = shmap__atomic_load_u32(w);
 		if (cur == 0) {
 			/* L1: full CAS (acquire side pairs with U1 in unlock()). */
-			if (shmap_atomic_cas_full_u32(w, 0, me) == 0)
+			if (shmap__atomic_cas_full_u32(w, 0, me) == 0)
 				return SHMAP_OK;
 		} else if (bo.round >= 10 && !shmap__seg_owner_alive(&t->seg, cur)) {
 			/* Dead holder: take over. Its bucket changes were each one
@@ -264,7 +264,7 @@ static inline int lock_wait(struct shmap_htable *t, uint64_t i, uint64_t deadlin
 			 * probe -- as for robust futexes, outside the C11 model,
 			 * which knows no processes. */
 			/* Full CAS: only one waiter takes the dead holder's lock. */
-			if (shmap_atomic_cas_full_u32(w, cur, me) == cur)
+			if (shmap__atomic_cas_full_u32(w, cur, me) == cur)
 				return SHMAP_RECOVERED;
 		}
 		if (shmap__backoff_wait(&bo, deadline) != SHMAP_OK)
@@ -277,11 +277,11 @@ static inline int lock_try(struct shmap_htable *t, uint64_t i, int probe)
 {
 	volatile uint32_t *w = lk(t, i);
 	const uint32_t me = t->seg.owner;
-	uint32_t cur = shmap_atomic_load_u32(w);
+	uint32_t cur = shmap__atomic_load_u32(w);
 	if (cur == 0) /* L1 as in lock_wait(), pairs with U1 */
-		return shmap_atomic_cas_full_u32(w, 0, me) == 0 ? SHMAP_OK : SHMAP_E_BUSY;
+		return shmap__atomic_cas_full_u32(w, 0, me) == 0 ? SHMAP_OK : SHMAP_E_BUSY;
 	/* Dead-holder takeover: ordered by the kernel, see D1 in lock_wait(). */
-	if (probe && !shmap__seg_owner_alive(&t->seg, cur) && shmap_atomic_cas_full_u32(w, cur, me) == cur)
+	if (probe && !shmap__seg_owner_alive(&t->seg, cur) && shmap__atomic_cas_full_u32(w, cur, me) == cur)
 		return SHMAP_RECOVERED;
 	return SHMAP_E_BUSY;
 }
@@ -289,7 +289,7 @@ static inline int lock_try(struct shmap_htable *t, uint64_t i, int probe)
 static inline void unlock(struct shmap_htable *t, uint64_t i)
 {
 	/* U1: release, pairs with the CAS in lock_wait()/lock_try(). */
-	shmap_atomic_store_release_u32(lk(t, i), 0);
+	shmap__atomic_store_release_u32(lk(t, i), 0);
 }
 
 /* Secondary locks: `home` is already held by this operation. */

@@ -227,7 +227,7 @@ static inline int shmap_htable_clear__body(shmap_htable *t)
 	}
 	/* Phase 1: FULL -> TOMB (each step leaves a valid table). */
 	for (uint64_t i = 0; i < t->nb; i++) {
-		uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
+		uint64_t v = shmap__atomic_load_acquire_u64(b_ver(t, i));
 		if (v_state(v) == HT_EMPTY || v_state(v) == HT_TOMB)
 			continue;
 		uint32_t kl = 0, vl = 0, budget = 0;
@@ -237,18 +237,18 @@ static inline int shmap_htable_clear__body(shmap_htable *t)
 		if (kb && shmap__ht_read_bucket(t, i, kb, t->key_max, &kl, NULL, 0, &vl, &budget) == HT_FULL &&
 		    shmap__hv_erase(t, ht_hash(t, kb, kl) & t->mask, i, v) == SHMAP_OK)
 			continue;
-		shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0)); /* W2 */
+		shmap__atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0)); /* W2 */
 	}
 	free(kb);
 	SHMAP_FAILPOINT("htable.clear.tombed");
 	/* Phase 2: no FULL bucket is left, so every TOMB may become EMPTY. */
 	for (uint64_t i = 0; i < t->nb; i++) {
-		uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
+		uint64_t v = shmap__atomic_load_acquire_u64(b_ver(t, i));
 		if (v_state(v) != HT_EMPTY)
-			shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_EMPTY, 0, 0, 0)); /* W2 */
+			shmap__atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_EMPTY, 0, 0, 0)); /* W2 */
 	}
 	for (uint32_t s = 0; s < HT_STRIPES; s++)
-		shmap_atomic_store_u64(&t->counts[s * 8u], 0);
+		shmap__atomic_store_u64(&t->counts[s * 8u], 0);
 	unlock_all(t);
 	return rc;
 }
@@ -272,9 +272,9 @@ struct hcheck {
 /* Repair: bucket i becomes a tombstone. */
 static void check_tomb(shmap_htable *t, uint64_t i)
 {
-	uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
+	uint64_t v = shmap__atomic_load_u64(b_ver(t, i));
 	/* W2: release, pairs with R1 of readers. */
-	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
+	shmap__atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, 0, 0, 0));
 }
 
 /* Locks: take them all to repair; otherwise count those left by the dead. */
@@ -288,7 +288,7 @@ static int check_locks(shmap_htable *t, struct hcheck *c)
 		return SHMAP_OK;
 	}
 	for (uint64_t i = 0; i < t->nb; i++) {
-		uint32_t o = shmap_atomic_load_u32(lk(t, i));
+		uint32_t o = shmap__atomic_load_u32(lk(t, i));
 		if (o == 0)
 			continue;
 		if (shmap__seg_owner_alive(&t->seg, o))
@@ -352,13 +352,13 @@ static void check_counts(shmap_htable *t, struct hcheck *c)
 {
 	uint64_t sum = 0;
 	for (uint32_t s = 0; s < HT_STRIPES; s++)
-		sum += shmap_atomic_load_u64(&t->counts[s * 8u]);
+		sum += shmap__atomic_load_u64(&t->counts[s * 8u]);
 	if (sum == c->live || c->busy)
 		return;
 	c->nprob++;
 	if (c->repair) {
 		for (uint32_t s = 0; s < HT_STRIPES; s++)
-			shmap_atomic_store_u64(&t->counts[s * 8u], s == 0 ? c->live : 0);
+			shmap__atomic_store_u64(&t->counts[s * 8u], s == 0 ? c->live : 0);
 	}
 }
 
@@ -366,15 +366,15 @@ static void check_counts(shmap_htable *t, struct hcheck *c)
 static void trim_tombs(shmap_htable *t)
 {
 	for (uint64_t i = 0; i < t->nb; i++) {
-		if (v_state(shmap_atomic_load_u64(b_ver(t, i))) != HT_EMPTY)
+		if (v_state(shmap__atomic_load_u64(b_ver(t, i))) != HT_EMPTY)
 			continue;
 		uint64_t q = (i - 1) & t->mask;
 		for (uint64_t n = 0; n + 1 < t->nb; n++, q = (q - 1) & t->mask) {
-			uint64_t v = shmap_atomic_load_u64(b_ver(t, q));
+			uint64_t v = shmap__atomic_load_u64(b_ver(t, q));
 			if (v_state(v) != HT_TOMB)
 				break;
 			/* W2: release, pairs with R1 of readers. */
-			shmap_atomic_store_release_u64(b_ver(t, q), v_next(t, v, HT_EMPTY, 0, 0, 0));
+			shmap__atomic_store_release_u64(b_ver(t, q), v_next(t, v, HT_EMPTY, 0, 0, 0));
 		}
 	}
 }
@@ -446,8 +446,8 @@ void shmap__htable_test_seq_near_wrap(shmap_htable *t, uint64_t below)
 	const uint64_t low = (UINT64_C(1) << t->sshift) - 1u;
 	const uint64_t seq = (UINT64_MAX >> t->sshift) - below;
 	for (uint64_t i = 0; i < t->nb; i++) {
-		uint64_t v = shmap_atomic_load_u64(b_ver(t, i));
-		shmap_atomic_store_release_u64(b_ver(t, i), (seq << t->sshift) | (v & low)); /* W2 */
+		uint64_t v = shmap__atomic_load_u64(b_ver(t, i));
+		shmap__atomic_store_release_u64(b_ver(t, i), (seq << t->sshift) | (v & low)); /* W2 */
 	}
 }
 

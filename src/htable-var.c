@@ -152,7 +152,7 @@ static int rec_ok(const struct shmap_htable *t, uint64_t r, uint64_t *off, uint3
 	uint64_t o = HT_REF_OFF(r) * 16u;
 	if (o < 16u || o > t->area_max - 8u)
 		return 0;
-	uint64_t h = shmap_atomic_load_u64(blk(t, o));
+	uint64_t h = shmap__atomic_load_u64(blk(t, o));
 	uint32_t k = (uint32_t)(h & 0xffffu), v = (uint32_t)(h >> 16);
 	if (k == 0 || k > t->key_max || v == 0 || v > t->value_max || (h >> 41) != 0 ||
 	    hv_recsize(k, v) > t->area_max - o)
@@ -172,7 +172,7 @@ int shmap__hv_read(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_
 	volatile uint64_t *ver = b_ver(t, i);
 	for (;;) {
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
-		uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+		uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 		uint32_t st = v_state(v1);
 		if (st != HT_FULL) {
 			if (st == HT_EMPTY || st == HT_TOMB)
@@ -180,7 +180,7 @@ int shmap__hv_read(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_
 			return SHMAP_E_CORRUPT;
 		}
 		/* Acquire, pairs with the release store of ref in put(). */
-		uint64_t r = shmap_atomic_load_acquire_u64(b_ref(t, i)), off = 0;
+		uint64_t r = shmap__atomic_load_acquire_u64(b_ref(t, i)), off = 0;
 		uint32_t kl = 0, vl = 0;
 		int ok = rec_ok(t, r, &off, &kl, &vl);
 		if (ok) {
@@ -191,8 +191,8 @@ int shmap__hv_read(const struct shmap_htable *t, uint64_t i, void *kbuf, uint32_
 				ld_copy(vbuf, rp + (kl + 7u) / 8u, vl);
 		}
 		/* R2: acquire fence, pairs with W1 (release fence before record writes). */
-		shmap_atomic_fence_acquire();
-		if (shmap_atomic_load_u64(ver) == v1) {
+		shmap__atomic_fence_acquire();
+		if (shmap__atomic_load_u64(ver) == v1) {
 			if (!ok)
 				return SHMAP_E_CORRUPT;
 			*klen = kl;
@@ -216,7 +216,7 @@ int shmap__hv_get(const struct shmap_htable *t, const void *key, uint32_t klen, 
 		volatile uint64_t *ver = b_ver(t, i);
 		for (;;) {
 			/* R1: acquire, pairs with W2 (publish) in the writers. */
-			const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+			const uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 			const uint32_t st = v_state(v1);
 			if (st == HT_EMPTY)
 				return SHMAP_E_NOTFOUND;
@@ -227,7 +227,7 @@ int shmap__hv_get(const struct shmap_htable *t, const void *key, uint32_t klen, 
 			if (v_tag(v1) != tag)
 				break; /* not K at v1: the tag is part of v1 */
 			/* Acquire, pairs with the release store of ref in put(). */
-			uint64_t r = shmap_atomic_load_acquire_u64(b_ref(t, i)), off = 0;
+			uint64_t r = shmap__atomic_load_acquire_u64(b_ref(t, i)), off = 0;
 			uint32_t kl = 0, vl = 0;
 			const int ok = rec_ok(t, r, &off, &kl, &vl);
 			const volatile uint64_t *rp = blk(t, ok ? off : 0) + 1;
@@ -235,8 +235,8 @@ int shmap__hv_get(const struct shmap_htable *t, const void *key, uint32_t klen, 
 			if (match && vl <= val_cap)
 				ld_copy(val, rp + (kl + 7u) / 8u, vl);
 			/* R2: acquire fence, pairs with W1 in the writers. */
-			shmap_atomic_fence_acquire();
-			if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
+			shmap__atomic_fence_acquire();
+			if (shmap_likely(shmap__atomic_load_u64(ver) == v1)) {
 				if (!ok)
 					return SHMAP_E_CORRUPT;
 				if (!match)
@@ -265,7 +265,7 @@ int shmap__hv_scan(struct shmap_htable *t, uint64_t home, const void *key, uint3
 		const uint64_t i = (home + n) & t->mask;
 		volatile uint64_t *ver = b_ver(t, i);
 		for (;;) {
-			uint64_t v1 = shmap_atomic_load_acquire_u64(ver); /* R1 (as in get) */
+			uint64_t v1 = shmap__atomic_load_acquire_u64(ver); /* R1 (as in get) */
 			uint32_t st = v_state(v1);
 			if (st == HT_EMPTY) {
 				if (*free_i == HT_NONE)
@@ -281,12 +281,12 @@ int shmap__hv_scan(struct shmap_htable *t, uint64_t home, const void *key, uint3
 				return SHMAP_E_CORRUPT;
 			if (v_tag(v1) != tag)
 				break;
-			uint64_t r = shmap_atomic_load_acquire_u64(b_ref(t, i)), off = 0; /* as in get */
+			uint64_t r = shmap__atomic_load_acquire_u64(b_ref(t, i)), off = 0; /* as in get */
 			uint32_t kl = 0, vl = 0;
 			int ok = rec_ok(t, r, &off, &kl, &vl);
 			int match = ok && kl == klen && ld_equal(blk(t, off) + 1, key, klen);
-			shmap_atomic_fence_acquire(); /* R2 (as in get) */
-			if (shmap_atomic_load_u64(ver) == v1) {
+			shmap__atomic_fence_acquire(); /* R2 (as in get) */
+			if (shmap__atomic_load_u64(ver) == v1) {
 				if (!ok)
 					return SHMAP_E_CORRUPT;
 				if (!match)
@@ -310,7 +310,7 @@ uint32_t shmap__hv_value(const struct shmap_htable *t, uint64_t i, const volatil
 	uint64_t off = 0;
 	uint32_t kl = 0, vl = 0;
 	/* Acquire, pairs with the release store of ref in put(). */
-	if (!rec_ok(t, shmap_atomic_load_acquire_u64(b_ref(t, i)), &off, &kl, &vl))
+	if (!rec_ok(t, shmap__atomic_load_acquire_u64(b_ref(t, i)), &off, &kl, &vl))
 		return 0;
 	*vp = blk(t, off) + 1 + (kl + 7u) / 8u;
 	return vl;
@@ -329,14 +329,14 @@ static int ar_lock(struct shmap_htable *t, uint64_t deadline)
 	struct shmap__backoff bo;
 	shmap__backoff_init(&bo);
 	for (;;) {
-		uint32_t cur = shmap_atomic_load_u32(w);
+		uint32_t cur = shmap__atomic_load_u32(w);
 		if (cur == 0) {
 			/* A1: full CAS, pairs with A2 in ar_unlock(). */
-			if (shmap_atomic_cas_full_u32(w, 0, me) == 0)
+			if (shmap__atomic_cas_full_u32(w, 0, me) == 0)
 				return SHMAP_OK;
 		} else if (bo.round >= 10 && !shmap__seg_owner_alive(&t->seg, cur)) {
 			/* Dead holder: take over and finish its journalled step. */
-			if (shmap_atomic_cas_full_u32(w, cur, me) == cur) {
+			if (shmap__atomic_cas_full_u32(w, cur, me) == cur) {
 				journal_recover(t);
 				return SHMAP_RECOVERED;
 			}
@@ -349,53 +349,53 @@ static int ar_lock(struct shmap_htable *t, uint64_t deadline)
 static void ar_unlock(struct shmap_htable *t)
 {
 	/* A2: release, pairs with A1. */
-	shmap_atomic_store_release_u32((volatile uint32_t *)(void *)arw(t, AR_LOCK), 0);
+	shmap__atomic_store_release_u32((volatile uint32_t *)(void *)arw(t, AR_LOCK), 0);
 }
 
 /* All allocator stores below are release stores: a taker of a dead
  * holder's lock (A1, full CAS) sees them in program order. */
 static void j_begin(struct shmap_htable *t, uint64_t r, uint32_t op, uint32_t k, uint32_t f)
 {
-	shmap_atomic_store_release_u64(arw(t, AR_JREF), r);
-	shmap_atomic_store_release_u64(arw(t, AR_JINFO), op | (uint64_t)f << 8 | (uint64_t)k << 16);
+	shmap__atomic_store_release_u64(arw(t, AR_JREF), r);
+	shmap__atomic_store_release_u64(arw(t, AR_JINFO), op | (uint64_t)f << 8 | (uint64_t)k << 16);
 }
 
 static void j_end(struct shmap_htable *t)
 {
-	shmap_atomic_store_release_u64(arw(t, AR_JINFO), 0);
+	shmap__atomic_store_release_u64(arw(t, AR_JINFO), 0);
 }
 
 /* Push block r (class c at off) on its free list. */
 static void push_block(struct shmap_htable *t, uint64_t r, uint64_t off, uint32_t c)
 {
-	shmap_atomic_store_release_u64(blk(t, off), shmap_atomic_load_u64(arw(t, AR_HEADS + c)));
-	shmap_atomic_store_release_u64(arw(t, AR_HEADS + c), r);
+	shmap__atomic_store_release_u64(blk(t, off), shmap__atomic_load_u64(arw(t, AR_HEADS + c)));
+	shmap__atomic_store_release_u64(arw(t, AR_HEADS + c), r);
 }
 
 /* Finish or undo the step a dead allocator-lock holder journalled. */
 static void journal_recover(struct shmap_htable *t)
 {
 	/* Acquire: pairs with the release stores of the dead holder. */
-	const uint64_t info = shmap_atomic_load_acquire_u64(arw(t, AR_JINFO));
+	const uint64_t info = shmap__atomic_load_acquire_u64(arw(t, AR_JINFO));
 	if (info == 0)
 		return;
-	const uint64_t r = shmap_atomic_load_acquire_u64(arw(t, AR_JREF));
+	const uint64_t r = shmap__atomic_load_acquire_u64(arw(t, AR_JREF));
 	const uint32_t op = (uint32_t)(info & 0xffu), f = (uint32_t)(info >> 8) & 1u;
 	const uint64_t k = info >> 16;
 	uint64_t off;
 	uint32_t c;
 	if (k < HT_NINTENT && ref_ok(t, r, &off, &c)) {
 		volatile uint64_t *field = inw(t, (uint32_t)k, IN_REF + f);
-		if (shmap_atomic_load_u64(field) == r) {
-			const uint64_t head = shmap_atomic_load_u64(arw(t, AR_HEADS + c));
+		if (shmap__atomic_load_u64(field) == r) {
+			const uint64_t head = shmap__atomic_load_u64(arw(t, AR_HEADS + c));
 			if (op == J_POP && head == r) /* not popped yet: undo */
-				shmap_atomic_store_release_u64(field, 0);
-			else if (op == J_BUMP && shmap_atomic_load_u64(arw(t, AR_TOP)) == off)
-				shmap_atomic_store_release_u64(field, 0); /* not carved yet */
+				shmap__atomic_store_release_u64(field, 0);
+			else if (op == J_BUMP && shmap__atomic_load_u64(arw(t, AR_TOP)) == off)
+				shmap__atomic_store_release_u64(field, 0); /* not carved yet */
 			else if (op == J_FREE) {
 				if (head != r)
 					push_block(t, r, off, c);
-				shmap_atomic_store_release_u64(field, 0);
+				shmap__atomic_store_release_u64(field, 0);
 			}
 		}
 	}
@@ -405,7 +405,7 @@ static void journal_recover(struct shmap_htable *t)
 /* Allocate the file space of the area up to `need` bytes (allocator lock held). */
 static int grow(struct shmap_htable *t, uint64_t need)
 {
-	uint64_t res = shmap_atomic_load_u64(arw(t, AR_RES));
+	uint64_t res = shmap__atomic_load_u64(arw(t, AR_RES));
 	if (res > t->area_max)
 		return SHMAP_E_CORRUPT;
 	if (need <= res)
@@ -432,24 +432,24 @@ static int grow(struct shmap_htable *t, uint64_t need)
 		errno = r;
 		return r == ENOSPC ? SHMAP_E_NOSPC : shmap__errno_code(r);
 	}
-	shmap_atomic_store_release_u64(arw(t, AR_RES), nres);
+	shmap__atomic_store_release_u64(arw(t, AR_RES), nres);
 	return SHMAP_OK;
 }
 
 /* Pop class c's head into intent field (k, f). */
 static int pop(struct shmap_htable *t, uint32_t c, uint32_t k, uint32_t f)
 {
-	const uint64_t h = shmap_atomic_load_u64(arw(t, AR_HEADS + c));
+	const uint64_t h = shmap__atomic_load_u64(arw(t, AR_HEADS + c));
 	uint64_t off, noff;
 	uint32_t hc, nc;
 	if (!ref_ok(t, h, &off, &hc) || hc != c)
 		return SHMAP_E_CORRUPT;
-	const uint64_t next = shmap_atomic_load_u64(blk(t, off));
+	const uint64_t next = shmap__atomic_load_u64(blk(t, off));
 	if (next != 0 && (!ref_ok(t, next, &noff, &nc) || nc != c))
 		return SHMAP_E_CORRUPT;
 	j_begin(t, h, J_POP, k, f);
-	shmap_atomic_store_release_u64(inw(t, k, IN_REF + f), h);
-	shmap_atomic_store_release_u64(arw(t, AR_HEADS + c), next);
+	shmap__atomic_store_release_u64(inw(t, k, IN_REF + f), h);
+	shmap__atomic_store_release_u64(arw(t, AR_HEADS + c), next);
 	SHMAP_FAILPOINT("htable.alloc.popped");
 	j_end(t);
 	return SHMAP_OK;
@@ -461,19 +461,19 @@ static int alloc_locked(struct shmap_htable *t, uint64_t size, uint32_t k, uint3
 	const uint32_t c = hv_class(size);
 	if (c >= t->nclass)
 		return SHMAP_E_TOOBIG;
-	if (shmap_atomic_load_u64(arw(t, AR_HEADS + c)) != 0)
+	if (shmap__atomic_load_u64(arw(t, AR_HEADS + c)) != 0)
 		return pop(t, c, k, f);
 	/* A free block up to twice the size before carving a new one. */
 	for (uint32_t cc = c + 1u; cc < t->nclass && hv_csize(cc) <= 2u * hv_csize(c); cc++)
-		if (shmap_atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
+		if (shmap__atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
 			return pop(t, cc, k, f);
-	const uint64_t top = shmap_atomic_load_u64(arw(t, AR_TOP)), sz = hv_csize(c);
+	const uint64_t top = shmap__atomic_load_u64(arw(t, AR_TOP)), sz = hv_csize(c);
 	if (top < 16u || top % 16u || top > t->area_max)
 		return SHMAP_E_CORRUPT;
 	/* Before allocating more of the file: any larger free block. */
-	if (top + sz > shmap_atomic_load_u64(arw(t, AR_RES)))
+	if (top + sz > shmap__atomic_load_u64(arw(t, AR_RES)))
 		for (uint32_t cc = c + 1u; cc < t->nclass; cc++)
-			if (shmap_atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
+			if (shmap__atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
 				return pop(t, cc, k, f);
 	if (sz <= t->area_max - top) {
 		int rc = grow(t, top + sz);
@@ -481,15 +481,15 @@ static int alloc_locked(struct shmap_htable *t, uint64_t size, uint32_t k, uint3
 			return rc;
 		const uint64_t r = mkref(top, c);
 		j_begin(t, r, J_BUMP, k, f);
-		shmap_atomic_store_release_u64(inw(t, k, IN_REF + f), r);
-		shmap_atomic_store_release_u64(arw(t, AR_TOP), top + sz);
+		shmap__atomic_store_release_u64(inw(t, k, IN_REF + f), r);
+		shmap__atomic_store_release_u64(arw(t, AR_TOP), top + sz);
 		SHMAP_FAILPOINT("htable.alloc.bumped");
 		j_end(t);
 		return SHMAP_OK;
 	}
 	/* The area is carved out: take a free block of a larger class whole. */
 	for (uint32_t cc = c + 1u; cc < t->nclass; cc++)
-		if (shmap_atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
+		if (shmap__atomic_load_u64(arw(t, AR_HEADS + cc)) != 0)
 			return pop(t, cc, k, f);
 	return SHMAP_E_FULL;
 }
@@ -498,7 +498,7 @@ static int alloc_locked(struct shmap_htable *t, uint64_t size, uint32_t k, uint3
 static void free_locked(struct shmap_htable *t, uint32_t k, uint32_t f)
 {
 	volatile uint64_t *field = inw(t, k, IN_REF + f);
-	const uint64_t r = shmap_atomic_load_u64(field);
+	const uint64_t r = shmap__atomic_load_u64(field);
 	uint64_t off;
 	uint32_t c;
 	if (r == 0)
@@ -509,7 +509,7 @@ static void free_locked(struct shmap_htable *t, uint32_t k, uint32_t f)
 		SHMAP_FAILPOINT("htable.alloc.freed");
 	}
 	/* A ref outside the area (a hostile peer's) is dropped, never followed. */
-	shmap_atomic_store_release_u64(field, 0);
+	shmap__atomic_store_release_u64(field, 0);
 	j_end(t);
 }
 
@@ -525,10 +525,10 @@ static uint64_t ar_deadline(const struct shmap_htable *t)
 
 static void free_field(struct shmap_htable *t, uint32_t k, uint32_t f)
 {
-	if (shmap_atomic_load_u64(inw(t, k, IN_REF + f)) == 0)
+	if (shmap__atomic_load_u64(inw(t, k, IN_REF + f)) == 0)
 		return;
 	if (ar_lock(t, ar_deadline(t)) < 0) {
-		shmap_atomic_store_release_u64(inw(t, k, IN_REF + f), 0);
+		shmap__atomic_store_release_u64(inw(t, k, IN_REF + f), 0);
 		return;
 	}
 	free_locked(t, k, f);
@@ -542,10 +542,10 @@ static __thread uint32_t intent_hint;
 
 static void intent_release(struct shmap_htable *t, uint32_t k)
 {
-	shmap_atomic_store_u64(inw(t, k, IN_HOME), 0);
-	shmap_atomic_store_u64(inw(t, k, IN_BUCKET), 0);
+	shmap__atomic_store_u64(inw(t, k, IN_HOME), 0);
+	shmap__atomic_store_u64(inw(t, k, IN_BUCKET), 0);
 	/* Release: the cleared fields are seen by the next claimer (CAS below). */
-	shmap_atomic_store_release_u64(inw(t, k, IN_OWNER), 0);
+	shmap__atomic_store_release_u64(inw(t, k, IN_OWNER), 0);
 }
 
 /*
@@ -554,26 +554,26 @@ static void intent_release(struct shmap_htable *t, uint32_t k)
  */
 static void intent_recover(struct shmap_htable *t, uint32_t k)
 {
-	const uint64_t j = shmap_atomic_load_acquire_u64(inw(t, k, IN_BUCKET)) & t->mask;
-	const uint64_t rn = shmap_atomic_load_acquire_u64(inw(t, k, IN_REF)),
-		       ro = shmap_atomic_load_acquire_u64(inw(t, k, IN_REF + 1u));
+	const uint64_t j = shmap__atomic_load_acquire_u64(inw(t, k, IN_BUCKET)) & t->mask;
+	const uint64_t rn = shmap__atomic_load_acquire_u64(inw(t, k, IN_REF)),
+		       ro = shmap__atomic_load_acquire_u64(inw(t, k, IN_REF + 1u));
 	if (rn == 0 && ro == 0) {
 		intent_release(t, k);
 		return;
 	}
-	const uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, j)); /* pairs with W2 */
-	const uint64_t cur = shmap_atomic_load_acquire_u64(b_ref(t, j));
+	const uint64_t v = shmap__atomic_load_acquire_u64(b_ver(t, j)); /* pairs with W2 */
+	const uint64_t cur = shmap__atomic_load_acquire_u64(b_ref(t, j));
 	uint64_t keep = 0;
 	if (v_state(v) == HT_FULL && cur != 0 && (cur == rn || cur == ro)) {
 		/* The dead writer's key: a new version before anything is freed.
 		 * W2: release, pairs with R1. */
-		shmap_atomic_store_release_u64(b_ver(t, j), vi_next(v, HT_FULL, v_tag(v)));
+		shmap__atomic_store_release_u64(b_ver(t, j), vi_next(v, HT_FULL, v_tag(v)));
 		keep = cur;
 	}
 	for (uint32_t f = 0; f < 2; f++) {
-		uint64_t r = shmap_atomic_load_u64(inw(t, k, IN_REF + f));
+		uint64_t r = shmap__atomic_load_u64(inw(t, k, IN_REF + f));
 		if (r != 0 && r == keep)
-			shmap_atomic_store_release_u64(inw(t, k, IN_REF + f), 0);
+			shmap__atomic_store_release_u64(inw(t, k, IN_REF + f), 0);
 		else
 			free_field(t, k, f);
 	}
@@ -586,12 +586,12 @@ void shmap__hv_recover_lock(struct shmap_htable *t, uint64_t lock)
 		return;
 	lock &= t->mask;
 	for (uint32_t k = 0; k < HT_NINTENT; k++) {
-		uint64_t o = shmap_atomic_load_acquire_u64(inw(t, k, IN_OWNER));
-		if (o == 0 || (shmap_atomic_load_u64(inw(t, k, IN_HOME)) & t->mask) != lock ||
+		uint64_t o = shmap__atomic_load_acquire_u64(inw(t, k, IN_OWNER));
+		if (o == 0 || (shmap__atomic_load_u64(inw(t, k, IN_HOME)) & t->mask) != lock ||
 		    shmap__seg_owner_alive(&t->seg, (uint32_t)o))
 			continue;
 		/* Full CAS: one recoverer per dead intent. */
-		if (shmap_atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
+		if (shmap__atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
 			intent_recover(t, k);
 	}
 }
@@ -605,16 +605,16 @@ static uint32_t reclaim_dead(struct shmap_htable *t, uint64_t home)
 {
 	uint32_t n = 0;
 	for (uint32_t k = 0; k < HT_NINTENT; k++) {
-		uint64_t o = shmap_atomic_load_acquire_u64(inw(t, k, IN_OWNER));
+		uint64_t o = shmap__atomic_load_acquire_u64(inw(t, k, IN_OWNER));
 		if (o == 0 || o == t->seg.owner || shmap__seg_owner_alive(&t->seg, (uint32_t)o))
 			continue;
-		const uint64_t l = shmap_atomic_load_u64(inw(t, k, IN_HOME)) & t->mask;
+		const uint64_t l = shmap__atomic_load_u64(inw(t, k, IN_HOME)) & t->mask;
 		int rc = lock_sec(t, l, home, 1);
 		if (rc < 0)
 			continue;
 		if (rc == SHMAP_RECOVERED)
 			shmap__hv_recover_lock(t, l);
-		else if (shmap_atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
+		else if (shmap__atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
 			intent_recover(t, k);
 		unlock_sec(t, l, home);
 		n++;
@@ -634,13 +634,13 @@ static int intent_claim(struct shmap_htable *t, uint64_t home, uint64_t i, uint3
 			const uint32_t k = (intent_hint + n) % HT_NINTENT;
 			/* Full CAS: the slot is ours; its fields were cleared by
 			 * the previous owner's release store. */
-			if (shmap_atomic_load_u64(inw(t, k, IN_OWNER)) == 0 &&
-			    shmap_atomic_cas_full_u64(inw(t, k, IN_OWNER), 0, me) == 0) {
+			if (shmap__atomic_load_u64(inw(t, k, IN_OWNER)) == 0 &&
+			    shmap__atomic_cas_full_u64(inw(t, k, IN_OWNER), 0, me) == 0) {
 				intent_hint = k;
-				shmap_atomic_store_release_u64(inw(t, k, IN_REF), 0);
-				shmap_atomic_store_release_u64(inw(t, k, IN_REF + 1u), 0);
-				shmap_atomic_store_release_u64(inw(t, k, IN_HOME), home);
-				shmap_atomic_store_release_u64(inw(t, k, IN_BUCKET), i);
+				shmap__atomic_store_release_u64(inw(t, k, IN_REF), 0);
+				shmap__atomic_store_release_u64(inw(t, k, IN_REF + 1u), 0);
+				shmap__atomic_store_release_u64(inw(t, k, IN_HOME), home);
+				shmap__atomic_store_release_u64(inw(t, k, IN_BUCKET), i);
 				*kout = k;
 				return SHMAP_OK;
 			}
@@ -681,31 +681,31 @@ int shmap__hv_put(struct shmap_htable *t, uint64_t home, uint64_t i, uint64_t v,
 	const uint32_t tag = fresh ? HT_TAG(ht_hash(t, key, klen)) : v_tag(v);
 	if (!fresh) {
 		/* Acquire, pairs with the release store of ref that linked it. */
-		shmap_atomic_store_release_u64(inw(t, k, IN_REF + 1u), shmap_atomic_load_acquire_u64(b_ref(t, i)));
+		shmap__atomic_store_release_u64(inw(t, k, IN_REF + 1u), shmap__atomic_load_acquire_u64(b_ref(t, i)));
 	}
 	rc = alloc_new(t, home, hv_recsize(klen, vlen), k);
 	if (rc < 0) {
-		shmap_atomic_store_release_u64(inw(t, k, IN_REF + 1u), 0);
+		shmap__atomic_store_release_u64(inw(t, k, IN_REF + 1u), 0);
 		intent_release(t, k);
 		return rc;
 	}
-	const uint64_t r = shmap_atomic_load_u64(inw(t, k, IN_REF));
+	const uint64_t r = shmap__atomic_load_u64(inw(t, k, IN_REF));
 	volatile uint64_t *rec = blk(t, HT_REF_OFF(r) * 16u); /* checked by alloc */
 	/* W1: release fence, pairs with R2: a stale reader of this block's
 	 * previous use that sees any word below sees its bucket changed. */
-	shmap_atomic_fence_release();
-	shmap_atomic_store_u64(rec, klen | (uint64_t)vlen << 16);
+	shmap__atomic_fence_release();
+	shmap__atomic_store_u64(rec, klen | (uint64_t)vlen << 16);
 	st_copy(rec + 1, key, klen);
 	st_copy(rec + 1 + (klen + 7u) / 8u, val, vlen);
 	SHMAP_FAILPOINT("htable.w.written");
 	/* Release, pairs with the readers' acquire load of ref: the record is
 	 * complete before it is linked. */
-	shmap_atomic_store_release_u64(b_ref(t, i), r);
+	shmap__atomic_store_release_u64(b_ref(t, i), r);
 	SHMAP_FAILPOINT("htable.w.linked");
 	/* W2: release, pairs with R1. */
-	shmap_atomic_store_release_u64(b_ver(t, i), vi_next(v, HT_FULL, tag));
+	shmap__atomic_store_release_u64(b_ver(t, i), vi_next(v, HT_FULL, tag));
 	SHMAP_FAILPOINT("htable.w.published");
-	shmap_atomic_store_release_u64(inw(t, k, IN_REF), 0);
+	shmap__atomic_store_release_u64(inw(t, k, IN_REF), 0);
 	free_field(t, k, 1);
 	intent_release(t, k);
 	return SHMAP_OK;
@@ -718,9 +718,9 @@ int shmap__hv_erase(struct shmap_htable *t, uint64_t home, uint64_t i, uint64_t 
 	if (rc < 0)
 		return rc;
 	/* Acquire, pairs with the release store of ref that linked it. */
-	shmap_atomic_store_release_u64(inw(t, k, IN_REF + 1u), shmap_atomic_load_acquire_u64(b_ref(t, i)));
+	shmap__atomic_store_release_u64(inw(t, k, IN_REF + 1u), shmap__atomic_load_acquire_u64(b_ref(t, i)));
 	/* W2: release; readers that see TOMB skip the bucket. */
-	shmap_atomic_store_release_u64(b_ver(t, i), vi_next(v, HT_TOMB, 0));
+	shmap__atomic_store_release_u64(b_ver(t, i), vi_next(v, HT_TOMB, 0));
 	SHMAP_FAILPOINT("htable.erase.tomb");
 	free_field(t, k, 1);
 	intent_release(t, k);
@@ -760,15 +760,15 @@ static int hv_check_intents(struct shmap_htable *t, int repair, uint64_t *nprob)
 		ar_unlock(t);
 	}
 	for (uint32_t k = 0; k < HT_NINTENT; k++) {
-		uint64_t o = shmap_atomic_load_acquire_u64(inw(t, k, IN_OWNER));
+		uint64_t o = shmap__atomic_load_acquire_u64(inw(t, k, IN_OWNER));
 		if (o == 0 || shmap__seg_owner_alive(&t->seg, (uint32_t)o))
 			continue;
 		(*nprob)++;
-		if (repair && shmap_atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
+		if (repair && shmap__atomic_cas_full_u64(inw(t, k, IN_OWNER), o, t->seg.owner) == o)
 			intent_recover(t, k);
 	}
-	if (!repair && shmap_atomic_load_u64(arw(t, AR_JINFO)) != 0 &&
-	    !shmap__seg_owner_alive(&t->seg, shmap_atomic_load_u32((volatile uint32_t *)(void *)arw(t, AR_LOCK))))
+	if (!repair && shmap__atomic_load_u64(arw(t, AR_JINFO)) != 0 &&
+	    !shmap__seg_owner_alive(&t->seg, shmap__atomic_load_u32((volatile uint32_t *)(void *)arw(t, AR_LOCK))))
 		(*nprob)++;
 	return SHMAP_OK;
 }
@@ -781,16 +781,16 @@ static struct live_rec *hv_live_records(struct shmap_htable *t, uint64_t top, ui
 	 * set, not to the capacity; a bucket filled meanwhile is skipped). */
 	uint64_t nfull = 0;
 	for (uint64_t i = 0; i < t->nb; i++)
-		nfull += v_state(shmap_atomic_load_u64(b_ver(t, i))) == HT_FULL;
+		nfull += v_state(shmap__atomic_load_u64(b_ver(t, i))) == HT_FULL;
 	struct live_rec *lv = malloc((size_t)(nfull + 1u) * sizeof(*lv));
 	if (!lv)
 		return NULL;
 	uint64_t n = 0;
 	for (uint64_t i = 0; i < t->nb; i++) {
-		uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
+		uint64_t v = shmap__atomic_load_acquire_u64(b_ver(t, i));
 		if (v_state(v) != HT_FULL || n == nfull)
 			continue;
-		uint64_t r = shmap_atomic_load_acquire_u64(b_ref(t, i)), off = 0, roff = 0;
+		uint64_t r = shmap__atomic_load_acquire_u64(b_ref(t, i)), off = 0, roff = 0;
 		uint32_t c = 0, kl = 0, vl = 0;
 		if (!ref_ok(t, r, &off, &c) || !rec_ok(t, r, &roff, &kl, &vl) || hv_recsize(kl, vl) > hv_csize(c) ||
 		    off + hv_csize(c) > top)
@@ -813,9 +813,9 @@ static uint64_t hv_drop_shared(struct shmap_htable *t, struct live_rec *lv, uint
 			/* Two buckets share a block: the later one is dropped. */
 			(*nprob)++;
 			if (repair) {
-				uint64_t v = shmap_atomic_load_u64(b_ver(t, lv[j].bucket));
+				uint64_t v = shmap__atomic_load_u64(b_ver(t, lv[j].bucket));
 				/* W2: release, pairs with R1 of readers. */
-				shmap_atomic_store_release_u64(b_ver(t, lv[j].bucket), vi_next(v, HT_TOMB, 0));
+				shmap__atomic_store_release_u64(b_ver(t, lv[j].bucket), vi_next(v, HT_TOMB, 0));
 			}
 			continue;
 		}
@@ -832,13 +832,13 @@ static bool hv_free_bytes(struct shmap_htable *t, uint64_t top, uint64_t *free_b
 {
 	uint64_t steps = 0;
 	for (uint32_t c = 0; c < t->nclass; c++) {
-		uint64_t r = shmap_atomic_load_u64(arw(t, AR_HEADS + c)), off;
+		uint64_t r = shmap__atomic_load_u64(arw(t, AR_HEADS + c)), off;
 		uint32_t rc2;
 		while (r != 0) {
 			if (!ref_ok(t, r, &off, &rc2) || rc2 != c || off + hv_csize(c) > top || ++steps > top / 16u)
 				return false;
 			*free_bytes += hv_csize(c);
-			r = shmap_atomic_load_u64(blk(t, off));
+			r = shmap__atomic_load_u64(blk(t, off));
 		}
 	}
 	return true;
@@ -849,7 +849,7 @@ static bool hv_free_bytes(struct shmap_htable *t, uint64_t top, uint64_t *free_b
 static void hv_rebuild_lists(struct shmap_htable *t, const struct live_rec *lv, uint64_t m, uint64_t top)
 {
 	for (uint32_t c = 0; c < HT_NCLASS; c++)
-		shmap_atomic_store_release_u64(arw(t, AR_HEADS + c), 0);
+		shmap__atomic_store_release_u64(arw(t, AR_HEADS + c), 0);
 	uint64_t pos = 16u;
 	for (uint64_t j = 0; j <= m; j++) {
 		const uint64_t gap_end = j < m ? lv[j].off : top;
@@ -886,7 +886,7 @@ int shmap__hv_check(struct shmap_htable *t, int repair, uint64_t *problems)
 		if (rc < 0)
 			return rc;
 	}
-	const uint64_t top = shmap_atomic_load_u64(arw(t, AR_TOP));
+	const uint64_t top = shmap__atomic_load_u64(arw(t, AR_TOP));
 	if (top < 16u || top % 16u || top > t->area_max) {
 		*problems += nprob + 1u;
 		if (repair)
@@ -927,23 +927,23 @@ uint64_t shmap__htable_test_leaked(shmap_htable *t, uint64_t *dead_intents)
 	if (!t->indirect)
 		return 0;
 	for (uint32_t k = 0; k < HT_NINTENT; k++) {
-		uint64_t o = shmap_atomic_load_u64(inw(t, k, IN_OWNER));
+		uint64_t o = shmap__atomic_load_u64(inw(t, k, IN_OWNER));
 		if (o != 0 && !shmap__seg_owner_alive(&t->seg, (uint32_t)o))
 			++*dead_intents;
 	}
-	const uint64_t top = shmap_atomic_load_u64(arw(t, AR_TOP));
+	const uint64_t top = shmap__atomic_load_u64(arw(t, AR_TOP));
 	uint64_t used = 0, off;
 	uint32_t c;
 	for (uint64_t i = 0; i < t->nb; i++)
-		if (v_state(shmap_atomic_load_u64(b_ver(t, i))) == HT_FULL &&
-		    ref_ok(t, shmap_atomic_load_u64(b_ref(t, i)), &off, &c))
+		if (v_state(shmap__atomic_load_u64(b_ver(t, i))) == HT_FULL &&
+		    ref_ok(t, shmap__atomic_load_u64(b_ref(t, i)), &off, &c))
 			used += hv_csize(c);
 	for (c = 0; c < t->nclass; c++) {
-		uint64_t r = shmap_atomic_load_u64(arw(t, AR_HEADS + c)), n = 0;
+		uint64_t r = shmap__atomic_load_u64(arw(t, AR_HEADS + c)), n = 0;
 		uint32_t rc;
 		while (r != 0 && ref_ok(t, r, &off, &rc) && n++ < top / 16u) {
 			used += hv_csize(rc);
-			r = shmap_atomic_load_u64(blk(t, off));
+			r = shmap__atomic_load_u64(blk(t, off));
 		}
 	}
 	return top - 16u > used ? top - 16u - used : 0;

@@ -352,7 +352,7 @@ static inline int shmap_htable_open__body(const char *name, uint32_t oflags, uin
 		 * tmpfs page in, as MAP_POPULATE does for a shared mapping). */
 		uint8_t *end = t->seg.base + t->seg.total_size;
 		if (g.indirect) {
-			uint64_t res = shmap_atomic_load_u64(&t->arena[2]); /* allocated bytes */
+			uint64_t res = shmap__atomic_load_u64(&t->arena[2]); /* allocated bytes */
 			end = t->area + (res < g.area_max ? res : g.area_max);
 		}
 #ifdef MADV_POPULATE_READ
@@ -438,7 +438,7 @@ SHMAP_API uint64_t shmap_htable_size(const shmap_htable *t)
 		return 0;
 	uint64_t sum = 0;
 	for (uint32_t i = 0; i < HT_STRIPES; i++)
-		sum += shmap_atomic_load_u64(&t->counts[i * 8u]);
+		sum += shmap__atomic_load_u64(&t->counts[i * 8u]);
 	if ((int64_t)sum < 0)
 		return 0;
 	return sum > t->nb ? t->nb : sum;
@@ -461,7 +461,7 @@ int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, 
 	volatile uint64_t *ver = b_ver(t, i);
 	for (;;) {
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
-		uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+		uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 		uint32_t st = v_state(v1);
 		if (st != HT_FULL) {
 			if (st == HT_EMPTY || st == HT_TOMB)
@@ -477,8 +477,8 @@ int shmap__ht_read_bucket(const struct shmap_htable *t, uint64_t i, void *kbuf, 
 				ld_copy(vbuf, b_val(t, i, v_active(v1)), vl);
 		}
 		/* R2: acquire fence, pairs with W1 (release fence before slot writes). */
-		shmap_atomic_fence_acquire();
-		if (shmap_atomic_load_u64(ver) == v1) {
+		shmap__atomic_fence_acquire();
+		if (shmap__atomic_load_u64(ver) == v1) {
 			if (bad)
 				return SHMAP_E_CORRUPT;
 			*klen = kl;
@@ -511,7 +511,7 @@ __attribute__((noinline)) static int get_packed_short(const struct shmap_htable 
 		volatile uint64_t *ver = (volatile uint64_t *)(void *)(base + ((home + n) & mask) * stride);
 		for (;;) {
 			/* R1: acquire, pairs with W2 (publish) in the writers. */
-			const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+			const uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 			const uint32_t st = v_state(v1);
 			if (st != HT_FULL) {
 				if (st == HT_EMPTY)
@@ -520,22 +520,22 @@ __attribute__((noinline)) static int get_packed_short(const struct shmap_htable 
 					break;
 				return SHMAP_E_CORRUPT;
 			}
-			if (((uint32_t)(v1 >> 3) & kmask) != klen || shmap_atomic_load_u64(ver + 1) != kw)
+			if (((uint32_t)(v1 >> 3) & kmask) != klen || shmap__atomic_load_u64(ver + 1) != kw)
 				break; /* not K at v1: no validation needed */
 			const uint32_t vl = (uint32_t)(v1 >> vshift) & vmask;
 			volatile uint64_t *vp = ver + voff0 + (v_active(v1) ? vwords : 0u);
 			const int fits = vl - 1u < t->value_max && vl <= val_cap;
 			if (fits) {
 				if (vl == 8u) {
-					uint64_t w = shmap_atomic_load_u64(vp);
+					uint64_t w = shmap__atomic_load_u64(vp);
 					memcpy(val, &w, 8);
 				} else {
 					ld_copy(val, vp, vl);
 				}
 			}
 			/* R2: acquire fence, pairs with W1 in the writers. */
-			shmap_atomic_fence_acquire();
-			if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
+			shmap__atomic_fence_acquire();
+			if (shmap_likely(shmap__atomic_load_u64(ver) == v1)) {
 				if (shmap_unlikely(vl == 0 || vl > t->value_max))
 					return SHMAP_E_CORRUPT;
 				*val_len = vl;
@@ -569,7 +569,7 @@ __attribute__((noinline)) static int get_general(const struct shmap_htable *t, c
 		volatile uint64_t *ver = b_ver(t, i);
 		for (;;) {
 			/* R1: acquire, pairs with W2 (publish) in the writers. */
-			uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+			uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 			uint32_t st = v_state(v1);
 			if (st == HT_EMPTY)
 				return SHMAP_E_NOTFOUND;
@@ -588,15 +588,15 @@ __attribute__((noinline)) static int get_general(const struct shmap_htable *t, c
 			if (!bad && vl <= val_cap) {
 				volatile uint64_t *vp = b_val(t, i, v_active(v1));
 				if (vl == 8u) {
-					uint64_t w = shmap_atomic_load_u64(vp);
+					uint64_t w = shmap__atomic_load_u64(vp);
 					memcpy(val, &w, 8);
 				} else {
 					ld_copy(val, vp, vl);
 				}
 			}
 			/* R2: acquire fence, pairs with W1 in the writers. */
-			shmap_atomic_fence_acquire();
-			if (shmap_likely(shmap_atomic_load_u64(ver) == v1)) {
+			shmap__atomic_fence_acquire();
+			if (shmap_likely(shmap__atomic_load_u64(ver) == v1)) {
 				if (bad)
 					return SHMAP_E_CORRUPT;
 				*val_len = vl;
@@ -628,12 +628,12 @@ __attribute__((noinline)) static int get_packed_from(const struct shmap_htable *
  */
 static inline int e88_take(volatile uint64_t *ver, uint64_t v1, void *val, uint32_t *val_len)
 {
-	const uint64_t w0 = shmap_atomic_load_u64(ver + 2);
-	const uint64_t w1 = shmap_atomic_load_u64(ver + 3);
+	const uint64_t w0 = shmap__atomic_load_u64(ver + 2);
+	const uint64_t w1 = shmap__atomic_load_u64(ver + 3);
 	const uint64_t w = v_active(v1) ? w1 : w0;
 	/* R2: acquire fence, pairs with W1 in the writers. */
-	shmap_atomic_fence_acquire();
-	if (shmap_unlikely(shmap_atomic_load_u64(ver) != v1))
+	shmap__atomic_fence_acquire();
+	if (shmap_unlikely(shmap__atomic_load_u64(ver) != v1))
 		return 0;
 	memcpy(val, &w, 8);
 	*val_len = 8;
@@ -658,7 +658,7 @@ __attribute__((noinline)) static int get_e88_next(const struct shmap_htable *t, 
 	uint64_t left = t->nb;
 	for (;;) {
 		if ((v1 & HT_E88_MASK) == HT_E88_WANT) {
-			if (shmap_atomic_load_u64(ver + 1) == kw)
+			if (shmap__atomic_load_u64(ver + 1) == kw)
 				break; /* K here but changed, or K seen now: general loop */
 		} else if (v_state(v1) == HT_EMPTY) {
 			return SHMAP_E_NOTFOUND;
@@ -671,8 +671,8 @@ __attribute__((noinline)) static int get_e88_next(const struct shmap_htable *t, 
 		if ((uint8_t *)ver == end)
 			ver = (volatile uint64_t *)(void *)base;
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
-		v1 = shmap_atomic_load_acquire_u64(ver);
-		if ((v1 & HT_E88_MASK) == HT_E88_WANT && shmap_atomic_load_u64(ver + 1) == kw) {
+		v1 = shmap__atomic_load_acquire_u64(ver);
+		if ((v1 & HT_E88_MASK) == HT_E88_WANT && shmap__atomic_load_u64(ver + 1) == kw) {
 			if (e88_take(ver, v1, val, val_len))
 				return SHMAP_OK;
 			break;
@@ -702,23 +702,23 @@ __attribute__((noinline)) static int get_fast8(const struct shmap_htable *t, con
 							       (hash8(kw, t->f_flip) & t->mask) * t->stride);
 	for (uint64_t left = t->nb; left != 0; left--) {
 		/* R1: acquire, pairs with W2 (publish) in the writers. */
-		const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+		const uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 		if (shmap_likely((v1 & t->f_want_mask) == t->f_want)) {
 			/* FULL, klen 8, vlen 8: compare the key word. */
 			memcpy(&kw, key, 8);
-			if (shmap_atomic_load_u64(ver + 1) == kw) {
+			if (shmap__atomic_load_u64(ver + 1) == kw) {
 				/* Both slots are loaded, so that no address waits
 				 * for v1, and the one v1 names is kept: relaxed
 				 * word loads inside the seqlock window, like every
 				 * payload read. */
-				const uint64_t w0 = shmap_atomic_load_u64(
+				const uint64_t w0 = shmap__atomic_load_u64(
 					(volatile uint64_t *)(void *)((uint8_t *)ver + t->f_off0));
-				const uint64_t w1 = shmap_atomic_load_u64(
+				const uint64_t w1 = shmap__atomic_load_u64(
 					(volatile uint64_t *)(void *)((uint8_t *)ver + t->f_off1));
 				const uint64_t w = v_active(v1) ? w1 : w0;
 				/* R2: acquire fence, pairs with W1 in the writers. */
-				shmap_atomic_fence_acquire();
-				if (shmap_unlikely(shmap_atomic_load_u64(ver) != v1))
+				shmap__atomic_fence_acquire();
+				if (shmap_unlikely(shmap__atomic_load_u64(ver) != v1))
 					break;
 				memcpy(val, &w, 8);
 				*val_len = 8;
@@ -754,7 +754,7 @@ __attribute__((noinline)) static int get_fast8(const struct shmap_htable *t, con
  * checked the arguments, f_e88 and room for 8 bytes.
  */
 /* get_e88_next() and then the SIGBUS guard's check on the way out
- * (segment.h), out of line: get_e88() reaches it with a tail call. */
+ * (segment-internal.h), out of line: get_e88() reaches it with a tail call. */
 __attribute__((noinline)) static int get_e88_next_leave(const struct shmap_htable *t, const void *key,
 							volatile uint64_t *ver, uint64_t v1, void *val,
 							uint32_t *val_len)
@@ -769,11 +769,11 @@ static inline __attribute__((always_inline)) int get_e88(const struct shmap_htab
 	memcpy(&kw, key, 8);
 	volatile uint64_t *ver = (volatile uint64_t *)(void *)(t->buckets + (hash8(kw, t->f_flip) & t->mask) * 32u);
 	/* R1: acquire, pairs with W2 (publish) in the writers. */
-	const uint64_t v1 = shmap_atomic_load_acquire_u64(ver);
+	const uint64_t v1 = shmap__atomic_load_acquire_u64(ver);
 	memcpy(&kw, key, 8);
-	if (shmap_likely((v1 & HT_E88_MASK) == HT_E88_WANT) && shmap_atomic_load_u64(ver + 1) == kw &&
+	if (shmap_likely((v1 & HT_E88_MASK) == HT_E88_WANT) && shmap__atomic_load_u64(ver + 1) == kw &&
 	    shmap_likely(e88_take(ver, v1, val, val_len)))
-		return shmap__seg_leave(&t->seg, SHMAP_OK); /* the SIGBUS guard's check (segment.h) */
+		return shmap__seg_leave(&t->seg, SHMAP_OK); /* the SIGBUS guard's check (segment-internal.h) */
 	return get_e88_next_leave(t, key, ver, v1, val, val_len);
 }
 
@@ -922,7 +922,7 @@ static int scan_chain(struct shmap_htable *t, uint64_t home, const void *key, ui
 		const uint64_t i = (home + n) & t->mask;
 		volatile uint64_t *ver = b_ver(t, i);
 		for (;;) {
-			uint64_t v1 = shmap_atomic_load_acquire_u64(ver); /* R1 (as in get) */
+			uint64_t v1 = shmap__atomic_load_acquire_u64(ver); /* R1 (as in get) */
 			uint32_t st = v_state(v1);
 			if (st == HT_EMPTY) {
 				if (*free_i == HT_NONE)
@@ -938,8 +938,8 @@ static int scan_chain(struct shmap_htable *t, uint64_t home, const void *key, ui
 				return SHMAP_E_CORRUPT;
 			if (v_klen(t, v1, i) != klen || !ld_equal(b_key(t, i), key, klen))
 				break;
-			shmap_atomic_fence_acquire(); /* R2 (as in get) */
-			if (shmap_atomic_load_u64(ver) == v1) {
+			shmap__atomic_fence_acquire(); /* R2 (as in get) */
+			if (shmap__atomic_load_u64(ver) == v1) {
 				/* K's bucket: only we (home lock holder) change it now. */
 				*found = i;
 				*fver = v1;
@@ -956,12 +956,12 @@ static int scan_chain(struct shmap_htable *t, uint64_t home, const void *key, ui
 static int claim_valid(struct shmap_htable *t, uint64_t home, uint64_t target)
 {
 	/* R1-style acquire loads: pair with W2 of whoever changed these buckets. */
-	uint32_t st = v_state(shmap_atomic_load_acquire_u64(b_ver(t, target)));
+	uint32_t st = v_state(shmap__atomic_load_acquire_u64(b_ver(t, target)));
 	if (st != HT_EMPTY && st != HT_TOMB)
 		return 0;
 	uint64_t dist = (target - home) & t->mask;
 	for (uint64_t n = 0; n < dist; n++)
-		if (v_state(shmap_atomic_load_acquire_u64(b_ver(t, home + n))) == HT_EMPTY)
+		if (v_state(shmap__atomic_load_acquire_u64(b_ver(t, home + n))) == HT_EMPTY)
 			return 0;
 	return 1;
 }
@@ -978,13 +978,13 @@ static int publish_value(struct shmap_htable *t, uint64_t home, uint64_t i, uint
 	uint32_t kl = t->packed ? v_klen(t, v, i) : 0;
 	/* W1: release fence, pairs with R2: a reader that sees any byte written
 	 * below also sees a version at least as new as v (so its check fails). */
-	shmap_atomic_fence_release();
+	shmap__atomic_fence_release();
 	if (!t->packed)
-		shmap_atomic_store_u64(b_slot(t, i, s), vlen);
+		shmap__atomic_store_u64(b_slot(t, i, s), vlen);
 	st_copy(b_val(t, i, s), val, vlen);
 	SHMAP_FAILPOINT("htable.w.written");
 	/* W2: release, pairs with R1: the slot is complete before it is active. */
-	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_FULL, s, kl, vlen));
+	shmap__atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_FULL, s, kl, vlen));
 	SHMAP_FAILPOINT("htable.w.published");
 	return SHMAP_OK;
 }
@@ -995,20 +995,20 @@ static int publish_new(struct shmap_htable *t, uint64_t home, uint64_t i, const 
 		       const void *val, uint32_t vlen)
 {
 	/* Acquire, pairs with W2 of the erase/cleanup that freed the bucket. */
-	uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, i));
+	uint64_t v = shmap__atomic_load_acquire_u64(b_ver(t, i));
 	if (t->indirect)
 		return shmap__hv_put(t, home, i, v, key, klen, val, vlen, 1);
 	/* W1: release fence, pairs with R2 (stale readers of the old entry). */
-	shmap_atomic_fence_release();
+	shmap__atomic_fence_release();
 	if (!t->packed) {
-		shmap_atomic_store_u64(b_klen_word(t, i), klen);
-		shmap_atomic_store_u64(b_slot(t, i, 0), vlen);
+		shmap__atomic_store_u64(b_klen_word(t, i), klen);
+		shmap__atomic_store_u64(b_slot(t, i, 0), vlen);
 	}
 	st_copy(b_key(t, i), key, klen);
 	st_copy(b_val(t, i, 0), val, vlen);
 	SHMAP_FAILPOINT("htable.w.written");
 	/* W2: release, pairs with R1: key and value complete before FULL. */
-	shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_FULL, 0, klen, vlen));
+	shmap__atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_FULL, 0, klen, vlen));
 	SHMAP_FAILPOINT("htable.w.published");
 	return SHMAP_OK;
 }
@@ -1033,7 +1033,7 @@ static void cleanup(struct shmap_htable *t, uint64_t b, uint64_t home)
 		uint64_t i = (b + len) & t->mask;
 		if (i == b)
 			return;
-		if (v_state(shmap_atomic_load_u64(b_ver(t, i))) == HT_EMPTY) {
+		if (v_state(shmap__atomic_load_u64(b_ver(t, i))) == HT_EMPTY) {
 			e = i;
 			break;
 		}
@@ -1060,7 +1060,7 @@ static void cleanup(struct shmap_htable *t, uint64_t b, uint64_t home)
 	const uint32_t kcap = kb == (uint8_t *)stackkey ? (uint32_t)sizeof(stackkey) : kb ? t->key_max : 0;
 	uint64_t maxback = 0; /* farthest home (distance back from e) of a key seen */
 	/* Acquire, pairs with W2 of the change that emptied e. */
-	int ok = v_state(shmap_atomic_load_acquire_u64(b_ver(t, e))) == HT_EMPTY;
+	int ok = v_state(shmap__atomic_load_acquire_u64(b_ver(t, e))) == HT_EMPTY;
 	for (uint64_t back = 1; ok && back < t->nb && back <= 2u * HT_CLEAN_SPAN; back++) {
 		const uint64_t x = (e - back) & t->mask;
 		if (back > len) {
@@ -1079,8 +1079,8 @@ static void cleanup(struct shmap_htable *t, uint64_t b, uint64_t home)
 				maxback = hb;
 		} else if (back > maxback) {
 			/* TOMB crossed by no probe path: W2 release store. */
-			uint64_t v = shmap_atomic_load_acquire_u64(b_ver(t, x));
-			shmap_atomic_store_release_u64(b_ver(t, x), v_next(t, v, HT_EMPTY, 0, 0, 0));
+			uint64_t v = shmap__atomic_load_acquire_u64(b_ver(t, x));
+			shmap__atomic_store_release_u64(b_ver(t, x), v_next(t, v, HT_EMPTY, 0, 0, 0));
 			SHMAP_FAILPOINT("htable.cleanup.step");
 		}
 	}
@@ -1101,7 +1101,7 @@ static int erase_at(struct shmap_htable *t, uint64_t i, uint64_t v, uint64_t hom
 			return rc;
 	} else {
 		/* W2: release; readers that see TOMB skip the bucket. */
-		shmap_atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, v_active(v), 0, 0));
+		shmap__atomic_store_release_u64(b_ver(t, i), v_next(t, v, HT_TOMB, v_active(v), 0, 0));
 		SHMAP_FAILPOINT("htable.erase.tomb");
 	}
 	count_add(t, home, -1);

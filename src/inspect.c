@@ -23,7 +23,7 @@
 #include <shmap/inspect.h>
 
 #include "atomic.h"
-#include "segment.h"
+#include "segment-internal.h"
 
 _Static_assert(SHMAP_KIND_HTABLE == SHMAP__KIND_HTABLE, "kind ids");
 _Static_assert(SHMAP_KIND_RING_SPSC == SHMAP__KIND_RING_SPSC, "kind ids");
@@ -401,7 +401,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	}
 	struct shmap__part *parts = (struct shmap__part *)((uint8_t *)m + parts_off);
 	for (uint32_t i = 0; i < nparts; i++) {
-		uint64_t w = shmap_atomic_load_u64(&parts[i].word);
+		uint64_t w = shmap__atomic_load_u64(&parts[i].word);
 		if ((uint32_t)w != SHMAP__PART_ATTACHED)
 			continue;
 		/* Holding the slot's liveness lock proves its holder is gone, and
@@ -413,7 +413,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 		/* R4: release; pairs with the acquire in shmap__seg_owner_alive():
 		 * the slot reads FREE (its generation kept), so every claim the
 		 * dead process left names an owner that is no longer alive. */
-		if (shmap_atomic_cas_release_u64(&parts[i].word, w,
+		if (shmap__atomic_cas_release_u64(&parts[i].word, w,
 						 (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE) == w &&
 		    reaped)
 			(*reaped)++;

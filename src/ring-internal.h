@@ -51,7 +51,7 @@
 
 #include "atomic.h"
 #include "internal.h"
-#include "segment.h"
+#include "segment-internal.h"
 
 #define RING_SEQ_WRITING (UINT64_C(1) << 63)
 
@@ -320,10 +320,10 @@ void shmap__ring_heavy_barrier(void);
 static inline int ring_sleepers(const volatile uint32_t *w)
 {
 	if (shmap_unlikely(shmap__ring_strong))
-		shmap_atomic_fence_full(); /* pairs with W1 when membarrier is missing */
+		shmap__atomic_fence_full(); /* pairs with W1 when membarrier is missing */
 	else
 		shmap_compiler_barrier(); /* W2: pairs with W1 via the waiter's membarrier */
-	return shmap_atomic_load_u32(w) != 0;
+	return shmap__atomic_load_u32(w) != 0;
 }
 
 /* The wake-ups themselves, out of line: the single-element paths reach

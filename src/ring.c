@@ -96,7 +96,7 @@ static int ring_init(struct shmap__seg *seg)
 		return SHMAP_OK; /* zero-filled: no slot ever written */
 	volatile uint64_t *seq = (volatile uint64_t *)(void *)(seg->data + ring_seq_off(seg->p.max_consumers));
 	for (uint64_t i = 0; i < seg->p.capacity; i++)
-		shmap_atomic_store_u64(&seq[i], i); /* free for position i */
+		shmap__atomic_store_u64(&seq[i], i); /* free for position i */
 	return SHMAP_OK;
 }
 
@@ -112,11 +112,11 @@ static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 	for (int i = 0; i < 16; i++) {
 		/* acquire: pairs with the full CAS that took the role (the holder's state before
 		 * it) */
-		uint32_t o = shmap_atomic_load_acquire_u32(w);
+		uint32_t o = shmap__atomic_load_acquire_u32(w);
 		if (o == 0) {
 			/* full CAS: the role is ours before any of its state is touched; pairs with
 			 * the acquire loads of the role word */
-			if (shmap_atomic_cas_full_u32(w, 0, r->seg.owner) == 0)
+			if (shmap__atomic_cas_full_u32(w, 0, r->seg.owner) == 0)
 				return SHMAP_OK;
 			continue;
 		}
@@ -125,7 +125,7 @@ static int ring_take_word(struct shmap_ring *r, volatile uint32_t *w)
 		if (shmap__seg_owner_alive(&r->seg, o))
 			return SHMAP_E_BUSY;
 		/* full CAS: takeover from the dead holder, as above */
-		if (shmap_atomic_cas_full_u32(w, o, r->seg.owner) == o)
+		if (shmap__atomic_cas_full_u32(w, o, r->seg.owner) == o)
 			return SHMAP_RECOVERED;
 	}
 	return SHMAP_E_BUSY;
@@ -136,19 +136,19 @@ static int ring_take_rec(struct shmap_ring *r)
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release stores of ow (join, detach) */
-		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 		int rc;
 		if (w == 0) {
 			/* full CAS: the record is ours before we touch its fields;
 			 * pairs with the acquire loads of ow */
-			if (shmap_atomic_cas_full_u64(&rec->ow, 0, rec_ow(REC_CLAIMING, r->seg.owner)) != 0)
+			if (shmap__atomic_cas_full_u64(&rec->ow, 0, rec_ow(REC_CLAIMING, r->seg.owner)) != 0)
 				continue;
 			rc = SHMAP_OK;
 		} else {
 			if (shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 				continue;
 			/* full CAS: takeover of a dead holder's record, as above */
-			if (shmap_atomic_cas_full_u64(&rec->ow, w, rec_ow(REC_CLAIMING, r->seg.owner)) != w)
+			if (shmap__atomic_cas_full_u64(&rec->ow, w, rec_ow(REC_CLAIMING, r->seg.owner)) != w)
 				continue;
 			rc = SHMAP_RECOVERED;
 		}
@@ -193,7 +193,7 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 			return rc;
 		SHMAP_FAILPOINT("ring.attach.producer");
 		if (rc == SHMAP_RECOVERED)
-			shmap_atomic_store_u32(&r->ctl->prod_sleeping, 0);
+			shmap__atomic_store_u32(&r->ctl->prod_sleeping, 0);
 		r->pos = ops->repair_head(r);
 		r->lim = r->pos;
 		r->min_cache = 0;
@@ -203,11 +203,11 @@ static int ring_attach(struct shmap_ring *r, uint32_t role)
 			return rc;
 		SHMAP_FAILPOINT("ring.attach.consumer");
 		if (rc == SHMAP_RECOVERED)
-			shmap_atomic_store_u32(&r->ctl->cons_sleepers, 0);
+			shmap__atomic_store_u32(&r->ctl->cons_sleepers, 0);
 		r->pos = ops->repair_tail(r);
 		/* [tail, head) is published and head is a publication boundary:
 		 * from there on the start words lead the way (ring_spsc.c) */
-		r->lim = shmap_atomic_load_acquire_u64(&r->ctl->head); /* pairs with R1b */
+		r->lim = shmap__atomic_load_acquire_u64(&r->ctl->head); /* pairs with R1b */
 		if (r->lim < r->pos || r->lim - r->pos > r->cap)
 			r->lim = r->pos;
 	} else {
@@ -231,17 +231,17 @@ static void ring_detach(struct shmap_ring *r)
 	if (r->role == SHMAP_RING_PRODUCER) {
 		/* full CAS: the role is given up after every access it made; pairs with the acquire
 		 * load of the role word */
-		shmap_atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
+		shmap__atomic_cas_full_u32(&r->ctl->prod_owner, r->seg.owner, 0);
 	} else if (r->ops->flags & RING_F_CONS_WORD) {
 		/* full CAS: as for the producer role */
-		shmap_atomic_cas_full_u32(&r->ctl->cons_owner, r->seg.owner, 0);
+		shmap__atomic_cas_full_u32(&r->ctl->cons_owner, r->seg.owner, 0);
 	} else if (r->rec) {
 		/* acquire: pairs with our own release of ow (join) or a checker's CAS */
-		uint64_t w = shmap_atomic_load_acquire_u64(&r->rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&r->rec->ow);
 		if (rec_owner(w) == r->seg.owner)
 			/* full CAS: the record is freed after every access through it; pairs with
 			 * the acquire loads of ow */
-			shmap_atomic_cas_full_u64(&r->rec->ow, w, 0);
+			shmap__atomic_cas_full_u64(&r->rec->ow, w, 0);
 		r->rec = NULL;
 	}
 	ring_set_role(r, 0);
@@ -713,16 +713,16 @@ void shmap__ring_announce(struct shmap_ring *r)
 	/* full adds: counts, read by the wakers (W2) with the fence W1 below
 	 * between them and the waiter's re-check */
 	if (r->role == SHMAP_RING_PRODUCER) {
-		shmap_atomic_fetch_add_full_u32(&r->ctl->prod_sleeping, 1);
+		shmap__atomic_fetch_add_full_u32(&r->ctl->prod_sleeping, 1);
 	} else if (r->ops->flags & RING_F_CONS_WORD) {
-		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
+		shmap__atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
 	} else {
-		shmap_atomic_fetch_add_full_u32(&r->rec->sleeping, 1);
-		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
+		shmap__atomic_fetch_add_full_u32(&r->rec->sleeping, 1);
+		shmap__atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 1);
 	}
 	/* W1: full fence, then the heavy barrier; pairs with W2 in
 	 * ring_wake_consumers()/ring_wake_producer(). */
-	shmap_atomic_fence_full();
+	shmap__atomic_fence_full();
 	shmap__ring_heavy_barrier();
 }
 
@@ -734,7 +734,7 @@ void shmap__ring_unannounce(struct shmap_ring *r)
 		shmap__ring_count_dec(&r->ctl->cons_sleepers);
 	else if (shmap__ring_count_dec(&r->rec->sleeping))
 		/* full: a count, as the increment in shmap__ring_announce() */
-		shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
+		shmap__atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, UINT32_MAX); /* -1 */
 }
 
 /* What a waiting call retries: struct ring_attempt (ring-internal.h). */
@@ -761,7 +761,7 @@ static int ring_wait_sleep(struct shmap_ring *r, struct ring_attempt *a, uint64_
 		/* acquire: pairs with the waker's full add to the event word (shmap__ring_wake_*,
 		 * ring_util.c): the event read before the re-try, so a wake-up after it changes the
 		 * word and the futex wait returns */
-		uint32_t e = shmap_atomic_load_acquire_u32(ev);
+		uint32_t e = shmap__atomic_load_acquire_u32(ev);
 		rc = a->fn(r, a);
 		/* The heavy barrier in ring_announce() can take milliseconds on a
 		 * loaded machine: measure the time left after it, not before. */
@@ -1159,7 +1159,7 @@ SHMAP_API uint64_t shmap_ring_size(const shmap_ring *r)
 	 * relaxed inspection store of the other types: then an estimate) */
 	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
 	 * inspection) */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	return r->ops->size(w, h);
 }
 
@@ -1194,7 +1194,7 @@ SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r)
 		return 0;
 	if (r->ops->flags & RING_F_CONS_WORD) {
 		/* acquire: pairs with the CAS that took the role */
-		uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
+		uint32_t o = shmap__atomic_load_acquire_u32(&r->ctl->cons_owner);
 		if (o == 0)
 			return 0;
 		if (o == r->seg.owner)
@@ -1204,7 +1204,7 @@ SHMAP_API uint32_t shmap_ring_consumers(const shmap_ring *r)
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
 		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
-		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&r->recs[i].ow);
 		uint32_t st = rec_state(w);
 		if (w == 0 || (st != REC_ACTIVE && st != REC_CLAIMING))
 			continue;
@@ -1246,7 +1246,7 @@ SHMAP_API uint64_t shmap_ring_lost(const shmap_ring *r)
 	if (!r || !(r->ops->flags & RING_F_CLAIMS) || shmap__seg_check(&r->seg))
 		return 0;
 	/* acquire: pairs with the reclaimers' full add to lost */
-	return shmap_atomic_load_acquire_u64(&r->ctl->lost);
+	return shmap__atomic_load_acquire_u64(&r->ctl->lost);
 }
 
 static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
@@ -1254,7 +1254,7 @@ static uint32_t ring_owner_pid(const struct shmap_ring *r, uint32_t owner)
 	if (owner == 0)
 		return 0;
 	uint32_t slot = shmap__owner_slot(r->seg.p.nparts, owner);
-	return shmap_atomic_load_u32(&r->seg.parts[slot].pid);
+	return shmap__atomic_load_u32(&r->seg.parts[slot].pid);
 }
 
 static inline int shmap_ring_stats__body(const shmap_ring *r, shmap_ring_stats_t *st)
@@ -1267,12 +1267,12 @@ static inline int shmap_ring_stats__body(const shmap_ring *r, shmap_ring_stats_t
 	shmap_ring_stats_t out = { sizeof(out), 0, 0, 0, 0, 0, 0 };
 	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
 	 * inspection) */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	out.head = h;
 	out.tail = r->ops->low(r, h);
 	/* acquire: pairs with the reclaimers' full add to lost */
-	out.lost = r->ops->flags & RING_F_CLAIMS ? shmap_atomic_load_acquire_u64(&r->ctl->lost) : 0;
-	uint32_t o = shmap_atomic_load_acquire_u32(&r->ctl->prod_owner);
+	out.lost = r->ops->flags & RING_F_CLAIMS ? shmap__atomic_load_acquire_u64(&r->ctl->lost) : 0;
+	uint32_t o = shmap__atomic_load_acquire_u32(&r->ctl->prod_owner);
 	out.producer_pid = ring_owner_pid(r, o);
 	out.producer_alive = o && shmap__seg_owner_alive(&r->seg, o) ? 1u : 0u;
 	shmap__stats_out(st, &out, sizeof(out));
@@ -1299,20 +1299,20 @@ static inline int shmap_ring_consumer_stats__body(const shmap_ring *r, uint32_t 
 	uint64_t cur, mis = 0;
 	if (r->ops->flags & RING_F_CONS_WORD) {
 		/* acquire: pair with the role's CAS and the consumer's release of tail */
-		o = shmap_atomic_load_acquire_u32(&r->ctl->cons_owner);
+		o = shmap__atomic_load_acquire_u32(&r->ctl->cons_owner);
 		/* acquire: pairs with the consumer's release of tail (R2) */
-		cur = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		cur = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	} else {
 		struct ring_rec *rec = &r->recs[index];
 		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
-		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 		o = rec_state(w) == REC_FREE ? 0 : rec_owner(w);
 		/* acquire: pairs with the owner's release of its cursor or claim (R6, the claim's
 		 * intent) */
-		cur = shmap_atomic_load_acquire_u64(&rec->pos);
+		cur = shmap__atomic_load_acquire_u64(&rec->pos);
 		if ((r->ops->flags & RING_F_CLAIMS) && cur)
 			cur -= 1; /* a claim start + 1 */
-		mis = shmap_atomic_load_u64(&rec->missed);
+		mis = shmap__atomic_load_u64(&rec->missed);
 	}
 	if (o == 0)
 		return SHMAP_E_NOTFOUND;
@@ -1336,23 +1336,23 @@ static void ring_check_roles(struct shmap_ring *r, int repair, uint64_t *found, 
 {
 	struct ring_ctl *c = r->ctl;
 	/* acquire: pairs with the CAS that took the role */
-	uint32_t o = shmap_atomic_load_acquire_u32(&c->prod_owner);
+	uint32_t o = shmap__atomic_load_acquire_u32(&c->prod_owner);
 	if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
 		(*found)++;
 		/* full CAS: freed only if still the dead one's */
-		if (repair && shmap_atomic_cas_full_u32(&c->prod_owner, o, 0) == o) {
-			shmap_atomic_store_u32(&c->prod_sleeping, 0);
+		if (repair && shmap__atomic_cas_full_u32(&c->prod_owner, o, 0) == o) {
+			shmap__atomic_store_u32(&c->prod_sleeping, 0);
 			r->ops->repair_head(r);
 			(*fixed)++;
 		}
 	}
 	if (!(r->ops->flags & RING_F_CONS_WORD))
 		return;
-	o = shmap_atomic_load_acquire_u32(&c->cons_owner); /* as prod_owner */
+	o = shmap__atomic_load_acquire_u32(&c->cons_owner); /* as prod_owner */
 	if (o && o != r->seg.owner && !shmap__seg_owner_alive(&r->seg, o)) {
 		(*found)++;
-		if (repair && shmap_atomic_cas_full_u32(&c->cons_owner, o, 0) == o) {
-			shmap_atomic_store_u32(&c->cons_sleepers, 0);
+		if (repair && shmap__atomic_cas_full_u32(&c->cons_owner, o, 0) == o) {
+			shmap__atomic_store_u32(&c->cons_sleepers, 0);
 			r->ops->repair_tail(r);
 			(*fixed)++;
 		}
@@ -1373,7 +1373,7 @@ static void ring_check_records(struct shmap_ring *r, int repair, uint64_t *found
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release stores of ow (join, detach) */
-		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 		if (w == 0)
 			continue;
 		if (rec_state(w) > REC_ACTIVE) {
@@ -1394,11 +1394,11 @@ static void ring_check_sleepers(struct shmap_ring *r, int repair, uint64_t *foun
 {
 	uint32_t n = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++)
-		n += shmap_atomic_load_u32(&r->recs[i].sleeping); /* a count */
-	if (shmap_atomic_load_u32(&r->ctl->cons_sleepers) > n) {
+		n += shmap__atomic_load_u32(&r->recs[i].sleeping); /* a count */
+	if (shmap__atomic_load_u32(&r->ctl->cons_sleepers) > n) {
 		(*found)++;
 		if (repair) {
-			shmap_atomic_store_u32(&r->ctl->cons_sleepers, n);
+			shmap__atomic_store_u32(&r->ctl->cons_sleepers, n);
 			(*fixed)++;
 		}
 	}

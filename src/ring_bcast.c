@@ -15,7 +15,7 @@
  *   subscriber: s1 = seq (acquire); if s1 == c + 1: copy; fence(load-load);
  *               s2 = seq; accept only if s2 == s1 (else overwritten during
  *               the copy: lapped).
- *   Both copies go through relaxed atomics (shmap_atomic_copy_in/out, one
+ *   Both copies go through relaxed atomics (shmap__atomic_copy_in/out, one
  *   element at a time on both sides, so every byte is accessed with the
  *   same width by both): a subscriber racing the producer on a slot is not
  *   a C11 data race, it only reads bytes it then discards.
@@ -61,16 +61,16 @@ static inline int bcast_lossy(const struct shmap_ring *r)
 uint64_t shmap__bcast_min_cursor(const struct shmap_ring *r, uint64_t head)
 {
 	/* F1: full fence, pairs with F2 in shmap__bcast_join(). */
-	shmap_atomic_fence_full();
+	shmap__atomic_fence_full();
 	uint64_t m = head;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release store of ACTIVE in shmap__bcast_join() */
-		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
+		if (rec_state(shmap__atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
 			continue;
 		/* A5: acquire, pairs with R6 in the subscriber's pop: its reads of
 		 * the slots below the cursor completed. */
-		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
+		uint64_t c = shmap__atomic_load_acquire_u64(&rec->pos);
 		if (c > head)
 			c = head;
 		if (c < m)
@@ -93,11 +93,11 @@ static uint64_t bcast_room(struct shmap_ring *r, uint64_t p, uint64_t want)
 static void bcast_mark(struct shmap_ring *r, uint64_t p, uint64_t k)
 {
 	for (uint64_t i = 0; i < k; i++)
-		shmap_atomic_store_u64(&r->seq[(p + i) & r->mask], RING_SEQ_WRITING | (p + i));
+		shmap__atomic_store_u64(&r->seq[(p + i) & r->mask], RING_SEQ_WRITING | (p + i));
 	/* R5: store-store fence, pairs with the load-load fence A6 in
 	 * bcast_copy_valid(): the WRITING marks are visible before any byte of
 	 * the new elements. */
-	shmap_atomic_fence_release();
+	shmap__atomic_fence_release();
 	SHMAP_FAILPOINT("ring.bcast.push.marked");
 }
 
@@ -105,11 +105,11 @@ static void bcast_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 {
 	for (uint64_t i = 0; i < k; i++) {
 		/* R7: release, pairs with the subscribers' acquire load of seq. */
-		shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
+		shmap__atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
 	}
 	SHMAP_FAILPOINT("ring.bcast.push.published");
 	r->pos = p + k;
-	shmap_atomic_store_u64(&r->ctl->head, p + k);
+	shmap__atomic_store_u64(&r->ctl->head, p + k);
 	ring_wake_consumers(r);
 }
 
@@ -117,7 +117,7 @@ static void bcast_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 static void bcast_copy_in_relaxed(struct shmap_ring *r, uint64_t p, const uint8_t *src, uint64_t k)
 {
 	for (uint64_t i = 0; i < k; i++)
-		shmap_atomic_copy_in(ring_slot(r, p + i), src + (size_t)i * r->esize, r->esize);
+		shmap__atomic_copy_in(ring_slot(r, p + i), src + (size_t)i * r->esize, r->esize);
 }
 
 /*
@@ -176,7 +176,7 @@ static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64
 {
 	uint64_t q = (s & RING_SEQ_WRITING) ? s & ~RING_SEQ_WRITING : s - 1;
 	/* acquire: head is stored relaxed after R7: pairs with nothing; only bounds the resync */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	if ((q & r->mask) != (at & r->mask) || q <= at)
 		return SHMAP_E_CORRUPT; /* not a state this slot can legitimately hold */
 	if (q + 1 > h)
@@ -187,9 +187,9 @@ static int bcast_resync_at(struct shmap_ring *r, uint64_t c, uint64_t at, uint64
 	r->missed += nc - c;
 	r->pos = nc;
 	r->lim = nc;
-	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	shmap__atomic_store_u64(&r->rec->missed, r->missed);
 	/* R6: release, pairs with A5 in shmap__bcast_min_cursor() */
-	shmap_atomic_store_release_u64(&r->rec->pos, nc);
+	shmap__atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
 }
 
@@ -224,16 +224,16 @@ static int bcast_lossy_read(struct shmap_ring *r, uint8_t *d, uint32_t n, uint32
 	int lapped = 0;
 	while (k < n) {
 		volatile uint64_t *sp = &r->seq[c & r->mask];
-		uint64_t s1 = shmap_atomic_load_acquire_u64(sp); /* pairs with R7 */
+		uint64_t s1 = shmap__atomic_load_acquire_u64(sp); /* pairs with R7 */
 		int st = bcast_slot_state(r, c, s1);
 		if (st == 1)
 			break;
 		if (st == 0) {
-			shmap_atomic_copy_out(d + (size_t)k * r->esize, ring_slot(r, c), r->esize);
+			shmap__atomic_copy_out(d + (size_t)k * r->esize, ring_slot(r, c), r->esize);
 			/* A6: load-load fence, pairs with R5: if the copy saw any
 			 * byte of a newer element, the re-read sees its mark. */
-			shmap_atomic_fence_acquire();
-			uint64_t s2 = shmap_atomic_load_u64(sp);
+			shmap__atomic_fence_acquire();
+			uint64_t s2 = shmap__atomic_load_u64(sp);
 			if (s2 == s1) {
 				c++;
 				k++;
@@ -265,7 +265,7 @@ static int bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 		c += k;
 		r->pos = c;
 		if (k)
-			shmap_atomic_store_u64(&r->rec->pos, c); /* stats only */
+			shmap__atomic_store_u64(&r->rec->pos, c); /* stats only */
 		*done = k;
 		return k || n == 0 ? SHMAP_OK : SHMAP_E_EMPTY;
 	}
@@ -273,7 +273,7 @@ static int bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 	uint64_t want = n < r->cap ? n : r->cap;
 	uint64_t s = 0;
 	while (k < want) {
-		s = shmap_atomic_load_acquire_u64(&r->seq[(c + k) & r->mask]); /* pairs with R7 */
+		s = shmap__atomic_load_acquire_u64(&r->seq[(c + k) & r->mask]); /* pairs with R7 */
 		if (s != c + k + 1)
 			break;
 		k++;
@@ -288,7 +288,7 @@ static int bcast_pop_n(struct shmap_ring *r, void *dst, uint32_t n, uint32_t *do
 	SHMAP_FAILPOINT("ring.bcast.pop.copied");
 	r->pos = c + k;
 	/* R6: release, pairs with A5 in shmap__bcast_min_cursor(). */
-	shmap_atomic_store_release_u64(&r->rec->pos, c + k);
+	shmap__atomic_store_release_u64(&r->rec->pos, c + k);
 	ring_wake_producer(r);
 	*done = k;
 	return SHMAP_OK;
@@ -359,7 +359,7 @@ static int bcast_peek(struct shmap_ring *r, uint32_t n, const void **ptr, uint32
 	uint64_t want = n < run ? n : run;
 	uint64_t k = 0, s = 0;
 	while (k < want) {
-		s = shmap_atomic_load_acquire_u64(&r->seq[(c + k) & r->mask]); /* pairs with R7 */
+		s = shmap__atomic_load_acquire_u64(&r->seq[(c + k) & r->mask]); /* pairs with R7 */
 		if (s != c + k + 1)
 			break;
 		k++;
@@ -384,13 +384,13 @@ static int bcast_release(struct shmap_ring *r, uint32_t n)
 		 * since then shows at the next pop. */
 		r->pos = c + n;
 		if (n)
-			shmap_atomic_store_u64(&r->rec->pos, c + n); /* stats only */
+			shmap__atomic_store_u64(&r->rec->pos, c + n); /* stats only */
 		return SHMAP_OK;
 	}
 	SHMAP_FAILPOINT("ring.bcast.pop.copied");
 	if (n) {
 		r->pos = c + n;
-		shmap_atomic_store_release_u64(&r->rec->pos, c + n); /* R6 */
+		shmap__atomic_store_release_u64(&r->rec->pos, c + n); /* R6 */
 		ring_wake_producer(r);
 	}
 	return SHMAP_OK;
@@ -400,7 +400,7 @@ static int bcast_release(struct shmap_ring *r, uint32_t n)
 static int bcast_drop(struct shmap_ring *r, struct ring_rec *rec)
 {
 	/* acquire: pairs with the release store of ow when it was taken */
-	uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+	uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 	if (rec_state(w) == REC_FREE && rec_owner(w) == 0)
 		return 0;
 	uint32_t o = rec_owner(w);
@@ -408,7 +408,7 @@ static int bcast_drop(struct shmap_ring *r, struct ring_rec *rec)
 		return 0;
 	/* full CAS: freed only if no one took it meanwhile */
 	/* full CAS: pairs with the acquire loads of ow */
-	if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) != w)
+	if (shmap__atomic_cas_full_u64(&rec->ow, w, 0) != w)
 		return 0;
 	shmap__ring_rec_unsleep(r, rec);
 	return 1;
@@ -427,11 +427,11 @@ int shmap__bcast_drop_behind(struct shmap_ring *r, uint64_t behind)
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release store of ow in bcast_join() */
-		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 		if (rec_state(w) != REC_ACTIVE)
 			continue;
 		/* acquire: pairs with R6 (the subscriber's release of its cursor) */
-		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
+		uint64_t c = shmap__atomic_load_acquire_u64(&rec->pos);
 		if (c + behind > p)
 			continue; /* not holding us back */
 		dropped += bcast_drop(r, rec);
@@ -463,19 +463,19 @@ void shmap__bcast_join(struct shmap_ring *r, int recovered)
 	(void)recovered;
 	struct ring_rec *rec = r->rec;
 	/* acquire: pairs with the producer's head store (R7 publishes first) */
-	uint64_t h1 = shmap_atomic_load_acquire_u64(&r->ctl->head);
-	shmap_atomic_store_u64(&rec->pos, h1);
-	shmap_atomic_store_u64(&rec->missed, 0);
+	uint64_t h1 = shmap__atomic_load_acquire_u64(&r->ctl->head);
+	shmap__atomic_store_u64(&rec->pos, h1);
+	shmap__atomic_store_u64(&rec->missed, 0);
 	/* release: the cursor is set before the record is ACTIVE; pairs with
 	 * the acquire load of ow in shmap__bcast_min_cursor() */
-	shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
+	shmap__atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
 	/* F2: full fence, pairs with F1 in shmap__bcast_min_cursor(). */
-	shmap_atomic_fence_full();
-	uint64_t h2 = shmap_atomic_load_acquire_u64(&r->ctl->head); /* as h1 */
+	shmap__atomic_fence_full();
+	uint64_t h2 = shmap__atomic_load_acquire_u64(&r->ctl->head); /* as h1 */
 	if (h2 < h1)
 		h2 = h1;
 	/* R6-like release: pairs with A5 in shmap__bcast_min_cursor() */
-	shmap_atomic_store_release_u64(&rec->pos, h2);
+	shmap__atomic_store_release_u64(&rec->pos, h2);
 	r->pos = h2;
 	r->lim = h2;
 	r->missed = 0;
@@ -487,15 +487,15 @@ void shmap__bcast_join(struct shmap_ring *r, int recovered)
  */
 static uint64_t bcast_repair_head(struct shmap_ring *r)
 {
-	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_u64(&r->ctl->head);
 	for (uint64_t i = 0; i < r->cap; i++) {
 		/* acquire: pairs with R7 in bcast_publish() of the dead producer */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
+		uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[h & r->mask]);
 		if (s != h + 1)
 			break;
 		h++;
 	}
-	shmap_atomic_store_u64(&r->ctl->head, h);
+	shmap__atomic_store_u64(&r->ctl->head, h);
 	return h;
 }
 
@@ -505,9 +505,9 @@ static uint64_t bcast_check(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
 	/* acquire: head is stored relaxed (inspection only): pairs with nothing */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
 	for (uint64_t i = 0; i < r->cap; i++) {
-		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
+		uint64_t s = shmap__atomic_load_u64(&r->seq[i]);
 		uint64_t q = s & ~RING_SEQ_WRITING;
 		if (s == 0)
 			continue;
@@ -534,7 +534,7 @@ static int bcast_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t 
 		return *min_cache + r->cap > p ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with R7 in bcast_publish() */
-	uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+	uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[p & r->mask]);
 	if (s == p + 1)
 		return SHMAP_OK;
 	if (s & RING_SEQ_WRITING)
@@ -546,7 +546,7 @@ static int bcast_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t 
 static int lossy_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
 {
 	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
 	return shmap__ring_read_seq(r, pos, out, h > r->cap ? h - r->cap : 0, h);
 }
 
@@ -556,11 +556,11 @@ static int lossy_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
 static int reliable_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
 {
 	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
 	int rc = shmap__ring_read_seq(r, pos, out, shmap__bcast_min_cursor(r, h), h);
 	/* the re-check of the lowest cursor: its loads (A5) follow the copy's, behind the acquire
 	 * fence in shmap__ring_read_seq(); pairs with R6 */
-	if (rc == SHMAP_OK && shmap__bcast_min_cursor(r, shmap_atomic_load_acquire_u64(&r->ctl->head)) > pos)
+	if (rc == SHMAP_OK && shmap__bcast_min_cursor(r, shmap__atomic_load_acquire_u64(&r->ctl->head)) > pos)
 		return SHMAP_E_OVERRUN;
 	return rc;
 }

@@ -135,7 +135,7 @@ static uint64_t nt_dead_peers(struct shmap_ring *r)
 		volatile uint32_t *w = r->role == SHMAP_RING_CONSUMER ? &r->ctl->prod_owner
 								      : &r->ctl->cons_owner;
 		/* acquire: pairs with the full CAS that took the role */
-		uint32_t o = shmap_atomic_load_acquire_u32(w);
+		uint32_t o = shmap__atomic_load_acquire_u32(w);
 		return o && !shmap__seg_owner_alive(&r->seg, o) ? o : 0;
 	}
 	if (!r->ops->maint)
@@ -143,7 +143,7 @@ static uint64_t nt_dead_peers(struct shmap_ring *r)
 	uint64_t fp = 0;
 	for (uint32_t i = 0; i < r->max_cons; i++) { /* bounded by the private count */
 		/* acquire: pairs with the release/CAS stores of ow (join, detach) */
-		uint64_t w = shmap_atomic_load_acquire_u64(&r->recs[i].ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&r->recs[i].ow);
 		uint32_t o = rec_owner(w);
 		if (w == 0 || rec_state(w) == REC_FREE || o == r->seg.owner)
 			continue;
@@ -233,7 +233,7 @@ static int nt_visit(struct nt_hub *h, uint32_t i, uint64_t now, uint64_t *until)
 	 * it returns at once (the futex compares it); then re-check, on every
 	 * look (a few loads): the wake may be for another waiter, or a new
 	 * position may have come with an arm */
-	nt->ev_seen = shmap_atomic_load_acquire_u32(ev);
+	nt->ev_seen = shmap__atomic_load_acquire_u32(ev);
 	if (now >= nt->next_check) {
 		/* slice over (even a scribbled sleeper word only delays us):
 		 * look at the peers too */

@@ -171,7 +171,7 @@ static inline int rec_parse(const struct shmap_ring *r, uint64_t c, uint64_t hw,
 		c += r->cap - off;
 		/* acquire (SPSC): as for the first word; the pad's header was
 		 * published after the record's header */
-		hw = acq ? shmap_atomic_load_acquire_u64(rec_word(r, c)) : shmap_atomic_load_u64(rec_word(r, c));
+		hw = acq ? shmap__atomic_load_acquire_u64(rec_word(r, c)) : shmap__atomic_load_u64(rec_word(r, c));
 		if ((uint32_t)(hw >> 32) != (uint32_t)(c >> 3))
 			return -1;
 		lenf = (uint32_t)hw;
@@ -210,18 +210,18 @@ static inline uint32_t rec_fill(struct shmap_ring *r, const uint8_t *src, const 
 		src += len;
 		uint64_t hw = rec_hw(pl.rec, len);
 		if (pl.pad) {
-			shmap_atomic_store_u64(rec_word(r, pl.rec), hw);
+			shmap__atomic_store_u64(rec_word(r, pl.rec), hw);
 			hw = rec_hw(p, REC_PAD);
 		}
 		if (k == 0)
 			*first_hw = hw; /* stored last, by the caller */
 		else
-			shmap_atomic_store_u64(rec_word(r, p), hw);
+			shmap__atomic_store_u64(rec_word(r, p), hw);
 		p = pl.end;
 		k++;
 	}
 	if (k)
-		shmap_atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
+		shmap__atomic_store_u64(rec_word(r, p), 0); /* the next unit's word: "nothing yet" */
 	*endp = p;
 	return k;
 }
@@ -233,9 +233,9 @@ static inline uint64_t rec_commit_words(struct shmap_ring *r, uint32_t len, uint
 	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
 	uint64_t end = rec + rec_size(len);
 	uint64_t hw = rec_hw(rec, len);
-	shmap_atomic_store_u64(rec_word(r, end), 0);
+	shmap__atomic_store_u64(rec_word(r, end), 0);
 	if (rec != p) {
-		shmap_atomic_store_u64(rec_word(r, rec), hw);
+		shmap__atomic_store_u64(rec_word(r, rec), hw);
 		hw = rec_hw(p, REC_PAD);
 	}
 	*endp = end;

@@ -67,10 +67,10 @@ static inline void recb_intent(struct shmap_ring *r, uint64_t end)
 {
 	if (end > r->rx.ihi)
 		r->rx.ihi = end;
-	shmap_atomic_store_u64(&r->rx.line->intent, r->rx.ihi);
+	shmap__atomic_store_u64(&r->rx.line->intent, r->rx.ihi);
 	/* R5r: store-store fence, pairs with A6r in the subscriber: intent is
 	 * visible before any byte written under it. */
-	shmap_atomic_fence_release();
+	shmap__atomic_fence_release();
 	SHMAP_FAILPOINT("ring.rec.bcast.push.marked");
 }
 
@@ -78,17 +78,17 @@ static inline void recb_write(struct shmap_ring *r, uint64_t p, const struct rec
 			      uint32_t len)
 {
 	memcpy(rec_payload(r, pl->rec), src, len);
-	shmap_atomic_store_u64(rec_word(r, pl->rec), rec_hw(pl->rec, len));
+	shmap__atomic_store_u64(rec_word(r, pl->rec), rec_hw(pl->rec, len));
 	if (pl->pad)
-		shmap_atomic_store_u64(rec_word(r, p), rec_hw(p, REC_PAD));
+		shmap__atomic_store_u64(rec_word(r, p), rec_hw(p, REC_PAD));
 }
 
 static inline void recb_publish(struct shmap_ring *r, uint64_t latest, uint64_t end)
 {
 	SHMAP_FAILPOINT("ring.rec.bcast.push.copied");
-	shmap_atomic_store_u64(&r->rx.line->latest, latest);
+	shmap__atomic_store_u64(&r->rx.line->latest, latest);
 	/* R7r: release, pairs with A7r: the units below end are written. */
-	shmap_atomic_store_release_u64(&r->ctl->head, end);
+	shmap__atomic_store_release_u64(&r->ctl->head, end);
 	SHMAP_FAILPOINT("ring.rec.bcast.push.published");
 	r->pos = end;
 	ring_wake_consumers(r);
@@ -129,24 +129,24 @@ static inline int recb_lapped(struct shmap_ring *r, uint64_t c)
 {
 	/* A6r: load-load fence, pairs with R5r: if our reads saw any byte of
 	 * a newer write, the intent announcing it is visible now. */
-	shmap_atomic_fence_acquire();
-	return shmap_atomic_load_u64(&r->rx.line->intent) > c + r->cap;
+	shmap__atomic_fence_acquire();
+	return shmap__atomic_load_u64(&r->rx.line->intent) > c + r->cap;
 }
 
 /* Lapped at c: jump to the newest published record (or head). */
 static int recb_resync(struct shmap_ring *r, uint64_t c)
 {
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* A7r */
-	uint64_t l = shmap_atomic_load_u64(&r->rx.line->latest);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head); /* A7r */
+	uint64_t l = shmap__atomic_load_u64(&r->rx.line->latest);
 	uint64_t nc = (l > c && l < h && !(l & 7u)) ? l : h;
 	if (nc <= c || (nc & 7u))
 		return SHMAP_E_CORRUPT;
 	r->missed += nc - c;
 	r->pos = nc;
 	r->lim = nc;
-	shmap_atomic_store_u64(&r->rec->missed, r->missed);
+	shmap__atomic_store_u64(&r->rec->missed, r->missed);
 	/* R6, as the fixed ring: release, pairs with A5 in shmap__bcast_min_cursor() */
-	shmap_atomic_store_release_u64(&r->rec->pos, nc);
+	shmap__atomic_store_release_u64(&r->rec->pos, nc);
 	return SHMAP_E_OVERRUN;
 }
 
@@ -159,7 +159,7 @@ static inline int recb_at(struct shmap_ring *r, uint64_t c, uint64_t *rec, uint3
 {
 	if (c >= r->lim) {
 		/* A7r: acquire, pairs with R7r */
-		uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+		uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 		if (h <= c) {
 			if (h < c && !recb_lossy(r))
 				return -1; /* head went back: scribbled */
@@ -169,7 +169,7 @@ static inline int recb_at(struct shmap_ring *r, uint64_t c, uint64_t *rec, uint3
 			return recb_lossy(r) ? -2 : -1;
 		r->lim = h;
 	}
-	uint64_t hw = shmap_atomic_load_u64(rec_word(r, c));
+	uint64_t hw = shmap__atomic_load_u64(rec_word(r, c));
 	if (rec_parse(r, c, hw, 0, rec, len) != 0)
 		return -1;
 	if (*rec + rec_size(*len) > r->lim)
@@ -228,12 +228,12 @@ static int recb_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint
 	}
 	r->pos = c;
 	if (lossy) {
-		shmap_atomic_store_u64(&r->rec->pos, c); /* stats only */
+		shmap__atomic_store_u64(&r->rec->pos, c); /* stats only */
 		return SHMAP_OK; /* a lap after some records: the next call reports it */
 	}
 	SHMAP_FAILPOINT("ring.rec.bcast.pop.copied");
 	/* R6: release, pairs with A5 in shmap__bcast_min_cursor(). */
-	shmap_atomic_store_release_u64(&r->rec->pos, c);
+	shmap__atomic_store_release_u64(&r->rec->pos, c);
 	ring_wake_producer(r);
 	return SHMAP_OK;
 }
@@ -259,9 +259,9 @@ static void recb_commit(struct shmap_ring *r, uint32_t len)
 	if (len == 0)
 		return;
 	uint64_t p = r->rx.z_pos, rec = r->rx.z_rec;
-	shmap_atomic_store_u64(rec_word(r, rec), rec_hw(rec, len));
+	shmap__atomic_store_u64(rec_word(r, rec), rec_hw(rec, len));
 	if (rec != p)
-		shmap_atomic_store_u64(rec_word(r, p), rec_hw(p, REC_PAD));
+		shmap__atomic_store_u64(rec_word(r, p), rec_hw(p, REC_PAD));
 	recb_publish(r, rec, rec + rec_size(len));
 }
 
@@ -292,12 +292,12 @@ static int recb_release(struct shmap_ring *r)
 		if (recb_lapped(r, c))
 			return recb_resync(r, c);
 		r->pos = end;
-		shmap_atomic_store_u64(&r->rec->pos, end); /* stats only */
+		shmap__atomic_store_u64(&r->rec->pos, end); /* stats only */
 		return SHMAP_OK;
 	}
 	SHMAP_FAILPOINT("ring.rec.bcast.pop.copied");
 	r->pos = end;
-	shmap_atomic_store_release_u64(&r->rec->pos, end); /* R6 */
+	shmap__atomic_store_release_u64(&r->rec->pos, end); /* R6 */
 	ring_wake_producer(r);
 	return SHMAP_OK;
 }
@@ -306,8 +306,8 @@ static int recb_release(struct shmap_ring *r)
 static uint64_t recb_repair_head(struct shmap_ring *r)
 {
 	/* acquire: pairs with R7r, the dead producer's release of head */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head) & ~UINT64_C(7);
-	uint64_t i = shmap_atomic_load_u64(&r->rx.line->intent);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head) & ~UINT64_C(7);
+	uint64_t i = shmap__atomic_load_u64(&r->rx.line->intent);
 	/* intent never goes back (a dead producer may have written up to it) */
 	r->rx.ihi = i > h && i - h <= r->cap ? i : h;
 	r->min_cache = 0;
@@ -334,7 +334,7 @@ static int recb_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 		return pl.end <= *min_cache + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* A7r: acquire, pairs with R7r */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	return h != p ? SHMAP_OK : SHMAP_E_EMPTY; /* a record, a lap or corruption */
 }
 
@@ -353,17 +353,17 @@ static int recb_maint(struct shmap_ring *r)
 static uint64_t recb_check(struct shmap_ring *r)
 {
 	/* acquire: pairs with R7r, the producer's release of head */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	uint64_t bad = (h & 7u) ? 1 : 0;
 	if (recb_lossy(r))
 		return bad;
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release store of ACTIVE in shmap__bcast_join() */
-		if (rec_state(shmap_atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
+		if (rec_state(shmap__atomic_load_acquire_u64(&rec->ow)) != REC_ACTIVE)
 			continue;
 		/* A5-like: pairs with R6 (the subscriber's release of its cursor) */
-		uint64_t c = shmap_atomic_load_acquire_u64(&rec->pos);
+		uint64_t c = shmap__atomic_load_acquire_u64(&rec->pos);
 		if ((c & 7u) || c > h || h - c > r->cap)
 			bad++;
 	}

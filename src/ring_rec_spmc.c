@@ -63,7 +63,7 @@
 static inline uint64_t recm_unit(const struct shmap_ring *r, uint64_t x, int *st)
 {
 	/* A3r: acquire, pairs with R4r (done) and R1r (published) */
-	uint64_t hw = shmap_atomic_load_acquire_u64(rec_word(r, x));
+	uint64_t hw = shmap__atomic_load_acquire_u64(rec_word(r, x));
 	*st = 0;
 	if (hw == 0)
 		return 0;
@@ -99,7 +99,7 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 	if (f != r->rx.free) {
 		/* stored before we write into the space freed (takeover resumes here) */
 		/* release: pairs with the acquire load of intent at takeover and in the checker */
-		shmap_atomic_store_release_u64(&r->rx.line->intent, f);
+		shmap__atomic_store_release_u64(&r->rx.line->intent, f);
 		r->rx.free = f;
 	}
 	r->lim = f + r->cap;
@@ -111,12 +111,12 @@ static void recm_publish(struct shmap_ring *r, uint64_t p0, uint64_t hw, uint64_
 {
 	/* R1r: release, pairs with A2r in recm_claim() and A3r: the units'
 	 * bytes and every other header are visible before the first word */
-	shmap_atomic_store_release_u64(rec_word(r, p0), hw);
+	shmap__atomic_store_release_u64(rec_word(r, p0), hw);
 	SHMAP_FAILPOINT("ring.rec.spmc.push.published");
 	r->pos = end;
 	/* R1b, as SPSC: release, pairs with the acquire loads of head
 	 * (takeover, inspection) */
-	shmap_atomic_store_release_u64(&r->ctl->head, end);
+	shmap__atomic_store_release_u64(&r->ctl->head, end);
 	ring_wake_consumers(r);
 }
 
@@ -179,7 +179,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
 		/* acquire: pairs with the claim CAS of the consumer that moved it */
 		/* acquire: pairs with the claim CAS */
-		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 		if (t & 7u)
 			return SHMAP_E_CORRUPT;
 		uint64_t c = t, used = 0;
@@ -187,7 +187,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 		int bad = 0;
 		while (k < n) {
 			/* A2r: acquire, pairs with R1r */
-			uint64_t hw = shmap_atomic_load_acquire_u64(rec_word(r, c));
+			uint64_t hw = shmap__atomic_load_acquire_u64(rec_word(r, c));
 			uint64_t rec;
 			uint32_t len;
 			if (hw == 0)
@@ -203,7 +203,7 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 				if (k == 0) {
 					/* acquire: pairs with the claim CAS of the consumer that
 					 * moved tail */
-					if (shmap_atomic_load_acquire_u64(&r->ctl->tail) != t)
+					if (shmap__atomic_load_acquire_u64(&r->ctl->tail) != t)
 						goto retry; /* stale view */
 					*need = len;
 					return SHMAP_E_BUFSIZE;
@@ -216,29 +216,29 @@ static int recm_claim(struct shmap_ring *r, uint32_t n, uint64_t out_len, uint64
 		}
 		if (k == 0) {
 			/* acquire: pairs with the claim CAS of the consumer that moved tail */
-			if (shmap_atomic_load_acquire_u64(&r->ctl->tail) != t)
+			if (shmap__atomic_load_acquire_u64(&r->ctl->tail) != t)
 				goto retry;
 			return bad ? SHMAP_E_CORRUPT : SHMAP_E_EMPTY;
 		}
-		shmap_atomic_store_u32(&me->n, (uint32_t)(c - t));
-		shmap_atomic_store_u64(&me->nrec, k);
+		shmap__atomic_store_u32(&me->n, (uint32_t)(c - t));
+		shmap__atomic_store_u64(&me->nrec, k);
 		/* Intent before the claim: the CAS below is a full barrier, so a
 		 * reclaimer that sees tail past t also sees this record. */
 		/* release: pairs with the reclaimers' acquire load of rec.pos (shmap__spmc_holder);
 		 * the full CAS below orders it before the claim */
-		shmap_atomic_store_release_u64(&me->pos, t + 1);
+		shmap__atomic_store_release_u64(&me->pos, t + 1);
 		/* full CAS: the claim; pairs with the acquire loads of tail */
-		if (shmap_atomic_cas_full_u64(&r->ctl->tail, t, c) == t) {
+		if (shmap__atomic_cas_full_u64(&r->ctl->tail, t, c) == t) {
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.cas");
 			/* release: pairs with the reclaimers' acquire load of rec.n */
-			shmap_atomic_store_release_u32(&me->n, (uint32_t)(c - t) | RECM_CLAIMED);
+			shmap__atomic_store_release_u32(&me->n, (uint32_t)(c - t) | RECM_CLAIMED);
 			SHMAP_FAILPOINT("ring.rec.spmc.pop.claimed");
 			*kp = k;
 			*ep = c;
 			return SHMAP_OK;
 		}
 		/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
-		shmap_atomic_store_release_u64(&me->pos, 0);
+		shmap__atomic_store_release_u64(&me->pos, 0);
 	retry:
 		shmap_cpu_relax();
 	}
@@ -256,12 +256,12 @@ static void recm_give_back(struct shmap_ring *r, const uint64_t *units, uint32_t
 	for (uint32_t i = k; i-- > 0;) {
 		uint64_t c = units[i], end = i + 1 < k ? units[i + 1] : e;
 		/* R4r: release, pairs with A3r: our reads of the unit completed */
-		shmap_atomic_store_release_u64(rec_word(r, c), rec_done_hw(c, (uint32_t)(end - c)));
+		shmap__atomic_store_release_u64(rec_word(r, c), rec_done_hw(c, (uint32_t)(end - c)));
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.pop.released");
 	/* release: the units are done before the claim disappears */
 	/* pairs with the acquire load of rec.pos in shmap__spmc_holder() */
-	shmap_atomic_store_release_u64(&r->rec->pos, 0);
+	shmap__atomic_store_release_u64(&r->rec->pos, 0);
 	ring_wake_producer(r);
 }
 
@@ -276,7 +276,7 @@ static int recm_pop_n(struct shmap_ring *r, uint8_t *out, uint64_t out_len, uint
 		return rc;
 	for (uint32_t i = 0; i < k; i++) {
 		/* ours now: the headers cannot change */
-		uint64_t c = units[i], hw = shmap_atomic_load_u64(rec_word(r, c)), rec;
+		uint64_t c = units[i], hw = shmap__atomic_load_u64(rec_word(r, c)), rec;
 		uint32_t len;
 		if (rec_parse(r, c, hw, 0, &rec, &len) != 0 || len > out_len - used)
 			break; /* cannot happen unless scribbled */
@@ -297,7 +297,7 @@ static int recm_peek(struct shmap_ring *r, const void **ptr, uint32_t *len)
 	int rc = recm_claim(r, 1, UINT64_MAX, &t, &k, &e, &need);
 	if (rc != SHMAP_OK)
 		return rc;
-	uint64_t hw = shmap_atomic_load_u64(rec_word(r, t));
+	uint64_t hw = shmap__atomic_load_u64(rec_word(r, t));
 	if (rec_parse(r, t, hw, 0, &rec, len) != 0) {
 		recm_give_back(r, &t, 1, e);
 		return SHMAP_E_CORRUPT;
@@ -325,14 +325,14 @@ static int recm_release(struct shmap_ring *r)
 static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf)
 {
 	/* full CAS: one reclaimer takes the claim; pairs with the acquire loads of rec.pos */
-	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
+	if (shmap__atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
 		return 0;
 	if (!(nf & RECM_CLAIMED))
 		return 0; /* an intent whose CAS never happened: nothing was taken */
 	uint64_t c = pos - 1, e = c + (nf & ~RECM_CLAIMED);
 	/* every record of the claim is lost, also those the dead consumer
 	 * marked done (it never returned them) */
-	uint64_t lost = shmap_atomic_load_u64(&rec->nrec);
+	uint64_t lost = shmap__atomic_load_u64(&rec->nrec);
 	if (lost > (nf & ~RECM_CLAIMED) / 16u)
 		lost = (nf & ~RECM_CLAIMED) / 16u; /* scribbled: a record takes 16 bytes at least */
 	if (c & 7u)
@@ -347,15 +347,15 @@ static uint64_t recm_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 			break;
 		if (st == 1) {
 			uint64_t hw = rec_hw(c, 0) & ~UINT64_C(0xffffffff);
-			hw |= shmap_atomic_load_u64(rec_word(r, c)) & 0xffffffffu;
+			hw |= shmap__atomic_load_u64(rec_word(r, c)) & 0xffffffffu;
 			/* full CAS: as R4r (the unit done), pairs with A3r */
-			shmap_atomic_cas_full_u64(rec_word(r, c), hw, rec_done_hw(c, (uint32_t)len));
+			shmap__atomic_cas_full_u64(rec_word(r, c), hw, rec_done_hw(c, (uint32_t)len));
 		}
 		c += len;
 	}
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.freed");
 	/* full add: pairs with the acquire loads of lost */
-	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, lost);
+	shmap__atomic_fetch_add_full_u64(&r->ctl->lost, lost);
 	return lost;
 }
 
@@ -376,13 +376,13 @@ static uint64_t recm_reap(struct shmap_ring *r, uint64_t x)
 	/* no record names the claim (its owner died right after its CAS, or
 	 * its record was taken over): reclaim this unit */
 	/* A3r: pairs with R1r (published) and R4r (done) */
-	uint64_t hw = shmap_atomic_load_acquire_u64(rec_word(r, x));
+	uint64_t hw = shmap__atomic_load_acquire_u64(rec_word(r, x));
 	/* full CAS: as R4r, pairs with A3r */
-	if (rec_is_done(hw, x) || shmap_atomic_cas_full_u64(rec_word(r, x), hw, rec_done_hw(x, (uint32_t)ulen)) != hw)
+	if (rec_is_done(hw, x) || shmap__atomic_cas_full_u64(rec_word(r, x), hw, rec_done_hw(x, (uint32_t)ulen)) != hw)
 		return 0;
 	SHMAP_FAILPOINT("ring.rec.spmc.reap.cas");
 	/* full add: pairs with the acquire loads of lost */
-	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, 1);
+	shmap__atomic_fetch_add_full_u64(&r->ctl->lost, 1);
 	return 1;
 }
 
@@ -410,7 +410,7 @@ static uint64_t recm_reap_all(struct shmap_ring *r)
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release/CAS stores of ow */
-		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 		if (rec_owner(w) == r->seg.owner || (w && shmap__seg_owner_alive(&r->seg, rec_owner(w))))
 			continue;
 		n += shmap__spmc_reap_dead(r, rec);
@@ -425,11 +425,11 @@ static uint64_t recm_reap_all(struct shmap_ring *r)
  */
 static uint64_t recm_repair_head(struct shmap_ring *r)
 {
-	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_u64(&r->ctl->head);
 	/* acquire: pairs with the producer's release of intent (recm_room()) */
-	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+	uint64_t f = shmap__atomic_load_acquire_u64(&r->rx.line->intent);
 	/* acquire: pairs with the claim CAS */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if ((f & 7u) || f > t)
 		f = t & ~UINT64_C(7); /* scribbled: best effort */
 	if ((h & 7u) || h < f || h - f > r->cap)
@@ -442,7 +442,7 @@ static uint64_t recm_repair_head(struct shmap_ring *r)
 		h += len;
 	}
 	/* R1b: release, pairs with the acquire loads of head */
-	shmap_atomic_store_release_u64(&r->ctl->head, h);
+	shmap__atomic_store_release_u64(&r->ctl->head, h);
 	r->rx.free = f; /* the first room check (lim = head) walks from f */
 	return h;
 }
@@ -464,7 +464,7 @@ static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 		if (upto <= lim)
 			return SHMAP_OK;
 		/* acquire: pairs with the release store of intent in recm_room() */
-		uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+		uint64_t f = shmap__atomic_load_acquire_u64(&r->rx.line->intent);
 		if (f > p || p - f > r->cap || (f & 7u))
 			return SHMAP_E_FULL; /* scribbled: the push reports what it finds */
 		for (uint64_t i = 0; i < r->cap / 8u && upto > f + r->cap && f < p; i++) {
@@ -477,20 +477,20 @@ static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 		return upto <= f + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with the claim CAS */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	/* A2r: acquire, pairs with R1r */
-	return shmap_atomic_load_acquire_u64(rec_word(r, t & ~UINT64_C(7))) ? SHMAP_OK : SHMAP_E_EMPTY;
+	return shmap__atomic_load_acquire_u64(rec_word(r, t & ~UINT64_C(7))) ? SHMAP_OK : SHMAP_E_EMPTY;
 }
 
 /* Checker: free <= tail <= head <= free + cap, aligned. */
 static uint64_t recm_check(struct shmap_ring *r)
 {
 	/* acquire: pairs with R1b, the producer's release of head */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	/* acquire: pairs with the claim CAS */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	/* acquire: pairs with the producer's release of intent (recm_room()) */
-	uint64_t f = shmap_atomic_load_acquire_u64(&r->rx.line->intent);
+	uint64_t f = shmap__atomic_load_acquire_u64(&r->rx.line->intent);
 	if ((h & 7u) || (t & 7u) || (f & 7u) || t > h || f > t || h - f > r->cap)
 		return 1;
 	return 0;

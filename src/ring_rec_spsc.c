@@ -51,7 +51,7 @@ static inline int recs_room(struct shmap_ring *r, uint64_t p, uint64_t upto, int
 	/* A1r: acquire, pairs with R2r in recs_consumed(): the consumer's
 	 * reads of everything below tail completed. */
 	/* acquire: pairs with the consumer's release of tail */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > p || p - t > r->cap || (t & 7u)) {
 		*bad = 1;
 		return 0;
@@ -65,12 +65,12 @@ static inline void recs_publish(struct shmap_ring *r, uint64_t first, uint64_t f
 	/* R1r: release, pairs with A2r in the consumer: every byte and header
 	 * of the units [first, end), and the 0 at end, are visible before
 	 * this header. */
-	shmap_atomic_store_release_u64(rec_word(r, first), first_hw);
+	shmap__atomic_store_release_u64(rec_word(r, first), first_hw);
 	SHMAP_FAILPOINT("ring.rec.spsc.push.published");
 	r->pos = end;
 	/* R1b: release, pairs with the acquire loads of head at attach and
 	 * in the checker; its own line, never read on the consumer's path. */
-	shmap_atomic_store_release_u64(&r->ctl->head, end);
+	shmap__atomic_store_release_u64(&r->ctl->head, end);
 	ring_wake_consumers(r);
 }
 
@@ -79,7 +79,7 @@ static inline void recs_consumed(struct shmap_ring *r, uint64_t end)
 	r->pos = end;
 	/* R2r: release, pairs with A1r in recs_room(): our reads of the
 	 * records complete before the producer may overwrite them. */
-	shmap_atomic_store_release_u64(&r->ctl->tail, end);
+	shmap__atomic_store_release_u64(&r->ctl->tail, end);
 	SHMAP_FAILPOINT("ring.rec.spsc.pop.released");
 	ring_wake_producer(r);
 }
@@ -102,7 +102,7 @@ static int recs_push_n(struct shmap_ring *r, const uint8_t *src, const uint32_t 
 static inline int recs_at(struct shmap_ring *r, uint64_t c, uint64_t *rec, uint32_t *len)
 {
 	/* A2r: acquire, pairs with R1r: the unit's bytes are visible. */
-	uint64_t hw = shmap_atomic_load_acquire_u64(rec_word(r, c));
+	uint64_t hw = shmap__atomic_load_acquire_u64(rec_word(r, c));
 	if (hw == 0)
 		return 0;
 	return rec_parse(r, c, hw, 1, rec, len) == 0 ? 1 : -1;
@@ -199,10 +199,10 @@ static int recs_release(struct shmap_ring *r)
  */
 static uint64_t recs_repair_head(struct shmap_ring *r)
 {
-	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_u64(&r->ctl->head);
 	/* acquire: pairs with R2r */
 	/* acquire: pairs with the consumer's release of tail */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	t &= ~UINT64_C(7);
 	if ((h & 7u) || h > t + r->cap || (h < t && t - h > r->cap))
 		h = t;
@@ -218,7 +218,7 @@ static uint64_t recs_repair_head(struct shmap_ring *r)
 	}
 	if (h < t)
 		h = t; /* the chain does not reach tail: corrupt, best effort */
-	shmap_atomic_store_release_u64(&r->ctl->head, h); /* as R1b */
+	shmap__atomic_store_release_u64(&r->ctl->head, h); /* as R1b */
 	return h;
 }
 
@@ -233,22 +233,22 @@ static int recs_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 		if (pl.end + REC_HDR <= lim)
 			return SHMAP_OK;
 		/* acquire: pairs with R2r, as A1r */
-		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 		if (t > p || p - t > r->cap || (t & 7u))
 			return SHMAP_E_CORRUPT;
 		return pl.end + REC_HDR <= t + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with R1r */
-	return shmap_atomic_load_acquire_u64(rec_word(r, p)) ? SHMAP_OK : SHMAP_E_EMPTY;
+	return shmap__atomic_load_acquire_u64(rec_word(r, p)) ? SHMAP_OK : SHMAP_E_EMPTY;
 }
 
 /* Checker: tail <= head <= tail + cap, and the units from tail end at head. */
 static uint64_t recs_check(struct shmap_ring *r)
 {
 	/* acquire: pairs with the producer's release of head */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	/* acquire: pairs with the consumer's release of tail */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if ((h & 7u) || (t & 7u) || t > h || h - t > r->cap)
 		return 1;
 	uint64_t c = t;
@@ -272,9 +272,9 @@ static uint64_t recs_repair_tail(struct shmap_ring *r)
 {
 	/* acquire: pairs with the dead consumer's release of tail */
 	/* acquire: pairs with the consumer's release of tail */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	/* acquire: pairs with the producer's release of head */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	if ((t & 7u) || (t > h && t - h > r->cap))
 		t = h & ~UINT64_C(7);
 	return t;

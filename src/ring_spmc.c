@@ -56,13 +56,13 @@ static void spmc_publish(struct shmap_ring *r, uint64_t p, uint64_t k)
 		/* R3: release, pairs with A4 in spmc_claim() (and the acquire
 		 * loads of the ready probe and read_at): the element's bytes are
 		 * visible before its slot says "published". */
-		shmap_atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
+		shmap__atomic_store_release_u64(&r->seq[(p + i) & r->mask], p + i + 1);
 	}
 	SHMAP_FAILPOINT("ring.spmc.push.published");
 	r->pos = p + k;
 	/* relaxed: head is for inspection only (stats, size); the slot words
 	 * carry the publication */
-	shmap_atomic_store_u64(&r->ctl->head, p + k);
+	shmap__atomic_store_u64(&r->ctl->head, p + k);
 	ring_wake_consumers_n(r, k);
 }
 
@@ -73,7 +73,7 @@ static uint64_t spmc_free(struct shmap_ring *r, uint64_t p, uint64_t want)
 	/* A3: acquire, pairs with R4 in spmc_give_back() (and the reclaimers'
 	 * full CAS): the consumer's reads of the slot completed before it
 	 * gave the slot back. */
-	while (k < want && shmap_atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k)
+	while (k < want && shmap__atomic_load_acquire_u64(&r->seq[(p + k) & r->mask]) == p + k)
 		k++;
 	return k;
 }
@@ -97,20 +97,20 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 	for (uint32_t tries = 0; tries < RING_RETRY; tries++) {
 		/* acquire: pairs with the claim CAS of the consumer that moved it */
 		/* acquire: pairs with the claim CAS */
-		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 		uint64_t w = want < r->cap ? want : r->cap;
 		if (w > SPMC_CLAIM_MAX)
 			w = SPMC_CLAIM_MAX;
 		if (nowrap && w > r->cap - (t & r->mask))
 			w = r->cap - (t & r->mask);
 		/* A4: acquire, pairs with R3 in spmc_publish(). */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[t & r->mask]);
+		uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[t & r->mask]);
 		if (s != t + 1) {
 			if (s == t + r->cap || s == t + r->cap + 1) {
 				/* claimed and given back already: our tail must be stale,
 				 * since a claim moves tail before it gives slots back */
 				/* acquire: as the load of tail above */
-				if (shmap_atomic_load_acquire_u64(&r->ctl->tail) == t)
+				if (shmap__atomic_load_acquire_u64(&r->ctl->tail) == t)
 					return SHMAP_E_CORRUPT;
 				shmap_cpu_relax();
 				continue;
@@ -118,28 +118,28 @@ static int spmc_claim(struct shmap_ring *r, uint64_t want, int nowrap, uint64_t 
 			return SHMAP_E_EMPTY;
 		}
 		uint64_t k = 1;
-		while (k < w && shmap_atomic_load_acquire_u64(&r->seq[(t + k) & r->mask]) == t + k + 1) /* A4 */
+		while (k < w && shmap__atomic_load_acquire_u64(&r->seq[(t + k) & r->mask]) == t + k + 1) /* A4 */
 			k++;
-		shmap_atomic_store_u32(&rec->n, (uint32_t)k);
+		shmap__atomic_store_u32(&rec->n, (uint32_t)k);
 		/* Intent before the claim: the CAS below is a full barrier, so a
 		 * reclaimer that sees tail past t also sees this record. */
 		/* release: pairs with the reclaimers' acquire load of rec.pos (shmap__spmc_holder);
 		 * the full CAS below orders it before the claim */
-		shmap_atomic_store_release_u64(&rec->pos, t + 1);
+		shmap__atomic_store_release_u64(&rec->pos, t + 1);
 		/* full CAS: the claim; pairs with the acquire loads of tail (claims, reclaimers,
 		 * the ready probe) */
-		if (shmap_atomic_cas_full_u64(&r->ctl->tail, t, t + k) == t) {
+		if (shmap__atomic_cas_full_u64(&r->ctl->tail, t, t + k) == t) {
 			SHMAP_FAILPOINT("ring.spmc.pop.cas");
 			/* the claim is ours: a reclaimer now counts all k as lost */
 			/* release: pairs with the reclaimers' acquire load of rec.n */
-			shmap_atomic_store_release_u32(&rec->n, (uint32_t)k | SPMC_CLAIMED);
+			shmap__atomic_store_release_u32(&rec->n, (uint32_t)k | SPMC_CLAIMED);
 			SHMAP_FAILPOINT("ring.spmc.pop.claimed");
 			*pos = t;
 			*got = k;
 			return SHMAP_OK;
 		}
 		/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
-		shmap_atomic_store_release_u64(&rec->pos, 0);
+		shmap__atomic_store_release_u64(&rec->pos, 0);
 		shmap_cpu_relax();
 	}
 	return SHMAP_E_EMPTY;
@@ -150,7 +150,7 @@ static void spmc_give_back(struct shmap_ring *r, uint64_t t, uint64_t k)
 	for (uint64_t i = 0; i < k; i++) {
 		/* R4: release, pairs with A3 in spmc_free(): our reads of the
 		 * element complete before the producer may overwrite it. */
-		shmap_atomic_store_release_u64(&r->seq[(t + i) & r->mask], t + i + r->cap);
+		shmap__atomic_store_release_u64(&r->seq[(t + i) & r->mask], t + i + r->cap);
 	}
 	SHMAP_FAILPOINT("ring.spmc.pop.released");
 	/* release: the slots are given back before the claim disappears (a
@@ -158,7 +158,7 @@ static void spmc_give_back(struct shmap_ring *r, uint64_t t, uint64_t k)
 	/* release: the slots are given back before the claim disappears (a reclaimer seeing pos ==
 	 * 0 then fails its CAS on the slot); pairs with the acquire load of rec.pos in
 	 * shmap__spmc_holder() */
-	shmap_atomic_store_release_u64(&r->rec->pos, 0);
+	shmap__atomic_store_release_u64(&r->rec->pos, 0);
 	ring_wake_producer(r);
 }
 
@@ -247,7 +247,7 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 		/* an intent whose CAS never happened: nothing was taken */
 		/* full CAS: one reclaimer clears the intent; pairs with the acquire loads of
 		 * rec.pos */
-		(void)shmap_atomic_cas_full_u64(&rec->pos, pos, 0);
+		(void)shmap__atomic_cas_full_u64(&rec->pos, pos, 0);
 		return 0;
 	}
 	uint64_t k = nf & ~SPMC_CLAIMED;
@@ -258,15 +258,15 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 		/* full CAS: the slot goes back to the producer only if it still
 		 * holds position x (claimed, not given back) */
 		/* full CAS: as R4 (the slot given back), pairs with A3 in spmc_free() */
-		shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap);
+		shmap__atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap);
 	}
 	SHMAP_FAILPOINT("ring.spmc.reap.freed");
 	/* full CAS: one reclaimer takes the claim; pairs with the acquire loads of rec.pos */
-	if (shmap_atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
+	if (shmap__atomic_cas_full_u64(&rec->pos, pos, 0) != pos)
 		return 0; /* another reclaimer counted it */
 	SHMAP_FAILPOINT("ring.spmc.reap.won");
 	/* full add: pairs with the acquire loads of lost (shmap_ring_lost, stats) */
-	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, k);
+	shmap__atomic_fetch_add_full_u64(&r->ctl->lost, k);
 	return k;
 }
 
@@ -275,11 +275,11 @@ static uint64_t spmc_reap_rec(struct shmap_ring *r, struct ring_rec *rec, uint64
 uint64_t shmap__spmc_reap_dead(struct shmap_ring *r, struct ring_rec *rec)
 {
 	/* acquire: pairs with the release stores of rec.pos in the claim */
-	uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
+	uint64_t pos = shmap__atomic_load_acquire_u64(&rec->pos);
 	if (pos == 0)
 		return 0;
 	/* acquire: pairs with the release store of the CLAIMED mark in the claim */
-	uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
+	uint32_t nf = shmap__atomic_load_acquire_u32(&rec->n);
 	return r->ops->reap_rec(r, rec, pos, nf);
 }
 
@@ -287,7 +287,7 @@ int shmap__spmc_reap_held(struct shmap_ring *r, uint64_t x, uint64_t *lost)
 {
 	*lost = 0;
 	/* acquire: pairs with the claim CAS */
-	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) <= x)
+	if (shmap__atomic_load_acquire_u64(&r->ctl->tail) <= x)
 		return 1; /* published and unclaimed: really full */
 	struct ring_rec *dead = NULL;
 	uint64_t dead_pos = 0;
@@ -295,18 +295,18 @@ int shmap__spmc_reap_held(struct shmap_ring *r, uint64_t x, uint64_t *lost)
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the intent's release store in the claim */
-		uint64_t pos = shmap_atomic_load_acquire_u64(&rec->pos);
+		uint64_t pos = shmap__atomic_load_acquire_u64(&rec->pos);
 		if (pos == 0)
 			continue;
 		/* acquire: pairs with the release store of the CLAIMED mark */
-		uint32_t nf = shmap_atomic_load_acquire_u32(&rec->n);
+		uint32_t nf = shmap__atomic_load_acquire_u32(&rec->n);
 		uint64_t n = nf & ~RING_CLAIMED;
 		if (n > r->cap)
 			n = r->cap;
 		if (x - (pos - 1) >= n) /* x outside [pos-1, pos-1+n) (unsigned) */
 			continue;
 		/* acquire: pairs with the release store of ow when it was taken */
-		uint32_t owner = rec_owner(shmap_atomic_load_acquire_u64(&rec->ow));
+		uint32_t owner = rec_owner(shmap__atomic_load_acquire_u64(&rec->ow));
 		if (owner == r->seg.owner || shmap__seg_owner_alive(&r->seg, owner))
 			return 1; /* a live consumer holds (or is about to hold) it */
 		if (nf & RING_CLAIMED) {
@@ -329,7 +329,7 @@ int shmap__spmc_reap_held(struct shmap_ring *r, uint64_t x, uint64_t *lost)
 static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 {
 	/* acquire: pairs with R3 (published) and R4 (given back) */
-	if (shmap_atomic_load_acquire_u64(&r->seq[x & r->mask]) != x + 1)
+	if (shmap__atomic_load_acquire_u64(&r->seq[x & r->mask]) != x + 1)
 		return 0;
 	uint64_t lost;
 	if (shmap__spmc_reap_held(r, x, &lost))
@@ -337,11 +337,11 @@ static uint64_t spmc_reap(struct shmap_ring *r, uint64_t x)
 	/* no record names the claim (its owner died right after its CAS, or
 	 * the record was scribbled): reclaim this one slot */
 	/* full CAS: as R4, pairs with A3 in spmc_free() */
-	if (shmap_atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap) != x + 1)
+	if (shmap__atomic_cas_full_u64(&r->seq[x & r->mask], x + 1, x + r->cap) != x + 1)
 		return 0;
 	SHMAP_FAILPOINT("ring.spmc.reap.cas");
 	/* full add: pairs with the acquire loads of lost */
-	shmap_atomic_fetch_add_full_u64(&r->ctl->lost, 1);
+	shmap__atomic_fetch_add_full_u64(&r->ctl->lost, 1);
 	return 1;
 }
 
@@ -354,14 +354,14 @@ static int spmc_maint(struct shmap_ring *r)
 	if (!spmc_reap(r, p - r->cap))
 		return SHMAP_OK;
 	/* A3 again: pairs with R4 and the reclaimers' CAS */
-	return shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]) == p ? SHMAP_RECOVERED : SHMAP_OK;
+	return shmap__atomic_load_acquire_u64(&r->seq[p & r->mask]) == p ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
 /* Checker: reclaim every slot a dead consumer holds. Returns how many. */
 static uint64_t spmc_reap_all(struct shmap_ring *r)
 {
 	/* acquire: pairs with the claim CAS */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	uint64_t n = 0;
 	uint64_t from = t > r->cap ? t - r->cap : 0;
 	for (uint64_t x = from; x < t; x++)
@@ -376,16 +376,16 @@ static uint64_t spmc_reap_all(struct shmap_ring *r)
  */
 static uint64_t spmc_repair_head(struct shmap_ring *r)
 {
-	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_u64(&r->ctl->head);
 	for (uint64_t i = 0; i < r->cap; i++) {
 		/* acquire: pairs with R3 (publish) and R4 (give back) of the dead peers */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
+		uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[h & r->mask]);
 		if (s == h + 1 || s == h + r->cap)
 			h++;
 		else
 			break;
 	}
-	shmap_atomic_store_u64(&r->ctl->head, h);
+	shmap__atomic_store_u64(&r->ctl->head, h);
 	return h;
 }
 
@@ -396,14 +396,14 @@ static uint64_t spmc_check(struct shmap_ring *r)
 	uint64_t bad = 0;
 	/* acquire: head is stored relaxed (inspection only): pairs with nothing, the slot words
 	 * carry the state */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head); /* (relaxed store: inspection) */
 	/* acquire: pairs with the claim CAS */
 	/* acquire: pairs with the claim CAS */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > h || h - t > r->cap)
 		bad++;
 	for (uint64_t i = 0; i < r->cap; i++) {
-		uint64_t s = shmap_atomic_load_u64(&r->seq[i]);
+		uint64_t s = shmap__atomic_load_u64(&r->seq[i]);
 		uint64_t d = (s - i) & r->mask;
 		if (d != 0 && d != 1)
 			bad++;
@@ -420,18 +420,18 @@ static int spmc_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 	if (r->role == SHMAP_RING_PRODUCER)
 		return spmc_free(r, p, 1) ? SHMAP_OK : SHMAP_E_FULL;
 	/* acquire: pairs with the claim CAS of the consumer that moved tail */
-	p = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	p = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	/* acquire: pairs with R3 in spmc_publish() */
-	uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+	uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[p & r->mask]);
 	return s == p + 1 ? SHMAP_OK : SHMAP_E_EMPTY;
 }
 
 static int spmc_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
 {
 	/* acquire: head is stored relaxed: pairs with nothing; the slot word's acquire load decides */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head); /* (the slot word decides) */
 	/* acquire: pairs with the claim CAS */
-	uint64_t lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t lo = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	return shmap__ring_read_seq(r, pos, out, lo, h);
 }
 
@@ -445,13 +445,13 @@ void shmap__spmc_join(struct shmap_ring *r, int recovered)
 	struct ring_rec *rec = r->rec;
 	if (recovered)
 		shmap__spmc_reap_dead(r, rec);
-	shmap_atomic_store_u32(&rec->n, 0);
+	shmap__atomic_store_u32(&rec->n, 0);
 	/* release: the claim is cleared before the record is ACTIVE; a
 	 * reclaimer's acquire load of pos then sees no claim */
 	/* release: the intent withdrawn; pairs with the reclaimers' acquire load of rec.pos */
-	shmap_atomic_store_release_u64(&rec->pos, 0);
+	shmap__atomic_store_release_u64(&rec->pos, 0);
 	/* release: pairs with the acquire loads of ow (reclaimers, inspection) */
-	shmap_atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
+	shmap__atomic_store_release_u64(&rec->ow, rec_ow(REC_ACTIVE, r->seg.owner));
 }
 
 /*
@@ -465,18 +465,18 @@ uint64_t shmap__spmc_free_dead(struct shmap_ring *r)
 	for (uint32_t i = 0; i < r->max_cons; i++) {
 		struct ring_rec *rec = &r->recs[i];
 		/* acquire: pairs with the release store of ow when it was taken */
-		uint64_t w = shmap_atomic_load_acquire_u64(&rec->ow);
+		uint64_t w = shmap__atomic_load_acquire_u64(&rec->ow);
 		if (w == 0 || rec_owner(w) == r->seg.owner || shmap__seg_owner_alive(&r->seg, rec_owner(w)))
 			continue;
 		shmap__spmc_reap_dead(r, rec);
 		/* full CAS: the record is freed only if no one took it meanwhile */
 		/* full CAS: the record freed only if still the dead one's; pairs with the acquire
 		 * loads of ow */
-		if (shmap_atomic_cas_full_u64(&rec->ow, w, 0) == w) {
+		if (shmap__atomic_cas_full_u64(&rec->ow, w, 0) == w) {
 			/* release: after the claim was reclaimed above */
 			/* release: the intent withdrawn; pairs with the reclaimers' acquire load of
 			 * rec.pos */
-			shmap_atomic_store_release_u64(&rec->pos, 0);
+			shmap__atomic_store_release_u64(&rec->pos, 0);
 			shmap__ring_rec_unsleep(r, rec);
 			fixed++;
 		}

@@ -29,13 +29,13 @@ __attribute__((always_inline)) static inline int spsc_publish(struct shmap_ring 
 	/* R1: release, pairs with A2 in spsc_ready()/spsc_follow()/
 	 * ring_spsc_pop1(): the elements' bytes are visible before the run's
 	 * start word. One store publishes the whole run. */
-	shmap_atomic_store_release_u64(&r->seq[p & r->mask], p + k);
+	shmap__atomic_store_release_u64(&r->seq[p & r->mask], p + k);
 	SHMAP_FAILPOINT("ring.spsc.push.published");
 	r->pos = p + k;
 	/* R1b: release, pairs with the acquire loads of head at the consumer's
 	 * attach and in the SPSC read_at; own cache line, not read on the
 	 * consumer's fast path. */
-	shmap_atomic_store_release_u64(&r->ctl->head, p + k);
+	shmap__atomic_store_release_u64(&r->ctl->head, p + k);
 	return shmap_unlikely(ring_sleepers(&r->ctl->cons_sleepers));
 }
 
@@ -49,7 +49,7 @@ __attribute__((always_inline)) static inline int spsc_consumed(struct shmap_ring
 	/* R2: release, pairs with A1 in spsc_free() and the acquire load of
 	 * tail in the SPSC ready probe: our reads of the elements complete
 	 * before the producer may overwrite them. */
-	shmap_atomic_store_release_u64(&r->ctl->tail, c + k);
+	shmap__atomic_store_release_u64(&r->ctl->tail, c + k);
 	SHMAP_FAILPOINT("ring.spsc.pop.released");
 	return shmap_unlikely(ring_sleepers(&r->ctl->prod_sleeping));
 }
@@ -69,7 +69,7 @@ __attribute__((always_inline)) static inline uint64_t spsc_follow(const struct s
 {
 	while (((s ^ last) & ~UINT64_C(7)) == 0 && s - c < r->cap) {
 		/* A2: acquire, pairs with R1 in spsc_publish() of the run starting at s. */
-		uint64_t s2 = shmap_atomic_load_acquire_u64(&r->seq[s & r->mask]);
+		uint64_t s2 = shmap__atomic_load_acquire_u64(&r->seq[s & r->mask]);
 		if (s2 <= s || s2 - c > r->cap)
 			break;
 		s = s2;
@@ -148,7 +148,7 @@ __attribute__((always_inline)) static inline int ring_spsc_push1(struct shmap_ri
 	SHMAP_FAILPOINT("ring.spsc.push.copied");
 	if (spsc_publish(r, p, 1))
 		return ring_wake_data_leave(r); /* the wake-up a tail call */
-	/* the SIGBUS guard's check on the way out (segment.h) */
+	/* the SIGBUS guard's check on the way out (segment-internal.h) */
 	return shmap__seg_leave(&r->seg, SHMAP_OK);
 }
 
@@ -165,7 +165,7 @@ __attribute__((always_inline)) static inline int ring_spsc_pop1(struct shmap_rin
 		/* A2: acquire, pairs with R1 in spsc_publish(): the publication
 		 * starting at c (its start word says where it ends) is written
 		 * before it. */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[c & r->mask]);
+		uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[c & r->mask]);
 		if (s <= c || s - c > r->cap)
 			return ring_pop1_slow_leave(r, dst); /* EMPTY or CORRUPT */
 		r->lim = spsc_follow(r, c, c, s);
@@ -181,7 +181,7 @@ __attribute__((always_inline)) static inline int ring_spsc_pop1(struct shmap_rin
 	SHMAP_FAILPOINT("ring.spsc.pop.copied");
 	if (spsc_consumed(r, c, 1))
 		return ring_wake_space_leave(r); /* the wake-up a tail call */
-	/* the SIGBUS guard's check on the way out (segment.h) */
+	/* the SIGBUS guard's check on the way out (segment-internal.h) */
 	return shmap__seg_leave(&r->seg, SHMAP_OK);
 }
 

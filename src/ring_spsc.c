@@ -70,7 +70,7 @@ static inline uint64_t spsc_free(struct shmap_ring *r, uint64_t p, uint64_t want
 	/* A1: acquire, pairs with R2 in spsc_consumed(): the consumer
 	 * finished reading every slot below tail. */
 	/* acquire: pairs with R2 in spsc_consumed() */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > p || p - t > r->cap) {
 		*bad = 1; /* hostile or corrupt tail: refuse to overwrite anything */
 		return 0;
@@ -102,7 +102,7 @@ static inline uint64_t spsc_ready(struct shmap_ring *r, uint64_t c, uint64_t wan
 		 * elements are written before its start word. */
 		last = r->lim;
 		/* A2 (see the comment above the loop): pairs with R1 in spsc_publish() */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
+		uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[r->lim & r->mask]);
 		if (s <= r->lim)
 			break; /* an older lap's word: not published yet */
 		if (s - c > r->cap) {
@@ -341,22 +341,22 @@ static int spsc_release(struct shmap_ring *r, uint32_t n)
  */
 static uint64_t spsc_repair_head(struct shmap_ring *r)
 {
-	uint64_t h = shmap_atomic_load_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_u64(&r->ctl->head);
 	/* acquire: pairs with R2 in spsc_consumed() */
 	/* acquire: pairs with R2 in spsc_consumed() */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if (h > t + r->cap || (h < t && t - h > r->cap))
 		h = t;
 	for (uint64_t i = 0; i < r->cap; i++) {
 		/* acquire: pairs with R1 in spsc_publish() of the dead producer */
-		uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[h & r->mask]);
+		uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[h & r->mask]);
 		if (s <= h || s - h > r->cap || (s > t && s - t > r->cap))
 			break;
 		h = s;
 	}
 	if (h < t)
 		h = t; /* the chain does not reach tail: corrupt, best effort */
-	shmap_atomic_store_u64(&r->ctl->head, h);
+	shmap__atomic_store_u64(&r->ctl->head, h);
 	return h;
 }
 
@@ -369,9 +369,9 @@ static uint64_t spsc_repair_tail(struct shmap_ring *r)
 {
 	/* acquire: pairs with R2 in spsc_consumed() of the dead consumer */
 	/* acquire: pairs with R2 in spsc_consumed() */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	/* acquire: pairs with R1b in spsc_publish() */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	if (t > h)
 		t = h;
 	return t;
@@ -383,13 +383,13 @@ static uint64_t spsc_check(struct shmap_ring *r)
 {
 	uint64_t bad = 0;
 	/* acquire: pair with R1b and R2 (spsc_publish(), spsc_consumed()) */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	/* acquire: pairs with R2 in spsc_consumed() */
-	uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if (t > h || h - t > r->cap)
 		bad++;
 	for (uint64_t i = 0; i < r->cap; i++)
-		if (shmap_atomic_load_u64(&r->seq[i]) > h)
+		if (shmap__atomic_load_u64(&r->seq[i]) > h)
 			bad++;
 	return bad;
 }
@@ -403,11 +403,11 @@ static int spsc_ready_at(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_
 	if (r->role == SHMAP_RING_PRODUCER) {
 		/* acquire: pairs with R2 in spsc_consumed() */
 		/* acquire: pairs with R2 in spsc_consumed() */
-		uint64_t t = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+		uint64_t t = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 		return t <= p && p - t < r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with R1 in spsc_publish() */
-	uint64_t s = shmap_atomic_load_acquire_u64(&r->seq[p & r->mask]);
+	uint64_t s = shmap__atomic_load_acquire_u64(&r->seq[p & r->mask]);
 	return s > p && s - p <= r->cap ? SHMAP_OK : SHMAP_E_EMPTY;
 }
 
@@ -420,17 +420,17 @@ static int spsc_ready_at(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_
 static int spsc_read_at(const struct shmap_ring *r, uint64_t pos, void *out)
 {
 	/* acquire: pairs with R1b in spsc_publish() */
-	uint64_t h = shmap_atomic_load_acquire_u64(&r->ctl->head);
+	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
 	/* acquire: pairs with R2 in spsc_consumed() */
-	uint64_t lo = shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	uint64_t lo = shmap__atomic_load_acquire_u64(&r->ctl->tail);
 	if (pos >= h || pos < lo || h - lo > r->cap)
 		return SHMAP_E_RANGE;
 	ring_copy_out(r, pos, out);
 	/* acquire fence: the copy's loads complete before the re-check of
 	 * tail below; pairs with R2 (a consumer that released pos after) */
-	shmap_atomic_fence_acquire();
+	shmap__atomic_fence_acquire();
 	/* acquire: pairs with R2 in spsc_consumed() */
-	if (shmap_atomic_load_acquire_u64(&r->ctl->tail) > pos)
+	if (shmap__atomic_load_acquire_u64(&r->ctl->tail) > pos)
 		return SHMAP_E_OVERRUN; /* consumed meanwhile: may be rewritten */
 	return SHMAP_OK;
 }

@@ -61,7 +61,7 @@ void shmap__ring_heavy_barrier(void)
 	if (shmap__ring_strong || shmap__plat_heavy_barrier() != 0)
 		/* W1 without the heavy barrier: pairs with the full fence in
 		 * ring_sleepers() (shmap__ring_strong) */
-		shmap_atomic_fence_full();
+		shmap__atomic_fence_full();
 }
 
 int shmap__ring_wake_data(struct shmap_ring *r)
@@ -86,7 +86,7 @@ int shmap__ring_wake_data_n(struct shmap_ring *r, uint64_t n)
 {
 	/* full: the bump is ordered after the publication that caused it and
 	 * pairs with the waiter's acquire load of data_ev before its re-try */
-	shmap_atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
+	shmap__atomic_fetch_add_full_u32(&r->ctl->data_ev, 1);
 	shmap__futex_wake(&r->ctl->data_ev, n < 0x7fffffff ? (int)n : 0x7fffffff);
 	return SHMAP_OK;
 }
@@ -96,7 +96,7 @@ int shmap__ring_wake_space(struct shmap_ring *r)
 	/* full: as in shmap__ring_wake_data_n(), for space_ev */
 	/* full: the bump after the release that freed room; pairs with the waiter's acquire load of
 	 * space_ev */
-	shmap_atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
+	shmap__atomic_fetch_add_full_u32(&r->ctl->space_ev, 1);
 	shmap__futex_wake(&r->ctl->space_ev, 0x7fffffff);
 	return SHMAP_OK;
 }
@@ -108,11 +108,11 @@ int shmap__ring_wake_space(struct shmap_ring *r)
  */
 int shmap__ring_count_dec(volatile uint32_t *w)
 {
-	uint32_t o = shmap_atomic_load_u32(w);
+	uint32_t o = shmap__atomic_load_u32(w);
 	for (int i = 0; i < 64 && o != 0; i++) {
 		/* full CAS: a count, ordered with the waiter's other accesses
 		 * as the increment in shmap__ring_announce() is */
-		uint32_t seen = shmap_atomic_cas_full_u32(w, o, o - 1);
+		uint32_t seen = shmap__atomic_cas_full_u32(w, o, o - 1);
 		if (seen == o)
 			return 1;
 		o = seen;
@@ -124,19 +124,19 @@ void shmap__ring_rec_unsleep(struct shmap_ring *r, struct ring_rec *rec)
 {
 	/* take all of the record's sleepers (its owner may have had a waiting
 	 * call and a descriptor waiter asleep at once) off the ring's count */
-	uint32_t n = shmap_atomic_load_u32(&rec->sleeping);
+	uint32_t n = shmap__atomic_load_u32(&rec->sleeping);
 	for (int i = 0; i < 64 && n != 0; i++) {
 		/* full CAS and add: counts, as in shmap__ring_count_dec() */
 		/* full CAS: a count, as in shmap__ring_count_dec() */
-		uint32_t seen = shmap_atomic_cas_full_u32(&rec->sleeping, n, 0);
+		uint32_t seen = shmap__atomic_cas_full_u32(&rec->sleeping, n, 0);
 		if (seen == n) {
 			/* full add: a count, as the increments in shmap__ring_announce() */
-			shmap_atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 0u - n);
+			shmap__atomic_fetch_add_full_u32(&r->ctl->cons_sleepers, 0u - n);
 			return;
 		}
 		n = seen;
 	}
-	shmap_atomic_store_u32(&rec->sleeping, 0);
+	shmap__atomic_store_u32(&rec->sleeping, 0);
 }
 
 /* ------------------------------------------------------- sizes, low water */
@@ -147,7 +147,7 @@ uint64_t shmap__ring_low_tail(const struct shmap_ring *r, uint64_t head)
 	(void)head;
 	/* acquire: pairs with the consumers' release of tail (R2 in
 	 * spsc_consumed(), the SPMC claim CAS, the record rings' release) */
-	return shmap_atomic_load_acquire_u64(&r->ctl->tail);
+	return shmap__atomic_load_acquire_u64(&r->ctl->tail);
 }
 
 uint64_t shmap__ring_size_tail(struct shmap_ring *r, uint64_t head)
@@ -188,18 +188,18 @@ int shmap__ring_read_seq(const struct shmap_ring *r, uint64_t pos, void *out, ui
 		return SHMAP_E_RANGE;
 	volatile uint64_t *sw = &r->seq[pos & r->mask];
 	/* acquire: pairs with the publishing release store (R3 / R7) */
-	uint64_t s1 = shmap_atomic_load_acquire_u64(sw);
+	uint64_t s1 = shmap__atomic_load_acquire_u64(sw);
 	if (s1 != pos + 1)
 		return SHMAP_E_RANGE;
 	if (r->ops->flags & RING_F_LOSSY) /* the producer copies in relaxed atomics too */
-		shmap_atomic_copy_out(out, ring_slot(r, pos), r->esize);
+		shmap__atomic_copy_out(out, ring_slot(r, pos), r->esize);
 	else
 		ring_copy_out(r, pos, out);
 	/* acquire fence: the copy's loads complete before the re-check below;
 	 * pairs with R5 (the lossy WRITING mark before the new bytes) and R4
 	 * (an SPMC slot given back after its reads) */
-	shmap_atomic_fence_acquire();
-	if (shmap_atomic_load_u64(sw) != s1)
+	shmap__atomic_fence_acquire();
+	if (shmap__atomic_load_u64(sw) != s1)
 		return SHMAP_E_OVERRUN;
 	return SHMAP_OK;
 }

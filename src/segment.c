@@ -17,7 +17,7 @@
  *      only the private copy is used: a peer rewriting the header later
  *      cannot widen any bound.
  *
- * Creation (see segment.h for the state machine): the builder holds an OFD
+ * Creation (see segment-internal.h for the state machine): the builder holds an OFD
  * lock on byte 0 of the file for the whole build. The file is sized with
  * posix_fallocate() (a full tmpfs fails here with SHMAP_E_NOSPC, not with a
  * SIGBUS later); header fields are written, the kind initialises its region,
@@ -41,7 +41,7 @@
  * backend's verify hook) and takes a participant slot. Every failure leaves
  * through one tail.
  *
- * Liveness: participant slots with one OFD lock byte each (segment.h).
+ * Liveness: participant slots with one OFD lock byte each (segment-internal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -59,7 +59,7 @@
 
 #include "hash-internal.h"
 #include "atomic.h"
-#include "segment.h"
+#include "segment-internal.h"
 
 #define SHMAP__HUGE_PAGE (2u * 1024u * 1024u)
 
@@ -611,7 +611,7 @@ static int attach_participant(struct shmap__seg *seg)
 		}
 		/* We hold the slot's lock: any previous owner is dead or gone. */
 		struct shmap__part *pt = &seg->parts[i];
-		uint64_t w = shmap_atomic_load_u64(&pt->word);
+		uint64_t w = shmap__atomic_load_u64(&pt->word);
 		uint32_t gen = 0;
 		int retired = 0;
 		for (int tries = 0;; tries++) {
@@ -624,7 +624,7 @@ static int attach_participant(struct shmap__seg *seg)
 			gen = (uint32_t)(w >> 32) + 1u;
 			/* C1: full CAS; the new generation is visible before any claim
 			 * we make with it (claims are published with release/full ops). */
-			uint64_t seen = shmap_atomic_cas_full_u64(&pt->word, w,
+			uint64_t seen = shmap__atomic_cas_full_u64(&pt->word, w,
 								  ((uint64_t)gen << 32) | SHMAP__PART_ATTACHED);
 			if (seen == w)
 				break;
@@ -638,10 +638,10 @@ static int attach_participant(struct shmap__seg *seg)
 			ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
 			continue;
 		}
-		shmap_atomic_store_u32(&pt->pid, (uint32_t)getpid());
-		shmap_atomic_store_u32(&pt->uid, (uint32_t)geteuid());
-		shmap_atomic_store_u64(&pt->start_time, shmap__plat_start_time());
-		shmap_atomic_store_u64(&pt->attach_ns, realtime_ns());
+		shmap__atomic_store_u32(&pt->pid, (uint32_t)getpid());
+		shmap__atomic_store_u32(&pt->uid, (uint32_t)geteuid());
+		shmap__atomic_store_u64(&pt->start_time, shmap__plat_start_time());
+		shmap__atomic_store_u64(&pt->attach_ns, realtime_ns());
 		seg->slot = i;
 		seg->owner = shmap__owner_id(n, i, gen);
 		pthread_once(&atfork_once, register_atfork);
@@ -656,11 +656,11 @@ static void detach_participant(struct shmap__seg *seg)
 	if (!seg->parts || seg->owner == 0)
 		return;
 	struct shmap__part *pt = &seg->parts[seg->slot];
-	uint64_t w = shmap_atomic_load_u64(&pt->word);
+	uint64_t w = shmap__atomic_load_u64(&pt->word);
 	if ((uint32_t)(w >> 32) == shmap__owner_gen(seg->p.nparts, seg->owner)) {
 		/* R1: release; our last writes to the structure happen before the
 		 * slot reads as free (pairs with the acquire in owner_alive). */
-		shmap_atomic_cas_release_u64(&pt->word, w, (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE);
+		shmap__atomic_cas_release_u64(&pt->word, w, (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE);
 	}
 	ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)seg->slot);
 	seg->owner = 0;
@@ -678,9 +678,9 @@ int shmap__seg_test_set_gen(struct shmap__seg *seg, uint32_t slot, uint32_t gen)
 	if (slot >= seg->p.nparts)
 		return SHMAP_E_INVAL;
 	struct shmap__part *pt = &seg->parts[slot];
-	uint64_t w = shmap_atomic_load_u64(&pt->word);
+	uint64_t w = shmap__atomic_load_u64(&pt->word);
 	for (;;) {
-		uint64_t seen = shmap_atomic_cas_full_u64(&pt->word, w, (uint64_t)gen << 32 | (uint32_t)w);
+		uint64_t seen = shmap__atomic_cas_full_u64(&pt->word, w, (uint64_t)gen << 32 | (uint32_t)w);
 		if (seen == w)
 			return SHMAP_OK;
 		w = seen;
@@ -707,7 +707,7 @@ bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
 	if (slot == seg->slot)
 		return false; /* an earlier, dead holder of our own slot */
 	/* A1: acquire, pairs with C1/R1 on the slot word. */
-	uint64_t w = shmap_atomic_load_acquire_u64(&seg->parts[slot].word);
+	uint64_t w = shmap__atomic_load_acquire_u64(&seg->parts[slot].word);
 	if ((uint32_t)w != SHMAP__PART_ATTACHED)
 		return false;
 	if ((uint32_t)(w >> 32) != shmap__owner_gen(seg->p.nparts, owner))
@@ -847,7 +847,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 		return rc;
 
 	struct shmap__hdr *h = (struct shmap__hdr *)seg->base;
-	shmap_atomic_store_u64(&h->state, (gen << 8) | SHMAP__ST_BUILDING);
+	shmap__atomic_store_u64(&h->state, (gen << 8) | SHMAP__ST_BUILDING);
 	SHMAP_FAILPOINT("seg.build.building");
 	h->layout_version = SHMAP__LAYOUT_VERSION;
 	h->layout_desc = shmap__layout_desc();
@@ -889,7 +889,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	/* R2: release; every header and data-region store above is visible to
 	 * whoever sees READY (pairs with A2 in attach_existing and with the
 	 * pread() of openers, which the kernel orders after our stores). */
-	shmap_atomic_store_release_u64(&h->state, (gen << 8) | SHMAP__ST_READY);
+	shmap__atomic_store_release_u64(&h->state, (gen << 8) | SHMAP__ST_READY);
 	return SHMAP_OK;
 }
 
@@ -1025,7 +1025,7 @@ static int attach_existing(struct shmap__seg *seg, int fd, const struct shmap__h
 		return rc;
 	const struct shmap__hdr *mh = (const struct shmap__hdr *)seg->base;
 	/* A2: acquire, pairs with R2 in build(). */
-	uint64_t state = shmap_atomic_load_acquire_u64(&mh->state);
+	uint64_t state = shmap__atomic_load_acquire_u64(&mh->state);
 	if ((state & 0xffu) != SHMAP__ST_READY || memcmp(mh, hdr, offsetof(struct shmap__hdr, pad0)) != 0) {
 		unmap_segment(seg);
 		return SHMAP_E_CORRUPT;
@@ -1047,7 +1047,7 @@ int shmap__seg_verify_header(const struct shmap__seg *seg)
 	const volatile uint64_t *src = (const volatile uint64_t *)(const void *)seg->base;
 	uint64_t *dst = (uint64_t *)(void *)&copy;
 	for (size_t i = 0; i < offsetof(struct shmap__hdr, pad0) / 8u; i++)
-		dst[i] = shmap_atomic_load_u64(&src[i]);
+		dst[i] = shmap__atomic_load_u64(&src[i]);
 	if (copy.checksum != seg->hdr_checksum || shmap__hdr_checksum(&copy) != seg->hdr_checksum)
 		return SHMAP_E_CORRUPT;
 	return SHMAP_OK;

@@ -91,7 +91,7 @@
 
 #include "atomic.h"
 #include "internal.h"
-#include "segment.h"
+#include "segment-internal.h"
 
 /* ------------------------------------------------------------------ */
 /* layout                                                              */
@@ -248,11 +248,11 @@ static void copy_out_atomic(uint8_t *dst, const uint8_t *src, uint32_t esz)
 {
 	uint32_t i = 0;
 	for (; i + 8u <= esz; i += 8u) {
-		uint64_t w = shmap_atomic_load_u64(word_at(src + i));
+		uint64_t w = shmap__atomic_load_u64(word_at(src + i));
 		memcpy(dst + i, &w, 8);
 	}
 	if (i < esz) {
-		uint64_t w = shmap_atomic_load_u64(word_at(src + i));
+		uint64_t w = shmap__atomic_load_u64(word_at(src + i));
 		memcpy(dst + i, &w, esz - i);
 	}
 }
@@ -263,12 +263,12 @@ static void copy_in_atomic(uint8_t *dst, const uint8_t *src, uint32_t from, uint
 	for (; i + 8u <= to; i += 8u) {
 		uint64_t w;
 		memcpy(&w, src + i, 8);
-		shmap_atomic_store_u64((volatile uint64_t *)(void *)(dst + i), w);
+		shmap__atomic_store_u64((volatile uint64_t *)(void *)(dst + i), w);
 	}
 	if (i < to) {
 		uint64_t w = 0;
 		memcpy(&w, src + i, to - i);
-		shmap_atomic_store_u64((volatile uint64_t *)(void *)(dst + i), w);
+		shmap__atomic_store_u64((volatile uint64_t *)(void *)(dst + i), w);
 	}
 }
 
@@ -378,7 +378,7 @@ SHMAP_API uint64_t shmap_vector_size(const shmap_vector *v)
 	if (!v)
 		return 0;
 	/* W0: acquire, pairs with the full CAS W1 in advance(). */
-	return clamp_cap(v, shmap_atomic_load_acquire_u64(&v->ctrl->committed));
+	return clamp_cap(v, shmap__atomic_load_acquire_u64(&v->ctrl->committed));
 }
 
 SHMAP_API uint64_t shmap_vector_reserved(const shmap_vector *v)
@@ -386,7 +386,7 @@ SHMAP_API uint64_t shmap_vector_reserved(const shmap_vector *v)
 	if (!v)
 		return 0;
 	/* A1': acquire, pairs with the full CAS A3. */
-	return clamp_cap(v, shmap_atomic_load_acquire_u64(&v->ctrl->reserve));
+	return clamp_cap(v, shmap__atomic_load_acquire_u64(&v->ctrl->reserve));
 }
 
 SHMAP_API uint64_t shmap_vector_capacity(const shmap_vector *v)
@@ -403,7 +403,7 @@ SHMAP_API uint64_t shmap_vector_holes(const shmap_vector *v)
 {
 	if (!v)
 		return 0;
-	return shmap_atomic_load_u64(&v->ctrl->holes);
+	return shmap__atomic_load_u64(&v->ctrl->holes);
 }
 
 /* ------------------------------------------------------------------ */
@@ -420,7 +420,7 @@ SHMAP_API uint64_t shmap_vector_holes(const shmap_vector *v)
 static int advance(shmap_vector *v)
 {
 	/* W0: acquire, pairs with W1 of other advancers. */
-	uint64_t w = shmap_atomic_load_acquire_u64(&v->ctrl->committed);
+	uint64_t w = shmap__atomic_load_acquire_u64(&v->ctrl->committed);
 	uint32_t fails = 0;
 	for (uint64_t steps = 0; steps <= v->cap; steps++) {
 		if (w > v->cap)
@@ -428,7 +428,7 @@ static int advance(shmap_vector *v)
 		uint64_t end = w, lim = v->cap - w < VEC_ADVANCE_RUN ? v->cap : w + VEC_ADVANCE_RUN;
 		while (end < lim) {
 			/* W2: acquire, pairs with P1 (publish) / H1 (hole) release stores. */
-			uint32_t st = m_st(shmap_atomic_load_acquire_u64(meta_p(v, end)));
+			uint32_t st = m_st(shmap__atomic_load_acquire_u64(meta_p(v, end)));
 			if (!m_readable(st) && st != ST_HOLE)
 				break;
 			end++;
@@ -437,7 +437,7 @@ static int advance(shmap_vector *v)
 			return SHMAP_OK;
 		/* W1: full CAS (acquire + release: it is not a store-load fence,
 		 * see atomic.h). */
-		uint64_t got = shmap_atomic_cas_full_u64(&v->ctrl->committed, w, end);
+		uint64_t got = shmap__atomic_cas_full_u64(&v->ctrl->committed, w, end);
 		if (got == w) {
 			if (end < lim)
 				return SHMAP_OK; /* stopped at an unreadable slot */
@@ -446,7 +446,7 @@ static int advance(shmap_vector *v)
 			 * the next run; pairs with the fence P2 after a publisher's
 			 * PUB store and its load of the watermark (Dekker: the
 			 * publisher sees our watermark or we see its PUB). */
-			shmap_atomic_fence_full();
+			shmap__atomic_fence_full();
 		} else {
 			if (++fails > VEC_CAS_BUDGET)
 				return SHMAP_E_BUSY;
@@ -463,8 +463,8 @@ static int advance(shmap_vector *v)
 static int make_hole(shmap_vector *v, uint64_t i, uint64_t expect, uint32_t dead)
 {
 	/* H1: full CAS (release side pairs with W2 in advance() and readers' loads). */
-	if (shmap_atomic_cas_full_u64(meta_p(v, i), expect, mk(ST_HOLE, dead, 0)) == expect) {
-		shmap_atomic_fetch_add_full_u64(&v->ctrl->holes, 1);
+	if (shmap__atomic_cas_full_u64(meta_p(v, i), expect, mk(ST_HOLE, dead, 0)) == expect) {
+		shmap__atomic_fetch_add_full_u64(&v->ctrl->holes, 1);
 		return 1;
 	}
 	return 0;
@@ -482,7 +482,7 @@ static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
 	if (n == 0 || n > v->cap - h)
 		return SHMAP_E_CORRUPT;
 	/* R1: help the bump the dead claimer may not have done (A3). */
-	(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, h, h + n);
+	(void)shmap__atomic_cas_full_u64(&v->ctrl->reserve, h, h + n);
 	SHMAP_FAILPOINT("vector.recover.bumped");
 	/* R2: the rest of the range. */
 	struct scan_budget bud = { 0 };
@@ -490,7 +490,7 @@ static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
 		if (scan_tick(v, &bud, j - h) != SHMAP_OK)
 			return SHMAP_E_TIMEOUT; /* the head stays HEAD: the next call goes on */
 		/* R2: acquire, pairs with the marks A4 (the CAS below re-checks anyway). */
-		uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, j));
+		uint64_t m = shmap__atomic_load_acquire_u64(meta_p(v, j));
 		if (m == 0)
 			(void)make_hole(v, j, 0, dead);
 		else if (m_st(m) == ST_RESV && m_owner(m) == dead)
@@ -514,7 +514,7 @@ static int recover_head(shmap_vector *v, uint64_t h, uint64_t hm)
 static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 {
 	/* S0: acquire, pairs with A2 (claim), A4 (marks), P1 (publish), H1 (hole). */
-	uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, i));
+	uint64_t m = shmap__atomic_load_acquire_u64(meta_p(v, i));
 	uint32_t st = m_st(m);
 	uint64_t h = i, hm = 0;
 	uint32_t owner;
@@ -529,7 +529,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		for (uint64_t k = 0; k < lim; k++) {
 			j--;
 			/* S1: acquire, pairs with A2 / A4 / H1 of the same reservation. */
-			uint64_t mj = shmap_atomic_load_acquire_u64(meta_p(v, j));
+			uint64_t mj = shmap__atomic_load_acquire_u64(meta_p(v, j));
 			uint32_t sj = m_st(mj);
 			if ((sj == ST_RESV || sj == ST_HOLE) && m_owner(mj) == owner)
 				continue;
@@ -541,7 +541,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		}
 	} else if (m == 0) {
 		/* S2: acquire, pairs with A3 / A5 / R1 (full CAS on reserve). */
-		uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
+		uint64_t r = shmap__atomic_load_acquire_u64(&v->ctrl->reserve);
 		if (i >= clamp_cap(v, r))
 			return SHMAP_E_RANGE;
 		/* An unmarked tail slot (between A3 and A4): scan back to its head. */
@@ -553,7 +553,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 				return SHMAP_E_TIMEOUT;
 			j--;
 			/* S1: acquire, pairs with the release marks A4 (increasing order). */
-			uint64_t mj = shmap_atomic_load_acquire_u64(meta_p(v, j));
+			uint64_t mj = shmap__atomic_load_acquire_u64(meta_p(v, j));
 			uint32_t sj = m_st(mj);
 			if (mj == 0 || sj == ST_RESV || sj == ST_HOLE)
 				continue;
@@ -566,7 +566,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		if (hm == 0 || m_aux(hm) <= i - h) {
 			/* No head covers i: either it moved on, or the segment is corrupt. */
 			/* S3: acquire re-read, as S0. */
-			if (shmap_atomic_load_acquire_u64(meta_p(v, i)) != 0)
+			if (shmap__atomic_load_acquire_u64(meta_p(v, i)) != 0)
 				return PEND_RETRY;
 			return SHMAP_E_CORRUPT;
 		}
@@ -591,7 +591,7 @@ static int pending(shmap_vector *v, uint64_t i, int repair, uint32_t *owner_out)
 		(void)make_hole(v, i, m, owner); /* no-op if the head recovery covered it */
 	/* H2: full fence: the HOLE CASes (H1, not fences themselves) before the
 	 * watermark and slot loads of advance(); pairs with P2 as W3 does. */
-	shmap_atomic_fence_full();
+	shmap__atomic_fence_full();
 	(void)advance(v);
 	return SHMAP_RECOVERED;
 }
@@ -605,7 +605,7 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 	const uint32_t me = v->seg.owner;
 	for (uint32_t tries = 0; tries < VEC_CAS_BUDGET; tries++) {
 		/* A1: acquire, pairs with A3 / R1 (full CAS). */
-		uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
+		uint64_t r = shmap__atomic_load_acquire_u64(&v->ctrl->reserve);
 		if (r > cap)
 			return SHMAP_E_CORRUPT;
 		if (n > cap - r)
@@ -617,16 +617,16 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 		 * failure it returns the slot's word, which says whom to help.
 		 * Pairs with A1/A5 of other appenders.
 		 */
-		uint64_t m = shmap_atomic_cas_full_u64(mp, 0, mk(ST_HEAD, me, (uint32_t)n));
+		uint64_t m = shmap__atomic_cas_full_u64(mp, 0, mk(ST_HEAD, me, (uint32_t)n));
 		if (m == 0) {
 			SHMAP_FAILPOINT("vector.reserve.claimed");
 			/* A3: full CAS; may fail if a helper (A5/R1) bumped for us. */
-			(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, r, r + n);
+			(void)shmap__atomic_cas_full_u64(&v->ctrl->reserve, r, r + n);
 			SHMAP_FAILPOINT("vector.reserve.bumped");
 			/* A4: release marks, increasing order; pairs with S1 in pending(). */
 			const uint64_t resv = mk(ST_RESV, me, 0);
 			for (uint64_t j = 1; j < n; j++)
-				shmap_atomic_store_release_u64(meta_p(v, r + j), resv);
+				shmap__atomic_store_release_u64(meta_p(v, r + j), resv);
 			if (n > 1)
 				SHMAP_FAILPOINT("vector.reserve.marked");
 			*first = r;
@@ -637,11 +637,11 @@ static int do_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 			if (k == 0 || k > cap - r)
 				return SHMAP_E_CORRUPT;
 			/* A5: help the claimer's bump (it may be slow or dead). */
-			(void)shmap_atomic_cas_full_u64(&v->ctrl->reserve, r, r + k);
+			(void)shmap__atomic_cas_full_u64(&v->ctrl->reserve, r, r + k);
 			continue;
 		}
 		/* The head moved on (published or recovered): reserve must have too (A1 again). */
-		if (shmap_atomic_load_acquire_u64(&v->ctrl->reserve) == r)
+		if (shmap__atomic_load_acquire_u64(&v->ctrl->reserve) == r)
 			return SHMAP_E_CORRUPT;
 	}
 	return SHMAP_E_BUSY;
@@ -669,7 +669,7 @@ SHMAP_API int shmap_vector_reserve(shmap_vector *v, uint64_t n, uint64_t *first)
 static inline void publish_slot(shmap_vector *v, uint64_t i)
 {
 	/* P1: release, pairs with the acquire loads G1 (get) and W2 (advance). */
-	shmap_atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, 0));
+	shmap__atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, 0));
 }
 
 static inline int shmap_vector_push__body(shmap_vector *v, const void *elem, uint64_t *index)
@@ -697,7 +697,7 @@ static inline int shmap_vector_push__body(shmap_vector *v, const void *elem, uin
 	publish_slot(v, i);
 	SHMAP_FAILPOINT("vector.push.published");
 	/* P2: full fence: the PUB store before the watermark load in advance(); pairs with W3 / H2. */
-	shmap_atomic_fence_full();
+	shmap__atomic_fence_full();
 	/*
 	 * The element is appended whatever advance() says: a corrupt watermark
 	 * (hostile peer) shows in size(), next() and check(), and failing here
@@ -719,7 +719,7 @@ SHMAP_API int shmap_vector_push(shmap_vector *v, const void *elem, uint64_t *ind
 static int own_slot(shmap_vector *v, uint64_t i)
 {
 	/* Relaxed: only this handle moves its own slots out of HEAD/RESV (program order). */
-	uint64_t m = shmap_atomic_load_u64(meta_p(v, i));
+	uint64_t m = shmap__atomic_load_u64(meta_p(v, i));
 	uint32_t st = m_st(m);
 	return (st == ST_HEAD || st == ST_RESV) && m_owner(m) == v->seg.owner;
 }
@@ -791,7 +791,7 @@ static inline int shmap_vector_publish__body(shmap_vector *v, uint64_t first, ui
 	}
 	SHMAP_FAILPOINT("vector.publish.published");
 	/* P2: full fence, pairs with W3 / H2 (see push). */
-	shmap_atomic_fence_full();
+	shmap__atomic_fence_full();
 	(void)advance(v); /* published whatever it says (see push) */
 	return SHMAP_OK;
 }
@@ -817,23 +817,23 @@ static int do_get(shmap_vector *v, uint64_t i, void *out, int recover)
 	volatile uint64_t *mp = meta_p(v, i);
 	for (uint32_t tries = 0; tries < VEC_READ_BUDGET; tries++) {
 		/* G1: acquire, pairs with P1 (publish) and Q3 (replace switch). */
-		uint64_t m1 = shmap_atomic_load_acquire_u64(mp);
+		uint64_t m1 = shmap__atomic_load_acquire_u64(mp);
 		uint32_t st = m_st(m1);
 		if (m_readable(st)) {
 			/* G1v: acquire, pairs with Q3v: the copy it selects is complete. */
-			uint64_t ver = shmap_atomic_load_acquire_u64(ver_p(v, i));
+			uint64_t ver = shmap__atomic_load_acquire_u64(ver_p(v, i));
 			const uint8_t *src = buf_p(v, i, ver);
 			uint32_t half = (v->esz / 2) & ~7u;
 			copy_out_atomic(out, src, half);
 			SHMAP_TEST_HOOK("vector.get.half", v, i);
 			copy_out_atomic((uint8_t *)out + half, src + half, v->esz - half);
 			/* G2: acquire fence: the copy's loads before the re-check G3. */
-			shmap_atomic_fence_acquire();
+			shmap__atomic_fence_acquire();
 			/* G3: pairs with the release fence Q1F of a replacer whose copy
 			 * stores our copy may have seen: then we see its ver store
 			 * chain's successor, never `ver` again (64 bits never wrap). */
-			uint64_t ver2 = shmap_atomic_load_u64(ver_p(v, i));
-			uint64_t m2 = shmap_atomic_load_u64(mp);
+			uint64_t ver2 = shmap__atomic_load_u64(ver_p(v, i));
+			uint64_t m2 = shmap__atomic_load_u64(mp);
 			if (!m_readable(m_st(m2)))
 				return SHMAP_E_CORRUPT; /* published slots never go back */
 			if (ver2 == ver)
@@ -939,7 +939,7 @@ static inline int shmap_vector_recover__body(shmap_vector *v)
 		return rc;
 	for (uint64_t steps = 0; steps <= v->cap; steps++) {
 		/* W0: acquire, pairs with W1. */
-		uint64_t w = shmap_atomic_load_acquire_u64(&v->ctrl->committed);
+		uint64_t w = shmap__atomic_load_acquire_u64(&v->ctrl->committed);
 		if (w > v->cap)
 			return SHMAP_E_CORRUPT;
 		if (w >= shmap_vector_reserved(v))
@@ -987,7 +987,7 @@ static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, co
 	uint32_t rounds = 0;
 	for (;;) {
 		/* Q0: acquire, pairs with Q3 of the previous replacer and P1. */
-		uint64_t m = shmap_atomic_load_acquire_u64(mp);
+		uint64_t m = shmap__atomic_load_acquire_u64(mp);
 		uint32_t st = m_st(m);
 		if (st == ST_PUB) {
 			/*
@@ -997,7 +997,7 @@ static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, co
 			 * Q2 are kept after the claim by the fence Q1F, not by
 			 * the CAS (see atomic.h).
 			 */
-			if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m)
+			if (shmap__atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m)
 				break;
 			continue;
 		}
@@ -1008,8 +1008,8 @@ static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, co
 				/* Q1': take over a dead replacer's claim; its copy is not
 				 * current (or it stored ver and is: we then write the
 				 * other one, as after any switch). */
-				if (shmap_atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m) {
-					shmap_atomic_fetch_add_u64(&v->ctrl->takeovers, 1);
+				if (shmap__atomic_cas_full_u64(mp, m, mk(ST_REPL, me, m_aux(m))) == m) {
+					shmap__atomic_fetch_add_u64(&v->ctrl->takeovers, 1);
 					took_over = 1;
 					break;
 				}
@@ -1038,10 +1038,10 @@ static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, co
 	 * Q2 after it, so a reader whose copy saw a Q2 store could otherwise
 	 * still read the old version at G3. The fence orders the claim before
 	 * every store below. */
-	shmap_atomic_fence_release();
+	shmap__atomic_fence_release();
 	/* Relaxed: ver is stored only by the claim holder; the claim's acquire
 	 * (Q1/Q1') ordered the previous holder's store before this load. */
-	uint64_t ver = shmap_atomic_load_u64(ver_p(v, index));
+	uint64_t ver = shmap__atomic_load_u64(ver_p(v, index));
 	uint8_t *dst = buf_p(v, index, ver + 1u);
 	const uint8_t *src = elem;
 	/* Q2: relaxed atomic stores: a reader of an older version may still be copying dst. */
@@ -1051,9 +1051,9 @@ static inline int shmap_vector_replace__body(shmap_vector *v, uint64_t index, co
 	copy_in_atomic(dst, src, half, v->esz);
 	SHMAP_FAILPOINT("vector.replace.written");
 	/* Q3v: release switch to the new copy; pairs with G1v. */
-	shmap_atomic_store_release_u64(ver_p(v, index), ver + 1u);
+	shmap__atomic_store_release_u64(ver_p(v, index), ver + 1u);
 	/* Q3: release, the slot is free for the next replacer; pairs with Q0/G1. */
-	shmap_atomic_store_release_u64(mp, mk(ST_PUB, 0, (uint32_t)(ver + 1u) & AUX_MASK));
+	shmap__atomic_store_release_u64(mp, mk(ST_PUB, 0, (uint32_t)(ver + 1u) & AUX_MASK));
 	return took_over ? SHMAP_RECOVERED : SHMAP_OK;
 }
 
@@ -1069,12 +1069,12 @@ int shmap__vector_test_skip_versions(shmap_vector *v, uint64_t i, uint64_t k)
 {
 	if (i >= v->cap || (k & 1u))
 		return SHMAP_E_INVAL;
-	uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, i));
+	uint64_t m = shmap__atomic_load_acquire_u64(meta_p(v, i));
 	if (m_st(m) != ST_PUB)
 		return SHMAP_E_INVAL;
-	uint64_t ver = shmap_atomic_load_u64(ver_p(v, i)) + k;
-	shmap_atomic_store_release_u64(ver_p(v, i), ver);
-	shmap_atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, (uint32_t)ver & AUX_MASK));
+	uint64_t ver = shmap__atomic_load_u64(ver_p(v, i)) + k;
+	shmap__atomic_store_release_u64(ver_p(v, i), ver);
+	shmap__atomic_store_release_u64(meta_p(v, i), mk(ST_PUB, 0, (uint32_t)ver & AUX_MASK));
 	return SHMAP_OK;
 }
 #endif
@@ -1099,7 +1099,7 @@ static inline int shmap_vector_slot_state__body(const shmap_vector *v, uint64_t 
 	if (index >= v->cap)
 		return SHMAP_E_RANGE;
 	/* A snapshot: acquire, pairs with every slot transition (A2, A4, P1, Q1, Q3, H1). */
-	uint64_t m = shmap_atomic_load_acquire_u64(meta_p(v, index));
+	uint64_t m = shmap__atomic_load_acquire_u64(meta_p(v, index));
 	uint32_t st = m_st(m), s, o = m_owner(m);
 	switch (st) {
 	case ST_FREE:
@@ -1150,12 +1150,12 @@ static inline int shmap_vector_stats__body(const shmap_vector *v, shmap_vector_s
 	if (rc)
 		return rc;
 	/* Counting, not a snapshot: acquire on reserve (pairs with A3), relaxed slot loads. */
-	uint64_t r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
+	uint64_t r = shmap__atomic_load_acquire_u64(&v->ctrl->reserve);
 	int corrupt = r > v->cap;
 	r = clamp_cap(v, r);
 	uint64_t np = 0, nr = 0, nh = 0;
 	for (uint64_t i = 0; i < r; i++) {
-		uint32_t st = m_st(shmap_atomic_load_u64(meta_p(v, i)));
+		uint32_t st = m_st(shmap__atomic_load_u64(meta_p(v, i)));
 		if (m_readable(st))
 			np++;
 		else if (st == ST_HOLE)
@@ -1208,7 +1208,7 @@ static int header_intact(const shmap_vector *v)
 	/* Relaxed atomic words memcpy'd into h: storing them through a
 	 * uint64_t lvalue would break strict aliasing with h's 32-bit fields
 	 * (and let gcc treat those as uninitialized). */
-	shmap_atomic_copy_out(&h, v->seg.base, sizeof(h));
+	shmap__atomic_copy_out(&h, v->seg.base, sizeof(h));
 	return h.magic == SHMAP__MAGIC && h.kind == SHMAP__KIND_VECTOR && h.capacity == v->cap &&
 	       h.elem_size == v->esz && h.data_size == v->seg.p.data_size &&
 	       h.data_off == (uint64_t)(v->seg.data - v->seg.base) &&
@@ -1248,7 +1248,7 @@ static bool check_unreserved(shmap_vector *v, uint64_t i, uint64_t m, struct vch
 static bool check_slot(shmap_vector *v, uint64_t i, struct vcheck *c)
 {
 	volatile uint64_t *mp = meta_p(v, i);
-	uint64_t m = shmap_atomic_load_acquire_u64(mp);
+	uint64_t m = shmap__atomic_load_acquire_u64(mp);
 	uint32_t st = m_st(m);
 	uint32_t o = m_owner(m);
 	if (st > ST_HOLE) {
@@ -1265,7 +1265,7 @@ static bool check_slot(shmap_vector *v, uint64_t i, struct vcheck *c)
 	case ST_PUB:
 		if (o != 0) {
 			c->found++;
-			if (c->repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
+			if (c->repair && shmap__atomic_cas_full_u64(mp, m, pub_of(m)) == m)
 				c->fixed++;
 		}
 		break;
@@ -1277,7 +1277,7 @@ static bool check_slot(shmap_vector *v, uint64_t i, struct vcheck *c)
 			break;
 		c->found++;
 		/* The current copy was never written by the dead replacer: keep it. */
-		if (c->repair && shmap_atomic_cas_full_u64(mp, m, pub_of(m)) == m)
+		if (c->repair && shmap__atomic_cas_full_u64(mp, m, pub_of(m)) == m)
 			c->fixed++;
 		break;
 	case ST_HEAD:
@@ -1289,7 +1289,7 @@ static bool check_slot(shmap_vector *v, uint64_t i, struct vcheck *c)
 			break;
 		c->found++;
 		if (prc == SHMAP_E_NOTFOUND && c->repair) {
-			if (pending(v, i, 1, NULL) == SHMAP_RECOVERED || m_st(shmap_atomic_load_u64(mp)) == ST_HOLE) {
+			if (pending(v, i, 1, NULL) == SHMAP_RECOVERED || m_st(shmap__atomic_load_u64(mp)) == ST_HOLE) {
 				c->fixed++;
 				c->nholes++;
 			}
@@ -1306,29 +1306,29 @@ static bool check_slot(shmap_vector *v, uint64_t i, struct vcheck *c)
 static void check_counters(shmap_vector *v, struct vcheck *c)
 {
 	/* Holes made while scanning above index i were counted when reached. */
-	uint64_t hc = shmap_atomic_load_u64(&v->ctrl->holes);
+	uint64_t hc = shmap__atomic_load_u64(&v->ctrl->holes);
 	if (hc != c->nholes) {
 		c->found++;
 		if (c->repair) {
 			/* A statistic: relaxed. */
-			shmap_atomic_store_u64(&v->ctrl->holes, c->nholes);
+			shmap__atomic_store_u64(&v->ctrl->holes, c->nholes);
 			c->fixed++;
 		}
 	}
 	/* Watermark: must equal the end of the PUB/REPL/HOLE prefix. */
 	uint64_t wexp = 0;
 	while (wexp < c->r) {
-		uint32_t st = m_st(shmap_atomic_load_acquire_u64(meta_p(v, wexp)));
+		uint32_t st = m_st(shmap__atomic_load_acquire_u64(meta_p(v, wexp)));
 		if (!m_readable(st) && st != ST_HOLE)
 			break;
 		wexp++;
 	}
-	uint64_t w = shmap_atomic_load_acquire_u64(&v->ctrl->committed);
+	uint64_t w = shmap__atomic_load_acquire_u64(&v->ctrl->committed);
 	if (w != wexp) {
 		c->found++;
 		if (c->repair) {
 			/* Quiescent repair: release, pairs with W0. */
-			shmap_atomic_store_release_u64(&v->ctrl->committed, wexp);
+			shmap__atomic_store_release_u64(&v->ctrl->committed, wexp);
 			c->fixed++;
 		}
 	}
@@ -1354,7 +1354,7 @@ static inline int shmap_vector_check__body(shmap_vector *v, uint32_t flags, uint
 	 * transition) and its repairs are full CASes that re-check the word they
 	 * read, so a repair never overwrites a change made meanwhile.
 	 */
-	c.r = shmap_atomic_load_acquire_u64(&v->ctrl->reserve);
+	c.r = shmap__atomic_load_acquire_u64(&v->ctrl->reserve);
 	if (c.r > cap) {
 		c.found++; /* not repairable: we cannot know how far it really went */
 		c.r = cap;

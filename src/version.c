@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <shmap/version.h>
 
-#include "segment.h"
+#include "segment-internal.h"
 
 SHMAP_API uint32_t shmap_version(void)
 {

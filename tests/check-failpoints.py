@@ -15,8 +15,8 @@ root = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else ".")
 listed = re.findall(r'^SHMAP_FP\("([^"]+)"', (root / "src/failpoints.h").read_text(), re.M)
 used = set()
 hooks = set()  # SHMAP_TEST_HOOK points: named like failpoints, armed another way
-# the .c files, and the ring headers (the SPSC steps are inline in one)
-for f in sorted(list((root / "src").glob("*.c")) + list((root / "src").glob("ring*.h"))):
+# the .c files and every header (inline steps carry failpoints: the SPSC ring's, the table's copy)
+for f in sorted(list((root / "src").glob("*.c")) + [h for h in (root / "src").glob("*.h") if h.name != "failpoints.h"]):
     text = f.read_text()
     used.update(re.findall(r'SHMAP_FAILPOINT\("([^"]+)"\)', text))
     hooks.update(re.findall(r'SHMAP_TEST_HOOK\("([^"]+)"', text))

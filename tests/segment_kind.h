@@ -16,7 +16,7 @@
 #include <unistd.h>
 
 #include "atomic.h"
-#include "segment.h"
+#include "segment-internal.h"
 
 #define TK_KIND 99u
 #define TK_MAX_CAP (UINT64_C(1) << 24)
@@ -51,7 +51,7 @@ static int tk_init(struct shmap__seg *seg)
 	if (tk_init_fail)
 		return SHMAP_E_NOMEM;
 	if (tk_builds)
-		shmap_atomic_fetch_add_full_u64(tk_builds, 1);
+		shmap__atomic_fetch_add_full_u64(tk_builds, 1);
 	return SHMAP_OK;
 }
 

@@ -33,9 +33,9 @@
 #include <shmap/shmap.h>
 
 #include "torture.h"
-#include "segment.h"
+#include "segment-internal.h"
 
-#ifndef SHMAP__MARK_BUILDING /* (so that this test also builds against an older segment.h) */
+#ifndef SHMAP__MARK_BUILDING /* (so that this test also builds against an older segment-internal.h) */
 #define SHMAP__MARK_BUILDING UINT64_C(0x31646c426d685302)
 #define SHMAP__MAX_PARTS 4000u
 #endif

@@ -60,7 +60,8 @@ struct shared {
 
 static const char *const failpoints[] = {
 	"htable.w.locked",    "htable.w.claimed",   "htable.w.callback",
-	"htable.w.written",   "htable.w.published", "htable.w.counted",  "htable.w.done",
+	"htable.w.written",   "htable.w.partial",   "htable.w.published", "htable.w.counted",
+	"htable.w.done",
 	"htable.erase.tomb",  "htable.cleanup.locked", "htable.cleanup.step",
 	/* the indirect layout (this table's): record linked, allocator steps
 	 * (carving new blocks: test_kill_no_leak) */

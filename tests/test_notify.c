@@ -381,14 +381,14 @@ static void test_contract(void **state)
 	assert_int_equal(shmap_ring_notify_arm(c), SHMAP_OK); /* twice: no-op */
 	assert_false(readable(fd, 0));
 	/* armed: the waiter announced itself (give it time to get there) */
-	for (int i = 0; i < 1000 && shmap_atomic_load_u32(&c->ctl->cons_sleepers) == 0; i++)
+	for (int i = 0; i < 1000 && shmap__atomic_load_u32(&c->ctl->cons_sleepers) == 0; i++)
 		usleep(1000);
-	assert_int_not_equal(shmap_atomic_load_u32(&c->ctl->cons_sleepers), 0);
+	assert_int_not_equal(shmap__atomic_load_u32(&c->ctl->cons_sleepers), 0);
 	uint64_t v = 7, out;
 	assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
 	assert_true(readable(fd, 5000));
 	/* fired: nobody sleeps any more, so pushes make no system call */
-	assert_int_equal(shmap_atomic_load_u32(&c->ctl->cons_sleepers), 0);
+	assert_int_equal(shmap__atomic_load_u32(&c->ctl->cons_sleepers), 0);
 	assert_true(readable(fd, 0)); /* stays readable until the next arm */
 	/* progress possible at arm time: readable again at once */
 	assert_int_equal(shmap_ring_notify_arm(c), SHMAP_OK);
@@ -416,7 +416,7 @@ static void test_contract(void **state)
 	assert_false(readable(pfd, 50));
 	assert_int_equal(shmap_ring_pop(c, &out), SHMAP_OK);
 	assert_true(readable(pfd, 5000));
-	assert_int_equal(shmap_atomic_load_u32(&p->ctl->prod_sleeping), 0);
+	assert_int_equal(shmap__atomic_load_u32(&p->ctl->prod_sleeping), 0);
 
 	v = 8;
 	assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK); /* full again */
@@ -429,10 +429,10 @@ static void test_contract(void **state)
 	/* a waiting call beside an armed descriptor: the sleeper indication
 	 * is a count, so the call's end does not withdraw the waiter's */
 	assert_int_equal(shmap_ring_notify_arm(c), SHMAP_OK);
-	for (int i = 0; i < 1000 && shmap_atomic_load_u32(&c->ctl->cons_sleepers) == 0; i++)
+	for (int i = 0; i < 1000 && shmap__atomic_load_u32(&c->ctl->cons_sleepers) == 0; i++)
 		usleep(1000);
 	assert_int_equal(shmap_ring_pop_wait(c, &out, 20), SHMAP_E_TIMEOUT);
-	assert_int_equal(shmap_atomic_load_u32(&c->ctl->cons_sleepers), 1);
+	assert_int_equal(shmap__atomic_load_u32(&c->ctl->cons_sleepers), 1);
 	assert_false(readable(fd, 0));
 	v = 9;
 	assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
@@ -469,10 +469,10 @@ static void test_arm_while_armed(void **state)
 	uint64_t v, out;
 	assert_int_equal(shmap_ring_notify_fd(c, &fd), SHMAP_OK);
 	assert_int_equal(shmap_ring_notify_arm(c), SHMAP_OK); /* armed at position 0 */
-	for (int i = 0; i < 1000 && shmap_atomic_load_u32(&c->ctl->cons_sleepers) == 0; i++)
+	for (int i = 0; i < 1000 && shmap__atomic_load_u32(&c->ctl->cons_sleepers) == 0; i++)
 		usleep(1000);
-	assert_int_not_equal(shmap_atomic_load_u32(&c->ctl->cons_sleepers), 0);
-	shmap_atomic_store_u32(&c->ctl->cons_sleepers, 0); /* pushes wake nobody now */
+	assert_int_not_equal(shmap__atomic_load_u32(&c->ctl->cons_sleepers), 0);
+	shmap__atomic_store_u32(&c->ctl->cons_sleepers, 0); /* pushes wake nobody now */
 	for (v = 0; v < 8; v++) { /* two laps, taken without waiting */
 		assert_int_equal(shmap_ring_push(p, &v), SHMAP_OK);
 		assert_int_equal(shmap_ring_pop(c, &out), SHMAP_OK);
@@ -507,9 +507,9 @@ static void test_spurious(void **state)
 	for (int round = 0; round < 200; round++) {
 		assert_int_equal(shmap_ring_notify_arm(c), SHMAP_OK);
 		/* what a hostile peer can do: bump the event word and wake */
-		shmap_atomic_fetch_add_full_u32(&c->ctl->data_ev, 1);
+		shmap__atomic_fetch_add_full_u32(&c->ctl->data_ev, 1);
 		shmap__futex_wake(&c->ctl->data_ev, 0x7fffffff);
-		shmap_atomic_store_u32(&c->ctl->cons_sleepers, 0); /* and scribble */
+		shmap__atomic_store_u32(&c->ctl->cons_sleepers, 0); /* and scribble */
 		(void)readable(fd, round % 2); /* readable or not: never blocks */
 		assert_int_equal(shmap_ring_pop(c, &out), SHMAP_E_EMPTY);
 	}

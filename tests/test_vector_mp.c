@@ -36,7 +36,7 @@
 
 #include <shmap/shmap.h>
 
-#include "segment.h"
+#include "segment-internal.h"
 #include "torture.h"
 #include "vector_rec.h"
 #include "th_api.h"

@@ -66,7 +66,7 @@ static const char *const s_names[S_N] = { "htable", "vector", "ring-spsc", "ring
 #define STALL_MS 100.0      /* own time past the deadline that fails the test */
 #define SCRIBBLE_RATE 100000.0
 
-/* Header offsets (struct shmap__hdr in src/segment.h; checked against
+/* Header offsets (struct shmap__hdr in src/segment-internal.h; checked against
  * shmap_info at run time). */
 #define H_CAPACITY 24u
 #define H_KEY_MAX 32u

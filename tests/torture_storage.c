@@ -107,7 +107,7 @@ static int s1_child(void *a)
 		r->seed = s.p.hash_seed;
 		/* never half-built: READY, and the whole region matches */
 		r->verified = tk_verify(&s) == 0 &&
-			      (shmap_atomic_load_acquire_u64(&h->state) & 0xffu) == SHMAP__ST_READY &&
+			      (shmap__atomic_load_acquire_u64(&h->state) & 0xffu) == SHMAP__ST_READY &&
 			      h->magic == SHMAP__MAGIC;
 		shmap__seg_close(&s);
 	}

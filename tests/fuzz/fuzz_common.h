@@ -46,7 +46,7 @@
 #define FZ_RING_CAP 8u
 #define FZ_RING_CONS 2u
 
-/* Header offsets (segment.h, struct shmap__hdr). */
+/* Header offsets (segment-internal.h, struct shmap__hdr). */
 #define FZ_HDR_SIZE 512u
 #define FZ_OFF_CHECKSUM 240u
 #define FZ_OFF_STATE 256u

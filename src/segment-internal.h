@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * segment.h - the storage layer every data structure is built on.
+ * segment-internal.h - the storage layer every data structure is built on.
  *
  * A segment is one shared mapping holding one data structure:
  *
