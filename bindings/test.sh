@@ -31,7 +31,7 @@ run_to() {
 }
 
 # --- make the build tree's library visible --------------------------------
-lib="$build/src/libshmap.so.0"
+lib="$build/src/libshmap.so.1"
 if [ -f "$build/meson-uninstalled/shmap-uninstalled.pc" ]; then
 	PKG_CONFIG_PATH="$build/meson-uninstalled${PKG_CONFIG_PATH:+:$PKG_CONFIG_PATH}"
 	LD_LIBRARY_PATH="$build/src${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
@@ -44,9 +44,9 @@ else
 	PKG_CONFIG_PATH="$(dirname "$pc")"
 	PKG_CONFIG_SYSROOT_DIR="$stage"
 	export PKG_CONFIG_SYSROOT_DIR
-	libdir=$(dirname "$(find "$stage" -name 'libshmap.so.0' | head -n 1)")
+	libdir=$(dirname "$(find "$stage" -name 'libshmap.so.1' | head -n 1)")
 	LD_LIBRARY_PATH="$libdir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-	lib="$libdir/libshmap.so.0"
+	lib="$libdir/libshmap.so.1"
 fi
 export PKG_CONFIG_PATH LD_LIBRARY_PATH
 SHMAP_LIBRARY="$lib"

@@ -4,7 +4,7 @@
 # exported function or type fails: that would need a soname bump (see
 # CHANGELOG.md). Skips when abidiff is missing or on another architecture.
 # After an intended ABI change: abidw --no-corpus-path --no-comp-dir-path --out-file \
-#   abi/libshmap.so.0.abi build/src/libshmap.so.0.*
+#   abi/libshmap.so.1.abi build/src/libshmap.so.1.*
 # usage: check-abi.sh LIBSHMAP_SO ABI_DUMP
 set -u
 so=$1

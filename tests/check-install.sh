@@ -33,8 +33,8 @@ libdir=$(pkg-config --variable=libdir shmap)
 $cc -o "$dest/consumer-shared" "$src" $(pkg-config --cflags --libs shmap)
 LD_LIBRARY_PATH="$libdir" "$dest/consumer-shared"
 # The program must really resolve libshmap from the installed tree.
-LD_LIBRARY_PATH="$libdir" ldd "$dest/consumer-shared" | grep -q "$dest.*libshmap.so.0" || {
-	echo "consumer does not load the installed libshmap.so.0" >&2
+LD_LIBRARY_PATH="$libdir" ldd "$dest/consumer-shared" | grep -q "$dest.*libshmap.so.1" || {
+	echo "consumer does not load the installed libshmap.so.1" >&2
 	exit 1
 }
 

@@ -1,7 +1,8 @@
 #!/bin/sh
 # The exported dynamic symbols of libshmap.so must be exactly the functions
 # declared with SHMAP_API in the public headers: nothing missing, nothing
-# extra (in particular nothing from the statically linked libatomic_ops).
+# extra (in particular nothing from the statically linked libatomic_ops),
+# and each with its default symbol version (SHMAP_1.x).
 # usage: check-symbols.sh LIBSHMAP_SO INCLUDE_DIR [GENERATED_INCLUDE_DIR]
 set -eu
 so=$1
@@ -32,5 +33,16 @@ if [ -n "$missing" ]; then
 	echo "$missing" >&2
 	status=1
 fi
-echo "$(wc -l < "$tmp/exported") exported symbols, $(wc -l < "$tmp/declared") declared"
+# Every exported function carries a symbol version: the default (@@) one of
+# the node that added it, SHMAP_1.0 for everything 1.0.0 exported. A new
+# function without a node, or one put into a node by a wildcard, shows here.
+unversioned=$(nm -D --defined-only --with-symbol-versions "$so" |
+	awk '$2 ~ /^[TWDBR]$/ && $3 ~ /^shmap_/ && $3 !~ /@@SHMAP_1\.[0-9]+$/ {print $3}')
+if [ -n "$unversioned" ]; then
+	echo "exported without a default SHMAP_1.x version:" >&2
+	echo "$unversioned" >&2
+	status=1
+fi
+nodes=$(nm -D --defined-only --with-symbol-versions "$so" | awk '$3 ~ /^shmap_/ {sub(/.*@@/, "", $3); print $3}' | sort -u | tr '\n' ' ')
+echo "$(wc -l < "$tmp/exported") exported symbols, $(wc -l < "$tmp/declared") declared, version nodes: $nodes"
 exit $status

@@ -108,7 +108,7 @@ func checkSys(op string, rc C.int, err error) error {
 	return e
 }
 
-// Version is the version of the loaded C library, e.g. "0.1.0".
+// Version is the version of the loaded C library, e.g. "1.0.0".
 func Version() string { return C.GoString(C.shmap_version_string()) }
 
 // VersionNumber is the loaded library's MAJOR*10000+MINOR*100+PATCH.

@@ -8,7 +8,7 @@
     shmap.unlink("/demo")
 
 The calls go through a C extension (shmap._shmap) linked against
-libshmap.so.0. $SHMAP_LIBRARY, when set, names the libshmap to use instead
+libshmap.so.1. $SHMAP_LIBRARY, when set, names the libshmap to use instead
 of the one the dynamic loader would find (a build tree, for example).
 """
 import os as _os
@@ -16,7 +16,7 @@ import os as _os
 _path = _os.environ.get("SHMAP_LIBRARY")
 if _path:
     # Loaded before the extension: the loader then resolves the extension's
-    # libshmap.so.0 to this already loaded copy (same soname). An explicit
+    # libshmap.so.1 to this already loaded copy (same soname). An explicit
     # path must work: falling back silently would test the wrong library.
     import ctypes as _ctypes
     try:
@@ -40,7 +40,7 @@ lib_path = _shmap.lib_path()
 
 
 def version():
-    """Version of the loaded C library, e.g. "0.1.0"."""
+    """Version of the loaded C library, e.g. "1.0.0"."""
     return _shmap.version()
 
 
@@ -53,4 +53,4 @@ def strerror(code):
     return _shmap.strerror(code)
 
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"

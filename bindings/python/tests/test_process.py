@@ -36,7 +36,7 @@ class TestLoading(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         if os.environ.get("SHMAP_LIBRARY"):
             self.assertEqual(r.stdout.strip(), os.environ["SHMAP_LIBRARY"])
-        r = self.run_py("import shmap", SHMAP_LIBRARY="/nonexistent/libshmap.so.0")
+        r = self.run_py("import shmap", SHMAP_LIBRARY="/nonexistent/libshmap.so.1")
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("nonexistent", r.stderr)
 

@@ -35,7 +35,7 @@ pub use shmap_sys as sys;
 pub use table::{Iter as TableIter, Table, Update};
 pub use vector::{Iter as VectorIter, Vector};
 
-/// Version of the loaded C library, e.g. "0.1.0".
+/// Version of the loaded C library, e.g. "1.0.0".
 pub fn version() -> &'static str {
     unsafe { error::cstr(sys::shmap_version_string()) }
 }
