@@ -85,9 +85,12 @@ if [ "$check" = 1 ]; then
 		ok tools "shmapctl on PATH"
 	else ko tools "shmapctl on PATH"; fi
 	lib=$(ls /usr/lib/*/libshmap.so.[0-9]* | head -n 1)
-	unversioned=$(nm -D --defined-only "$lib" | awk '$2 == "T" && $3 !~ /@@?SHMAP_/ { print $3 }')
-	if [ -z "$unversioned" ]; then ok versioned "every exported function is versioned"; else
-		echo "$unversioned" >&2; ko versioned "unversioned exports"; fi
+	unversioned=$(nm -D --defined-only --with-symbol-versions "$lib" |
+		awk '$2 == "T" && $3 !~ /@@SHMAP_1\.[0-9]+$/ { print $3 }')
+	if [ -n "$(nm -D --defined-only "$lib" | awk '$2 == "T"')" ] && [ -z "$unversioned" ]; then
+		ok versioned "every exported function is @@SHMAP_1.x"
+	else
+		echo "$unversioned" >&2; ko versioned "exports without a SHMAP_1.x version"; fi
 	if man -w shmap_htable_open >/dev/null 2>&1 || [ -e /usr/share/man/man3/shmap_htable_open.3.gz ]; then
 		ok man3 "man3 pages installed"
 	else ko man3 "man3 pages"; fi
