@@ -82,13 +82,10 @@ static inline uint64_t recm_unit(const struct shmap_ring *r, uint64_t x, int *st
 	return rec + rec_size(len) - x;
 }
 
-/* Producer: advance the free cursor over done units until [p, upto) is
- * free (UINT64_MAX: as far as it goes). */
-static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
+/* The free cursor f advanced over the done units below p until [.., upto)
+ * is free or a unit is not done (reads only; bounded by the ring's units). */
+static uint64_t recm_walk_done(const struct shmap_ring *r, uint64_t f, uint64_t p, uint64_t upto)
 {
-	if (shmap_likely(upto <= r->lim))
-		return 1;
-	uint64_t f = r->rx.free;
 	for (uint64_t i = 0; i < r->cap / 8u && upto > f + r->cap && f < p; i++) {
 		int st;
 		uint64_t len = recm_unit(r, f, &st);
@@ -96,6 +93,16 @@ static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
 			break;
 		f += len;
 	}
+	return f;
+}
+
+/* Producer: advance the free cursor over done units until [p, upto) is
+ * free (UINT64_MAX: as far as it goes). */
+static int recm_room(struct shmap_ring *r, uint64_t p, uint64_t upto)
+{
+	if (shmap_likely(upto <= r->lim))
+		return 1;
+	uint64_t f = recm_walk_done(r, r->rx.free, p, upto);
 	if (f != r->rx.free) {
 		/* stored before we write into the space freed (takeover resumes here) */
 		/* release: pairs with the acquire load of intent at takeover and in the checker */
@@ -452,7 +459,8 @@ static uint64_t recm_repair_head(struct shmap_ring *r)
  * the handle written; the descriptor waiter calls it from its own thread).
  * The producer's free cursor is read from its shared copy (intent, stored
  * whenever it moves) and checked; the walk over done units is
- * recm_room()'s without its stores: the push that follows repeats it.
+ * recm_room()'s (recm_walk_done()) without its stores: the push that
+ * follows repeats it.
  */
 static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache)
 {
@@ -467,13 +475,7 @@ static int recm_ready(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *
 		uint64_t f = shmap__atomic_load_acquire_u64(&r->rx.line->intent);
 		if (f > p || p - f > r->cap || (f & 7u))
 			return SHMAP_E_FULL; /* scribbled: the push reports what it finds */
-		for (uint64_t i = 0; i < r->cap / 8u && upto > f + r->cap && f < p; i++) {
-			int st;
-			uint64_t len = recm_unit(r, f, &st);
-			if (st != 2 || f + len > p)
-				break;
-			f += len;
-		}
+		f = recm_walk_done(r, f, p, upto);
 		return upto <= f + r->cap ? SHMAP_OK : SHMAP_E_FULL;
 	}
 	/* acquire: pairs with the claim CAS */

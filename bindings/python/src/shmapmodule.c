@@ -1159,37 +1159,57 @@ static int ring_opts_maxc(const shmap_opts **opts, unsigned int maxc, shmap_opts
 	return SHMAP_OK;
 }
 
-static PyObject *Ring_open(PyObject *self_, PyObject *args)
+/*
+ * The open shared by Ring and RecRing: (name, oflags, type, size, capacity,
+ * max_consumers, role, opts), size being elem_size or max_record. Returns
+ * the open's status (>= 0) with *ret set, or -1 with the Python error set.
+ */
+static int ring_open_common(RingObject *self, PyObject *args, int rec, shmap_ring **ret)
 {
-	RingObject *self = (RingObject *)self_;
 	PyObject *nameo, *optso;
-	unsigned int oflags, type, es, maxc, role;
+	unsigned int oflags, type, size, maxc, role;
 	unsigned long long cap;
 	const char *name;
 	const shmap_opts *opts;
-	if (!PyArg_ParseTuple(args, "OIIIKIIO", &nameo, &oflags, &type, &es, &cap, &maxc, &role, &optso))
-		return NULL;
+	if (!PyArg_ParseTuple(args, "OIIIKIIO", &nameo, &oflags, &type, &size, &cap, &maxc, &role, &optso))
+		return -1;
 	if (self->r) {
-		PyErr_SetString(PyExc_ValueError, "Ring already open");
-		return NULL;
+		PyErr_SetString(PyExc_ValueError, rec ? "RecRing already open" : "Ring already open");
+		return -1;
 	}
 	if (name_arg(nameo, &name) < 0 || opts_arg(optso, &opts) < 0)
-		return NULL;
+		return -1;
 	if (!self->mu_init) {
 		pthread_mutex_init(&self->mu, NULL);
 		self->mu_init = 1;
 	}
 	shmap_opts *own = NULL;
 	int rc = ring_opts_maxc(&opts, maxc, &own);
-	if (rc < 0)
-		return fail(rc);
+	if (rc < 0) {
+		fail(rc);
+		return -1;
+	}
 	shmap_ring *r = NULL;
 	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_ring_open(name, oflags, type, es, cap, role, opts, &r);
+	rc = rec ? shmap_ring_open_rec(name, oflags, type, size, cap, role, opts, &r)
+		 : shmap_ring_open(name, oflags, type, size, cap, role, opts, &r);
 	Py_END_ALLOW_THREADS
 	shmap_opts_free(own);
+	if (rc < 0) {
+		fail(rc);
+		return -1;
+	}
+	*ret = r;
+	return rc;
+}
+
+static PyObject *Ring_open(PyObject *self_, PyObject *args)
+{
+	RingObject *self = (RingObject *)self_;
+	shmap_ring *r;
+	int rc = ring_open_common(self, args, 0, &r);
 	if (rc < 0)
-		return fail(rc);
+		return NULL;
 	self->r = r;
 	self->es = shmap_ring_elem_size(r);
 	return PyLong_FromLong(rc);
@@ -1874,35 +1894,10 @@ static void exc_attr(const char *attr, unsigned long long v)
 static PyObject *RecRing_open(PyObject *self_, PyObject *args)
 {
 	RingObject *self = (RingObject *)self_;
-	PyObject *nameo, *optso;
-	unsigned int oflags, type, maxrec, maxc, role;
-	unsigned long long cap;
-	const char *name;
-	const shmap_opts *opts;
-	if (!PyArg_ParseTuple(args, "OIIIKIIO", &nameo, &oflags, &type, &maxrec, &cap, &maxc, &role, &optso))
-		return NULL;
-	if (self->r) {
-		PyErr_SetString(PyExc_ValueError, "RecRing already open");
-		return NULL;
-	}
-	if (name_arg(nameo, &name) < 0 || opts_arg(optso, &opts) < 0)
-		return NULL;
-	if (!self->mu_init) {
-		pthread_mutex_init(&self->mu, NULL);
-		self->mu_init = 1;
-	}
-	shmap_opts *own = NULL;
-	int rc = ring_opts_maxc(&opts, maxc, &own);
+	shmap_ring *r;
+	int rc = ring_open_common(self, args, 1, &r);
 	if (rc < 0)
-		return fail(rc);
-	shmap_ring *r = NULL;
-	/* The binding's one call of shmap_ring_open_rec(). */
-	Py_BEGIN_ALLOW_THREADS
-	rc = shmap_ring_open_rec(name, oflags, type, maxrec, cap, role, opts, &r);
-	Py_END_ALLOW_THREADS
-	shmap_opts_free(own);
-	if (rc < 0)
-		return fail(rc);
+		return NULL;
 	uint32_t es = shmap_ring_elem_size(r);
 	uint32_t sl = es < REC_SCRATCH ? es : REC_SCRATCH;
 	char *sc = PyMem_Malloc(sl ? sl : 1);
