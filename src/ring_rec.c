@@ -400,8 +400,13 @@ SHMAP_API int shmap_ring_push_rec_n_wait(shmap_ring *r, const void *data, const 
 	rc = rec_lens_ok(r, lens, n);
 	if (rc)
 		return rc;
-	rc = rec_push_wait(r, data, lens, n, done, timeout_ms);
-	if (rc == SHMAP_E_FULL && done && *done)
+	uint32_t d = 0;
+	rc = rec_push_wait(r, data, lens, n, &d, timeout_ms);
+	if (done)
+		*done = d;
+	/* some pushed, not all: TIMEOUT (with timeout 0 too), whether or not
+	 * the caller asked for the count, as shmap_ring_push_n_wait() */
+	if (rc == SHMAP_E_FULL && d)
 		rc = SHMAP_E_TIMEOUT;
 	return rc;
 }

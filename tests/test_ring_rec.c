@@ -316,6 +316,20 @@ static void test_batches(void **state)
 		;
 	assert_int_equal(shmap_ring_wait(c, 10), SHMAP_E_TIMEOUT);
 	assert_int_equal(shmap_ring_wait(p, 10), SHMAP_OK);
+	/* a batch that fits in part, timeout 0: TIMEOUT whether or not the
+	 * caller asks for the count (FULL would invite a retry of the whole
+	 * batch, duplicating what was pushed); none fits: FULL */
+	uint32_t got = 0;
+	assert_int_equal(shmap_ring_push_rec_n_wait(p, big, many, 20, NULL, 0), SHMAP_E_TIMEOUT);
+	while (shmap_ring_pop_rec(c, sink, 64, &l) == SHMAP_OK)
+		got++;
+	assert_true(got > 0 && got < 20);
+	assert_int_equal(shmap_ring_push_rec_n_wait(p, big, many, 20, &d, 0), SHMAP_E_TIMEOUT);
+	assert_int_equal(d, got);
+	assert_int_equal(shmap_ring_push_rec_n_wait(p, big, many, 20, &d, 0), SHMAP_E_FULL);
+	assert_int_equal(d, 0);
+	while (shmap_ring_pop_rec(c, sink, 64, &l) == SHMAP_OK)
+		;
 	t0 = th_now();
 	assert_int_equal(shmap_ring_pop_rec_wait(c, sink, 64, &l, 30), SHMAP_E_TIMEOUT);
 	assert_true(th_now() - t0 >= 0.025);

@@ -168,8 +168,11 @@ SHMAP_API int shmap_ring_pop_rec_n(shmap_ring *r, void *out, uint64_t out_len, u
 
 /**
  * @brief Push all @p n records, waiting up to @p timeout_ms in total.
- * @return ::SHMAP_OK (all pushed), ::SHMAP_E_TIMEOUT (*done were pushed), or
- *         as shmap_ring_push_rec_n().
+ * @param[out] done records pushed (may be NULL).
+ * @return ::SHMAP_OK (all pushed); ::SHMAP_E_TIMEOUT when some but not all
+ *         were pushed (*done of them; also with timeout_ms 0), or none within
+ *         a timeout_ms > 0; ::SHMAP_E_FULL when timeout_ms is 0 and none fit;
+ *         or as shmap_ring_push_rec_n().
  */
 SHMAP_API int shmap_ring_push_rec_n_wait(shmap_ring *r, const void *data, const uint32_t *lens,
 					 uint32_t n, uint32_t *done, uint32_t timeout_ms);
