@@ -145,7 +145,7 @@ struct ring_ops {
 	void (*abandon)(struct shmap_ring *r);
 	int (*maint)(struct shmap_ring *r);
 	int (*ready)(struct shmap_ring *r, uint64_t p, uint64_t lim, uint64_t *min_cache);
-	uint64_t (*size)(struct shmap_ring *r, uint64_t head);
+	uint64_t (*size)(const struct shmap_ring *r, uint64_t head);
 	uint64_t (*low)(const struct shmap_ring *r, uint64_t head);
 	uint64_t (*reap_all)(struct shmap_ring *r);
 	uint64_t (*reap_rec)(struct shmap_ring *r, struct ring_rec *rec, uint64_t pos, uint32_t nf);
@@ -373,9 +373,9 @@ void shmap__bcast_join(struct shmap_ring *r, int recovered);
 int shmap__bcast_drop_behind(struct shmap_ring *r, uint64_t behind);
 uint64_t shmap__bcast_drop_dead(struct shmap_ring *r);
 /* Sizes as shmap_ring_size() reports them, shared by fixed and record rings. */
-uint64_t shmap__ring_size_tail(struct shmap_ring *r, uint64_t head);
-uint64_t shmap__ring_size_lossy(struct shmap_ring *r, uint64_t head);
-uint64_t shmap__ring_size_reliable(struct shmap_ring *r, uint64_t head);
+uint64_t shmap__ring_size_tail(const struct shmap_ring *r, uint64_t head);
+uint64_t shmap__ring_size_lossy(const struct shmap_ring *r, uint64_t head);
+uint64_t shmap__ring_size_reliable(const struct shmap_ring *r, uint64_t head);
 uint64_t shmap__ring_low_tail(const struct shmap_ring *r, uint64_t head);
 /* read_at in a ring whose slot words carry the state (SPMC, broadcast). */
 int shmap__ring_read_seq(const struct shmap_ring *r, uint64_t pos, void *out, uint64_t lo, uint64_t h);

@@ -1154,13 +1154,10 @@ SHMAP_API uint64_t shmap_ring_size(const shmap_ring *r)
 {
 	if (!r || shmap__seg_check(&r->seg))
 		return 0;
-	struct shmap_ring *w = (struct shmap_ring *)r;
 	/* acquire: pairs with the producer's release of head (R1b, or the
 	 * relaxed inspection store of the other types: then an estimate) */
-	/* acquire: pairs with the producer's release of head (R1b; others store it relaxed, for
-	 * inspection) */
 	uint64_t h = shmap__atomic_load_acquire_u64(&r->ctl->head);
-	return r->ops->size(w, h);
+	return r->ops->size(r, h);
 }
 
 SHMAP_API uint64_t shmap_ring_capacity(const shmap_ring *r)

@@ -150,13 +150,13 @@ uint64_t shmap__ring_low_tail(const struct shmap_ring *r, uint64_t head)
 	return shmap__atomic_load_acquire_u64(&r->ctl->tail);
 }
 
-uint64_t shmap__ring_size_tail(struct shmap_ring *r, uint64_t head)
+uint64_t shmap__ring_size_tail(const struct shmap_ring *r, uint64_t head)
 {
 	return ring_clamp(head, shmap__ring_low_tail(r, head), r->cap);
 }
 
 /* Lossy broadcast: a subscriber's unread part, else the ring's window. */
-uint64_t shmap__ring_size_lossy(struct shmap_ring *r, uint64_t head)
+uint64_t shmap__ring_size_lossy(const struct shmap_ring *r, uint64_t head)
 {
 	if (r->role == SHMAP_RING_CONSUMER)
 		return ring_clamp(head, r->pos, r->cap);
@@ -164,7 +164,7 @@ uint64_t shmap__ring_size_lossy(struct shmap_ring *r, uint64_t head)
 }
 
 /* Reliable broadcast: a subscriber's unread part, else above the slowest. */
-uint64_t shmap__ring_size_reliable(struct shmap_ring *r, uint64_t head)
+uint64_t shmap__ring_size_reliable(const struct shmap_ring *r, uint64_t head)
 {
 	if (r->role == SHMAP_RING_CONSUMER)
 		return ring_clamp(head, r->pos, r->cap);
