@@ -920,6 +920,13 @@ static inline int shmap_ring_push_wait__body(shmap_ring *r, const void *elem, ui
 		return rc;
 	if (timeout_ms == 0)
 		return shmap_ring_push(r, elem);
+	/* the first try straight from here (as push makes it, without the
+	 * full-ring reclaim, which the sleeping part does): when it succeeds,
+	 * as it mostly does, the call costs what push costs */
+	uint32_t d;
+	rc = r->ops->push_n(r, elem, 1, &d);
+	if (rc != SHMAP_E_FULL)
+		return rc;
 	struct ring_attempt a = { attempt_push1, elem, NULL, 1, 0 };
 	return ring_wait_loop(r, &a, timeout_ms);
 }
@@ -936,6 +943,11 @@ static inline int shmap_ring_pop_wait__body(shmap_ring *r, void *out, uint32_t t
 		return SHMAP_E_INVAL;
 	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
+		return rc;
+	/* the first try straight from here, as in push_wait */
+	uint32_t d;
+	rc = r->ops->pop_n(r, out, 1, &d);
+	if (rc != SHMAP_E_EMPTY || timeout_ms == 0)
 		return rc;
 	struct ring_attempt a = { attempt_pop1, NULL, out, 1, 0 };
 	return ring_wait_loop(r, &a, timeout_ms);
