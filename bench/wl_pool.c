@@ -23,6 +23,9 @@
  *
  * items_per_s is the items the producer sent per second (each item reaches
  * one consumer for SPMC and the pipe, every subscriber for broadcast).
+ * The pool workloads measure the floor-rtt probe (processes 0 and 1, the
+ * others waiting at the barrier), so wait and poll rows are compared at
+ * the same probe level.
  */
 #include <errno.h>
 #include <sched.h>
@@ -418,9 +421,9 @@ static int lat_finish(struct bench_run *r)
 }
 
 #define POOL_WL(kind, c, var, fn, fin)                                                          \
-	{ .name = kind "-pool-" #c, .variant = var, .group = "ring", .nprocs = pool_nprocs_##c,      \
-	  .extra_bytes = pool_extra, .prepare = pool_prepare, .child = fn, .finish = fin,        \
-	  .cleanup = pool_cleanup }
+	{ .name = kind "-pool-" #c, .variant = var, .group = "ring", .cross = 1,                \
+	  .nprocs = pool_nprocs_##c, .extra_bytes = pool_extra, .prepare = pool_prepare,         \
+	  .child = fn, .finish = fin, .cleanup = pool_cleanup }
 
 const struct bench_wl bench_wl_pool[] = {
 	POOL_WL("spmc", 2, "wait", spmc_pool_child, pool_finish),

@@ -66,6 +66,7 @@
 
 #define RING_PROBE_AHEAD 32u /* SPSC: look this far ahead for free/ready slots */
 #define RING_SPIN 100u       /* spin iterations before a waiting call yields */
+#define RING_CROWDED_NS 2000u /* a yield this long: another process ran on our CPU */
 #define RING_YIELD_NS (1u * 1000000u) /* then sched_yield() between tries this long */
 #define RING_YIELDS 1000u     /* ... and at least this many yields */
 #define RING_YIELD_SHIFT_MAX 6u /* the adaptive budget goes down to 1/64 of that */
@@ -236,6 +237,7 @@ struct shmap_ring {
 	uint64_t missed;        /* lossy subscriber: total missed */
 	uint32_t wait_shift;    /* waiting calls: yield budget divided by 2^this (ring.c) */
 	uint32_t wait_short_spin; /* waiting calls: 1 if the last one outlasted its spin phase */
+	uint32_t wait_crowded;  /* waiting calls: 1 if the last yield let another process run */
 	uint32_t zc_kind;       /* RING_ZC_* */
 	uint64_t zc_pos;        /* start position of the run */
 	uint64_t zc_seq;        /* lossy peek: seq of the first slot when peeked */

@@ -21,7 +21,8 @@
  * sleeper flags cleared).
  *
  * Waiting. A waiting call first spins (RING_SPIN tries; a sixteenth of
- * that after a wait that outlasted its spin phase), then yields the
+ * that after a wait that outlasted its spin phase, none while its last
+ * yield let another process run on its CPU), then yields the
  * CPU between tries (a budget of RING_YIELDS tries and RING_YIELD_NS,
  * adapted per handle, see ring_wait_loop(); never past its deadline: in a
  * worker pool with more processes than CPUs, the
@@ -807,8 +808,13 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 	/* Spin phase: full length while waits of this handle end in it (the
 	 * peer runs on another CPU), a sixteenth after one that did not (the
 	 * tries then mostly take CPU time from the peer; a reliable broadcast
-	 * producer's try scans every subscriber's cursor). Private state only. */
-	uint32_t spins = r->wait_short_spin ? RING_SPIN / 16 : RING_SPIN;
+	 * producer's try scans every subscriber's cursor), none while the
+	 * handle's last yield let another process run on this CPU (crowded:
+	 * more processes than CPUs; the spin holds the CPU a process on it may
+	 * need, and a consumer that spins keeps pulling the slot line the
+	 * producer writes, so yield at once, as a polling loop does). Private
+	 * state only. */
+	uint32_t spins = r->wait_crowded ? 0 : r->wait_short_spin ? RING_SPIN / 16 : RING_SPIN;
 	for (uint32_t i = 0; i < spins; i++) {
 		shmap_cpu_relax();
 		rc = a->fn(r, a);
@@ -821,7 +827,11 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 	/* Yield phase: give the CPU to the peer we wait for (with more
 	 * processes than CPUs it may be waiting for one) and re-try, within
 	 * the budget (bounded: an idle waiter then sleeps); only then pay for
-	 * announcing and sleeping. No shared word is written here, so this
+	 * announcing and sleeping. Each yield's length says whether another
+	 * process ran meanwhile (wait_crowded, for the next spin phase: a bare
+	 * sched_yield() is a system call, well under RING_CROWDED_NS; one that
+	 * hands the CPU over and gets it back takes two context switches and
+	 * the other's run). No shared word is written here, so this
 	 * phase adds nothing to the sleeper protocol of ring_wait_sleep(). */
 	uint32_t sh = r->wait_shift;
 	uint64_t budget = RING_YIELD_NS >> sh;
@@ -831,6 +841,7 @@ static int ring_wait_loop(struct shmap_ring *r, struct ring_attempt *a, uint32_t
 		if (t >= deadline || (y >= (RING_YIELDS >> sh) && t >= yield_end))
 			break;
 		sched_yield();
+		r->wait_crowded = ring_now() - t > RING_CROWDED_NS;
 		rc = a->fn(r, a);
 		if (rc != blocked) {
 			if (sh)
@@ -909,6 +920,13 @@ static inline int shmap_ring_push_wait__body(shmap_ring *r, const void *elem, ui
 		return rc;
 	if (timeout_ms == 0)
 		return shmap_ring_push(r, elem);
+	/* the first try straight from here (as push makes it, without the
+	 * full-ring reclaim, which the sleeping part does): when it succeeds,
+	 * as it mostly does, the call costs what push costs */
+	uint32_t d;
+	rc = r->ops->push_n(r, elem, 1, &d);
+	if (rc != SHMAP_E_FULL)
+		return rc;
 	struct ring_attempt a = { attempt_push1, elem, NULL, 1, 0 };
 	return ring_wait_loop(r, &a, timeout_ms);
 }
@@ -925,6 +943,11 @@ static inline int shmap_ring_pop_wait__body(shmap_ring *r, void *out, uint32_t t
 		return SHMAP_E_INVAL;
 	int rc = ring_enter(r, SHMAP_RING_CONSUMER);
 	if (rc)
+		return rc;
+	/* the first try straight from here, as in push_wait */
+	uint32_t d;
+	rc = r->ops->pop_n(r, out, 1, &d);
+	if (rc != SHMAP_E_EMPTY || timeout_ms == 0)
 		return rc;
 	struct ring_attempt a = { attempt_pop1, NULL, out, 1, 0 };
 	return ring_wait_loop(r, &a, timeout_ms);

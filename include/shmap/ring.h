@@ -282,9 +282,11 @@ SHMAP_API int shmap_ring_pop_n(shmap_ring *r, void *out, uint32_t n, uint32_t *d
 /**
  * @brief Push one element, waiting up to @p timeout_ms for a free slot.
  *
- * Spins briefly, then yields the CPU between tries for a bounded budget
- * (about a millisecond at most, adapted per handle: shorter after waits
- * that found the ring idle), then sleeps on a futex in the segment; a
+ * Spins briefly (not at all while the handle's last yield let another
+ * process run on its CPU: more processes than CPUs, where spinning only
+ * holds the CPU a peer needs), then yields the CPU between tries for a
+ * bounded budget (about a millisecond at most, adapted per handle:
+ * shorter after waits that found the ring idle), then sleeps on a futex in the segment; a
  * consumer's pop wakes it. The same sequence serves shmap_ring_pop_wait()
  * and the other waiting calls: a waiter left with nothing to wait for uses
  * no CPU once asleep. While waiting, the producer reclaims slots held by dead
