@@ -28,6 +28,8 @@
  *     deadline + 100 ms; calls over deadline + 10 ms are counted and
  *     reported (on a shared VM a membarrier() waiting for a vCPU the host
  *     has descheduled can add ~10-20 ms that no in-guest clock attributes);
+ *     a call over deadline + 100 ms is excused (and counted) only when the
+ *     host's steal of the guest's CPUs during it covers the excess;
  *   - after the run: every checker repairs what dead processes left and then
  *     reports OK; the structures' contents verify in full; no /dev/shm
  *     leftovers; the controller's descriptors and RSS stay stable (+-5%).
@@ -86,6 +88,8 @@ struct chaos {
 	volatile uint64_t ops[R_N];
 	volatile uint64_t kills, stops, restarts, timeouts, busy;
 	volatile uint64_t over_slack;       /* calls over deadline + 10 ms (own time) */
+	volatile uint64_t steal_ticks;      /* host steal of all CPUs (/proc/stat), sampled by the controller */
+	volatile uint64_t steal_excused;    /* calls over deadline + 100 ms only by host steal */
 	struct wslot w[NWORKERS];
 	char vio_msg[256];
 };
@@ -107,6 +111,26 @@ static void violation(const char *fmt, ...)
 
 /* ------------------------------------------------------------------ */
 /* timing (own time = wall minus CPU-queue wait, see torture_hostile.c) */
+
+/* Time the hypervisor took from this guest's CPUs (the steal column of
+ * /proc/stat, every CPU added up), in clock ticks; 0 where there is none. */
+static uint64_t steal_now(void)
+{
+	char b[256];
+	int fd = open("/proc/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	ssize_t n = read(fd, b, sizeof(b) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	b[n] = 0;
+	unsigned long long f[8] = { 0 };
+	if (sscanf(b, "cpu %llu %llu %llu %llu %llu %llu %llu %llu", &f[0], &f[1], &f[2], &f[3], &f[4],
+		   &f[5], &f[6], &f[7]) != 8)
+		return 0;
+	return f[7];
+}
 
 static int schedstat_fd = -1;
 
@@ -135,12 +159,14 @@ static void on_cont(int sig)
 struct call {
 	double t0;
 	uint64_t rq0;
+	uint64_t steal0;
 	uint32_t cont0;
 };
 
 static void cb(struct call *c)
 {
 	c->cont0 = cont_count;
+	c->steal0 = cs->steal_ticks; /* at most one controller period old: never more than now */
 	c->rq0 = rq_wait_ns();
 	c->t0 = th_now();
 }
@@ -160,9 +186,19 @@ static void ce(struct call *c, const char *op, int rc, double deadline_ms)
 		fprintf(stderr, "chaos: %s took %.1f ms own time (deadline %.0f ms), rc %s\n", op, own,
 			deadline_ms, shmap_errname(rc));
 	}
-	if (own > deadline_ms + HARD_MS)
-		violation("%s took %.1f ms (own time; deadline %.0f ms), rc %s", op, own, deadline_ms,
-			  shmap_errname(rc));
+	if (own > deadline_ms + HARD_MS) {
+		/* A vCPU the host did not run is not a stall of ours: the steal
+		 * of every CPU since (at most 5 ms before) the call began bounds
+		 * it from above. Only this rare path reads /proc/stat. */
+		double steal_ms = (double)(steal_now() - c->steal0) * 1e3 / (double)sysconf(_SC_CLK_TCK);
+		if (own - steal_ms <= deadline_ms + HARD_MS) {
+			__atomic_fetch_add(&cs->steal_excused, 1, __ATOMIC_RELAXED);
+			fprintf(stderr, "chaos: %s: %.1f ms of it host steal\n", op, steal_ms);
+		} else {
+			violation("%s took %.1f ms (own time; deadline %.0f ms), rc %s", op, own,
+				  deadline_ms, shmap_errname(rc));
+		}
+	}
 	if (rc == SHMAP_E_TIMEOUT)
 		__atomic_fetch_add(&cs->timeouts, 1, __ATOMIC_RELAXED);
 	if (rc == SHMAP_E_BUSY)
@@ -591,6 +627,7 @@ static void test_chaos(void **state)
 	cs = mmap(NULL, sizeof(*cs), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	assert_true(cs != MAP_FAILED);
 	memset((void *)cs, 0, sizeof(*cs));
+	cs->steal_ticks = steal_now(); /* before any worker times a call */
 	th_name(n_ht, sizeof(n_ht), "chaos-ht");
 	th_name(n_ring, sizeof(n_ring), "chaos-ring");
 	th_name(n_vec, sizeof(n_vec), "chaos-vec");
@@ -685,6 +722,7 @@ static void test_chaos(void **state)
 			}
 			next_stop = now + 0.1 + (double)(tt_rand(&rs) % 400) / 1000.0;
 		}
+		cs->steal_ticks = steal_now();
 		usleep(5000);
 	}
 	int fds1 = tt_count_fds();
@@ -778,9 +816,9 @@ static void test_chaos(void **state)
 	       cs->ops[R_PRODUCER], cs->ops[R_CONSUMER], cs->ops[R_APPENDER], cs->ops[R_VREADER],
 	       cs->ring_recv, cs->ring_dups, cs->timeouts, cs->busy);
 	printf("# chaos: invariant violations %" PRIu64 ", hangs %d, max progress gap of a running worker "
-	       "%.0f ms, max call own time %.2f ms (calls over deadline+10 ms: %" PRIu64 "); final: table %" PRIu64 " keys, vector %" PRIu64
+	       "%.0f ms, max call own time %.2f ms (calls over deadline+10 ms: %" PRIu64 ", over deadline+100 ms only by host steal: %" PRIu64 "); final: table %" PRIu64 " keys, vector %" PRIu64
 	       " elements, ring %" PRIu64 " left, %" PRIu64 " bad; /dev/shm leftovers %d; fds %d -> %d, RSS %ld -> %ld kB\n",
-	       cs->violations, hangs, max_stall * 1e3, max_own, cs->over_slack, nht, nvec, nring, bad, leftovers, fds0, fds1,
+	       cs->violations, hangs, max_stall * 1e3, max_own, cs->over_slack, cs->steal_excused, nht, nvec, nring, bad, leftovers, fds0, fds1,
 	       rss0, rss1);
 	fflush(stdout);
 	if (cs->violations)
