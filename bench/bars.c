@@ -39,6 +39,19 @@ static double paired_ratio(struct agg *x, struct agg *y, const char *metric, int
 	return k ? bench_median_of(v, k, NULL, NULL) : 0;
 }
 
+/*
+ * x's metric over y's as a bar judges it: the median of the run-by-run
+ * ratios when at least half of x's runs pair up at one probe level
+ * (*paired 1), else the ratio of the medians mx / my.
+ */
+static double bar_ratio(struct agg *x, struct agg *y, const char *metric, double mx, double my, int *paired)
+{
+	int np;
+	double pr = paired_ratio(x, y, metric, &np);
+	*paired = 2 * np >= x->nres;
+	return *paired ? pr : mx / my;
+}
+
 /* The table bars of BENCH.md: lookups against the baseline, two processes
  * against one, the indirect layout's space. */
 static int compute_table_bars(struct agg *aggs, int n, const struct bench_opts *o, struct bar *bars)
@@ -58,20 +71,18 @@ static int compute_table_bars(struct agg *aggs, int n, const struct bench_opts *
 		/* paired when every run has both: the k-th runs of the two
 		 * sit next to each other, so a slow spell of the machine
 		 * weighs on both sides of each ratio */
-		int np;
-		double pr = paired_ratio(x, y, "ops_per_s", &np);
-		bars[nb].ratio = 2 * np >= x->nres ? pr : a / b;
+		int p;
+		bars[nb].ratio = bar_ratio(x, y, "ops_per_s", a, b, &p);
 		bars[nb].have = 1;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g",
-				 2 * np >= x->nres ? "paired" : "medians", a, b);
+				 p ? "paired" : "medians", a, b);
 		/* informational: the same lookups through get_many() */
 		struct agg *xb = bench_find_agg(aggs, n, "table-get", "batch");
 		double c;
 		if (xb && !xb->failed && bench_agg_metric(xb, "ops_per_s", &c, &mn, &mx)) {
-			int npb;
-			double prb = paired_ratio(xb, y, "ops_per_s", &npb);
 			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
-				 "; table-get-batch (get_many) %.2fx table-baseline", 2 * npb >= xb->nres ? prb : c / b);
+				 "; table-get-batch (get_many) %.2fx table-baseline",
+				 bar_ratio(xb, y, "ops_per_s", c, b, &p));
 		}
 	}
 	nb++;
@@ -97,10 +108,10 @@ static int compute_table_bars(struct agg *aggs, int n, const struct bench_opts *
 		bars[nb].have = 1;
 		double c, d;
 		if (y && bench_agg_metric(y, "ops_per_s", &c, &mn, &mx) && bench_agg_metric(x, "ops_per_s", &d, &mn, &mx) && c > 0) {
-			int np;
-			double pr = paired_ratio(x, y, "ops_per_s", &np);
+			int p;
+			double r = bar_ratio(x, y, "ops_per_s", d, c, &p);
 			snprintf(bars[nb].note, sizeof bars[nb].note, "lookups %.3g/s, %.2fx table-baseline-var (%s)", d,
-				 2 * np >= x->nres ? pr : d / c, 2 * np >= x->nres ? "paired" : "medians");
+				 r, p ? "paired" : "medians");
 		}
 	}
 	nb++;
@@ -118,12 +129,11 @@ static int compute_rtt_bar(struct agg *aggs, int n, struct bar *bars)
 	bars[nb] = (struct bar){ .text = "spsc-rtt median <= 1.2x floor-rtt-2line median",
 				 .target = 1.2, .le = 1 };
 	if (x && y && bench_agg_metric(x, "rtt_ns", &a, &mn, &mx) && bench_agg_metric(y, "rtt_ns", &b, &mn, &mx)) {
-		int np;
-		double pr = paired_ratio(x, y, "rtt_ns", &np);
-		bars[nb].ratio = 2 * np >= x->nres ? pr : a / b;
+		int p;
+		bars[nb].ratio = bar_ratio(x, y, "rtt_ns", a, b, &p);
 		bars[nb].have = 1;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
-				 2 * np >= x->nres ? "paired" : "medians", a, b);
+				 p ? "paired" : "medians", a, b);
 		struct agg *y1 = bench_find_agg(aggs, n, "floor-rtt", NULL);
 		double c;
 		if (y1 && !y1->failed && bench_agg_metric(y1, "rtt_ns", &c, &mn, &mx) && c > 0)
@@ -179,9 +189,8 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 				if (!ca || ca->wl->unavailable || ca->failed ||
 				    !bench_agg_metric(ca, "items_per_s", &c, &mn, &mx))
 					continue;
-				int np;
-				double pr = paired_ratio(x, ca, "items_per_s", &np);
-				double ratio = 2 * np >= x->nres ? pr : a / c;
+				int p;
+				double ratio = bar_ratio(x, ca, "items_per_s", a, c, &p);
 				if (!have || ratio < worst)
 					worst = ratio;
 				have = 1;
@@ -189,7 +198,7 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 					l += (size_t)snprintf(bars[nb].note + l, sizeof bars[nb].note - l,
 							      "%s%s vs %s %.2f (%s)", l ? "; " : "",
 							      v ? "zero-copy" : "copy", sfx[k], ratio,
-							      2 * np >= x->nres ? "paired" : "medians");
+							      p ? "paired" : "medians");
 			}
 			if (have && (!bars[nb].have || worst > best_ours)) {
 				best_ours = worst;
@@ -238,18 +247,15 @@ static int compute_msg_bars(struct agg *aggs, int n, struct bar *bars)
 		if (!x || !y || x->failed || y->failed || !bench_agg_metric(x, "items_per_s", &a, &mn, &mx) ||
 		    !bench_agg_metric(y, "items_per_s", &c, &mn, &mx))
 			continue;
-		int np;
-		double pr = paired_ratio(x, y, "items_per_s", &np);
-		bars[nb].ratio = 2 * np >= x->nres ? pr : a / c;
+		int p;
+		bars[nb].ratio = bar_ratio(x, y, "items_per_s", a, c, &p);
 		bars[nb].have = 1;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g messages/s",
-				 2 * np >= x->nres ? "paired" : "medians", a, c);
+				 p ? "paired" : "medians", a, c);
 		struct agg *z = bench_find_agg(aggs, n, b[i].ours, "zc");
-		if (z && !z->failed && bench_agg_metric(z, "items_per_s", &a, &mn, &mx)) {
-			pr = paired_ratio(z, y, "items_per_s", &np);
+		if (z && !z->failed && bench_agg_metric(z, "items_per_s", &a, &mn, &mx))
 			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
-				 "; zero-copy %.2fx", 2 * np >= z->nres ? pr : a / c);
-		}
+				 "; zero-copy %.2fx", bar_ratio(z, y, "items_per_s", a, c, &p));
 	}
 	return nb;
 }

@@ -195,15 +195,10 @@ class RecRing(_shmap.RecRing, Ring):
 
     def __init__(self, name, role, type=0, max_record=0, capacity=0, max_consumers=0,
                  flags=None, options=None, **option_kwargs):
-        role = _ROLES.get(role, role) if isinstance(role, str) else role
-        type = _TYPES.get(type, type) if isinstance(type, str) else type
-        if isinstance(role, str) or isinstance(type, str):
-            raise ValueError("unknown ring role or type")
-        options = Options.coerce(options, option_kwargs)
-        self.open_status = self._open(
-            encode_name(name), oflags(default_flags(flags, max_record, capacity)), type,
-            max_record, capacity, max_consumers, role, c_opts(options))
-        self.name = name
+        # Ring's open, with max_record where Ring has elem_size (self._open
+        # is the record ring's)
+        super().__init__(name, role, type, max_record, capacity, max_consumers, flags,
+                         options, **option_kwargs)
 
     def __repr__(self):
         if self.closed:
