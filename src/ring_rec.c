@@ -421,23 +421,40 @@ static int rec_pop_wait(shmap_ring *r, void *out, uint64_t out_len, uint32_t *le
 	return rc;
 }
 
+/*
+ * A waiting pop of up to n records: the first try straight away (the
+ * common case), then the paced SPSC re-tries, then ring.c's waiting loop.
+ * On SHMAP_E_BUFSIZE lens[0] is the length the first record needs.
+ */
+static int rec_pop_n_wait(shmap_ring *r, void *out, uint64_t out_len, uint32_t *lens, uint32_t n,
+			  uint32_t *done, uint32_t timeout_ms)
+{
+	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
+	if (rc)
+		return rc;
+	if (n == 0)
+		return SHMAP_OK;
+	uint32_t d = 0, need = 0;
+	rc = rec_pop_once(r, out, out_len, lens, n, &d, &need);
+	if (rc == SHMAP_E_EMPTY && timeout_ms)
+		rc = recs_pop_paced(r, out, out_len, lens, n, &d, &need);
+	if (rc != SHMAP_E_EMPTY || timeout_ms == 0) {
+		if (rc == SHMAP_E_BUFSIZE)
+			lens[0] = need;
+		if (done)
+			*done = d;
+		return rc;
+	}
+	return rec_pop_wait(r, out, out_len, lens, n, done, timeout_ms);
+}
+
 SHMAP_API int shmap_ring_pop_rec_wait(shmap_ring *r, void *out, uint32_t out_len, uint32_t *len,
 				      uint32_t timeout_ms)
 {
 	uint32_t l = 0;
 	if (!r || !len || (!out && out_len))
 		return SHMAP_E_INVAL;
-	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
-	if (rc)
-		return rc;
-	uint32_t done, need = 0;
-	rc = rec_pop_once(r, out, out_len, &l, 1, &done, &need); /* the common case: a record at once */
-	if (rc == SHMAP_E_EMPTY && timeout_ms)
-		rc = recs_pop_paced(r, out, out_len, &l, 1, &done, &need);
-	if (rc == SHMAP_E_BUFSIZE)
-		l = need;
-	else if (rc == SHMAP_E_EMPTY && timeout_ms)
-		rc = rec_pop_wait(r, out, out_len, &l, 1, NULL, timeout_ms);
+	int rc = rec_pop_n_wait(r, out, out_len, &l, 1, NULL, timeout_ms);
 	if (rc == SHMAP_OK || rc == SHMAP_E_BUFSIZE)
 		*len = l;
 	return rc;
@@ -450,23 +467,7 @@ SHMAP_API int shmap_ring_pop_rec_n_wait(shmap_ring *r, void *out, uint64_t out_l
 		*done = 0;
 	if (!r || (n && !lens) || (!out && out_len))
 		return SHMAP_E_INVAL;
-	int rc = rec_enter(r, SHMAP_RING_CONSUMER);
-	if (rc)
-		return rc;
-	if (n == 0)
-		return SHMAP_OK;
-	uint32_t d = 0, need = 0;
-	rc = rec_pop_once(r, out, out_len, lens, n, &d, &need); /* the common case: records at once */
-	if (rc == SHMAP_E_EMPTY && timeout_ms)
-		rc = recs_pop_paced(r, out, out_len, lens, n, &d, &need);
-	if (rc != SHMAP_E_EMPTY || timeout_ms == 0) {
-		if (rc == SHMAP_E_BUFSIZE)
-			lens[0] = need;
-		if (done)
-			*done = d;
-		return rc;
-	}
-	return rec_pop_wait(r, out, out_len, lens, n, done, timeout_ms);
+	return rec_pop_n_wait(r, out, out_len, lens, n, done, timeout_ms);
 }
 
 /* -------------------------------------------------------------- zero-copy */
