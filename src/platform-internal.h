@@ -9,13 +9,15 @@
  *   - platform-linux.c: what shmap did on Linux before the layer existed
  *     (futex, membarrier, memfd_create, posix_fallocate, getrandom,
  *     MAP_POPULATE / MAP_NORESERVE / MADV_HUGEPAGE, /proc, /dev/shm,
- *     inotify);
+ *     inotify, OFD byte locks for liveness);
  *   - platform-posix.c: portable fallbacks (bounded polling, the strong-fence
  *     mode, shm_open of a random name, reservation by touching pages,
  *     /dev/urandom or arc4random_buf, plain mappings, no directory watch),
  *     the services every system shares (page size, shm_open), plus
  *     OS-specific calls written for FreeBSD and macOS that are compiled
- *     there only and untested.
+ *     there only and untested;
+ *   - platform-lockfile.c: liveness by lock files (flock), where OFD locks
+ *     are missing or forced off.
  * Which one a service uses is decided at configure time (meson detects the
  * facility; the `portable` option forces the fallback on Linux so that it
  * is tested). The SHMAP_PLAT_* macros of platform-config.h say what was
@@ -110,10 +112,9 @@ int shmap__plat_anon_sealed(int fd);
 /*
  * A new open file description of the object behind `fd` (not a dup: locks
  * taken through it are its own). Returns the descriptor or -1 with errno.
- * Linux: open("/proc/self/fd/N"). Elsewhere there is no such call; the
- * lock-file liveness backend (docs/ARCHITECTURE.md, "Portability") removes
- * the need for it. Not forced by the portable option: liveness still uses
- * OFD locks on the object.
+ * Linux: open("/proc/self/fd/N"). Elsewhere there is no such call; only
+ * the OFD liveness backend needs it (its locks live on the description),
+ * and with lock files shmap duplicates the descriptor instead.
  */
 int shmap__plat_reopen_fd(int fd, int flags);
 

@@ -27,7 +27,8 @@
  * owner, no write bit for group or others (files: no execute or set-id
  * bits, exactly one link). A failure is EACCES (SHMAP_E_ACCESS).
  *
- * Who creates: only the segment's owner (uid == geteuid()), and then
+ * Who creates: only the segment's owner (uid == geteuid(); or root, giving
+ * what it makes to the owner), and then
  * idempotently (mkdir / O_CREAT without O_EXCL): the builder of a segment
  * creates its lock set with every slot file before it publishes READY; an
  * owner that finds something missing (a tmp cleaner, a sweep) creates it
@@ -119,6 +120,19 @@ static mode_t file_mode(uint32_t mode)
 	return (mode_t)((mode & 0644u) | 0600u);
 }
 
+/*
+ * Root may attach to (and so create lock files for) a segment of another
+ * user: what root itself just made goes to the segment's owner, as the
+ * owner would have made it. Nothing else is ever chowned (a file of a
+ * third user stays theirs, and fails the checks).
+ */
+static void give_to_owner(int fd, uint32_t uid)
+{
+	struct stat st;
+	if (uid != 0 && geteuid() == 0 && fstat(fd, &st) == 0 && st.st_uid == 0)
+		(void)fchown(fd, (uid_t)uid, (gid_t)-1);
+}
+
 /* Errors of an open with O_NOFOLLOW | O_DIRECTORY that mean "not what we
  * made": a symlink (ELOOP; EMLINK on FreeBSD) or not a directory. */
 static int open_errno(int e)
@@ -149,6 +163,8 @@ static int open_dir_at(int parent, const char *name, uint32_t uid, bool create, 
 			}
 			continue;
 		}
+		if (made && *made)
+			give_to_owner(fd, uid);
 		int r = check_dir(fd, uid);
 		if (r != 0) {
 			close(fd);
@@ -172,6 +188,8 @@ static int open_lock_file(int dir, const char *name, uint32_t uid, bool create, 
 	} while (fd < 0 && errno == EINTR);
 	if (fd < 0)
 		return open_errno(errno);
+	if (create)
+		give_to_owner(fd, uid);
 	int r = check_file(fd, uid);
 	if (r != 0) {
 		close(fd);
@@ -392,7 +410,7 @@ void shmap__plat_live_init(struct shmap__live *lv, uint32_t backend, const char 
 	lv->name = backend == SHMAP_BACKEND_MEMFD ? NULL : name;
 	lv->uid = uid;
 	lv->mode = mode;
-	lv->creator = uid == (uint32_t)geteuid();
+	lv->creator = true;
 }
 
 int shmap__plat_live_bind(struct shmap__live *lv, int fd)
@@ -403,7 +421,7 @@ int shmap__plat_live_bind(struct shmap__live *lv, int fd)
 		return errno;
 	lv->uid = (uint32_t)st.st_uid;
 	lv->mode = (uint32_t)st.st_mode & 0777u;
-	lv->creator = lv->uid == (uint32_t)geteuid();
+	lv->creator = lv->uid == (uint32_t)geteuid() || geteuid() == 0;
 	return 0;
 }
 

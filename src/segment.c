@@ -1340,7 +1340,9 @@ static enum settle_state settle_created(struct seg_open *op)
 		return build_locked(op, 1);
 	}
 	if (lr != EAGAIN) {
+		/* Cannot lock (a squatted lock file): the name we made goes. */
 		errno = lr;
+		cleanup_created(op);
 		return settle_fail(op, shmap__errno_code(lr));
 	}
 	op->we_created = false; /* another process is building it */
