@@ -126,10 +126,15 @@ static void obj_drop(struct obj *o)
 		close(o->lfd);
 	shmap__plat_live_close(&o->lv, false);
 	close(o->fd);
-	if (o->backend == SHMAP_BACKEND_SHM)
-		shm_unlink(o->name);
-	else if (o->backend == SHMAP_BACKEND_FILE)
-		unlink(o->name);
+	/* shmap_unlink(): with lock files, the name's lock directory goes too */
+	if (o->backend == SHMAP_BACKEND_SHM) {
+		shmap_unlink(o->name, NULL);
+	} else if (o->backend == SHMAP_BACKEND_FILE) {
+		shmap_opts *fo = NULL;
+		if (shmap_opts_new(&fo) == SHMAP_OK && shmap_opts_set_backend(fo, SHMAP_BACKEND_FILE) == SHMAP_OK)
+			shmap_unlink(o->name, fo);
+		shmap_opts_free(fo);
+	}
 }
 
 static int second_description(const struct obj *o)
