@@ -174,7 +174,7 @@ struct shmap__live {
 /* join modes */
 #define SHMAP__LIVE_LOOK 0u  /* open the set only: no LOCK_SH, never create (inspection) */
 #define SHMAP__LIVE_JOIN 1u  /* hold LOCK_SH; create what is missing when the segment is ours */
-#define SHMAP__LIVE_BUILD 2u /* as JOIN, and create every slot file now (the builder) */
+#define SHMAP__LIVE_BUILD 2u /* as JOIN, for the builder of a new segment */
 
 /*
  * init: no system call. `name` must outlive the struct (ignored for
@@ -184,8 +184,10 @@ struct shmap__live {
  *   nothing else; lock files: fstat() learns the object's owner and mode,
  *   so that an opener looks in the owner's directories). 0 or an errno.
  * join: open the lock set of identity `id` in mode SHMAP__LIVE_*. Lock
- *   files: a missing set is created (every slot file in it) only when the
- *   caller owns the segment; LOOK never creates nor locks. 0, or ENOENT
+ *   files: a missing set is created only by the segment's owner (or root,
+ *   for the owner), with every slot file when the segment's mode admits
+ *   other users (who cannot create one), else empty (each slot file comes
+ *   with its first attacher); LOOK never creates nor locks. 0, or ENOENT
  *   (missing and not ours to create), EACCES (a directory or file that
  *   fails the squatting checks: wrong type, owner, mode or link count, a
  *   symlink), ENAMETOOLONG (a name too long for its lock directory),

@@ -477,14 +477,11 @@ int shmap__plat_live_join(struct shmap__live *lv, uint64_t id, uint32_t nparts, 
 			close(fd); /* removed before our LOCK_SH: look again */
 			continue;
 		}
-		if (create && made && (how != SHMAP__LIVE_BUILD || (lv->mode & 0066))) {
+		if (create && made && (lv->mode & 0066)) {
 			/* Every slot file now when peers of other users may
-			 * attach (they cannot create one), or when we make a
-			 * set again for a segment that had one (a probe that
-			 * finds no file says "alive": the slots of processes
-			 * that died before the set was removed must read
-			 * dead). A new segment's other files come with their
-			 * first attacher. */
+			 * attach: they cannot create one. Otherwise each comes
+			 * with its first attacher (a probe reads a missing
+			 * file as free: nobody can hold a lock on it). */
 			for (uint32_t i = 0; i < nparts && r == 0; i++) {
 				char f[16];
 				int ffd;
