@@ -432,6 +432,10 @@ int shmap__plat_live_join(struct shmap__live *lv, uint64_t id, uint32_t nparts, 
 		return 0;
 	char sname[32];
 	set_name(lv, id, sname, sizeof(sname));
+	if (how == SHMAP__LIVE_BUILD && create && lv->name_fd >= 0)
+		/* The name's directory outlives segments of other modes: the
+		 * builder of this one opens it to whom this mode admits. */
+		(void)fchmod(lv->name_fd, dir_mode(lv->mode));
 	int r = ENOENT;
 	for (int tries = 0; tries < 200; tries++) {
 		int parent;

@@ -1294,6 +1294,8 @@ static enum settle_state settle_obtain(struct seg_open *op)
 		errno = br;
 		return settle_fail(op, shmap__errno_code(br));
 	}
+	if (op->we_created)
+		op->seg->live.mode = op->o->mode; /* not yet the object's */
 	SHMAP_FAILPOINT("seg.open.after_open");
 	return op->we_created ? SETTLE_CREATED : SETTLE_PROBE;
 }

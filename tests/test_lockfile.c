@@ -3,7 +3,8 @@
  * The lock-file liveness backend's own properties (platform-lockfile.c;
  * built with -Dportable=liveness or on systems without OFD locks): a
  * SIGKILLed holder's slot reads dead; a fork child that inherited a handle
- * does not keep its parent alive; squatted lock directories and files are
+ * does not keep its parent alive; a peer of another user attaches to a
+ * segment whose mode admits it; squatted lock directories and files are
  * refused with SHMAP_E_ACCESS; shmap_unlink(), the last detacher and
  * shmap_cleanup_stale() remove the lock directories. Where the build uses
  * OFD byte locks every test skips with a message.
@@ -195,6 +196,71 @@ static void test_fork_child_does_not_keep_parent(void **state)
 
 /* ------------------------------------------------------------------ */
 
+static int other_user_attach(void *a)
+{
+	struct child_arg *c = a;
+	if (th_drop_root() != 0)
+		return 90;
+	struct shmap__params want = tk_params(0);
+	struct shmap_opts o;
+	shmap__opts_defaults(&o);
+	o.mode = 0666;
+	o.owner = -1;
+	struct shmap__seg s;
+	int rc = shmap__seg_open(c->name, SHMAP_OPEN, &want, &tk_ops, &o, &s);
+	if (rc != SHMAP_OK) {
+		th_ack(c->ackfd, UINT64_C(1) << 63 | (uint32_t)rc);
+		return 91;
+	}
+	th_ack(c->ackfd, s.owner);
+	pause();
+	return 0;
+}
+
+/* A segment shared with other users: its builder made every slot file
+ * (others cannot create them, flock needs only read access); a peer of
+ * another uid attaches, reads alive, and dead once killed. Root only. */
+static void test_other_user(void **state)
+{
+	(void)state;
+	if (!lock_files())
+		skip();
+	if (geteuid() != 0) {
+		print_message("# needs root (to run a peer as another user); skipped\n");
+		skip();
+	}
+	char name[64];
+	th_name(name, sizeof name, "lf-user");
+	struct shmap__seg me;
+	assert_int_equal(open_tk(name, SHMAP_CREATE, &me, 0666), SHMAP_OK);
+	char sd[PATH_MAX], f[PATH_MAX + 16];
+	set_dir(sd, sizeof sd, name, me.live.id);
+	snprintf(f, sizeof f, "%s/%u", sd, me.p.nparts - 1);
+	struct stat st;
+	assert_int_equal(stat(f, &st), 0); /* made at build, never attached */
+	assert_int_equal(st.st_mode & 0777, 0644);
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct child_arg ca = { name, p[1] };
+	pid_t c = th_fork(other_user_attach, &ca, 30);
+	close(p[1]); /* EOF if the child dies before its ack */
+	uint64_t owner = 0;
+	int ar = th_read_ack(p[0], &owner);
+	if (ar != 0 || owner >> 63) {
+		th_wait(c, 5);
+		fail_msg("the other user's attach failed: %s", ar ? "no answer" : shmap_errname((int)(int32_t)owner));
+	}
+	assert_true(shmap__seg_owner_alive(&me, (uint32_t)owner));
+	kill(c, SIGKILL);
+	waitpid(c, NULL, 0);
+	assert_false(shmap__seg_owner_alive(&me, (uint32_t)owner));
+	shmap__seg_close(&me);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	close(p[0]);
+}
+
+/* ------------------------------------------------------------------ */
+
 /* Squatted directories and files: SHMAP_E_ACCESS, and the squat untouched. */
 static void test_squatted(void **state)
 {
@@ -372,6 +438,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_killed_holder_dead),
 		cmocka_unit_test(test_fork_child_does_not_keep_parent),
+		cmocka_unit_test(test_other_user),
 		cmocka_unit_test(test_squatted),
 		cmocka_unit_test(test_cleanup),
 	};
