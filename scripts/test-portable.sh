@@ -3,15 +3,15 @@
 # on Linux: builds shmap with every portable fallback forced
 # (-Dportable=all: polling waits, no heavy barrier, shm_open anonymous
 # segments, reservation by touch, /dev/urandom, plain mappings, polled
-# open-and-wait), checks
+# open-and-wait, lock-file liveness), checks
 # that the build really selected them, and runs the unit, multiproc, torture
 # and threads suites against it. Ends with one line "N passed, N failed".
 # Environment:
 #   SHMAP_PORTABLE_EACH=1  also build and run the unit and multiproc suites
 #                          once per forced service (wait, barrier, anon,
-#                          reserve, random, map, watch), each alone.
-# Not yet here: the LD_PRELOAD personalities (macos, freebsd) and the
-# lock-file liveness backend of docs/ARCHITECTURE.md ("Portability").
+#                          reserve, random, map, watch, liveness), each alone.
+# Not yet here: the LD_PRELOAD personalities (macos, freebsd) of
+# docs/ARCHITECTURE.md ("Portability").
 set -u
 cd "$(dirname "$0")/.."
 if ! command -v meson >/dev/null 2>&1; then
@@ -54,12 +54,13 @@ echo "== every portable fallback forced (-Dportable=all)"
 if run_meson build-portable all -- --suite unit --suite multiproc --suite torture --suite threads; then
 	check_config build-portable SHMAP_PLAT_FUTEX SHMAP_PLAT_MEMBARRIER SHMAP_PLAT_MEMFD \
 		SHMAP_PLAT_FALLOCATE SHMAP_PLAT_GETRANDOM SHMAP_PLAT_ARC4RANDOM SHMAP_PLAT_MAP_FLAGS SHMAP_PLAT_INOTIFY \
+		SHMAP_PLAT_OFD_LOCKS \
 		SHMAP_PLAT_BSD_MEMBARRIER \
 		SHMAP_PLAT_UMTX SHMAP_PLAT_OS_SYNC
 fi
 
 if [ "${SHMAP_PORTABLE_EACH:-0}" = 1 ]; then
-	for s in wait barrier anon reserve random map watch; do
+	for s in wait barrier anon reserve random map watch liveness; do
 		echo "== only '$s' forced"
 		run_meson "build-portable-$s" "$s" -- --suite unit --suite multiproc
 	done

@@ -254,7 +254,7 @@ static inline int lock_wait(struct shmap_htable *t, uint64_t i, uint64_t deadlin
 			 * Ordering (D1): the dead holder never ran its release U1,
 			 * so C11 gives no edge from its last writes to us. The edge
 			 * is the kernel's: owner_alive() says dead only after
-			 * F_OFD_GETLK found the holder's participant lock gone, and
+			 * the probe found the holder's participant lock gone, and
 			 * the kernel drops that lock only when the holder's last
 			 * file description closes during its exit, after its last
 			 * user-space store; the release inside the kernel and our

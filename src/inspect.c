@@ -4,9 +4,10 @@
  *
  * Nothing here maps a segment: the header and the participant table are read
  * with pread() from a read-only descriptor and validated exactly as an open
- * validates them, and liveness is probed with F_OFD_GETLK. A hostile file can
- * therefore make inspection fail with a code, never crash it, and inspection
- * never writes anything.
+ * validates them, and liveness is probed through the platform layer
+ * (F_OFD_GETLK, or a lock file opened and tried for a few microseconds). A
+ * hostile file can therefore make inspection fail with a code, never crash
+ * it, and inspection never writes anything (nor creates a lock file).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -94,7 +95,16 @@ static int read_full(int fd, void *buf, size_t len, uint64_t off)
 	return SHMAP_OK;
 }
 
-static int snapshot(int fd, struct shmap_info *in)
+/* The liveness locks of the object behind fd, for looking only (lock
+ * files: never created here). */
+static void live_look(struct shmap__live *lv, int fd, uint32_t backend, const char *name)
+{
+	shmap__plat_live_init(lv, backend, name, 0600);
+	(void)shmap__plat_live_bind(lv, fd);
+	lv->creator = false;
+}
+
+static int snapshot(int fd, struct shmap__live *lv, struct shmap_info *in)
 {
 	struct stat st;
 	if (fstat(fd, &st) != 0)
@@ -114,7 +124,7 @@ static int snapshot(int fd, struct shmap_info *in)
 		 * else is not a segment (the same rule as open). */
 		rc = shmap__unfinished(h->magic, h->state, in->file_size, (uint32_t)st.st_mode);
 		if (rc == SHMAP_E_NOTREADY) /* empty, no creation mode bit */
-			return shmap__ofd_held(fd, SHMAP__LOCK_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
+			return shmap__plat_live_held(lv, SHMAP__LOCK_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
 		return rc == SHMAP_OK ? SHMAP_E_NOTREADY : rc;
 	}
 	/* The validation of every open, with the stored kind's own checks. */
@@ -130,12 +140,14 @@ static int snapshot(int fd, struct shmap_info *in)
 		return SHMAP_E_NOMEM;
 	}
 	rc = read_full(fd, raw, (size_t)h->nparts * sizeof(*raw), h->parts_off);
+	/* No set to look at: every probe says alive (cannot tell). */
+	(void)shmap__plat_live_join(lv, h->reserved[0], h->nparts, SHMAP__LIVE_LOOK);
 	if (rc == SHMAP_OK) {
 		for (uint32_t i = 0; i < h->nparts; i++) {
 			in->parts[i].word = raw[i].word;
 			in->parts[i].pid = raw[i].pid;
 			in->parts[i].start_time = raw[i].start_time;
-			in->parts[i].alive = shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i);
+			in->parts[i].alive = shmap__plat_live_held(lv, SHMAP__LOCK_PART0 + i);
 			in->attached += in->parts[i].alive;
 		}
 	}
@@ -169,7 +181,10 @@ SHMAP_API int shmap_info_open(const char *name, const shmap_opts *opts, shmap_in
 		close(fd);
 		return SHMAP_E_NOMEM;
 	}
-	int rc = snapshot(fd, in);
+	struct shmap__live lv;
+	live_look(&lv, fd, o.backend, name);
+	int rc = snapshot(fd, &lv, in);
+	shmap__plat_live_close(&lv, false);
 	if (rc == SHMAP_OK && o.owner >= 0 && (int64_t)in->owner != o.owner)
 		rc = SHMAP_E_ACCESS;
 	int saved = errno;
@@ -255,29 +270,54 @@ SHMAP_API const char *shmap_kind_name(uint32_t kind)
 }
 
 /* Is anyone attached to, or building, the segment behind fd? */
-static bool segment_in_use(int fd)
+static bool segment_in_use(int fd, const char *name)
 {
-	if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
-		return true;
+	struct shmap__live lv;
+	live_look(&lv, fd, SHMAP_BACKEND_SHM, name);
+	bool used = true;
+	if (shmap__plat_live_held(&lv, SHMAP__LOCK_BUILDER))
+		goto out;
 	/* Nobody attaches before READY: an unfinished segment whose builder
 	 * lock is free (never sized, or a build that died) has no users. */
 	struct stat st;
 	if (fstat(fd, &st) != 0)
-		return true;
+		goto out;
+	used = false;
 	if (st.st_size < (off_t)SHMAP__HDR_SIZE)
-		return false; /* empty, or holding only a building mark */
+		goto out; /* empty, or holding only a building mark */
+	used = true;
 	struct shmap__hdr h;
 	if (read_full(fd, &h, sizeof(h), 0) != SHMAP_OK)
-		return true;
+		goto out;
+	used = false;
 	if ((h.state & 0xffu) != SHMAP__ST_READY)
-		return false;
+		goto out;
+	used = true;
 	struct shmap__params p;
 	if (shmap__hdr_validate(&h, (uint64_t)st.st_size, NULL, &p) != SHMAP_OK)
-		return true; /* cannot tell: keep it */
-	for (uint32_t i = 0; i < p.nparts; i++)
-		if (shmap__ofd_held(fd, SHMAP__LOCK_PART0 + (off_t)i))
-			return true;
-	return false;
+		goto out; /* cannot tell: keep it */
+	(void)shmap__plat_live_join(&lv, h.reserved[0], p.nparts, SHMAP__LIVE_LOOK);
+	used = false;
+	for (uint32_t i = 0; i < p.nparts && !used; i++)
+		used = shmap__plat_live_held(&lv, SHMAP__LOCK_PART0 + i);
+out:
+	shmap__plat_live_close(&lv, false);
+	return used;
+}
+
+/* For the lock-file sweep: does shm name `name` exist, and which lock set
+ * does its header name? */
+static int current_set(const char *name, uint64_t *id)
+{
+	*id = 0;
+	shmap_info *in = NULL;
+	int rc = shmap_info_open(name, NULL, &in);
+	if (rc == SHMAP_E_NOENT)
+		return 0;
+	if (rc == SHMAP_OK)
+		*id = in->hdr.reserved[0];
+	shmap_info_free(in);
+	return 1;
 }
 
 SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
@@ -312,7 +352,7 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		if (fd < 0)
 			continue;
 		struct stat st;
-		bool stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !segment_in_use(fd);
+		bool stale = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && !segment_in_use(fd, name);
 		if (stale && rc == SHMAP_E_NOTREADY) {
 			/* Unfinished: info_open found the building mark, the magic,
 			 * or an empty object made by a shmap create.
@@ -322,7 +362,7 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 			if (stale && st.st_size == 0) {
 				struct timespec nap = { 0, 20 * 1000 * 1000 };
 				nanosleep(&nap, NULL);
-				stale = fstat(fd, &st) == 0 && st.st_size == 0 && !segment_in_use(fd);
+				stale = fstat(fd, &st) == 0 && st.st_size == 0 && !segment_in_use(fd, name);
 			}
 		}
 		/* Unlink only the object we looked at, not one re-created under
@@ -332,11 +372,19 @@ SHMAP_API int shmap_cleanup_stale(const char *prefix, uint32_t *removed)
 		snprintf(path, sizeof(path), "%s%s", dir, name);
 		if (stale && (lstat(path, &cur) != 0 || cur.st_ino != st.st_ino || cur.st_dev != st.st_dev))
 			stale = false;
-		if (stale && shm_unlink(name) == 0 && removed)
-			(*removed)++;
+		if (stale && shm_unlink(name) == 0) {
+			if (removed)
+				(*removed)++;
+			if (!SHMAP_PLAT_OFD_LOCKS)
+				shmap__plat_live_unlinked(SHMAP_BACKEND_SHM, name, (uint32_t)st.st_uid);
+		}
 		close(fd);
 	}
 	closedir(d);
+	/* Lock files: the lock directories of names gone, sets of segments
+	 * gone, and anonymous sets nobody holds. */
+	if (!SHMAP_PLAT_OFD_LOCKS)
+		(void)shmap__plat_live_sweep(prefix, current_set);
 	return SHMAP_OK;
 }
 
@@ -368,12 +416,26 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	struct stat st;
 	int rc = fstat(fd, &st) == 0 ? shmap__check_object(&st, &o) : shmap__errno_code(errno);
 	struct shmap_info *in = NULL;
+	struct shmap__live lv;
+	live_look(&lv, fd, o.backend, name);
 	if (rc == SHMAP_OK) {
 		in = calloc(1, sizeof(*in));
-		rc = in ? snapshot(fd, in) : SHMAP_E_NOMEM;
+		rc = in ? snapshot(fd, &lv, in) : SHMAP_E_NOMEM;
+	}
+	if (rc == SHMAP_OK) {
+		/* To take slot locks: joined (lock files: LOCK_SH on the set,
+		 * so that nobody removes it meanwhile; created if ours). */
+		shmap__plat_live_close(&lv, false);
+		live_look(&lv, fd, o.backend, name);
+		int lr = shmap__plat_live_join(&lv, in->hdr.reserved[0], in->hdr.nparts, SHMAP__LIVE_JOIN);
+		if (lr != 0) {
+			errno = lr;
+			rc = shmap__errno_code(lr);
+		}
 	}
 	if (rc != SHMAP_OK) {
 		int e = errno;
+		shmap__plat_live_close(&lv, false);
 		shmap_info_free(in);
 		close(fd);
 		errno = e;
@@ -388,6 +450,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	void *m = mmap(NULL, (size_t)len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (m == MAP_FAILED) {
 		rc = shmap__errno_code(errno);
+		shmap__plat_live_close(&lv, false);
 		close(fd);
 		return rc;
 	}
@@ -396,6 +459,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 	const int gid = (o.flags & SHMAP_OPT_NO_SIGBUS_GUARD) ? 0 : shmap__guard_register(m, (size_t)len, &poison);
 	if (gid < 0) {
 		munmap(m, (size_t)len);
+		shmap__plat_live_close(&lv, false);
 		close(fd);
 		return SHMAP_E_NOMEM;
 	}
@@ -406,9 +470,7 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 			continue;
 		/* Holding the slot's liveness lock proves its holder is gone, and
 		 * keeps an attacher off the slot while we free it. */
-		struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
-				    .l_start = SHMAP__LOCK_PART0 + (off_t)i, .l_len = 1 };
-		if (fcntl(fd, F_OFD_SETLK, &fl) != 0)
+		if (shmap__plat_live_trylock(&lv, SHMAP__LOCK_PART0 + i) != 0)
 			continue;
 		/* R4: release; pairs with the acquire in shmap__seg_owner_alive():
 		 * the slot reads FREE (its generation kept), so every claim the
@@ -417,11 +479,11 @@ SHMAP_API int shmap_reap(const char *name, const shmap_opts *opts, uint32_t *rea
 						 (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE) == w &&
 		    reaped)
 			(*reaped)++;
-		fl.l_type = F_UNLCK;
-		(void)fcntl(fd, F_OFD_SETLK, &fl);
+		shmap__plat_live_unlock(&lv, SHMAP__LOCK_PART0 + i);
 	}
 	shmap__guard_unregister(gid);
 	munmap(m, (size_t)len);
+	shmap__plat_live_close(&lv, false);
 	close(fd);
 	/* As in shmap__seg_leave(): the guard's handler may have run in this
 	 * thread during the loop above (the fence pairs with it) or in another. */

@@ -9,13 +9,15 @@
  *   - platform-linux.c: what shmap did on Linux before the layer existed
  *     (futex, membarrier, memfd_create, posix_fallocate, getrandom,
  *     MAP_POPULATE / MAP_NORESERVE / MADV_HUGEPAGE, /proc, /dev/shm,
- *     inotify);
+ *     inotify, OFD byte locks for liveness);
  *   - platform-posix.c: portable fallbacks (bounded polling, the strong-fence
  *     mode, shm_open of a random name, reservation by touching pages,
  *     /dev/urandom or arc4random_buf, plain mappings, no directory watch),
  *     the services every system shares (page size, shm_open), plus
  *     OS-specific calls written for FreeBSD and macOS that are compiled
- *     there only and untested.
+ *     there only and untested;
+ *   - platform-lockfile.c: liveness by lock files (flock), where OFD locks
+ *     are missing or forced off.
  * Which one a service uses is decided at configure time (meson detects the
  * facility; the `portable` option forces the fallback on Linux so that it
  * is tested). The SHMAP_PLAT_* macros of platform-config.h say what was
@@ -110,12 +112,127 @@ int shmap__plat_anon_sealed(int fd);
 /*
  * A new open file description of the object behind `fd` (not a dup: locks
  * taken through it are its own). Returns the descriptor or -1 with errno.
- * Linux: open("/proc/self/fd/N"). Elsewhere there is no such call; the
- * lock-file liveness backend (docs/ARCHITECTURE.md, "Portability") removes
- * the need for it. Not forced by the portable option: liveness still uses
- * OFD locks on the object.
+ * Linux: open("/proc/self/fd/N"). Elsewhere there is no such call; only
+ * the OFD liveness backend needs it (its locks live on the description),
+ * and with lock files shmap duplicates the descriptor instead.
  */
 int shmap__plat_reopen_fd(int fd, int flags);
+
+/* ------------------------------------------------------------ liveness */
+
+/*
+ * The locks that say "participant slot s is alive" and "someone is
+ * building this segment", released by the kernel when their holder dies.
+ * Lock numbers: SHMAP__LIVE_BUILDER (0) and SHMAP__LIVE_SLOT0 + slot.
+ *
+ * SHMAP_PLAT_OFD_LOCKS = 1 (Linux): OFD byte locks (F_OFD_SETLK) on the
+ *   segment's own descriptor, byte = lock number; a probe is F_OFD_GETLK.
+ *   The object descriptor `fd` below carries them: the caller keeps it
+ *   current (a new description after fork). No other state, no other
+ *   system call than before the layer existed.
+ * SHMAP_PLAT_OFD_LOCKS = 0 (lock files; what macOS and FreeBSD need, as
+ *   they refuse advisory locks on POSIX shm descriptors): flock(LOCK_EX |
+ *   LOCK_NB) on one file per lock, in directories outside the segment
+ *   (platform-lockfile.c says where, and docs/ARCHITECTURE.md
+ *   "Portability" gives the policy):
+ *     <name dir>/builder          the builder lock of a name;
+ *     <name dir>/<id>/<slot>      the slot locks of one segment, whose
+ *                                 random 64-bit identity <id> the header
+ *                                 records (shmap__hdr.reserved[0]);
+ *     <root>/a.<id>/<slot>        the same for an anonymous segment.
+ *   A handle joined to a segment's lock set holds LOCK_SH on the set's
+ *   directory: a set is removed only by whoever takes LOCK_EX | LOCK_NB on
+ *   it (nobody is joined), and a joiner that finds the set removed after
+ *   its LOCK_SH looks again. A lock file is removed only by the holder of
+ *   its lock, and every locker checks after locking that its file is still
+ *   linked (else it locked nothing and tries again).
+ *
+ * One struct per handle (and per inspection). Not thread-safe for writes
+ * (open, attach, close are one thread's); held() may be called from any
+ * number of threads at once. At most one slot lock is held through a
+ * struct at a time.
+ */
+#define SHMAP__LIVE_BUILDER 0u
+#define SHMAP__LIVE_SLOT0 1u
+
+struct shmap__live {
+	int fd;             /* the segment's descriptor (the caller's; OFD locks live on it) */
+	/* lock files only (-1 / 0 otherwise) */
+	int name_fd;        /* the name's lock directory, or -1 */
+	int set_fd;         /* the segment's lock set directory (LOCK_SH while joined), or -1 */
+	int builder_fd;     /* the builder lock file while we hold it, or -1 */
+	int slot_fd;        /* the slot lock file we hold, or -1 */
+	uint32_t slot_lock; /* its lock number */
+	uint32_t backend;   /* SHMAP_BACKEND_* */
+	uint32_t uid;       /* the segment's owner: owner of every lock directory and file */
+	uint32_t mode;      /* the segment's permission bits (lock files get mode & 0644) */
+	bool creator;       /* may create missing directories and files (uid is ours) */
+	uint64_t id;        /* the joined set's identity, 0 when none */
+	const char *name;   /* the segment's name (the caller's string), NULL if anonymous */
+};
+
+/* join modes */
+#define SHMAP__LIVE_LOOK 0u  /* open the set only: no LOCK_SH, never create (inspection) */
+#define SHMAP__LIVE_JOIN 1u  /* hold LOCK_SH; create what is missing when the segment is ours */
+#define SHMAP__LIVE_BUILD 2u /* as JOIN, for the builder of a new segment */
+
+/*
+ * init: no system call. `name` must outlive the struct (ignored for
+ *   anonymous segments). The owner is the caller until bind says otherwise;
+ *   `mode`: the segment's permission bits.
+ * bind: the object descriptor is `fd` from now on (OFD: the locks' home,
+ *   nothing else; lock files: fstat() learns the object's owner and mode,
+ *   so that an opener looks in the owner's directories). 0 or an errno.
+ * join: open the lock set of identity `id` in mode SHMAP__LIVE_*. Lock
+ *   files: a missing set is created only by the segment's owner (or root,
+ *   for the owner), with every slot file when the segment's mode admits
+ *   other users (who cannot create one), else empty (each slot file comes
+ *   with its first attacher); LOOK never creates nor locks. 0, or ENOENT
+ *   (missing and not ours to create), EACCES (a directory or file that
+ *   fails the squatting checks: wrong type, owner, mode or link count, a
+ *   symlink), ENAMETOOLONG (a name too long for its lock directory),
+ *   others. OFD: 0, nothing to do.
+ * trylock: 0 (now ours), EAGAIN (held by another open file description,
+ *   in this process or another), or an errno as for join. The builder lock
+ *   of an anonymous segment (nobody else can see it before it is READY)
+ *   always succeeds with lock files. Slot locks need a joined set.
+ * unlock: drop a lock this struct holds.
+ * held: true when another description holds `lock` (a lock held through
+ *   this struct is not: as with OFD locks, ours never conflict with
+ *   ourselves); true as well when the
+ *   probe cannot tell (never recover on doubt). Lock files: opens the file
+ *   afresh and tries LOCK_EX | LOCK_NB (then closes it: a prober holds the
+ *   lock for a few microseconds, during which others see it held).
+ *   Costs one fcntl (OFD) or four system calls (lock files).
+ * forked: in a fork child, before anything else: let go of the parent's
+ *   lock descriptions (closing, never unlocking, what is shared) and make
+ *   the joined set's LOCK_SH the child's own. Async-signal-safe. 0 or an
+ *   errno (then called again later).
+ * close: drop every lock and descriptor of the struct (not `fd`). With
+ *   `remove`, the lock set is removed if nobody else is joined (an
+ *   anonymous segment's last detacher, or a named one whose name is gone),
+ *   and so is the name's directory when nothing else is left in it.
+ * unlinked: after the name of a segment owned by `uid` was removed: remove
+ *   its builder lock and every lock set nobody is joined to, then the
+ *   name's directory. Sets still in use stay until their last detacher.
+ * sweep: shmap_cleanup_stale()'s part: for the caller's own shm names
+ *   starting with `prefix` ("/..."), remove every lock set nobody is joined
+ *   to except the one `current` names (it returns 1 when the name exists,
+ *   with its set identity in *id, or 0 in *id when that is not known --
+ *   then nothing of the name is removed; 0 when the name does not exist --
+ *   its builder lock and directory go too), and every anonymous set nobody
+ *   is joined to. Returns how many sets it removed.
+ */
+void shmap__plat_live_init(struct shmap__live *lv, uint32_t backend, const char *name, uint32_t mode);
+int shmap__plat_live_bind(struct shmap__live *lv, int fd);
+int shmap__plat_live_join(struct shmap__live *lv, uint64_t id, uint32_t nparts, uint32_t how);
+int shmap__plat_live_trylock(struct shmap__live *lv, uint32_t lock);
+void shmap__plat_live_unlock(struct shmap__live *lv, uint32_t lock);
+bool shmap__plat_live_held(const struct shmap__live *lv, uint32_t lock);
+int shmap__plat_live_forked(struct shmap__live *lv);
+void shmap__plat_live_close(struct shmap__live *lv, bool remove);
+void shmap__plat_live_unlinked(uint32_t backend, const char *name, uint32_t uid);
+uint32_t shmap__plat_live_sweep(const char *prefix, int (*current)(const char *name, uint64_t *id));
 
 /* ------------------------------------------------- space and randomness */
 

@@ -241,3 +241,89 @@ int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms)
 	return ours;
 }
 #endif
+
+#if SHMAP_PLAT_OFD_LOCKS
+/* Liveness: OFD byte locks on the segment's own descriptor, byte = lock
+ * number (the code that lived in segment.c before the layer had it). */
+void shmap__plat_live_init(struct shmap__live *lv, uint32_t backend, const char *name, uint32_t mode)
+{
+	memset(lv, 0, sizeof(*lv));
+	lv->fd = lv->name_fd = lv->set_fd = lv->builder_fd = lv->slot_fd = -1;
+	lv->backend = backend;
+	lv->name = name;
+	lv->mode = mode;
+}
+
+int shmap__plat_live_bind(struct shmap__live *lv, int fd)
+{
+	lv->fd = fd;
+	return 0;
+}
+
+int shmap__plat_live_join(struct shmap__live *lv, uint64_t id, uint32_t nparts, uint32_t how)
+{
+	(void)nparts;
+	(void)how;
+	lv->id = id;
+	return 0;
+}
+
+int shmap__plat_live_trylock(struct shmap__live *lv, uint32_t lock)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)lock, .l_len = 1 };
+	for (;;) {
+		if (fcntl(lv->fd, F_OFD_SETLK, &fl) == 0)
+			return 0;
+		if (errno == EINTR)
+			continue;
+		return (errno == EACCES || errno == EAGAIN) ? EAGAIN : errno;
+	}
+}
+
+void shmap__plat_live_unlock(struct shmap__live *lv, uint32_t lock)
+{
+	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = (off_t)lock, .l_len = 1 };
+	int saved = errno;
+	(void)fcntl(lv->fd, F_OFD_SETLK, &fl);
+	errno = saved;
+}
+
+bool shmap__plat_live_held(const struct shmap__live *lv, uint32_t lock)
+{
+	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = (off_t)lock, .l_len = 1 };
+	int saved = errno;
+	if (fcntl(lv->fd, F_OFD_GETLK, &fl) != 0) {
+		errno = saved;
+		return true; /* cannot tell: assume alive (never recover on doubt) */
+	}
+	errno = saved;
+	return fl.l_type != F_UNLCK;
+}
+
+int shmap__plat_live_forked(struct shmap__live *lv)
+{
+	(void)lv; /* the caller gives the child a description of its own (fd) */
+	return 0;
+}
+
+void shmap__plat_live_close(struct shmap__live *lv, bool remove)
+{
+	(void)remove; /* the locks go with the object's description */
+	lv->fd = -1;
+	lv->id = 0;
+}
+
+void shmap__plat_live_unlinked(uint32_t backend, const char *name, uint32_t uid)
+{
+	(void)backend;
+	(void)name;
+	(void)uid;
+}
+
+uint32_t shmap__plat_live_sweep(const char *prefix, int (*current)(const char *name, uint64_t *id))
+{
+	(void)prefix;
+	(void)current;
+	return 0;
+}
+#endif

@@ -16,8 +16,9 @@
  *
  * Creation state machine (hdr.state = generation << 8 | state):
  *   UNINIT(0) -> BUILDING(1) -> READY(2)
- * The builder holds an open-file-description lock (F_OFD_SETLK) on byte
- * SHMAP__LOCK_BUILDER of the segment's file while building. An opener that
+ * The builder holds the builder lock (SHMAP__LIVE_BUILDER of the platform
+ * layer's liveness service: an OFD lock on byte 0 of the segment's file on
+ * Linux, a lock file elsewhere) while building. An opener that
  * finds the segment not READY and that lock free knows the builder is gone;
  * in open-or-create mode it takes the lock and rebuilds (generation + 1) --
  * but only an object that shmap made: one that carries the building mark
@@ -25,9 +26,11 @@
  * empty one with the creation mode bit (SHMAP__MODE_NEW). Anything else is
  * SHMAP_E_BADMAGIC and is never written.
  *
- * Liveness: each attached handle owns a participant slot and holds an OFD
- * write lock on byte SHMAP__LOCK_PART0 + slot. The kernel drops it when the
- * process dies, so "is the owner of slot s alive" is one F_OFD_GETLK probe.
+ * Liveness: each attached handle owns a participant slot and holds its lock
+ * (SHMAP__LIVE_SLOT0 + slot: an OFD write lock on that byte of the file, or
+ * flock() on the slot's lock file; platform-internal.h). The kernel drops it
+ * when the process dies, so "is the owner of slot s alive" is one probe
+ * (F_OFD_GETLK; or opening the lock file and trying it).
  * An owner id (uint32_t) is slot + 1 + nparts * (generation - 1), where the
  * slot's generation counts the attaches through it (1, 2, ...); 0 means "no
  * owner". A claim word in any structure stores an owner id; a waiter that
@@ -82,9 +85,10 @@ struct shmap__seg;
 #define SHMAP__HDR_SIZE 512u
 #define SHMAP__PAGE 4096u
 
-/* OFD lock byte offsets (advisory; beyond EOF is fine). */
-#define SHMAP__LOCK_BUILDER 0
-#define SHMAP__LOCK_PART0 1
+/* Lock numbers of the liveness service (OFD: byte offsets, advisory;
+ * beyond EOF is fine). */
+#define SHMAP__LOCK_BUILDER SHMAP__LIVE_BUILDER
+#define SHMAP__LOCK_PART0 SHMAP__LIVE_SLOT0
 
 /* Creation states (low 8 bits of hdr.state). */
 #define SHMAP__ST_UNINIT 0u
@@ -129,7 +133,7 @@ struct shmap__hdr {
 	uint64_t created_ns;    /* CLOCK_REALTIME at creation */
 	uint32_t creator_uid;
 	uint32_t creator_pid;
-	uint64_t reserved[16];
+	uint64_t reserved[16];  /* [0]: lock-file set identity (0 with OFD locks) */
 	uint64_t checksum;
 	uint64_t pad0;
 	/* ---- mutable, from offset 256 ---- */
@@ -209,6 +213,7 @@ struct shmap__seg {
 	uint64_t hdr_checksum;      /* checksum of the header validated at open */
 	uint32_t fd_fork_gen;       /* fork counter when fd + mapping were last made ours */
 	int guard_id;               /* SIGBUS guard registration of the mapping, or -1 */
+	struct shmap__live live;    /* our liveness and builder locks (platform layer) */
 	struct shmap__seg *next;    /* process-wide list of open segments (fork handling) */
 	struct shmap__seg *prev;
 };
@@ -367,7 +372,7 @@ static inline uint32_t shmap__owner_gen(uint32_t nparts, uint32_t owner)
  * true: alive (or it is us). false: dead or detached -- its claims may be
  * recovered. Out-of-range owners (a scribbled word) count as dead.
  * Cost: one relaxed load, plus one F_OFD_GETLK syscall (~0.5 us) when the
- * owner is another live-looking slot.
+ * owner is another live-looking slot (lock files: four system calls).
  */
 bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner);
 
@@ -389,7 +394,9 @@ uint32_t shmap__layout_desc(void);
  * with the stored parameters. Open (with its kind's ops) and inspection
  * (with the ops of the stored kind, NULL for a kind this library does not
  * know) both use it. Returns SHMAP_OK, SHMAP_E_BADMAGIC, SHMAP_E_VERSION,
- * SHMAP_E_CORRUPT or SHMAP_E_TRUNCATED.
+ * SHMAP_E_CORRUPT, SHMAP_E_TRUNCATED, or SHMAP_E_INCOMPAT (made by the other
+ * liveness backend: reserved[0] is zero with OFD locks, the lock set's
+ * identity with lock files).
  */
 int shmap__hdr_validate(const struct shmap__hdr *h, uint64_t st_size, const struct shmap__kind_ops *ops,
 			struct shmap__params *out);
@@ -444,7 +451,6 @@ void shmap__guard_unregister(int id);
 bool shmap__guard_enabled(void);
 
 /* Shared by segment.c and inspect.c. */
-bool shmap__ofd_held(int fd, off_t byte);                   /* another description locks `byte` */
 int shmap__errno_code(int e);                               /* errno -> SHMAP_E_* */
 int shmap__check_object(const struct stat *st, const struct shmap_opts *o); /* squatting checks */
 int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, mode_t mode);

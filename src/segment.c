@@ -17,8 +17,9 @@
  *      only the private copy is used: a peer rewriting the header later
  *      cannot widen any bound.
  *
- * Creation (see segment-internal.h for the state machine): the builder holds an OFD
- * lock on byte 0 of the file for the whole build. The file is sized with
+ * Creation (see segment-internal.h for the state machine): the builder holds the
+ * builder lock (an OFD lock on byte 0 of the file, or a lock file) for the
+ * whole build. The file is sized with
  * posix_fallocate() (a full tmpfs fails here with SHMAP_E_NOSPC, not with a
  * SIGBUS later); header fields are written, the kind initialises its region,
  * the checksum is written, and READY is published last with a release
@@ -41,7 +42,9 @@
  * backend's verify hook) and takes a participant slot. Every failure leaves
  * through one tail.
  *
- * Liveness: participant slots with one OFD lock byte each (segment-internal.h).
+ * Liveness: participant slots with one lock each, OFD byte locks on the
+ * object or lock files, behind the platform layer's shmap__plat_live_*
+ * (segment-internal.h, platform-internal.h).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -82,6 +85,17 @@ static struct shmap__seg *seg_list;
  * through it, in place; then drop the inherited descriptor. */
 static int seg_private_fd(struct shmap__seg *seg)
 {
+	if (!SHMAP_PLAT_OFD_LOCKS) {
+		/* Lock files: the locks are not on the object's description;
+		 * the layer lets go of the parent's lock files instead. */
+		int r = shmap__plat_live_forked(&seg->live);
+		if (r != 0) {
+			errno = r;
+			return shmap__errno_code(r);
+		}
+		seg->fd_fork_gen = shmap__fork_counter;
+		return SHMAP_OK;
+	}
 	int nfd = shmap__reopen_fd(seg->fd, O_RDWR);
 	if (nfd < 0)
 		return shmap__errno_code(errno);
@@ -99,6 +113,7 @@ static int seg_private_fd(struct shmap__seg *seg)
 	}
 	close(seg->fd);
 	seg->fd = nfd;
+	(void)shmap__plat_live_bind(&seg->live, nfd);
 	seg->fd_fork_gen = shmap__fork_counter;
 	return SHMAP_OK;
 }
@@ -163,6 +178,9 @@ static void on_fork_child(void)
 			close(*p->fd);
 		if (p->seg->share_fd >= 0)
 			close(p->seg->share_fd);
+		/* its builder lock or lock set (lock files): the parent's */
+		(void)shmap__plat_live_forked(&p->seg->live);
+		shmap__plat_live_close(&p->seg->live, false);
 		if (p->seg->map_start) {
 			shmap__guard_unregister(p->seg->guard_id);
 			munmap(p->seg->map_start, p->seg->map_len);
@@ -378,43 +396,6 @@ int shmap__errno_code(int e)
 }
 
 /* ------------------------------------------------------------------ */
-/* OFD locks                                                           */
-
-/* 0: locked; EAGAIN: held by another description; other errno otherwise. */
-static int ofd_trylock(int fd, off_t byte)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
-	for (;;) {
-		if (fcntl(fd, F_OFD_SETLK, &fl) == 0)
-			return 0;
-		if (errno == EINTR)
-			continue;
-		return (errno == EACCES || errno == EAGAIN) ? EAGAIN : errno;
-	}
-}
-
-static void ofd_unlock(int fd, off_t byte)
-{
-	struct flock fl = { .l_type = F_UNLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
-	int saved = errno;
-	(void)fcntl(fd, F_OFD_SETLK, &fl);
-	errno = saved;
-}
-
-/* true if another open file description holds a lock on `byte`. */
-bool shmap__ofd_held(int fd, off_t byte)
-{
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1 };
-	int saved = errno;
-	if (fcntl(fd, F_OFD_GETLK, &fl) != 0) {
-		errno = saved;
-		return true; /* cannot tell: assume alive (never recover on doubt) */
-	}
-	errno = saved;
-	return fl.l_type != F_UNLCK;
-}
-
-/* ------------------------------------------------------------------ */
 /* helpers                                                             */
 
 static uint64_t realtime_ns(void)
@@ -602,12 +583,12 @@ static int attach_participant(struct shmap__seg *seg)
 	uint32_t start = (uint32_t)getpid() % n;
 	for (uint32_t k = 0; k < n; k++) {
 		uint32_t i = (start + k) % n;
-		int r = ofd_trylock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
+		int r = shmap__plat_live_trylock(&seg->live, SHMAP__LIVE_SLOT0 + i);
 		if (r == EAGAIN)
 			continue; /* a live process holds it */
 		if (r != 0) {
 			errno = r;
-			return SHMAP_E_SYS;
+			return shmap__errno_code(r);
 		}
 		/* We hold the slot's lock: any previous owner is dead or gone. */
 		struct shmap__part *pt = &seg->parts[i];
@@ -630,12 +611,12 @@ static int attach_participant(struct shmap__seg *seg)
 				break;
 			w = seen;
 			if (tries > 64) {
-				ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
+				shmap__plat_live_unlock(&seg->live, SHMAP__LIVE_SLOT0 + i);
 				return SHMAP_E_CORRUPT; /* someone keeps scribbling on our slot */
 			}
 		}
 		if (retired) {
-			ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)i);
+			shmap__plat_live_unlock(&seg->live, SHMAP__LIVE_SLOT0 + i);
 			continue;
 		}
 		shmap__atomic_store_u32(&pt->pid, (uint32_t)getpid());
@@ -662,7 +643,7 @@ static void detach_participant(struct shmap__seg *seg)
 		 * slot reads as free (pairs with the acquire in owner_alive). */
 		shmap__atomic_cas_release_u64(&pt->word, w, (w & ~UINT64_C(0xffffffff)) | SHMAP__PART_FREE);
 	}
-	ofd_unlock(seg->fd, SHMAP__LOCK_PART0 + (off_t)seg->slot);
+	shmap__plat_live_unlock(&seg->live, SHMAP__LIVE_SLOT0 + seg->slot);
 	seg->owner = 0;
 }
 
@@ -694,7 +675,7 @@ bool shmap__seg_slot_alive(const struct shmap__seg *seg, uint32_t slot)
 		return false;
 	if (slot == seg->slot && seg->owner != 0)
 		return true;
-	return shmap__ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
+	return shmap__plat_live_held(&seg->live, SHMAP__LIVE_SLOT0 + slot);
 }
 
 bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
@@ -712,7 +693,7 @@ bool shmap__seg_owner_alive(const struct shmap__seg *seg, uint32_t owner)
 		return false;
 	if ((uint32_t)(w >> 32) != shmap__owner_gen(seg->p.nparts, owner))
 		return false;
-	return shmap__ofd_held(seg->fd, SHMAP__LOCK_PART0 + (off_t)slot);
+	return shmap__plat_live_held(&seg->live, SHMAP__LIVE_SLOT0 + slot);
 }
 
 /* ------------------------------------------------------------------ */
@@ -745,6 +726,10 @@ int shmap__hdr_validate(const struct shmap__hdr *h, uint64_t st_size, const stru
 		return SHMAP_E_CORRUPT;
 	if (h->total_size > st_size)
 		return SHMAP_E_TRUNCATED;
+	/* The lock-set identity says which liveness backend made it: OFD
+	 * locks (0) and lock files (non-zero) do not see each other. */
+	if ((h->reserved[0] != 0) != !SHMAP_PLAT_OFD_LOCKS)
+		return SHMAP_E_INCOMPAT;
 	params_from_hdr(h, out);
 	uint64_t parts_off, data_off, total;
 	bool huge = h->total_size % SHMAP__HUGE_PAGE == 0 && h->total_size >= SHMAP__HUGE_PAGE;
@@ -811,6 +796,17 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	rc = compute_layout(&p, &parts_off, &data_off, &total, huge);
 	if (rc != SHMAP_OK)
 		return rc;
+	/* Lock files: the segment's own lock set, made and joined before
+	 * anyone can attach (its identity goes into the header). */
+	uint64_t live_id = 0;
+	while (!SHMAP_PLAT_OFD_LOCKS && live_id == 0)
+		shmap__random(&live_id, sizeof(live_id));
+	seg->live.mode = o->mode;
+	int lr = shmap__plat_live_join(&seg->live, live_id, p.nparts, SHMAP__LIVE_BUILD);
+	if (lr != 0) {
+		errno = lr;
+		return shmap__errno_code(lr);
+	}
 
 	/* B1: the building mark is the first thing written, under the builder
 	 * lock: from here on the object is recognisably an unfinished segment
@@ -868,6 +864,7 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	h->created_ns = realtime_ns();
 	h->creator_uid = (uint32_t)geteuid();
 	h->creator_pid = (uint32_t)getpid();
+	h->reserved[0] = live_id;
 	seg->p = p;
 	seg->parts = (struct shmap__part *)(seg->base + parts_off);
 	seg->data = seg->base + data_off;
@@ -961,7 +958,8 @@ int shmap__hdr_read(int fd, uint64_t size, struct shmap__hdr *h)
  * -- SHMAP_E_BADMAGIC for anything that is neither READY nor unfinished,
  * which is never written.
  */
-static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
+static enum probe_result probe_once(int fd, const struct shmap__live *lv, struct shmap__hdr *hdr, uint64_t *st_size,
+				    int *rc)
 {
 	struct stat st;
 	/* A short pread means the file shrank after our fstat (a rebuilder
@@ -995,21 +993,22 @@ static enum probe_result probe_once(int fd, struct shmap__hdr *hdr, uint64_t *st
 			*rc = u;
 			return PR_ERROR;
 		}
-		if (shmap__ofd_held(fd, SHMAP__LOCK_BUILDER))
+		if (shmap__plat_live_held(lv, SHMAP__LIVE_BUILDER))
 			return PR_WAIT_BUILDER;
 		return u == SHMAP_OK ? PR_BUILDER_GONE : PR_WAIT_EMPTY;
 	}
 }
 
-static enum probe_result probe_object(int fd, struct shmap__hdr *hdr, uint64_t *st_size, int *rc)
+static enum probe_result probe_object(int fd, const struct shmap__live *lv, struct shmap__hdr *hdr,
+				      uint64_t *st_size, int *rc)
 {
-	enum probe_result pr = probe_once(fd, hdr, st_size, rc);
+	enum probe_result pr = probe_once(fd, lv, hdr, st_size, rc);
 	if (pr != PR_BUILDER_GONE)
 		return pr;
 	/* The builder publishes READY and then drops its lock: if it finished
 	 * between our read and our lock probe, the lock is free but the state
 	 * we read is stale. Read again once now that the lock is seen free. */
-	return probe_once(fd, hdr, st_size, rc);
+	return probe_once(fd, lv, hdr, st_size, rc);
 }
 
 static int attach_existing(struct shmap__seg *seg, int fd, const struct shmap__hdr *hdr, uint64_t st_size,
@@ -1020,6 +1019,11 @@ static int attach_existing(struct shmap__seg *seg, int fd, const struct shmap__h
 	int rc = validate_hdr(hdr, st_size, want, ops, &p);
 	if (rc != SHMAP_OK)
 		return rc;
+	int lr = shmap__plat_live_join(&seg->live, hdr->reserved[0], p.nparts, SHMAP__LIVE_JOIN);
+	if (lr != 0) {
+		errno = lr;
+		return shmap__errno_code(lr);
+	}
 	rc = map_segment(seg, fd, hdr->total_size, o->flags);
 	if (rc != SHMAP_OK)
 		return rc;
@@ -1095,6 +1099,10 @@ struct seg_open {
 
 int shmap__reopen_fd(int fd, int flags)
 {
+	/* Lock files: no lock lives on the object's description, so a
+	 * duplicate does (and works where /proc/self/fd does not exist). */
+	if (!SHMAP_PLAT_OFD_LOCKS)
+		return fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	return shmap__plat_reopen_fd(fd, flags);
 }
 
@@ -1281,6 +1289,13 @@ static enum settle_state settle_obtain(struct seg_open *op)
 		if (rc != SHMAP_OK)
 			return settle_fail(op, rc);
 	}
+	int br = shmap__plat_live_bind(&op->seg->live, op->fd);
+	if (br != 0) {
+		errno = br;
+		return settle_fail(op, shmap__errno_code(br));
+	}
+	if (op->we_created)
+		op->seg->live.mode = op->o->mode; /* not yet the object's */
 	SHMAP_FAILPOINT("seg.open.after_open");
 	return op->we_created ? SETTLE_CREATED : SETTLE_PROBE;
 }
@@ -1303,7 +1318,7 @@ static enum settle_state build_locked(struct seg_open *op, uint64_t gen)
 		 * build a segment nobody can open. */
 		cleanup_created(op);
 	}
-	ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+	shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
 	if (rc != SHMAP_OK)
 		return settle_fail(op, rc);
 	op->seg->created = true;
@@ -1313,13 +1328,13 @@ static enum settle_state build_locked(struct seg_open *op, uint64_t gen)
 static enum settle_state settle_created(struct seg_open *op)
 {
 	/* We made the name: build, unless a racer already took over. */
-	int lr = ofd_trylock(op->fd, SHMAP__LOCK_BUILDER);
+	int lr = shmap__plat_live_trylock(&op->seg->live, SHMAP__LIVE_BUILDER);
 	struct stat cst;
 	if (lr == 0 && fstat(op->fd, &cst) == 0 && cst.st_size != 0) {
 		/* Between our O_EXCL create and this lock, an opener saw an
 		 * empty file with a free lock, took over and built (or began
 		 * to): never build over it. */
-		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+		shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
 		lr = EAGAIN;
 	}
 	if (lr == 0) {
@@ -1327,8 +1342,10 @@ static enum settle_state settle_created(struct seg_open *op)
 		return build_locked(op, 1);
 	}
 	if (lr != EAGAIN) {
+		/* Cannot lock (a squatted lock file): the name we made goes. */
 		errno = lr;
-		return settle_fail(op, SHMAP_E_SYS);
+		cleanup_created(op);
+		return settle_fail(op, shmap__errno_code(lr));
 	}
 	op->we_created = false; /* another process is building it */
 	return SETTLE_PROBE;
@@ -1343,7 +1360,7 @@ static int wait_code(enum probe_result pr)
 static enum settle_state settle_probe(struct seg_open *op)
 {
 	int rc = SHMAP_E_SYS;
-	enum probe_result pr = probe_object(op->fd, &op->hdr, &op->st_size, &rc);
+	enum probe_result pr = probe_object(op->fd, &op->seg->live, &op->hdr, &op->st_size, &rc);
 	if (pr == PR_ERROR)
 		return settle_fail(op, rc);
 	if (pr == PR_READY)
@@ -1359,12 +1376,12 @@ static enum settle_state settle_takeover(struct seg_open *op)
 {
 	/* Take over: the lock is free, so the builder is dead (or has not
 	 * started); whoever gets the lock builds. */
-	int lr = ofd_trylock(op->fd, SHMAP__LOCK_BUILDER);
+	int lr = shmap__plat_live_trylock(&op->seg->live, SHMAP__LIVE_BUILDER);
 	if (lr == EAGAIN) /* someone else took over; wait for them */
 		return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_PROBE);
 	if (lr != 0) {
 		errno = lr;
-		return settle_fail(op, SHMAP_E_SYS);
+		return settle_fail(op, shmap__errno_code(lr));
 	}
 	SHMAP_FAILPOINT("seg.takeover.locked");
 	struct stat lst;
@@ -1372,15 +1389,15 @@ static enum settle_state settle_takeover(struct seg_open *op)
 		/* The name is gone (a failed creator removed it, or stale
 		 * cleanup did): building here would make a segment nobody can
 		 * find. Start again from the name, within the same deadline. */
-		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+		shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
 		close(op->fd);
 		op->fd = -1;
 		return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_OBTAIN);
 	}
 	int rc = SHMAP_E_SYS;
-	enum probe_result pr = probe_object(op->fd, &op->hdr, &op->st_size, &rc);
+	enum probe_result pr = probe_object(op->fd, &op->seg->live, &op->hdr, &op->st_size, &rc);
 	if (pr == PR_READY || pr == PR_WAIT_EMPTY || pr == PR_ERROR) {
-		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+		shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
 		if (pr == PR_READY)
 			return SETTLE_PROBE; /* finished just before we locked */
 		if (pr == PR_WAIT_EMPTY)
@@ -1597,6 +1614,21 @@ static int seg_open_attach(struct seg_open *op)
 	return rc;
 }
 
+/*
+ * Lock files: may the lock set of a segment we leave be removed (if nobody
+ * else is joined)? Yes for an anonymous segment, and for a named one whose
+ * name is gone. (OFD locks: nothing to remove, no system call.)
+ */
+static bool live_orphan(const struct shmap__seg *seg, int fd)
+{
+	if (SHMAP_PLAT_OFD_LOCKS || seg->live.set_fd < 0)
+		return false;
+	if (seg->backend == SHMAP_BACKEND_MEMFD)
+		return true;
+	struct stat st;
+	return fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0;
+}
+
 int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__params *want,
 		    const struct shmap__kind_ops *ops, const struct shmap_opts *opts,
 		    struct shmap__seg *seg)
@@ -1627,6 +1659,7 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 		if (!seg->name)
 			return SHMAP_E_NOMEM;
 	}
+	shmap__plat_live_init(&seg->live, opts->backend, seg->name, opts->mode);
 	op.deadline = shmap__now_ns() + (uint64_t)opts->timeout_ms * 1000000u;
 	shmap__backoff_init(&op.bo);
 	struct open_pending pend = { .fd = &op.fd, .seg = seg };
@@ -1640,11 +1673,12 @@ int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__param
 	if (rc != SHMAP_OK) {
 		/* The one way out of a failed open: errno kept for the caller. */
 		int e = errno;
-		if (op.fd >= 0)
-			close(op.fd);
 		if (seg->share_fd >= 0)
 			close(seg->share_fd);
 		unmap_segment(seg);
+		shmap__plat_live_close(&seg->live, live_orphan(seg, op.fd));
+		if (op.fd >= 0)
+			close(op.fd);
 		free(seg->name);
 		memset(seg, 0, sizeof(*seg));
 		seg->fd = -1;
@@ -1665,6 +1699,7 @@ void shmap__seg_close(struct shmap__seg *seg)
 	if (seg->base && seg->fork_gen == shmap__fork_counter)
 		detach_participant(seg);
 	unmap_segment(seg);
+	shmap__plat_live_close(&seg->live, live_orphan(seg, seg->fd));
 	if (seg->fd >= 0)
 		close(seg->fd);
 	if (seg->share_fd >= 0)
@@ -1700,8 +1735,23 @@ SHMAP_API int shmap_unlink(const char *name, const shmap_opts *opts)
 	int rc = shmap__name_check(name, backend);
 	if (rc != SHMAP_OK)
 		return rc;
+	/* Lock files: the segment's owner owns its lock directories. */
+	uint32_t uid = (uint32_t)-1;
+	if (!SHMAP_PLAT_OFD_LOCKS) {
+		int fd = backend == SHMAP_BACKEND_SHM
+				 ? shmap__plat_shm_open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0)
+				 : open(name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+		struct stat st;
+		uid = fd >= 0 && fstat(fd, &st) == 0 ? (uint32_t)st.st_uid : (uint32_t)geteuid();
+		if (fd >= 0)
+			close(fd);
+	}
 	int r = backend == SHMAP_BACKEND_SHM ? shm_unlink(name) : unlink(name);
 	if (r != 0)
 		return shmap__errno_code(errno);
+	/* After the name: an opener that finds the lock directory gone has
+	 * an unlinked segment, or opens a new one. */
+	if (!SHMAP_PLAT_OFD_LOCKS)
+		shmap__plat_live_unlinked(backend, name, uid);
 	return SHMAP_OK;
 }

@@ -96,6 +96,7 @@ struct obj {
 	char name[PATH_MAX];
 	int fd;   /* our descriptor of the object */
 	int lfd;  /* a second description (the foreign lock holder) */
+	struct shmap__live lv; /* lock files: the foreign holder of the builder lock */
 };
 
 static char dir[64];
@@ -104,6 +105,7 @@ static void obj_make(struct obj *o, int backend)
 {
 	o->backend = backend;
 	o->lfd = -1;
+	shmap__plat_live_init(&o->lv, (uint32_t)backend, o->name, 0600);
 	if (backend == SHMAP_BACKEND_SHM) {
 		th_name(o->name, sizeof o->name, "foreign");
 		o->fd = shm_open(o->name, O_RDWR | O_CREAT | O_EXCL, 0600);
@@ -122,11 +124,17 @@ static void obj_drop(struct obj *o)
 {
 	if (o->lfd >= 0)
 		close(o->lfd);
+	shmap__plat_live_close(&o->lv, false);
 	close(o->fd);
-	if (o->backend == SHMAP_BACKEND_SHM)
-		shm_unlink(o->name);
-	else if (o->backend == SHMAP_BACKEND_FILE)
-		unlink(o->name);
+	/* shmap_unlink(): with lock files, the name's lock directory goes too */
+	if (o->backend == SHMAP_BACKEND_SHM) {
+		shmap_unlink(o->name, NULL);
+	} else if (o->backend == SHMAP_BACKEND_FILE) {
+		shmap_opts *fo = NULL;
+		if (shmap_opts_new(&fo) == SHMAP_OK && shmap_opts_set_backend(fo, SHMAP_BACKEND_FILE) == SHMAP_OK)
+			shmap_unlink(o->name, fo);
+		shmap_opts_free(fo);
+	}
 }
 
 static int second_description(const struct obj *o)
@@ -208,11 +216,16 @@ static void test_foreign_objects_untouched(void **state)
 					} else {
 						fill(o.fd, p, n, &rng);
 					}
-					if (var == V_HELD) {
+					if (var == V_HELD && SHMAP_PLAT_OFD_LOCKS) {
 						o.lfd = second_description(&o);
 						struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET,
 								    .l_start = SHMAP__LOCK_BUILDER, .l_len = 1 };
 						assert_int_equal(fcntl(o.lfd, F_OFD_SETLK, &fl), 0);
+					} else if (var == V_HELD) {
+						/* lock files: the builder lock of the name (an
+						 * anonymous object has none) */
+						assert_int_equal(shmap__plat_live_bind(&o.lv, o.fd), 0);
+						assert_int_equal(shmap__plat_live_trylock(&o.lv, SHMAP__LIVE_BUILDER), 0);
 					}
 					uint64_t before = tt_hash_fd(o.fd);
 					struct stat sb;
@@ -239,7 +252,10 @@ static void test_foreign_objects_untouched(void **state)
 					struct stat sa;
 					assert_int_equal(fstat(o.fd, &sa), 0);
 					const uint64_t after = tt_hash_fd(o.fd);
-					const int want = var == V_HELD && n == 0 ? SHMAP_E_TIMEOUT : SHMAP_E_BADMAGIC;
+					/* lock files: an anonymous object has no builder lock */
+					const bool held = var == V_HELD &&
+							  (SHMAP_PLAT_OFD_LOCKS || backend != SHMAP_BACKEND_MEMFD);
+					const int want = held && n == 0 ? SHMAP_E_TIMEOUT : SHMAP_E_BADMAGIC;
 					const bool ok = rc == want && after == before && sa.st_size == sb.st_size;
 					changed += after != before || sa.st_size != sb.st_size;
 					if (!ok) {
@@ -307,6 +323,7 @@ static void test_half_built_is_recovered(void **state)
 			o.backend = backend;
 			o.fd = -1;
 			o.lfd = -1;
+			shmap__plat_live_init(&o.lv, (uint32_t)backend, o.name, 0600);
 			snprintf(o.name, sizeof o.name, "%s", name);
 			struct builder_ctx c = { &o };
 			int code = 0;

@@ -116,6 +116,11 @@ SHMAP_API const char *shmap_kind_name(uint32_t kind);
  * to the unlinked object; use it for names whose users are known to be gone
  * (after a crash, at service start).
  *
+ * Where the build keeps liveness in lock files, it also removes the
+ * caller's lock directories that nobody holds: those of the names removed,
+ * of names that no longer exist (matching @p prefix), of earlier segments
+ * of a name, and of anonymous segments.
+ *
  * @param[in] prefix name prefix including the leading '/', e.g. "/myapp-"
  * @param[out] removed number of names removed (may be NULL)
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL (bad prefix), ::SHMAP_E_SYS (cannot

@@ -193,6 +193,10 @@ SHMAP_API int shmap_opts_set_flags(shmap_opts *opts, uint32_t flags);
  * @brief Remove a segment's name. Handles already open stay valid (POSIX
  * semantics); the memory is freed when the last one closes.
  *
+ * Where the build keeps liveness in lock files (systems without OFD locks,
+ * or `-Dportable=liveness`), their directories go too: at once those nobody
+ * holds, the rest when their last handle closes.
+ *
  * @param[in] name the segment name (shm) or path (file)
  * @param[in] opts selects the backend; NULL means ::SHMAP_BACKEND_SHM.
  * @return ::SHMAP_OK, ::SHMAP_E_INVAL / ::SHMAP_E_NAMETOOLONG (bad name, or a
