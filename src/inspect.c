@@ -119,6 +119,12 @@ static int snapshot(int fd, struct shmap__live *lv, struct shmap_info *in)
 	int rc = shmap__hdr_read(fd, in->file_size, &in->hdr);
 	if (rc != SHMAP_OK)
 		return rc;
+	if ((h->state & 0xffu) == SHMAP__ST_READY && h->total_size > in->file_size && fstat(fd, &st) == 0) {
+		/* Sized before a build we saw finish: READY comes after the
+		 * full size (as in the open's probe, segment.c). */
+		in->file_size = (uint64_t)st.st_size;
+		in->alloc_size = (uint64_t)st.st_blocks * 512u;
+	}
 	if (in->file_size < SHMAP__HDR_SIZE || (h->state & 0xffu) != SHMAP__ST_READY) {
 		/* Not READY: what an open would rebuild is NOTREADY; anything
 		 * else is not a segment (the same rule as open). */

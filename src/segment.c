@@ -970,6 +970,7 @@ static enum probe_result probe_once(int fd, const struct shmap__live *lv, struct
 			return PR_ERROR;
 		}
 		*st_size = (uint64_t)st.st_size;
+		SHMAP_TEST_HOOK("seg.probe.stat", &fd, *st_size);
 		int r = shmap__hdr_read(fd, *st_size, hdr);
 		if (r == SHMAP_E_TRUNCATED && tries < 8)
 			continue;
@@ -978,8 +979,17 @@ static enum probe_result probe_once(int fd, const struct shmap__live *lv, struct
 			return PR_ERROR;
 		}
 		const uint64_t state = hdr->state;
-		if ((state & 0xffu) == SHMAP__ST_READY)
+		if ((state & 0xffu) == SHMAP__ST_READY) {
+			/* Our size may predate the build: the file grows while
+			 * the builder reserves it (ext4 extends it extent by
+			 * extent), and READY is stored only after the file has
+			 * its full size (build()). Once READY is seen, a new
+			 * fstat() gives that size; a file still shorter than
+			 * its header says was cut (SHMAP_E_TRUNCATED). */
+			if (hdr->total_size > *st_size && fstat(fd, &st) == 0)
+				*st_size = (uint64_t)st.st_size;
 			return PR_READY;
+		}
 		int u = shmap__unfinished(hdr->magic, state, *st_size, (uint32_t)st.st_mode);
 		if (u == SHMAP_E_TRUNCATED && tries < 8) {
 			struct stat again;

@@ -324,6 +324,85 @@ static void test_creator_killed(void **state)
 	munmap(sh, sizeof *sh);
 }
 
+/*
+ * Scenario 1's rare SHMAP_E_TRUNCATED, made exact. An opener's fstat() can
+ * come while a builder is still reserving the file (ext4 grows it extent
+ * by extent), and its header read after the build published READY: the
+ * header then names a size larger than the one fstat gave. The size is
+ * final before READY, so the open must look at it again instead of
+ * calling a finished segment truncated. The test hook runs right after the
+ * open's fstat(): the file is short when fstat looks and whole again when
+ * the header is read. A file that stays short is still SHMAP_E_TRUNCATED.
+ */
+static struct {
+	off_t full;
+	uint8_t *tail; /* the second half of the file, put back when it regrows */
+	int runs;
+} stale;
+
+static void stale_regrow(int fd)
+{
+	const off_t half = stale.full / 2;
+	assert_int_equal(ftruncate(fd, stale.full), 0);
+	assert_int_equal(pwrite(fd, stale.tail, (size_t)(stale.full - half), half), stale.full - half);
+}
+
+static void stale_size_hook(const char *point, void *obj, uint64_t arg)
+{
+	(void)arg;
+	if (strcmp(point, "seg.probe.stat") != 0 || stale.runs++ != 0)
+		return;
+	stale_regrow(*(int *)obj);
+}
+
+static void test_ready_after_stat(void **state)
+{
+	(void)state;
+	char dir[64] = "/tmp/shmap-t-sizeXXXXXX", name[96];
+	assert_non_null(mkdtemp(dir));
+	snprintf(name, sizeof name, "%s/seg", dir);
+	struct shmap_opts o;
+	shmap__opts_defaults(&o);
+	o.backend = SHMAP_BACKEND_FILE;
+	struct shmap__params want = tk_params(2048);
+	struct shmap__seg s;
+	assert_int_equal(shmap__seg_open(name, SHMAP_CREATE, &want, &tk_ops, &o, &s), SHMAP_OK);
+	shmap__seg_close(&s);
+	struct stat st;
+	assert_int_equal(stat(name, &st), 0);
+	stale.full = st.st_size;
+	assert_true(stale.full > 2 * (off_t)SHMAP__HDR_SIZE);
+	int fd = open(name, O_RDWR | O_CLOEXEC);
+	assert_true(fd >= 0);
+	stale.tail = malloc((size_t)(stale.full - stale.full / 2));
+	assert_non_null(stale.tail);
+	assert_int_equal(pread(fd, stale.tail, (size_t)(stale.full - stale.full / 2), stale.full / 2),
+			 stale.full - stale.full / 2);
+	for (int pass = 0; pass < 2; pass++) {
+		/* short when the open's fstat looks; pass 1: whole again by the
+		 * time it reads the header */
+		assert_int_equal(ftruncate(fd, stale.full / 2), 0);
+		stale.runs = pass == 0 ? 1 : 0;
+		shmap__test_hook = stale_size_hook;
+		int rc = shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &s);
+		shmap__test_hook = NULL;
+		if (pass == 0) {
+			assert_int_equal(rc, SHMAP_E_TRUNCATED); /* really cut */
+			stale_regrow(fd);
+			continue;
+		}
+		assert_true(stale.runs >= 1); /* the hook ran */
+		if (rc < 0)
+			fail_msg("open after the file reached its size: %s", shmap_errname(rc));
+		assert_int_equal(tk_verify(&s), 0);
+		shmap__seg_close(&s);
+	}
+	close(fd);
+	free(stale.tail);
+	assert_int_equal(shmap_unlink(name, &o), SHMAP_OK);
+	rmdir(dir);
+}
+
 /* ------------------------------------------------------------------ */
 /* scenario 11, second half: stale cleanup after kills                  */
 
@@ -476,6 +555,7 @@ int main(int argc, char **argv)
 	unsetenv("SHMAP_FAILPOINT");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_teardown(test_creator_killed, tt_teardown),
+		cmocka_unit_test_teardown(test_ready_after_stat, tt_teardown),
 		cmocka_unit_test_teardown(test_cleanup_stale, teardown_stale),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
