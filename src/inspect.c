@@ -3,7 +3,9 @@
  * inspect.c - read-only snapshots of segments, and stale-segment cleanup.
  *
  * Nothing here maps a segment: the header and the participant table are read
- * with pread() from a read-only descriptor and validated exactly as an open
+ * with pread() from a read-only descriptor (where objects refuse pread(),
+ * through a short-lived guarded read-only mapping of those pages: the
+ * platform layer's shmap__plat_obj_pread()) and validated exactly as an open
  * validates them, and liveness is probed with F_OFD_GETLK. A hostile file can
  * therefore make inspection fail with a code, never crash it, and inspection
  * never writes anything.
@@ -82,7 +84,8 @@ static int read_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+		/* pread() on Linux; through a mapping where objects refuse it */
+		ssize_t n = shmap__plat_obj_pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -99,7 +102,7 @@ static int snapshot(int fd, struct shmap_info *in)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return shmap__errno_code(errno);
-	if (!S_ISREG(st.st_mode))
+	if (!shmap__plat_obj_type_ok(st.st_mode)) /* macOS shm: no type */
 		return SHMAP_E_ACCESS;
 	in->file_size = (uint64_t)st.st_size;
 	in->alloc_size = (uint64_t)st.st_blocks * 512u;

@@ -12,15 +12,35 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* A segment name unique to this process and call: "/shmap-t-<tag>-<pid>-<n>". */
+/* The longest shm name after its '/' on this platform (NAME_MAX on Linux;
+ * 30 on macOS and with -Dportable=object): SHMAP_PLAT_SHM_NAME_MAX, which
+ * tests built with the platform facts see. */
+static inline size_t th_name_max(void)
+{
+#ifdef SHMAP_PLAT_SHM_NAME_MAX
+	return (size_t)(SHMAP_PLAT_SHM_NAME_MAX);
+#else
+	return 255;
+#endif
+}
+
+/* A segment name unique to this process and call: "/shmap-t-<tag>-<pid>-<n>",
+ * the tag cut short where the platform's names are short (the pid and the
+ * count keep it unique). */
 static inline const char *th_name(char *buf, size_t len, const char *tag)
 {
 	static unsigned counter;
-	snprintf(buf, len, "/shmap-t-%s-%d-%u", tag, (int)getpid(), counter++);
+	char tail[32];
+	snprintf(tail, sizeof tail, "-%d-%u", (int)getpid(), counter++);
+	size_t room = th_name_max() + 1; /* with the '/' */
+	size_t fixed = strlen("/shmap-t-") + strlen(tail);
+	int keep = room > fixed ? (int)(room - fixed) : 0;
+	snprintf(buf, len, "/shmap-t-%.*s%s", keep, tag, tail);
 	return buf;
 }
 

@@ -191,6 +191,14 @@ static void test_info_hostile_objects(void **state)
 static void test_cleanup_stale(void **state)
 {
 	(void)state;
+#if !SHMAP_PLAT_SHM_FILES
+	/* shm names are not files here: nothing lists them, so nothing is
+	 * cleaned up -- said plainly, with nothing counted */
+	uint32_t none = 7;
+	assert_int_equal(shmap_cleanup_stale("/shmap-t-", &none), SHMAP_E_NOTSUP);
+	assert_int_equal(none, 0);
+	skip();
+#endif
 	char prefix[64], live[80], stale[80], foreign[128];
 	snprintf(prefix, sizeof(prefix), "/shmap-t-clean-%d-", (int)getpid());
 	snprintf(live, sizeof(live), "%slive", prefix);
