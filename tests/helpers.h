@@ -7,15 +7,47 @@
 #ifndef SHMAP_TEST_HELPERS_H
 #define SHMAP_TEST_HELPERS_H
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <limits.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/*
+ * Under a personality of tests/shim (LD_PRELOAD: scripts/test-portable.sh)
+ * a test's own raw calls on a segment -- a hostile peer's pwrite or
+ * ftruncate, a look at the header or the mode the library left -- are the
+ * test's, not shmap's: th_raw(1) .. th_raw(0) lets them meet Linux's
+ * answers, so that only the library's calls meet the personality. Nothing
+ * without the shim.
+ */
+static inline void th_raw(int on)
+{
+	static void (*fn)(int);
+	static int looked;
+	if (!looked) {
+		*(void **)&fn = dlsym(RTLD_DEFAULT, "shmap_shim_bypass");
+		looked = 1;
+	}
+	if (fn)
+		fn(on);
+}
+
+/* The name of the personality tests/shim gives this process, or NULL. */
+static inline const char *th_shim(void)
+{
+	const char *(*fn)(void);
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "shmap_shim_personality");
+	return fn ? fn() : NULL;
+}
 
 /* The longest shm name after its '/' on this platform (NAME_MAX on Linux;
  * 30 on macOS and with -Dportable=object): SHMAP_PLAT_SHM_NAME_MAX, which
@@ -130,5 +162,77 @@ static inline int th_drop_root(void)
 		return -1;
 	return 0;
 }
+
+/*
+ * The test's own raw calls on objects, everywhere a test includes this
+ * header: around a tests/shim personality (see th_raw() above). The
+ * library's calls are not affected (they are not compiled with these).
+ */
+static inline ssize_t th_raw_pread(int fd, void *buf, size_t n, off_t off)
+{
+	th_raw(1);
+	ssize_t r = (pread)(fd, buf, n, off);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline ssize_t th_raw_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	th_raw(1);
+	ssize_t r = (pwrite)(fd, buf, n, off);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_ftruncate(int fd, off_t len)
+{
+	th_raw(1);
+	int r = (ftruncate)(fd, len);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_fstat(int fd, struct stat *st)
+{
+	th_raw(1);
+	int r = (fstat)(fd, st);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_fchmod(int fd, mode_t mode)
+{
+	th_raw(1);
+	int r = (fchmod)(fd, mode);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_shm_open(const char *name, int flags, mode_t mode)
+{
+	th_raw(1);
+	int r = (shm_open)(name, flags, mode);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+#define shm_open(name, flags, mode) th_raw_shm_open(name, flags, mode)
+#define pread(fd, buf, n, off) th_raw_pread(fd, buf, n, off)
+#define pwrite(fd, buf, n, off) th_raw_pwrite(fd, buf, n, off)
+#define ftruncate(fd, len) th_raw_ftruncate(fd, len)
+#define fstat(fd, st) th_raw_fstat(fd, st)
+#define fchmod(fd, mode) th_raw_fchmod(fd, mode)
 
 #endif /* SHMAP_TEST_HELPERS_H */
