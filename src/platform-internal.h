@@ -251,11 +251,16 @@ static inline bool shmap__plat_obj_type_ok(mode_t st_mode)
  * set). SHM_FILES: lstat() of the name in the shm directory, compared by
  * device and inode. Otherwise: the name is opened again read-only and both
  * objects fstat()ed: device and inode decide where the system gives them
- * (FreeBSD, Linux); where it gives neither (macOS) the size, mode and owner
- * must agree -- a weaker test, documented in docs/ARCHITECTURE.md. Used
- * where a build or a failed create must know its name was not removed.
+ * (FreeBSD, Linux). Where it gives neither (macOS): a different size, mode
+ * or owner says 0; alike and sized, a random word is stored at `scratch`
+ * of fd's object (8 bytes the caller owns and may overwrite: fd must be
+ * writable and the caller the object's builder; -1: none) and must be read
+ * back through the name's object; alike and both empty, 1 -- the one case
+ * taken on trust (docs/ARCHITECTURE.md). Used where a build or a failed
+ * create must know its name was not removed. Not for concurrent use on
+ * one object by two builders (the builder lock makes it one).
  */
-int shmap__plat_shm_same(int fd, const char *name);
+int shmap__plat_shm_same(int fd, const char *name, off_t scratch);
 
 /* ------------------------------------------------------------- watching */
 

@@ -203,8 +203,9 @@ const char *shmap__plat_shm_dir(void)
 	return "/dev/shm";
 }
 
-int shmap__plat_shm_same(int fd, const char *name)
+int shmap__plat_shm_same(int fd, const char *name, off_t scratch)
 {
+	(void)scratch; /* the inode decides */
 	char path[PATH_MAX];
 	struct stat a, b;
 	if (snprintf(path, sizeof(path), "/dev/shm%s", name) >= (int)sizeof(path)) {

@@ -271,7 +271,32 @@ int shmap__plat_shm_open(const char *name, int flags, mode_t mode)
 }
 
 #if !SHMAP_PLAT_SHM_FILES
-int shmap__plat_shm_same(int fd, const char *name)
+/* Store v at off of fd's object through a guarded shared mapping: 0, or -1
+ * when it cannot be mapped or the object shrank under us. */
+static int obj_poke(int fd, off_t off, uint64_t v)
+{
+	const off_t page = (off_t)shmap__plat_page_size();
+	const off_t start = off - off % page;
+	const size_t span = (size_t)(off - start) + sizeof(v);
+	void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, start);
+	if (m == MAP_FAILED)
+		return -1;
+	uint32_t poison = 0;
+	const int gid = shmap__guard_register(m, span, &poison);
+	if (gid < 0) {
+		munmap(m, span);
+		return -1;
+	}
+	/* relaxed: read back through the other descriptor's mapping by this
+	 * thread only, after munmap (a system call orders it) */
+	__atomic_store_n((uint64_t *)(void *)((uint8_t *)m + (off - start)), v, __ATOMIC_RELAXED);
+	shmap__guard_unregister(gid);
+	munmap(m, span);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* pairs with the guard's handler */
+	return __atomic_load_n(&poison, __ATOMIC_RELAXED) ? -1 : 0;
+}
+
+int shmap__plat_shm_same(int fd, const char *name, off_t scratch)
 {
 	int fd2;
 	do {
@@ -282,10 +307,24 @@ int shmap__plat_shm_same(int fd, const char *name)
 	struct stat a, b;
 	int r = -1;
 	if (fstat(fd, &a) == 0 && fstat(fd2, &b) == 0) {
-		if (a.st_ino != 0 || b.st_ino != 0)
+		if (a.st_ino != 0 || b.st_ino != 0) {
 			r = a.st_ino == b.st_ino && a.st_dev == b.st_dev;
-		else /* macOS: no identity in fstat (see platform-internal.h) */
-			r = a.st_size == b.st_size && a.st_mode == b.st_mode && a.st_uid == b.st_uid;
+		} else if (a.st_size != b.st_size || a.st_mode != b.st_mode || a.st_uid != b.st_uid) {
+			r = 0; /* macOS: no identity in fstat; these differ */
+		} else if (scratch >= 0 && scratch + 8 <= a.st_size) {
+			/* Alike: a random word stored through ours must be read
+			 * back through the name's, or they are two objects. */
+			uint64_t nonce = 0, back = 0;
+			if (shmap__plat_random(&nonce, sizeof(nonce)) != sizeof(nonce))
+				nonce = shmap__now_ns() ^ (uint64_t)getpid() << 40;
+			nonce |= 1; /* never the zero of a fresh object */
+			r = -1;
+			if (obj_poke(fd, scratch, nonce) == 0 &&
+			    shmap__plat_obj_pread(fd2, &back, sizeof(back), scratch) == (ssize_t)sizeof(back))
+				r = back == nonce;
+		} else {
+			r = 1; /* both empty and alike: taken as ours (documented) */
+		}
 	}
 	int e = errno;
 	close(fd2);

@@ -1325,6 +1325,11 @@ static const struct seg_backend *backend_of(const struct shmap_opts *o)
 	return o->fd >= 0 ? &memfd_adopt_backend : &memfd_new_backend;
 }
 
+/* Where shmap__plat_shm_same() may write its probe into an object whose
+ * builder lock we hold (macOS): a mutable header word nothing reads,
+ * zeroed by the build that follows. */
+#define SAME_SCRATCH ((off_t)offsetof(struct shmap__hdr, pad1))
+
 /* Remove the name of an object we created, only if it still refers to it. */
 static void cleanup_created(const struct seg_open *op)
 {
@@ -1336,7 +1341,7 @@ static void cleanup_created(const struct seg_open *op)
 		int r;
 		if (op->o->backend == SHMAP_BACKEND_SHM) {
 			/* cannot tell: remove (as when the name cannot be looked at) */
-			if (shmap__plat_shm_same(op->fd, op->name) != 0)
+			if (shmap__plat_shm_same(op->fd, op->name, SAME_SCRATCH) != 0)
 				shm_unlink(op->name);
 		} else {
 			r = lstat(op->name, &b);
@@ -1462,7 +1467,7 @@ static bool name_gone(const struct seg_open *op)
 		struct stat lst;
 		return fstat(op->fd, &lst) == 0 && lst.st_nlink == 0;
 	}
-	return shmap__plat_shm_same(op->fd, op->name) == 0;
+	return shmap__plat_shm_same(op->fd, op->name, SAME_SCRATCH) == 0;
 }
 
 static enum settle_state settle_takeover(struct seg_open *op)

@@ -228,7 +228,18 @@ static inline int th_raw_shm_open(const char *name, int flags, mode_t mode)
 	return r;
 }
 
+static inline int th_raw_memfd_create(const char *name, unsigned int flags)
+{
+	th_raw(1);
+	int r = (memfd_create)(name, flags);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
 #define shm_open(name, flags, mode) th_raw_shm_open(name, flags, mode)
+#define memfd_create(name, flags) th_raw_memfd_create(name, flags)
 #define pread(fd, buf, n, off) th_raw_pread(fd, buf, n, off)
 #define pwrite(fd, buf, n, off) th_raw_pwrite(fd, buf, n, off)
 #define ftruncate(fd, len) th_raw_ftruncate(fd, len)

@@ -42,6 +42,7 @@ static unsigned n_shm_open, n_memfd;
 /* This file counts the library's shm_open calls itself (below); its own
  * raw opens go around a tests/shim personality with th_raw(). */
 #undef shm_open
+#undef memfd_create
 
 static int static_shm_open(const char *name, int oflag, mode_t mode)
 {
