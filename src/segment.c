@@ -9,10 +9,12 @@
  *   2. the object is opened with O_NOFOLLOW and fstat()ed: a regular file
  *      with one link, the expected owner, no permission bits beyond the
  *      configured mode -- anything else is SHMAP_E_ACCESS;
- *   3. the header is read with pread() and checked against fstat() BEFORE
- *      mapping: magic, layout version and descriptor, checksum, sizes and
- *      offsets, kind and parameters. Only then is exactly the validated size
- *      mapped (between two PROT_NONE guard pages);
+ *   3. the header is read with pread() (where objects refuse it, through a
+ *      short guarded read-only mapping: shmap__plat_obj_pread()) and
+ *      checked against fstat() BEFORE mapping: magic, layout version and
+ *      descriptor, checksum, sizes and offsets, kind and parameters. Only
+ *      then is exactly the validated size mapped (between two PROT_NONE
+ *      guard pages);
  *   4. the mapped header is compared with the private copy, and from then on
  *      only the private copy is used: a peer rewriting the header later
  *      cannot widen any bound.
@@ -22,7 +24,9 @@
  * posix_fallocate() (a full tmpfs fails here with SHMAP_E_NOSPC, not with a
  * SIGBUS later); header fields are written, the kind initialises its region,
  * the checksum is written, and READY is published last with a release
- * store. An opener that finds the segment not READY:
+ * store. (Objects sized once -- macOS shm, SHMAP_PLAT_SHM_FILES 0 -- are
+ * sized first and get the building mark through the mapping: build().)
+ * An opener that finds the segment not READY:
  *   - builder lock held:  waits (backoff) until its deadline -> TIMEOUT;
  *   - builder lock free:  the builder died (or has not locked yet, in the
  *     microseconds after O_EXCL creation, while the file is still empty).
@@ -930,6 +934,9 @@ sized:
 		 * mark as elsewhere. Then a dead build's bytes go (the object
 		 * cannot be cut to the mark); the mark stays while they do, so a
 		 * probe never sees a head that is neither mark nor magic. */
+		/* B1': relaxed, one aligned 8-byte store (a probe reads the
+		 * mark or what was there, both "unfinished"); the fields
+		 * written after it are published by R2, as elsewhere. */
 		shmap__atomic_store_u64(&h->magic, mark);
 		if (dirty)
 			zero_after_mark(seg->base, (size_t)total);
@@ -1460,14 +1467,28 @@ static enum settle_state settle_probe(struct seg_open *op)
 }
 
 /* Has the name of the object we hold been removed? Files and Linux's shm
- * files say so in st_nlink; other shm objects are looked up again. */
-static bool name_gone(const struct seg_open *op)
+ * files say so in st_nlink; other shm objects are looked up again, without
+ * writing anything (`probe` false: on macOS alike objects pass) or, once
+ * the object is known to be an unfinished segment of ours, with the probe
+ * word of shmap__plat_shm_same() (`probe` true). */
+static bool name_gone(const struct seg_open *op, bool probe)
 {
 	if (SHMAP_PLAT_SHM_FILES || op->o->backend == SHMAP_BACKEND_FILE) {
 		struct stat lst;
-		return fstat(op->fd, &lst) == 0 && lst.st_nlink == 0;
+		return !probe && fstat(op->fd, &lst) == 0 && lst.st_nlink == 0;
 	}
-	return shmap__plat_shm_same(op->fd, op->name, SAME_SCRATCH) == 0;
+	return shmap__plat_shm_same(op->fd, op->name, probe ? SAME_SCRATCH : (off_t)-1) == 0;
+}
+
+/* The name is gone (a failed creator removed it, or stale cleanup did):
+ * building here would make a segment nobody can find. Start again from the
+ * name, within the same deadline. */
+static enum settle_state takeover_restart(struct seg_open *op)
+{
+	ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
+	close(op->fd);
+	op->fd = -1;
+	return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_OBTAIN);
 }
 
 static enum settle_state settle_takeover(struct seg_open *op)
@@ -1482,17 +1503,15 @@ static enum settle_state settle_takeover(struct seg_open *op)
 		return settle_fail(op, SHMAP_E_SYS);
 	}
 	SHMAP_FAILPOINT("seg.takeover.locked");
-	if (op->be->named && name_gone(op)) {
-		/* The name is gone (a failed creator removed it, or stale
-		 * cleanup did): building here would make a segment nobody can
-		 * find. Start again from the name, within the same deadline. */
-		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
-		close(op->fd);
-		op->fd = -1;
-		return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_OBTAIN);
-	}
+	if (op->be->named && name_gone(op, false))
+		return takeover_restart(op);
 	int rc = SHMAP_E_SYS;
 	enum probe_result pr = probe_object(op->fd, &op->hdr, &op->st_size, &rc);
+	/* Where fstat() gives no identity (macOS), the word that tells two
+	 * alike objects apart is written only into an object just probed as
+	 * an unfinished segment, never into one that may not be ours. */
+	if (!SHMAP_PLAT_SHM_FILES && op->be->named && pr == PR_BUILDER_GONE && name_gone(op, true))
+		return takeover_restart(op);
 	if (pr == PR_READY || pr == PR_WAIT_EMPTY || pr == PR_ERROR) {
 		ofd_unlock(op->fd, SHMAP__LOCK_BUILDER);
 		if (pr == PR_READY)

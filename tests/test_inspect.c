@@ -179,11 +179,18 @@ static void test_info_hostile_objects(void **state)
 	assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_E_BADMAGIC);
 	unlink(path);
 
-	th_name(name, sizeof(name), "insp-fifo");
-	snprintf(path, sizeof(path), "/dev/shm%s", name);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_E_ACCESS);
-	unlink(path);
+	/* A FIFO planted under /dev/shm: a read-only open must not block.
+	 * Not under the freebsd personality of tests/shim: FreeBSD's shm
+	 * names are not files (no FIFO can be planted among them), and its
+	 * shm_open refuses the O_NONBLOCK that guards against one here. */
+	const char *shim = th_shim();
+	if (!shim || strcmp(shim, "freebsd") != 0) {
+		th_name(name, sizeof(name), "insp-fifo");
+		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		assert_int_equal(mkfifo(path, 0600), 0);
+		assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_E_ACCESS);
+		unlink(path);
+	}
 
 	assert_int_equal(shmap_info_open("no-slash", NULL, &in), SHMAP_E_INVAL);
 	assert_int_equal(shmap_info_open("/shmap-t-does-not-exist-at-all", NULL, &in), SHMAP_E_NOENT);
