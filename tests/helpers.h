@@ -164,6 +164,29 @@ static inline int th_drop_root(void)
 }
 
 /*
+ * Nanoseconds a thread has spent runnable but not running, waiting for a
+ * CPU (field 2 of /proc/PID/schedstat; pid 0: the calling thread). Latency
+ * tests subtract it, so that a machine too busy to run the woken process
+ * at once is not mistaken for a late wake-up. 0 when the kernel does not
+ * report it (the test then measures wall time only).
+ */
+static inline unsigned long long th_rq_wait_ns(pid_t pid)
+{
+	char path[64], buf[128];
+	if (pid == 0)
+		snprintf(path, sizeof path, "/proc/thread-self/schedstat");
+	else
+		snprintf(path, sizeof path, "/proc/%d/schedstat", (int)pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return 0;
+	unsigned long long run = 0, wait = 0;
+	int n = fscanf(f, "%llu %llu", &run, &wait);
+	fclose(f);
+	return n == 2 ? wait : 0;
+}
+
+/*
  * The test's own raw calls on objects, everywhere a test includes this
  * header: around a tests/shim personality (see th_raw() above). The
  * library's calls are not affected (they are not compiled with these).
