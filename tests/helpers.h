@@ -172,7 +172,7 @@ static inline int th_drop_root(void)
  */
 static inline unsigned long long th_rq_wait_ns(pid_t pid)
 {
-	char path[64], buf[128];
+	char path[64];
 	if (pid == 0)
 		snprintf(path, sizeof path, "/proc/thread-self/schedstat");
 	else
