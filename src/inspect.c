@@ -3,7 +3,9 @@
  * inspect.c - read-only snapshots of segments, and stale-segment cleanup.
  *
  * Nothing here maps a segment: the header and the participant table are read
- * with pread() from a read-only descriptor and validated exactly as an open
+ * with pread() from a read-only descriptor (where objects refuse pread(),
+ * through a short-lived guarded read-only mapping of those pages: the
+ * platform layer's shmap__plat_obj_pread()) and validated exactly as an open
  * validates them, and liveness is probed through the platform layer
  * (F_OFD_GETLK, or a lock file opened and tried for a few microseconds). A
  * hostile file can therefore make inspection fail with a code, never crash
@@ -83,7 +85,8 @@ static int read_full(int fd, void *buf, size_t len, uint64_t off)
 {
 	size_t got = 0;
 	while (got < len) {
-		ssize_t n = pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
+		/* pread() on Linux; through a mapping where objects refuse it */
+		ssize_t n = shmap__plat_obj_pread(fd, (uint8_t *)buf + got, len - got, (off_t)(off + got));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
@@ -109,7 +112,7 @@ static int snapshot(int fd, struct shmap__live *lv, struct shmap_info *in)
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return shmap__errno_code(errno);
-	if (!S_ISREG(st.st_mode))
+	if (!shmap__plat_obj_type_ok(st.st_mode)) /* macOS shm: no type */
 		return SHMAP_E_ACCESS;
 	in->file_size = (uint64_t)st.st_size;
 	in->alloc_size = (uint64_t)st.st_blocks * 512u;
@@ -130,7 +133,7 @@ static int snapshot(int fd, struct shmap__live *lv, struct shmap_info *in)
 		 * else is not a segment (the same rule as open). */
 		rc = shmap__unfinished(h->magic, h->state, in->file_size, (uint32_t)st.st_mode);
 		if (rc == SHMAP_E_NOTREADY) /* empty, no creation mode bit */
-			return shmap__plat_live_held(lv, SHMAP__LOCK_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
+			return shmap__plat_live_held(lv, SHMAP__LIVE_BUILDER) ? SHMAP_E_NOTREADY : SHMAP_E_BADMAGIC;
 		return rc == SHMAP_OK ? SHMAP_E_NOTREADY : rc;
 	}
 	/* The validation of every open, with the stored kind's own checks. */
@@ -281,7 +284,7 @@ static bool segment_in_use(int fd, const char *name)
 	struct shmap__live lv;
 	live_look(&lv, fd, SHMAP_BACKEND_SHM, name);
 	bool used = true;
-	if (shmap__plat_live_held(&lv, SHMAP__LOCK_BUILDER))
+	if (shmap__plat_live_held(&lv, SHMAP__LIVE_BUILDER))
 		goto out;
 	/* Nobody attaches before READY: an unfinished segment whose builder
 	 * lock is free (never sized, or a build that died) has no users. */

@@ -32,6 +32,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "platform-config.h"
@@ -292,16 +293,98 @@ void shmap__plat_advise_huge(void *addr, size_t len);
  * a read-only open), minus those the system refuses on shm names where
  * they guard against nothing: FreeBSD's shm_open() fails with EINVAL on
  * O_NOFOLLOW and O_NONBLOCK, and its shm names are not files (no symlink or
- * FIFO can be planted). Returns the descriptor or -1 with errno, as
- * shm_open(). The FreeBSD branch is untested.
+ * FIFO can be planted): there they are never passed. Elsewhere where shm
+ * names are not files (SHM_FILES 0: macOS, and Linux with
+ * `-Dportable=object`) an EINVAL answer to them is taken as that refusal
+ * and the call made again without them (a FIFO planted under Linux's
+ * /dev/shm then still cannot block a read-only open). Returns the
+ * descriptor or -1 with errno, as shm_open().
  */
 int shmap__plat_shm_open(const char *name, int flags, mode_t mode);
+
+/*
+ * SHMAP_PLAT_SHM_FILES (platform-config.h): 1 where POSIX shm objects are
+ * files as on Linux: a tmpfs under /dev/shm, whose objects fstat() as
+ * S_IFREG with a link count and an inode, that pread() reads, ftruncate()
+ * sizes any number of times and fchmod() changes. 0 on macOS and FreeBSD,
+ * and on Linux with `-Dportable=object`, where the object services below
+ * and the open path (segment.c) assume only what those systems give:
+ *   - macOS: a shm object is sized once (a second ftruncate() is EINVAL)
+ *     and cannot be mapped before; pread()/pwrite() are ESPIPE; fchmod() is
+ *     EINVAL; fstat() gives the mode bits without S_IFREG, the owner and the
+ *     size, and 0 for the link count, the inode and the device; names are
+ *     at most 31 bytes with the '/' (PSHMNAMLEN);
+ *   - FreeBSD: shm_open() refuses O_NOFOLLOW and O_NONBLOCK (EINVAL);
+ *     st_nlink counts references (mappings), not names;
+ *   - both: no directory lists the names.
+ * What the open path does then (docs/ARCHITECTURE.md, "Portability"): the
+ * header is read through a mapping, every non-file object is sized by one
+ * ftruncate() and gets its building mark through the mapping, a dead build
+ * is taken over in place (same size, zeroed through the mapping) or
+ * refused (SHMAP_E_INCOMPAT: another size), fchmod() may fail, and a name is
+ * known to still be ours by opening it again instead of by st_nlink.
+ *
+ * SHMAP_PLAT_SHM_NAME_MAX: the longest shm name after its '/' (NAME_MAX on
+ * Linux and FreeBSD, 30 on macOS and with the forced fallbacks); longer
+ * names are SHMAP_E_NAMETOOLONG.
+ */
+
+/*
+ * Read up to len bytes at off of a backing object, without changing it.
+ * Returns the number of bytes read (fewer than len when the object ends
+ * before off + len; 0 at or past its end), or -1 with errno set. Safe from
+ * any thread; never blocks on anything but the object's pages.
+ * SHM_FILES: pread(). Otherwise: a temporary read-only shared mapping of
+ * the pages holding the range, registered with the SIGBUS guard while it
+ * is copied (a peer that shrinks the object meanwhile makes a short read,
+ * never a crash), then unmapped; fstat() decides how much exists.
+ */
+#if SHMAP_PLAT_SHM_FILES
+#include <unistd.h>
+static inline ssize_t shmap__plat_obj_pread(int fd, void *buf, size_t len, off_t off)
+{
+	return pread(fd, buf, len, off);
+}
+#else
+ssize_t shmap__plat_obj_pread(int fd, void *buf, size_t len, off_t off);
+#endif
+
+/*
+ * Is an object of st_mode's file type acceptable as a segment's object? A
+ * regular file always; where shm objects are not files (SHM_FILES 0), also
+ * no file type at all (macOS shm). A FIFO, device, directory or symlink
+ * planted where a segment is expected is refused everywhere.
+ */
+static inline bool shmap__plat_obj_type_ok(mode_t st_mode)
+{
+	if ((st_mode & S_IFMT) == S_IFREG)
+		return true;
+	return !SHMAP_PLAT_SHM_FILES && (st_mode & S_IFMT) == 0;
+}
+
+/*
+ * Does the shm name `name` still refer to the object open as fd? 1: yes;
+ * 0: the name is gone or names another object; -1: cannot tell (errno
+ * set). SHM_FILES: lstat() of the name in the shm directory, compared by
+ * device and inode. Otherwise: the name is opened again read-only and both
+ * objects fstat()ed: device and inode decide where the system gives them
+ * (FreeBSD, Linux). Where it gives neither (macOS): a different size, mode
+ * or owner says 0; alike and sized, a random word is stored at `scratch`
+ * of fd's object (8 bytes the caller owns and may overwrite: fd must be
+ * writable and the caller the object's builder; -1: none) and must be read
+ * back through the name's object; alike and both empty, 1 -- the one case
+ * taken on trust (docs/ARCHITECTURE.md). Used where a build or a failed
+ * create must know its name was not removed. Not for concurrent use on
+ * one object by two builders (the builder lock makes it one).
+ */
+int shmap__plat_shm_same(int fd, const char *name, off_t scratch);
 
 /* ------------------------------------------------------------- watching */
 
 /*
  * The directory where POSIX shm names appear as files ("/dev/shm" on
- * Linux), or NULL where they do not (macOS, FreeBSD).
+ * Linux), or NULL where they do not (macOS, FreeBSD, SHM_FILES 0): listing
+ * segments and shmap_cleanup_stale() report SHMAP_E_NOTSUP there.
  */
 const char *shmap__plat_shm_dir(void);
 

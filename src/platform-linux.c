@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #if SHMAP_PLAT_FUTEX || SHMAP_PLAT_MEMBARRIER
@@ -195,10 +197,26 @@ void shmap__plat_prefault(const void *addr, size_t len)
 }
 #endif
 
-#if SHMAP_PLAT_PROC
+#if SHMAP_PLAT_SHM_FILES
 const char *shmap__plat_shm_dir(void)
 {
 	return "/dev/shm";
+}
+
+int shmap__plat_shm_same(int fd, const char *name, off_t scratch)
+{
+	(void)scratch; /* the inode decides */
+	char path[PATH_MAX];
+	struct stat a, b;
+	if (snprintf(path, sizeof(path), "/dev/shm%s", name) >= (int)sizeof(path)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	if (fstat(fd, &a) != 0)
+		return -1;
+	if (lstat(path, &b) != 0)
+		return errno == ENOENT ? 0 : -1;
+	return a.st_ino == b.st_ino && a.st_dev == b.st_dev;
 }
 #endif
 

@@ -36,6 +36,7 @@
 
 #include "internal.h"
 #include "platform-internal.h"
+#include "segment-internal.h" /* the SIGBUS guard */
 
 /* ---------------------------------------------------------------- waits */
 
@@ -234,10 +235,6 @@ uint64_t shmap__plat_start_time(void)
 	return 0; /* unknown (informational only: shmap_info) */
 }
 
-const char *shmap__plat_shm_dir(void)
-{
-	return NULL; /* shm names are not files in a directory */
-}
 #endif
 
 #if !SHMAP_PLAT_INOTIFY
@@ -261,10 +258,128 @@ int shmap__plat_watch_wait(int wfd, const char *base, int timeout_ms)
 int shmap__plat_shm_open(const char *name, int flags, mode_t mode)
 {
 #ifdef __FreeBSD__
-	flags &= ~(O_NOFOLLOW | O_NONBLOCK); /* untested: see platform-internal.h */
+	flags &= ~(O_NOFOLLOW | O_NONBLOCK); /* see platform-internal.h */
 #endif
-	return shm_open(name, flags, mode);
+	int fd = shm_open(name, flags, mode);
+#if !SHMAP_PLAT_SHM_FILES
+	/* FreeBSD's answer to these flags, met where we do not know it (the
+	 * freebsd personality of tests/shim proves this path on Linux). */
+	if (fd < 0 && errno == EINVAL && (flags & (O_NOFOLLOW | O_NONBLOCK)))
+		fd = shm_open(name, flags & ~(O_NOFOLLOW | O_NONBLOCK), mode);
+#endif
+	return fd;
 }
+
+#if !SHMAP_PLAT_SHM_FILES
+/* Store v at off of fd's object through a guarded shared mapping: 0, or -1
+ * when it cannot be mapped or the object shrank under us. */
+static int obj_poke(int fd, off_t off, uint64_t v)
+{
+	const off_t page = (off_t)shmap__plat_page_size();
+	const off_t start = off - off % page;
+	const size_t span = (size_t)(off - start) + sizeof(v);
+	void *m = mmap(NULL, span, PROT_READ | PROT_WRITE, MAP_SHARED, fd, start);
+	if (m == MAP_FAILED)
+		return -1;
+	uint32_t poison = 0;
+	const int gid = shmap__guard_register(m, span, &poison);
+	if (gid < 0) {
+		munmap(m, span);
+		return -1;
+	}
+	/* relaxed: read back through the other descriptor's mapping by this
+	 * thread only, after munmap (a system call orders it) */
+	__atomic_store_n((uint64_t *)(void *)((uint8_t *)m + (off - start)), v, __ATOMIC_RELAXED);
+	shmap__guard_unregister(gid);
+	munmap(m, span);
+	__atomic_signal_fence(__ATOMIC_SEQ_CST); /* pairs with the guard's handler */
+	return __atomic_load_n(&poison, __ATOMIC_RELAXED) ? -1 : 0;
+}
+
+int shmap__plat_shm_same(int fd, const char *name, off_t scratch)
+{
+	int fd2;
+	do {
+		fd2 = shmap__plat_shm_open(name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+	} while (fd2 < 0 && errno == EINTR);
+	if (fd2 < 0)
+		return errno == ENOENT ? 0 : -1;
+	struct stat a, b;
+	int r = -1;
+	if (fstat(fd, &a) == 0 && fstat(fd2, &b) == 0) {
+		if (a.st_ino != 0 || b.st_ino != 0) {
+			r = a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+		} else if (a.st_size != b.st_size || a.st_mode != b.st_mode || a.st_uid != b.st_uid) {
+			r = 0; /* macOS: no identity in fstat; these differ */
+		} else if (scratch >= 0 && scratch + 8 <= a.st_size) {
+			/* Alike: a random word stored through ours must be read
+			 * back through the name's, or they are two objects. */
+			uint64_t nonce = 0, back = 0;
+			if (shmap__plat_random(&nonce, sizeof(nonce)) != sizeof(nonce))
+				nonce = shmap__now_ns() ^ (uint64_t)getpid() << 40;
+			nonce |= 1; /* never the zero of a fresh object */
+			r = -1;
+			if (obj_poke(fd, scratch, nonce) == 0 &&
+			    shmap__plat_obj_pread(fd2, &back, sizeof(back), scratch) == (ssize_t)sizeof(back))
+				r = back == nonce;
+		} else {
+			r = 1; /* both empty and alike: taken as ours (documented) */
+		}
+	}
+	int e = errno;
+	close(fd2);
+	errno = e;
+	return r;
+}
+
+const char *shmap__plat_shm_dir(void)
+{
+	return NULL; /* shm names are not files in a directory */
+}
+
+/*
+ * Objects that refuse pread() (macOS shm): map the pages holding the range
+ * read-only, copy under the SIGBUS guard, unmap. A mapping never extends
+ * the object, and macOS refuses one past the object's end: the range is cut
+ * to the size fstat() reports first.
+ */
+ssize_t shmap__plat_obj_pread(int fd, void *buf, size_t len, off_t off)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return -1;
+	if (off < 0) {
+		errno = EINVAL;
+		return -1;
+	}
+	if (off >= st.st_size || len == 0)
+		return 0;
+	if ((uint64_t)len > (uint64_t)(st.st_size - off))
+		len = (size_t)(st.st_size - off);
+	const off_t page = (off_t)shmap__plat_page_size();
+	const off_t start = off - off % page;
+	const size_t span = (size_t)(off - start) + len;
+	void *m = mmap(NULL, span, PROT_READ, MAP_SHARED, fd, start);
+	if (m == MAP_FAILED)
+		return -1;
+	uint32_t poison = 0;
+	const int gid = shmap__guard_register(m, span, &poison);
+	if (gid < 0) {
+		munmap(m, span);
+		errno = ENOMEM;
+		return -1;
+	}
+	memcpy(buf, (const uint8_t *)m + (off - start), len);
+	shmap__guard_unregister(gid);
+	munmap(m, span);
+	/* The guard's handler may have run in this thread during the copy
+	 * (the fence pairs with its store of the poison word). */
+	__atomic_signal_fence(__ATOMIC_SEQ_CST);
+	if (__atomic_load_n(&poison, __ATOMIC_RELAXED))
+		return 0; /* the object shrank under us: nothing reliable was read */
+	return (ssize_t)len;
+}
+#endif
 
 /* ------------------------------------------------- space and randomness */
 

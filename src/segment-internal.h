@@ -75,7 +75,10 @@ struct shmap__seg;
  * "made by a shmap creator that has not written the building mark yet". The
  * build clears it (fchmod) right after writing the mark. A regular file with
  * the sticky bit is otherwise meaningless on Linux, so no other program
- * leaves one that shmap could mistake for its own.
+ * leaves one that shmap could mistake for its own. Where objects are sized
+ * once (SHMAP_PLAT_SHM_FILES 0) it also marks a sized, all-zero object whose
+ * builder died before storing the mark through the mapping; where fchmod()
+ * is refused (macOS shm) it stays on the finished segment.
  */
 #define SHMAP__MODE_NEW S_ISVTX
 /* Limits every header must respect, at open and at inspection alike. */

@@ -9,10 +9,12 @@
  *   2. the object is opened with O_NOFOLLOW and fstat()ed: a regular file
  *      with one link, the expected owner, no permission bits beyond the
  *      configured mode -- anything else is SHMAP_E_ACCESS;
- *   3. the header is read with pread() and checked against fstat() BEFORE
- *      mapping: magic, layout version and descriptor, checksum, sizes and
- *      offsets, kind and parameters. Only then is exactly the validated size
- *      mapped (between two PROT_NONE guard pages);
+ *   3. the header is read with pread() (where objects refuse it, through a
+ *      short guarded read-only mapping: shmap__plat_obj_pread()) and
+ *      checked against fstat() BEFORE mapping: magic, layout version and
+ *      descriptor, checksum, sizes and offsets, kind and parameters. Only
+ *      then is exactly the validated size mapped (between two PROT_NONE
+ *      guard pages);
  *   4. the mapped header is compared with the private copy, and from then on
  *      only the private copy is used: a peer rewriting the header later
  *      cannot widen any bound.
@@ -23,7 +25,9 @@
  * posix_fallocate() (a full tmpfs fails here with SHMAP_E_NOSPC, not with a
  * SIGBUS later); header fields are written, the kind initialises its region,
  * the checksum is written, and READY is published last with a release
- * store. An opener that finds the segment not READY:
+ * store. (Objects sized once -- macOS shm, SHMAP_PLAT_SHM_FILES 0 -- are
+ * sized first and get the building mark through the mapping: build().)
+ * An opener that finds the segment not READY:
  *   - builder lock held:  waits (backoff) until its deadline -> TIMEOUT;
  *   - builder lock free:  the builder died (or has not locked yet, in the
  *     microseconds after O_EXCL creation, while the file is still empty).
@@ -325,14 +329,15 @@ int shmap__name_check(const char *name, uint32_t backend)
 	size_t len = strnlen(name, PATH_MAX + 1);
 	switch (backend) {
 	case SHMAP_BACKEND_SHM: {
-		/* "/" + 1..NAME_MAX bytes, no further '/', no control bytes. */
+		/* "/" + 1..SHMAP_PLAT_SHM_NAME_MAX bytes, no further '/', no
+		 * control bytes. */
 		if (name[0] != '/')
 			return SHMAP_E_INVAL;
 		const char *n = name + 1;
 		size_t nl = len - 1;
 		if (nl == 0)
 			return SHMAP_E_INVAL;
-		if (nl > NAME_MAX)
+		if (nl > SHMAP_PLAT_SHM_NAME_MAX) /* NAME_MAX; macOS: 30 */
 			return SHMAP_E_NAMETOOLONG;
 		if (strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strncmp(n, "sem.", 4) == 0)
 			return SHMAP_E_INVAL;
@@ -431,10 +436,16 @@ int shmap__open_object(const char *name, const struct shmap_opts *o, int flags, 
 /* Checks on an object we did not create (squatting, symlinks, foreign owner). */
 int shmap__check_object(const struct stat *st, const struct shmap_opts *o)
 {
-	if (!S_ISREG(st->st_mode))
+	/* A regular file; where shm objects are not files, also no type at
+	 * all (macOS shm). */
+	if (o->backend == SHMAP_BACKEND_FILE ? !S_ISREG(st->st_mode) : !shmap__plat_obj_type_ok(st->st_mode))
 		return SHMAP_E_ACCESS;
 	if (o->backend != SHMAP_BACKEND_MEMFD) {
-		if (st->st_nlink != 1)
+		/* One name: no hard link planted elsewhere. Only files and
+		 * Linux's shm files count names in st_nlink (FreeBSD's shm
+		 * counts mappings, macOS's says 0; their shm names cannot be
+		 * linked anyway). */
+		if ((SHMAP_PLAT_SHM_FILES || o->backend == SHMAP_BACKEND_FILE) && st->st_nlink != 1)
 			return SHMAP_E_ACCESS;
 		if ((st->st_mode & 0777u) & ~o->mode)
 			return SHMAP_E_ACCESS;
@@ -467,6 +478,65 @@ static int reserve_space(int fd, uint64_t size, uint64_t alloc)
 	}
 	errno = r;
 	return shmap__errno_code(r);
+}
+
+/*
+ * Objects sized once (SHMAP_PLAT_SHM_FILES 0: macOS shm refuses a second
+ * ftruncate()): every object but a regular file is given its full size by
+ * one ftruncate(), and nothing in the open path sizes it again. Files keep
+ * the mark-first build below on every system.
+ */
+static bool size_once(uint32_t backend)
+{
+	return !SHMAP_PLAT_SHM_FILES && backend != SHMAP_BACKEND_FILE;
+}
+
+/*
+ * The sizing of a build on an object sized once: the empty object of a new
+ * create is sized to `size` (the one ftruncate() of its life) and its first
+ * `alloc` bytes reserved where the platform can (objects that refuse
+ * pwrite() stay sparse). An object a dead builder sized already is reused
+ * as it is when its size is ours (*dirty: it must be zeroed through the
+ * mapping, as the ftruncate() to the mark does elsewhere), and refused with
+ * SHMAP_E_INCOMPAT when it is not (it cannot be resized: unlink it).
+ */
+static int size_once_space(int fd, uint64_t size, uint64_t alloc, bool *dirty)
+{
+	struct stat st;
+	if (fstat(fd, &st) != 0)
+		return shmap__errno_code(errno);
+	*dirty = st.st_size != 0;
+	if (st.st_size != 0 && (uint64_t)st.st_size != size)
+		return SHMAP_E_INCOMPAT;
+	SHMAP_FAILPOINT("seg.build.before_size");
+	if (st.st_size == 0 && ftruncate(fd, (off_t)size) != 0)
+		return shmap__errno_code(errno);
+	SHMAP_FAILPOINT("seg.build.after_size");
+	int r = shmap__plat_reserve(fd, 0, (off_t)alloc);
+	if (r == 0 || r == EOPNOTSUPP)
+		return SHMAP_OK;
+	errno = r;
+	return shmap__errno_code(r);
+}
+
+/* Zero [base + 8, base + len) through the mapping -- everything but the
+ * building mark, which stays in place for concurrent probes -- writing only
+ * the pages that hold something (a dead build's leftovers; untouched pages
+ * stay untouched). */
+static void zero_after_mark(uint8_t *base, size_t len)
+{
+	const size_t pg = SHMAP__PAGE;
+	for (size_t off = 0; off < len; off += pg) {
+		const size_t from = off == 0 ? sizeof(uint64_t) : off;
+		const size_t end = len - off < pg ? len : off + pg;
+		const uint64_t *w = (const uint64_t *)(const void *)(base + from);
+		for (size_t i = 0; i < (end - from) / 8u; i++) {
+			if (w[i] != 0) {
+				memset(base + from, 0, end - from);
+				break;
+			}
+		}
+	}
 }
 
 /* Compute the full layout of a segment from its params. */
@@ -808,11 +878,22 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 		return shmap__errno_code(lr);
 	}
 
+	const uint64_t mark = SHMAP__MARK_BUILDING;
+	const uint64_t alloc = p.data_reserve && !huge ? data_off + p.data_reserve : total;
+	bool dirty = false;
+	if (size_once(o->backend)) {
+		/* Sized once, then mapped: the mark goes through the mapping
+		 * (below). Until then the object is recognisably ours by its
+		 * creation mode bit (shmap__unfinished()). */
+		rc = size_once_space(fd, total, alloc, &dirty);
+		if (rc != SHMAP_OK)
+			return rc;
+		goto sized;
+	}
 	/* B1: the building mark is the first thing written, under the builder
 	 * lock: from here on the object is recognisably an unfinished segment
 	 * (shmap__unfinished()). Over an object that already carries it (a dead
 	 * build we take over) this rewrites the same bytes. */
-	const uint64_t mark = SHMAP__MARK_BUILDING;
 	ssize_t wn;
 	do {
 		wn = pwrite(fd, &mark, sizeof(mark), 0);
@@ -828,10 +909,11 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 	 * after it (and the file never gets shorter than the mark). */
 	if (ftruncate(fd, (off_t)sizeof(mark)) != 0)
 		return shmap__errno_code(errno);
-	rc = reserve_space(fd, total, p.data_reserve && !huge ? data_off + p.data_reserve : total);
+	rc = reserve_space(fd, total, alloc);
 	if (rc != SHMAP_OK)
 		return rc;
 	SHMAP_FAILPOINT("seg.build.after_size");
+sized:
 	if (o->backend == SHMAP_BACKEND_MEMFD) {
 		/* The one defence against a peer truncating the memory under us
 		 * (where the platform has seals; the SIGBUS guard otherwise). */
@@ -843,6 +925,26 @@ static int build(struct shmap__seg *seg, int fd, const struct shmap__params *wan
 		return rc;
 
 	struct shmap__hdr *h = (struct shmap__hdr *)seg->base;
+	if (size_once(o->backend)) {
+		/* B1 through the mapping: from here on the object carries the
+		 * mark as elsewhere. Then a dead build's bytes go (the object
+		 * cannot be cut to the mark); the mark stays while they do, so a
+		 * probe never sees a head that is neither mark nor magic. */
+		/* B1': relaxed, one aligned 8-byte store (a probe reads the
+		 * mark or what was there, both "unfinished"); the fields
+		 * written after it are published by R2, as elsewhere. */
+		shmap__atomic_store_u64(&h->magic, mark);
+		if (dirty)
+			zero_after_mark(seg->base, (size_t)total);
+		/* The exact mode, clearing SHMAP__MODE_NEW, where the object
+		 * allows it: macOS shm refuses fchmod() (EINVAL) and keeps its
+		 * creation mode, which is exact there (shm_open() applies no
+		 * umask) and keeps the bit (harmless once the mark is in). */
+		if (o->backend != SHMAP_BACKEND_MEMFD && fchmod(fd, (mode_t)o->mode) != 0 && errno != EINVAL) {
+			unmap_segment(seg);
+			return shmap__errno_code(errno);
+		}
+	}
 	shmap__atomic_store_u64(&h->state, (gen << 8) | SHMAP__ST_BUILDING);
 	SHMAP_FAILPOINT("seg.build.building");
 	h->layout_version = SHMAP__LAYOUT_VERSION;
@@ -899,6 +1001,13 @@ int shmap__unfinished(uint64_t head, uint64_t state, uint64_t size, uint32_t mod
 {
 	if (size == 0)
 		return (mode & SHMAP__MODE_NEW) ? SHMAP_OK : SHMAP_E_NOTREADY;
+#if !SHMAP_PLAT_SHM_FILES
+	/* An object sized once gets its mark through the mapping, after the
+	 * sizing: a builder that died between the two left it sized, all
+	 * zero, with the creation mode bit. */
+	if (head == 0 && state == 0 && (mode & SHMAP__MODE_NEW))
+		return SHMAP_OK;
+#endif
 	/* A builder writes the 8-byte mark into the empty file in one write,
 	 * and never makes the file shorter than it again. */
 	if (size < sizeof(uint64_t))
@@ -920,7 +1029,7 @@ static int pread_all(int fd, void *buf, size_t len, off_t off)
 {
 	ssize_t n;
 	do {
-		n = pread(fd, buf, len, off);
+		n = shmap__plat_obj_pread(fd, buf, len, off); /* pread() on Linux */
 	} while (n < 0 && errno == EINTR);
 	if (n < 0)
 		return shmap__errno_code(errno);
@@ -1153,8 +1262,10 @@ static int named_new(struct seg_open *op)
 {
 	/* SHMAP__MODE_NEW marks the empty object as ours until the build
 	 * writes its mark. */
-	op->fd = shmap__open_object(op->name, op->o, O_CREAT | O_EXCL,
-				    (mode_t)(op->o->mode & 0600u) | SHMAP__MODE_NEW);
+	/* Where the build may be unable to fchmod() the object (macOS shm),
+	 * it is created with its final mode bits. */
+	const mode_t bits = size_once(op->o->backend) ? (mode_t)op->o->mode : (mode_t)(op->o->mode & 0600u);
+	op->fd = shmap__open_object(op->name, op->o, O_CREAT | O_EXCL, bits | SHMAP__MODE_NEW);
 	if (op->fd >= 0)
 		return SHMAP_OK;
 	return errno == EEXIST ? SHMAP_E_EXIST : shmap__errno_code(errno);
@@ -1239,6 +1350,11 @@ static const struct seg_backend *backend_of(const struct shmap_opts *o)
 	return o->fd >= 0 ? &memfd_adopt_backend : &memfd_new_backend;
 }
 
+/* Where shmap__plat_shm_same() may write its probe into an object whose
+ * builder lock we hold (macOS): a mutable header word nothing reads,
+ * zeroed by the build that follows. */
+#define SAME_SCRATCH ((off_t)offsetof(struct shmap__hdr, pad1))
+
 /* Remove the name of an object we created, only if it still refers to it. */
 static void cleanup_created(const struct seg_open *op)
 {
@@ -1249,13 +1365,8 @@ static void cleanup_created(const struct seg_open *op)
 	if (fstat(op->fd, &a) == 0) {
 		int r;
 		if (op->o->backend == SHMAP_BACKEND_SHM) {
-			char path[PATH_MAX];
-			const char *shm = shmap__plat_shm_dir();
-			snprintf(path, sizeof(path), "%s%s", shm ? shm : "", op->name);
-			/* no shm directory: cannot compare, remove (as when the
-			 * lstat fails) */
-			r = shm ? lstat(path, &b) : -1;
-			if (r != 0 || (a.st_ino == b.st_ino && a.st_dev == b.st_dev))
+			/* cannot tell: remove (as when the name cannot be looked at) */
+			if (shmap__plat_shm_same(op->fd, op->name, SAME_SCRATCH) != 0)
 				shm_unlink(op->name);
 		} else {
 			r = lstat(op->name, &b);
@@ -1382,6 +1493,31 @@ static enum settle_state settle_probe(struct seg_open *op)
 	return settle_wait_then(op, wait_code(pr), SETTLE_PROBE);
 }
 
+/* Has the name of the object we hold been removed? Files and Linux's shm
+ * files say so in st_nlink; other shm objects are looked up again, without
+ * writing anything (`probe` false: on macOS alike objects pass) or, once
+ * the object is known to be an unfinished segment of ours, with the probe
+ * word of shmap__plat_shm_same() (`probe` true). */
+static bool name_gone(const struct seg_open *op, bool probe)
+{
+	if (SHMAP_PLAT_SHM_FILES || op->o->backend == SHMAP_BACKEND_FILE) {
+		struct stat lst;
+		return !probe && fstat(op->fd, &lst) == 0 && lst.st_nlink == 0;
+	}
+	return shmap__plat_shm_same(op->fd, op->name, probe ? SAME_SCRATCH : (off_t)-1) == 0;
+}
+
+/* The name is gone (a failed creator removed it, or stale cleanup did):
+ * building here would make a segment nobody can find. Start again from the
+ * name, within the same deadline. */
+static enum settle_state takeover_restart(struct seg_open *op)
+{
+	shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
+	close(op->fd);
+	op->fd = -1;
+	return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_OBTAIN);
+}
+
 static enum settle_state settle_takeover(struct seg_open *op)
 {
 	/* Take over: the lock is free, so the builder is dead (or has not
@@ -1394,18 +1530,15 @@ static enum settle_state settle_takeover(struct seg_open *op)
 		return settle_fail(op, shmap__errno_code(lr));
 	}
 	SHMAP_FAILPOINT("seg.takeover.locked");
-	struct stat lst;
-	if (op->be->named && fstat(op->fd, &lst) == 0 && lst.st_nlink == 0) {
-		/* The name is gone (a failed creator removed it, or stale
-		 * cleanup did): building here would make a segment nobody can
-		 * find. Start again from the name, within the same deadline. */
-		shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
-		close(op->fd);
-		op->fd = -1;
-		return settle_wait_then(op, SHMAP_E_NOTREADY, SETTLE_OBTAIN);
-	}
+	if (op->be->named && name_gone(op, false))
+		return takeover_restart(op);
 	int rc = SHMAP_E_SYS;
 	enum probe_result pr = probe_object(op->fd, &op->seg->live, &op->hdr, &op->st_size, &rc);
+	/* Where fstat() gives no identity (macOS), the word that tells two
+	 * alike objects apart is written only into an object just probed as
+	 * an unfinished segment, never into one that may not be ours. */
+	if (!SHMAP_PLAT_SHM_FILES && op->be->named && pr == PR_BUILDER_GONE && name_gone(op, true))
+		return takeover_restart(op);
 	if (pr == PR_READY || pr == PR_WAIT_EMPTY || pr == PR_ERROR) {
 		shmap__plat_live_unlock(&op->seg->live, SHMAP__LIVE_BUILDER);
 		if (pr == PR_READY)

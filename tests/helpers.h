@@ -7,20 +7,72 @@
 #ifndef SHMAP_TEST_HELPERS_H
 #define SHMAP_TEST_HELPERS_H
 
+#include <dlfcn.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
-/* A segment name unique to this process and call: "/shmap-t-<tag>-<pid>-<n>". */
+/*
+ * Under a personality of tests/shim (LD_PRELOAD: scripts/test-portable.sh)
+ * a test's own raw calls on a segment -- a hostile peer's pwrite or
+ * ftruncate, a look at the header or the mode the library left -- are the
+ * test's, not shmap's: th_raw(1) .. th_raw(0) lets them meet Linux's
+ * answers, so that only the library's calls meet the personality. Nothing
+ * without the shim.
+ */
+static inline void th_raw(int on)
+{
+	static void (*fn)(int);
+	static int looked;
+	if (!looked) {
+		*(void **)&fn = dlsym(RTLD_DEFAULT, "shmap_shim_bypass");
+		looked = 1;
+	}
+	if (fn)
+		fn(on);
+}
+
+/* The name of the personality tests/shim gives this process, or NULL. */
+static inline const char *th_shim(void)
+{
+	const char *(*fn)(void);
+	*(void **)&fn = dlsym(RTLD_DEFAULT, "shmap_shim_personality");
+	return fn ? fn() : NULL;
+}
+
+/* The longest shm name after its '/' on this platform (NAME_MAX on Linux;
+ * 30 on macOS and with -Dportable=object): SHMAP_PLAT_SHM_NAME_MAX, which
+ * tests built with the platform facts see. */
+static inline size_t th_name_max(void)
+{
+#ifdef SHMAP_PLAT_SHM_NAME_MAX
+	return (size_t)(SHMAP_PLAT_SHM_NAME_MAX);
+#else
+	return 255;
+#endif
+}
+
+/* A segment name unique to this process and call: "/shmap-t-<tag>-<pid>-<n>",
+ * the tag cut short where the platform's names are short (the pid and the
+ * count keep it unique). */
 static inline const char *th_name(char *buf, size_t len, const char *tag)
 {
 	static unsigned counter;
-	snprintf(buf, len, "/shmap-t-%s-%d-%u", tag, (int)getpid(), counter++);
+	char tail[32];
+	snprintf(tail, sizeof tail, "-%d-%u", (int)getpid(), counter++);
+	size_t room = th_name_max() + 1; /* with the '/' */
+	size_t fixed = strlen("/shmap-t-") + strlen(tail);
+	int keep = room > fixed ? (int)(room - fixed) : 0;
+	snprintf(buf, len, "/shmap-t-%.*s%s", keep, tag, tail);
 	return buf;
 }
 
@@ -133,5 +185,88 @@ static inline unsigned long long th_rq_wait_ns(pid_t pid)
 	fclose(f);
 	return n == 2 ? wait : 0;
 }
+
+/*
+ * The test's own raw calls on objects, everywhere a test includes this
+ * header: around a tests/shim personality (see th_raw() above). The
+ * library's calls are not affected (they are not compiled with these).
+ */
+static inline ssize_t th_raw_pread(int fd, void *buf, size_t n, off_t off)
+{
+	th_raw(1);
+	ssize_t r = (pread)(fd, buf, n, off);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline ssize_t th_raw_pwrite(int fd, const void *buf, size_t n, off_t off)
+{
+	th_raw(1);
+	ssize_t r = (pwrite)(fd, buf, n, off);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_ftruncate(int fd, off_t len)
+{
+	th_raw(1);
+	int r = (ftruncate)(fd, len);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_fstat(int fd, struct stat *st)
+{
+	th_raw(1);
+	int r = (fstat)(fd, st);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_fchmod(int fd, mode_t mode)
+{
+	th_raw(1);
+	int r = (fchmod)(fd, mode);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_shm_open(const char *name, int flags, mode_t mode)
+{
+	th_raw(1);
+	int r = (shm_open)(name, flags, mode);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+static inline int th_raw_memfd_create(const char *name, unsigned int flags)
+{
+	th_raw(1);
+	int r = (memfd_create)(name, flags);
+	int e = errno;
+	th_raw(0);
+	errno = e;
+	return r;
+}
+
+#define shm_open(name, flags, mode) th_raw_shm_open(name, flags, mode)
+#define memfd_create(name, flags) th_raw_memfd_create(name, flags)
+#define pread(fd, buf, n, off) th_raw_pread(fd, buf, n, off)
+#define pwrite(fd, buf, n, off) th_raw_pwrite(fd, buf, n, off)
+#define ftruncate(fd, len) th_raw_ftruncate(fd, len)
+#define fstat(fd, st) th_raw_fstat(fd, st)
+#define fchmod(fd, mode) th_raw_fchmod(fd, mode)
 
 #endif /* SHMAP_TEST_HELPERS_H */

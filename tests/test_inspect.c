@@ -77,7 +77,10 @@ static void test_info_fields_and_liveness(void **state)
 	assert_int_equal(shmap_info_field(in, SHMAP_INFO_ELEM_SIZE), 16);
 	assert_int_equal(shmap_info_field(in, SHMAP_INFO_CAPACITY), 64);
 	assert_int_equal(shmap_info_field(in, SHMAP_INFO_CREATOR_PID), (uint64_t)getpid());
-	assert_int_equal(shmap_info_field(in, SHMAP_INFO_MODE), 0600);
+	/* macOS shm keeps the creation bit (fchmod refused: segment.c) */
+	const char *shim = th_shim();
+	assert_int_equal(shmap_info_field(in, SHMAP_INFO_MODE),
+			 0600 | (shim && strcmp(shim, "macos") == 0 ? S_ISVTX : 0));
 	assert_int_equal(shmap_info_field(in, SHMAP_INFO_ATTACHED), 2);
 	assert_int_equal(shmap_info_field(in, SHMAP_INFO_LAYOUT_VERSION), shmap_layout_version());
 	assert_int_equal(shmap_info_field(in, 9999), 0);
@@ -176,11 +179,18 @@ static void test_info_hostile_objects(void **state)
 	assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_E_BADMAGIC);
 	unlink(path);
 
-	th_name(name, sizeof(name), "insp-fifo");
-	snprintf(path, sizeof(path), "/dev/shm%s", name);
-	assert_int_equal(mkfifo(path, 0600), 0);
-	assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_E_ACCESS);
-	unlink(path);
+	/* A FIFO planted under /dev/shm: a read-only open must not block.
+	 * Not under the freebsd personality of tests/shim: FreeBSD's shm
+	 * names are not files (no FIFO can be planted among them), and its
+	 * shm_open refuses the O_NONBLOCK that guards against one here. */
+	const char *shim = th_shim();
+	if (!shim || strcmp(shim, "freebsd") != 0) {
+		th_name(name, sizeof(name), "insp-fifo");
+		snprintf(path, sizeof(path), "/dev/shm%s", name);
+		assert_int_equal(mkfifo(path, 0600), 0);
+		assert_int_equal(shmap_info_open(name, NULL, &in), SHMAP_E_ACCESS);
+		unlink(path);
+	}
 
 	assert_int_equal(shmap_info_open("no-slash", NULL, &in), SHMAP_E_INVAL);
 	assert_int_equal(shmap_info_open("/shmap-t-does-not-exist-at-all", NULL, &in), SHMAP_E_NOENT);
@@ -191,6 +201,14 @@ static void test_info_hostile_objects(void **state)
 static void test_cleanup_stale(void **state)
 {
 	(void)state;
+#if !SHMAP_PLAT_SHM_FILES
+	/* shm names are not files here: nothing lists them, so nothing is
+	 * cleaned up -- said plainly, with nothing counted */
+	uint32_t none = 7;
+	assert_int_equal(shmap_cleanup_stale("/shmap-t-", &none), SHMAP_E_NOTSUP);
+	assert_int_equal(none, 0);
+	skip();
+#endif
 	char prefix[64], live[80], stale[80], foreign[128];
 	snprintf(prefix, sizeof(prefix), "/shmap-t-clean-%d-", (int)getpid());
 	snprintf(live, sizeof(live), "%slive", prefix);

@@ -317,7 +317,13 @@ static void test_kinds(void **state)
 {
 	(void)state;
 	unsigned runs = 0;
-	for (uint32_t backend = 0; backend <= SHMAP_BACKEND_FILE; backend++) {
+	/* Under the macos personality of tests/shim a shm object is sized
+	 * once and never reserved: a peer cannot shrink it on macOS, and
+	 * "half of what is allocated" is not what these cases expect. The
+	 * file backend is shrunk as everywhere. */
+	const char *shim = th_shim();
+	const uint32_t first = shim && strcmp(shim, "macos") == 0 ? SHMAP_BACKEND_FILE : 0;
+	for (uint32_t backend = first; backend <= SHMAP_BACKEND_FILE; backend++) {
 		for (int half = 0; half < 2; half++) {
 			struct target t;
 			char what[96];

@@ -239,7 +239,11 @@ static int victim_attempt(void *a)
 	struct shmap__params want = tk_params(16);
 	struct shmap_opts o = opts_default();
 	o.timeout_ms = 100;
-	for (int i = 0; i < 6; i++) {
+	/* Case 5, a second hard link, exists only where shm names are files
+	 * with a link count (SHMAP_PLAT_SHM_FILES): elsewhere st_nlink means
+	 * something else (FreeBSD: mappings) and is not checked. */
+	const int ncases = SHMAP_PLAT_SHM_FILES ? 6 : 5;
+	for (int i = 0; i < ncases; i++) {
 		struct shmap__seg s;
 		int rc = shmap__seg_open(c->names[i], SHMAP_CREATE, &want, &tk_ops, &o, &s);
 		if (rc != SHMAP_E_EXIST)
@@ -416,7 +420,9 @@ static void test_permissions(void **state)
 	struct stat st;
 	assert_int_equal(stat(p, &st), 0);
 	assert_int_equal(st.st_uid, ATTACKER_UID);
-	assert_int_equal(st.st_mode & 07777, 0600);
+	/* macOS shm keeps the creation bit (fchmod refused: segment.c) */
+	const char *shim = th_shim();
+	assert_int_equal(st.st_mode & 07777, 0600 | (shim && strcmp(shim, "macos") == 0 ? S_ISVTX : 0));
 	/* root with the default owner policy refuses a foreign segment ... */
 	assert_int_equal(shmap__seg_open(c.own, SHMAP_OPEN, &want, &tk_ops, NULL, &t), SHMAP_E_ACCESS);
 	/* ... and accepts it when told whom to expect */
@@ -1093,6 +1099,7 @@ static void test_failed_build_waiters(void **state)
 	(void)state;
 	const unsigned runs = tt_iters(5, 50);
 	struct race_res *res = shared_page(sizeof(struct race_res) * 4);
+	unsigned missed = 0;
 	for (unsigned run = 0; run < runs; run++) {
 		char name[96];
 		th_name(name, sizeof name, "fbuild");
@@ -1106,9 +1113,26 @@ static void test_failed_build_waiters(void **state)
 		struct shmap__params any = tk_params(0);
 		struct shmap__seg s;
 		uint64_t t0 = shmap__now_ns();
+		bool gone = false;
 		while (shmap__seg_open(name, SHMAP_OPEN, &any, &tk_ops, &o, &s) != SHMAP_E_TIMEOUT) {
+			/* A loaded machine may keep this process off a CPU through
+			 * the creator's whole 150 ms build: the creator has given up
+			 * already (it must still have failed as planned), and the
+			 * run is made again, a bounded number of times. */
+			siginfo_t si;
+			memset(&si, 0, sizeof si);
+			if (waitid(P_PID, (id_t)pc.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 && si.si_pid == pc.pid) {
+				gone = true;
+				break;
+			}
 			assert_true(shmap__now_ns() - t0 < 2000000000ull);
 			usleep(100);
+		}
+		if (gone) {
+			assert_true(th_ok(tt_wait(&pc, 10)));
+			assert_true(++missed < 10);
+			run--; /* unsigned: wraps and comes back with the loop's ++ */
+			continue;
 		}
 		struct fail_ctx oc[4];
 		for (int i = 0; i < 4; i++) {

@@ -443,6 +443,14 @@ static int victim_child(void *a)
 static void test_cleanup_stale(void **state)
 {
 	(void)state;
+#if !SHMAP_PLAT_SHM_FILES
+	/* shm names are not files here: nothing lists them, so nothing is
+	 * cleaned up -- said plainly, with nothing counted */
+	uint32_t none = 7;
+	assert_int_equal(shmap_cleanup_stale("/shmap-t-", &none), SHMAP_E_NOTSUP);
+	assert_int_equal(none, 0);
+	skip();
+#endif
 	const unsigned runs = tt_iters(200, 2000);
 	char prefix[64];
 	snprintf(prefix, sizeof prefix, "/shmap-t-stale%d-", (int)getpid());

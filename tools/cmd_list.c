@@ -160,6 +160,13 @@ int cmd_list(int argc, char **argv)
 
 	if (scan) {
 		DIR *d = opendir(SHM_DIR);
+		if (!d && (errno == ENOENT || errno == ENOTDIR)) {
+			/* macOS, FreeBSD: shm names are not files anywhere */
+			errmsg(SHM_DIR, "listing segments is not supported on this system "
+			       "(shm names are not files here); name them instead");
+			free(pats);
+			return EX_PROBLEM;
+		}
 		if (!d) {
 			errmsg(SHM_DIR, "%s", strerror(errno));
 			free(pats);

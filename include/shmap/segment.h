@@ -13,7 +13,9 @@
  *   `/name`: a leading slash, then 1 to 255 bytes with no further `/`, no
  *   control characters, not `.` or `..`, and not starting with `sem.`
  *   (glibc's semaphore namespace). Bad names are rejected before any system
- *   call with ::SHMAP_E_INVAL or ::SHMAP_E_NAMETOOLONG.
+ *   call with ::SHMAP_E_INVAL or ::SHMAP_E_NAMETOOLONG. Where the system
+ *   keeps shorter shm names (macOS: 31 bytes with the `/`, and builds made
+ *   with `-Dportable=object` to test that path) the limit is 30 bytes.
  * - ::SHMAP_BACKEND_FILE: a regular file at the given path; it survives
  *   reboots. The last path component is never followed if it is a symlink.
  * - ::SHMAP_BACKEND_MEMFD: an anonymous memfd, shared by passing its file
