@@ -259,6 +259,63 @@ static void test_other_user(void **state)
 	close(p[0]);
 }
 
+static int other_user_create(void *a)
+{
+	struct child_arg *c = a;
+	if (th_drop_root() != 0)
+		return 90;
+	struct shmap__seg s;
+	if (open_tk(c->name, SHMAP_CREATE, &s, 0600) != SHMAP_OK)
+		return 91;
+	shmap__seg_close(&s); /* the segment and its lock directories stay */
+	return 0;
+}
+
+/* Lock directories of another user's segment removed behind shmap's back
+ * (a tmp cleaner): root, told whom to expect, attaches and makes them
+ * again as the owner's, never its own. Root only. */
+static void test_root_remakes_for_owner(void **state)
+{
+	(void)state;
+	if (!lock_files())
+		skip();
+	if (geteuid() != 0) {
+		print_message("# needs root (to run a peer as another user); skipped\n");
+		skip();
+	}
+	char name[64], nd[256], root[128];
+	th_name(name, sizeof name, "lf-remake");
+	struct child_arg ca = { name, -1 };
+	pid_t c = th_fork(other_user_create, &ca, 30);
+	assert_int_equal(th_wait(c, 10), 0);
+	const uid_t other = 65534; /* th_drop_root() */
+	snprintf(root, sizeof root, ROOT "/shmap-%u", (unsigned)other);
+	snprintf(nd, sizeof nd, "%s/s/%s", root, name + 1);
+	assert_true(exists(nd));
+	/* the cleaner: everything under the name's directory, and itself */
+	char cmd[320];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", nd);
+	assert_int_equal(system(cmd), 0);
+	assert_false(exists(nd));
+	struct shmap__params want = tk_params(0);
+	struct shmap_opts o;
+	shmap__opts_defaults(&o);
+	o.owner = (int64_t)other;
+	struct shmap__seg s;
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &s), SHMAP_OK);
+	struct stat st;
+	assert_int_equal(lstat(nd, &st), 0);
+	assert_int_equal(st.st_uid, other);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	char sd[320];
+	snprintf(sd, sizeof sd, "%s/%016llx", nd, (unsigned long long)s.live.id);
+	assert_int_equal(lstat(sd, &st), 0);
+	assert_int_equal(st.st_uid, other);
+	shmap__seg_close(&s);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	assert_false(exists(nd));
+}
+
 /* ------------------------------------------------------------------ */
 
 /* Squatted directories and files: SHMAP_E_ACCESS, and the squat untouched. */
@@ -454,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_killed_holder_dead),
 		cmocka_unit_test(test_fork_child_does_not_keep_parent),
 		cmocka_unit_test(test_other_user),
+		cmocka_unit_test(test_root_remakes_for_owner),
 		cmocka_unit_test(test_squatted),
 		cmocka_unit_test(test_cleanup),
 	};
