@@ -145,6 +145,7 @@ static int open_errno(int e)
 static int open_dir_at(int parent, const char *name, uint32_t uid, bool create, mode_t dmode, int *out,
 		       bool *made)
 {
+	bool mk = false; /* made by this call: root gives it to the owner */
 	if (made)
 		*made = false;
 	for (int tries = 0; tries < 4; tries++) {
@@ -155,23 +156,23 @@ static int open_dir_at(int parent, const char *name, uint32_t uid, bool create, 
 				continue;
 			if (e != ENOENT || !create)
 				return open_errno(e);
-			if (mkdirat(parent, name, dmode) == 0) {
-				if (made)
-					*made = true;
-			} else if (errno != EEXIST) {
+			if (mkdirat(parent, name, dmode) == 0)
+				mk = true;
+			else if (errno != EEXIST)
 				return errno;
-			}
 			continue;
 		}
-		if (made && *made)
+		if (mk)
 			give_to_owner(fd, uid);
 		int r = check_dir(fd, uid);
 		if (r != 0) {
 			close(fd);
 			return r;
 		}
-		if (made && *made)
+		if (mk)
 			(void)fchmod(fd, dmode); /* what the umask took away */
+		if (made)
+			*made = mk;
 		*out = fd;
 		return 0;
 	}

@@ -1760,7 +1760,8 @@ static int seg_open_attach(struct seg_open *op)
 /*
  * Lock files: may the lock set of a segment we leave be removed (if nobody
  * else is joined)? Yes for an anonymous segment, and for a named one whose
- * name is gone. (OFD locks: nothing to remove, no system call.)
+ * name is gone. (OFD locks: nothing to remove, no system call. Where shm
+ * objects are not files, the name is opened again: a few system calls.)
  */
 static bool live_orphan(const struct shmap__seg *seg, int fd)
 {
@@ -1768,8 +1769,31 @@ static bool live_orphan(const struct shmap__seg *seg, int fd)
 		return false;
 	if (seg->backend == SHMAP_BACKEND_MEMFD)
 		return true;
-	struct stat st;
-	return fd >= 0 && fstat(fd, &st) == 0 && st.st_nlink == 0;
+	if (fd < 0)
+		return false;
+	if (SHMAP_PLAT_SHM_FILES || seg->backend == SHMAP_BACKEND_FILE) {
+		struct stat st;
+		return fstat(fd, &st) == 0 && st.st_nlink == 0;
+	}
+	/* Other shm objects: st_nlink counts no names (0 on macOS, the
+	 * references on FreeBSD); the name is looked up again, writing
+	 * nothing. "Cannot tell" (-1) keeps the set. */
+	if (!seg->name)
+		return false;
+	const int same = shmap__plat_shm_same(fd, seg->name, (off_t)-1);
+	if (same != 1)
+		return same == 0;
+	/* Alike objects pass as one on macOS (no identity in fstat): the
+	 * header the name leads to tells, by the lock set it names (drawn at
+	 * random by each build; 0 while one is at work: cannot tell). */
+	int nfd = shmap__plat_shm_open(seg->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0);
+	if (nfd < 0)
+		return errno == ENOENT;
+	uint64_t other = 0;
+	const ssize_t n = shmap__plat_obj_pread(nfd, &other, sizeof(other),
+						(off_t)offsetof(struct shmap__hdr, reserved[0]));
+	close(nfd);
+	return n == (ssize_t)sizeof(other) && other != 0 && other != seg->live.id;
 }
 
 int shmap__seg_open(const char *name, uint32_t oflags, const struct shmap__params *want,

@@ -259,6 +259,63 @@ static void test_other_user(void **state)
 	close(p[0]);
 }
 
+static int other_user_create(void *a)
+{
+	struct child_arg *c = a;
+	if (th_drop_root() != 0)
+		return 90;
+	struct shmap__seg s;
+	if (open_tk(c->name, SHMAP_CREATE, &s, 0600) != SHMAP_OK)
+		return 91;
+	shmap__seg_close(&s); /* the segment and its lock directories stay */
+	return 0;
+}
+
+/* Lock directories of another user's segment removed behind shmap's back
+ * (a tmp cleaner): root, told whom to expect, attaches and makes them
+ * again as the owner's, never its own. Root only. */
+static void test_root_remakes_for_owner(void **state)
+{
+	(void)state;
+	if (!lock_files())
+		skip();
+	if (geteuid() != 0) {
+		print_message("# needs root (to run a peer as another user); skipped\n");
+		skip();
+	}
+	char name[64], nd[256], root[128];
+	th_name(name, sizeof name, "lf-remake");
+	struct child_arg ca = { name, -1 };
+	pid_t c = th_fork(other_user_create, &ca, 30);
+	assert_int_equal(th_wait(c, 10), 0);
+	const uid_t other = 65534; /* th_drop_root() */
+	snprintf(root, sizeof root, ROOT "/shmap-%u", (unsigned)other);
+	snprintf(nd, sizeof nd, "%s/s/%s", root, name + 1);
+	assert_true(exists(nd));
+	/* the cleaner: everything under the name's directory, and itself */
+	char cmd[320];
+	snprintf(cmd, sizeof cmd, "rm -rf '%s'", nd);
+	assert_int_equal(system(cmd), 0);
+	assert_false(exists(nd));
+	struct shmap__params want = tk_params(0);
+	struct shmap_opts o;
+	shmap__opts_defaults(&o);
+	o.owner = (int64_t)other;
+	struct shmap__seg s;
+	assert_int_equal(shmap__seg_open(name, SHMAP_OPEN, &want, &tk_ops, &o, &s), SHMAP_OK);
+	struct stat st;
+	assert_int_equal(lstat(nd, &st), 0);
+	assert_int_equal(st.st_uid, other);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	char sd[320];
+	snprintf(sd, sizeof sd, "%s/%016llx", nd, (unsigned long long)s.live.id);
+	assert_int_equal(lstat(sd, &st), 0);
+	assert_int_equal(st.st_uid, other);
+	shmap__seg_close(&s);
+	assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+	assert_false(exists(nd));
+}
+
 /* ------------------------------------------------------------------ */
 
 /* Squatted directories and files: SHMAP_E_ACCESS, and the squat untouched. */
@@ -361,7 +418,8 @@ static void test_squatted(void **state)
 
 /* Who removes the lock directories: shmap_unlink (idle sets at once, sets
  * in use by their last detacher), the last detacher of an anonymous
- * segment, and shmap_cleanup_stale for names removed behind shmap's back. */
+ * segment, and shmap_cleanup_stale for names removed behind shmap's back
+ * (where shm names can be listed: SHMAP_PLAT_SHM_FILES). */
 static void test_cleanup(void **state)
 {
 	(void)state;
@@ -401,18 +459,32 @@ static void test_cleanup(void **state)
 	assert_int_equal(open_tk(name, SHMAP_CREATE, &b, 0600), SHMAP_OK);
 	assert_true(b.live.id != id1);
 	uint32_t removed = 99;
-	assert_int_equal(shmap_cleanup_stale(name, &removed), SHMAP_OK);
-	assert_int_equal(removed, 0); /* b is attached */
+	if (SHMAP_PLAT_SHM_FILES) {
+		assert_int_equal(shmap_cleanup_stale(name, &removed), SHMAP_OK);
+		assert_int_equal(removed, 0); /* b is attached */
+	} else {
+		/* no listing of shm names: cleanup_stale promises nothing */
+		assert_int_equal(shmap_cleanup_stale(name, &removed), SHMAP_E_NOTSUP);
+	}
 	set_dir(sd, sizeof sd, name, id1);
 	assert_true(exists(sd)); /* a is joined */
 	shmap__seg_close(&a);
 	assert_false(exists(sd)); /* its last detacher: its name is gone */
 	shmap__seg_close(&b);
 	set_dir(sd, sizeof sd, name, b.live.id);
-	assert_int_equal(shm_unlink(name), 0); /* behind shmap's back again */
-	assert_true(exists(nd));
-	assert_int_equal(shmap_cleanup_stale(name, &removed), SHMAP_OK);
-	assert_false(exists(nd));
+	if (SHMAP_PLAT_SHM_FILES) {
+		assert_int_equal(shm_unlink(name), 0); /* behind shmap's back again */
+		assert_true(exists(nd));
+		assert_int_equal(shmap_cleanup_stale(name, &removed), SHMAP_OK);
+		assert_false(exists(nd));
+	} else {
+		print_message("# no listing of shm names (SHMAP_PLAT_SHM_FILES=0): "
+			      "shmap_cleanup_stale() is SHMAP_E_NOTSUP; the lock directory of a "
+			      "name removed behind shmap's back stays; shmap_unlink() removes it\n");
+		assert_true(exists(nd));
+		assert_int_equal(shmap_unlink(name, NULL), SHMAP_OK);
+		assert_false(exists(nd));
+	}
 
 	/* anonymous: a.<id> in the root, removed by the last detacher */
 	struct shmap__params want = tk_params(64);
@@ -439,6 +511,7 @@ int main(void)
 		cmocka_unit_test(test_killed_holder_dead),
 		cmocka_unit_test(test_fork_child_does_not_keep_parent),
 		cmocka_unit_test(test_other_user),
+		cmocka_unit_test(test_root_remakes_for_owner),
 		cmocka_unit_test(test_squatted),
 		cmocka_unit_test(test_cleanup),
 	};
