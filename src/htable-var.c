@@ -419,7 +419,9 @@ static int grow(struct shmap_htable *t, uint64_t need)
 	/* A peer that shrank the file must not be healed by our growth: the
 	 * allocation would extend it again with zero pages where the buckets
 	 * were, turning the fault the guard reports into silent data loss.
-	 * Growth is rare (chunks), so one fstat() here is cheap. */
+	 * Growth is rare (chunks), so one fstat() here is cheap; a shrink
+	 * after it is not healed either, since the reservation keeps the
+	 * object's size (it answers ERANGE instead). */
 	struct stat st;
 	if (fstat(t->seg.fd, &st) == 0 && (uint64_t)st.st_size < t->seg.total_size) {
 		__atomic_store_n(&t->seg.poisoned, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
@@ -427,7 +429,11 @@ static int grow(struct shmap_htable *t, uint64_t need)
 	}
 	/* posix_fallocate on Linux; where the platform cannot reserve, the
 	 * pages come with first use (a full store then faults: PEERFAULT) */
-	int r = shmap__plat_reserve(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res));
+	int r = shmap__plat_reserve(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res), true);
+	if (r == ERANGE) { /* shrunk after the check above */
+		__atomic_store_n(&t->seg.poisoned, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
+		return SHMAP_E_PEERFAULT;
+	}
 	if (r != 0 && r != EOPNOTSUPP) {
 		errno = r;
 		return r == ENOSPC ? SHMAP_E_NOSPC : shmap__errno_code(r);

@@ -238,18 +238,35 @@ uint32_t shmap__plat_live_sweep(const char *prefix, int (*current)(const char *n
 /* ------------------------------------------------- space and randomness */
 
 /*
- * Reserve backing store for [off, off + len) of fd, extending the file when
- * the range passes its end. The range must hold only zero bytes (space not
- * yet used: the portable fallback writes zeros into it). Returns 0, or an
- * errno value: ENOSPC when the store is full, EOPNOTSUPP when this platform
- * or filesystem cannot reserve (the caller sizes the file sparsely with
- * ftruncate() instead), others as the OS reports. Retries EINTR.
- * Linux: posix_fallocate(). Portable: ftruncate() plus one zero byte
- * written per page (pwrite), so a full tmpfs still reports ENOSPC here;
- * objects that refuse pwrite() stay sparse (a full store then shows as
- * SIGBUS, which the guard reports as SHMAP_E_PEERFAULT).
+ * Reserve backing store for [off, off + len) of fd. The range must hold only
+ * zero bytes (space not yet used: the portable fallback writes zeros into
+ * it). Returns 0, or an errno value: ENOSPC when the store is full,
+ * EOPNOTSUPP when this platform or filesystem cannot reserve (the caller
+ * sizes the file sparsely with ftruncate() instead, or lets the pages come
+ * with first use), others as the OS reports. Retries EINTR.
+ *
+ * keep_size false (building a segment): the file is extended when the range
+ * passes its end.
+ * keep_size true (growth inside a segment already sized, e.g. the htable
+ * record area): the object's size is never changed, so a peer that shrank
+ * it is not healed with zero pages where live data was -- the fault it
+ * caused stays a fault (SHMAP_E_PEERFAULT) for every process. ERANGE when
+ * the range passes the object's end, before the call or (portable) during
+ * it.
+ *
+ * Linux: posix_fallocate(), or fallocate(FALLOC_FL_KEEP_SIZE) for
+ * keep_size, which allocates without moving the end of file at all.
+ * Portable: ftruncate() (keep_size false) plus one zero byte written per
+ * page (pwrite), so a full tmpfs still reports ENOSPC here; objects that
+ * refuse pwrite() stay sparse (a full store then shows as SIGBUS, which the
+ * guard reports as SHMAP_E_PEERFAULT). A pwrite() past an end a peer just
+ * moved re-extends the file to that byte; it is never the object's last, so
+ * the size the call checks afterwards is smaller than before, and the call
+ * reports ERANGE (other handles then read zeros in the re-extended part
+ * instead of faulting: the residue of a platform without a size-keeping
+ * reservation).
  */
-int shmap__plat_reserve(int fd, off_t off, off_t len);
+int shmap__plat_reserve(int fd, off_t off, off_t len, bool keep_size);
 
 /*
  * Fill buf with len random bytes from the kernel. Returns how many bytes it

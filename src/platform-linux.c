@@ -148,12 +148,26 @@ uint64_t shmap__plat_start_time(void)
 #endif
 
 #if SHMAP_PLAT_FALLOCATE
-int shmap__plat_reserve(int fd, off_t off, off_t len)
+int shmap__plat_reserve(int fd, off_t off, off_t len, bool keep_size)
 {
+	if (keep_size) {
+		struct stat st;
+		if (fstat(fd, &st) != 0)
+			return errno;
+		if (off + len > st.st_size)
+			return ERANGE; /* shrunk by a peer: not ours to heal */
+	}
 	int r = EINTR;
-	for (int i = 0; i < 64 && r == EINTR; i++)
-		r = posix_fallocate(fd, off, len);
-	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV)
+	for (int i = 0; i < 64 && r == EINTR; i++) {
+#ifdef FALLOC_FL_KEEP_SIZE
+		if (keep_size) {
+			r = fallocate(fd, FALLOC_FL_KEEP_SIZE, off, len) == 0 ? 0 : errno;
+			continue;
+		}
+#endif
+		r = keep_size ? EOPNOTSUPP : posix_fallocate(fd, off, len);
+	}
+	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV || r == ENOSYS)
 		return EOPNOTSUPP; /* this filesystem cannot reserve */
 	return r;
 }

@@ -385,27 +385,38 @@ ssize_t shmap__plat_obj_pread(int fd, void *buf, size_t len, off_t off)
 
 #if !SHMAP_PLAT_FALLOCATE
 /*
- * Extend the file with ftruncate() where the range passes its end, then
- * touch the range: one zero byte written at the end of each page makes the
- * store allocate it now (a full tmpfs answers ENOSPC here instead of SIGBUS
- * at first use). The range holds only zeros (platform-internal.h), so the
- * writes change no byte. An object that cannot be written with pwrite()
- * (macOS shm) is left sparse: EOPNOTSUPP.
+ * Extend the file with ftruncate() where the range passes its end (not with
+ * keep_size: ERANGE then), then touch the range: one zero byte written at the
+ * end of each page makes the store allocate it now (a full tmpfs answers
+ * ENOSPC here instead of SIGBUS at first use). The range holds only zeros
+ * (platform-internal.h), so the writes change no byte (a build's mark, in the
+ * first bytes of a file, is never a page's last). With keep_size the size is
+ * read again afterwards: a peer's shrink during the loop shows as a smaller
+ * size, because a write past the moved end re-extends the file only to that
+ * byte, and the object's own last byte is never the one written (the one
+ * before it is). An object that cannot be written with pwrite() (macOS shm)
+ * is left sparse: EOPNOTSUPP.
  */
-int shmap__plat_reserve(int fd, off_t off, off_t len)
+int shmap__plat_reserve(int fd, off_t off, off_t len, bool keep_size)
 {
 	if (len <= 0)
 		return 0;
 	struct stat st;
 	if (fstat(fd, &st) != 0)
 		return errno;
-	const off_t end = off + len;
-	if (end > st.st_size && ftruncate(fd, end) != 0)
-		return errno;
+	const off_t end = off + len, size = st.st_size;
+	if (end > size) {
+		if (keep_size)
+			return ERANGE; /* shrunk by a peer: not ours to heal */
+		if (ftruncate(fd, end) != 0)
+			return errno;
+	}
 	const off_t page = (off_t)shmap__plat_page_size();
 	const uint8_t zero = 0;
 	for (off_t p = off - off % page; p < end; p += page) {
 		off_t at = p + page - 1 < end ? p + page - 1 : end - 1;
+		if (keep_size && at == size - 1 && at > p)
+			at--;
 		if (at < off)
 			at = off;
 		ssize_t w;
@@ -418,6 +429,8 @@ int shmap__plat_reserve(int fd, off_t off, off_t len)
 			return errno;
 		return EOPNOTSUPP; /* cannot touch this object: sparse */
 	}
+	if (keep_size && (fstat(fd, &st) != 0 || st.st_size < size))
+		return ERANGE;
 	return 0;
 }
 #endif

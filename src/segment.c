@@ -467,7 +467,7 @@ static int reserve_space(int fd, uint64_t size, uint64_t alloc)
 {
 	if (alloc < size && ftruncate(fd, (off_t)size) != 0)
 		return shmap__errno_code(errno);
-	int r = shmap__plat_reserve(fd, 0, (off_t)alloc);
+	int r = shmap__plat_reserve(fd, 0, (off_t)alloc, false);
 	if (r == 0)
 		return SHMAP_OK;
 	if (r == EOPNOTSUPP) {
@@ -512,7 +512,7 @@ static int size_once_space(int fd, uint64_t size, uint64_t alloc, bool *dirty)
 	if (st.st_size == 0 && ftruncate(fd, (off_t)size) != 0)
 		return shmap__errno_code(errno);
 	SHMAP_FAILPOINT("seg.build.after_size");
-	int r = shmap__plat_reserve(fd, 0, (off_t)alloc);
+	int r = shmap__plat_reserve(fd, 0, (off_t)alloc, false);
 	if (r == 0 || r == EOPNOTSUPP)
 		return SHMAP_OK;
 	errno = r;

@@ -373,7 +373,7 @@ static int rnd_case(void *a)
 		_exit(ftruncate(fd, to) == 0 ? 0 : 3);
 	}
 	uint64_t rng = (uint64_t)getpid() * 0x9e3779b97f4a7c15u;
-	int rc = SHMAP_OK;
+	int rc = SHMAP_OK, pst = 0;
 	double struck = 0;
 	for (unsigned long i = 0;; i++) {
 		rng = rng * 6364136223846793005u + 1442695040888963407u;
@@ -387,8 +387,10 @@ static int rnd_case(void *a)
 		if (rc == SHMAP_E_PEERFAULT)
 			break;
 		CHECK(rc == SHMAP_OK || rc == SHMAP_E_NOTFOUND || rc == SHMAP_E_FULL);
-		if (!struck && (i & 255) == 0 && waitpid(peer, NULL, WNOHANG) == peer)
+		if (!struck && (i & 255) == 0 && waitpid(peer, &pst, WNOHANG) == peer) {
+			CHECK(th_ok(pst)); /* the peer did strike */
 			struck = th_now();
+		}
 		if (struck && th_now() - struck > 0.02)
 			break;
 	}

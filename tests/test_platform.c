@@ -151,7 +151,7 @@ static void test_reserve(void **state)
 		/* an object that refuses pwrite (macOS shm): sized, left sparse,
 		 * and the caller told so */
 		const off_t n = (off_t)(3 * shmap__plat_page_size() + 5);
-		assert_int_equal(shmap__plat_reserve(fd, 0, n), EOPNOTSUPP);
+		assert_int_equal(shmap__plat_reserve(fd, 0, n, false), EOPNOTSUPP);
 		struct stat sst;
 		assert_int_equal(fstat(fd, &sst), 0);
 		assert_int_equal(sst.st_size, n);
@@ -162,7 +162,7 @@ static void test_reserve(void **state)
 	assert_int_equal(pwrite(fd, &mark, sizeof(mark), 0), (ssize_t)sizeof(mark));
 	const size_t pg = shmap__plat_page_size();
 	const off_t len = (off_t)(3 * pg + 5);
-	assert_int_equal(shmap__plat_reserve(fd, 0, len), 0);
+	assert_int_equal(shmap__plat_reserve(fd, 0, len, false), 0);
 	struct stat st;
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, len);
@@ -172,10 +172,17 @@ static void test_reserve(void **state)
 	assert_true(got == mark);
 	/* a range inside the file: allocated, size unchanged */
 	assert_int_equal(ftruncate(fd, (off_t)(16 * pg)), 0);
-	assert_int_equal(shmap__plat_reserve(fd, (off_t)(8 * pg), (off_t)(2 * pg)), 0);
+	assert_int_equal(shmap__plat_reserve(fd, (off_t)(8 * pg), (off_t)(2 * pg), true), 0);
 	assert_int_equal(fstat(fd, &st), 0);
 	assert_int_equal(st.st_size, (off_t)(16 * pg));
 	assert_true((uint64_t)st.st_blocks * 512u >= 5u * pg);
+	/* growth inside a segment never moves its end: a range past it (a peer
+	 * shrank the object) is refused, and the size stays the peer's */
+	assert_int_equal(ftruncate(fd, (off_t)(4 * pg)), 0);
+	assert_int_equal(shmap__plat_reserve(fd, (off_t)(8 * pg), (off_t)(2 * pg), true), ERANGE);
+	assert_int_equal(shmap__plat_reserve(fd, (off_t)(3 * pg), (off_t)(2 * pg), true), ERANGE);
+	assert_int_equal(fstat(fd, &st), 0);
+	assert_int_equal(st.st_size, (off_t)(4 * pg));
 	close(fd);
 }
 
