@@ -388,12 +388,22 @@ name_dir:
 	if (!whole)
 		return n;
 	int bfd;
+	struct stat a, b;
 	if (open_lock_file(nfd, BUILDER_FILE, uid, false, 0, &bfd) == 0) {
-		if (flock(bfd, LOCK_EX | LOCK_NB) == 0)
+		/* Only the name of the file we locked goes: between our open
+		 * and our lock, its holder may have removed it and a builder
+		 * created and locked a new "builder" under the same name.
+		 * Unlinking that one would let a third process create another
+		 * and take the builder lock beside the first (two builders).
+		 * While we hold the lock of the file the name leads to, nobody
+		 * else removes it (only a holder does), so the name cannot
+		 * change between this check and the unlink. */
+		if (flock(bfd, LOCK_EX | LOCK_NB) == 0 && fstat(bfd, &a) == 0 && a.st_nlink > 0 &&
+		    fstatat(nfd, BUILDER_FILE, &b, AT_SYMLINK_NOFOLLOW) == 0 && a.st_ino == b.st_ino &&
+		    a.st_dev == b.st_dev)
 			(void)unlinkat(nfd, BUILDER_FILE, 0);
 		close(bfd);
 	}
-	struct stat a, b;
 	if (fstat(nfd, &a) == 0 && fstatat(parent, ndname, &b, AT_SYMLINK_NOFOLLOW) == 0 &&
 	    a.st_ino == b.st_ino && a.st_dev == b.st_dev)
 		(void)unlinkat(parent, ndname, AT_REMOVEDIR); /* ENOTEMPTY: sets in use stay */
@@ -550,7 +560,11 @@ int shmap__plat_live_trylock(struct shmap__live *lv, uint32_t lock)
 		if (lv->builder_fd >= 0)
 			return EAGAIN; /* ours already (another build in this struct) */
 		int r = ENOENT;
-		for (int tries = 0; tries < 2; tries++) {
+		/* ENOENT: the name directory was removed under us (a closing
+		 * handle's clean_name_dir(): builder file first, then the
+		 * directory). Opening it again may still find the one being
+		 * removed, so a few tries; each removal happens once. */
+		for (int tries = 0; tries < 8; tries++) {
 			if (lv->name_fd < 0) {
 				r = open_name_dir(lv, lv->creator, &lv->name_fd);
 				if (r != 0)

@@ -1203,6 +1203,7 @@ struct seg_open {
 	bool may_create;
 	bool may_open;
 	bool we_created;           /* our create made the object, and nobody else builds it */
+	bool made_object;          /* our create made the object (someone else may build it) */
 	int fd;                    /* our own description of the object, or -1 */
 	int rc;                    /* the code, once settle() ends in SETTLE_FAILED */
 	uint64_t deadline;
@@ -1396,10 +1397,11 @@ static enum settle_state settle_wait_then(struct seg_open *op, int rc_at_deadlin
 static enum settle_state settle_obtain(struct seg_open *op)
 {
 	int rc = SHMAP_E_EXIST;
+	op->we_created = op->made_object = false;
 	if (op->may_create && op->be->new_object) {
 		rc = op->be->new_object(op);
 		if (rc == SHMAP_OK)
-			op->we_created = true;
+			op->we_created = op->made_object = true;
 		else if (rc != SHMAP_E_EXIST || !op->may_open)
 			return settle_fail(op, rc);
 	}
@@ -1555,6 +1557,14 @@ static enum settle_state settle_takeover(struct seg_open *op)
 	 * generation 1 even if it never wrote the state word: a rebuild
 	 * always gets a higher generation. */
 	bool recovered = op->hdr.state != 0 || op->st_size != 0;
+	/* An object we made and nobody began to build is ours to build as its
+	 * creator, whatever made us wait first: where a liveness probe takes
+	 * the lock for an instant (lock files: flock has no test), our own
+	 * first trylock may have met a prober, not a builder. A failed build
+	 * then removes the name as the creator's does (build_locked()), rather
+	 * than leaving a half-built object for the next opener to recover. */
+	if (!recovered && op->made_object)
+		op->we_created = true;
 	uint64_t gen = (op->hdr.state >> 8) + 1;
 	if (recovered && gen < 2)
 		gen = 2;
