@@ -42,14 +42,32 @@ static double paired_ratio(struct agg *x, struct agg *y, const char *metric, int
 /*
  * x's metric over y's as a bar judges it: the median of the run-by-run
  * ratios when at least half of x's runs pair up at one probe level
- * (*paired 1), else the ratio of the medians mx / my.
+ * (*paired 1), else the ratio of the medians mx / my (*paired 0) -- but
+ * only when both medians come from one probe level: when the machine sat
+ * at one level for most of x's runs and another for most of y's, the ratio
+ * measures the machine, not the code (*paired -1; the caller reports it and
+ * judges nothing).
  */
 static double bar_ratio(struct agg *x, struct agg *y, const char *metric, double mx, double my, int *paired)
 {
 	int np;
 	double pr = paired_ratio(x, y, metric, &np);
 	*paired = 2 * np >= x->nres;
-	return *paired ? pr : mx / my;
+	if (*paired)
+		return pr;
+	if (x->probe > 0 && y->probe > 0) {
+		double hi = x->probe > y->probe ? x->probe : y->probe;
+		double lo = x->probe > y->probe ? y->probe : x->probe;
+		if (hi > lo * BENCH_LEVEL_TOL)
+			*paired = -1;
+	}
+	return mx / my;
+}
+
+/* How a bar_ratio() was taken, for the notes. */
+static const char *how(int paired)
+{
+	return paired > 0 ? "paired" : paired == 0 ? "medians" : "medians at different probe levels, not judged";
 }
 
 /* The table bars of BENCH.md: lookups against the baseline, two processes
@@ -74,8 +92,9 @@ static int compute_table_bars(struct agg *aggs, int n, const struct bench_opts *
 		int p;
 		bars[nb].ratio = bar_ratio(x, y, "ops_per_s", a, b, &p);
 		bars[nb].have = 1;
+		bars[nb].info |= p < 0;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g",
-				 p ? "paired" : "medians", a, b);
+				 how(p), a, b);
 		/* informational: the same lookups through get_many() */
 		struct agg *xb = bench_find_agg(aggs, n, "table-get", "batch");
 		double c;
@@ -111,7 +130,7 @@ static int compute_table_bars(struct agg *aggs, int n, const struct bench_opts *
 			int p;
 			double r = bar_ratio(x, y, "ops_per_s", d, c, &p);
 			snprintf(bars[nb].note, sizeof bars[nb].note, "lookups %.3g/s, %.2fx table-baseline-var (%s)", d,
-				 r, p ? "paired" : "medians");
+				 r, how(p));
 		}
 	}
 	nb++;
@@ -132,8 +151,9 @@ static int compute_rtt_bar(struct agg *aggs, int n, struct bar *bars)
 		int p;
 		bars[nb].ratio = bar_ratio(x, y, "rtt_ns", a, b, &p);
 		bars[nb].have = 1;
+		bars[nb].info |= p < 0;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
-				 p ? "paired" : "medians", a, b);
+				 how(p), a, b);
 		struct agg *y1 = bench_find_agg(aggs, n, "floor-rtt", NULL);
 		double c;
 		if (y1 && !y1->failed && bench_agg_metric(y1, "rtt_ns", &c, &mn, &mx) && c > 0)
@@ -168,7 +188,8 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 		struct agg *ours[2] = { bench_find_agg(aggs, n, rings[i].ours, NULL),
 					rings[i].zc ? bench_find_agg(aggs, n, rings[i].ours, "zc") : NULL };
 		size_t l = 0;
-		int any = 0, unavail = 0;
+		int any = 0, unavail = 0, skipped = 0;
+		double skipped_ratio = 0;
 		double best_ours = 0;
 		for (int v = 0; v < 2; v++) {
 			x = ours[v];
@@ -191,14 +212,18 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 					continue;
 				int p;
 				double ratio = bar_ratio(x, ca, "items_per_s", a, c, &p);
-				if (!have || ratio < worst)
+				if (p < 0 && (!skipped || ratio < skipped_ratio))
+					skipped_ratio = ratio;
+				skipped |= p < 0;
+				if (p >= 0 && (!have || ratio < worst)) {
 					worst = ratio;
-				have = 1;
+					have = 1;
+				}
 				if (l < sizeof bars[nb].note)
 					l += (size_t)snprintf(bars[nb].note + l, sizeof bars[nb].note - l,
 							      "%s%s vs %s %.2f (%s)", l ? "; " : "",
 							      v ? "zero-copy" : "copy", sfx[k], ratio,
-							      p ? "paired" : "medians");
+							      how(p));
 			}
 			if (have && (!bars[nb].have || worst > best_ours)) {
 				best_ours = worst;
@@ -209,6 +234,11 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 		if (!any && (ours[0] || ours[1]))
 			snprintf(bars[nb].note, sizeof bars[nb].note, "no figure: %s failed",
 				 rings[i].ours);
+		else if (any && !bars[nb].have && skipped) {
+			/* reported, not judged: the note says the levels differ */
+			bars[nb].ratio = skipped_ratio;
+			bars[nb].have = bars[nb].info = 1;
+		}
 		else if (any && !bars[nb].have)
 			snprintf(bars[nb].note, sizeof bars[nb].note, "%s",
 				 unavail ? "competitor not available"
@@ -250,8 +280,9 @@ static int compute_msg_bars(struct agg *aggs, int n, struct bar *bars)
 		int p;
 		bars[nb].ratio = bar_ratio(x, y, "items_per_s", a, c, &p);
 		bars[nb].have = 1;
+		bars[nb].info |= p < 0;
 		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.3g / %.3g messages/s",
-				 p ? "paired" : "medians", a, c);
+				 how(p), a, c);
 		struct agg *z = bench_find_agg(aggs, n, b[i].ours, "zc");
 		if (z && !z->failed && bench_agg_metric(z, "items_per_s", &a, &mn, &mx))
 			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
