@@ -148,7 +148,10 @@ static int open_dir_at(int parent, const char *name, uint32_t uid, bool create, 
 	bool mk = false; /* made by this call: root gives it to the owner */
 	if (made)
 		*made = false;
-	for (int tries = 0; tries < 4; tries++) {
+	/* A directory we just made is empty, and a closing handle may remove
+	 * an empty name directory (clean_name_dir()) before our openat():
+	 * make it again. Each closer removes it once, so a few rounds do. */
+	for (int tries = 0; tries < 16; tries++) {
 		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
 		if (fd < 0) {
 			int e = errno;
@@ -452,6 +455,8 @@ int shmap__plat_live_join(struct shmap__live *lv, uint64_t id, uint32_t nparts, 
 		int parent;
 		bool own_parent;
 		r = set_parent(lv, create, &parent, &own_parent);
+		if (r == ENOENT && create && tries < 16)
+			continue; /* the name directory removed as it was made: again */
 		if (r != 0)
 			return r;
 		int fd;
@@ -459,7 +464,7 @@ int shmap__plat_live_join(struct shmap__live *lv, uint64_t id, uint32_t nparts, 
 		r = open_dir_at(parent, sname, lv->uid, create, dir_mode(lv->mode), &fd, &made);
 		if (own_parent)
 			close_keep_errno(parent);
-		if (r == ENOENT && !own_parent && create && tries < 4) {
+		if (r == ENOENT && !own_parent && create && tries < 16) {
 			/* Our name directory was removed (its name was unlinked,
 			 * then created again): open the new one. */
 			close(lv->name_fd);
@@ -567,6 +572,8 @@ int shmap__plat_live_trylock(struct shmap__live *lv, uint32_t lock)
 		for (int tries = 0; tries < 8; tries++) {
 			if (lv->name_fd < 0) {
 				r = open_name_dir(lv, lv->creator, &lv->name_fd);
+				if (r == ENOENT && lv->creator)
+					continue; /* removed again as we made it: once more */
 				if (r != 0)
 					return r;
 			}
