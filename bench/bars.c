@@ -9,6 +9,13 @@
 
 #include "bench-internal.h"
 
+/* Do two probes (ns) sit at one level of the machine (within BENCH_LEVEL_TOL)? */
+static int same_level(double a, double b)
+{
+	double hi = a > b ? a : b, lo = a > b ? b : a;
+	return hi <= lo * BENCH_LEVEL_TOL;
+}
+
 /* Paired ratio: median over runs r of ours_r / theirs_r, for runs where both
  * probes sit within BENCH_LEVEL_TOL of each other, or where neither workload has a
  * probe (single-process workloads, whose k-th runs sit next to each other in
@@ -19,11 +26,7 @@ static double paired_ratio(struct agg *x, struct agg *y, const char *metric, int
 	int k = 0;
 	for (int i = 0; i < x->nres && i < y->nres; i++) {
 		const struct run_result *a = &x->res[i], *b = &y->res[i];
-		if (!a->ok || !b->ok || (a->probe <= 0) != (b->probe <= 0))
-			continue;
-		double hi = a->probe > b->probe ? a->probe : b->probe;
-		double lo = a->probe > b->probe ? b->probe : a->probe;
-		if (hi > lo * BENCH_LEVEL_TOL)
+		if (!a->ok || !b->ok || (a->probe <= 0) != (b->probe <= 0) || !same_level(a->probe, b->probe))
 			continue;
 		double va = 0, vb = 0;
 		for (int j = 0; j < a->nm; j++)
@@ -55,12 +58,8 @@ static double bar_ratio(struct agg *x, struct agg *y, const char *metric, double
 	*paired = 2 * np >= x->nres;
 	if (*paired)
 		return pr;
-	if (x->probe > 0 && y->probe > 0) {
-		double hi = x->probe > y->probe ? x->probe : y->probe;
-		double lo = x->probe > y->probe ? y->probe : x->probe;
-		if (hi > lo * BENCH_LEVEL_TOL)
-			*paired = -1;
-	}
+	if (x->probe > 0 && y->probe > 0 && !same_level(x->probe, y->probe))
+		*paired = -1;
 	return mx / my;
 }
 
@@ -188,8 +187,8 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 		struct agg *ours[2] = { bench_find_agg(aggs, n, rings[i].ours, NULL),
 					rings[i].zc ? bench_find_agg(aggs, n, rings[i].ours, "zc") : NULL };
 		size_t l = 0;
-		int any = 0, unavail = 0, skipped = 0;
-		double skipped_ratio = 0;
+		int any = 0, unavail = 0;
+		double skipped_ratio = 0; /* the smallest ratio not judged (levels differ); 0 none */
 		double best_ours = 0;
 		for (int v = 0; v < 2; v++) {
 			x = ours[v];
@@ -212,9 +211,8 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 					continue;
 				int p;
 				double ratio = bar_ratio(x, ca, "items_per_s", a, c, &p);
-				if (p < 0 && (!skipped || ratio < skipped_ratio))
+				if (p < 0 && (skipped_ratio == 0 || ratio < skipped_ratio))
 					skipped_ratio = ratio;
-				skipped |= p < 0;
 				if (p >= 0 && (!have || ratio < worst)) {
 					worst = ratio;
 					have = 1;
@@ -234,7 +232,7 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 		if (!any && (ours[0] || ours[1]))
 			snprintf(bars[nb].note, sizeof bars[nb].note, "no figure: %s failed",
 				 rings[i].ours);
-		else if (any && !bars[nb].have && skipped) {
+		else if (any && !bars[nb].have && skipped_ratio > 0) {
 			/* reported, not judged: the note says the levels differ */
 			bars[nb].ratio = skipped_ratio;
 			bars[nb].have = bars[nb].info = 1;

@@ -419,18 +419,16 @@ static int grow(struct shmap_htable *t, uint64_t need)
 	/* A peer that shrank the file must not be healed by our growth: the
 	 * allocation would extend it again with zero pages where the buckets
 	 * were, turning the fault the guard reports into silent data loss.
-	 * Growth is rare (chunks), so one fstat() here is cheap; a shrink
-	 * after it is not healed either, since the reservation keeps the
-	 * object's size (it answers ERANGE instead). */
+	 * Growth is rare (chunks), so one fstat() here is cheap (it sees a
+	 * shrink anywhere, not only over our range); a shrink after it is not
+	 * healed either, since the reservation keeps the object's size and
+	 * answers ERANGE. Where the platform cannot reserve, the pages come
+	 * with first use (a full store then faults: PEERFAULT). */
 	struct stat st;
-	if (fstat(t->seg.fd, &st) == 0 && (uint64_t)st.st_size < t->seg.total_size) {
-		__atomic_store_n(&t->seg.poisoned, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
-		return SHMAP_E_PEERFAULT;
-	}
-	/* posix_fallocate on Linux; where the platform cannot reserve, the
-	 * pages come with first use (a full store then faults: PEERFAULT) */
-	int r = shmap__plat_reserve(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res), true);
-	if (r == ERANGE) { /* shrunk after the check above */
+	int r = fstat(t->seg.fd, &st) == 0 && (uint64_t)st.st_size < t->seg.total_size
+			? ERANGE
+			: shmap__plat_reserve(t->seg.fd, (off_t)(t->area_foff + res), (off_t)(nres - res), true);
+	if (r == ERANGE) {
 		__atomic_store_n(&t->seg.poisoned, SHMAP__POISON_PEERFAULT, __ATOMIC_RELAXED);
 		return SHMAP_E_PEERFAULT;
 	}

@@ -159,13 +159,14 @@ int shmap__plat_reserve(int fd, off_t off, off_t len, bool keep_size)
 	}
 	int r = EINTR;
 	for (int i = 0; i < 64 && r == EINTR; i++) {
+		if (!keep_size)
+			r = posix_fallocate(fd, off, len);
+		else
 #ifdef FALLOC_FL_KEEP_SIZE
-		if (keep_size) {
 			r = fallocate(fd, FALLOC_FL_KEEP_SIZE, off, len) == 0 ? 0 : errno;
-			continue;
-		}
+#else
+			r = EOPNOTSUPP;
 #endif
-		r = keep_size ? EOPNOTSUPP : posix_fallocate(fd, off, len);
 	}
 	if (r == EINVAL || r == EOPNOTSUPP || r == ENODEV || r == ENOSYS)
 		return EOPNOTSUPP; /* this filesystem cannot reserve */

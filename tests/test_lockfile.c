@@ -36,6 +36,17 @@ static bool lock_files(void)
 	return !SHMAP_PLAT_OFD_LOCKS;
 }
 
+/* Tests that run a peer as another user: lock files, and root to drop. */
+static void skip_unless_root_lock_files(void)
+{
+	if (!lock_files())
+		skip();
+	if (geteuid() != 0) {
+		print_message("# needs root (to run a peer as another user); skipped\n");
+		skip();
+	}
+}
+
 /* The lock directory of shm name `name`, and of its set `id`. */
 static void name_dir(char *buf, size_t len, const char *name)
 {
@@ -223,12 +234,7 @@ static int other_user_attach(void *a)
 static void test_other_user(void **state)
 {
 	(void)state;
-	if (!lock_files())
-		skip();
-	if (geteuid() != 0) {
-		print_message("# needs root (to run a peer as another user); skipped\n");
-		skip();
-	}
+	skip_unless_root_lock_files();
 	char name[64];
 	th_name(name, sizeof name, "lf-user");
 	struct shmap__seg me;
@@ -277,12 +283,7 @@ static int other_user_create(void *a)
 static void test_root_remakes_for_owner(void **state)
 {
 	(void)state;
-	if (!lock_files())
-		skip();
-	if (geteuid() != 0) {
-		print_message("# needs root (to run a peer as another user); skipped\n");
-		skip();
-	}
+	skip_unless_root_lock_files();
 	char name[64], nd[256], root[128];
 	th_name(name, sizeof name, "lf-remake");
 	struct child_arg ca = { name, -1 };
