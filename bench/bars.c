@@ -69,6 +69,27 @@ static const char *how(int paired)
 	return paired > 0 ? "paired" : paired == 0 ? "medians" : "medians at different probe levels, not judged";
 }
 
+/*
+ * Append to a bar's note how `x` compares with the in-run physical floor
+ * `fname` (wl_floor.c: a minimal inline ring), when both ran: "x 0.80x
+ * <fname> (paired)". Nothing when either is missing or failed.
+ */
+static void floor_note(struct bar *b, struct agg *aggs, int n, struct agg *x, const char *fname,
+		       const char *variant, const char *metric)
+{
+	struct agg *f = bench_find_agg(aggs, n, fname, variant);
+	double a, c, mn, mx;
+	if (!x || !f || x->failed || f->failed || !bench_agg_metric(x, metric, &a, &mn, &mx) ||
+	    !bench_agg_metric(f, metric, &c, &mn, &mx) || c <= 0)
+		return;
+	int p;
+	double r = bar_ratio(x, f, metric, a, c, &p);
+	size_t l = strlen(b->note);
+	if (l < sizeof b->note)
+		snprintf(b->note + l, sizeof b->note - l, "%s%.2fx %s%s%s (%s)", l ? "; " : "", r, fname,
+			 variant ? "-" : "", variant ? variant : "", how(p));
+}
+
 /* The table bars of BENCH.md: lookups against the baseline, two processes
  * against one, the indirect layout's space. */
 static int compute_table_bars(struct agg *aggs, int n, const struct bench_opts *o, struct bar *bars)
@@ -151,14 +172,12 @@ static int compute_rtt_bar(struct agg *aggs, int n, struct bar *bars)
 		bars[nb].ratio = bar_ratio(x, y, "rtt_ns", a, b, &p);
 		bars[nb].have = 1;
 		bars[nb].info |= p < 0;
-		int l = snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns",
-				 how(p), a, b);
-		struct agg *y1 = bench_find_agg(aggs, n, "floor-rtt", NULL);
-		double c;
-		if (y1 && !y1->failed && bench_agg_metric(y1, "rtt_ns", &c, &mn, &mx) && c > 0)
-			snprintf(bars[nb].note + l, sizeof bars[nb].note - (size_t)l,
-				 "; one-line floor %.0f ns, spsc-rtt %.2fx it", c, a / c);
+		snprintf(bars[nb].note, sizeof bars[nb].note, "%s; medians %.0f / %.0f ns", how(p), a, b);
 	}
+	/* beside it: the one-line floor, and two minimal rings laid out like
+	 * shmap's SPSC ring (floor-rtt-ring, wl_floor.c) */
+	floor_note(&bars[nb], aggs, n, x, "floor-rtt", NULL, "rtt_ns");
+	floor_note(&bars[nb], aggs, n, x, "floor-rtt", "ring", "rtt_ns");
 	nb++;
 	return nb;
 }
@@ -241,6 +260,9 @@ static int compute_ring_bars(struct agg *aggs, int n, struct bar *bars)
 			snprintf(bars[nb].note, sizeof bars[nb].note, "%s",
 				 unavail ? "competitor not available"
 					 : "no competitor measured in this run");
+		/* spsc-64 against a minimal inline ring of 64-byte slots */
+		if (strcmp(rings[i].ours, "spsc-64") == 0)
+			floor_note(&bars[nb], aggs, n, ours[0], "floor-64", NULL, "items_per_s");
 		nb++;
 	}
 	return nb;

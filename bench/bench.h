@@ -365,6 +365,7 @@ static inline uint64_t bench_table_lookups(const struct bench_opts *o)
 
 /* Workload tables, one per file. Each ends with a zeroed entry. */
 extern const struct bench_wl bench_wl_base[];
+extern const struct bench_wl bench_wl_floor[];
 extern const struct bench_wl bench_wl_ring[];
 extern const struct bench_wl bench_wl_notify[]; /* wl_notify.c, with the ring */
 extern const struct bench_wl bench_wl_table[];

@@ -19,6 +19,8 @@ import sys
 # The params members of the workloads this test may run, in order.
 PARAMS = {
     "floor-rtt": ["round_trips", "lines", "timer_ns"],
+    "floor-rtt-ring": ["round_trips", "elem_size", "capacity", "impl", "timer_ns"],
+    "floor-64": ["elem_size", "capacity", "impl"],
     "table-baseline": ["keys", "capacity", "key_size", "value_size", "lookups", "slots", "hash",
                        "probing"],
     "uds-64": ["elem_size", "transport", "write", "read"],

@@ -44,7 +44,7 @@ static void add_table(const struct bench_wl *t)
 static const char *const g_order[] = {
 	"floor-rtt", "spsc-rtt",
 	"spsc-8", "spsc-8-ck", "spsc-8-boost",
-	"spsc-64", "spsc-64-ck", "spsc-64-boost", "uds-64",
+	"floor-64", "spsc-64", "spsc-64-ck", "spsc-64-boost", "uds-64",
 	"spsc-256", "spsc-256-ck", "spsc-256-boost",
 	"spsc-1024", "spsc-1024-ck", "spsc-1024-boost",
 	"spsc-4096", "spsc-4096-ck", "spsc-4096-boost", "uds-4096",
@@ -79,6 +79,7 @@ static int cmp_wl(const void *a, const void *b)
 static void register_all(void)
 {
 	add_table(bench_wl_base);
+	add_table(bench_wl_floor);
 #ifdef BENCH_HAVE_RING
 	add_table(bench_wl_ring);
 	add_table(bench_wl_notify);
