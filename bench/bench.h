@@ -292,6 +292,13 @@ int bench_two_procs(const struct bench_opts *o);
 int bench_one_proc(const struct bench_opts *o);
 uint64_t bench_rtt_count(const struct bench_opts *o);
 void bench_rtt_report(struct bench_run *r, double block_median, double *samples, uint64_t n);
+/* Process 0's side of a round-trip workload (spsc-rtt, floor-rtt-ring):
+ * r->n round trips timed per block of BENCH_RTT_BLOCK, then r->n timed one
+ * by one, each made by ping(r, ctx, i) (nonzero: it failed, and so does
+ * this); the figures go to slot 0 (bench_rtt_report). The other side makes
+ * bench_rtt_total(r) round trips. */
+int bench_rtt_pinger(struct bench_run *r, int (*ping)(struct bench_run *r, void *ctx, uint64_t i), void *ctx);
+uint64_t bench_rtt_total(const struct bench_run *r);
 int bench_rtt_finish(struct bench_run *r);
 
 /* The table workloads' keys and values (shared by table-* and the baseline):

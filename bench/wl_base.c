@@ -67,6 +67,42 @@ void bench_rtt_report(struct bench_run *r, double block_median, double *samples,
 	s->d[4] = bench_pct(samples, (size_t)n, 0.999);
 }
 
+uint64_t bench_rtt_total(const struct bench_run *r)
+{
+	return r->n / BENCH_RTT_BLOCK * BENCH_RTT_BLOCK + r->n;
+}
+
+int bench_rtt_pinger(struct bench_run *r, int (*ping)(struct bench_run *r, void *ctx, uint64_t i), void *ctx)
+{
+	const uint64_t n = r->n, nb = n / BENCH_RTT_BLOCK;
+	double *samples = calloc(n, sizeof *samples), *blocks = calloc(nb ? nb : 1, sizeof *blocks);
+	int bad = !samples || !blocks ? bench_fail(r, "out of memory") : 0;
+	uint64_t tb = bench_ticks();
+	for (uint64_t i = 0; i < nb * BENCH_RTT_BLOCK && !bad; i++) {
+		bad = ping(r, ctx, i);
+		if ((i + 1) % BENCH_RTT_BLOCK == 0) {
+			uint64_t t = bench_ticks();
+			blocks[(i + 1) / BENCH_RTT_BLOCK - 1] = bench_ticks_to_ns(t - tb) / BENCH_RTT_BLOCK;
+			tb = t;
+		}
+	}
+	uint64_t tp = bench_ticks();
+	for (uint64_t i = 0; i < n && !bad; i++) {
+		bad = ping(r, ctx, nb * BENCH_RTT_BLOCK + i);
+		uint64_t t = bench_ticks();
+		samples[i] = bench_ticks_to_ns(t - tp);
+		tp = t;
+	}
+	if (!bad) {
+		bench_sort(blocks, nb);
+		r->ctl->slot[0].count = bench_rtt_total(r);
+		bench_rtt_report(r, bench_pct(blocks, nb, 0.5), samples, n);
+	}
+	free(samples);
+	free(blocks);
+	return bad;
+}
+
 int bench_rtt_finish(struct bench_run *r)
 {
 	struct bench_slot *s = &r->ctl->slot[0];

@@ -24,7 +24,6 @@
  * same shmem pages a POSIX shared-memory object has), populated before the
  * processes start.
  */
-#include <stdlib.h>
 #include <string.h>
 
 #include "atomic.h"
@@ -147,69 +146,43 @@ static uint64_t dir_recv(struct floor_dir *d, uint64_t i, unsigned *spins)
 	return d->elem[s];
 }
 
+/* Process 0's side (bench_rtt_pinger()'s ctx). */
+struct rttring_side {
+	struct floor_dir *d;
+	unsigned spins;
+};
+
 /* Round trip i from process 0's side: send i, wait for ~i back. */
-static int rttring_ping(struct bench_run *r, struct floor_dir *d, uint64_t i, unsigned *spins)
+static int rttring_ping(struct bench_run *r, void *ctx, uint64_t i)
 {
-	dir_send(&d[0], i, i);
-	uint64_t v = dir_recv(&d[1], i, spins);
+	struct rttring_side *sd = ctx;
+	dir_send(&sd->d[0], i, i);
+	uint64_t v = dir_recv(&sd->d[1], i, &sd->spins);
 	if (v != ~i)
 		return bench_fail(r, "round trip %llu: got %llx back", (unsigned long long)i,
 				  (unsigned long long)v);
 	return 0;
 }
 
-/* The two phases of floor-rtt and spsc-rtt: n round trips timed per block
- * of BENCH_RTT_BLOCK (rtt_ns), then n timed one by one (percentiles). */
+/* The two phases of floor-rtt and spsc-rtt (bench_rtt_pinger()). */
 static int rttring_child(struct bench_run *r, int idx)
 {
-	struct floor_dir *d = r->extra;
-	const uint64_t n = r->n, nb = n / BENCH_RTT_BLOCK;
-	unsigned spins = 0;
-	if (idx == 1) {
-		bench_start(r);
-		for (uint64_t i = 0; i < nb * BENCH_RTT_BLOCK + n; i++) {
-			uint64_t v = dir_recv(&d[0], i, &spins);
+	struct rttring_side sd = { r->extra, 0 };
+	bench_start(r);
+	if (idx == 0) {
+		if (bench_rtt_pinger(r, rttring_ping, &sd))
+			return 1;
+	} else {
+		for (uint64_t i = 0; i < bench_rtt_total(r); i++) {
+			uint64_t v = dir_recv(&sd.d[0], i, &sd.spins);
 			if (v != i)
 				return bench_fail(r, "round trip %llu: got %llu", (unsigned long long)i,
 						  (unsigned long long)v);
-			dir_send(&d[1], i, ~v);
+			dir_send(&sd.d[1], i, ~v);
 		}
-		bench_stop(r);
-		return 0;
-	}
-	double *samples = calloc(n, sizeof *samples), *blocks = calloc(nb ? nb : 1, sizeof *blocks);
-	if (!samples || !blocks) {
-		free(samples);
-		free(blocks);
-		return bench_fail(r, "out of memory");
-	}
-	int bad = 0;
-	bench_start(r);
-	uint64_t tb = bench_ticks();
-	for (uint64_t i = 0; i < nb * BENCH_RTT_BLOCK && !bad; i++) {
-		bad = rttring_ping(r, d, i, &spins);
-		if ((i + 1) % BENCH_RTT_BLOCK == 0) {
-			uint64_t t = bench_ticks();
-			blocks[(i + 1) / BENCH_RTT_BLOCK - 1] = bench_ticks_to_ns(t - tb) / BENCH_RTT_BLOCK;
-			tb = t;
-		}
-	}
-	uint64_t tp = bench_ticks();
-	for (uint64_t i = 0; i < n && !bad; i++) {
-		bad = rttring_ping(r, d, nb * BENCH_RTT_BLOCK + i, &spins);
-		uint64_t t = bench_ticks();
-		samples[i] = bench_ticks_to_ns(t - tp);
-		tp = t;
 	}
 	bench_stop(r);
-	if (!bad) {
-		bench_sort(blocks, nb);
-		r->ctl->slot[0].count = nb * BENCH_RTT_BLOCK + n;
-		bench_rtt_report(r, bench_pct(blocks, nb, 0.5), samples, n);
-	}
-	free(samples);
-	free(blocks);
-	return bad;
+	return 0;
 }
 
 const struct bench_wl bench_wl_floor[] = {

@@ -23,7 +23,6 @@
  * (SHMAP_OPT_PREFAULT), as the competitors' mappings are (MAP_POPULATE).
  */
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
 #include <shmap/shmap.h>
@@ -319,10 +318,18 @@ static int rtt_prepare(struct bench_run *r)
 	return ring_create(r, r->seg[1], SHMAP_RING_SPSC, 8, 1);
 }
 
+/* Process 0's rings and spin count (bench_rtt_pinger()'s ctx). */
+struct rtt_side {
+	shmap_ring *out, *in;
+	unsigned spins;
+};
+
 /* One round trip of spsc-rtt, process 0's side: push i, wait for ~i back. */
-static int rtt_ping(struct bench_run *r, shmap_ring *out, shmap_ring *in, uint64_t i,
-		    unsigned *spins)
+static int rtt_ping(struct bench_run *r, void *ctx, uint64_t i)
 {
+	struct rtt_side *sd = ctx;
+	shmap_ring *out = sd->out, *in = sd->in;
+	unsigned *spins = &sd->spins;
 	uint64_t v;
 	int rc;
 	while ((rc = shmap_ring_push(out, &i)) != 0) {
@@ -364,62 +371,29 @@ static int rtt_pong(struct bench_run *r, shmap_ring *out, shmap_ring *in, uint64
 	return 0;
 }
 
-/* The same two phases as floor-rtt: n round trips timed per block of
- * BENCH_RTT_BLOCK (rtt_ns, timer-free), then n timed one by one
- * (percentiles; each sample includes one timestamp read). */
+/* The same two phases as floor-rtt (bench_rtt_pinger()): n round trips
+ * timed per block of BENCH_RTT_BLOCK (rtt_ns, timer-free), then n timed one
+ * by one (percentiles; each sample includes one timestamp read). */
 static int rtt_child(struct bench_run *r, int idx)
 {
-	shmap_ring *out, *in;
+	struct rtt_side sd = { NULL, NULL, 0 };
 	/* process 0 produces into A (seg 0) and consumes from B (seg 1) */
-	if (ring_attach(r, r->seg[idx == 0 ? 0 : 1], SHMAP_RING_PRODUCER, &out))
+	if (ring_attach(r, r->seg[idx == 0 ? 0 : 1], SHMAP_RING_PRODUCER, &sd.out))
 		return 1;
-	if (ring_attach(r, r->seg[idx == 0 ? 1 : 0], SHMAP_RING_CONSUMER, &in))
+	if (ring_attach(r, r->seg[idx == 0 ? 1 : 0], SHMAP_RING_CONSUMER, &sd.in))
 		return 1;
-	const uint64_t n = r->n, nb = n / BENCH_RTT_BLOCK;
-	double *samples = NULL, *blocks = NULL;
-	if (idx == 0) {
-		samples = calloc(n, sizeof *samples);
-		blocks = calloc(nb ? nb : 1, sizeof *blocks);
-		if (!samples || !blocks)
-			return bench_fail(r, "out of memory");
-	}
-	unsigned spins = 0;
 	bench_start(r);
 	if (idx == 0) {
-		uint64_t tb = bench_ticks();
-		for (uint64_t i = 0; i < nb * BENCH_RTT_BLOCK; i++) {
-			if (rtt_ping(r, out, in, i, &spins))
-				return 1;
-			if ((i + 1) % BENCH_RTT_BLOCK == 0) {
-				uint64_t t = bench_ticks();
-				blocks[(i + 1) / BENCH_RTT_BLOCK - 1] =
-					bench_ticks_to_ns(t - tb) / BENCH_RTT_BLOCK;
-				tb = t;
-			}
-		}
-		uint64_t tp = bench_ticks();
-		for (uint64_t i = 0; i < n; i++) {
-			if (rtt_ping(r, out, in, nb * BENCH_RTT_BLOCK + i, &spins))
-				return 1;
-			uint64_t t = bench_ticks();
-			samples[i] = bench_ticks_to_ns(t - tp);
-			tp = t;
-		}
+		if (bench_rtt_pinger(r, rtt_ping, &sd))
+			return 1;
 	} else {
-		for (uint64_t i = 0; i < nb * BENCH_RTT_BLOCK + n; i++)
-			if (rtt_pong(r, out, in, i, &spins))
+		for (uint64_t i = 0; i < bench_rtt_total(r); i++)
+			if (rtt_pong(r, sd.out, sd.in, i, &sd.spins))
 				return 1;
 	}
 	bench_stop(r);
-	if (idx == 0) {
-		bench_sort(blocks, nb);
-		r->ctl->slot[0].count = nb * BENCH_RTT_BLOCK + n;
-		bench_rtt_report(r, bench_pct(blocks, nb, 0.5), samples, n);
-		free(samples);
-		free(blocks);
-	}
-	shmap_ring_close(out);
-	shmap_ring_close(in);
+	shmap_ring_close(sd.out);
+	shmap_ring_close(sd.in);
 	return 0;
 }
 
